@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.today, name="today"),
+    path("pipeline/", views.pipeline, name="pipeline"),
+    path("insights/", views.insights, name="insights"),
+]

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import health
+
+admin.site.site_header = "Alliance CRM administration"
+admin.site.site_title = "Alliance CRM admin"
+admin.site.index_title = "Clinic settings, people and the audit trail"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("alliance_crm.accounts.urls")),
+    path("patients/", include("patients.urls")),
+    path("", include("alliance_crm.dashboard.urls")),
+]
+
+handler403 = "alliance_crm.errors.permission_denied"
+handler404 = "alliance_crm.errors.page_not_found"
+handler500 = "alliance_crm.errors.server_error"

@@ -1,0 +1,70 @@
+import pytest
+from django.test import RequestFactory
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent
+
+
+def test_record_access_writes_who_what_which_patient_when_and_from_where(practitioner):
+    request = RequestFactory().get("/patients/42/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="Firefox")
+    request.user = practitioner
+    event = record_access(action=AccessEvent.Action.VIEW, patient_id=42, obj=practitioner, request=request)
+
+    stored = AccessEvent.objects.get(pk=event.pk)
+    assert stored.actor == practitioner
+    assert stored.action == "view"
+    assert stored.patient_id == 42
+    assert stored.object_type.model == "user"
+    assert stored.object_id == str(practitioner.pk)
+    assert stored.ip_address == "10.1.2.3"
+    assert stored.user_agent == "Firefox"
+    assert stored.path == "/patients/42/"
+    assert stored.at is not None
+
+
+def test_forwarded_address_is_trusted_only_when_configured(practitioner, settings):
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
+    request.user = practitioner
+    assert record_access(action="view", request=request).ip_address == "10.0.0.1"
+    settings.AUDIT_TRUST_X_FORWARDED_FOR = True
+    assert record_access(action="view", request=request).ip_address == "203.0.113.9"
+
+
+def test_a_patient_link_is_recorded_without_a_user(db):
+    event = record_access(action="update", patient_id=7, actor_label="patient via check-in link")
+    assert event.actor is None
+    assert event.actor_label == "patient via check-in link"
+
+
+def test_the_trail_cannot_be_changed_or_deleted_in_code(practitioner):
+    event = record_access(action="view", actor=practitioner, patient_id=1)
+    event.action = "delete"
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AccessEvent.objects.filter(pk=event.pk).update(action="delete")
+    with pytest.raises(PermissionError):
+        AccessEvent.objects.all().delete()
+    assert AccessEvent.objects.get(pk=event.pk).action == "view"
+
+
+def test_the_trail_is_read_only_in_admin(client_for, admin_user, practitioner):
+    event = record_access(action="view", actor=practitioner, patient_id=1)
+    client = client_for(admin_user)
+
+    assert client.get("/admin/accounts/accessevent/").status_code == 200
+    assert client.get(f"/admin/accounts/accessevent/{event.pk}/change/").status_code == 200  # view only
+    assert client.get("/admin/accounts/accessevent/add/").status_code == 403
+    assert (
+        client.post(f"/admin/accounts/accessevent/{event.pk}/change/", {"action": "delete"}).status_code
+        == 403
+    )
+    assert client.post(f"/admin/accounts/accessevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    response = client.post(
+        "/admin/accounts/accessevent/",
+        {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"},
+    )
+    assert AccessEvent.objects.filter(pk=event.pk, action="view").exists()
+    assert response.status_code in (200, 302)

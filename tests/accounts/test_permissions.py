@@ -1,0 +1,116 @@
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.views import View
+
+from alliance_crm.accounts.models import Role
+from alliance_crm.accounts.permissions import RoleRequiredMixin, role_required
+
+# Pages anyone may open. Every other URL must send an anonymous visitor to sign in.
+PUBLIC = {"healthz", "accounts:login", "accounts:logout"}
+SAMPLE_KWARGS = {
+    "int": "1",
+    "str": "x",
+    "slug": "x",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+    "path": "x",
+}
+
+
+def walk(resolver, prefix="", namespace=None):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            yield from walk(entry, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
+            yield prefix + str(entry.pattern), name
+
+
+def concrete(route: str) -> str:
+    import re
+
+    route = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLE_KWARGS[m.group(1) or "str"], route)
+    return "/" + route.lstrip("^").rstrip("$").replace("\\Z", "")
+
+
+def app_routes():
+    for route, name in walk(get_resolver()):
+        if route.startswith("admin/") or name in PUBLIC or "(?P" in route:
+            continue
+        yield pytest.param(concrete(route), id=name or route)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", list(app_routes()))
+def test_every_non_public_page_sends_an_anonymous_visitor_to_sign_in(client, url):
+    response = client.get(url)
+    assert response.status_code == 302, url
+    assert response["Location"].startswith("/accounts/sign-in/?next=")
+
+
+def test_the_route_walk_found_the_pages():
+    urls = {p.values[0] for p in app_routes()}
+    assert {"/", "/pipeline/", "/insights/", "/patients/"} <= urls
+
+
+@role_required(Role.PRACTITIONER, Role.ADMIN)
+def clinical_view(request):
+    return HttpResponse("notes")
+
+
+class ClinicalView(RoleRequiredMixin, View):
+    allowed_roles = (Role.PRACTITIONER, Role.ADMIN)
+
+    def get(self, request):
+        return HttpResponse("notes")
+
+
+def request_as(user):
+    request = RequestFactory().get("/clinical/")
+    request.user = user
+    return request
+
+
+@pytest.mark.parametrize("view", [clinical_view, ClinicalView.as_view()], ids=["decorator", "mixin"])
+def test_the_role_check_refuses_the_wrong_role_with_403(view, staff):
+    with pytest.raises(PermissionDenied):
+        view(request_as(staff))
+
+
+@pytest.mark.parametrize("view", [clinical_view, ClinicalView.as_view()], ids=["decorator", "mixin"])
+def test_the_role_check_lets_the_right_roles_in(view, practitioner, admin_user):
+    assert view(request_as(practitioner)).status_code == 200
+    assert view(request_as(admin_user)).status_code == 200
+
+
+@pytest.mark.parametrize("view", [clinical_view, ClinicalView.as_view()], ids=["decorator", "mixin"])
+def test_the_role_check_sends_anonymous_to_sign_in(view):
+    from django.contrib.auth.models import AnonymousUser
+
+    response = view(request_as(AnonymousUser()))
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/sign-in/?next=/clinical/"
+
+
+def test_a_switched_off_account_is_refused(practitioner):
+    practitioner.is_active = False
+    with pytest.raises(PermissionDenied):
+        clinical_view(request_as(practitioner))
+
+
+def test_the_403_page_shows_no_internals(client_for, staff, settings):
+    settings.ROOT_URLCONF = "tests.accounts.urls_forbidden"
+    response = client_for(staff).get("/clinical/")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "not open to your role" in body
+    assert "Traceback" not in body and "PermissionDenied" not in body
+
+
+def test_only_admins_reach_django_admin(client_for, staff, practitioner, admin_user):
+    assert client_for(staff).get("/admin/").status_code == 302
+    assert client_for(practitioner).get("/admin/").status_code == 302
+    assert client_for(admin_user).get("/admin/").status_code == 200

@@ -1,0 +1,56 @@
+import pytest
+
+from tests.factories import PASSWORD
+
+
+def test_sign_in_page_is_in_the_product_look(client, db):
+    response = client.get("/accounts/sign-in/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Alliance CRM" in body
+    assert "/static/vendor/bootstrap-5.3.9/bootstrap.min.css" in body
+    assert "csrfmiddlewaretoken" in body
+
+
+def test_a_user_signs_in_and_lands_on_today(client, staff):
+    response = client.post("/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == "/"
+    body = response.content.decode()
+    assert "Today" in body and "Charlie Desk" in body
+
+
+def test_a_wrong_password_gets_a_clear_message_and_no_session(client, staff):
+    response = client.post("/accounts/sign-in/", {"username": "charlie", "password": "nope"})
+    assert response.status_code == 200
+    assert "do not match an account" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_sends_the_user_back_where_they_were_going(client, staff):
+    response = client.post(
+        "/accounts/sign-in/?next=/insights/",
+        {"username": "charlie", "password": PASSWORD, "next": "/insights/"},
+    )
+    assert response["Location"] == "/insights/"
+
+
+def test_sign_out_ends_the_session(client_for, staff):
+    client = client_for(staff)
+    response = client.post("/accounts/sign-out/")
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_createsuperuser_makes_an_admin(django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@clinic.invalid", PASSWORD)
+    assert user.role == "admin"
+    assert user.is_staff
+
+
+def test_admin_access_follows_the_role(staff, practitioner, admin_user):
+    assert not staff.is_staff
+    assert not practitioner.is_staff
+    assert admin_user.is_staff
+    admin_user.is_active = False
+    assert not admin_user.is_staff
