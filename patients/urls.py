@@ -6,4 +6,12 @@ app_name = "patients"
 
 urlpatterns = [
     path("", views.patient_list, name="list"),
+    path("new/", views.patient_create, name="create"),
+    path("<int:pk>/", views.patient_detail, name="detail"),
+    path("<int:pk>/edit/", views.patient_edit, name="edit"),
+    path("<int:pk>/lead/", views.patient_change_lead, name="change_lead"),
+    path("<int:pk>/consent/", views.patient_consent, name="consent"),
+    path("<int:pk>/archive/", views.patient_archive, name="archive"),
+    path("<int:pk>/care-team/", views.care_team_add, name="care_team_add"),
+    path("<int:pk>/care-team/<int:member_pk>/remove/", views.care_team_remove, name="care_team_remove"),
 ]

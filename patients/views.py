@@ -1,8 +1,201 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import EVERYONE, role_required
+
+from . import selectors, services
+from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
+from .models import CareTeamMember, Channel
+
+PAGE_SIZE = 25
+
+
+def _errors(error: ValidationError) -> str:
+    return " ".join(error.messages)
 
 
 @role_required(*EVERYONE)
 def patient_list(request):
-    return render(request, "patients/patient_list.html")
+    filters = PatientFilterForm(request.GET or None)
+    patients = selectors.patient_list(**filters.filters())
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "patients/patient_list.html",
+        {
+            "filters": filters,
+            "page": page,
+            "querystring": query.urlencode(),
+            "narrowed": filters.is_narrowed(),
+        },
+    )
+
+
+@role_required(*EVERYONE)
+def patient_create(request):
+    form = PatientForm(request.POST or None, creating=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(
+                actor=request.user,
+                data=form.patient_data(),
+                lead=form.cleaned_data["lead"],
+                consent_email=form.cleaned_data["consent_email"],
+                consent_sms=form.cleaned_data["consent_sms"],
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{patient.display_name} is now a patient of the clinic.")
+            return redirect(patient)
+    return render(request, "patients/patient_form.html", {"form": form, "creating": True})
+
+
+@role_required(*EVERYONE)
+def patient_detail(request, pk):
+    patient = selectors.patient_get_for(user=request.user, pk=pk, request=request)
+    current_team, former_team = selectors.care_team(patient)
+    return render(
+        request,
+        "patients/patient_detail.html",
+        {
+            "patient": patient,
+            "consent": selectors.patient_consent(patient),
+            "consent_history": selectors.consent_history(patient)[:10],
+            "care_team": current_team,
+            "former_team": former_team,
+            "lead_form": ChangeLeadForm(),
+            "member_form": CareTeamMemberForm(),
+            "channels": Channel,
+        },
+    )
+
+
+@role_required(*EVERYONE)
+def patient_edit(request, pk):
+    patient = selectors.patient_get_for(user=request.user, pk=pk, request=request)
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = services.patient_update(
+                actor=request.user, patient=patient, data=form.patient_data(), request=request
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Saved." if changed else "Nothing had changed.")
+            return redirect(patient)
+    return render(
+        request, "patients/patient_form.html", {"form": form, "patient": patient, "creating": False}
+    )
+
+
+def _patient_for_change(request, pk):
+    return selectors.patient_get_for(
+        user=request.user, pk=pk, request=request, action=AccessEvent.Action.UPDATE
+    )
+
+
+@role_required(*EVERYONE)
+@require_POST
+def patient_change_lead(request, pk):
+    patient = _patient_for_change(request, pk)
+    form = ChangeLeadForm(request.POST)
+    if form.is_valid():
+        try:
+            services.care_team_set_lead(
+                patient=patient,
+                user=form.cleaned_data["lead"],
+                actor=request.user,
+                keep_previous=form.cleaned_data["keep_previous"],
+                note=form.cleaned_data["note"],
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, _errors(error))
+        else:
+            messages.success(request, f"{form.cleaned_data['lead']} now leads {patient.display_name}'s care.")
+    else:
+        messages.error(request, "Choose an active practitioner as the new lead.")
+    return redirect(patient)
+
+
+@role_required(*EVERYONE)
+@require_POST
+def care_team_add(request, pk):
+    patient = _patient_for_change(request, pk)
+    form = CareTeamMemberForm(request.POST)
+    if form.is_valid():
+        try:
+            member = services.care_team_add(
+                patient=patient, actor=request.user, request=request, **form.cleaned_data
+            )
+        except ValidationError as error:
+            messages.error(request, _errors(error))
+        else:
+            messages.success(request, f"{member.name} joined the care team.")
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect(patient)
+
+
+@role_required(*EVERYONE)
+@require_POST
+def care_team_remove(request, pk, member_pk):
+    patient = _patient_for_change(request, pk)
+    member = get_object_or_404(CareTeamMember.objects.select_related("user"), pk=member_pk, patient=patient)
+    try:
+        services.care_team_end(member=member, actor=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, f"{member.name} is no longer on the care team.")
+    return redirect(patient)
+
+
+@role_required(*EVERYONE)
+@require_POST
+def patient_consent(request, pk):
+    patient = _patient_for_change(request, pk)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a channel and whether consent is given or withdrawn.")
+        return redirect(patient)
+    channel, granted = form.cleaned_data["channel"], form.cleaned_data["granted"]
+    try:
+        services.consent_record(
+            patient=patient,
+            channel=channel,
+            granted=granted,
+            actor=request.user,
+            via="recorded by staff",
+            note=form.cleaned_data["note"],
+        )
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        label = Channel(channel).label
+        messages.success(request, f"{label} consent {'recorded' if granted else 'withdrawn'}.")
+    return redirect(patient)
+
+
+@role_required(*EVERYONE)
+@require_POST
+def patient_archive(request, pk):
+    patient = _patient_for_change(request, pk)
+    archive = request.POST.get("archived") == "yes"
+    services.patient_set_archived(actor=request.user, patient=patient, archived=archive, request=request)
+    messages.success(
+        request,
+        f"{patient.display_name} was archived: no messages will be sent."
+        if archive
+        else f"{patient.display_name} is active again.",
+    )
+    return redirect(patient)

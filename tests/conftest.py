@@ -29,6 +29,11 @@ def redis_available(url: str) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def postgres(db):
     """The test runs on PostgreSQL (DATABASE_URL=postgres://…), or skips — or fails in CI."""

@@ -20,3 +20,36 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    """A patient with no consent and no care team; add them with the services or the factories below."""
+
+    class Meta:
+        model = "patients.Patient"
+
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.Sequence(lambda n: f"patient{n}@example.com")
+    phone = factory.Sequence(lambda n: f"+1202555{n % 10000:04d}")
+    time_zone = "America/New_York"
+
+
+class ConsentEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "patients.ConsentEvent"
+
+    patient = factory.SubFactory(PatientFactory)
+    channel = "email"
+    granted = True
+    address = factory.LazyAttribute(lambda e: e.patient.email if e.channel == "email" else e.patient.phone)
+    via = "test"
+
+
+class CareTeamMemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "patients.CareTeamMember"
+
+    patient = factory.SubFactory(PatientFactory)
+    user = factory.SubFactory(UserFactory, role="practitioner")
+    role = "lead"

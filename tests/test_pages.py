@@ -39,3 +39,12 @@ def test_the_500_page_shows_no_internals(client_for, staff, settings):
     body = response.content.decode()
     assert "Something went wrong on our side" in body
     assert "ZeroDivisionError" not in body and "Traceback" not in body
+
+
+def test_today_lists_patients_who_have_no_lead_yet(client_for, staff):
+    from tests.factories import PatientFactory
+
+    patient = PatientFactory(first_name="Zoë", last_name="Ångström")
+    body = client_for(staff).get("/").content.decode()
+    assert "1 patient without a lead practitioner" in body
+    assert f'href="/patients/{patient.pk}/"' in body

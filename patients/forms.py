@@ -1,0 +1,245 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
+from django import forms
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from .models import CareTeamMember, Channel, Patient
+from .selectors import lead_candidates, patient_find_duplicates, team_candidates
+from .validation import normalize_phone, time_zone_names
+
+
+class PractitionerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return str(obj)
+
+
+class PatientForm(forms.ModelForm):
+    """The patient's details. On create it also asks for the lead practitioner and the consent given."""
+
+    time_zone = forms.ChoiceField(
+        help_text="The patient's own time zone: messages respect their local quiet hours."
+    )
+    lead = PractitionerChoiceField(
+        queryset=lead_candidates(),
+        label="Lead practitioner",
+        help_text="The Chief Strategist of this patient's care.",
+    )
+    consent_email = forms.BooleanField(
+        required=False, label="The patient agrees to receive email from the clinic"
+    )
+    consent_sms = forms.BooleanField(
+        required=False, label="The patient agrees to receive text messages (SMS)"
+    )
+    confirm_not_duplicate = forms.BooleanField(
+        required=False, label="I checked: this is a different person — create the record anyway"
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "preferred_name",
+            "pronouns",
+            "date_of_birth",
+            "email",
+            "phone",
+            "time_zone",
+            "preferred_channel",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "source",
+            "referred_by",
+        ]
+        widgets = {
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+        }
+        help_texts = {"phone": "Mobile number; without a +country code we assume the clinic's country."}
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.creating = creating
+        self.duplicates: list[Patient] = []
+        self.fields["time_zone"].choices = [(name, name.replace("_", " ")) for name in time_zone_names()]
+        self.fields["referred_by"].queryset = Patient.objects.active().only(
+            "first_name", "last_name", "preferred_name"
+        )
+        self.fields["referred_by"].required = False
+        if self.instance.pk:
+            self.fields["referred_by"].queryset = self.fields["referred_by"].queryset.exclude(
+                pk=self.instance.pk
+            )
+        if not creating:
+            for name in ("lead", "consent_email", "consent_sms", "confirm_not_duplicate"):
+                del self.fields[name]
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = self._layout()
+
+    def _layout(self):
+        identity = Fieldset(
+            "Who they are",
+            Row(Column("first_name"), Column("last_name")),
+            Row(Column("preferred_name"), Column("pronouns"), Column("date_of_birth")),
+        )
+        contact = Fieldset(
+            "How to reach them",
+            Row(Column("email"), Column("phone")),
+            Row(Column("preferred_channel"), Column("time_zone")),
+            Row(Column("quiet_hours_start"), Column("quiet_hours_end")),
+            HTML(
+                '<p class="form-text mt-n2">Quiet hours may wrap midnight: 20:00 to 08:00 is the default.</p>'
+            ),
+        )
+        origin = Fieldset("How they found us", Row(Column("source"), Column("referred_by")))
+        parts = [identity, contact, origin]
+        if self.creating:
+            parts.append(Fieldset("Care and consent", "lead", "consent_email", "consent_sms"))
+            if self.duplicates:
+                parts.insert(0, Div("confirm_not_duplicate", css_class="alert alert-warning"))
+        return Layout(*parts)
+
+    def clean_phone(self):
+        return normalize_phone(self.cleaned_data.get("phone", ""))
+
+    def clean_email(self):
+        return (self.cleaned_data.get("email") or "").strip().lower()
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("quiet_hours_start"), cleaned.get("quiet_hours_end")
+        if start and end and start == end:
+            self.add_error("quiet_hours_end", "Quiet hours must end at a different time than they start.")
+        channel = cleaned.get("preferred_channel")
+        if channel == Channel.EMAIL and "email" in cleaned and not cleaned.get("email"):
+            self.add_error("email", "Email is the preferred channel: add an email address, or prefer SMS.")
+        if channel == Channel.SMS and "phone" in cleaned and not cleaned.get("phone"):
+            self.add_error("phone", "SMS is the preferred channel: add a mobile number, or prefer email.")
+        if self.creating:
+            if cleaned.get("consent_email") and not cleaned.get("email"):
+                self.add_error("consent_email", "Add an email address to record consent to email.")
+            if cleaned.get("consent_sms") and not cleaned.get("phone"):
+                self.add_error("consent_sms", "Add a mobile number to record consent to text messages.")
+            self.duplicates = patient_find_duplicates(
+                email=cleaned.get("email", ""), phone=cleaned.get("phone", ""), exclude_pk=self.instance.pk
+            )
+            if self.duplicates and not cleaned.get("confirm_not_duplicate"):
+                self.helper.layout = self._layout()
+                links = format_html_join(
+                    ", ",
+                    '<a href="{}">{}</a>',
+                    ((reverse("patients:detail", args=[p.pk]), p.display_name) for p in self.duplicates),
+                )
+                raise ValidationError(
+                    format_html(
+                        "A patient with this email or phone already exists: {}. Open their record instead, "
+                        "or tick the box below if this is a different person.",
+                        links,
+                    ),
+                    code="duplicate",
+                )
+        return cleaned
+
+    def patient_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}
+
+
+class ConsentForm(forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices)
+    granted = forms.TypedChoiceField(
+        coerce=lambda v: v == "yes", choices=[("yes", "grant"), ("no", "withdraw")]
+    )
+    note = forms.CharField(
+        max_length=255,
+        required=False,
+        help_text="How the patient told you (phone call, in person, by email).",
+    )
+
+
+class ChangeLeadForm(forms.Form):
+    lead = PractitionerChoiceField(queryset=lead_candidates(), label="New lead practitioner")
+    keep_previous = forms.BooleanField(
+        required=False, initial=True, label="Keep the previous lead on the care team as a practitioner"
+    )
+    note = forms.CharField(max_length=255, required=False, label="Why (optional)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class CareTeamMemberForm(forms.Form):
+    ROLE_CHOICES = [(r.value, r.label) for r in CareTeamMember.Role if r != CareTeamMember.Role.LEAD]
+
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    user = PractitionerChoiceField(queryset=team_candidates(), required=False, label="Colleague")
+    external_name = forms.CharField(max_length=120, required=False, label="Specialist's name")
+    external_practice = forms.CharField(max_length=120, required=False, label="Practice")
+    external_contact = forms.CharField(max_length=200, required=False, label="Contact")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean(self):
+        cleaned = super().clean()
+        role, user = cleaned.get("role"), cleaned.get("user")
+        if role == CareTeamMember.Role.SPECIALIST:
+            if not user and not (cleaned.get("external_name") or "").strip():
+                self.add_error("external_name", "Give the specialist's name, or choose a colleague.")
+        elif role and not user:
+            self.add_error("user", "Choose the colleague to add.")
+        return cleaned
+
+
+class PatientFilterForm(forms.Form):
+    ARCHIVED_CHOICES = [("active", "Active patients"), ("archived", "Archived"), ("all", "Everyone")]
+    SORT_CHOICES = [
+        ("name", "Name A–Z"),
+        ("-name", "Name Z–A"),
+        ("newest", "Newest first"),
+        ("oldest", "Oldest first"),
+    ]
+
+    q = forms.CharField(required=False, label="Search", max_length=100)
+    lead = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Lead practitioner")
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Patient.Source.choices])
+    archived = forms.ChoiceField(required=False, choices=ARCHIVED_CHOICES)
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lead"].choices = [
+            ("", "Any lead"),
+            ("0", "No lead yet"),
+            *((str(u.pk), str(u)) for u in lead_candidates()),
+        ]
+
+    def is_narrowed(self) -> bool:
+        """Whether a search or filter hides some active patients (to word the empty state)."""
+        f = self.filters()
+        return bool(
+            f.get("query")
+            or f.get("lead_id") is not None
+            or f.get("source")
+            or f.get("archived", "active") != "active"
+        )
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        return {
+            "query": data.get("q") or "",
+            "lead_id": data.get("lead"),
+            "source": data.get("source") or "",
+            "archived": data.get("archived") or "active",
+            "sort": data.get("sort") or "name",
+        }

@@ -1,0 +1,258 @@
+import unicodedata
+import zoneinfo
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+from django.db.models import OuterRef, Q, Subquery
+from django.urls import reverse
+from django.utils import timezone
+
+from .validation import validate_e164, validate_time_zone
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents, so that 'José' and 'jose' match: the form search_text is kept in."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def digits(text: str) -> str:
+    return "".join(c for c in text or "" if c.isdigit())
+
+
+PHONE_CHARACTERS = set("0123456789+-(). ")
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class PatientQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived=False)
+
+    def matching(self, query: str):
+        """Every word must appear in the name or email (case- and accent-insensitive); a phone number
+        written in any style matches by its digits."""
+        query = query.strip()
+        if len(digits(query)) >= 3 and set(query) <= PHONE_CHARACTERS:
+            return self.filter(search_text__contains=digits(query))
+        qs = self
+        for term in query.split():
+            qs = qs.filter(search_text__contains=fold(term))
+        return qs
+
+    def with_consent(self):
+        """Annotate ``<channel>_consent_granted`` and ``<channel>_consent_address`` from the latest row."""
+        annotations = {}
+        for channel in Channel.values:
+            latest = ConsentEvent.objects.filter(patient=OuterRef("pk"), channel=channel).order_by(
+                "-at", "-id"
+            )
+            annotations[f"{channel}_consent_granted"] = Subquery(latest.values("granted")[:1])
+            annotations[f"{channel}_consent_address"] = Subquery(latest.values("address")[:1])
+        return self.annotate(**annotations)
+
+    def with_lead(self):
+        lead = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+        return self.annotate(
+            lead_user_id=Subquery(lead.values("user_id")[:1]),
+            lead_name=Subquery(lead.values("user__display_name")[:1]),
+        )
+
+
+class Patient(models.Model):
+    """A person in the clinic's care, from first inquiry to advocate."""
+
+    class Source(models.TextChoices):
+        REFERRAL = "referral", "Referral"
+        WEBSITE = "website", "Website"
+        EVENT = "event", "Event"
+        SOCIAL = "social", "Social media"
+        OTHER = "other", "Other"
+
+    first_name = models.CharField("legal first name", max_length=100)
+    last_name = models.CharField("legal last name", max_length=100)
+    preferred_name = models.CharField(
+        max_length=100, blank=True, help_text="What the patient likes to be called."
+    )
+    pronouns = models.CharField(max_length=40, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    phone = models.CharField(
+        "mobile phone",
+        max_length=20,
+        blank=True,
+        db_index=True,
+        validators=[validate_e164],
+        help_text="Stored in international (E.164) form.",
+    )
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+    preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    quiet_hours_start = models.TimeField(default=time(20, 0), help_text="No messages from this local time…")
+    quiet_hours_end = models.TimeField(default=time(8, 0), help_text="…until this local time.")
+    unsubscribed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the patient opted out of all messages."
+    )
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.OTHER)
+    referred_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+    )
+    archived = models.BooleanField(default=False, db_index=True)
+    search_text = models.TextField(editable=False, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(quiet_hours_start=models.F("quiet_hours_end")),
+                name="patient_quiet_hours_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=~Q(referred_by=models.F("id")), name="patient_not_referred_by_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def save(self, *args, **kwargs):
+        # A derived search column, not business logic: kept here so that admin, import and
+        # services can never forget it.
+        self.search_text = self.build_search_text()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_text"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("patients:detail", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        first = self.preferred_name or self.first_name
+        return f"{first} {self.last_name}".strip()
+
+    @property
+    def legal_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def in_quiet_hours(self, local: time) -> bool:
+        """Whether a local wall-clock time falls in the quiet hours (which may wrap midnight)."""
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end
+
+    def build_search_text(self) -> str:
+        parts = [self.first_name, self.last_name, self.preferred_name, self.email]
+        return " ".join(fold(p) for p in parts if p) + (f" {digits(self.phone)}" if self.phone else "")
+
+
+class ConsentEvent(models.Model):
+    """One grant or withdrawal of consent to a channel. Current consent is the latest row; rows never change."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consent_events")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    granted = models.BooleanField()
+    address = models.CharField(
+        max_length=254, help_text="The email address or phone number the consent covered."
+    )
+    at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    via = models.CharField(
+        max_length=60, help_text="How it was given or taken back: form, import, unsubscribe link, SMS STOP…"
+    )
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["patient", "channel", "-at"], name="consent_latest")]
+
+    def __str__(self) -> str:
+        verb = "granted" if self.granted else "withdrew"
+        return f"{self.patient_id}: {verb} {self.get_channel_display()} consent for {self.address}"
+
+
+class CareTeamQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(ended_at__isnull=True)
+
+
+class CareTeamMember(models.Model):
+    """Someone on a patient's care team; the ``lead`` is the Chief Strategist. Ended rows keep the history."""
+
+    class Role(models.TextChoices):
+        LEAD = "lead", "Lead practitioner"
+        PRACTITIONER = "practitioner", "Practitioner"
+        HEALTH_COACH = "health_coach", "Health coach"
+        SPECIALIST = "specialist", "External specialist"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="care_teams"
+    )
+    external_name = models.CharField(max_length=120, blank=True)
+    external_practice = models.CharField(max_length=120, blank=True)
+    external_contact = models.CharField(max_length=200, blank=True, help_text="Phone, email or address.")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=255, blank=True)
+
+    objects = CareTeamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["ended_at", "role", "started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(role="lead", ended_at__isnull=True),
+                name="careteam_one_current_lead",
+                violation_error_message="This patient already has a lead practitioner.",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "user"],
+                condition=Q(ended_at__isnull=True, user__isnull=False),
+                name="careteam_user_once_per_team",
+                violation_error_message="This person is already on the patient's care team.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role="specialist") | Q(user__isnull=False), name="careteam_member_is_a_user"
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | ~Q(external_name=""), name="careteam_specialist_has_a_name"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="careteam_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_role_display()})"
+
+    @property
+    def name(self) -> str:
+        return str(self.user) if self.user_id else self.external_name

@@ -1,0 +1,141 @@
+"""Reads of patients for pages and for other apps. Opening one patient's record is audited here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent, Role
+
+from .models import CareTeamMember, Channel, ConsentEvent, Patient
+
+SORTS = {
+    "name": ("last_name", "first_name", "id"),
+    "-name": ("-last_name", "-first_name", "-id"),
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+}
+
+
+def patient_list(
+    *,
+    query: str = "",
+    lead_id: int | None = None,
+    source: str = "",
+    archived: str = "active",
+    sort: str = "name",
+) -> QuerySet[Patient]:
+    """Patients for the list page: searched, filtered, sorted, with lead and consent annotated in one query."""
+    qs = Patient.objects.with_lead().with_consent()
+    if archived == "active":
+        qs = qs.filter(archived=False)
+    elif archived == "archived":
+        qs = qs.filter(archived=True)
+    if query:
+        qs = qs.matching(query)
+    if lead_id == 0:
+        qs = qs.filter(lead_user_id__isnull=True)
+    elif lead_id:
+        qs = qs.filter(lead_user_id=lead_id)
+    if source:
+        qs = qs.filter(source=source)
+    return qs.order_by(*SORTS.get(sort, SORTS["name"]))
+
+
+def patient_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> Patient:
+    """One patient's record for ``user`` (404 if absent), with the read written to the audit trail."""
+    patient = get_object_or_404(
+        Patient.objects.with_lead().with_consent().select_related("referred_by"), pk=pk
+    )
+    if action == AccessEvent.Action.VIEW:
+        record_access(action=action, actor=user, patient_id=patient.pk, obj=patient, request=request)
+    return patient
+
+
+def patient_find_duplicates(
+    *, email: str = "", phone: str = "", exclude_pk: int | None = None
+) -> list[Patient]:
+    """Patients who already use this email address or phone number."""
+    condition = Q()
+    if email:
+        condition |= Q(email__iexact=email)
+    if phone:
+        condition |= Q(phone=phone)
+    if not condition:
+        return []
+    qs = Patient.objects.filter(condition)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    return list(qs.order_by("archived", "id")[:5])
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    channel: str
+    granted: bool
+    address: str
+    at: datetime | None
+    via: str
+    covers_current_address: bool
+
+    @property
+    def active(self) -> bool:
+        return self.granted and self.covers_current_address
+
+
+def patient_consent(patient: Patient) -> dict[str, ConsentState]:
+    """The current consent per channel, derived from the history (latest row wins)."""
+    states = {}
+    for channel in Channel.values:
+        latest = ConsentEvent.objects.filter(patient=patient, channel=channel).order_by("-at", "-id").first()
+        current_address = patient.email if channel == Channel.EMAIL else patient.phone
+        states[channel] = ConsentState(
+            channel=channel,
+            granted=bool(latest and latest.granted),
+            address=latest.address if latest else "",
+            at=latest.at if latest else None,
+            via=latest.via if latest else "",
+            covers_current_address=bool(latest and current_address and latest.address == current_address),
+        )
+    return states
+
+
+def patient_may_message(patient: Patient, channel: str) -> tuple[bool, str]:
+    """Whether the patient may be messaged on ``channel`` now, and if not, why (for the outbox)."""
+    if patient.archived:
+        return False, "patient is archived"
+    if patient.unsubscribed_at:
+        return False, "patient unsubscribed"
+    state = patient_consent(patient)[channel]
+    if not state.granted:
+        return False, f"no {Channel(channel).label} consent"
+    if not state.covers_current_address:
+        return False, f"{Channel(channel).label} consent was given for another address"
+    return True, ""
+
+
+def consent_history(patient: Patient) -> QuerySet[ConsentEvent]:
+    return patient.consent_events.select_related("recorded_by").order_by("-at", "-id")
+
+
+def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMember]]:
+    """(current members, lead first; former members, newest first)."""
+    members = list(patient.care_team.select_related("user", "added_by").order_by("started_at", "id"))
+    order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
+    current = sorted((m for m in members if m.ended_at is None), key=lambda m: (order[m.role], m.started_at))
+    former = sorted((m for m in members if m.ended_at is not None), key=lambda m: m.ended_at, reverse=True)
+    return current, former
+
+
+def lead_candidates() -> QuerySet:
+    """Active practitioners (and admins who practise) who can lead a patient's care."""
+    return get_user_model().objects.filter(is_active=True, role__in=[Role.PRACTITIONER, Role.ADMIN])
+
+
+def team_candidates() -> QuerySet:
+    return get_user_model().objects.filter(is_active=True)

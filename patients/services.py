@@ -1,0 +1,286 @@
+"""Every write to patients, their consent and their care team. Each service audits itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent, Role
+
+from .models import CareTeamMember, Channel, ConsentEvent, Patient
+
+PATIENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "pronouns",
+    "date_of_birth",
+    "email",
+    "phone",
+    "time_zone",
+    "preferred_channel",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "source",
+    "referred_by",
+)
+LEAD_ROLES = (Role.PRACTITIONER, Role.ADMIN)
+
+
+def _address_for(patient: Patient, channel: str) -> str:
+    return patient.email if channel == Channel.EMAIL else patient.phone
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    actor,
+    data: dict,
+    lead=None,
+    consent_email: bool = False,
+    consent_sms: bool = False,
+    consent_via: str = "patient form",
+    request=None,
+) -> Patient:
+    """Create a patient with their lead practitioner and the consent they gave, all or nothing."""
+    patient = Patient(created_by=actor if actor and actor.is_authenticated else None)
+    for field in PATIENT_FIELDS:
+        if field in data:
+            setattr(patient, field, data[field])
+    patient.full_clean(exclude=["search_text"])
+    patient.save()
+    if lead is not None:
+        _add_lead(patient=patient, user=lead, actor=actor)
+    for channel, given in ((Channel.EMAIL, consent_email), (Channel.SMS, consent_sms)):
+        if given:
+            consent_record(patient=patient, channel=channel, granted=True, actor=actor, via=consent_via)
+    record_access(
+        action=AccessEvent.Action.CREATE, actor=actor, patient_id=patient.pk, obj=patient, request=request
+    )
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, actor, patient: Patient, data: dict, request=None) -> list[str]:
+    """Change a patient's details; return the names of the fields that changed (audited)."""
+    # Compare with the stored row, not the instance: a ModelForm has already copied its data onto it.
+    stored = Patient.objects.select_for_update().get(pk=patient.pk)
+    changed = [f for f in PATIENT_FIELDS if f in data and getattr(stored, f) != data[f]]
+    for field in changed:
+        setattr(stored, field, data[field])
+    if changed:
+        stored.full_clean(exclude=["search_text"])
+        stored.save()
+        for field in (*changed, "search_text", "updated_at"):
+            setattr(patient, field, getattr(stored, field))
+        record_access(
+            action=AccessEvent.Action.UPDATE,
+            actor=actor,
+            patient_id=patient.pk,
+            obj=patient,
+            request=request,
+            detail="changed " + ", ".join(changed),
+        )
+    return changed
+
+
+@transaction.atomic
+def patient_set_archived(*, actor, patient: Patient, archived: bool, request=None) -> None:
+    """Archive or restore a patient; archived patients get no messages and leave the default list."""
+    if patient.archived == archived:
+        return
+    patient.archived = archived
+    patient.save(update_fields=["archived", "updated_at"])
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=patient.pk,
+        obj=patient,
+        request=request,
+        detail="archived" if archived else "restored from archive",
+    )
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    patient: Patient,
+    channel: str,
+    granted: bool,
+    via: str,
+    actor=None,
+    note: str = "",
+    address: str | None = None,
+    at: datetime | None = None,
+) -> ConsentEvent:
+    """Append a grant or withdrawal of consent for one channel; the history is never edited."""
+    if channel not in Channel.values:
+        raise ValidationError(f"Unknown channel “{channel}”.")
+    address = address if address is not None else _address_for(patient, channel)
+    if granted and not address:
+        what = "an email address" if channel == Channel.EMAIL else "a mobile number"
+        raise ValidationError(f"Add {what} before recording consent to {Channel(channel).label}.")
+    event = ConsentEvent.objects.create(
+        patient=patient,
+        channel=channel,
+        granted=granted,
+        address=address,
+        at=at or timezone.now(),
+        recorded_by=actor if actor is not None and actor.is_authenticated else None,
+        via=via,
+        note=note,
+    )
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        actor_label="" if actor else via,
+        patient_id=patient.pk,
+        obj=event,
+        detail=f"{'granted' if granted else 'withdrew'} {channel} consent via {via}",
+    )
+    return event
+
+
+def _check_lead(user) -> None:
+    if user is None or not user.is_active or user.role not in LEAD_ROLES:
+        raise ValidationError("The lead must be an active practitioner.")
+
+
+def _add_lead(*, patient: Patient, user, actor, note: str = "") -> CareTeamMember:
+    _check_lead(user)
+    try:
+        with transaction.atomic():
+            return CareTeamMember.objects.create(
+                patient=patient, user=user, role=CareTeamMember.Role.LEAD, added_by=actor, note=note
+            )
+    except IntegrityError:
+        raise ValidationError(
+            "This patient already has a lead practitioner; change the lead instead."
+        ) from None
+
+
+@transaction.atomic
+def care_team_set_lead(
+    *, patient: Patient, user, actor, keep_previous: bool = True, note: str = "", request=None
+) -> CareTeamMember:
+    """Make ``user`` the patient's one lead. The old lead's row is ended (kept as history) and,
+    with ``keep_previous``, they stay on the team as a practitioner."""
+    _check_lead(user)
+    Patient.objects.select_for_update().get(pk=patient.pk)  # one lead change at a time per patient
+    now = timezone.now()
+    current = list(
+        CareTeamMember.objects.current().filter(patient=patient).filter(role="lead").select_related("user")
+    )
+    if current and current[0].user_id == user.pk:
+        return current[0]
+    # The new lead may already be on the team in another role: that row ends too.
+    CareTeamMember.objects.current().filter(patient=patient, user=user).update(ended_at=now)
+    for old in current:
+        CareTeamMember.objects.filter(pk=old.pk).update(ended_at=now)
+    lead = _add_lead(patient=patient, user=user, actor=actor, note=note)
+    if keep_previous:
+        for old in current:
+            CareTeamMember.objects.create(
+                patient=patient,
+                user=old.user,
+                role=CareTeamMember.Role.PRACTITIONER,
+                added_by=actor,
+                note="previous lead",
+            )
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=patient.pk,
+        obj=lead,
+        request=request,
+        detail=f"lead changed from {current[0].user if current else 'nobody'} to {user}",
+    )
+    return lead
+
+
+@transaction.atomic
+def care_team_add(
+    *,
+    patient: Patient,
+    actor,
+    role: str,
+    user=None,
+    external_name: str = "",
+    external_practice: str = "",
+    external_contact: str = "",
+    note: str = "",
+    request=None,
+) -> CareTeamMember:
+    """Add a practitioner, health coach or external specialist to the team (the lead has its own service)."""
+    if role == CareTeamMember.Role.LEAD:
+        raise ValidationError("Use “Change lead” to set the lead practitioner.")
+    if role == CareTeamMember.Role.SPECIALIST:
+        if user is None and not external_name.strip():
+            raise ValidationError("Give the specialist's name.")
+    elif user is None:
+        raise ValidationError("Choose the colleague to add.")
+    member = CareTeamMember(
+        patient=patient,
+        role=role,
+        user=user,
+        external_name=external_name.strip(),
+        external_practice=external_practice.strip(),
+        external_contact=external_contact.strip(),
+        added_by=actor,
+        note=note,
+    )
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError:
+        raise ValidationError("This person is already on the patient's care team.") from None
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=patient.pk,
+        obj=member,
+        request=request,
+        detail=f"added {member} to the care team",
+    )
+    return member
+
+
+@transaction.atomic
+def care_team_end(*, member: CareTeamMember, actor, request=None) -> None:
+    """Take someone off the care team; their row stays as history. The lead is changed, not removed."""
+    if member.role == CareTeamMember.Role.LEAD:
+        raise ValidationError("The lead practitioner cannot be removed: choose a new lead instead.")
+    if member.ended_at is not None:
+        return
+    member.ended_at = timezone.now()
+    member.save(update_fields=["ended_at"])
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=member.patient_id,
+        obj=member,
+        request=request,
+        detail=f"removed {member} from the care team",
+    )
+
+
+@transaction.atomic
+def patient_unsubscribe(*, patient: Patient, via: str, at: datetime | None = None) -> bool:
+    """Record that the patient opted out of all messages; return False when they already had."""
+    updated = Patient.objects.filter(pk=patient.pk, unsubscribed_at__isnull=True).update(
+        unsubscribed_at=at or timezone.now()
+    )
+    if updated:
+        patient.refresh_from_db(fields=["unsubscribed_at"])
+        record_access(
+            action=AccessEvent.Action.UPDATE,
+            actor_label=via,
+            patient_id=patient.pk,
+            obj=patient,
+            detail=f"unsubscribed via {via}",
+        )
+    return bool(updated)

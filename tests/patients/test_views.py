@@ -1,0 +1,240 @@
+from datetime import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alliance_crm.accounts.models import AccessEvent
+from patients import selectors, services
+from patients.models import CareTeamMember, Patient
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+VALID = {
+    "first_name": "José",
+    "last_name": "Núñez",
+    "preferred_name": "Pepe",
+    "pronouns": "he/him",
+    "date_of_birth": "1984-03-09",
+    "email": "Jose.Nunez@Example.com",
+    "phone": "(312) 555-0147",
+    "time_zone": "America/Chicago",
+    "preferred_channel": "sms",
+    "quiet_hours_start": "21:00",
+    "quiet_hours_end": "07:30",
+    "source": "website",
+    "consent_sms": "on",
+}
+
+
+@pytest.fixture
+def patient(staff, practitioner):
+    p = services.patient_create(
+        actor=staff,
+        data={
+            "first_name": "Renée",
+            "last_name": "Côté",
+            "email": "renee@example.com",
+            "phone": "+13125550147",
+        },
+        lead=practitioner,
+    )
+    AccessEvent.objects.all()  # creation is audited; tests below look at reads
+    return p
+
+
+@pytest.mark.parametrize("role", ["staff", "practitioner", "admin_user"])
+def test_every_role_can_use_the_patient_pages(request, client_for, patient, role):
+    client = client_for(request.getfixturevalue(role))
+    for url in ("/patients/", "/patients/new/", f"/patients/{patient.pk}/", f"/patients/{patient.pk}/edit/"):
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    "url", ["/patients/", "/patients/new/", "/patients/1/", "/patients/1/edit/", "/patients/1/lead/"]
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client, url):
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/sign-in/")
+
+
+def test_opening_a_patient_writes_an_audit_row(client_for, staff, patient):
+    client_for(staff).get(f"/patients/{patient.pk}/", REMOTE_ADDR="10.9.8.7")
+    event = AccessEvent.objects.filter(action="view").get()
+    assert (event.actor, event.patient_id, event.ip_address) == (staff, patient.pk, "10.9.8.7")
+    assert event.path == f"/patients/{patient.pk}/"
+
+
+def test_an_unknown_patient_is_404(client_for, staff):
+    assert client_for(staff).get("/patients/999999/").status_code == 404
+    assert not AccessEvent.objects.exists()
+
+
+def test_creating_a_patient_normalises_and_records_everything(client_for, staff, practitioner):
+    response = client_for(staff).post("/patients/new/", VALID | {"lead": practitioner.pk})
+    patient = Patient.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/patients/{patient.pk}/"
+    assert patient.phone == "+13125550147"
+    assert patient.email == "jose.nunez@example.com"
+    assert (patient.quiet_hours_start, patient.quiet_hours_end) == (time(21, 0), time(7, 30))
+    assert selectors.patient_consent(patient)["sms"].active
+    assert not selectors.patient_consent(patient)["email"].granted
+    assert CareTeamMember.objects.get(patient=patient, role="lead").user == practitioner
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("phone", "call me", "is not a phone number"),
+        ("phone", "12", "is not a valid number"),
+        ("phone", "+1 555 000 0000", "is not a valid number"),
+        ("time_zone", "Mars/Olympus_Mons", "Select a valid choice"),
+        ("quiet_hours_end", "21:00", "must end at a different time"),
+        ("first_name", "", "This field is required"),
+        ("email", "not-an-email", "Enter a valid email address"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_and_changes_nothing(
+    client_for, staff, practitioner, field, value, message
+):
+    response = client_for(staff).post("/patients/new/", VALID | {"lead": practitioner.pk, field: value})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Patient.objects.exists()
+
+
+def test_a_duplicate_email_warns_links_and_creates_nothing(client_for, staff, practitioner, patient):
+    client = client_for(staff)
+    data = VALID | {"lead": practitioner.pk, "email": "RENEE@example.com", "phone": ""}
+    data.pop("consent_sms")
+    data["preferred_channel"] = "email"
+    response = client.post("/patients/new/", data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "already exists" in body
+    assert f'href="/patients/{patient.pk}/"' in body
+    assert Patient.objects.count() == 1
+
+    response = client.post("/patients/new/", data | {"confirm_not_duplicate": "on"})
+    assert response.status_code == 302
+    assert Patient.objects.count() == 2
+
+
+def test_editing_quiet_hours(client_for, practitioner, patient):
+    client = client_for(practitioner)
+    form = client.get(f"/patients/{patient.pk}/edit/").context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data |= {"quiet_hours_start": "22:15", "quiet_hours_end": "06:45", "referred_by": ""}
+    response = client.post(f"/patients/{patient.pk}/edit/", data)
+    assert response.status_code == 302, response.context["form"].errors
+    patient.refresh_from_db()
+    assert (patient.quiet_hours_start, patient.quiet_hours_end) == (time(22, 15), time(6, 45))
+    assert AccessEvent.objects.filter(action="update", detail__contains="quiet_hours_start").exists()
+
+
+def test_changing_the_lead_from_the_page(client_for, staff, other_practitioner, patient):
+    response = client_for(staff).post(
+        f"/patients/{patient.pk}/lead/", {"lead": other_practitioner.pk, "keep_previous": "on"}, follow=True
+    )
+    assert "now leads" in response.content.decode()
+    assert CareTeamMember.objects.current().get(patient=patient, role="lead").user == other_practitioner
+
+
+def test_a_form_post_without_csrf_is_refused(staff, other_practitioner, patient):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    response = client.post(f"/patients/{patient.pk}/lead/", {"lead": other_practitioner.pk})
+    assert response.status_code == 403
+    assert CareTeamMember.objects.current().get(patient=patient, role="lead").user != other_practitioner
+
+
+def test_recording_and_withdrawing_consent_from_the_page(client_for, staff, patient):
+    client = client_for(staff)
+    client.post(f"/patients/{patient.pk}/consent/", {"channel": "email", "granted": "yes"})
+    assert selectors.patient_consent(patient)["email"].active
+    client.post(f"/patients/{patient.pk}/consent/", {"channel": "email", "granted": "no"})
+    assert not selectors.patient_consent(patient)["email"].granted
+    assert patient.consent_events.count() == 2
+
+
+def test_adding_and_removing_a_care_team_member(client_for, staff, other_practitioner, patient):
+    client = client_for(staff)
+    client.post(f"/patients/{patient.pk}/care-team/", {"role": "specialist", "external_name": "Dr. Ito"})
+    member = CareTeamMember.objects.get(patient=patient, external_name="Dr. Ito")
+    client.post(f"/patients/{patient.pk}/care-team/{member.pk}/remove/")
+    member.refresh_from_db()
+    assert member.ended_at is not None
+    body = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "Former care team" in body
+
+
+def test_archiving_hides_a_patient_from_the_default_list(client_for, staff, patient):
+    client = client_for(staff)
+    client.post(f"/patients/{patient.pk}/archive/", {"archived": "yes"})
+    assert list(client.get("/patients/").context["page"].object_list) == []
+    assert list(client.get("/patients/?archived=archived").context["page"].object_list) == [patient]
+
+
+def test_user_text_is_escaped(client_for, staff):
+    PatientFactory(first_name="<script>alert(1)</script>", last_name="O'Hara")
+    body = client_for(staff).get("/patients/").content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;" in body
+
+
+def test_searching_without_accents_finds_the_patient(client_for, staff, patient):
+    body = client_for(staff).get("/patients/?q=renee+cote").content.decode()
+    assert "Renée Côté" in body
+    body = client_for(staff).get("/patients/?q=zzz").content.decode()
+    assert "No patient matches" in body
+
+
+def test_the_list_paginates(client_for, staff):
+    PatientFactory.create_batch(30)
+    client = client_for(staff)
+    first = client.get("/patients/")
+    assert len(first.context["page"].object_list) == 25
+    assert "1–25 of 30 patients" in first.content.decode()
+    second = client.get("/patients/?page=2")
+    assert len(second.context["page"].object_list) == 5
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries), len(response.context["page"].object_list)
+
+
+def test_the_list_runs_the_same_number_of_queries_for_5_and_50_rows(
+    client_for, staff, practitioner, monkeypatch
+):
+    from patients import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 50)
+    client = client_for(staff)
+
+    def add(n):
+        for p in PatientFactory.create_batch(n):
+            CareTeamMember.objects.create(patient=p, user=practitioner, role="lead")
+            services.consent_record(patient=p, channel="email", granted=True, via="test")
+
+    add(5)
+    small, shown = count_queries(client, "/patients/")
+    assert shown == 5
+    add(45)
+    large, shown = count_queries(client, "/patients/")
+    assert shown == 50
+    assert large == small
+    assert small <= 8
+
+
+def test_the_patient_page_has_a_query_budget(client_for, staff, patient, django_assert_max_num_queries):
+    client = client_for(staff)
+    for _ in range(5):
+        services.consent_record(patient=patient, channel="email", granted=True, via="test")
+    with django_assert_max_num_queries(16):
+        assert client.get(f"/patients/{patient.pk}/").status_code == 200
