@@ -1,6 +1,6 @@
 """First-run set-up for `make run`: demo sign-ins and demo data, only when the database is empty.
 
-Creates an admin, a practitioner and a staff member when no user exists yet and prints their
+Creates an admin, a practitioner and a staff member when there is no admin yet and prints their
 password once (set ``DEMO_PASSWORD`` to choose it), then loads ``seed_demo`` when there is no data.
 Running it again changes nothing.
 """
@@ -27,8 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         User = get_user_model()
-        if User.objects.exists():
-            self.stdout.write("Users exist already: demo sign-ins left as they are.")
+        if User.objects.filter(role=Role.ADMIN).exists():
+            self.stdout.write("An admin exists already: demo sign-ins left as they are.")
         else:
             password = os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(9)
             with transaction.atomic():

@@ -1,0 +1,278 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent
+
+from .importing import COLUMNS, MAX_BYTES, patients_import
+from .models import CareTeamMember, ConsentEvent, Patient
+from .validation import format_phone, normalize_phone, time_zone_names
+
+
+class ReadOnlyMixin:
+    """Consent history is only ever appended to, by the services: admin shows it and changes nothing."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
+    model = ConsentEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "channel", "granted", "address", "via", "recorded_by", "note")
+    readonly_fields = fields
+    verbose_name_plural = "consent history (newest first; record changes on the patient's page)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("recorded_by").order_by("-at", "-id")
+
+
+class CareTeamMemberInline(admin.TabularInline):
+    model = CareTeamMember
+    fk_name = "patient"
+    extra = 0
+    can_delete = False  # end a membership (ended at) instead: ended rows are the team's history
+    fields = (
+        "role",
+        "user",
+        "external_name",
+        "external_practice",
+        "external_contact",
+        "started_at",
+        "ended_at",
+    )
+    autocomplete_fields = ("user",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+class PatientAdminForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=lambda: [(name, name) for name in time_zone_names()])
+
+    class Meta:
+        model = Patient
+        fields = "__all__"  # noqa: DJ007 — admin shows every editable field
+        help_texts = {"phone": "Any style; without a +country code the clinic's country is assumed."}
+
+    def clean_phone(self):
+        return normalize_phone(self.cleaned_data.get("phone", ""))
+
+    def clean_email(self):
+        return (self.cleaned_data.get("email") or "").strip().lower()
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=f"UTF-8 (“CSV UTF-8” in Excel), at most {MAX_BYTES // (1024 * 1024)} MB, header row first.",
+    )
+    dry_run = forms.BooleanField(required=False, label="Dry run: check the file and save nothing")
+    skip_invalid = forms.BooleanField(
+        required=False, label="Skip invalid rows: import the valid rows even when others have problems"
+    )
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    form = PatientAdminForm
+    change_list_template = "admin/patients/patient/change_list.html"
+    import_template = "admin/patients/patient/import.html"
+    list_display = (
+        "display_name",
+        "email",
+        "phone_number",
+        "preferred_channel",
+        "source",
+        "lead",
+        "referred_by",
+        "archived",
+        "created_at",
+    )
+    list_filter = ("archived", "source", "preferred_channel", ("unsubscribed_at", admin.EmptyFieldListFilter))
+    list_select_related = ("referred_by",)
+    search_fields = ("search_text",)  # searched with Patient.objects.matching, like the clinic's patient list
+    search_help_text = "Name (accents optional), email, or phone number in any style."
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("referred_by",)
+    readonly_fields = ("unsubscribed_at", "created_at", "updated_at", "created_by")
+    inlines = (CareTeamMemberInline, ConsentEventInline)
+    fieldsets = (
+        (
+            "Who they are",
+            {"fields": ("first_name", "last_name", "preferred_name", "pronouns", "date_of_birth")},
+        ),
+        (
+            "How to reach them",
+            {
+                "fields": (
+                    "email",
+                    "phone",
+                    "preferred_channel",
+                    "time_zone",
+                    ("quiet_hours_start", "quiet_hours_end"),
+                    "unsubscribed_at",
+                )
+            },
+        ),
+        ("How they found us", {"fields": ("source", "referred_by")}),
+        ("Record", {"fields": ("archived", "created_at", "updated_at", "created_by")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_lead()
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.matching(search_term), False
+
+    @admin.display(description="name", ordering="last_name")
+    def display_name(self, obj):
+        return obj.display_name
+
+    @admin.display(description="mobile phone", ordering="phone")
+    def phone_number(self, obj):
+        return format_phone(obj.phone)
+
+    @admin.display(description="lead practitioner", ordering="lead_name")
+    def lead(self, obj):
+        return obj.lead_name or "—"
+
+    # Admin keeps its own LogEntry; these also put admin reads and writes in the clinic's audit trail.
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        patient = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and patient is not None:
+            record_access(
+                action=AccessEvent.Action.VIEW,
+                patient_id=patient.pk,
+                obj=patient,
+                request=request,
+                detail="in admin",
+            )
+        return response
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        record_access(
+            action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
+            patient_id=obj.pk,
+            obj=obj,
+            request=request,
+            detail=f"in admin: changed {', '.join(form.changed_data)}" if change else "in admin",
+        )
+
+    def save_formset(self, request, form, formset, change):
+        for instance in formset.save(commit=False):
+            if isinstance(instance, CareTeamMember) and instance.pk is None:
+                instance.added_by = request.user
+            instance.save()
+            record_access(
+                action=AccessEvent.Action.UPDATE,
+                patient_id=form.instance.pk,
+                obj=instance,
+                request=request,
+                detail=f"in admin: care team {instance}",
+            )
+        formset.save_m2m()
+
+    def delete_model(self, request, obj):
+        self._record_deletion(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for patient in queryset:
+            self._record_deletion(request, patient)
+        super().delete_queryset(request, queryset)
+
+    def _record_deletion(self, request, patient):
+        record_access(
+            action=AccessEvent.Action.DELETE,
+            patient_id=patient.pk,
+            obj=patient,
+            request=request,
+            detail="in admin",
+        )
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_import"
+        return [path("import/", self.admin_site.admin_view(self.import_view), name=name), *super().get_urls()]
+
+    def import_view(self, request):
+        """Upload a CSV file of patients: check it (dry run), import it all, or import only its valid rows."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        report = None
+        if request.method == "POST":
+            form = ImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                report = patients_import(
+                    file_or_text=form.cleaned_data["file"],
+                    actor=request.user,
+                    dry_run=form.cleaned_data["dry_run"],
+                    skip_invalid=form.cleaned_data["skip_invalid"],
+                )
+        else:
+            form = ImportForm(initial={"dry_run": True})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import patients from a spreadsheet",
+            "form": form,
+            "report": report,
+            "columns": COLUMNS,
+        }
+        return TemplateResponse(request, self.import_template, context)
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every grant and withdrawal of consent, as recorded by the services. Read-only."""
+
+    list_display = ("at", "patient", "channel", "granted", "address", "via", "recorded_by")
+    list_filter = ("channel", "granted", "via")
+    list_select_related = ("patient", "recorded_by")
+    search_fields = ("patient__first_name", "patient__last_name", "patient__email", "address", "via", "note")
+    search_help_text = "Patient's name or email, the address the consent covered, or how it was given."
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in ConsentEvent._meta.fields]
+
+
+@admin.register(CareTeamMember)
+class CareTeamMemberAdmin(admin.ModelAdmin):
+    list_display = ("patient", "role", "name", "started_at", "ended_at", "added_by")
+    list_filter = ("role", ("ended_at", admin.EmptyFieldListFilter))
+    list_select_related = ("patient", "user", "added_by")
+    search_fields = (
+        "patient__first_name",
+        "patient__last_name",
+        "patient__email",
+        "user__username",
+        "user__display_name",
+        "external_name",
+        "external_practice",
+    )
+    autocomplete_fields = ("patient", "user")
+    readonly_fields = ("added_by",)
+
+    @admin.display(description="member")
+    def name(self, obj):
+        return obj.name
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)
