@@ -161,6 +161,25 @@ MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH, "OPTIONS": _mailer_options
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Alliance CRM <care@clinic.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Nudges (the outbox) ------------------------------------------------------------------------
+# The address patients' links point at (unsubscribe, check-in): the dashboard's public URL.
+ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
+SMS_BACKEND = env.str(
+    "SMS_BACKEND",
+    default="nudges.channels.FileSmsBackend" if DEBUG else "nudges.channels.ConsoleSmsBackend",
+)
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+NUDGE_BATCH_SIZE = env.int("NUDGE_BATCH_SIZE", default=200)
+NUDGE_MAX_ATTEMPTS = env.int("NUDGE_MAX_ATTEMPTS", default=5)
+NUDGE_SENDING_LEASE_SECONDS = env.int("NUDGE_SENDING_LEASE_SECONDS", default=10 * 60)
+NUDGE_DISPATCH_SECONDS = env.float("NUDGE_DISPATCH_SECONDS", default=60.0)
+
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -194,6 +213,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alliance_crm.heartbeat",
         "schedule": env.float("CELERY_HEARTBEAT_SECONDS", default=30.0),
     },
+    "dispatch-due-nudges": {"task": "nudges.dispatch_due", "schedule": NUDGE_DISPATCH_SECONDS},
+    "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": 300.0},
 }
 
 # --- Logging -------------------------------------------------------------------------------------

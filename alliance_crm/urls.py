@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from nudges import views as nudge_views
+
 from . import health
 
 admin.site.site_header = "Alliance CRM administration"
@@ -12,6 +14,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("alliance_crm.accounts.urls")),
     path("patients/", include("patients.urls")),
+    path("nudges/", include("nudges.urls")),
+    # Public: reached from a patient's message, proven by a signed token.
+    path("u/<str:token>/", nudge_views.unsubscribe, name="unsubscribe"),
     path("", include("alliance_crm.dashboard.urls")),
 ]
 

@@ -106,16 +106,26 @@ def patient_consent(patient: Patient) -> dict[str, ConsentState]:
 
 
 def patient_may_message(patient: Patient, channel: str) -> tuple[bool, str]:
-    """Whether the patient may be messaged on ``channel`` now, and if not, why (for the outbox)."""
+    """Whether the patient may be messaged on ``channel`` now, and if not, why (for the outbox).
+
+    Uses the ``with_consent()`` annotations when the patient was loaded with them (no query), else asks.
+    """
     if patient.archived:
         return False, "patient is archived"
     if patient.unsubscribed_at:
         return False, "patient unsubscribed"
-    state = patient_consent(patient)[channel]
-    if not state.granted:
-        return False, f"no {Channel(channel).label} consent"
-    if not state.covers_current_address:
-        return False, f"{Channel(channel).label} consent was given for another address"
+    label = Channel(channel).label
+    current_address = patient.email if channel == Channel.EMAIL else patient.phone
+    if hasattr(patient, f"{channel}_consent_granted"):
+        granted = bool(getattr(patient, f"{channel}_consent_granted"))
+        address = getattr(patient, f"{channel}_consent_address") or ""
+    else:
+        state = patient_consent(patient)[channel]
+        granted, address = state.granted, state.address
+    if not granted:
+        return False, f"no {label} consent"
+    if not current_address or address != current_address:
+        return False, f"{label} consent was given for another address"
     return True, ""
 
 

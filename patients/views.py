@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import EVERYONE, role_required
 
-from . import selectors, services
+from . import panels, selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
 from .models import CareTeamMember, Channel
 
@@ -74,6 +74,7 @@ def patient_detail(request, pk):
             "lead_form": ChangeLeadForm(),
             "member_form": CareTeamMemberForm(),
             "channels": Channel,
+            "panels": panels.render_context(request, patient),
         },
     )
 

@@ -9,7 +9,7 @@ from alliance_crm.accounts.models import Role
 from alliance_crm.accounts.permissions import RoleRequiredMixin, role_required
 
 # Pages anyone may open. Every other URL must send an anonymous visitor to sign in.
-PUBLIC = {"healthz", "accounts:login", "accounts:logout"}
+PUBLIC = {"healthz", "accounts:login", "accounts:logout", "unsubscribe"}
 SAMPLE_KWARGS = {
     "int": "1",
     "str": "x",

@@ -1,0 +1,143 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from patients.models import Channel
+
+
+class Kind(models.TextChoices):
+    INQUIRY_WELCOME = "inquiry_welcome", "Inquiry welcome"
+    VISIT_REMINDER = "visit_reminder", "Visit reminder"
+    CHECKIN_REQUEST = "checkin_request", "Check-in request"
+    CHECKIN_MISSED = "checkin_missed", "Missed check-in follow-up"
+    ADHERENCE_OUTREACH = "adherence_outreach", "Adherence outreach"
+    GRADUATION = "graduation", "Graduation"
+    REFERRAL_THANKS = "referral_thanks", "Referral thanks"
+    ONE_OFF = "one_off", "One-off message"
+
+
+class MessageTemplate(models.Model):
+    """The wording of one kind of nudge on one channel. Admins edit it; the shipped default is its first version.
+
+    Rendered with Django's template language over a context of plain strings only (see ``nudges.rendering``).
+    """
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    subject = models.CharField(max_length=200, blank=True, help_text="Email only.")
+    body = models.TextField(
+        help_text="Plain text. For email, the HTML part is made from it with line breaks kept."
+    )
+    active = models.BooleanField(
+        default=True, help_text="Untick to fall back to the wording shipped with Alliance."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["kind", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "channel"], name="messagetemplate_one_per_kind_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_channel_display()})"
+
+
+class NudgeRule(models.Model):
+    """When a kind of nudge goes out, relative to the event that causes it; admins tune it per kind."""
+
+    kind = models.CharField(max_length=30, choices=Kind.choices, unique=True)
+    enabled = models.BooleanField(default=True, help_text="Untick to stop scheduling this kind of nudge.")
+    offsets_minutes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Minutes relative to the event: negative before it (visit reminders: [-1440, -120]), "
+        "positive after it (a missed check-in follow-up a day later: [1440]).",
+    )
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
+class NudgeQuerySet(models.QuerySet):
+    def due(self, now=None):
+        return self.filter(status=Nudge.Status.PENDING, send_at__lte=now or timezone.now())
+
+    def stuck(self, *, older_than):
+        return self.filter(status=Nudge.Status.SENDING, claimed_at__lt=older_than)
+
+    def needs_review(self):
+        return self.filter(status__in=[Nudge.Status.FAILED, Nudge.Status.UNKNOWN], reviewed_at__isnull=True)
+
+
+class Nudge(models.Model):
+    """The outbox: one message to one patient, sent at most once per ``dedupe_key``.
+
+    A row is claimed (pending → sending) by a conditional UPDATE before any transport runs, and the
+    database, never the broker, decides what goes out.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Scheduled"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SUPPRESSED = "suppressed", "Held back"
+        UNKNOWN = "unknown", "Unknown: check before resending"
+        CANCELLED = "cancelled", "Withdrawn"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="nudges")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    send_at = models.DateTimeField(help_text="Not before this moment; quiet hours may push it later.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    context = models.JSONField(default=dict, blank=True, help_text="Plain values the wording needs.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    status_reason = models.CharField(
+        max_length=255, blank=True, help_text="Why it was held back, deferred or withdrawn."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=120, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = NudgeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-send_at", "-id"]
+        indexes = [
+            models.Index(fields=["send_at"], condition=Q(status="pending"), name="nudge_due"),
+            models.Index(fields=["patient", "-send_at"], name="nudge_patient_recent"),
+            models.Index(fields=["status", "-send_at"], name="nudge_status_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="nudge_sent_has_sent_at"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(claimed_at__isnull=False), name="nudge_sending_is_claimed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.get_channel_display()} to patient {self.patient_id}"

@@ -1,0 +1,118 @@
+"""Turn a nudge's wording into subject, text and HTML — over a context of plain values only.
+
+Admin-edited wording is rendered by a template engine that sees strings and numbers, never model
+instances, so no template can reach into the database. The HTML part is the text part, escaped,
+with links and line breaks, inside one shared layout: a patient's own words can never become markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.template import Context, Engine, TemplateSyntaxError
+from django.template.loader import render_to_string
+
+from patients.models import Channel
+
+from .models import Kind, MessageTemplate
+
+PLAIN_TYPES = (str, int, float, bool)
+DEFAULTS_DIR = Path(settings.BASE_DIR) / "templates" / "nudges"
+SMS_OPT_OUT = "Reply STOP to opt out."
+
+# One engine for admin-written wording: default tags and filters, no loaders, no debug pages.
+_engine = Engine(debug=False, autoescape=False, string_if_invalid="")
+
+
+class WordingError(Exception):
+    """The wording of a message template cannot be rendered."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def default_wording(kind: str, channel: str) -> tuple[str, str]:
+    """(subject, body) shipped with Alliance for a kind and channel."""
+    if channel == Channel.SMS:
+        return "", (DEFAULTS_DIR / f"{kind}_sms.txt").read_text().strip()
+    subject = (DEFAULTS_DIR / f"{kind}_subject.txt").read_text().strip()
+    return subject, (DEFAULTS_DIR / f"{kind}_body.txt").read_text().strip()
+
+
+def wording_for(kind: str, channel: str, templates: dict | None = None) -> tuple[str, str]:
+    """The admin's active wording for a kind and channel, else the shipped default."""
+    if templates is not None:
+        template = templates.get((kind, channel))
+    else:
+        template = MessageTemplate.objects.filter(kind=kind, channel=channel, active=True).first()
+    if template is not None and template.active:
+        return template.subject, template.body
+    return default_wording(kind, channel)
+
+
+def active_templates() -> dict[tuple[str, str], MessageTemplate]:
+    """Every active template in one query, for a dispatch batch."""
+    return {(t.kind, t.channel): t for t in MessageTemplate.objects.filter(active=True)}
+
+
+def plain(context: dict) -> dict:
+    """Keep only plain values: the restricted context a template may see."""
+    return {str(k): v for k, v in context.items() if isinstance(v, PLAIN_TYPES) or v is None}
+
+
+def check_wording(source: str) -> None:
+    """Raise WordingError if the wording does not compile (for the admin form)."""
+    try:
+        _engine.from_string(source)
+    except TemplateSyntaxError as error:
+        raise WordingError(str(error)) from error
+
+
+def _render(source: str, context: dict) -> str:
+    try:
+        return _engine.from_string(source).render(Context(context, autoescape=False))
+    except TemplateSyntaxError as error:
+        raise WordingError(f"the wording does not render: {error}") from error
+
+
+def render_message(*, kind: str, channel: str, context: dict, templates: dict | None = None) -> Rendered:
+    """Render one message. ``context`` must already be plain (see ``plain``)."""
+    subject_source, body_source = wording_for(kind, channel, templates)
+    body = _render(body_source, context).strip()
+    if channel == Channel.SMS:
+        return Rendered(subject="", text=f"{body} {SMS_OPT_OUT}", html="")
+    subject = " ".join(_render(subject_source, context).split())[:255]
+    html = render_to_string("nudges/email.html", {**context, "subject": subject, "body": body})
+    return Rendered(subject=subject, text=body, html=html)
+
+
+SAMPLE_CONTEXT = {
+    "first_name": "Renée",
+    "clinic_name": "Alliance Functional Medicine",
+    "practitioner_name": "Dr. Maya Rivera",
+    "visit_kind": "intake visit",
+    "visit_when": "Tuesday 14 April at 10:00",
+    "checkin_url": "https://crm.example/c/sample-token/",
+    "unsubscribe_url": "https://crm.example/u/sample-token/",
+    "referred_name": "José",
+    "subject": "A note from Dr. Rivera",
+    "message": "Your lab results are in and they look encouraging. Let's talk them through on Thursday.",
+    "sender_name": "Dr. Maya Rivera",
+}
+
+
+def preview(kind: str, channel: str, subject: str, body: str) -> Rendered:
+    """Render wording that is being edited, on sample data (for the admin preview)."""
+    template = MessageTemplate(kind=kind, channel=channel, subject=subject, body=body, active=True)
+    return render_message(
+        kind=kind, channel=channel, context=SAMPLE_CONTEXT, templates={(kind, channel): template}
+    )
+
+
+__all__ = ["SAMPLE_CONTEXT", "Kind", "Rendered", "WordingError", "check_wording", "preview", "render_message"]

@@ -1,0 +1,431 @@
+"""The outbox: every way a nudge is scheduled, withdrawn, claimed, sent, held back or reviewed.
+
+The guarantees: a ``dedupe_key`` makes at most one nudge; a nudge is claimed (pending → sending) by a
+conditional UPDATE before any transport runs, so two dispatchers, a retried task or a second beat
+never send it twice; consent, unsubscribe, archive and quiet hours are checked at send time; a nudge
+whose worker died mid-send becomes ``unknown`` and waits for a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as monotonic_time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent
+from patients.models import Channel, Patient
+from patients.selectors import patient_may_message
+from patients.services import consent_record, patient_unsubscribe
+
+from . import channels, rendering, tokens
+from .models import Kind, Nudge
+from .timing import next_allowed_moment
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_MINUTES = (1, 5, 15, 60, 180)
+
+
+def _enqueue_delivery(nudge_id: int) -> None:
+    from .tasks import deliver  # tasks import services: import here to keep the module graph acyclic
+
+    try:
+        deliver.delay(nudge_id)
+    except Exception:  # the broker is down: the nudge waits in the database for the next dispatch
+        logger.warning("could not queue nudge %s; the dispatcher will send it", nudge_id, exc_info=True)
+
+
+def _channel_for(patient: Patient, requested: str | None) -> str:
+    if requested:
+        return requested
+    preferred = patient.preferred_channel
+    other = Channel.SMS if preferred == Channel.EMAIL else Channel.EMAIL
+    if not patient_may_message(patient, preferred)[0] and patient_may_message(patient, other)[0]:
+        return other
+    return preferred
+
+
+def nudge_schedule(
+    *,
+    patient: Patient,
+    kind: str,
+    send_at: datetime,
+    dedupe_key: str,
+    context: dict | None = None,
+    channel: str | None = None,
+    actor=None,
+) -> Nudge:
+    """Schedule one nudge; scheduling again with the same ``dedupe_key`` returns the first one unchanged.
+
+    ``channel`` defaults to the patient's preferred channel, or the other one when only it has consent.
+    ``context`` holds the plain values the wording needs (no model instances, no secrets).
+    """
+    if kind not in Kind.values:
+        raise ValidationError(f"Unknown kind of nudge “{kind}”.")
+    if timezone.is_naive(send_at):
+        raise ValidationError("send_at must carry a time zone.")
+    context = context or {}
+    if rendering.plain(context) != context:
+        raise ValidationError("A nudge's context may hold only plain text and numbers.")
+    existing = Nudge.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            nudge = Nudge.objects.create(
+                patient=patient,
+                kind=kind,
+                channel=_channel_for(patient, channel),
+                send_at=send_at,
+                dedupe_key=dedupe_key,
+                context=context,
+                created_by=actor if actor is not None and actor.is_authenticated else None,
+            )
+    except IntegrityError:
+        return Nudge.objects.get(dedupe_key=dedupe_key)  # another process scheduled it a moment ago
+    if send_at <= timezone.now():
+        transaction.on_commit(lambda: _enqueue_delivery(nudge.pk))
+    return nudge
+
+
+def nudge_send_one_off(
+    *, patient: Patient, actor, channel: str, message: str, subject: str = "", send_at: datetime | None = None
+) -> Nudge:
+    """A message a staff member wrote for one patient, now or at a chosen time."""
+    message = message.strip()
+    if not message:
+        raise ValidationError("Write the message before sending it.")
+    with transaction.atomic():
+        nudge = nudge_schedule(
+            patient=patient,
+            kind=Kind.ONE_OFF,
+            channel=channel,
+            send_at=send_at or timezone.now(),
+            dedupe_key=f"one-off:{uuid.uuid4()}",
+            context={"message": message, "subject": subject.strip(), "sender_name": str(actor)},
+            actor=actor,
+        )
+        record_access(
+            action=AccessEvent.Action.CREATE,
+            actor=actor,
+            patient_id=patient.pk,
+            obj=nudge,
+            detail=f"one-off {channel} message scheduled for {nudge.send_at:%Y-%m-%d %H:%M} UTC",
+        )
+    return nudge
+
+
+def nudge_cancel(*, dedupe_keys: list[str] | None = None, key_prefix: str = "", reason: str) -> int:
+    """Withdraw pending nudges whose reason is gone (a cancelled visit); return how many."""
+    if not dedupe_keys and not key_prefix:
+        raise ValueError("nudge_cancel needs dedupe_keys or key_prefix")
+    pending = Nudge.objects.filter(status=Nudge.Status.PENDING)
+    pending = (
+        pending.filter(dedupe_key__in=dedupe_keys)
+        if dedupe_keys
+        else pending.filter(dedupe_key__startswith=key_prefix)
+    )
+    return pending.update(status=Nudge.Status.CANCELLED, status_reason=reason[:255])
+
+
+# --- Claiming -------------------------------------------------------------------------------------
+
+
+def nudge_claim_due(*, now: datetime | None = None, limit: int | None = None) -> list[int]:
+    """Claim up to ``limit`` due nudges for this process (pending → sending) and return their ids.
+
+    On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent dispatchers take disjoint
+    batches. Everywhere, the UPDATE re-checks ``status = pending``, so a row is claimed once.
+    """
+    now = now or timezone.now()
+    limit = limit or settings.NUDGE_BATCH_SIZE
+    with transaction.atomic():
+        candidates = Nudge.objects.due(now).order_by("send_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        Nudge.objects.filter(pk__in=ids, status=Nudge.Status.PENDING).update(
+            status=Nudge.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        # Under SKIP LOCKED (or SQLite's single writer) every id above is now ours; re-read to be sure.
+        return list(
+            Nudge.objects.filter(pk__in=ids, status=Nudge.Status.SENDING, claimed_at=now).values_list(
+                "pk", flat=True
+            )
+        )
+
+
+def _claim_one(nudge_id: int) -> bool:
+    now = timezone.now()
+    return (
+        Nudge.objects.filter(pk=nudge_id, status=Nudge.Status.PENDING, send_at__lte=now).update(
+            status=Nudge.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        == 1
+    )
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str, reason: str = "") -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        if reason:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def __str__(self) -> str:
+        return (
+            f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed, {self.suppressed} held back, "
+            f"{self.deferred} deferred for quiet hours, {self.unknown} unknown"
+        )
+
+
+def unsubscribe_url(*, patient_id: int, nudge_id: int | None = None) -> str:
+    token = tokens.unsubscribe_token(patient_id=patient_id, nudge_id=nudge_id)
+    return settings.ALLIANCE_SITE_URL + reverse("unsubscribe", args=[token])
+
+
+def _context_for(nudge: Nudge, patient: Patient) -> dict:
+    base = {
+        "first_name": patient.preferred_name or patient.first_name,
+        "clinic_name": settings.CLINIC_NAME,
+        "practitioner_name": getattr(patient, "lead_name", None) or "",
+        "unsubscribe_url": unsubscribe_url(patient_id=patient.pk, nudge_id=nudge.pk),
+    }
+    return base | rendering.plain(nudge.context)
+
+
+def _mark(nudge_id: int, **fields) -> bool:
+    """Move a claimed nudge on; only a row still ``sending`` (ours) changes."""
+    return Nudge.objects.filter(pk=nudge_id, status=Nudge.Status.SENDING).update(**fields) == 1
+
+
+def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport) -> bool:
+    """Hold back (suppress) or defer a claimed nudge if it may not go now; True if it was held."""
+    allowed, reason = patient_may_message(patient, nudge.channel)
+    if not allowed:
+        _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        report.count("suppressed", reason)
+        return True
+    later = next_allowed_moment(
+        now, tz=patient.tz, start=patient.quiet_hours_start, end=patient.quiet_hours_end
+    )
+    if later > now:
+        local = later.astimezone(patient.tz)
+        _mark(
+            nudge.pk,
+            status=Nudge.Status.PENDING,
+            send_at=later,
+            attempts=F("attempts") - 1,
+            claimed_at=None,
+            status_reason=f"deferred for quiet hours to {local:%Y-%m-%d %H:%M} {patient.time_zone}",
+        )
+        report.count("deferred")
+        return True
+    return False
+
+
+def _send_claimed(nudge: Nudge, patient: Patient, templates: dict, report: DispatchReport) -> None:
+    now = timezone.now()
+    if _hold(nudge, patient, now, report):
+        return
+    try:
+        context = _context_for(nudge, patient)
+        message = rendering.render_message(
+            kind=nudge.kind, channel=nudge.channel, context=context, templates=templates
+        )
+    except (rendering.WordingError, OSError) as error:
+        _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=f"wording: {error}"[:2000])
+        report.count("failed", "wording")
+        return
+    # What may go out is on the row before the transport runs, so an ``unknown`` nudge shows it.
+    _mark(nudge.pk, subject=message.subject, body_text=message.text, body_html=message.html)
+    try:
+        if nudge.channel == Channel.EMAIL:
+            provider_id = channels.send_email(
+                nudge=nudge,
+                to=patient.email,
+                subject=message.subject,
+                text=message.text,
+                html=message.html,
+                unsubscribe_url=context["unsubscribe_url"],
+            )
+        else:
+            provider_id = channels.send_sms(nudge=nudge, to=patient.phone, text=message.text)
+    except channels.PermanentSendError as error:
+        _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=str(error)[:2000])
+        report.count("failed", "refused")
+    except channels.AmbiguousSendError as error:
+        _mark(nudge.pk, status=Nudge.Status.UNKNOWN, last_error=str(error)[:2000])
+        report.count("unknown")
+    except Exception as error:  # any other error: nothing left us, so retry with backoff
+        logger.warning("nudge %s: send failed", nudge.pk, exc_info=True)
+        _fail_or_retry(nudge, f"{type(error).__name__}: {error}", report)
+    else:
+        _mark(
+            nudge.pk,
+            status=Nudge.Status.SENT,
+            sent_at=timezone.now(),
+            provider_id=provider_id[:120],
+            last_error="",
+        )
+        report.count("sent")
+
+
+def _fail_or_retry(nudge: Nudge, error: str, report: DispatchReport) -> None:
+    attempts = Nudge.objects.filter(pk=nudge.pk).values_list("attempts", flat=True).first() or 1
+    if attempts >= settings.NUDGE_MAX_ATTEMPTS:
+        _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=error[:2000])
+        report.count("failed", "gave up")
+        return
+    delay = BACKOFF_MINUTES[min(attempts, len(BACKOFF_MINUTES)) - 1]
+    _mark(
+        nudge.pk,
+        status=Nudge.Status.PENDING,
+        claimed_at=None,
+        send_at=timezone.now() + timedelta(minutes=delay),
+        last_error=error[:2000],
+        status_reason=f"retrying in {delay} min (attempt {attempts} of {settings.NUDGE_MAX_ATTEMPTS})",
+    )
+    report.count("retrying")
+
+
+def _send_many(ids: list[int], report: DispatchReport) -> None:
+    nudges = Nudge.objects.filter(pk__in=ids, status=Nudge.Status.SENDING).order_by("send_at", "id")
+    patients = {
+        p.pk: p for p in Patient.objects.with_consent().with_lead().filter(pk__in=nudges.values("patient_id"))
+    }
+    templates = rendering.active_templates()
+    for nudge in nudges:
+        _send_claimed(nudge, patients[nudge.patient_id], templates, report)
+
+
+def nudge_deliver(*, nudge_id: int) -> bool:
+    """Send one due nudge at most once (a Celery task may run this twice: the second does nothing)."""
+    if not _claim_one(nudge_id):
+        return False
+    report = DispatchReport()
+    _send_many([nudge_id], report)
+    return report.sent == 1
+
+
+def nudge_dispatch_due(*, batch_size: int | None = None, time_budget: float = 50.0) -> DispatchReport:
+    """Claim and send due nudges batch after batch until none is due or the time budget is spent."""
+    report = DispatchReport()
+    started = monotonic_time.monotonic()
+    while monotonic_time.monotonic() - started < time_budget:
+        ids = nudge_claim_due(limit=batch_size)
+        if not ids:
+            break
+        _send_many(ids, report)
+    return report
+
+
+def nudge_reconcile_stuck(*, now: datetime | None = None) -> int:
+    """Nudges still ``sending`` past the lease: their worker died mid-send. Mark them ``unknown``."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.NUDGE_SENDING_LEASE_SECONDS)
+    return Nudge.objects.stuck(older_than=now - lease).update(
+        status=Nudge.Status.UNKNOWN,
+        last_error="The sender stopped in the middle of sending: it may or may not have reached the patient.",
+    )
+
+
+# --- Review ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def nudge_retry(*, nudge: Nudge, actor) -> None:
+    """A person decided a failed or unknown nudge should go again."""
+    updated = Nudge.objects.filter(
+        pk=nudge.pk, status__in=[Nudge.Status.FAILED, Nudge.Status.UNKNOWN]
+    ).update(
+        status=Nudge.Status.PENDING,
+        send_at=timezone.now(),
+        claimed_at=None,
+        attempts=0,
+        reviewed_at=timezone.now(),
+        reviewed_by=actor,
+        status_reason=f"sent again by {actor}",
+    )
+    if not updated:
+        raise ValidationError("Only a failed or unknown message can be sent again.")
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=nudge.patient_id,
+        obj=nudge,
+        detail="sent again",
+    )
+    transaction.on_commit(lambda: _enqueue_delivery(nudge.pk))
+
+
+@transaction.atomic
+def nudge_mark_reviewed(*, nudge: Nudge, actor) -> None:
+    """A person looked at a failed or unknown nudge and decided to leave it as it is."""
+    updated = Nudge.objects.filter(
+        pk=nudge.pk, status__in=[Nudge.Status.FAILED, Nudge.Status.UNKNOWN], reviewed_at__isnull=True
+    ).update(reviewed_at=timezone.now(), reviewed_by=actor)
+    if not updated:
+        raise ValidationError("This message needs no review.")
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=nudge.patient_id,
+        obj=nudge,
+        detail="reviewed",
+    )
+
+
+# --- Opting out -----------------------------------------------------------------------------------
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+START_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
+
+
+def nudge_unsubscribe(*, patient: Patient, via: str = "unsubscribe link") -> bool:
+    """The patient opted out of all messages; pending ones will be held back at send time."""
+    return patient_unsubscribe(patient=patient, via=via)
+
+
+def sms_inbound(*, from_number: str, body: str) -> str:
+    """Record STOP or START from a patient's text as a consent change; return what was done."""
+    word = body.strip().upper().rstrip(".!")
+    if word in STOP_WORDS:
+        granted = False
+    elif word in START_WORDS:
+        granted = True
+    else:
+        return "ignored"
+    patients = list(Patient.objects.filter(phone=from_number))
+    for patient in patients:
+        consent_record(
+            patient=patient,
+            channel=Channel.SMS,
+            granted=granted,
+            via=f"SMS {word}",
+            address=from_number,
+        )
+    return ("granted" if granted else "withdrawn") if patients else "unknown number"

@@ -1,0 +1,289 @@
+"""The outbox's promises, against the real database: once per key, once per nudge, checked at send time."""
+
+import json
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from nudges import services
+from nudges.models import Nudge
+from patients import services as patient_services
+
+pytestmark = pytest.mark.django_db
+
+# 12:00 in New York, outside quiet hours; after the fixtures' real "now", so consent rows order as in life.
+NOON_NY = datetime(2027, 6, 10, 16, 0, tzinfo=UTC)
+
+
+def schedule(patient, key="k1", kind="checkin_request", send_at=None, **kwargs):
+    return services.nudge_schedule(
+        patient=patient, kind=kind, send_at=send_at or timezone.now(), dedupe_key=key, **kwargs
+    )
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_scheduling_twice_with_one_key_makes_one_nudge(consenting_patient):
+    first = schedule(consenting_patient, context={"checkin_url": "https://x/c/1/"})
+    second = schedule(consenting_patient, context={"checkin_url": "https://x/c/2/"})
+    assert first.pk == second.pk
+    assert Nudge.objects.count() == 1
+    assert Nudge.objects.get().context == {"checkin_url": "https://x/c/1/"}
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_delivering_one_nudge_twice_sends_it_once(consenting_patient, outbox):
+    nudge = schedule(consenting_patient, channel="email")
+    assert services.nudge_deliver(nudge_id=nudge.pk) is True
+    assert services.nudge_deliver(nudge_id=nudge.pk) is False
+    assert len(outbox) == 1
+    nudge.refresh_from_db()
+    assert nudge.status == "sent" and nudge.attempts == 1 and nudge.sent_at == NOON_NY
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_dispatching_twice_sends_each_due_nudge_once(consenting_patient, outbox, sms_outbox):
+    for i in range(5):
+        schedule(consenting_patient, key=f"e{i}", channel="email")
+        schedule(consenting_patient, key=f"s{i}", channel="sms")
+    schedule(consenting_patient, key="later", send_at=NOON_NY + timedelta(hours=1))
+
+    report = services.nudge_dispatch_due()
+    again = services.nudge_dispatch_due()
+
+    assert report.sent == 10 and again.sent == 0
+    assert len(outbox) == 5
+    assert len(sms_outbox.read_text().splitlines()) == 5
+    assert Nudge.objects.get(dedupe_key="later").status == "pending"
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_an_email_has_text_html_unsubscribe_headers_and_a_stable_message_id(consenting_patient, outbox):
+    nudge = schedule(consenting_patient, channel="email", context={"checkin_url": "https://crm.example/c/t/"})
+    services.nudge_deliver(nudge_id=nudge.pk)
+    email = outbox[0]
+    assert email.to == ["renee@example.com"]
+    assert email.subject == "Your weekly check-in, Renée"
+    assert "Where did my plan fail you this week?" in email.body
+    html, mimetype = email.alternatives[0]
+    assert mimetype == "text/html" and "https://crm.example/c/t/" in html
+    assert email.extra_headers["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/u/")
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email.extra_headers["Message-ID"].startswith(f"<nudge-{nudge.pk}-")
+    nudge.refresh_from_db()
+    assert nudge.provider_id == email.extra_headers["Message-ID"]
+    assert nudge.body_text == email.body and nudge.subject == email.subject
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_an_sms_carries_the_opt_out_line(consenting_patient, sms_outbox):
+    nudge = schedule(consenting_patient, channel="sms", context={"checkin_url": "https://crm.example/c/t/"})
+    services.nudge_deliver(nudge_id=nudge.pk)
+    sent = json.loads(sms_outbox.read_text())
+    assert sent["to"] == "+13125550147"
+    assert sent["body"].endswith("Reply STOP to opt out.")
+    assert sent["reference"] == f"nudge-{nudge.pk}"
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_patients_own_text_is_escaped_in_the_html_part(consenting_patient, outbox, staff):
+    consenting_patient.preferred_name = "<b>Bold</b> & <script>x()</script>"
+    consenting_patient.save()
+    services.nudge_send_one_off(
+        patient=consenting_patient, actor=staff, channel="email", message="See <a href='http://evil'>this</a>"
+    )
+    services.nudge_dispatch_due()
+    html = outbox[0].alternatives[0][0]
+    assert "<script>" not in html and "<b>Bold</b>" not in html and "<a href='http://evil'>" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;Bold&lt;/b&gt;" in html
+    assert "<b>Bold</b> & <script>x()</script>" in outbox[0].body  # the text part is plain text
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_consent_withdrawn_between_scheduling_and_sending_holds_the_nudge_back(
+    consenting_patient, sms_outbox
+):
+    nudge = schedule(consenting_patient, channel="sms")
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "suppressed" and nudge.status_reason == "no SMS consent"
+    assert not sms_outbox.exists()
+
+
+@time_machine.travel(NOON_NY, tick=False)
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda p: patient_services.patient_unsubscribe(patient=p, via="link"), "patient unsubscribed"),
+        (
+            lambda p: patient_services.patient_set_archived(actor=None, patient=p, archived=True),
+            "patient is archived",
+        ),
+    ],
+)
+def test_unsubscribed_or_archived_patients_are_held_back(consenting_patient, outbox, change, reason):
+    nudge = schedule(consenting_patient, channel="email")
+    change(consenting_patient)
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert (nudge.status, nudge.status_reason) == ("suppressed", reason)
+    assert outbox == []
+
+
+def test_quiet_hours_defer_to_the_next_allowed_minute(consenting_patient, outbox):
+    # 23:30 in New York on 10 June: quiet until 08:00 local = 12:00 UTC on 11 June.
+    with time_machine.travel(datetime(2026, 6, 11, 3, 30, tzinfo=UTC), tick=False):
+        nudge = schedule(consenting_patient, channel="email")
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "pending" and nudge.attempts == 0
+    assert nudge.send_at == datetime(2026, 6, 11, 12, 0, tzinfo=UTC)
+    assert "quiet hours" in nudge.status_reason
+    assert outbox == []
+    with time_machine.travel(datetime(2026, 6, 11, 12, 0, tzinfo=UTC), tick=False):
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "sent" and len(outbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "now_utc", "expected_utc"),
+    [
+        # New York springs forward on 8 March 2026: 08:00 EDT is 12:00 UTC (it was 13:00 UTC the day before).
+        ("America/New_York", datetime(2026, 3, 8, 5, 0, tzinfo=UTC), datetime(2026, 3, 8, 12, 0, tzinfo=UTC)),
+        ("America/New_York", datetime(2026, 3, 7, 5, 0, tzinfo=UTC), datetime(2026, 3, 7, 13, 0, tzinfo=UTC)),
+        # London springs forward on 29 March 2026: 08:00 BST is 07:00 UTC.
+        ("Europe/London", datetime(2026, 3, 28, 23, 30, tzinfo=UTC), datetime(2026, 3, 29, 7, 0, tzinfo=UTC)),
+        # New York falls back on 1 November 2026: 08:00 EST is 13:00 UTC.
+        (
+            "America/New_York",
+            datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+            datetime(2026, 11, 1, 13, 0, tzinfo=UTC),
+        ),
+        # London falls back on 25 October 2026: 08:00 GMT is 08:00 UTC.
+        (
+            "Europe/London",
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+            datetime(2026, 10, 25, 8, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_quiet_hours_are_kept_across_daylight_saving_changes(
+    consenting_patient, outbox, zone, now_utc, expected_utc
+):
+    consenting_patient.time_zone = zone
+    consenting_patient.save()
+    with time_machine.travel(now_utc, tick=False):
+        nudge = schedule(consenting_patient, channel="email")
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.send_at == expected_utc
+    local = nudge.send_at.astimezone(consenting_patient.tz)
+    assert local.time() == time(8, 0)
+
+
+def test_quiet_hours_ending_inside_a_spring_forward_gap(consenting_patient):
+    # Quiet 22:00–02:30: on 8 March 2026 New York has no 02:30; the first allowed minute is 03:00 EDT.
+    consenting_patient.quiet_hours_start, consenting_patient.quiet_hours_end = time(22, 0), time(2, 30)
+    consenting_patient.save()
+    with time_machine.travel(datetime(2026, 3, 8, 4, 0, tzinfo=UTC), tick=False):  # 23:00 EST on 7 March
+        nudge = schedule(consenting_patient, channel="email")
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    local = nudge.send_at.astimezone(consenting_patient.tz)
+    assert not consenting_patient.in_quiet_hours(local.time())
+    assert nudge.send_at == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)  # 03:30 EDT, the instant 02:30 EST names
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_transient_failure_retries_with_backoff_then_gives_up(consenting_patient, settings, tmp_path):
+    settings.SMS_BACKEND = "tests.nudges.flaky.AlwaysDownSmsBackend"
+    settings.NUDGE_MAX_ATTEMPTS = 2
+    nudge = schedule(consenting_patient, channel="sms")
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "pending" and nudge.attempts == 1
+    assert nudge.send_at == NOON_NY + timedelta(minutes=1)
+    assert "provider unavailable" in nudge.last_error
+    with time_machine.travel(NOON_NY + timedelta(minutes=1), tick=False):
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "failed" and nudge.attempts == 2
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_timeout_mid_send_becomes_unknown_and_is_not_retried(consenting_patient, settings):
+    settings.SMS_BACKEND = "tests.nudges.flaky.TimesOutSmsBackend"
+    nudge = schedule(consenting_patient, channel="sms")
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "unknown"
+    assert services.nudge_dispatch_due().sent == 0
+
+
+def test_nudges_stuck_in_sending_past_the_lease_become_unknown(consenting_patient, settings):
+    settings.NUDGE_SENDING_LEASE_SECONDS = 600
+    with time_machine.travel(NOON_NY, tick=False):
+        stuck = schedule(consenting_patient, key="stuck")
+        fresh = schedule(consenting_patient, key="fresh")
+        services.nudge_claim_due()
+    Nudge.objects.filter(pk=fresh.pk).update(claimed_at=NOON_NY + timedelta(minutes=9))
+    assert services.nudge_reconcile_stuck(now=NOON_NY + timedelta(minutes=11)) == 1
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stuck.status == "unknown" and fresh.status == "sending"
+    assert stuck.pk in {n.pk for n in Nudge.objects.needs_review()}
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_cancel_withdraws_only_pending_nudges(consenting_patient, outbox):
+    sent = schedule(consenting_patient, key="visit:7:24h", channel="email")
+    services.nudge_deliver(nudge_id=sent.pk)
+    later = schedule(consenting_patient, key="visit:7:2h", send_at=NOON_NY + timedelta(hours=5))
+    assert services.nudge_cancel(key_prefix="visit:7:", reason="visit cancelled") == 1
+    later.refresh_from_db()
+    sent.refresh_from_db()
+    assert (later.status, later.status_reason) == ("cancelled", "visit cancelled")
+    assert sent.status == "sent"
+
+
+def test_the_channel_falls_back_to_the_one_with_consent(consenting_patient):
+    patient_services.consent_record(patient=consenting_patient, channel="email", granted=False, via="test")
+    nudge = schedule(consenting_patient)
+    assert consenting_patient.preferred_channel == "email" and nudge.channel == "sms"
+
+
+def test_a_context_with_objects_is_refused(consenting_patient):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="plain text"):
+        schedule(consenting_patient, context={"patient": consenting_patient})
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_scheduling_a_due_nudge_queues_its_delivery_after_commit(
+    consenting_patient, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr("nudges.tasks.deliver.delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        nudge = schedule(consenting_patient)
+        assert queued == []
+    assert queued == [nudge.pk]
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_review_send_again_and_mark_reviewed(consenting_patient, staff, settings, outbox):
+    settings.SMS_BACKEND = "tests.nudges.flaky.TimesOutSmsBackend"
+    nudge = schedule(consenting_patient, channel="sms")
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    services.nudge_mark_reviewed(nudge=nudge, actor=staff)
+    assert not Nudge.objects.needs_review().exists()
+    settings.SMS_BACKEND = "nudges.channels.ConsoleSmsBackend"
+    services.nudge_retry(nudge=nudge, actor=staff)
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "sent"
