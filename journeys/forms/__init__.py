@@ -1,0 +1,1 @@
+"""One module per area (stages, inquiries, pipeline, visits, notes, blueprints, check-ins)."""

@@ -1,0 +1,113 @@
+"""Journeys and their moves: every stage change is made here, checked against the allowed moves."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent
+
+from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Stage, StageChange
+
+# Hooks run after a move commits its row, inside the same transaction: ``fn(journey=, change=, actor=)``.
+# Other modules of this app register here (e.g. the check-in schedule on entering check_ins), so that
+# this module stays the one place moves are made.
+_on_enter: dict[str, list] = {}
+
+
+def on_enter(stage: str):
+    def register(fn):
+        _on_enter.setdefault(stage, []).append(fn)
+        return fn
+
+    return register
+
+
+def allowed_moves(journey: Journey) -> list[str]:
+    """The stages this journey may move to now, in path order."""
+    moves = ALLOWED_MOVES[journey.stage]
+    if journey.stage == Stage.PAUSED:
+        resume = paused_from(journey)
+        moves = {m for m in moves if m in OFF_PATH or m == resume}
+    return [s for s in Stage.values if s in moves]
+
+
+def paused_from(journey: Journey) -> str | None:
+    change = journey.stage_changes.filter(to_stage=Stage.PAUSED).order_by("-at", "-id").first()
+    return change.from_stage if change else None
+
+
+@transaction.atomic
+def journey_start(*, patient, actor=None, program=None, note: str = "", at=None) -> Journey:
+    """Open a journey at ``inquiry`` for a patient who has no open journey."""
+    at = at or timezone.now()
+    try:
+        with transaction.atomic():
+            journey = Journey.objects.create(
+                patient=patient, program=program, stage=Stage.INQUIRY, stage_entered_at=at, started_at=at
+            )
+    except IntegrityError:
+        raise ValidationError("This patient already has an open journey.") from None
+    StageChange.objects.create(
+        journey=journey, from_stage="", to_stage=Stage.INQUIRY, at=at, by=actor, note=note
+    )
+    record_access(
+        action=AccessEvent.Action.CREATE,
+        actor=actor,
+        actor_label="" if actor else "public inquiry form",
+        patient_id=patient.pk,
+        obj=journey,
+        detail="journey started at inquiry",
+    )
+    return journey
+
+
+@transaction.atomic
+def journey_move(
+    *, journey: Journey, to_stage: str, actor, reason: str = "", note: str = "", at=None, request=None
+) -> StageChange:
+    """Move a journey one allowed step. Leaving the path (paused, declined, withdrawn) needs a reason
+    from ``ExitReason`` and a note. Raises ValidationError, changing nothing, for any other move."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    if to_stage not in Stage.values:
+        raise ValidationError(f"“{to_stage}” is not a stage.")
+    if to_stage not in allowed_moves(journey):
+        raise ValidationError(
+            f"A journey at {Stage(journey.stage).label} cannot move to {Stage(to_stage).label}.",
+            code="forbidden_move",
+        )
+    if to_stage in OFF_PATH:
+        if reason not in ExitReason.values:
+            raise ValidationError("Choose why the patient is leaving the path.", code="reason_required")
+        if not note.strip():
+            raise ValidationError("Add a few words about what happened.", code="note_required")
+    elif reason:
+        raise ValidationError("A reason is only recorded when a patient leaves the path.")
+    at = at or timezone.now()
+    change = StageChange.objects.create(
+        journey=journey,
+        from_stage=journey.stage,
+        to_stage=to_stage,
+        at=at,
+        by=actor,
+        reason=reason,
+        note=note.strip(),
+    )
+    journey.stage = to_stage
+    journey.stage_entered_at = at
+    if to_stage in CLOSING:
+        journey.ended_at = at
+    journey.save(update_fields=["stage", "stage_entered_at", "ended_at"])
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        patient_id=journey.patient_id,
+        obj=journey,
+        request=request,
+        detail=f"moved from {change.from_stage} to {to_stage}",
+    )
+    for hook in _on_enter.get(to_stage, []):
+        hook(journey=journey, change=change, actor=actor)
+    return change
