@@ -8,6 +8,7 @@ class NudgesConfig(AppConfig):
     def ready(self):
         from patients.panels import Panel, register_panel
 
+        from . import checks  # noqa: F401 — registers the start-up checks
         from .panels import messages_panel_context
 
         register_panel(

@@ -280,6 +280,8 @@ def _send_claimed(nudge: Nudge, patient: Patient, templates: dict, report: Dispa
     except channels.AmbiguousSendError as error:
         _mark(nudge.pk, status=Nudge.Status.UNKNOWN, last_error=str(error)[:2000])
         report.count("unknown")
+    except channels.TransientSendError as error:
+        _fail_or_retry(nudge, str(error), report)
     except Exception as error:  # any other error: nothing left us, so retry with backoff
         logger.warning("nudge %s: send failed", nudge.pk, exc_info=True)
         _fail_or_retry(nudge, f"{type(error).__name__}: {error}", report)
@@ -412,6 +414,8 @@ def nudge_unsubscribe(*, patient: Patient, via: str = "unsubscribe link") -> boo
 
 def sms_inbound(*, from_number: str, body: str) -> str:
     """Record STOP or START from a patient's text as a consent change; return what was done."""
+    if not from_number:
+        return "ignored"
     word = body.strip().upper().rstrip(".!")
     if word in STOP_WORDS:
         granted = False

@@ -9,7 +9,14 @@ from alliance_crm.accounts.models import Role
 from alliance_crm.accounts.permissions import RoleRequiredMixin, role_required
 
 # Pages anyone may open. Every other URL must send an anonymous visitor to sign in.
-PUBLIC = {"healthz", "accounts:login", "accounts:logout", "unsubscribe"}
+PUBLIC = {
+    "healthz",
+    "accounts:login",
+    "accounts:logout",
+    "unsubscribe",
+    "twilio_inbound_sms",
+    "compliance:checkin_answer",
+}
 SAMPLE_KWARGS = {
     "int": "1",
     "str": "x",

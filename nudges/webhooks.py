@@ -1,0 +1,36 @@
+"""Public endpoints that SMS providers call. Each proves its caller by the provider's signature."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import services
+from .twilio import validate_twilio_signature
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@csrf_exempt  # Twilio posts without a CSRF token; its X-Twilio-Signature is the proof
+@require_POST
+def twilio_inbound_sms(request):
+    # Twilio signs the URL it was told to call. Behind a proxy or load balancer the host and scheme this
+    # request arrived with can differ from that public URL, so rebuild it from ALLIANCE_SITE_URL.
+    url = settings.ALLIANCE_SITE_URL + request.get_full_path()
+    if not validate_twilio_signature(
+        url=url,
+        params=request.POST,
+        signature=request.headers.get("X-Twilio-Signature", ""),
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+    ):
+        logger.warning("refused an inbound SMS webhook with a missing or wrong Twilio signature")
+        return HttpResponseForbidden()
+    if request.POST.get("From"):
+        services.sms_inbound(from_number=request.POST["From"], body=request.POST.get("Body", ""))
+    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
