@@ -165,6 +165,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The address patients' links point at (unsubscribe, check-in): the dashboard's public URL.
 ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
+CLINIC_PHONE = env.str("CLINIC_PHONE", default="")
 SMS_BACKEND = env.str(
     "SMS_BACKEND",
     default="nudges.channels.FileSmsBackend" if DEBUG else "nudges.channels.ConsoleSmsBackend",

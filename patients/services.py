@@ -44,6 +44,7 @@ def patient_create(
     consent_email: bool = False,
     consent_sms: bool = False,
     consent_via: str = "patient form",
+    actor_label: str = "",
     request=None,
 ) -> Patient:
     """Create a patient with their lead practitioner and the consent they gave, all or nothing."""

@@ -7,7 +7,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-PHONE_HELP = "Enter a mobile number we can text, like (555) 201-0134 or +44 7700 900123."
+PHONE_HELP = "Enter a mobile number we can text, like (312) 555-0147 or +44 7911 123456."
 
 
 def normalize_phone(value: str, region: str | None = None) -> str:

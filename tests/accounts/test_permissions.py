@@ -16,6 +16,8 @@ PUBLIC = {
     "unsubscribe",
     "twilio_inbound_sms",
     "compliance:checkin_answer",
+    "journeys:inquire",
+    "journeys:inquire_thanks",
 }
 SAMPLE_KWARGS = {
     "int": "1",

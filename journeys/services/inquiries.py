@@ -1,0 +1,152 @@
+"""What the public "Get in touch" form received becomes a patient, an open journey and an Inquiry row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from nudges.models import Kind
+from nudges.services import nudge_schedule
+from patients.models import Channel, Patient
+from patients.selectors import patient_consent, patient_find_duplicates, patient_may_message
+from patients.services import consent_record, patient_create
+
+from ..models import Inquiry, Journey, Stage
+from .stages import journey_start
+
+RATE_LIMIT = 5
+RATE_WINDOW = timedelta(hours=1)
+CONSENT_VIA = "inquiry form"
+JOURNEY_NOTE = "from the inquiry form"
+
+HOW_HEARD_TO_SOURCE = {
+    Inquiry.HowHeard.REFERRAL: Patient.Source.REFERRAL,
+    Inquiry.HowHeard.WEBSITE: Patient.Source.WEBSITE,
+    Inquiry.HowHeard.EVENT: Patient.Source.EVENT,
+    Inquiry.HowHeard.SOCIAL: Patient.Source.SOCIAL,
+    Inquiry.HowHeard.OTHER: Patient.Source.OTHER,
+}
+
+
+class InquiryRateLimited(Exception):
+    """Too many inquiries came from one address within ``RATE_WINDOW``."""
+
+
+def inquiry_rate_limited(*, ip_address: str | None, now=None) -> bool:
+    """Whether this address has already sent ``RATE_LIMIT`` inquiries within the last hour.
+
+    Requests whose address is unknown share one allowance, so that hiding the address buys nothing.
+    """
+    since = (now or timezone.now()) - RATE_WINDOW
+    recent = Inquiry.objects.filter(received_at__gte=since)
+    recent = recent.filter(ip_address=ip_address) if ip_address else recent.filter(ip_address__isnull=True)
+    return recent.count() >= RATE_LIMIT
+
+
+@transaction.atomic
+def inquiry_receive(*, data: dict, ip_address: str | None, user_agent: str) -> Inquiry:
+    """Record one inquiry, all or nothing: find or create the patient, make sure they have an open
+    journey, keep what they wrote, and schedule the welcome message when they allowed us to write.
+
+    ``data`` is the cleaned form: first_name, last_name, email, phone (E.164), message, how_heard,
+    consent_email, consent_sms. An existing patient's details are never overwritten by the form.
+    """
+    if inquiry_rate_limited(ip_address=ip_address):
+        raise InquiryRateLimited(ip_address)
+    email = (data.get("email") or "").strip()
+    phone = data.get("phone") or ""
+    consent_email = bool(data.get("consent_email")) and bool(email)
+    consent_sms = bool(data.get("consent_sms")) and bool(phone)
+    if not (email or phone):
+        raise ValidationError("An inquiry needs an email address or a phone number.")
+
+    matches = patient_find_duplicates(email=email, phone=phone)  # non-archived first, then oldest
+    if matches:
+        patient = matches[0]
+        _record_new_consent(
+            patient, email=email, phone=phone, consent_email=consent_email, consent_sms=consent_sms
+        )
+    else:
+        patient = _create_patient(
+            data, email=email, phone=phone, consent_email=consent_email, consent_sms=consent_sms
+        )
+
+    journey = Journey.objects.open().filter(patient=patient).first()
+    if journey is None:
+        try:
+            journey = journey_start(patient=patient, actor=None, note=JOURNEY_NOTE)
+        except ValidationError:  # another request opened one a moment ago
+            journey = Journey.objects.open().get(patient=patient)
+
+    inquiry = Inquiry.objects.create(
+        first_name=data["first_name"],
+        last_name=data["last_name"],
+        email=email,
+        phone=phone,
+        message=data.get("message") or "",
+        how_heard=data.get("how_heard") or "",
+        consent_email=consent_email,
+        consent_sms=consent_sms,
+        ip_address=ip_address or None,
+        user_agent=(user_agent or "")[:255],
+        patient=patient,
+        journey=journey,
+        matched_existing=bool(matches),
+    )
+    # The welcome says "we will be in touch to set up a discovery call": it fits only a journey still
+    # at its first stage. It is scheduled only when some channel may carry it now; otherwise the outbox
+    # would hold it back anyway, and a held-back welcome would sit in the review list for nobody's good.
+    if journey.stage == Stage.INQUIRY and _may_message_somehow(patient):
+        nudge_schedule(
+            patient=patient,
+            kind=Kind.INQUIRY_WELCOME,
+            send_at=timezone.now(),
+            dedupe_key=f"inquiry-welcome:{inquiry.pk}",
+            context={},
+        )
+    # A "referral" answer names no referrer, so there is nobody to send referral thanks to.
+    return inquiry
+
+
+def _create_patient(data: dict, *, email: str, phone: str, consent_email: bool, consent_sms: bool) -> Patient:
+    prefers_sms = bool(phone) and (not email or (consent_sms and not consent_email))
+    return patient_create(
+        actor=None,
+        data={
+            "first_name": data["first_name"],
+            "last_name": data["last_name"],
+            "email": email.lower(),
+            "phone": phone,
+            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard"), Patient.Source.OTHER),
+            "preferred_channel": Channel.SMS if prefers_sms else Channel.EMAIL,
+        },
+        consent_email=consent_email,
+        consent_sms=consent_sms,
+        consent_via=CONSENT_VIA,
+        actor_label="public inquiry form",
+    )
+
+
+def _record_new_consent(
+    patient: Patient, *, email: str, phone: str, consent_email: bool, consent_sms: bool
+) -> None:
+    """Consent ticked on the form, for an address that is already on the patient's record.
+
+    Consent to an address the record does not hold is not recorded (the Inquiry row keeps it): it
+    would cover no address we send to, and would hide the consent the record's own address has.
+    """
+    current = patient_consent(patient)
+    given = (
+        (Channel.EMAIL, consent_email, email.lower() == patient.email.lower() and bool(patient.email)),
+        (Channel.SMS, consent_sms, phone == patient.phone and bool(patient.phone)),
+    )
+    for channel, ticked, same_address in given:
+        if ticked and same_address and not current[channel].active:
+            consent_record(patient=patient, channel=channel, granted=True, via=CONSENT_VIA, actor=None)
+
+
+def _may_message_somehow(patient: Patient) -> bool:
+    return any(patient_may_message(patient, channel)[0] for channel in Channel.values)
