@@ -1,6 +1,8 @@
 from django.shortcuts import render
 
 from alliance_crm.accounts.permissions import EVERYONE, role_required
+from journeys.forms.move import PipelineFilterForm
+from journeys.selectors.pipeline import pipeline_board
 from patients.selectors import patient_list
 
 
@@ -16,7 +18,16 @@ def today(request):
 
 @role_required(*EVERYONE)
 def pipeline(request):
-    return render(request, "dashboard/pipeline.html")
+    filters = PipelineFilterForm(request.GET or None)
+    return render(
+        request,
+        "dashboard/pipeline.html",
+        {
+            "filters": filters,
+            "board": pipeline_board(**filters.filters()),
+            "narrowed": filters.is_narrowed(),
+        },
+    )
 
 
 @role_required(*EVERYONE)

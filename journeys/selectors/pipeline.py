@@ -1,0 +1,214 @@
+"""Reads for the pipeline board: journeys per stage, conversion between stages, time spent in each.
+
+Every read here runs a fixed number of queries, however many journeys the clinic has.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
+from django.db.models.functions import Coalesce, NullIf, RowNumber
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from patients.models import CareTeamMember
+
+from ..models import PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
+
+CARDS_PER_COLUMN = 25
+RECENT_EXIT_DAYS = 90
+BOARD_STAGES = [*PATH, Stage.PAUSED]
+RECENT_EXITS = [Stage.DECLINED, Stage.WITHDRAWN]
+
+
+@dataclass(frozen=True)
+class StageColumn:
+    stage: str
+    count: int
+    cards: list[Journey]
+    next_stage: str | None = None
+    entered: int = 0
+    went_on: int = 0
+    median_days: float | None = None
+
+    @property
+    def label(self) -> str:
+        return Stage(self.stage).label
+
+    @property
+    def tagline(self) -> str:
+        return STAGE_TAGLINES.get(self.stage, "")
+
+    @property
+    def next_label(self) -> str:
+        return Stage(self.next_stage).label if self.next_stage else ""
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.cards)
+
+    @property
+    def conversion(self) -> float | None:
+        """Of the journeys that ever entered this stage, the share that went on to the next one."""
+        if not self.next_stage or not self.entered:
+            return None
+        return self.went_on / self.entered
+
+    @property
+    def conversion_percent(self) -> int | None:
+        share = self.conversion
+        return None if share is None else round(share * 100)
+
+
+@dataclass(frozen=True)
+class PipelineBoard:
+    columns: list[StageColumn]
+    paused: StageColumn
+    recent_exits: dict[str, int] = field(default_factory=dict)
+    recent_exit_days: int = RECENT_EXIT_DAYS
+    total: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total == 0
+
+    @property
+    def recent_exit_list(self) -> list[tuple[str, int]]:
+        return [(Stage(stage).label, n) for stage, n in self.recent_exits.items()]
+
+
+def _lead_name():
+    lead = CareTeamMember.objects.current().filter(
+        patient=OuterRef("patient_id"), role=CareTeamMember.Role.LEAD
+    )
+    name = Coalesce(NullIf(F("user__display_name"), Value("")), F("user__username"))
+    return Subquery(lead.annotate(name=name).values("name")[:1])
+
+
+def pipeline_journeys(*, lead_id: int | None = None, program_id: int | None = None) -> QuerySet[Journey]:
+    """All journeys, narrowed to one lead practitioner (0: patients with no lead yet) and/or one program."""
+    qs = Journey.objects.all()
+    if lead_id is not None:
+        leads = CareTeamMember.objects.current().filter(
+            patient=OuterRef("patient_id"), role=CareTeamMember.Role.LEAD
+        )
+        qs = qs.filter(Exists(leads.filter(user_id=lead_id))) if lead_id else qs.filter(~Exists(leads))
+    if program_id is not None:
+        qs = qs.filter(program_id=program_id)
+    return qs
+
+
+def stage_counts(journeys: QuerySet[Journey], *, since) -> dict[str, int]:
+    """Journeys per board stage, the declined/withdrawn ones since ``since``, and the total: one query."""
+    counts = {stage: Count("pk", filter=Q(stage=stage)) for stage in BOARD_STAGES}
+    counts |= {
+        stage: Count("pk", filter=Q(stage=stage, stage_entered_at__gte=since)) for stage in RECENT_EXITS
+    }
+    return journeys.order_by().aggregate(**counts, total=Count("pk"))
+
+
+def stage_cards(journeys: QuerySet[Journey], *, per_column: int) -> dict[str, list[Journey]]:
+    """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
+    lead practitioner's name: one query."""
+    position = Window(
+        RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
+    )
+    rows = (
+        journeys.filter(stage__in=BOARD_STAGES)
+        .select_related("patient", "program")
+        .annotate(lead_name=_lead_name(), position=position)
+        .filter(position__lte=per_column)
+        .order_by("stage", "stage_entered_at", "pk")
+    )
+    cards: dict[str, list[Journey]] = {stage: [] for stage in BOARD_STAGES}
+    for journey in rows:
+        cards[journey.stage].append(journey)
+    return cards
+
+
+def stage_conversion(changes: QuerySet[StageChange]) -> dict[str, tuple[int, int]]:
+    """Per path stage: (journeys that ever entered it, those of them that moved on to the next stage).
+
+    One aggregate query. Under the allowed moves the next stage is only ever entered from this one (a
+    paused journey resumes where it paused), so "went on" is a move from this stage to the next.
+    """
+    counts = {}
+    for stage, following in zip(PATH, [*PATH[1:], None], strict=True):
+        counts[f"entered_{stage}"] = Count("journey", distinct=True, filter=Q(to_stage=stage))
+        if following:
+            went_on = Q(from_stage=stage, to_stage=following)
+            counts[f"went_on_{stage}"] = Count("journey", distinct=True, filter=went_on)
+    totals = changes.order_by().aggregate(**counts)
+    return {stage: (totals[f"entered_{stage}"], totals.get(f"went_on_{stage}", 0)) for stage in PATH}
+
+
+def stage_median_days(changes: QuerySet[StageChange]) -> dict[str, float]:
+    """Median days (to a tenth) of a completed stay in each stage, from entering it to the next move: one query.
+
+    A journey still in a stage has not finished its stay and does not count; each stay counts once, so a
+    journey that paused and resumed contributes two stays.
+    """
+    stays: dict[str, list[float]] = {}
+    previous = None
+    rows = changes.order_by("journey_id", "at", "pk").values_list("journey_id", "to_stage", "at")
+    for journey_id, to_stage, at in rows.iterator(chunk_size=2000):
+        if previous and previous[0] == journey_id:
+            stays.setdefault(previous[1], []).append((at - previous[2]) / timedelta(days=1))
+        previous = (journey_id, to_stage, at)
+    return {stage: round(statistics.median(days), 1) for stage, days in stays.items()}
+
+
+def pipeline_board(
+    *, lead_id: int | None = None, program_id: int | None = None, per_column: int | None = None, now=None
+) -> PipelineBoard:
+    """The pipeline board: one column per path stage and the paused ones, each with its exact count,
+    its oldest journeys first, its conversion to the next stage and its median days. Four queries."""
+    per_column = per_column or CARDS_PER_COLUMN
+    now = now or timezone.now()
+    journeys = pipeline_journeys(lead_id=lead_id, program_id=program_id)
+    counts = stage_counts(journeys, since=now - timedelta(days=RECENT_EXIT_DAYS))
+    if not counts["total"]:
+        empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
+        return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
+    cards = stage_cards(journeys, per_column=per_column)
+    changes = StageChange.objects.all()
+    if lead_id is not None or program_id is not None:
+        changes = changes.filter(journey__in=journeys.values("pk"))
+    conversion = stage_conversion(changes)
+    medians = stage_median_days(changes)
+    columns = [
+        StageColumn(
+            stage=stage,
+            count=counts[stage],
+            cards=cards[stage],
+            next_stage=following,
+            entered=conversion[stage][0],
+            went_on=conversion[stage][1],
+            median_days=medians.get(stage),
+        )
+        for stage, following in zip(PATH, [*PATH[1:], None], strict=True)
+    ]
+    paused = StageColumn(
+        stage=Stage.PAUSED,
+        count=counts[Stage.PAUSED],
+        cards=cards[Stage.PAUSED],
+        median_days=medians.get(Stage.PAUSED),
+    )
+    return PipelineBoard(
+        columns=columns,
+        paused=paused,
+        recent_exits={stage: counts[stage] for stage in RECENT_EXITS},
+        total=counts["total"],
+    )
+
+
+def program_choices() -> QuerySet[Program]:
+    return Program.objects.order_by("-active", "name")
+
+
+def journey_for_move(*, pk: int) -> Journey:
+    """One journey with its patient, for the move form (404 if absent)."""
+    return get_object_or_404(Journey.objects.select_related("patient", "program"), pk=pk)

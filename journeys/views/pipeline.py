@@ -1,0 +1,74 @@
+"""Moving a journey from the pipeline board: a small form fragment per card, posted with htmx or plainly."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from alliance_crm.accounts.permissions import EVERYONE, role_required
+
+from ..forms.move import MoveForm
+from ..models import Stage
+from ..selectors.pipeline import journey_for_move
+from ..services.stages import journey_move
+
+# The board listens for this event and reloads itself, so the card shows up in its new column.
+MOVED_EVENT = "journeyMoved"
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _back_url(request) -> str:
+    """Where a plain form post returns to: the board it came from (with its filters), else the board."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("dashboard:pipeline")
+
+
+@role_required(*EVERYONE)
+@require_http_methods(["GET", "POST"])
+def move(request, pk):
+    journey = journey_for_move(pk=pk)
+    form = MoveForm(request.POST or None, journey=journey)
+    context = {"form": form, "journey": journey, "next": _back_url(request)}
+    if request.method == "GET":
+        return render(request, "journeys/_move_form.html", context)
+    if form.is_valid():
+        try:
+            change = journey_move(
+                journey=journey,
+                to_stage=form.cleaned_data["to_stage"],
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_service_error(error)
+        else:
+            message = f"{journey.patient.display_name} moved to {Stage(change.to_stage).label}."
+            if not _is_htmx(request):
+                messages.success(request, message)
+                return redirect(context["next"])
+            response = render(request, "journeys/_move_form.html", context | {"moved": message})
+            response["HX-Retarget"] = f"#journey-{journey.pk}"
+            response["HX-Reswap"] = "outerHTML"
+            response["HX-Trigger"] = MOVED_EVENT
+            return response
+    if not _is_htmx(request):
+        problems = [message for errors in form.errors.values() for message in errors]
+        messages.error(request, f"{journey.patient.display_name} was not moved: {' '.join(problems)}")
+        return redirect(context["next"])
+    return render(request, "journeys/_move_form.html", context, status=422)
+
+
+urlpatterns = [
+    path("journeys/<int:pk>/move/", move, name="move"),
+]
