@@ -1,9 +1,14 @@
-from datetime import datetime
+from datetime import UTC, timedelta
 
 from django import forms
 from django.utils import timezone
 
 from patients.models import Channel
+from patients.selectors import patient_may_message
+
+from .models import Kind, Nudge
+
+GRACE = timedelta(minutes=1)  # a time typed a moment ago still counts as "now"
 
 
 class OneOffMessageForm(forms.Form):
@@ -11,7 +16,11 @@ class OneOffMessageForm(forms.Form):
 
     channel = forms.ChoiceField(choices=Channel.choices)
     subject = forms.CharField(max_length=150, required=False, help_text="Email only.")
-    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=1500)
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=1500,
+        error_messages={"required": "Write the message before sending it."},
+    )
     send_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -22,28 +31,92 @@ class OneOffMessageForm(forms.Form):
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
         self.patient = patient
-        self.fields["channel"].initial = patient.preferred_channel
+        self.reachable = {channel: patient_may_message(patient, channel) for channel in Channel.values}
+        preferred = patient.preferred_channel
+        if not self.reachable[preferred][0]:
+            preferred = next((c for c, (ok, _) in self.reachable.items() if ok), preferred)
+        self.fields["channel"].initial = preferred
+        self.fields["send_at"].label = f"Send at ({patient.time_zone.replace('_', ' ')} time)"
+
+    def full_clean(self):
+        # The typed time is a wall-clock time where the patient lives, not where the clinic is: a time
+        # that does not exist there (a spring-forward gap) or happens twice is refused with a message.
+        with timezone.override(self.patient.tz):
+            super().full_clean()
 
     def clean_send_at(self):
         value = self.cleaned_data.get("send_at")
         if value is None:
             return None
-        local = datetime.combine(value.date(), value.time(), tzinfo=self.patient.tz)
-        if local < timezone.now() - timezone.timedelta(minutes=1):
+        if value < timezone.now() - GRACE:
             raise forms.ValidationError(
                 "That time has passed. Choose a time in the future, or leave it empty."
             )
-        return local
+        return value.astimezone(UTC)
 
     def clean(self):
         cleaned = super().clean()
         channel = cleaned.get("channel")
         if channel == Channel.SMS and not self.patient.phone:
             self.add_error("channel", "This patient has no mobile number.")
-        if channel == Channel.EMAIL and not self.patient.email:
+        elif channel == Channel.EMAIL and not self.patient.email:
             self.add_error("channel", "This patient has no email address.")
+        elif channel in self.reachable and not self.reachable[channel][0]:
+            label = Channel(channel).label
+            self.add_error(
+                "channel", f"{label} cannot reach this patient now ({self.reachable[channel][1]})."
+            )
         if channel == Channel.SMS and len(cleaned.get("message") or "") > 600:
             self.add_error(
                 "message", "Text messages are best under 600 characters; shorten it or send an email."
             )
         return cleaned
+
+
+class OutboxFilterForm(forms.Form):
+    """The outbox's filters; every field is optional."""
+
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Nudge.Status.choices])
+    kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *Kind.choices])
+    channel = forms.ChoiceField(required=False, choices=[("", "Any channel"), *Channel.choices])
+    date_from = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "“From” is not a date: use the calendar, or write it as 2026-04-14."},
+    )
+    date_to = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "“To” is not a date: use the calendar, or write it as 2026-04-14."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            css = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
+            field.widget.attrs.setdefault("class", css)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "“To” is before “From”: choose a later end date.")
+        return cleaned
+
+    def filters(self) -> dict:
+        """Keyword arguments for ``selectors.outbox``; nothing when the form is invalid."""
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        return {
+            "status": data["status"],
+            "kind": data["kind"],
+            "channel": data["channel"],
+            "date_from": data["date_from"],
+            "date_to": data["date_to"],
+        }
+
+    def is_narrowed(self) -> bool:
+        return any(self.filters().values())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.template import Context, Engine, TemplateSyntaxError
+from django.template.base import Lexer, TokenType
 from django.template.loader import render_to_string
 
 from patients.models import Channel
@@ -66,8 +67,22 @@ def plain(context: dict) -> dict:
     return {str(k): v for k, v in context.items() if isinstance(v, PLAIN_TYPES) or v is None}
 
 
+# Wording may choose and repeat words; it may not load, include, reverse or dump anything.
+ALLOWED_TAGS = {
+    "if", "elif", "else", "endif", "for", "empty", "endfor", "with", "endwith",
+    "firstof", "comment", "endcomment", "spaceless", "endspaceless", "now",
+}  # fmt: skip
+
+
 def check_wording(source: str) -> None:
-    """Raise WordingError if the wording does not compile (for the admin form)."""
+    """Raise WordingError if the wording uses a tag outside ``ALLOWED_TAGS`` or does not compile."""
+    for token in Lexer(source).tokenize():
+        if token.token_type == TokenType.BLOCK:
+            name = token.contents.split()[0] if token.contents.split() else ""
+            if name not in ALLOWED_TAGS:
+                raise WordingError(
+                    f"“{{% {name} %}}” cannot be used in a message; use {{{{ name }}}} and {{% if %}}."
+                )
     try:
         _engine.from_string(source)
     except TemplateSyntaxError as error:
@@ -75,9 +90,10 @@ def check_wording(source: str) -> None:
 
 
 def _render(source: str, context: dict) -> str:
+    check_wording(source)
     try:
         return _engine.from_string(source).render(Context(context, autoescape=False))
-    except TemplateSyntaxError as error:
+    except Exception as error:  # any failure of admin-written wording is the wording's, never the batch's
         raise WordingError(f"the wording does not render: {error}") from error
 
 

@@ -1,12 +1,18 @@
-"""Reads of the outbox for pages and other apps."""
+"""Reads of the outbox for pages and other apps. Each runs a fixed number of queries."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from patients.models import Channel, Patient
+from patients.selectors import patient_may_message
 
 from .models import Nudge
+from .timing import next_allowed_moment
 
 
 def outbox(
@@ -17,7 +23,11 @@ def outbox(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[Nudge]:
-    qs = Nudge.objects.select_related("patient", "created_by")
+    """Nudges for the outbox page, newest first, with patient and author joined in the same query.
+
+    Dates are days in the clinic's time zone and count the moment the nudge is (or was) due.
+    """
+    qs = Nudge.objects.select_related("patient", "created_by").defer("body_html")
     if status:
         qs = qs.filter(status=status)
     if kind:
@@ -32,10 +42,65 @@ def outbox(
 
 
 def review_list() -> QuerySet[Nudge]:
-    return Nudge.objects.needs_review().select_related("patient").order_by("send_at", "id")
+    """Failed and unknown nudges nobody has looked at yet, oldest first."""
+    return Nudge.objects.needs_review().select_related("patient").defer("body_html").order_by("send_at", "id")
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    failed: int
+    unknown: int
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.unknown
+
+
+def review_counts() -> ReviewCounts:
+    """How many failed and unknown nudges wait for a person, in one query."""
+    counts = Nudge.objects.needs_review().aggregate(
+        failed=Count("pk", filter=Q(status=Nudge.Status.FAILED)),
+        unknown=Count("pk", filter=Q(status=Nudge.Status.UNKNOWN)),
+    )
+    return ReviewCounts(failed=counts["failed"], unknown=counts["unknown"])
+
+
+def nudge_for_review(*, pk: int) -> Nudge:
+    """One nudge a person is about to send again or leave as it is (404 if absent)."""
+    return get_object_or_404(Nudge.objects.only("pk", "patient_id", "status", "kind", "channel"), pk=pk)
 
 
 def patient_messages(patient, *, limit: int = 20) -> list[Nudge]:
+    """The patient's most recent nudges, newest first, in one query whatever their history holds."""
     return list(
-        Nudge.objects.filter(patient=patient).select_related("created_by").order_by("-send_at", "-id")[:limit]
+        Nudge.objects.filter(patient=patient)
+        .select_related("created_by")
+        .defer("body_html")
+        .order_by("-send_at", "-id")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class Reach:
+    channel: str
+    label: str
+    allowed: bool
+    reason: str
+
+
+def patient_reach(patient: Patient) -> list[Reach]:
+    """Whether each channel can reach the patient now, and why not (no query for a patient loaded
+    ``with_consent()``)."""
+    result = []
+    for channel in Channel:
+        allowed, reason = patient_may_message(patient, channel.value)
+        result.append(Reach(channel=channel.value, label=channel.label, allowed=allowed, reason=reason))
+    return result
+
+
+def quiet_hours_delay(patient: Patient, moment: datetime) -> datetime | None:
+    """When a nudge due at ``moment`` will really go if it falls in the patient's quiet hours, else None."""
+    later = next_allowed_moment(
+        moment, tz=patient.tz, start=patient.quiet_hours_start, end=patient.quiet_hours_end
+    )
+    return later if later > moment else None

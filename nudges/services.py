@@ -12,7 +12,7 @@ import logging
 import time as monotonic_time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -120,7 +120,7 @@ def nudge_send_one_off(
             actor=actor,
             patient_id=patient.pk,
             obj=nudge,
-            detail=f"one-off {channel} message scheduled for {nudge.send_at:%Y-%m-%d %H:%M} UTC",
+            detail=f"one-off {channel} message scheduled for {nudge.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         )
     return nudge
 

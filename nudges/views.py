@@ -1,10 +1,13 @@
-"""Outbox pages for the clinic, and the public unsubscribe page. (Pages being built out.)"""
+"""The clinic's outbox pages, the Messages panel's one-off form, and the patient's public unsubscribe page."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -14,49 +17,84 @@ from patients.models import Patient
 from patients.selectors import patient_get_for
 
 from . import selectors, services, tokens
-from .forms import OneOffMessageForm
-from .models import Nudge
+from .forms import OneOffMessageForm, OutboxFilterForm
 
 PAGE_SIZE = 50
+REVIEW_LIMIT = 200
+
+
+def _errors(error: ValidationError) -> str:
+    return " ".join(error.messages)
 
 
 @role_required(*EVERYONE)
 def outbox(request):
-    page = Paginator(selectors.outbox(status=request.GET.get("status", "")), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    filters = OutboxFilterForm(request.GET or None)
+    page = Paginator(selectors.outbox(**filters.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "nudges/outbox.html",
+        {
+            "filters": filters,
+            "page": page,
+            "querystring": query.urlencode(),
+            "narrowed": filters.is_narrowed(),
+            "to_review": selectors.review_counts(),
+            "clinic_time_zone": settings.TIME_ZONE,
+        },
     )
-    return render(request, "nudges/outbox.html", {"page": page})
 
 
 @role_required(*EVERYONE)
 def review(request):
-    return render(request, "nudges/review.html", {"nudges": selectors.review_list()[:200]})
+    nudges = list(selectors.review_list()[: REVIEW_LIMIT + 1])
+    return render(
+        request,
+        "nudges/review.html",
+        {
+            "nudges": nudges[:REVIEW_LIMIT],
+            "more": len(nudges) > REVIEW_LIMIT,
+            "limit": REVIEW_LIMIT,
+            "clinic_time_zone": settings.TIME_ZONE,
+        },
+    )
 
 
 @role_required(*EVERYONE)
 @require_POST
 def retry(request, pk):
-    nudge = get_object_or_404(Nudge, pk=pk)
+    nudge = selectors.nudge_for_review(pk=pk)
     try:
         services.nudge_retry(nudge=nudge, actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        messages.error(request, _errors(error))
     else:
-        messages.success(request, "The message will be sent again.")
+        messages.success(request, "The message will be sent again in a moment. Quiet hours still apply.")
     return redirect("nudges:review")
 
 
 @role_required(*EVERYONE)
 @require_POST
 def mark_reviewed(request, pk):
-    nudge = get_object_or_404(Nudge, pk=pk)
+    nudge = selectors.nudge_for_review(pk=pk)
     try:
         services.nudge_mark_reviewed(nudge=nudge, actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        messages.error(request, _errors(error))
     else:
-        messages.success(request, "Marked as reviewed.")
+        messages.success(request, "Left as it is: the message is marked as reviewed.")
     return redirect("nudges:review")
+
+
+def _form_errors(form) -> str:
+    parts = []
+    for name, errors in form.errors.items():
+        label = form[name].label if name in form.fields else ""
+        prefix = f"{label}: " if label and name != "__all__" else ""
+        parts.extend(f"{prefix}{error}" for error in errors)
+    return " ".join(parts)
 
 
 @role_required(*EVERYONE)
@@ -66,34 +104,62 @@ def send_one_off(request, patient_pk):
         user=request.user, pk=patient_pk, request=request, action=AccessEvent.Action.UPDATE
     )
     form = OneOffMessageForm(request.POST, patient=patient)
-    if form.is_valid():
-        try:
-            services.nudge_send_one_off(
-                patient=patient,
-                actor=request.user,
-                channel=form.cleaned_data["channel"],
-                subject=form.cleaned_data["subject"],
-                message=form.cleaned_data["message"],
-                send_at=form.cleaned_data["send_at"],
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(request, "Message scheduled. It appears under Messages below.")
+    if not form.is_valid():
+        messages.error(request, f"The message was not sent. {_form_errors(form)}")
+        return redirect(f"{patient.get_absolute_url()}#panel-messages")
+    try:
+        nudge = services.nudge_send_one_off(
+            patient=patient,
+            actor=request.user,
+            channel=form.cleaned_data["channel"],
+            subject=form.cleaned_data["subject"],
+            message=form.cleaned_data["message"],
+            send_at=form.cleaned_data["send_at"],
+        )
+    except ValidationError as error:
+        messages.error(request, f"The message was not sent. {_errors(error)}")
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
-    return redirect(patient)
+        messages.success(
+            request, _scheduled_message(patient, nudge.send_at, later=form.cleaned_data["send_at"])
+        )
+    return redirect(f"{patient.get_absolute_url()}#panel-messages")
 
 
+def _scheduled_message(patient, send_at, *, later) -> str:
+    local = timezone.localtime(send_at, patient.tz)
+    if later:
+        text = (
+            f"Message scheduled for {local.day} {local:%b %Y, %H:%M} their time. It appears under Messages."
+        )
+    else:
+        text = "Message on its way. It appears under Messages."
+    held = selectors.quiet_hours_delay(patient, send_at)
+    if held is not None:
+        text += (
+            f" That is inside {patient.display_name}'s quiet hours, so it will go at "
+            f"{timezone.localtime(held, patient.tz):%H:%M} their time."
+        )
+    return text
+
+
+def _first_name(patient: Patient) -> str:
+    return patient.preferred_name or patient.first_name
+
+
+@never_cache
 @csrf_exempt  # mail clients' one-click unsubscribe POSTs without a CSRF token; the signed token is the proof
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token):
+    """Public: the patient confirms (GET shows a button; POST, or a mail client's one-click POST, opts out)."""
     try:
         patient_id, _ = tokens.read_unsubscribe_token(token)
         patient = Patient.objects.get(pk=patient_id)
     except (signing.BadSignature, Patient.DoesNotExist):
         return render(request, "nudges/unsubscribe_invalid.html", status=400)
+    # Whoever holds the link sees a first name at most: never the full name or contact details.
+    context = {"first_name": _first_name(patient)}
     if request.method == "POST":
         services.nudge_unsubscribe(patient=patient)
-        return render(request, "nudges/unsubscribe_done.html", {"patient": patient})
-    return render(request, "nudges/unsubscribe_confirm.html", {"patient": patient, "token": token})
+        return render(request, "nudges/unsubscribe_done.html", context)
+    context["already"] = patient.unsubscribed_at is not None
+    return render(request, "nudges/unsubscribe_confirm.html", context)

@@ -287,3 +287,20 @@ def test_review_send_again_and_mark_reviewed(consenting_patient, staff, settings
     services.nudge_dispatch_due()
     nudge.refresh_from_db()
     assert nudge.status == "sent"
+
+
+@time_machine.travel(NOON_NY, tick=False)
+@pytest.mark.parametrize(
+    "wording", ['{% include "base.html" %}', '{% url "missing" %}', "{% debug %}", "{% load static %}"]
+)
+def test_wording_that_reaches_outside_the_message_fails_that_nudge_only(consenting_patient, outbox, wording):
+    from nudges.models import MessageTemplate
+
+    MessageTemplate.objects.filter(kind="checkin_request", channel="email").update(body=wording)
+    bad = schedule(consenting_patient, key="bad", channel="email")
+    good = schedule(consenting_patient, key="good", kind="graduation", channel="email")
+    report = services.nudge_dispatch_due()
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert bad.status == "failed" and "cannot be used in a message" in bad.last_error
+    assert good.status == "sent" and report.sent == 1

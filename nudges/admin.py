@@ -1,0 +1,202 @@
+"""Admin for the wording and timing of nudges, and a read-only view of the outbox."""
+
+from django import forms
+from django.contrib import admin
+from django.utils.html import escape, format_html
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent
+from patients.models import Channel
+
+from . import rendering
+from .models import MessageTemplate, Nudge, NudgeRule
+
+PLACEHOLDERS = ", ".join(f"{{{{ {name} }}}}" for name in rendering.SAMPLE_CONTEXT)
+MARKERS_HINT = (
+    "Check that every {% if … %} names what it checks and ends with {% endif %}, "
+    "and that every {{ is closed with }} and every {% with %}."
+)
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ("kind", "channel", "subject", "body", "active")
+        widgets = {"body": forms.Textarea(attrs={"rows": 12, "cols": 80})}
+        help_texts = {
+            "body": "Plain text. Placeholders you can use: " + PLACEHOLDERS + ". "
+            "Email: the HTML part is made from this text, line breaks kept. "
+            "SMS: “Reply STOP to opt out.” is added at the end.",
+        }
+
+    def _check(self, field: str) -> bool:
+        try:
+            rendering.check_wording(self.cleaned_data.get(field) or "")
+        except rendering.WordingError as error:
+            self.add_error(field, f"This wording has a mistake in its markers ({error}). {MARKERS_HINT}")
+            return False
+        return True
+
+    def clean(self):
+        cleaned = super().clean()
+        channel = cleaned.get("channel")
+        subject, body = cleaned.get("subject") or "", cleaned.get("body") or ""
+        if channel == Channel.SMS and subject.strip():
+            self.add_error("subject", "Text messages have no subject: leave it empty.")
+        if channel == Channel.EMAIL and not subject.strip():
+            self.add_error("subject", "An email needs a subject.")
+        wording_ok = self._check("subject") & self._check("body")
+        if wording_ok and not self.errors and cleaned.get("kind"):
+            try:
+                rendered = rendering.preview(cleaned["kind"], channel, subject, body)
+            except Exception as error:  # any failure here would fail every real send too
+                raise forms.ValidationError(
+                    f"This wording cannot be written out on sample data ({error}). "
+                    "Use only the placeholders listed under the body, with {% if %} and {% for %}."
+                ) from error
+            if "{{" in rendered.subject + rendered.text or "{%" in rendered.subject + rendered.text:
+                raise forms.ValidationError(
+                    "A {{ or {% is not closed, so it would reach the patient as written. " + MARKERS_HINT
+                )
+        return cleaned
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """The words patients read. Saved wording is checked; the change page shows it on sample data."""
+
+    form = MessageTemplateForm
+    list_display = ("__str__", "kind", "channel", "active", "updated_at", "updated_by")
+    list_filter = ("channel", "active", "kind")
+    list_select_related = ("updated_by",)
+    readonly_fields = ("preview", "shipped_wording", "updated_at", "updated_by")
+    fieldsets = (
+        (None, {"fields": ("kind", "channel", "active")}),
+        ("Wording", {"fields": ("subject", "body")}),
+        ("As a patient reads it (the saved wording, on sample data)", {"fields": ("preview",)}),
+        ("Shipped with Alliance (used when this is inactive)", {"fields": ("shipped_wording",)}),
+        ("Record", {"fields": ("updated_at", "updated_by")}),
+    )
+
+    @admin.display(description="preview")
+    def preview(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save to see the wording written out for a sample patient."
+        try:
+            rendered = rendering.preview(obj.kind, obj.channel, obj.subject, obj.body)
+        except Exception as error:  # show the problem instead of breaking the page
+            return f"This wording cannot be written out: {error}"
+        if obj.channel == Channel.SMS:
+            return format_html(
+                '<pre style="white-space: pre-wrap; max-width: 40rem;">{}</pre>'
+                '<div class="help">{} characters</div>',
+                rendered.text,
+                len(rendered.text),
+            )
+        return format_html(
+            "<div><strong>Subject:</strong> {}</div>"
+            '<pre style="white-space: pre-wrap; max-width: 40rem;">{}</pre>'
+            '<iframe sandbox="" srcdoc="{}" title="Email preview" '
+            'style="width: 40rem; max-width: 100%; height: 28rem; border: 1px solid #ccc;"></iframe>',
+            rendered.subject,
+            rendered.text,
+            escape(rendered.html),  # the rendered layout is marked safe: escape it again for the attribute
+        )
+
+    @admin.display(description="shipped wording")
+    def shipped_wording(self, obj):
+        if obj is None or not obj.kind or not obj.channel:
+            return "—"
+        try:
+            subject, body = rendering.default_wording(obj.kind, obj.channel)
+        except OSError:
+            return "—"
+        return format_html(
+            '{}<pre style="white-space: pre-wrap; max-width: 40rem;">{}</pre>',
+            format_html("<div><strong>Subject:</strong> {}</div>", subject) if subject else "",
+            body,
+        )
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class NudgeRuleForm(forms.ModelForm):
+    class Meta:
+        model = NudgeRule
+        fields = ("kind", "enabled", "offsets_minutes", "note")
+
+    def clean_offsets_minutes(self):
+        value = self.cleaned_data.get("offsets_minutes")
+        if value in (None, ""):
+            return []
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise forms.ValidationError(
+                "Write whole minutes in square brackets, for example [-1440, -120] for a day and two hours before."
+            )
+        return value
+
+
+@admin.register(NudgeRule)
+class NudgeRuleAdmin(admin.ModelAdmin):
+    form = NudgeRuleForm
+    list_display = ("kind", "enabled", "offsets_minutes", "note")
+    list_editable = ("enabled",)
+    list_display_links = ("kind",)
+
+
+@admin.register(Nudge)
+class NudgeAdmin(admin.ModelAdmin):
+    """The outbox, to look at only: nudges change through the services (send again, leave as is)."""
+
+    list_display = ("send_at", "patient", "kind", "channel", "status", "attempts", "status_reason", "sent_at")
+    list_filter = ("status", "kind", "channel")
+    list_select_related = ("patient",)
+    search_fields = (
+        "patient__first_name",
+        "patient__last_name",
+        "patient__preferred_name",
+        "patient__email",
+        "dedupe_key",
+    )
+    search_help_text = "Patient's name or email, or the nudge's dedupe key."
+    date_hierarchy = "send_at"
+    fields = (
+        ("patient", "kind", "channel"),
+        ("status", "status_reason"),
+        ("send_at", "sent_at", "attempts"),
+        "last_error",
+        "subject",
+        "body_text",
+        "context",
+        "dedupe_key",
+        ("created_at", "created_by"),
+        ("reviewed_at", "reviewed_by"),
+        ("claimed_at", "provider_id"),
+    )
+    readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        nudge = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and nudge is not None:
+            record_access(
+                action=AccessEvent.Action.VIEW,
+                patient_id=nudge.patient_id,
+                obj=nudge,
+                request=request,
+                detail="message in admin",
+            )
+        return response

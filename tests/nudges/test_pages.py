@@ -1,0 +1,494 @@
+"""The clinic's message pages: the patient's Messages panel, the outbox and the review queue."""
+
+import itertools
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alliance_crm.accounts.models import AccessEvent
+from nudges import services
+from nudges.models import Nudge
+from patients import services as patient_services
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+# 12:00 in New York (the clinic), 17:00 in London; after the fixtures' real "now".
+NOON_NY = datetime(2027, 6, 10, 16, 0, tzinfo=UTC)
+SCRIPT = "<script>alert(1)</script>"
+_keys = itertools.count()
+
+
+def make(patient, status="pending", kind="checkin_request", channel="email", send_at=NOON_NY, **fields):
+    """A nudge in any state, written straight to the outbox table."""
+    if status == "sent":
+        fields.setdefault("sent_at", send_at)
+    if status == "sending":
+        fields.setdefault("claimed_at", send_at)
+    return Nudge.objects.create(
+        patient=patient,
+        kind=kind,
+        channel=channel,
+        send_at=send_at,
+        status=status,
+        dedupe_key=f"test:{next(_keys)}",
+        **fields,
+    )
+
+
+def page(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+# --- The Messages panel on the patient's page ---------------------------------------------------
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_the_panel_shows_each_nudge_with_its_status_and_why_it_did_not_go(
+    client_for, staff, consenting_patient
+):
+    make(consenting_patient, "sent", body_text="Your weekly check-in is ready.")
+    make(consenting_patient, "failed", last_error="mailbox full (552)")
+    make(consenting_patient, "suppressed", channel="sms", status_reason="no SMS consent")
+    make(consenting_patient, "cancelled", kind="visit_reminder", status_reason="visit cancelled")
+    make(consenting_patient, "unknown", last_error="no answer within 10 s")
+    make(consenting_patient, "pending", send_at=NOON_NY + timedelta(days=1))
+
+    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+
+    for label in ("Sent", "Failed", "Held back", "Withdrawn", "Unknown: check before resending", "Scheduled"):
+        assert label in body, label
+    for reason in ("mailbox full (552)", "no SMS consent", "visit cancelled", "no answer within 10 s"):
+        assert reason in body, reason
+    assert "Visit reminder" in body and "Check-in request" in body
+    assert "Your weekly check-in is ready." in body
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_the_panel_shows_clinic_time_and_the_patients_own_time(client_for, staff, consenting_patient):
+    consenting_patient.time_zone = "Europe/London"
+    consenting_patient.save()
+    make(consenting_patient, "pending", send_at=datetime(2027, 6, 11, 13, 30, tzinfo=UTC))
+
+    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+
+    assert "11 Jun 2027, 09:30" in body  # New York, the clinic
+    assert "11 Jun, 14:30 their time" in body  # London
+
+
+def test_the_panel_says_which_channels_reach_the_patient(client_for, staff, consenting_patient):
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
+
+    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+
+    assert "Email: yes" in body
+    assert "SMS: no" in body and "(no SMS consent)" in body
+    assert 'id="one-off-form"' in body
+
+
+def test_the_panel_offers_no_form_when_nothing_reaches_the_patient(client_for, staff, consenting_patient):
+    patient_services.patient_unsubscribe(patient=consenting_patient, via="test")
+
+    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+
+    assert "(patient unsubscribed)" in body
+    assert 'id="one-off-form"' not in body
+    assert "no message can be written from here" in body
+
+
+def test_the_panel_runs_the_same_number_of_queries_for_3_and_30_nudges(client_for, staff, consenting_patient):
+    client = client_for(staff)
+    url = f"/patients/{consenting_patient.pk}/"
+    for status in ("sent", "failed", "pending"):
+        make(consenting_patient, status)
+    with CaptureQueriesContext(connection) as small:
+        page(client, url)
+    for i in range(27):
+        make(consenting_patient, ("sent", "failed", "suppressed")[i % 3], last_error="x", status_reason="y")
+    with CaptureQueriesContext(connection) as large:
+        body = page(client, url)
+    assert len(large) == len(small)
+    assert "The 20 most recent messages" in body
+
+
+# --- Writing a one-off message --------------------------------------------------------------------
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_one_off_message_sent_now_is_scheduled_for_now(client_for, staff, consenting_patient):
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {"channel": "email", "subject": "Your labs", "message": "Your results are in."},
+        follow=True,
+    )
+
+    nudge = Nudge.objects.get()
+    assert (nudge.kind, nudge.channel, nudge.send_at) == ("one_off", "email", NOON_NY)
+    assert nudge.context["message"] == "Your results are in." and nudge.created_by == staff
+    assert "Message on its way" in messages_of(response)
+    assert response.redirect_chain[-1][0] == f"/patients/{consenting_patient.pk}/#panel-messages"
+    assert AccessEvent.objects.filter(action="create", patient_id=consenting_patient.pk).exists()
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_one_off_at_a_chosen_time_is_read_in_the_patients_zone_and_stored_in_utc(
+    client_for, staff, consenting_patient
+):
+    consenting_patient.time_zone = "Europe/London"  # the clinic is in New York
+    consenting_patient.save()
+
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {"channel": "sms", "message": "See you tomorrow.", "send_at": "2027-06-11T09:30"},
+        follow=True,
+    )
+
+    nudge = Nudge.objects.get()
+    assert nudge.send_at == datetime(2027, 6, 11, 8, 30, tzinfo=UTC)  # 09:30 BST
+    event = AccessEvent.objects.filter(action="create", patient_id=consenting_patient.pk).latest("pk")
+    assert "2027-06-11 08:30 UTC" in event.detail
+    assert "11 Jun 2027, 09:30 their time" in messages_of(response)
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_one_off_inside_quiet_hours_says_when_it_will_really_go(client_for, staff, consenting_patient):
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {"channel": "email", "message": "Late note.", "send_at": "2027-06-10T22:00"},
+        follow=True,
+    )
+    assert "quiet hours, so it will go at 08:00 their time" in messages_of(response)
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_time_in_the_past_is_refused_with_a_clear_message_and_nothing_is_created(
+    client_for, staff, consenting_patient
+):
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {"channel": "email", "message": "Hello", "send_at": "2027-06-10T11:00"},
+        follow=True,
+    )
+
+    assert "That time has passed" in messages_of(response)
+    assert not Nudge.objects.exists()
+
+
+@time_machine.travel(datetime(2028, 3, 20, 12, 0, tzinfo=UTC), tick=False)
+def test_a_time_that_does_not_exist_in_the_patients_zone_is_refused(client_for, staff, consenting_patient):
+    consenting_patient.time_zone = "Europe/London"  # clocks jump from 01:00 to 02:00 on 26 March 2028
+    consenting_patient.save()
+
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {"channel": "email", "message": "Hello", "send_at": "2028-03-26T01:30"},
+        follow=True,
+    )
+
+    assert "Europe/London" in messages_of(response) and "may not exist" in messages_of(response)
+    assert not Nudge.objects.exists()
+
+
+def test_a_one_off_on_a_channel_without_consent_is_refused(client_for, staff, consenting_patient):
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
+
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "sms", "message": "Hi"}, follow=True
+    )
+
+    assert "SMS cannot reach this patient now (no SMS consent)" in messages_of(response)
+    assert not Nudge.objects.exists()
+
+
+def test_an_empty_message_is_refused(client_for, staff, consenting_patient):
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "email", "message": ""}, follow=True
+    )
+    assert "Message: Write the message before sending it." in messages_of(response)
+    assert not Nudge.objects.exists()
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_message_with_markup_is_escaped_on_the_panel_and_the_outbox(
+    client_for, staff, consenting_patient, outbox
+):
+    client = client_for(staff)
+    client.post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {"channel": "email", "subject": f"Hi {SCRIPT}", "message": f"Note {SCRIPT}"},
+    )
+    for when in ("scheduled", "sent"):
+        for url in (f"/patients/{consenting_patient.pk}/", "/nudges/"):
+            body = page(client, url)
+            assert SCRIPT not in body, (when, url)
+            assert "Note &lt;script&gt;alert(1)&lt;/script&gt;" in body, (when, url)
+        services.nudge_dispatch_due()
+    assert Nudge.objects.get().status == "sent"
+
+
+# --- The outbox ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_outbox(consenting_patient):
+    other = PatientFactory(first_name="José", last_name="Núñez")
+    return {
+        "sent_email": make(consenting_patient, "sent", send_at=datetime(2027, 6, 1, 15, tzinfo=UTC)),
+        "failed_sms": make(
+            other,
+            "failed",
+            channel="sms",
+            send_at=datetime(2027, 6, 5, 15, tzinfo=UTC),
+            last_error="bad number",
+        ),
+        "held_visit": make(
+            consenting_patient,
+            "suppressed",
+            kind="visit_reminder",
+            send_at=datetime(2027, 6, 9, 15, tzinfo=UTC),
+            status_reason="patient unsubscribed",
+        ),
+        "unknown_sms": make(other, "unknown", channel="sms", send_at=datetime(2027, 6, 9, 16, tzinfo=UTC)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"sent_email", "failed_sms", "held_visit", "unknown_sms"}),
+        ("?status=failed", {"failed_sms"}),
+        ("?status=suppressed", {"held_visit"}),
+        ("?kind=visit_reminder", {"held_visit"}),
+        ("?channel=sms", {"failed_sms", "unknown_sms"}),
+        ("?channel=sms&status=unknown", {"unknown_sms"}),
+        ("?date_from=2027-06-05", {"failed_sms", "held_visit", "unknown_sms"}),
+        ("?date_to=2027-06-05", {"sent_email", "failed_sms"}),
+        ("?date_from=2027-06-02&date_to=2027-06-08", {"failed_sms"}),
+    ],
+)
+def test_the_outbox_filters(client_for, staff, mixed_outbox, query, expected):
+    response = client_for(staff).get(f"/nudges/{query}")
+    shown = {n.pk for n in response.context["page"].object_list}
+    assert shown == {mixed_outbox[name].pk for name in expected}
+
+
+def test_the_outbox_links_each_patient_and_shows_why(client_for, staff, mixed_outbox, consenting_patient):
+    body = page(client_for(staff), "/nudges/")
+    assert f'href="/patients/{consenting_patient.pk}/"' in body
+    assert "José Núñez" in body
+    assert "patient unsubscribed" in body and "bad number" in body
+
+
+def test_the_outbox_shows_how_many_wait_for_review(client_for, staff, mixed_outbox):
+    body = page(client_for(staff), "/nudges/")
+    assert "To review: 2" in body and "(1 failed, 1 unknown)" in body
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?date_from=31/02/2027", "“From” is not a date"),
+        ("?date_to=tomorrow", "“To” is not a date"),
+        ("?date_from=2027-06-10&date_to=2027-06-01", "“To” is before “From”"),
+    ],
+)
+def test_a_bad_date_filter_gets_a_clear_message(client_for, staff, mixed_outbox, query, message):
+    body = page(client_for(staff), f"/nudges/{query}")
+    assert message in body
+    assert "The filters were not applied" in body
+
+
+def test_an_unmatched_filter_says_so(client_for, staff, mixed_outbox):
+    body = page(client_for(staff), "/nudges/?kind=graduation")
+    assert "No message matches these filters" in body
+
+
+def test_the_outbox_paginates_by_50(client_for, staff, consenting_patient):
+    for _ in range(55):
+        make(consenting_patient)
+    client = client_for(staff)
+    first = client.get("/nudges/?status=pending")
+    assert len(first.context["page"].object_list) == 50
+    assert "1–50 of 55 messages" in first.content.decode()
+    assert "status=pending&amp;page=2" in first.content.decode()
+    assert len(client.get("/nudges/?status=pending&page=2").context["page"].object_list) == 5
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def add_nudges(n, author):
+    for i, patient in enumerate(PatientFactory.create_batch(n)):
+        make(patient, ("sent", "failed", "unknown", "pending", "suppressed")[i % 5], created_by=author)
+
+
+def test_the_outbox_runs_the_same_number_of_queries_for_5_and_50_rows(client_for, staff):
+    client = client_for(staff)
+    add_nudges(5, staff)
+    small = count_queries(client, "/nudges/")
+    add_nudges(45, staff)
+    large = count_queries(client, "/nudges/")
+    assert len(client.get("/nudges/").context["page"].object_list) == 50
+    assert large == small
+    assert small <= 8
+
+
+def test_the_review_page_runs_the_same_number_of_queries_for_2_and_40_items(client_for, staff):
+    client = client_for(staff)
+    add_nudges(5, staff)
+    small = count_queries(client, "/nudges/review/")
+    add_nudges(95, staff)
+    large = count_queries(client, "/nudges/review/")
+    assert large == small
+    assert small <= 6
+
+
+def test_the_navigation_offers_messages_and_marks_it_active_on_message_pages(client_for, staff):
+    client = client_for(staff)
+    active = re.compile(r'class="nav-link active"\s+href="/nudges/">Messages</a>')
+    assert active.search(page(client, "/nudges/"))
+    assert active.search(page(client, "/nudges/review/"))
+    patients = page(client, "/patients/")
+    assert 'href="/nudges/">Messages</a>' in patients and not active.search(patients)
+
+
+# --- Review -------------------------------------------------------------------------------------
+
+
+def test_the_review_page_shows_what_went_wrong_and_the_message(client_for, staff, consenting_patient):
+    make(
+        consenting_patient,
+        "failed",
+        channel="sms",
+        last_error="carrier refused the number",
+        body_text=f"Hi Renée {SCRIPT}. Reply STOP to opt out.",
+    )
+    make(consenting_patient, "unknown", last_error="no answer within 10 s")
+    make(consenting_patient, "failed", reviewed_at=NOON_NY, last_error="already looked at")
+    make(consenting_patient, "sent")
+
+    body = page(client_for(staff), "/nudges/review/")
+
+    assert "carrier refused the number" in body and "no answer within 10 s" in body
+    assert "already looked at" not in body
+    assert "<summary>The message</summary>" in body and "Hi Renée &lt;script&gt;" in body
+    assert SCRIPT not in body
+    assert "Check with them before sending it again" in body
+    assert body.count(">Send again</button>") == 2 and body.count(">Leave as is</button>") == 2
+
+
+def test_the_review_page_has_a_clear_empty_state(client_for, staff, consenting_patient):
+    make(consenting_patient, "sent")
+    assert "Nothing to review" in page(client_for(staff), "/nudges/review/")
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_send_again_puts_the_message_back_in_the_queue(client_for, staff, consenting_patient):
+    nudge = make(consenting_patient, "failed", send_at=NOON_NY - timedelta(days=1), attempts=5)
+
+    response = client_for(staff).post(f"/nudges/{nudge.pk}/retry/", follow=True)
+
+    nudge.refresh_from_db()
+    assert (nudge.status, nudge.attempts, nudge.send_at) == ("pending", 0, NOON_NY)
+    assert nudge.reviewed_by == staff
+    assert "will be sent again" in messages_of(response)
+    assert response.redirect_chain[-1][0] == "/nudges/review/"
+    assert "Nothing to review" in response.content.decode()
+
+
+def test_leave_as_is_marks_it_reviewed_and_sends_nothing(client_for, staff, consenting_patient):
+    nudge = make(consenting_patient, "unknown")
+
+    response = client_for(staff).post(f"/nudges/{nudge.pk}/reviewed/", follow=True)
+
+    nudge.refresh_from_db()
+    assert nudge.status == "unknown" and nudge.reviewed_by == staff and nudge.reviewed_at is not None
+    assert "marked as reviewed" in messages_of(response)
+    assert not Nudge.objects.needs_review().exists()
+
+
+def test_send_again_on_a_sent_message_is_refused_and_changes_nothing(client_for, staff, consenting_patient):
+    nudge = make(consenting_patient, "sent")
+
+    response = client_for(staff).post(f"/nudges/{nudge.pk}/retry/", follow=True)
+
+    assert "Only a failed or unknown message can be sent again." in messages_of(response)
+    nudge.refresh_from_db()
+    assert nudge.status == "sent" and nudge.reviewed_at is None
+
+
+def test_review_actions_on_an_unknown_nudge_are_404(client_for, staff):
+    client = client_for(staff)
+    assert client.post("/nudges/999999/retry/").status_code == 404
+    assert client.post("/nudges/999999/reviewed/").status_code == 404
+
+
+def test_review_actions_need_post(client_for, staff, consenting_patient):
+    nudge = make(consenting_patient, "failed")
+    assert client_for(staff).get(f"/nudges/{nudge.pk}/retry/").status_code == 405
+    nudge.refresh_from_db()
+    assert nudge.status == "failed"
+
+
+# --- Who may use the pages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["staff", "practitioner", "admin_user"])
+def test_every_role_can_use_the_message_pages(request, client_for, consenting_patient, role):
+    client = client_for(request.getfixturevalue(role))
+    nudge = make(consenting_patient, "failed")
+    for url in ("/nudges/", "/nudges/review/", f"/patients/{consenting_patient.pk}/"):
+        assert client.get(url).status_code == 200, url
+    assert client.post(f"/nudges/{nudge.pk}/reviewed/").status_code == 302
+    response = client.post(
+        f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "email", "message": "Hello"}
+    )
+    assert response.status_code == 302 and Nudge.objects.filter(kind="one_off").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/nudges/"),
+        ("get", "/nudges/review/"),
+        ("post", "/nudges/1/retry/"),
+        ("post", "/nudges/1/reviewed/"),
+        ("post", "/nudges/patient/1/send/"),
+    ],
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client, consenting_patient, method, url):
+    nudge = make(consenting_patient, "failed")
+    url = url.replace("/1/", f"/{nudge.pk}/").replace("patient/1", f"patient/{consenting_patient.pk}")
+    response = getattr(client, method)(
+        url, {"channel": "email", "message": "Hi"} if method == "post" else None
+    )
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/sign-in/")
+    nudge.refresh_from_db()
+    assert nudge.reviewed_at is None and nudge.status == "failed"
+    assert Nudge.objects.count() == 1
+
+
+def test_a_one_off_without_csrf_is_refused(staff, consenting_patient):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    response = client.post(
+        f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "email", "message": "Hi"}
+    )
+    assert response.status_code == 403
+    assert not Nudge.objects.exists()
