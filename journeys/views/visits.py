@@ -1,0 +1,330 @@
+"""Visit pages: book, open, move, close, download to a calendar; and the visit notes written on them."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from alliance_crm.accounts.models import AccessEvent
+from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from patients.selectors import patient_get_for
+
+from ..forms.visits import (
+    AddendumForm,
+    VisitCancelForm,
+    VisitNoteForm,
+    VisitRescheduleForm,
+    VisitScheduleForm,
+    add_service_error,
+)
+from ..models import Visit, VisitNote
+from ..selectors import visits as selectors
+from ..services import notes as note_services
+from ..services import visits as services
+from ..services.visits import EARLY_CLOSE
+
+
+def _errors(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _visit_url(visit) -> str:
+    return reverse("journeys:visit_detail", args=[visit.pk])
+
+
+def _note_url(note) -> str:
+    return reverse("journeys:note_detail", args=[note.pk])
+
+
+def _read_or_change(request) -> str:
+    return AccessEvent.Action.VIEW if request.method == "GET" else AccessEvent.Action.UPDATE
+
+
+# --- Visits ---------------------------------------------------------------------------------------
+
+
+@role_required(*EVERYONE)
+def visit_create(request, patient_pk):
+    patient = patient_get_for(
+        user=request.user, pk=patient_pk, request=request, action=_read_or_change(request)
+    )
+    journey = selectors.patient_open_journey(patient)
+    form = VisitScheduleForm(request.POST or None, patient=patient, journey=journey)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            visit = services.visit_schedule(
+                patient=patient,
+                practitioner=data["practitioner"],
+                kind=data["kind"],
+                starts_at=data["starts_at"],
+                duration_minutes=data["duration_minutes"],
+                location=data["location"],
+                actor=request.user,
+                journey=journey,
+                request=request,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            local = timezone.localtime(visit.starts_at)
+            messages.success(
+                request,
+                f"{visit.get_kind_display()} booked with {visit.practitioner} on {local:%A} {local.day} "
+                f"{local:%B at %H:%M}. Reminders will go out as the clinic's rules say.",
+            )
+            return redirect(_visit_url(visit))
+    return render(request, "journeys/visit_form.html", {"form": form, "patient": patient, "visit": None})
+
+
+def _can_close(visit) -> bool:
+    return visit.status == Visit.Status.SCHEDULED and visit.starts_at - EARLY_CLOSE <= timezone.now()
+
+
+@role_required(*EVERYONE)
+def visit_detail(request, pk):
+    visit = selectors.visit_get_for(user=request.user, pk=pk, request=request)
+    return render(
+        request,
+        "journeys/visit_detail.html",
+        {
+            "visit": visit,
+            "patient": visit.patient,
+            "notes": selectors.visit_notes(visit),
+            "reminders": selectors.visit_reminders(visit),
+            "can_close": _can_close(visit),
+            "cancel_form": VisitCancelForm(),
+            "clinic_time_zone": settings.TIME_ZONE,
+        },
+    )
+
+
+@role_required(*EVERYONE)
+def visit_reschedule(request, pk):
+    visit = selectors.visit_get_for(
+        user=request.user, pk=pk, request=request, action=_read_or_change(request)
+    )
+    if visit.status != Visit.Status.SCHEDULED:
+        messages.error(
+            request, f"This visit is {visit.get_status_display().lower()}: it can no longer be moved."
+        )
+        return redirect(_visit_url(visit))
+    form = VisitRescheduleForm(request.POST or None, visit=visit)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            visit = services.visit_reschedule(
+                visit=visit,
+                starts_at=data["starts_at"],
+                duration_minutes=data["duration_minutes"],
+                practitioner=data["practitioner"],
+                location=data["location"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "The visit was moved; its reminders follow the new time.")
+            return redirect(_visit_url(visit))
+    return render(
+        request, "journeys/visit_form.html", {"form": form, "patient": visit.patient, "visit": visit}
+    )
+
+
+def _visit_for_change(request, pk):
+    return selectors.visit_get_for(
+        user=request.user, pk=pk, request=request, action=AccessEvent.Action.UPDATE
+    )
+
+
+@role_required(*EVERYONE)
+@require_POST
+def visit_cancel(request, pk):
+    visit = _visit_for_change(request, pk)
+    form = VisitCancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.visit_cancel(visit=visit, actor=request.user, reason=reason, request=request)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, "The visit was cancelled; reminders not yet sent were withdrawn.")
+    return redirect(_visit_url(visit))
+
+
+@role_required(*EVERYONE)
+@require_POST
+def visit_complete(request, pk):
+    visit = _visit_for_change(request, pk)
+    try:
+        services.visit_complete(visit=visit, actor=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, "Marked completed.")
+    return redirect(_visit_url(visit))
+
+
+@role_required(*EVERYONE)
+@require_POST
+def visit_no_show(request, pk):
+    visit = _visit_for_change(request, pk)
+    try:
+        services.visit_no_show(visit=visit, actor=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, "Marked as a no-show. A kind word to the patient may help them come back.")
+    return redirect(_visit_url(visit))
+
+
+@never_cache
+@role_required(*EVERYONE)
+@require_GET
+def visit_calendar(request, pk):
+    visit = selectors.visit_get_for(
+        user=request.user, pk=pk, request=request, action=AccessEvent.Action.EXPORT
+    )
+    content = selectors.visit_calendar(visit, sequence=selectors.visit_sequence(visit))
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="visit-{visit.pk}.ics"'
+    return response
+
+
+# --- Visit notes ----------------------------------------------------------------------------------
+
+
+@role_required(*CLINICAL)
+def note_create(request, pk):
+    visit = selectors.visit_get_for(
+        user=request.user, pk=pk, request=request, action=_read_or_change(request)
+    )
+    form = VisitNoteForm(request.POST or None, visit=visit)
+    if request.method == "POST" and form.is_valid():
+        sign = "sign" in request.POST
+        try:
+            note = note_services.note_create(
+                visit=visit,
+                author=request.user,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                sections=form.sections(),
+                sign=sign,
+                request=request,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "Note signed: it can no longer change." if sign else "Note saved.")
+            return redirect(_note_url(note))
+    return render(request, "journeys/note_form.html", {"form": form, "visit": visit, "note": None})
+
+
+@role_required(*EVERYONE)
+def note_detail(request, pk):
+    note = selectors.note_get_for(user=request.user, pk=pk, request=request)
+    sections = [
+        (label, note.sections[key])
+        for key, label in VisitNote.INTAKE_SECTIONS.items()
+        if note.sections.get(key)
+    ]
+    return render(
+        request,
+        "journeys/note_detail.html",
+        {
+            "note": note,
+            "visit": note.visit,
+            "patient": note.visit.patient,
+            "sections": sections,
+            "addenda": selectors.note_addenda(note),
+            "is_author": note.author_id == request.user.pk,
+            "addendum_form": AddendumForm(),
+        },
+    )
+
+
+@role_required(*CLINICAL)
+def note_edit(request, pk):
+    note = selectors.note_get_for(user=request.user, pk=pk, request=request, action=_read_or_change(request))
+    if note.author_id != request.user.pk:
+        raise PermissionDenied("Only the note's author can edit it.")
+    if note.is_signed and request.method == "GET":
+        messages.error(request, "This note is signed and can no longer change. Add an addendum instead.")
+        return redirect(_note_url(note))
+    form = VisitNoteForm(request.POST or None, visit=note.visit, note=note)
+    if request.method == "POST" and form.is_valid():
+        try:
+            note_services.note_update(
+                note=note,
+                actor=request.user,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                sections=form.sections(),
+                sign="sign" in request.POST,
+                request=request,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request, "Note signed: it can no longer change." if "sign" in request.POST else "Saved."
+            )
+            return redirect(_note_url(note))
+    return render(request, "journeys/note_form.html", {"form": form, "visit": note.visit, "note": note})
+
+
+@role_required(*CLINICAL)
+@require_POST
+def note_sign(request, pk):
+    note = selectors.note_get_for(user=request.user, pk=pk, request=request, action=AccessEvent.Action.UPDATE)
+    try:
+        note_services.note_sign(note=note, actor=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, "Note signed: it can no longer change. Corrections are added as addenda.")
+    return redirect(_note_url(note))
+
+
+@role_required(*CLINICAL)
+def note_addendum(request, pk):
+    note = selectors.note_get_for(user=request.user, pk=pk, request=request, action=_read_or_change(request))
+    form = AddendumForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            addendum = note_services.note_add_addendum(
+                note=note,
+                author=request.user,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                sign="sign" in request.POST,
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Addendum added.")
+            return redirect(f"{_note_url(addendum.addendum_to)}#note-{addendum.pk}")
+    return render(request, "journeys/note_addendum.html", {"form": form, "note": note, "visit": note.visit})
+
+
+urlpatterns = [
+    path("patients/<int:patient_pk>/visits/new/", visit_create, name="visit_create"),
+    path("visits/<int:pk>/", visit_detail, name="visit_detail"),
+    path("visits/<int:pk>/reschedule/", visit_reschedule, name="visit_reschedule"),
+    path("visits/<int:pk>/cancel/", visit_cancel, name="visit_cancel"),
+    path("visits/<int:pk>/complete/", visit_complete, name="visit_complete"),
+    path("visits/<int:pk>/no-show/", visit_no_show, name="visit_no_show"),
+    path("visits/<int:pk>/calendar.ics", visit_calendar, name="visit_calendar"),
+    path("visits/<int:pk>/notes/new/", note_create, name="note_create"),
+    path("visit-notes/<int:pk>/", note_detail, name="note_detail"),
+    path("visit-notes/<int:pk>/edit/", note_edit, name="note_edit"),
+    path("visit-notes/<int:pk>/sign/", note_sign, name="note_sign"),
+    path("visit-notes/<int:pk>/addendum/", note_addendum, name="note_addendum"),
+]
