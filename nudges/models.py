@@ -98,6 +98,11 @@ class Nudge(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     send_at = models.DateTimeField(help_text="Not before this moment; quiet hours may push it later.")
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not after this moment (a reminder for a visit that has begun): held back.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     dedupe_key = models.CharField(max_length=200, unique=True)
     context = models.JSONField(default=dict, blank=True, help_text="Plain values the wording needs.")

@@ -63,12 +63,14 @@ def nudge_schedule(
     dedupe_key: str,
     context: dict | None = None,
     channel: str | None = None,
+    expires_at: datetime | None = None,
     actor=None,
 ) -> Nudge:
     """Schedule one nudge; scheduling again with the same ``dedupe_key`` returns the first one unchanged.
 
     ``channel`` defaults to the patient's preferred channel, or the other one when only it has consent.
     ``context`` holds the plain values the wording needs (no model instances, no secrets).
+    ``expires_at``: past this moment (quiet hours included) the nudge is held back, not sent late.
     """
     if kind not in Kind.values:
         raise ValidationError(f"Unknown kind of nudge “{kind}”.")
@@ -87,6 +89,7 @@ def nudge_schedule(
                 kind=kind,
                 channel=_channel_for(patient, channel),
                 send_at=send_at,
+                expires_at=expires_at,
                 dedupe_key=dedupe_key,
                 context=context,
                 created_by=actor if actor is not None and actor.is_authenticated else None,
@@ -232,6 +235,13 @@ def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport)
     later = next_allowed_moment(
         now, tz=patient.tz, start=patient.quiet_hours_start, end=patient.quiet_hours_end
     )
+    if nudge.expires_at is not None and later >= nudge.expires_at:
+        reason = (
+            "too late to be useful" if later == now else "quiet hours last until after it stops mattering"
+        )
+        _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        report.count("suppressed", reason)
+        return True
     if later > now:
         local = later.astimezone(patient.tz)
         _mark(

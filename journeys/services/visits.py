@@ -80,6 +80,7 @@ def _schedule_reminders(visit: Visit, *, actor) -> list[Nudge]:
             send_at=send_at,
             dedupe_key=key,
             context=context,
+            expires_at=visit.starts_at,
             actor=actor,
         )
         # Moved away from this time and back again: the old reminder was withdrawn, so issue a fresh one.
@@ -92,6 +93,7 @@ def _schedule_reminders(visit: Visit, *, actor) -> list[Nudge]:
                 send_at=send_at,
                 dedupe_key=f"{key}:again{again}",
                 context=context,
+                expires_at=visit.starts_at,
                 actor=actor,
             )
         nudges.append(nudge)

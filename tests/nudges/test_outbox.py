@@ -304,3 +304,25 @@ def test_wording_that_reaches_outside_the_message_fails_that_nudge_only(consenti
     good.refresh_from_db()
     assert bad.status == "failed" and "cannot be used in a message" in bad.last_error
     assert good.status == "sent" and report.sent == 1
+
+
+def test_a_nudge_that_quiet_hours_would_push_past_its_expiry_is_held_back(consenting_patient, outbox):
+    # 06:00 in New York: a reminder for a 08:00 visit would wait for quiet hours to end at 08:00.
+    six_am = datetime(2027, 6, 10, 10, 0, tzinfo=UTC)
+    with time_machine.travel(six_am, tick=False):
+        nudge = schedule(
+            consenting_patient, kind="visit_reminder", channel="email", expires_at=six_am + timedelta(hours=2)
+        )
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "suppressed"
+    assert nudge.status_reason == "quiet hours last until after it stops mattering"
+    assert outbox == []
+
+
+def test_a_nudge_due_after_its_expiry_is_held_back(consenting_patient, outbox):
+    with time_machine.travel(NOON_NY, tick=False):
+        nudge = schedule(consenting_patient, channel="email", expires_at=NOON_NY - timedelta(minutes=1))
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert (nudge.status, nudge.status_reason) == ("suppressed", "too late to be useful")
