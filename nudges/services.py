@@ -28,7 +28,7 @@ from patients.selectors import patient_may_message
 from patients.services import consent_record, patient_unsubscribe
 
 from . import channels, rendering, tokens
-from .models import Kind, Nudge
+from .models import Kind, Nudge, NudgeRule
 from .timing import next_allowed_moment
 
 logger = logging.getLogger(__name__)
@@ -225,8 +225,13 @@ def _mark(nudge_id: int, **fields) -> bool:
     return Nudge.objects.filter(pk=nudge_id, status=Nudge.Status.SENDING).update(**fields) == 1
 
 
-def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport) -> bool:
+def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport, switched_off: set) -> bool:
     """Hold back (suppress) or defer a claimed nudge if it may not go now; True if it was held."""
+    if nudge.kind in switched_off:
+        reason = "this kind of message is switched off in the clinic's settings"
+        _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        report.count("suppressed", reason)
+        return True
     allowed, reason = patient_may_message(patient, nudge.channel)
     if not allowed:
         _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
@@ -257,9 +262,11 @@ def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport)
     return False
 
 
-def _send_claimed(nudge: Nudge, patient: Patient, templates: dict, report: DispatchReport) -> None:
+def _send_claimed(
+    nudge: Nudge, patient: Patient, templates: dict, report: DispatchReport, switched_off: set
+) -> None:
     now = timezone.now()
-    if _hold(nudge, patient, now, report):
+    if _hold(nudge, patient, now, report, switched_off):
         return
     try:
         context = _context_for(nudge, patient)
@@ -330,8 +337,12 @@ def _send_many(ids: list[int], report: DispatchReport) -> None:
         p.pk: p for p in Patient.objects.with_consent().with_lead().filter(pk__in=nudges.values("patient_id"))
     }
     templates = rendering.active_templates()
+    # A one-off message is a person's decision, never switched off by a rule.
+    switched_off = set(
+        NudgeRule.objects.filter(enabled=False).exclude(kind=Kind.ONE_OFF).values_list("kind", flat=True)
+    )
     for nudge in nudges:
-        _send_claimed(nudge, patients[nudge.patient_id], templates, report)
+        _send_claimed(nudge, patients[nudge.patient_id], templates, report, switched_off)
 
 
 def nudge_deliver(*, nudge_id: int) -> bool:

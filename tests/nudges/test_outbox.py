@@ -326,3 +326,20 @@ def test_a_nudge_due_after_its_expiry_is_held_back(consenting_patient, outbox):
         services.nudge_dispatch_due()
     nudge.refresh_from_db()
     assert (nudge.status, nudge.status_reason) == ("suppressed", "too late to be useful")
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_kind_switched_off_by_its_rule_is_held_back_but_one_off_messages_still_go(
+    consenting_patient, outbox, staff
+):
+    from nudges.models import NudgeRule
+
+    NudgeRule.objects.filter(kind__in=["checkin_request", "one_off"]).update(enabled=False)
+    nudge = schedule(consenting_patient, channel="email")
+    services.nudge_send_one_off(
+        patient=consenting_patient, actor=staff, channel="email", message="See you soon"
+    )
+    report = services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "suppressed" and "switched off" in nudge.status_reason
+    assert report.sent == 1 and len(outbox) == 1
