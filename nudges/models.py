@@ -131,7 +131,8 @@ class Nudge(models.Model):
     class Meta:
         ordering = ["-send_at", "-id"]
         indexes = [
-            models.Index(fields=["send_at"], condition=Q(status="pending"), name="nudge_due"),
+            # The claim reads due rows in (send_at, id) order and stops at its batch size.
+            models.Index(fields=["send_at", "id"], condition=Q(status="pending"), name="nudge_due_in_order"),
             models.Index(fields=["patient", "-send_at"], name="nudge_patient_recent"),
             models.Index(fields=["status", "-send_at"], name="nudge_status_recent"),
         ]

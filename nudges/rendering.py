@@ -8,6 +8,7 @@ with links and line breaks, inside one shared layout: a patient's own words can 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -89,10 +90,17 @@ def check_wording(source: str) -> None:
         raise WordingError(str(error)) from error
 
 
-def _render(source: str, context: dict) -> str:
+@lru_cache(maxsize=256)
+def _compiled(source: str):
+    """Check and compile wording once per text: a batch renders the same few templates many times."""
     check_wording(source)
+    return _engine.from_string(source)
+
+
+def _render(source: str, context: dict) -> str:
+    template = _compiled(source)
     try:
-        return _engine.from_string(source).render(Context(context, autoescape=False))
+        return template.render(Context(context, autoescape=False))
     except Exception as error:  # any failure of admin-written wording is the wording's, never the batch's
         raise WordingError(f"the wording does not render: {error}") from error
 

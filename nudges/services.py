@@ -262,12 +262,18 @@ def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport,
     return False
 
 
-def _send_claimed(
-    nudge: Nudge, patient: Patient, templates: dict, report: DispatchReport, switched_off: set
-) -> None:
-    now = timezone.now()
-    if _hold(nudge, patient, now, report, switched_off):
-        return
+@dataclass
+class _Ready:
+    nudge: Nudge
+    patient: Patient
+    message: rendering.Rendered
+    unsubscribe_url: str
+
+
+def _prepare(nudge: Nudge, patient: Patient, templates: dict, report: DispatchReport, switched_off: set):
+    """Hold the nudge back, or render what would go out; None when it is not to be sent now."""
+    if _hold(nudge, patient, timezone.now(), report, switched_off):
+        return None
     try:
         context = _context_for(nudge, patient)
         message = rendering.render_message(
@@ -276,9 +282,13 @@ def _send_claimed(
     except (rendering.WordingError, OSError) as error:
         _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=f"wording: {error}"[:2000])
         report.count("failed", "wording")
-        return
-    # What may go out is on the row before the transport runs, so an ``unknown`` nudge shows it.
-    _mark(nudge.pk, subject=message.subject, body_text=message.text, body_html=message.html)
+        return None
+    nudge.subject, nudge.body_text, nudge.body_html = message.subject, message.text, message.html
+    return _Ready(nudge=nudge, patient=patient, message=message, unsubscribe_url=context["unsubscribe_url"])
+
+
+def _transmit(ready: _Ready, report: DispatchReport) -> None:
+    nudge, patient, message = ready.nudge, ready.patient, ready.message
     try:
         if nudge.channel == Channel.EMAIL:
             provider_id = channels.send_email(
@@ -287,7 +297,7 @@ def _send_claimed(
                 subject=message.subject,
                 text=message.text,
                 html=message.html,
-                unsubscribe_url=context["unsubscribe_url"],
+                unsubscribe_url=ready.unsubscribe_url,
             )
         else:
             provider_id = channels.send_sms(nudge=nudge, to=patient.phone, text=message.text)
@@ -303,6 +313,8 @@ def _send_claimed(
         logger.warning("nudge %s: send failed", nudge.pk, exc_info=True)
         _fail_or_retry(nudge, f"{type(error).__name__}: {error}", report)
     else:
+        # One UPDATE per nudge, right after its transport returns: the window in which a crash leaves a
+        # sent message marked 'sending' (later 'unknown', never resent) stays one message wide.
         _mark(
             nudge.pk,
             status=Nudge.Status.SENT,
@@ -341,8 +353,15 @@ def _send_many(ids: list[int], report: DispatchReport) -> None:
     switched_off = set(
         NudgeRule.objects.filter(enabled=False).exclude(kind=Kind.ONE_OFF).values_list("kind", flat=True)
     )
-    for nudge in nudges:
-        _send_claimed(nudge, patients[nudge.patient_id], templates, report, switched_off)
+    ready = [
+        r
+        for nudge in nudges
+        if (r := _prepare(nudge, patients[nudge.patient_id], templates, report, switched_off)) is not None
+    ]
+    # What may go out is on the rows, in one statement, before any transport runs: an 'unknown' nudge shows it.
+    Nudge.objects.bulk_update([r.nudge for r in ready], ["subject", "body_text", "body_html"], batch_size=200)
+    for r in ready:
+        _transmit(r, report)
 
 
 def nudge_deliver(*, nudge_id: int) -> bool:
