@@ -1,0 +1,433 @@
+"""Reads for the patient's page: where their journey stands, and one timeline of everything that happened.
+
+The timeline merges six sources (stage changes, visits, visit notes, published care plans, check-ins and
+messages). Each source is read once, newest first, at most ``offset + limit + 1`` rows, and the rows are
+merged in Python: six queries for any page, however long the history. What a user may read is decided here,
+not in the template: a note's body never leaves the database, and a care plan's revision reason (clinical)
+reaches practitioners and admins only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.urls import NoReverseMatch, reverse
+from django.utils import dateformat, timezone
+
+from nudges.models import Nudge
+
+from ..models import (
+    OFF_PATH,
+    PATH,
+    STAGE_TAGLINES,
+    Blueprint,
+    CheckIn,
+    ExitReason,
+    Journey,
+    Program,
+    Stage,
+    StageChange,
+    Visit,
+    VisitNote,
+)
+
+PAGE_SIZE = 25
+MAX_PAGES = 20  # "show older" on the plain page stops growing it here; htmx pages on without a limit
+
+# A check-in closes at the start of the third day after its due day (see journeys.services.checkins), so the
+# start of its due day, in the patient's own calendar, is three days before it closes.
+CHECKIN_DUE_BEFORE_CLOSE = timedelta(days=3)
+
+
+def _url(name: str, *args) -> str:
+    """The URL of a page another part of the app provides, or "" when that page is not installed."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _day(value) -> str:
+    return dateformat.format(timezone.localtime(value) if isinstance(value, datetime) else value, "j M Y")
+
+
+def _moment(value: datetime) -> str:
+    return dateformat.format(timezone.localtime(value), "j M Y, H:i")
+
+
+def _name(user) -> str:
+    return str(user) if user is not None else ""
+
+
+# ---------------------------------------------------------------------------------------------- journey
+
+
+@dataclass(frozen=True)
+class Step:
+    stage: str
+    label: str
+    state: str  # done, current, left (where an off-path journey left the path), todo
+
+    @property
+    def tagline(self) -> str:
+        return STAGE_TAGLINES.get(self.stage, "")
+
+
+@dataclass(frozen=True)
+class JourneySummary:
+    journey: Journey
+    steps: list[Step]
+    percent: int
+    exit_reason: str = ""
+    exit_note: str = ""
+
+    @property
+    def stage_label(self) -> str:
+        return Stage(self.journey.stage).label
+
+    @property
+    def tagline(self) -> str:
+        return STAGE_TAGLINES.get(self.journey.stage, "")
+
+    @property
+    def off_path(self) -> bool:
+        return self.journey.stage in OFF_PATH
+
+
+def _steps(stage: str, left_from: str | None) -> tuple[list[Step], int]:
+    """The path with this journey's place on it, and how far along it is (percent)."""
+    anchor = left_from if stage in OFF_PATH else stage
+    reached = PATH.index(anchor) if anchor in PATH else -1
+    steps = []
+    for index, step in enumerate(PATH):
+        if index < reached:
+            state = "done"
+        elif index == reached:
+            state = "left" if stage in OFF_PATH else "current"
+        else:
+            state = "todo"
+        steps.append(Step(stage=step, label=Stage(step).label, state=state))
+    return steps, round((reached + 1) * 100 / len(PATH))
+
+
+def patient_journey(patient) -> JourneySummary | None:
+    """The patient's open journey, else their latest one, with where it stands on the path: one query.
+
+    An off-path journey (paused, declined, withdrawn) carries the reason and note of the move that took
+    it there, and the stage it left from.
+    """
+    exit_change = StageChange.objects.filter(journey=OuterRef("pk"), to_stage=OuterRef("stage")).order_by(
+        "-at", "-pk"
+    )
+    journey = (
+        Journey.objects.filter(patient=patient)
+        .select_related("program")
+        .annotate(
+            exit_reason=Subquery(exit_change.values("reason")[:1]),
+            exit_note=Subquery(exit_change.values("note")[:1]),
+            exit_from=Subquery(exit_change.values("from_stage")[:1]),
+        )
+        .order_by(F("ended_at").desc(nulls_first=True), "-started_at", "-pk")
+        .first()
+    )
+    if journey is None:
+        return None
+    off_path = journey.stage in OFF_PATH
+    steps, percent = _steps(journey.stage, journey.exit_from)
+    reason = journey.exit_reason if off_path and journey.exit_reason in ExitReason.values else ""
+    return JourneySummary(
+        journey=journey,
+        steps=steps,
+        percent=percent,
+        exit_reason=ExitReason(reason).label if reason else "",
+        exit_note=(journey.exit_note or "") if off_path else "",
+    )
+
+
+def startable_programs():
+    """Programs a new journey may be started on, for the start form."""
+    return Program.objects.filter(active=True).order_by("name")
+
+
+# --------------------------------------------------------------------------------------------- timeline
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of the timeline, with only what its reader may see."""
+
+    kind: str  # stage, visit, note, blueprint, checkin, message
+    pk: int
+    at: datetime
+    title: str
+    detail: str = ""
+    by: str = ""
+    badge: str = ""
+    tone: str = "secondary"
+    url: str = ""
+    date_only: bool = False
+
+    @property
+    def anchor(self) -> str:
+        return f"timeline-{self.kind}-{self.pk}"
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[TimelineEntry]
+    offset: int
+    has_more: bool
+
+    @property
+    def next_page(self) -> int:
+        return (self.offset + len(self.entries)) // PAGE_SIZE + 1
+
+
+def _stage_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+    changes = (
+        StageChange.objects.filter(journey__patient=patient, at__lte=now)
+        .select_related("by")
+        .order_by("-at", "-pk")[:rows]
+    )
+    entries = []
+    for change in changes:
+        to_label = Stage(change.to_stage).label
+        if change.from_stage:
+            title = f"{Stage(change.from_stage).label} → {to_label}"
+        else:
+            title = f"Journey started at {to_label}"
+        reason = ExitReason(change.reason).label if change.reason in ExitReason.values else ""
+        detail = " — ".join(part for part in (reason, change.note) if part)
+        by = _name(change.by) or ("the public inquiry form" if not change.from_stage else "")
+        entries.append(
+            TimelineEntry(
+                kind="stage",
+                pk=change.pk,
+                at=change.at,
+                title=title,
+                detail=detail,
+                by=by,
+                badge="Stage",
+                tone="warning" if change.to_stage in OFF_PATH else "success",
+            )
+        )
+    return entries
+
+
+VISIT_TONES = {
+    Visit.Status.SCHEDULED: "info",
+    Visit.Status.COMPLETED: "success",
+    Visit.Status.CANCELLED: "secondary",
+    Visit.Status.NO_SHOW: "warning",
+}
+
+
+def _visit_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+    visits = (
+        Visit.objects.filter(patient=patient, starts_at__lte=now)
+        .select_related("practitioner")
+        .order_by("-starts_at", "-pk")[:rows]
+    )
+    return [
+        TimelineEntry(
+            kind="visit",
+            pk=visit.pk,
+            at=visit.starts_at,
+            title=visit.get_kind_display(),
+            detail=f"{visit.duration_minutes} minutes",
+            by=f"with {_name(visit.practitioner)}",
+            badge=visit.get_status_display(),
+            tone=VISIT_TONES.get(visit.status, "secondary"),
+            url=_url("journeys:visit_detail", visit.pk),
+        )
+        for visit in visits
+    ]
+
+
+def _note_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+    # Only the columns the timeline shows: a note's body and intake sections are never read here.
+    notes = (
+        VisitNote.objects.filter(visit__patient=patient, created_at__lte=now)
+        .select_related("author", "visit")
+        .only(
+            "pk",
+            "title",
+            "created_at",
+            "signed_at",
+            "addendum_to_id",
+            "visit__kind",
+            "visit__starts_at",
+            "author__username",
+            "author__display_name",
+        )
+        .order_by("-created_at", "-pk")[:rows]
+    )
+    entries = []
+    for note in notes:
+        what = "Addendum" if note.addendum_to_id else "Note"
+        entries.append(
+            TimelineEntry(
+                kind="note",
+                pk=note.pk,
+                at=note.created_at,
+                title=note.title,
+                detail=f"{what} on the {note.visit.get_kind_display().lower()} of "
+                f"{_day(note.visit.starts_at)}",
+                by=f"by {_name(note.author)}",
+                badge="Signed" if note.signed_at else "Unsigned",
+                tone="success" if note.signed_at else "light",
+                url=_url("journeys:note_detail", note.pk),
+            )
+        )
+    return entries
+
+
+def _blueprint_entries(patient, *, now, rows: int, clinical: bool) -> list[TimelineEntry]:
+    blueprints = (
+        Blueprint.objects.filter(
+            journey__patient=patient,
+            status__in=[Blueprint.Status.PUBLISHED, Blueprint.Status.SUPERSEDED],
+            published_at__lte=now,
+        )
+        .select_related("published_by")
+        .defer("summary", *([] if clinical else ["revision_reason"]))
+        .order_by("-published_at", "-pk")
+    )
+    entries = []
+    for blueprint in blueprints[:rows]:
+        current = blueprint.status == Blueprint.Status.PUBLISHED
+        entries.append(
+            TimelineEntry(
+                kind="blueprint",
+                pk=blueprint.pk,
+                at=blueprint.published_at,
+                title=f"Care plan version {blueprint.version} published",
+                detail=blueprint.revision_reason if clinical else "",
+                by=f"by {_name(blueprint.published_by)}" if blueprint.published_by_id else "",
+                badge="Current" if current else "Superseded",
+                tone="success" if current else "secondary",
+                url=_url("journeys:blueprint_version", blueprint.journey_id, blueprint.version)
+                if clinical
+                else "",
+            )
+        )
+    return entries
+
+
+CHECKIN_TONES = {CheckIn.Status.ANSWERED: "success", CheckIn.Status.MISSED: "warning"}
+
+
+def _checkin_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+    # An answered check-in sits at the moment it was answered, any other at the start of its due day.
+    due_at = ExpressionWrapper(F("closes_at") - CHECKIN_DUE_BEFORE_CLOSE, output_field=DateTimeField())
+    checkins = (
+        CheckIn.objects.filter(journey__patient=patient)
+        .annotate(timeline_at=Coalesce("answered_at", due_at, output_field=DateTimeField()))
+        .filter(timeline_at__lte=now)
+        .only("pk", "due_on", "status", "answered_at", "closes_at")
+        .order_by("-timeline_at", "-pk")[:rows]
+    )
+    entries = []
+    for checkin in checkins:
+        if checkin.status == CheckIn.Status.ANSWERED and checkin.answered_at:
+            detail = f"Answered {_moment(checkin.answered_at)}"
+        elif checkin.status == CheckIn.Status.MISSED:
+            detail = "No answer came before it closed"
+        else:
+            detail = f"Open for an answer until {_moment(checkin.closes_at)}"
+        entries.append(
+            TimelineEntry(
+                kind="checkin",
+                pk=checkin.pk,
+                at=checkin.timeline_at,
+                title=f"Check-in due {_day(checkin.due_on)}",
+                detail=detail,
+                badge=checkin.get_status_display()
+                if checkin.status != CheckIn.Status.SCHEDULED
+                else "Awaiting answer",
+                tone=CHECKIN_TONES.get(checkin.status, "info"),
+                date_only=checkin.status != CheckIn.Status.ANSWERED,
+            )
+        )
+    return entries
+
+
+NUDGE_TONES = {
+    Nudge.Status.PENDING: "info",
+    Nudge.Status.SENDING: "info",
+    Nudge.Status.SENT: "success",
+    Nudge.Status.FAILED: "danger",
+    Nudge.Status.UNKNOWN: "warning",
+}
+
+
+def _message_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+    nudges = (
+        Nudge.objects.filter(patient=patient)
+        .annotate(timeline_at=Coalesce("sent_at", "send_at"))
+        .filter(timeline_at__lte=now)
+        .select_related("created_by")
+        .only(
+            "pk",
+            "kind",
+            "channel",
+            "status",
+            "status_reason",
+            "send_at",
+            "sent_at",
+            "created_by__username",
+            "created_by__display_name",
+        )
+        .order_by("-timeline_at", "-pk")[:rows]
+    )
+    return [
+        TimelineEntry(
+            kind="message",
+            pk=nudge.pk,
+            at=nudge.timeline_at,
+            title=nudge.get_kind_display(),
+            detail=f"by {nudge.get_channel_display()}"
+            + (f" — {nudge.status_reason}" if nudge.status_reason else ""),
+            by=f"written by {_name(nudge.created_by)}" if nudge.created_by_id else "",
+            badge=nudge.get_status_display(),
+            tone=NUDGE_TONES.get(nudge.status, "secondary"),
+        )
+        for nudge in nudges
+    ]
+
+
+# Ties on the same moment are broken the same way on every page: by kind, then newest row first.
+KIND_ORDER = {"stage": 6, "visit": 5, "note": 4, "blueprint": 3, "checkin": 2, "message": 1}
+
+
+def _sort_key(entry: TimelineEntry):
+    return (entry.at, KIND_ORDER[entry.kind], entry.pk)
+
+
+def patient_timeline(
+    *, patient, user, offset: int = 0, limit: int = PAGE_SIZE, now: datetime | None = None
+) -> TimelinePage:
+    """Everything that has happened to a patient up to ``now``, newest first, ``limit`` entries from
+    ``offset``: six queries, whatever the offset and however long the history.
+
+    Upcoming visits, check-ins and messages are left to their own panels until their moment comes.
+    """
+    now = now or timezone.now()
+    offset, limit = max(offset, 0), max(limit, 1)
+    rows = offset + limit + 1
+    sources = [
+        _stage_entries(patient, now=now, rows=rows),
+        _visit_entries(patient, now=now, rows=rows),
+        _note_entries(patient, now=now, rows=rows),
+        _blueprint_entries(patient, now=now, rows=rows, clinical=user.can_read_clinical),
+        _checkin_entries(patient, now=now, rows=rows),
+        _message_entries(patient, now=now, rows=rows),
+    ]
+    merged = heapq.merge(*sources, key=_sort_key, reverse=True)
+    window = list(itertools.islice(merged, offset, offset + limit + 1))
+    return TimelinePage(entries=window[:limit], offset=offset, has_more=len(window) > limit)
