@@ -40,7 +40,9 @@ def _enqueue_delivery(nudge_id: int) -> None:
     from .tasks import deliver  # tasks import services: import here to keep the module graph acyclic
 
     try:
-        deliver.delay(nudge_id)
+        # One try, no waiting: with the broker down a request must not stall; dispatch is the safety net.
+        # (retry=False would still wait for kombu's connection retries, about 6 s a message.)
+        deliver.apply_async(args=[nudge_id], retry=True, retry_policy={"max_retries": 0})
     except Exception:  # the broker is down: the nudge waits in the database for the next dispatch
         logger.warning("could not queue nudge %s; the dispatcher will send it", nudge_id, exc_info=True)
 
@@ -191,6 +193,7 @@ class DispatchReport:
     suppressed: int = 0
     deferred: int = 0
     unknown: int = 0
+    skipped: int = 0  # taken from this batch (lease ran out) before their turn came: not sent by us
     reasons: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcome: str, reason: str = "") -> None:
@@ -202,6 +205,7 @@ class DispatchReport:
         return (
             f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed, {self.suppressed} held back, "
             f"{self.deferred} deferred for quiet hours, {self.unknown} unknown"
+            + (f", {self.skipped} no longer ours (lease ran out)" if self.skipped else "")
         )
 
 
@@ -220,21 +224,44 @@ def _context_for(nudge: Nudge, patient: Patient) -> dict:
     return base | rendering.plain(nudge.context)
 
 
-def _mark(nudge_id: int, **fields) -> bool:
-    """Move a claimed nudge on; only a row still ``sending`` (ours) changes."""
-    return Nudge.objects.filter(pk=nudge_id, status=Nudge.Status.SENDING).update(**fields) == 1
+def _mark(nudge: Nudge, **fields) -> bool:
+    """Move a claimed nudge on — only while it is still ours: ``sending`` under this very claim.
+
+    If the lease ran out and the reconciler (or a person) took the row, nothing changes.
+    """
+    return (
+        Nudge.objects.filter(pk=nudge.pk, status=Nudge.Status.SENDING, claimed_at=nudge.claimed_at).update(
+            **fields
+        )
+        == 1
+    )
+
+
+def _take_for_sending(nudge: Nudge, message: rendering.Rendered) -> bool:
+    """Just before the transport: renew the claim and record what may go out, in one conditional UPDATE.
+
+    A batch can outlive its lease (a slow mail server); a nudge the reconciler has since marked
+    ``unknown``, or that a person chose to send again, is no longer ours and must not be sent.
+    """
+    renewed = timezone.now()
+    taken = _mark(
+        nudge, claimed_at=renewed, subject=message.subject, body_text=message.text, body_html=message.html
+    )
+    if taken:
+        nudge.claimed_at = renewed
+    return taken
 
 
 def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport, switched_off: set) -> bool:
     """Hold back (suppress) or defer a claimed nudge if it may not go now; True if it was held."""
     if nudge.kind in switched_off:
         reason = "this kind of message is switched off in the clinic's settings"
-        _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
         report.count("suppressed", reason)
         return True
     allowed, reason = patient_may_message(patient, nudge.channel)
     if not allowed:
-        _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
         report.count("suppressed", reason)
         return True
     later = next_allowed_moment(
@@ -244,13 +271,13 @@ def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport,
         reason = (
             "too late to be useful" if later == now else "quiet hours last until after it stops mattering"
         )
-        _mark(nudge.pk, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
         report.count("suppressed", reason)
         return True
     if later > now:
         local = later.astimezone(patient.tz)
         _mark(
-            nudge.pk,
+            nudge,
             status=Nudge.Status.PENDING,
             send_at=later,
             attempts=F("attempts") - 1,
@@ -280,15 +307,17 @@ def _prepare(nudge: Nudge, patient: Patient, templates: dict, report: DispatchRe
             kind=nudge.kind, channel=nudge.channel, context=context, templates=templates
         )
     except (rendering.WordingError, OSError) as error:
-        _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=f"wording: {error}"[:2000])
+        _mark(nudge, status=Nudge.Status.FAILED, last_error=f"wording: {error}"[:2000])
         report.count("failed", "wording")
         return None
-    nudge.subject, nudge.body_text, nudge.body_html = message.subject, message.text, message.html
     return _Ready(nudge=nudge, patient=patient, message=message, unsubscribe_url=context["unsubscribe_url"])
 
 
 def _transmit(ready: _Ready, report: DispatchReport) -> None:
     nudge, patient, message = ready.nudge, ready.patient, ready.message
+    if not _take_for_sending(nudge, message):
+        report.count("skipped")
+        return
     try:
         if nudge.channel == Channel.EMAIL:
             provider_id = channels.send_email(
@@ -302,10 +331,10 @@ def _transmit(ready: _Ready, report: DispatchReport) -> None:
         else:
             provider_id = channels.send_sms(nudge=nudge, to=patient.phone, text=message.text)
     except channels.PermanentSendError as error:
-        _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=str(error)[:2000])
+        _mark(nudge, status=Nudge.Status.FAILED, last_error=str(error)[:2000])
         report.count("failed", "refused")
     except channels.AmbiguousSendError as error:
-        _mark(nudge.pk, status=Nudge.Status.UNKNOWN, last_error=str(error)[:2000])
+        _mark(nudge, status=Nudge.Status.UNKNOWN, last_error=str(error)[:2000])
         report.count("unknown")
     except channels.TransientSendError as error:
         _fail_or_retry(nudge, str(error), report)
@@ -316,7 +345,7 @@ def _transmit(ready: _Ready, report: DispatchReport) -> None:
         # One UPDATE per nudge, right after its transport returns: the window in which a crash leaves a
         # sent message marked 'sending' (later 'unknown', never resent) stays one message wide.
         _mark(
-            nudge.pk,
+            nudge,
             status=Nudge.Status.SENT,
             sent_at=timezone.now(),
             provider_id=provider_id[:120],
@@ -328,12 +357,12 @@ def _transmit(ready: _Ready, report: DispatchReport) -> None:
 def _fail_or_retry(nudge: Nudge, error: str, report: DispatchReport) -> None:
     attempts = Nudge.objects.filter(pk=nudge.pk).values_list("attempts", flat=True).first() or 1
     if attempts >= settings.NUDGE_MAX_ATTEMPTS:
-        _mark(nudge.pk, status=Nudge.Status.FAILED, last_error=error[:2000])
+        _mark(nudge, status=Nudge.Status.FAILED, last_error=error[:2000])
         report.count("failed", "gave up")
         return
     delay = BACKOFF_MINUTES[min(attempts, len(BACKOFF_MINUTES)) - 1]
     _mark(
-        nudge.pk,
+        nudge,
         status=Nudge.Status.PENDING,
         claimed_at=None,
         send_at=timezone.now() + timedelta(minutes=delay),
@@ -353,15 +382,10 @@ def _send_many(ids: list[int], report: DispatchReport) -> None:
     switched_off = set(
         NudgeRule.objects.filter(enabled=False).exclude(kind=Kind.ONE_OFF).values_list("kind", flat=True)
     )
-    ready = [
-        r
-        for nudge in nudges
-        if (r := _prepare(nudge, patients[nudge.patient_id], templates, report, switched_off)) is not None
-    ]
-    # What may go out is on the rows, in one statement, before any transport runs: an 'unknown' nudge shows it.
-    Nudge.objects.bulk_update([r.nudge for r in ready], ["subject", "body_text", "body_html"], batch_size=200)
-    for r in ready:
-        _transmit(r, report)
+    for nudge in nudges:
+        ready = _prepare(nudge, patients[nudge.patient_id], templates, report, switched_off)
+        if ready is not None:
+            _transmit(ready, report)
 
 
 def nudge_deliver(*, nudge_id: int) -> bool:

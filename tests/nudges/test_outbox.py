@@ -267,11 +267,13 @@ def test_scheduling_a_due_nudge_queues_its_delivery_after_commit(
     consenting_patient, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr("nudges.tasks.deliver.delay", queued.append)
+    monkeypatch.setattr(
+        "nudges.tasks.deliver.apply_async", lambda args, **options: queued.append((args[0], options))
+    )
     with django_capture_on_commit_callbacks(execute=True):
         nudge = schedule(consenting_patient)
         assert queued == []
-    assert queued == [nudge.pk]
+    assert queued == [(nudge.pk, {"retry": True, "retry_policy": {"max_retries": 0}})]
 
 
 @time_machine.travel(NOON_NY, tick=False)

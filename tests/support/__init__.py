@@ -1,0 +1,1 @@
+"""Helpers the reliability tests hand to subprocesses: a recording email backend and a dispatcher script."""
