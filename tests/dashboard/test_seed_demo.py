@@ -1,13 +1,33 @@
 from collections import Counter
+from datetime import timedelta
 from io import StringIO
+from itertools import pairwise
 
 import phonenumbers
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from alliance_crm.accounts.models import AccessEvent
+from alliance_crm.dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
+from journeys.models import (
+    OFF_PATH,
+    PATH,
+    Blueprint,
+    CheckIn,
+    Inquiry,
+    Journey,
+    Program,
+    Stage,
+    StageChange,
+    Visit,
+    VisitNote,
+)
+from journeys.selectors.pipeline import pipeline_board
+from nudges.models import Nudge
 from patients.models import CareTeamMember, ConsentEvent, Patient, fold
 
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -27,145 +47,320 @@ def snapshot(patients):
     ]
 
 
+def journey_snapshot(patients):
+    """Where each patient stands: their journey's stage, how many visits and plan versions they have."""
+    return [
+        (p.journeys.get().stage, p.visits.count(), Blueprint.objects.filter(journey__patient=p).count())
+        for p in patients.order_by("pk")
+    ]
+
+
+@pytest.fixture(scope="class")
+def clinic(django_db_setup, django_db_blocker):
+    """One demo clinic for all the tests of a class: loading it takes about a second, so it is loaded once.
+
+    Each test still runs in its own savepoint (the ``db`` fixture), so whatever a test writes is rolled
+    back before the next; the clinic itself is rolled back after the class.
+    """
+    with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DEMO_PASSWORD", raising=False)
+        with transaction.atomic():
+            yield run("seed_demo", "--if-empty")
+            transaction.set_rollback(True)
+
+
 @pytest.fixture
-def seeded(db, monkeypatch):
-    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
-    return run("seed_demo", "--if-empty")
+def seeded(clinic, db):
+    return clinic
 
 
-def test_it_loads_about_forty_patients(seeded):
-    assert 35 <= Patient.objects.count() <= 45
-    assert "Demo clinic loaded" in seeded
+class TestTheDemoPatients:
+    def test_it_loads_about_forty_patients(self, seeded):
+        assert 35 <= Patient.objects.count() <= 45
+        assert "Demo clinic loaded" in seeded
 
-
-def test_every_patient_has_exactly_one_current_lead(seeded):
-    leads = Patient.objects.annotate(
-        leads=Count("care_team", filter=Q(care_team__role="lead", care_team__ended_at__isnull=True))
-    )
-    assert sorted({p.leads for p in leads}) == [1]
-
-
-def test_leads_are_spread_across_the_practitioners(seeded):
-    by_lead = Counter(Patient.objects.with_lead().values_list("lead_name", flat=True))
-    assert len(by_lead) >= 2
-    assert max(by_lead.values()) - min(by_lead.values()) <= 3
-    assert "Lena Hart (health coach)" not in by_lead
-
-
-def test_a_changed_lead_leaves_the_previous_one_on_the_team(seeded):
-    ended_leads = CareTeamMember.objects.filter(role="lead", ended_at__isnull=False)
-    assert ended_leads.exists()
-    for old in ended_leads:
-        assert (
-            CareTeamMember.objects.current()
-            .filter(patient=old.patient, user=old.user, role="practitioner")
-            .exists()
+    def test_every_patient_has_exactly_one_current_lead(self, seeded):
+        leads = Patient.objects.annotate(
+            leads=Count("care_team", filter=Q(care_team__role="lead", care_team__ended_at__isnull=True))
         )
+        assert sorted({p.leads for p in leads}) == [1]
+
+    def test_leads_are_spread_across_the_practitioners(self, seeded):
+        by_lead = Counter(Patient.objects.with_lead().values_list("lead_name", flat=True))
+        assert len(by_lead) >= 2
+        assert max(by_lead.values()) - min(by_lead.values()) <= 3
+        assert "Lena Hart (health coach)" not in by_lead
+
+    def test_a_changed_lead_leaves_the_previous_one_on_the_team(self, seeded):
+        ended_leads = CareTeamMember.objects.filter(role="lead", ended_at__isnull=False)
+        assert ended_leads.exists()
+        for old in ended_leads:
+            assert (
+                CareTeamMember.objects.current()
+                .filter(patient=old.patient, user=old.user, role="practitioner")
+                .exists()
+            )
+
+    def test_patients_live_in_at_least_five_time_zones(self, seeded):
+        zones = set(Patient.objects.values_list("time_zone", flat=True))
+        assert len(zones) >= 5
+        assert {"America/New_York", "America/Phoenix", "Pacific/Honolulu", "Europe/London"} <= zones
+
+    def test_some_names_carry_accents_and_are_found_without_them(self, seeded):
+        accented = [p for p in Patient.objects.all() if fold(p.legal_name) != p.legal_name.casefold()]
+        assert len(accented) >= 5
+        assert [p.legal_name for p in Patient.objects.matching("jose nunez")] == ["José Núñez"]
+        assert [p.legal_name for p in Patient.objects.matching("zoe angstrom")] == ["Zoë Ångström"]
+
+    def test_every_phone_is_a_valid_number_in_international_form(self, seeded):
+        phones = list(Patient.objects.exclude(phone="").values_list("phone", flat=True))
+        assert len(phones) >= 30
+        assert len(set(phones)) == len(phones)
+        for phone in phones:
+            number = phonenumbers.parse(phone, None)
+            assert phonenumbers.is_valid_number(number), phone
+            assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == phone
+
+    def test_email_addresses_are_ascii_on_reserved_domains(self, seeded):
+        for email in Patient.objects.values_list("email", flat=True):
+            assert email.isascii()
+            assert email.rsplit("@", 1)[1] in {"example.com", "example.net", "example.org"}
+
+    def test_consent_varies_from_patient_to_patient(self, seeded):
+        patients = list(Patient.objects.with_consent())
+        email = {p.pk for p in patients if p.email_consent_granted}
+        sms = {p.pk for p in patients if p.sms_consent_granted}
+        assert email - sms, "someone consents to email only"
+        assert sms - email, "someone consents to SMS only"
+        assert email & sms, "someone consents to both"
+        assert {p.pk for p in patients} - email - sms, "someone has given no consent"
+        assert ConsentEvent.objects.filter(granted=False).exists(), "someone took consent back"
+        assert Patient.objects.filter(unsubscribed_at__isnull=False).exists()
+
+    def test_sms_is_only_preferred_by_patients_who_can_be_texted(self, seeded):
+        for patient in Patient.objects.with_consent().filter(preferred_channel="sms"):
+            assert patient.phone
+            assert patient.sms_consent_granted
+
+    def test_referrals_point_at_an_earlier_demo_patient(self, seeded):
+        referred = Patient.objects.filter(source="referral")
+        assert referred.count() >= 3
+        for patient in referred:
+            assert patient.referred_by_id is not None
+            assert patient.referred_by_id < patient.pk
+        assert {"website", "event", "social"} <= set(Patient.objects.values_list("source", flat=True))
+
+    def test_care_teams_include_a_health_coach_and_external_specialists(self, seeded):
+        current = CareTeamMember.objects.current()
+        assert current.filter(role="health_coach", user__username="coach.lena").exists()
+        assert current.filter(role="specialist", user__isnull=True).exclude(external_name="").exists()
+
+    def test_a_couple_are_archived_and_a_few_keep_their_own_quiet_hours(self, seeded):
+        assert 1 <= Patient.objects.filter(archived=True).count() <= 3
+        custom = Patient.objects.exclude(quiet_hours_start="20:00", quiet_hours_end="08:00")
+        assert 2 <= custom.count() <= 6
+
+    def test_dates_of_birth_are_those_of_adults(self, seeded):
+        years = set(Patient.objects.values_list("date_of_birth__year", flat=True))
+        assert min(years) >= 1945
+        assert max(years) <= 2003
+
+    def test_every_patient_was_created_through_the_services(self, seeded):
+        created = AccessEvent.objects.filter(action="create").values_list("patient_id", flat=True)
+        assert set(created) == set(Patient.objects.values_list("pk", flat=True))
+
+    def test_running_it_again_with_if_empty_adds_nothing(self, seeded):
+        before = counts()
+        out = run("seed_demo", "--if-empty")
+        assert counts() == before
+        assert "left as it is" in out
+
+    def test_the_demo_is_the_same_on_every_run(self, seeded):
+        last_of_first_run = Patient.objects.order_by("pk").last().pk
+        users = get_user_model().objects.count()
+
+        run("seed_demo")  # without --if-empty: a second clinic's worth, next to the first
+
+        first = snapshot(Patient.objects.filter(pk__lte=last_of_first_run))
+        assert snapshot(Patient.objects.filter(pk__gt=last_of_first_run)) == first
+        first_journeys = journey_snapshot(Patient.objects.filter(pk__lte=last_of_first_run))
+        assert journey_snapshot(Patient.objects.filter(pk__gt=last_of_first_run)) == first_journeys
+        assert Program.objects.count() == 2, "programs are only created once"
+        assert get_user_model().objects.count() == users, "colleagues are only created once"
 
 
-def test_patients_live_in_at_least_five_time_zones(seeded):
-    zones = set(Patient.objects.values_list("time_zone", flat=True))
-    assert len(zones) >= 5
-    assert {"America/New_York", "America/Phoenix", "Pacific/Honolulu", "Europe/London"} <= zones
+class TestTheLivingClinic:
+    def test_every_stage_on_and_off_the_path_has_a_journey(self, seeded):
+        stages = Counter(Journey.objects.values_list("stage", flat=True))
+        for stage in [*PATH, *OFF_PATH]:
+            assert stages[stage] >= 1, stage
+        assert stages[Stage.CHECK_INS] >= 5
+        assert sum(stages.values()) == Patient.objects.count()
+
+    def test_every_patient_has_one_journey_and_at_most_one_open(self, seeded):
+        per_patient = Patient.objects.annotate(
+            journeys_count=Count("journeys"),
+            open_count=Count("journeys", filter=Q(journeys__ended_at__isnull=True)),
+        )
+        assert {p.journeys_count for p in per_patient} == {1}
+        assert {p.open_count for p in per_patient} <= {0, 1}
+        closed = Journey.objects.filter(ended_at__isnull=False).values_list("stage", flat=True)
+        assert set(closed) == {Stage.GRADUATED, Stage.ADVOCATE, Stage.DECLINED, Stage.WITHDRAWN}
+
+    def test_each_history_is_in_the_past_in_order_and_ends_where_the_journey_stands(self, seeded):
+        now = timezone.now()
+        for journey in Journey.objects.prefetch_related("stage_changes"):
+            changes = sorted(journey.stage_changes.all(), key=lambda c: (c.at, c.pk))
+            assert changes[0].from_stage == "" and changes[0].to_stage == Stage.INQUIRY
+            assert [c.from_stage for c in changes[1:]] == [c.to_stage for c in changes[:-1]]
+            assert all(earlier.at < later.at for earlier, later in pairwise(changes))
+            assert changes[-1].to_stage == journey.stage
+            assert journey.stage_entered_at == changes[-1].at < now
+            assert journey.started_at == changes[0].at
+
+    def test_stays_are_believable_on_the_pipeline(self, seeded):
+        board = pipeline_board()
+        medians = {column.stage: column.median_days for column in board.columns}
+        assert 3 <= medians[Stage.DISCOVERY] <= 12
+        assert 7 <= medians[Stage.INTAKE] <= 16
+        assert 8 * 7 <= medians[Stage.CHECK_INS] <= 12 * 7 + 6
+        for column in board.columns[:-1]:
+            assert 0 < column.conversion < 1, column.stage
+        assert sum(board.recent_exits.values()) >= 2
+        assert max(j.days_in_stage for j in Journey.objects.filter(stage=Stage.CHECK_INS)) >= 40
+
+    def test_leaving_the_path_records_why(self, seeded):
+        exits = StageChange.objects.filter(to_stage__in=OFF_PATH)
+        assert exits.count() >= 6
+        for change in exits:
+            assert change.reason
+            assert len(change.note) > 20
+
+    def test_the_programs_and_a_template_exist_and_journeys_use_them(self, seeded):
+        foundations = Program.objects.get(name="Foundations — 12 weeks")
+        gut = Program.objects.get(name="Gut Restore — 8 weeks")
+        assert (foundations.weeks, foundations.checkin_every_days, foundations.fee) == (12, 7, 3600)
+        assert (gut.weeks, gut.checkin_every_days, gut.fee) == (8, 7, 2400)
+        assert foundations.journeys.exists() and gut.journeys.exists()
+        assert Journey.objects.filter(stage=Stage.INQUIRY, program__isnull=True).exists()
+
+    def test_inquiry_stage_patients_wrote_in(self, seeded):
+        for journey in Journey.objects.filter(stage=Stage.INQUIRY):
+            inquiry = journey.inquiries.get()
+            assert inquiry.patient_id == journey.patient_id
+            assert inquiry.message
+            assert inquiry.received_at == journey.started_at
+        assert Inquiry.objects.count() >= 4
+
+    def test_past_visits_happened_with_practitioners_and_upcoming_ones_have_pending_reminders(self, seeded):
+        now = timezone.now()
+        past = Visit.objects.exclude(status=Visit.Status.SCHEDULED)
+        assert past.filter(status=Visit.Status.COMPLETED).count() >= 30
+        assert past.filter(status=Visit.Status.NO_SHOW).exists()
+        assert all(v.ends_at < now and v.practitioner.role == "practitioner" for v in past)
+        assert {Visit.Kind.DISCOVERY, Visit.Kind.INTAKE, Visit.Kind.COMMITMENT} <= set(
+            past.values_list("kind", flat=True)
+        )
+        upcoming = Visit.objects.filter(status=Visit.Status.SCHEDULED)
+        assert upcoming.count() >= 5
+        for visit in upcoming:
+            assert now < visit.starts_at < now + timedelta(days=15)
+            reminders = Nudge.objects.filter(
+                dedupe_key__startswith=f"visit:{visit.pk}:",
+                kind="visit_reminder",
+                status=Nudge.Status.PENDING,
+            )
+            assert reminders.exists(), visit
+
+    def test_signed_intake_notes_tell_the_story_in_four_sections(self, seeded):
+        intake_notes = VisitNote.objects.filter(visit__kind=Visit.Kind.INTAKE, addendum_to__isnull=True)
+        signed = [note for note in intake_notes if note.is_signed]
+        assert len(signed) >= 10
+        for note in signed:
+            assert set(note.sections) == set(VisitNote.INTAKE_SECTIONS)
+            assert all(len(text) > 40 for text in note.sections.values())
+            assert not any("{" in text for text in note.sections.values()), "placeholders are filled in"
+            assert note.visit.ends_at <= note.signed_at < timezone.now()
+        assert intake_notes.filter(signed_at__isnull=True).exists(), "a note still being written"
+        addenda = VisitNote.objects.filter(addendum_to__isnull=False)
+        assert addenda.count() >= 2
+        assert all(a.addendum_to.is_signed and a.signed_at > a.addendum_to.signed_at for a in addenda)
+
+    def test_plans_are_published_with_items_and_some_revised_with_a_reason(self, seeded):
+        published = Blueprint.objects.filter(status=Blueprint.Status.PUBLISHED)
+        for blueprint in published:
+            assert blueprint.items.exists()
+            assert blueprint.published_at < timezone.now()
+        reached_plan = Journey.objects.filter(
+            stage__in=[Stage.CHECK_INS, Stage.GRADUATED, Stage.ADVOCATE]
+        ).exclude(blueprints__status=Blueprint.Status.PUBLISHED)
+        assert not reached_plan.exists(), "everyone past the blueprint stage holds a published plan"
+        revised = published.filter(version=2)
+        assert revised.count() >= 2
+        for blueprint in revised:
+            assert blueprint.revision_reason
+            first = blueprint.journey.blueprints.get(version=1)
+            assert first.status == Blueprint.Status.SUPERSEDED
+            assert first.published_at < blueprint.published_at
+        assert Blueprint.objects.filter(status=Blueprint.Status.DRAFT).exists()
+
+    def test_check_ins_patients_have_check_ins_and_pending_requests(self, seeded):
+        journeys = Journey.objects.filter(stage=Stage.CHECK_INS)
+        assert journeys.count() >= 5
+        for journey in journeys:
+            assert journey.checkins.exists()
+            pending = Nudge.objects.filter(
+                patient=journey.patient, kind="checkin_request", status=Nudge.Status.PENDING
+            )
+            assert pending.exists(), journey
+            for checkin in journey.checkins.filter(
+                status=CheckIn.Status.SCHEDULED, request_nudge__isnull=False
+            ):
+                assert checkin.request_nudge.send_at > timezone.now()
+        answered = CheckIn.objects.filter(status=CheckIn.Status.ANSWERED)
+        assert answered.count() >= 20
+        assert all(c.answered_at is not None and c.answered_at <= c.closes_at for c in answered)
+        assert CheckIn.objects.filter(status=CheckIn.Status.MISSED).count() >= 3
+        assert not CheckIn.objects.filter(status=CheckIn.Status.MISSED, closes_at__gt=timezone.now()).exists()
+
+    def test_the_summary_counts_journeys_by_stage(self, seeded):
+        assert "by stage" in seeded
+        for stage in [*PATH, *OFF_PATH]:
+            assert Stage(stage).label in seeded
+
+    def test_the_pipeline_and_patient_pages_render_for_signed_in_staff(self, seeded, client):
+        coordinator = get_user_model().objects.get(username="coordinator")
+        client.force_login(coordinator)
+        response = client.get("/pipeline/")
+        assert response.status_code == 200
+        assert "Check-ins" in response.content.decode()
+        patient = Journey.objects.filter(stage=Stage.CHECK_INS).order_by("pk").first().patient
+        assert client.get(f"/patients/{patient.pk}/").status_code == 200
+
+    def test_a_practitioner_sees_a_patient_with_their_whole_history(self, seeded, client):
+        journey = Journey.objects.filter(stage=Stage.CHECK_INS, blueprints__version=2).order_by("pk").first()
+        lead = journey.patient.care_team.get(role="lead", ended_at__isnull=True).user
+        client.force_login(lead)
+        assert client.get(f"/patients/{journey.patient.pk}/").status_code == 200
 
 
-def test_some_names_carry_accents_and_are_found_without_them(seeded):
-    accented = [p for p in Patient.objects.all() if fold(p.legal_name) != p.legal_name.casefold()]
-    assert len(accented) >= 5
-    assert [p.legal_name for p in Patient.objects.matching("jose nunez")] == ["José Núñez"]
-    assert [p.legal_name for p in Patient.objects.matching("zoe angstrom")] == ["Zoë Ångström"]
-
-
-def test_every_phone_is_a_valid_number_in_international_form(seeded):
-    phones = list(Patient.objects.exclude(phone="").values_list("phone", flat=True))
-    assert len(phones) >= 30
-    assert len(set(phones)) == len(phones)
-    for phone in phones:
-        number = phonenumbers.parse(phone, None)
-        assert phonenumbers.is_valid_number(number), phone
-        assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == phone
-
-
-def test_email_addresses_are_ascii_on_reserved_domains(seeded):
-    for email in Patient.objects.values_list("email", flat=True):
-        assert email.isascii()
-        assert email.rsplit("@", 1)[1] in {"example.com", "example.net", "example.org"}
-
-
-def test_consent_varies_from_patient_to_patient(seeded):
-    patients = list(Patient.objects.with_consent())
-    email = {p.pk for p in patients if p.email_consent_granted}
-    sms = {p.pk for p in patients if p.sms_consent_granted}
-    assert email - sms, "someone consents to email only"
-    assert sms - email, "someone consents to SMS only"
-    assert email & sms, "someone consents to both"
-    assert {p.pk for p in patients} - email - sms, "someone has given no consent"
-    assert ConsentEvent.objects.filter(granted=False).exists(), "someone took consent back"
-    assert Patient.objects.filter(unsubscribed_at__isnull=False).exists()
-
-
-def test_sms_is_only_preferred_by_patients_who_can_be_texted(seeded):
-    for patient in Patient.objects.with_consent().filter(preferred_channel="sms"):
-        assert patient.phone
-        assert patient.sms_consent_granted
-
-
-def test_referrals_point_at_an_earlier_demo_patient(seeded):
-    referred = Patient.objects.filter(source="referral")
-    assert referred.count() >= 3
-    for patient in referred:
-        assert patient.referred_by_id is not None
-        assert patient.referred_by_id < patient.pk
-    assert {"website", "event", "social"} <= set(Patient.objects.values_list("source", flat=True))
-
-
-def test_care_teams_include_a_health_coach_and_external_specialists(seeded):
-    current = CareTeamMember.objects.current()
-    assert current.filter(role="health_coach", user__username="coach.lena").exists()
-    assert current.filter(role="specialist", user__isnull=True).exclude(external_name="").exists()
-
-
-def test_a_couple_are_archived_and_a_few_keep_their_own_quiet_hours(seeded):
-    assert 1 <= Patient.objects.filter(archived=True).count() <= 3
-    custom = Patient.objects.exclude(quiet_hours_start="20:00", quiet_hours_end="08:00")
-    assert 2 <= custom.count() <= 6
-
-
-def test_dates_of_birth_are_those_of_adults(seeded):
-    years = set(Patient.objects.values_list("date_of_birth__year", flat=True))
-    assert min(years) >= 1945
-    assert max(years) <= 2003
-
-
-def test_every_patient_was_created_through_the_services(seeded):
-    created = AccessEvent.objects.filter(action="create").values_list("patient_id", flat=True)
-    assert set(created) == set(Patient.objects.values_list("pk", flat=True))
-
-
-def test_running_it_again_with_if_empty_adds_nothing(seeded):
-    before = counts()
-    out = run("seed_demo", "--if-empty")
-    assert counts() == before
-    assert "left as it is" in out
-
-
-def test_the_demo_is_the_same_on_every_run(seeded):
-    last_of_first_run = Patient.objects.order_by("pk").last().pk
-    users = get_user_model().objects.count()
-
-    run("seed_demo")  # without --if-empty: a second clinic's worth, next to the first
-
-    first = snapshot(Patient.objects.filter(pk__lte=last_of_first_run))
-    assert snapshot(Patient.objects.filter(pk__gt=last_of_first_run)) == first
-    assert get_user_model().objects.count() == users, "colleagues are only created once"
+def test_every_demo_patient_has_a_journey_planned():
+    names = [f"{person.first_name} {person.last_name}" for person in DEMO_PATIENTS]
+    assert sorted(JOURNEYS) == sorted(names)
+    archived = {f"{p.first_name} {p.last_name}" for p in DEMO_PATIENTS if p.archived}
+    assert all(JOURNEYS[name].stage in OFF_PATH - {Stage.PAUSED} for name in archived), (
+        "archived: journey over"
+    )
 
 
 def test_a_dry_run_keeps_nothing(db, monkeypatch):
     monkeypatch.delenv("DEMO_PASSWORD", raising=False)
     out = run("seed_demo", "--dry-run")
-    assert "dry run" in out
+    assert "dry run" in out and "by stage" in out
     assert not Patient.objects.exists()
     assert not get_user_model().objects.exists()
+    assert not Journey.objects.exists() and not Program.objects.exists()
+    assert not Nudge.objects.exists() and not Visit.objects.exists()
 
 
 def test_new_colleagues_cannot_sign_in_until_given_a_password(seeded):
@@ -211,4 +406,13 @@ def counts():
         ConsentEvent.objects.count(),
         CareTeamMember.objects.count(),
         AccessEvent.objects.count(),
+        Journey.objects.count(),
+        StageChange.objects.count(),
+        Visit.objects.count(),
+        VisitNote.objects.count(),
+        Blueprint.objects.count(),
+        CheckIn.objects.count(),
+        Inquiry.objects.count(),
+        Nudge.objects.count(),
+        Program.objects.count(),
     )
