@@ -1,0 +1,202 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ClinicSettings(models.Model):
+    """The clinic's thresholds for noticing faltering early; one row, edited in admin."""
+
+    adherence_threshold = models.PositiveSmallIntegerField(
+        "adherence threshold (%)",
+        default=70,
+        validators=[MaxValueValidator(100)],
+        help_text="Below this over the last two answered check-ins, the patient needs attention.",
+    )
+    missed_in_a_row = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1)],
+        help_text="This many missed check-ins in a row open an alert.",
+    )
+    drop_points = models.PositiveSmallIntegerField(
+        "drop between windows (points)",
+        default=25,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="A fall this large from one window to the next opens an alert.",
+    )
+    window_days = models.PositiveSmallIntegerField(
+        "adherence window (days)", default=28, validators=[MinValueValidator(7), MaxValueValidator(365)]
+    )
+    amend_hours = models.PositiveSmallIntegerField(
+        "patients may change an answer for (hours)", default=24, validators=[MaxValueValidator(24 * 14)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "clinic settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="clinicsettings_single_row")]
+
+    def __str__(self) -> str:
+        return "Clinic settings"
+
+    @classmethod
+    def load(cls) -> "ClinicSettings":
+        settings_row, _ = cls.objects.get_or_create(pk=1)
+        return settings_row
+
+
+class Barrier(models.TextChoices):
+    COST = "cost", "Cost"
+    TIME = "time", "Time"
+    SIDE_EFFECTS = "side_effects", "Side effects"
+    TASTE = "taste", "Taste or tolerability"
+    FORGOT = "forgot", "Forgot"
+    UNCLEAR = "unclear", "Instructions unclear"
+    LIFE_EVENT = "life_event", "Life event"
+    FAMILY = "family", "Family support"
+    OTHER = "other", "Other"
+
+
+class CheckInAnswer(models.Model):
+    """A patient's answer to one weekly check-in (by link, or taken by phone by the clinic)."""
+
+    class Via(models.TextChoices):
+        LINK = "link", "Check-in link"
+        PHONE = "phone", "By phone, entered by the clinic"
+
+    checkin = models.OneToOneField("journeys.CheckIn", on_delete=models.CASCADE, related_name="answer")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="checkin_answers")
+    answered_at = models.DateTimeField(default=timezone.now)
+    amended_at = models.DateTimeField(null=True, blank=True)
+    where_it_failed = models.TextField(
+        "where did my plan fail you this week?", blank=True, help_text="The patient's own words."
+    )
+    barriers = models.JSONField(default=list, blank=True, help_text="Barrier categories the patient chose.")
+    energy = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10)])
+    sleep = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10)])
+    mood = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10)])
+    digestion = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10)])
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.LINK)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-answered_at"]
+        indexes = [models.Index(fields=["patient", "-answered_at"], name="answer_patient_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(**{f"{rating}__isnull": True}) | Q(**{f"{rating}__lte": 10}),
+                name=f"answer_{rating}_0_to_10",
+            )
+            for rating in ("energy", "sleep", "mood", "digestion")
+        ]
+
+    def __str__(self) -> str:
+        return f"Answer to {self.checkin}"
+
+
+class ComplianceLog(models.Model):
+    """How one plan item went in one check-in week, in the patient's answer."""
+
+    class Status(models.TextChoices):
+        DONE = "done", "Done"
+        PARTIAL = "partial", "Partly"
+        MISSED = "missed", "Not this week"
+        PAUSED = "paused", "Paused on purpose"
+
+    SCORES = {Status.DONE: 1.0, Status.PARTIAL: 0.5, Status.MISSED: 0.0}  # paused: not counted at all
+
+    answer = models.ForeignKey(CheckInAnswer, on_delete=models.CASCADE, related_name="logs")
+    checkin = models.ForeignKey("journeys.CheckIn", on_delete=models.CASCADE, related_name="compliance_logs")
+    item = models.ForeignKey(
+        "journeys.BlueprintItem", on_delete=models.PROTECT, related_name="compliance_logs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    paused_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["checkin", "item"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkin", "item"], name="compliancelog_one_per_item_per_checkin"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paused") | ~Q(paused_reason=""), name="compliancelog_paused_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.get_status_display()}"
+
+
+class Alert(models.Model):
+    """A patient whose adherence is faltering: opened once per reason, resolved by a course correction."""
+
+    class Reason(models.TextChoices):
+        LOW_ADHERENCE = "low_adherence", "Low adherence"
+        MISSED_CHECKINS = "missed_checkins", "Missed check-ins"
+        ADHERENCE_DROP = "adherence_drop", "Adherence dropped"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="alerts")
+    journey = models.ForeignKey(
+        "journeys.Journey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(
+        max_length=255, help_text="What was seen, e.g. 55% over the last two check-ins."
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution = models.TextField(blank=True)
+    outreach_nudge = models.ForeignKey(
+        "nudges.Nudge", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "reason"],
+                condition=Q(resolved_at__isnull=True),
+                name="alert_one_open_per_patient_and_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.detail}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class CourseCorrection(models.Model):
+    """What the practitioner changed in answer to an alert — the plan adapts, the patient is not blamed."""
+
+    class Change(models.TextChoices):
+        DOSE_ADJUSTED = "dose_adjusted", "Dose adjusted"
+        ITEM_SWAPPED = "item_swapped", "Item swapped"
+        SIMPLIFIED = "simplified", "Plan simplified"
+        CALL_BOOKED = "call_booked", "Call booked"
+        OTHER = "other", "Other"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="corrections")
+    practitioner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    change = models.CharField(max_length=20, choices=Change.choices)
+    note = models.TextField()
+    blueprint = models.ForeignKey(
+        "journeys.Blueprint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The new blueprint version, when the plan was revised.",
+    )  # fmt: skip
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_change_display()} ({self.created_at:%Y-%m-%d})"
