@@ -113,7 +113,10 @@ def render_message(*, kind: str, channel: str, context: dict, templates: dict | 
         return Rendered(subject="", text=f"{body} {SMS_OPT_OUT}", html="")
     subject = " ".join(_render(subject_source, context).split())[:255]
     html = render_to_string("nudges/email.html", {**context, "subject": subject, "body": body})
-    return Rendered(subject=subject, text=body, html=html)
+    text = body
+    if context.get("unsubscribe_url"):  # plain-text readers get the way out too, not only the HTML footer
+        text += f"\n\n--\nTo stop these messages: {context['unsubscribe_url']}"
+    return Rendered(subject=subject, text=text, html=html)
 
 
 SAMPLE_CONTEXT = {

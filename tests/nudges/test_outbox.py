@@ -345,3 +345,25 @@ def test_a_kind_switched_off_by_its_rule_is_held_back_but_one_off_messages_still
     nudge.refresh_from_db()
     assert nudge.status == "suppressed" and "switched off" in nudge.status_reason
     assert report.sent == 1 and len(outbox) == 1
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_the_plain_text_part_carries_the_unsubscribe_link_too(consenting_patient, outbox):
+    nudge = schedule(consenting_patient, channel="email")
+    services.nudge_deliver(nudge_id=nudge.pk)
+    link = outbox[0].extra_headers["List-Unsubscribe"].strip("<>")
+    assert outbox[0].body.endswith(f"To stop these messages: {link}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_shipped_wording_and_rules_come_back_after_a_flush():
+    from django.core.management import call_command
+
+    from nudges.models import MessageTemplate, NudgeRule
+
+    MessageTemplate.objects.filter(kind="graduation", channel="sms").update(body="Our own words")
+    call_command("flush", "--noinput", verbosity=0)
+    assert MessageTemplate.objects.count() == 16 and NudgeRule.objects.count() == 8
+    MessageTemplate.objects.filter(kind="graduation", channel="sms").update(body="Our own words")
+    call_command("migrate", verbosity=0)
+    assert MessageTemplate.objects.get(kind="graduation", channel="sms").body == "Our own words"
