@@ -1,6 +1,10 @@
+from datetime import timedelta
+
 from django.shortcuts import render
+from django.utils import timezone
 
 from alliance_crm.accounts.permissions import EVERYONE, role_required
+from compliance import reports
 from journeys.forms.move import PipelineFilterForm
 from journeys.selectors.pipeline import pipeline_board
 from patients.selectors import patient_list
@@ -32,4 +36,21 @@ def pipeline(request):
 
 @role_required(*EVERYONE)
 def insights(request):
-    return render(request, "dashboard/insights.html")
+    """Clinic-wide figures over the clinic's adherence window; a fixed number of queries."""
+    clinic = reports.clinic_settings()
+    now = timezone.now()
+    since = now - timedelta(days=clinic.window_days)
+    adherence = reports.clinic_adherence(today=timezone.localdate(now), window_days=clinic.window_days)
+    return render(
+        request,
+        "dashboard/insights.html",
+        {
+            "window_days": clinic.window_days,
+            "threshold": clinic.adherence_threshold,
+            "responses": reports.checkin_response_rates(since=since, until=now),
+            "adherence": adherence,
+            "trend_words": reports.describe_trend(adherence.trend, window_days=clinic.window_days),
+            "barriers": reports.common_barriers(since=since, until=now),
+            "open_alerts": reports.open_alert_count(),
+        },
+    )

@@ -1,0 +1,63 @@
+"""The Adherence panel on the patient's page: the window's score and trend, engagement, twelve weeks of
+charts and the latest answers.
+
+Register it in ``ComplianceConfig.ready()``::
+
+    register_panel(Panel(key="adherence", title="Adherence", order=25,
+                         template_name="compliance/_adherence_panel.html", context=adherence_panel_context))
+
+Everyone on the care team sees the barrier categories a patient chose; only clinical roles read the
+patient's own words and self-ratings, which are not even loaded for anyone else.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from alliance_crm.accounts.permissions import CLINICAL
+
+from . import reports
+from .charts import item_heatmap_svg, weekly_adherence_svg
+from .scoring import patient_adherence, weekly_scores
+
+CHART_WEEKS = 12
+RECENT_ANSWERS = 5
+
+
+def adherence_panel_context(request, patient) -> dict:
+    """Eight queries at most, whatever the patient's history holds (seven without a published plan)."""
+    clinic = reports.clinic_settings()
+    today = timezone.now().astimezone(patient.tz).date()  # check-ins fall due in the patient's calendar
+    adherence = patient_adherence(patient_id=patient.pk, today=today, window_days=clinic.window_days)
+    this_monday = today - timedelta(days=today.weekday())
+    weeks = [this_monday - timedelta(weeks=n) for n in range(CHART_WEEKS - 1, -1, -1)]
+    weekly = weekly_scores(patient_id=patient.pk, weeks=weeks)
+    heat_rows = reports.item_weekly_scores(
+        items=reports.current_plan_items(patient_id=patient.pk), weeks=weeks
+    )
+    clinical = request.user.role in CLINICAL
+    answers = reports.recent_answers(patient_id=patient.pk, clinical=clinical, limit=RECENT_ANSWERS)
+    reported_weeks = sum(score is not None for score in weekly.values())
+    return {
+        "adherence": adherence,
+        "threshold": clinic.adherence_threshold,
+        "below_threshold": adherence.score is not None and adherence.score < clinic.adherence_threshold,
+        "trend_words": reports.describe_trend(adherence.trend, window_days=clinic.window_days),
+        "closed_checkins": adherence.answered + adherence.missed,
+        "chart_weeks": CHART_WEEKS,
+        "weekly_chart": weekly_adherence_svg(
+            [(week, weekly[week]) for week in weeks],
+            threshold=clinic.adherence_threshold,
+            title=f"Adherence by week, last {CHART_WEEKS} weeks",
+        )
+        if reported_weeks
+        else "",
+        "heatmap": item_heatmap_svg(
+            heat_rows, threshold=clinic.adherence_threshold, title="Each plan item by week"
+        )
+        if reported_weeks and heat_rows
+        else "",
+        "answers": answers,
+        "clinical": clinical,
+        "has_history": bool(reported_weeks or answers or adherence.answered or adherence.missed),
+    }

@@ -1,0 +1,337 @@
+"""Reads for the Adherence panel and the Insights page: response rates, clinic-wide adherence, barriers.
+
+Every function runs a fixed number of queries, whatever the history holds; what SQL cannot say portably
+(the hour a nudge reached a patient in their own time zone, the barriers inside a JSON list) is worked
+out in Python from one query's rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+import zoneinfo
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Q, Subquery
+
+from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
+from patients.models import Channel
+
+from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
+
+BARRIER_LABELS = dict(Barrier.choices)
+
+
+def clinic_settings() -> ClinicSettings:
+    """The clinic's thresholds for a page to read: one query, and nothing written on a GET (the
+    defaults until an admin saves the row)."""
+    return ClinicSettings.objects.filter(pk=1).first() or ClinicSettings(pk=1)
+
+
+def barrier_labels(values: Iterable) -> list[str]:
+    """The clinic's words for the categories a patient chose, each once, in the order chosen."""
+    labels: list[str] = []
+    for value in values if isinstance(values, list) else []:
+        label = BARRIER_LABELS.get(value, str(value))
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
+def _mean_score(statuses: Iterable[str]) -> float | None:
+    """Done 1, partly 0.5, not this week 0, paused left out (``ComplianceLog.SCORES``); 0–100."""
+    weights = [ComplianceLog.SCORES[s] for s in statuses if s in ComplianceLog.SCORES]
+    return round(100 * sum(weights) / len(weights), 1) if weights else None
+
+
+def _period(window_days: int) -> str:
+    if 28 <= window_days <= 31:
+        return "last month"
+    if window_days % 7 == 0:
+        weeks = window_days // 7
+        return "the week before" if weeks == 1 else f"the {weeks} weeks before"
+    return f"the {window_days} days before"
+
+
+def describe_trend(trend: float | None, *, window_days: int) -> str:
+    """The change from the window before, in words that notice without judging."""
+    period = _period(window_days)
+    if trend is None:
+        return f"Nothing from {period} to compare with yet"
+    if trend >= 5:
+        return f"Steadier than {period} (+{trend:g} points)"
+    if trend <= -5:
+        return f"A harder stretch than {period} (−{abs(trend):g} points)"
+    return f"About the same as {period} ({'+' if trend >= 0 else '−'}{abs(trend):g} points)"
+
+
+def format_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return ""
+    minutes = max(0, round(delta.total_seconds() / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} days {hours} h" if hours else f"{days} days"
+
+
+# --- Insights -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    key: str
+    label: str
+    sent: int = 0
+    answered: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.answered / self.sent, 1) if self.sent else None
+
+
+@dataclass(frozen=True)
+class ResponseRates:
+    since: datetime
+    until: datetime
+    by_channel: list[Rate]
+    by_hour: list[Rate]  # only the local hours something was sent in, earliest first
+    median_to_answer: timedelta | None
+    sent: int = 0
+    answered: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.answered / self.sent, 1) if self.sent else None
+
+    @property
+    def median_to_answer_display(self) -> str:
+        return format_duration(self.median_to_answer)
+
+
+def _zone(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo:
+    if name not in cache:
+        try:
+            cache[name] = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            cache[name] = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    return cache[name]
+
+
+def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates:
+    """Of the check-ins whose request nudge was sent between ``since`` and ``until``, how many were
+    answered: by channel, by the hour it reached the patient in their own time zone, and the median time
+    from request to answer. A check-in still open is left out until it closes. One query."""
+    rows = (
+        CheckIn.objects.filter(request_nudge__sent_at__gte=since, request_nudge__sent_at__lte=until)
+        .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=until)
+        .values_list(
+            "request_nudge__sent_at",
+            "request_nudge__channel",
+            "journey__patient__time_zone",
+            "status",
+            "answered_at",
+        )
+    )
+    zones: dict[str, zoneinfo.ZoneInfo] = {}
+    channels: dict[str, list[int]] = {value: [0, 0] for value in Channel.values}
+    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    waits: list[float] = []
+    for sent_at, channel, time_zone, status, answered_at in rows:
+        answered = status == CheckIn.Status.ANSWERED
+        hour = sent_at.astimezone(_zone(time_zone, zones)).hour
+        for tally in (channels.setdefault(channel, [0, 0]), hours[hour]):
+            tally[0] += 1
+            tally[1] += answered
+        if answered and answered_at is not None and answered_at >= sent_at:
+            waits.append((answered_at - sent_at).total_seconds())
+    labels = dict(Channel.choices)
+    return ResponseRates(
+        since=since,
+        until=until,
+        by_channel=[
+            Rate(key=key, label=labels.get(key, key), sent=sent, answered=answered)
+            for key, (sent, answered) in channels.items()
+        ],
+        by_hour=[
+            Rate(key=str(hour), label=f"{hour:02d}:00–{hour:02d}:59", sent=sent, answered=answered)
+            for hour, (sent, answered) in sorted(hours.items())
+        ],
+        median_to_answer=timedelta(seconds=statistics.median(waits)) if waits else None,
+        sent=sum(sent for sent, _ in channels.values()),
+        answered=sum(answered for _, answered in channels.values()),
+    )
+
+
+@dataclass(frozen=True)
+class ClinicAdherence:
+    window_start: date
+    window_end: date
+    score: float | None
+    previous_score: float | None
+    reports: int
+    patients: int
+
+    @property
+    def trend(self) -> float | None:
+        if self.score is None or self.previous_score is None:
+            return None
+        return round(self.score - self.previous_score, 1)
+
+
+def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
+    """Every patient's item reports in the check-ins due in the window, scored together, and the window
+    before for the trend. One query."""
+    start = today - timedelta(days=window_days - 1)
+    previous_start = start - timedelta(days=window_days)
+    now = Q(checkin__due_on__gte=start, checkin__due_on__lte=today)
+    before = Q(checkin__due_on__gte=previous_start, checkin__due_on__lt=start)
+    counts = ComplianceLog.objects.filter(
+        checkin__due_on__gte=previous_start, checkin__due_on__lte=today
+    ).aggregate(
+        **{
+            f"{status}_{name}": Count("pk", filter=window & Q(status=status))
+            for status in ComplianceLog.SCORES
+            for name, window in (("now", now), ("before", before))
+        },
+        patients=Count(
+            "answer__patient", distinct=True, filter=now & Q(status__in=list(ComplianceLog.SCORES))
+        ),
+    )
+
+    def score(name: str) -> tuple[float | None, int]:
+        reports = sum(counts[f"{status}_{name}"] for status in ComplianceLog.SCORES)
+        if not reports:
+            return None, 0
+        points = sum(weight * counts[f"{status}_{name}"] for status, weight in ComplianceLog.SCORES.items())
+        return round(100 * points / reports, 1), reports
+
+    current, reports = score("now")
+    return ClinicAdherence(
+        window_start=start,
+        window_end=today,
+        score=current,
+        previous_score=score("before")[0],
+        reports=reports,
+        patients=counts["patients"],
+    )
+
+
+def common_barriers(*, since: datetime, until: datetime) -> list[tuple[str, int]]:
+    """How many answers named each barrier category, most common first. One query."""
+    counts: Counter[str] = Counter()
+    for barriers in CheckInAnswer.objects.filter(answered_at__gte=since, answered_at__lte=until).values_list(
+        "barriers", flat=True
+    ):
+        counts.update(barrier_labels(barriers))
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def open_alert_count() -> int:
+    return Alert.objects.filter(resolved_at__isnull=True).count()
+
+
+# --- The Adherence panel --------------------------------------------------------------------------------
+
+
+def current_plan_items(*, patient_id: int) -> list[BlueprintItem]:
+    """The active and paused items of the published plan of the patient's open (else latest) journey.
+    One query."""
+    journey = (
+        Journey.objects.filter(patient_id=patient_id)
+        .order_by(F("ended_at").asc(nulls_first=True), "-started_at", "-id")
+        .values("pk")[:1]
+    )
+    return list(
+        BlueprintItem.objects.filter(
+            blueprint__journey=Subquery(journey), blueprint__status=Blueprint.Status.PUBLISHED
+        )
+        .exclude(status=BlueprintItem.Status.STOPPED)
+        .select_related("blueprint")
+        .order_by("position", "id")
+    )
+
+
+def _item_key(kind: str, title: str) -> tuple[str, str]:
+    return kind, " ".join(title.split()).casefold()
+
+
+def item_weekly_scores(
+    *, items: list[BlueprintItem], weeks: list[date]
+) -> list[tuple[str, list[tuple[date, float | None]]]]:
+    """Each item's score per week (keyed by Monday). Reports on the same item in earlier versions of the
+    plan (a revision copies items into new rows) count for it, matched by kind and title. One query, none
+    without items."""
+    if not items or not weeks:
+        return []
+    by_id = {item.pk: item.pk for item in items}
+    by_name: dict[tuple[str, str], int] = {}
+    for item in items:
+        by_name.setdefault(_item_key(item.kind, item.title), item.pk)
+    statuses: dict[tuple[int, date], list[str]] = defaultdict(list)
+    for item_id, kind, title, due_on, status in ComplianceLog.objects.filter(
+        checkin__journey_id=items[0].blueprint.journey_id,
+        checkin__due_on__gte=weeks[0],
+        checkin__due_on__lte=weeks[-1] + timedelta(days=6),
+    ).values_list("item_id", "item__kind", "item__title", "checkin__due_on", "status"):
+        current = by_id.get(item_id) or by_name.get(_item_key(kind, title))
+        if current is not None:
+            statuses[current, due_on - timedelta(days=due_on.weekday())].append(status)
+    return [
+        (item.title, [(week, _mean_score(statuses.get((item.pk, week), []))) for week in weeks])
+        for item in items
+    ]
+
+
+RATINGS = ("energy", "sleep", "mood", "digestion")
+
+
+@dataclass(frozen=True)
+class AnswerSummary:
+    """One check-in answer as the panel shows it. ``words`` and ``ratings`` stay empty for a role that
+    may not read them: they are never loaded."""
+
+    pk: int
+    answered_at: datetime
+    amended_at: datetime | None
+    due_on: date
+    via: str
+    barriers: list[str]
+    words: str | None = None
+    ratings: list[tuple[str, int]] = field(default_factory=list)
+
+
+def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[AnswerSummary]:
+    """The patient's latest answers, newest first; their own words and self-ratings only when
+    ``clinical``. One query."""
+    fields = ["pk", "answered_at", "amended_at", "checkin__due_on", "via", "barriers"]
+    if clinical:
+        fields += ["where_it_failed", *RATINGS]
+    via = dict(CheckInAnswer.Via.choices)
+    answers = []
+    for row in (
+        CheckInAnswer.objects.filter(patient_id=patient_id)
+        .order_by("-answered_at", "-checkin__due_on", "-pk")
+        .values(*fields)[:limit]
+    ):
+        answers.append(
+            AnswerSummary(
+                pk=row["pk"],
+                answered_at=row["answered_at"],
+                amended_at=row["amended_at"],
+                due_on=row["checkin__due_on"],
+                via=via.get(row["via"], row["via"]),
+                barriers=barrier_labels(row["barriers"]),
+                words=row["where_it_failed"].strip() if clinical else None,
+                ratings=[(name.capitalize(), row[name]) for name in RATINGS if row.get(name) is not None]
+                if clinical
+                else [],
+            )
+        )
+    return answers
