@@ -216,6 +216,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "dispatch-due-nudges": {"task": "nudges.dispatch_due", "schedule": NUDGE_DISPATCH_SECONDS},
     "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": 300.0},
+    "mark-missed-checkins": {"task": "compliance.mark_missed", "schedule": 900.0},
+    "detect-faltering": {"task": "compliance.detect_faltering", "schedule": 3600.0},
 }
 
 # --- Logging -------------------------------------------------------------------------------------

@@ -9,6 +9,17 @@ class ComplianceConfig(AppConfig):
         from patients.panels import Panel, register_panel
 
         from .panels_adherence import adherence_panel_context
+        from .views_alerts import alerts_panel_context
+
+        register_panel(
+            Panel(
+                key="alerts",
+                title="Alerts and course corrections",
+                order=24,
+                template_name="compliance/_alerts_panel.html",
+                context=alerts_panel_context,
+            )
+        )
 
         register_panel(
             Panel(

@@ -7,17 +7,13 @@ from alliance_crm.accounts.permissions import EVERYONE, role_required
 from compliance import reports
 from journeys.forms.move import PipelineFilterForm
 from journeys.selectors.pipeline import pipeline_board
-from patients.selectors import patient_list
+
+from .selectors import today_for
 
 
 @role_required(*EVERYONE)
 def today(request):
-    without_lead = patient_list(lead_id=0).order_by("created_at")
-    return render(
-        request,
-        "dashboard/today.html",
-        {"without_lead": without_lead[:10], "without_lead_count": without_lead.count()},
-    )
+    return render(request, "dashboard/today.html", {"today": today_for(request.user)})
 
 
 @role_required(*EVERYONE)

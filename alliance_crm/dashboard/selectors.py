@@ -1,0 +1,69 @@
+"""Today: what the clinic needs to see this morning, read across apps in a fixed number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+
+from compliance.models import Alert
+from journeys.models import CheckIn, Inquiry, Visit
+from nudges.models import Nudge
+from patients.selectors import patient_list
+
+SHOWN = 10
+
+
+@dataclass
+class Today:
+    day: datetime
+    visits: list
+    alerts: list
+    alert_count: int
+    without_lead: list
+    without_lead_count: int
+    to_review: int
+    inquiries: list
+    inquiry_count: int
+    checkins_answered_today: int
+    checkins_due_today: int
+
+
+def today_for(user, *, now: datetime | None = None) -> Today:
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
+    end = start + timedelta(days=1)
+
+    visits = list(
+        Visit.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        .exclude(status=Visit.Status.CANCELLED)
+        .select_related("patient", "practitioner")
+        .order_by("starts_at")
+    )
+    if getattr(user, "is_practitioner", False):  # a practitioner's own visits first
+        visits.sort(key=lambda v: (v.practitioner_id != user.pk, v.starts_at))
+
+    alerts = Alert.objects.filter(resolved_at__isnull=True).select_related("patient").order_by("opened_at")
+    without_lead = patient_list(lead_id=0).order_by("created_at")
+    week_ago = now - timedelta(days=7)
+    inquiries = (
+        Inquiry.objects.filter(received_at__gte=week_ago).select_related("patient").order_by("-received_at")
+    )
+    return Today(
+        day=local,
+        visits=visits,
+        alerts=list(alerts[:SHOWN]),
+        alert_count=alerts.count(),
+        without_lead=list(without_lead[:SHOWN]),
+        without_lead_count=without_lead.count(),
+        to_review=Nudge.objects.needs_review().count(),
+        inquiries=list(inquiries[:SHOWN]),
+        inquiry_count=inquiries.count(),
+        checkins_answered_today=CheckIn.objects.filter(answered_at__gte=start, answered_at__lt=end).count(),
+        checkins_due_today=CheckIn.objects.filter(due_on=local.date()).count(),
+    )
+
+
+__all__ = ["Today", "today_for"]

@@ -1,0 +1,186 @@
+"""Writes of the compliance app that carry business rules, each transactional and audited."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent
+from journeys.models import Blueprint, BlueprintItem, CheckIn
+
+from .models import Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
+
+RATINGS = ("energy", "sleep", "mood", "digestion")
+RATING_MAX = 10
+PAUSED_REASON_MAX = ComplianceLog._meta.get_field("paused_reason").max_length
+PATIENT_LABEL = "patient via check-in link"
+ITEMS_CHANGED_MESSAGE = (
+    "The plan was updated while this answer was being written; please have a look at the items again."
+)
+
+
+class Refusal:
+    """Why a check-in cannot take an answer now; also the ``code`` of the ValidationError that says so."""
+
+    MISSED = "checkin_missed"
+    CLOSED = "checkin_closed"
+    RECEIVED = "answer_final"  # answered, and the time to change the answer is over
+    ITEMS_CHANGED = "items_changed"
+
+
+def checkin_answerable_items(checkin: CheckIn) -> list[BlueprintItem]:
+    """The items a check-in asks about: the active and paused items of the journey's published plan."""
+    return list(
+        BlueprintItem.objects.filter(
+            blueprint__journey_id=checkin.journey_id,
+            blueprint__status=Blueprint.Status.PUBLISHED,
+            status__in=(BlueprintItem.Status.ACTIVE, BlueprintItem.Status.PAUSED),
+        ).order_by("position", "id")
+    )
+
+
+def answer_changeable_until(answer: CheckInAnswer, *, amend_hours: int) -> datetime:
+    """The moment an answer stops being open to change: ``amend_hours`` after it was first given."""
+    return answer.answered_at + timedelta(hours=amend_hours)
+
+
+def checkin_answer_refusal(
+    *, checkin: CheckIn, answer: CheckInAnswer | None, via: str, now: datetime, amend_hours: int
+) -> str | None:
+    """The ``Refusal`` code that stops an answer (or a change to one) now, or None when it may be given.
+
+    Missed: never. Answered: only until the change window after the first answer ends (an answered check-in
+    without an answer row, from before answers were kept, is final). Open and past ``closes_at``: only by
+    phone, when the clinic took the patient's call late.
+    """
+    if checkin.status == CheckIn.Status.MISSED:
+        return Refusal.MISSED
+    if checkin.status == CheckIn.Status.ANSWERED or answer is not None:
+        if answer is None or now >= answer_changeable_until(answer, amend_hours=amend_hours):
+            return Refusal.RECEIVED
+        return None
+    if checkin.closes_at <= now and via != CheckInAnswer.Via.PHONE:
+        return Refusal.CLOSED
+    return None
+
+
+REFUSAL_MESSAGES = {
+    Refusal.MISSED: "This check-in has closed without an answer, so it can no longer be answered.",
+    Refusal.CLOSED: "This check-in has closed, so it can no longer be answered.",
+    Refusal.RECEIVED: "This answer was already received and the time to change it is over.",
+}
+
+
+def _clean_items(
+    items_status: dict[int, tuple[str, str]], items: list[BlueprintItem]
+) -> list[tuple[BlueprintItem, str, str]]:
+    expected = {item.pk: item for item in items}
+    if set(items_status) != set(expected):
+        raise ValidationError(ITEMS_CHANGED_MESSAGE, code=Refusal.ITEMS_CHANGED)
+    cleaned = []
+    for item_id, (status, reason) in items_status.items():
+        item = expected[item_id]
+        if status not in ComplianceLog.Status.values:
+            raise ValidationError(f"Choose how “{item.title}” went.", code="invalid_status")
+        reason = (reason or "").strip() if status == ComplianceLog.Status.PAUSED else ""
+        if status == ComplianceLog.Status.PAUSED and not reason:
+            raise ValidationError(f"Say briefly why “{item.title}” is paused.", code="paused_without_reason")
+        if len(reason) > PAUSED_REASON_MAX:
+            raise ValidationError(
+                f"The reason for pausing “{item.title}” can be at most {PAUSED_REASON_MAX} characters.",
+                code="paused_reason_too_long",
+            )
+        cleaned.append((item, status, reason))
+    return sorted(cleaned, key=lambda row: (row[0].position, row[0].pk))
+
+
+def _clean_barriers(barriers: list[str]) -> list[str]:
+    unknown = [b for b in barriers if b not in Barrier.values]
+    if unknown:
+        raise ValidationError("Choose what got in the way from the list.", code="invalid_barrier")
+    return list(dict.fromkeys(barriers))
+
+
+def _clean_ratings(ratings: dict) -> dict[str, int | None]:
+    unknown = set(ratings) - set(RATINGS)
+    if unknown:
+        raise ValueError(f"not ratings: {sorted(unknown)}")
+    cleaned = {}
+    for name in RATINGS:
+        value = ratings.get(name)
+        if value is not None and (type(value) is not int or not 0 <= value <= RATING_MAX):
+            raise ValidationError(f"Rate {name} from 0 to {RATING_MAX}.", code="invalid_rating")
+        cleaned[name] = value
+    return cleaned
+
+
+@transaction.atomic
+def checkin_answer_record(
+    *,
+    checkin: CheckIn,
+    items_status: dict[int, tuple[str, str]],
+    where_it_failed: str,
+    barriers: list[str],
+    ratings: dict,
+    via: str = CheckInAnswer.Via.LINK,
+    entered_by=None,
+    now: datetime | None = None,
+    request=None,
+) -> CheckInAnswer:
+    """Record the answer to a check-in, or replace it while it may still change: one log per active or
+    paused item of the published plan; the check-in becomes answered. Refused (ValidationError, nothing
+    written) when the check-in is missed, closed (a late answer only by phone) or its answer is final."""
+    if via not in CheckInAnswer.Via.values:
+        raise ValueError(f"unknown via: {via!r}")
+    if via == CheckInAnswer.Via.PHONE and entered_by is None:
+        raise ValueError("an answer taken by phone needs the user who entered it")
+    now = now or timezone.now()
+    checkin = CheckIn.objects.select_for_update(of=("self",)).select_related("journey").get(pk=checkin.pk)
+    answer = CheckInAnswer.objects.filter(checkin=checkin).first()
+    refusal = checkin_answer_refusal(
+        checkin=checkin, answer=answer, via=via, now=now, amend_hours=ClinicSettings.load().amend_hours
+    )
+    if refusal is not None:
+        raise ValidationError(REFUSAL_MESSAGES[refusal], code=refusal)
+    logs = _clean_items(items_status, checkin_answerable_items(checkin))
+    fields = {
+        "where_it_failed": (where_it_failed or "").strip(),
+        "barriers": _clean_barriers(barriers),
+        **_clean_ratings(ratings),
+        "via": via,
+        "entered_by": entered_by if via == CheckInAnswer.Via.PHONE else None,
+    }
+    if answer is None:
+        answer = CheckInAnswer.objects.create(
+            checkin=checkin, patient_id=checkin.journey.patient_id, answered_at=now, **fields
+        )
+        checkin.status, checkin.answered_at = CheckIn.Status.ANSWERED, now
+        checkin.save(update_fields=["status", "answered_at"])
+        action = AccessEvent.Action.CREATE
+    else:
+        for name, value in fields.items():
+            setattr(answer, name, value)
+        answer.amended_at = now
+        answer.save(update_fields=[*fields, "amended_at"])
+        answer.logs.all().delete()
+        action = AccessEvent.Action.UPDATE
+    ComplianceLog.objects.bulk_create(
+        ComplianceLog(answer=answer, checkin=checkin, item=item, status=status, paused_reason=reason)
+        for item, status, reason in logs
+    )
+    record_access(
+        action=action,
+        actor=entered_by,
+        actor_label="" if entered_by is not None else PATIENT_LABEL,
+        patient_id=checkin.journey.patient_id,
+        obj=answer,
+        request=request,
+        detail=f"check-in due {checkin.due_on:%Y-%m-%d} "
+        f"{'changed' if action == AccessEvent.Action.UPDATE else 'answered'} "
+        f"{'by phone' if via == CheckInAnswer.Via.PHONE else 'by link'}, {len(logs)} items",
+    )
+    return answer

@@ -1,0 +1,419 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+
+from alliance_crm.accounts.models import AccessEvent
+from compliance import detection, tasks
+from compliance.models import Alert, ClinicSettings
+from journeys.models import BlueprintItem, CheckIn, Journey, Stage
+from nudges.models import Kind, Nudge, NudgeRule
+from tests.compliance.conftest import MONDAY, week
+from tests.factories import CareTeamMemberFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+# Noon in New York, ten days after the first check-in of the fixtures.
+NOW = datetime(2026, 11, 12, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def led(plan, practitioner):
+    """The ``plan`` patient with Dr. Bob Moss as their lead practitioner."""
+    journey, items = plan
+    CareTeamMemberFactory(patient=journey.patient, user=practitioner, role="lead")
+    return journey, items
+
+
+@pytest.fixture
+def seven_items(led):
+    """The plan widened to seven items, so that scores like 69.2% can be made from real answers."""
+    journey, items = led
+    blueprint = items[0].blueprint
+    for position, title in enumerate(["Sleep by 10", "Fish oil", "Breathing", "Journal"], start=3):
+        BlueprintItem.objects.create(blueprint=blueprint, kind="lifestyle", title=title, position=position)
+    return journey
+
+
+def rules(**changes):
+    ClinicSettings.load()
+    ClinicSettings.objects.filter(pk=1).update(**changes)
+
+
+def alerts(journey, reason=None):
+    qs = Alert.objects.filter(patient=journey.patient)
+    return qs.filter(reason=reason) if reason else qs
+
+
+def faltering(journey):
+    """Two answered check-ins at 0%: low adherence."""
+    week(journey, MONDAY, ["missed", "missed", "missed"])
+    week(journey, MONDAY + timedelta(days=7), ["missed", "missed", "missed"])
+
+
+# --- Low adherence --------------------------------------------------------------------------------
+
+
+def test_low_adherence_opens_an_alert_just_below_the_threshold(seven_items):
+    journey = seven_items
+    week(journey, MONDAY, ["done"] * 5 + ["missed"] * 2)
+    week(journey, MONDAY + timedelta(days=7), ["done"] * 4 + ["missed"] * 2 + ["paused"])  # 9 of 13: 69.2%
+
+    opened = detection.detect_faltering(now=NOW)
+
+    assert [(a.reason, a.detail) for a in opened] == [("low_adherence", "69.2% over the last two check-ins")]
+    alert = opened[0]
+    assert (alert.journey, alert.opened_at, alert.is_open) == (journey, NOW, True)
+
+
+def test_low_adherence_exactly_at_the_threshold_opens_nothing(led):
+    journey, _ = led
+    week(journey, MONDAY, ["done", "done", "partial"])
+    week(journey, MONDAY + timedelta(days=7), ["done", "missed", "paused"])  # 3.5 of 5: 70.0%
+
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_low_adherence_needs_two_answered_check_ins(led):
+    journey, _ = led
+    week(journey, MONDAY, ["missed", "missed", "missed"])
+
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_the_threshold_comes_from_clinic_settings(led):
+    journey, _ = led
+    week(journey, MONDAY, ["done", "done", "partial"])
+    week(journey, MONDAY + timedelta(days=7), ["done", "missed", "paused"])  # 70.0%
+    rules(adherence_threshold=71)
+
+    assert [a.reason for a in detection.detect_faltering(now=NOW)] == ["low_adherence"]
+
+
+# --- Missed check-ins -----------------------------------------------------------------------------
+
+
+def test_one_missed_check_in_is_not_yet_a_pattern(led):
+    journey, _ = led
+    week(journey, MONDAY, ["done", "done", "done"])
+    week(journey, MONDAY + timedelta(days=7), missed=True)
+
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_two_missed_check_ins_in_a_row_open_an_alert(led):
+    journey, _ = led
+    week(journey, MONDAY - timedelta(days=7), ["done", "done", "done"])
+    week(journey, MONDAY, missed=True)
+    week(journey, MONDAY + timedelta(days=7), missed=True)
+    week(journey, MONDAY + timedelta(days=14))  # still open: not yet missed, and no break in the run
+
+    opened = detection.detect_faltering(now=NOW)
+
+    assert [(a.reason, a.detail) for a in opened] == [("missed_checkins", "2 check-ins missed in a row")]
+
+
+def test_an_answer_between_two_misses_breaks_the_run(led):
+    journey, _ = led
+    week(journey, MONDAY - timedelta(days=7), missed=True)
+    week(journey, MONDAY, ["done", "done", "done"])
+    week(journey, MONDAY + timedelta(days=7), missed=True)
+
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_a_closed_check_in_not_yet_marked_missed_counts_as_missed(led):
+    journey, _ = led
+    week(journey, MONDAY, missed=True)
+    CheckIn.objects.create(journey=journey, due_on=MONDAY + timedelta(days=7), closes_at=NOW)
+
+    assert [a.reason for a in detection.detect_faltering(now=NOW)] == ["missed_checkins"]
+
+
+def test_one_missed_check_in_is_enough_when_the_clinic_says_so(led):
+    journey, _ = led
+    week(journey, MONDAY, missed=True)
+    rules(missed_in_a_row=1)
+
+    assert [a.detail for a in detection.detect_faltering(now=NOW)] == ["The last check-in was missed"]
+
+
+# --- Adherence drop -------------------------------------------------------------------------------
+
+# Noon in New York on the last day of the second 28-day window: MONDAY … +27 is the window before.
+DROP_NOW = datetime(2026, 12, 27, 17, 0, tzinfo=UTC)
+
+
+def test_a_drop_of_25_points_opens_an_alert(led):
+    journey, _ = led
+    rules(adherence_threshold=0)  # only the drop rule speaks
+    week(journey, MONDAY, ["done", "done", "done"])  # window before: 100%
+    week(journey, MONDAY + timedelta(days=28), ["done", "done", "done"])
+    week(journey, MONDAY + timedelta(days=35), ["done", "partial", "missed"])  # this window: 4.5 of 6, 75%
+
+    opened = detection.detect_faltering(now=DROP_NOW)
+
+    assert [(a.reason, a.detail) for a in opened] == [
+        ("adherence_drop", "Down 25 points, from 100% to 75%, over the last 28 days")
+    ]
+
+
+def test_a_drop_of_24_9_points_opens_nothing(seven_items):
+    journey = seven_items
+    rules(adherence_threshold=0)
+    # The window before: 9.5 of 11 = 86.4%.
+    week(journey, MONDAY, ["done"] * 7)
+    week(
+        journey,
+        MONDAY + timedelta(days=7),
+        ["done", "done", "partial", "missed", "paused", "paused", "paused"],
+    )
+    # This window: 8 of 13 = 61.5%.
+    week(journey, MONDAY + timedelta(days=28), ["done"] * 4 + ["missed"] * 3)
+    week(journey, MONDAY + timedelta(days=35), ["done"] * 4 + ["missed"] * 2 + ["paused"])
+
+    assert detection.detect_faltering(now=DROP_NOW) == []
+
+
+# --- Once, and only for patients at check-ins -----------------------------------------------------
+
+
+def test_running_detection_twice_opens_one_alert_one_outreach_and_one_email(led, mailoutbox, practitioner):
+    journey, _ = led
+    faltering(journey)
+
+    first = detection.detect_faltering(now=NOW)
+    second = detection.detect_faltering(now=NOW + timedelta(hours=1))
+
+    assert len(first) == 1 and second == []
+    alert = alerts(journey).get()
+    nudge = Nudge.objects.get(patient=journey.patient, kind=Kind.ADHERENCE_OUTREACH)
+    assert alert.outreach_nudge == nudge
+    assert nudge.dedupe_key == f"alert:{alert.pk}:outreach"
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == [practitioner.email]
+
+
+def test_the_email_names_the_reason_and_links_the_patient_without_clinical_detail(led, mailoutbox, settings):
+    journey, _ = led
+    faltering(journey)
+
+    [alert] = detection.detect_faltering(now=NOW)
+
+    [email] = mailoutbox
+    assert email.subject == "Alliance: Renée Côté may need a hand"
+    assert "Low adherence: 0% over the last two check-ins." in email.body
+    assert f"{settings.ALLIANCE_SITE_URL}/patients/{journey.patient_id}/" in email.body
+    assert f"/alerts/{alert.pk}/" in email.body
+    for item in ("Magnesium", "No gluten", "Walk"):
+        assert item not in email.body
+
+
+def test_two_reasons_at_once_open_two_alerts_with_one_outreach_and_one_email(led, mailoutbox):
+    journey, _ = led
+    faltering(journey)
+    week(journey, MONDAY + timedelta(days=14), missed=True)
+    CheckIn.objects.create(journey=journey, due_on=MONDAY + timedelta(days=21), closes_at=NOW)
+
+    opened = detection.detect_faltering(now=NOW)
+
+    assert {a.reason for a in opened} == {"low_adherence", "missed_checkins"}
+    assert Nudge.objects.filter(kind=Kind.ADHERENCE_OUTREACH).count() == 1
+    assert {a.outreach_nudge_id for a in opened} == {Nudge.objects.get().pk}
+    assert len(mailoutbox) == 1
+    assert "Missed check-ins" in mailoutbox[0].body and "Low adherence" in mailoutbox[0].body
+
+
+def test_a_new_reason_while_an_alert_is_open_does_not_write_to_the_patient_again(led):
+    journey, _ = led
+    faltering(journey)
+    detection.detect_faltering(now=NOW)
+    week(journey, MONDAY + timedelta(days=14), missed=True)
+    week(journey, MONDAY + timedelta(days=21), missed=True)
+
+    [alert] = detection.detect_faltering(now=NOW)
+
+    assert alert.reason == "missed_checkins"
+    assert Nudge.objects.filter(kind=Kind.ADHERENCE_OUTREACH).count() == 1
+    assert alert.outreach_nudge == alerts(journey, "low_adherence").get().outreach_nudge
+
+
+def answer_moments(journey, moment):
+    CheckIn.objects.filter(journey=journey, status="answered").update(answered_at=moment)
+
+
+def resolve(alert, practitioner, at):
+    Alert.objects.filter(pk=alert.pk).update(resolved_at=at, resolved_by=practitioner, resolution="call")
+
+
+def test_an_answered_alert_is_not_reopened_by_the_data_it_answered(led, mailoutbox, practitioner):
+    journey, _ = led
+    faltering(journey)
+    answer_moments(journey, NOW - timedelta(days=1))
+    [first] = detection.detect_faltering(now=NOW)
+    resolve(first, practitioner, NOW + timedelta(hours=1))
+
+    assert detection.detect_faltering(now=NOW + timedelta(hours=2)) == []
+    assert detection.falter_findings(now=NOW + timedelta(hours=2)) == []
+    assert len(mailoutbox) == 1
+
+
+def test_a_resolved_alert_lets_a_new_one_open_when_new_answers_still_falter(led, mailoutbox, practitioner):
+    journey, _ = led
+    faltering(journey)
+    answer_moments(journey, NOW - timedelta(days=1))
+    [first] = detection.detect_faltering(now=NOW)
+    resolve(first, practitioner, NOW + timedelta(hours=1))
+    latest = week(journey, MONDAY + timedelta(days=14), ["missed", "partial", "missed"])
+    CheckIn.objects.filter(pk=latest.pk).update(answered_at=NOW + timedelta(days=3))
+
+    [second] = detection.detect_faltering(now=NOW + timedelta(days=3))
+
+    assert second.pk != first.pk and second.reason == first.reason
+    assert second.detail == "8.3% over the last two check-ins"
+    assert alerts(journey).filter(resolved_at__isnull=True).get() == second
+    assert Nudge.objects.filter(kind=Kind.ADHERENCE_OUTREACH).count() == 2
+    assert len(mailoutbox) == 2
+
+
+def test_a_resolved_missed_check_ins_alert_opens_again_only_after_another_miss(led, practitioner):
+    journey, _ = led
+    for days in (0, 7):
+        CheckIn.objects.create(
+            journey=journey, due_on=MONDAY + timedelta(days=days), closes_at=NOW - timedelta(days=8 - days)
+        )
+    [first] = detection.detect_faltering(now=NOW)
+    resolve(first, practitioner, NOW)
+    assert detection.detect_faltering(now=NOW + timedelta(days=1)) == []
+
+    CheckIn.objects.create(
+        journey=journey, due_on=MONDAY + timedelta(days=14), closes_at=NOW + timedelta(days=6)
+    )
+
+    [second] = detection.detect_faltering(now=NOW + timedelta(days=6))
+    assert second.reason == "missed_checkins"
+
+
+def test_an_alert_opened_by_another_run_meanwhile_is_not_opened_again(led, monkeypatch):
+    journey, _ = led
+    faltering(journey)
+    findings = detection.falter_findings(now=NOW)
+    Alert.objects.create(patient=journey.patient, reason="low_adherence", detail="seen by another run")
+    monkeypatch.setattr(detection, "falter_findings", lambda now: findings)
+
+    assert detection.detect_faltering(now=NOW) == []
+    assert alerts(journey).count() == 1
+
+
+@pytest.mark.parametrize("stage", [Stage.BLUEPRINT, Stage.PAUSED, Stage.GRADUATED])
+def test_patients_not_at_check_ins_are_left_alone(led, stage):
+    journey, _ = led
+    faltering(journey)
+    Journey.objects.filter(pk=journey.pk).update(stage=stage)
+
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_ended_journeys_and_archived_patients_are_left_alone(led):
+    journey, _ = led
+    faltering(journey)
+    journey.patient.archived = True
+    journey.patient.save()
+    assert detection.detect_faltering(now=NOW) == []
+
+    journey.patient.archived = False
+    journey.patient.save()
+    Journey.objects.filter(pk=journey.pk).update(ended_at=NOW)
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_without_a_lead_the_alert_opens_and_no_email_goes(plan, mailoutbox):
+    journey, _ = plan
+    faltering(journey)
+
+    assert len(detection.detect_faltering(now=NOW)) == 1
+    assert mailoutbox == []
+
+
+def test_with_outreach_switched_off_the_alert_and_email_still_happen(led, mailoutbox):
+    journey, _ = led
+    faltering(journey)
+    NudgeRule.objects.filter(kind=Kind.ADHERENCE_OUTREACH).update(enabled=False)
+
+    [alert] = detection.detect_faltering(now=NOW)
+
+    assert alert.outreach_nudge is None
+    assert not Nudge.objects.filter(kind=Kind.ADHERENCE_OUTREACH).exists()
+    assert len(mailoutbox) == 1 and "scheduled to go" not in mailoutbox[0].body
+
+
+def test_opening_an_alert_is_audited(led):
+    journey, _ = led
+    faltering(journey)
+
+    [alert] = detection.detect_faltering(now=NOW)
+
+    event = AccessEvent.objects.get(object_id=str(alert.pk), object_type__model="alert")
+    assert (event.action, event.actor, event.actor_label, event.patient_id) == (
+        "create",
+        None,
+        "falter detection",
+        journey.patient_id,
+    )
+
+
+def test_detection_reads_a_fixed_number_of_queries_per_patient(led, django_assert_max_num_queries):
+    journey, _ = led
+    week(journey, MONDAY, ["done", "done", "done"])
+    for _ in range(4):
+        Journey.objects.create(patient=PatientFactory(), stage=Stage.CHECK_INS)
+    patients = 5
+
+    with django_assert_max_num_queries(6 + 5 * patients):
+        assert detection.detect_faltering(now=NOW) == []
+
+
+# --- The command and the tasks --------------------------------------------------------------------
+
+
+def test_the_dry_run_says_what_would_happen_and_changes_nothing(led, capsys, mailoutbox, time_machine):
+    time_machine.move_to(NOW)
+    journey, _ = led
+    faltering(journey)
+    CheckIn.objects.create(
+        journey=journey, due_on=MONDAY - timedelta(days=7), closes_at=NOW - timedelta(days=1)
+    )
+
+    call_command("detect_faltering", "--dry-run")
+
+    out = capsys.readouterr().out
+    assert "1 check-in would be marked missed." in out
+    assert "Renée Côté: Low adherence (0% over the last two check-ins)" in out
+    assert not Alert.objects.exists() and mailoutbox == []
+    assert CheckIn.objects.filter(status="scheduled").count() == 1
+
+
+def test_the_command_marks_missed_check_ins_and_opens_alerts(led, capsys, mailoutbox, time_machine):
+    time_machine.move_to(NOW)
+    journey, _ = led
+    faltering(journey)
+
+    call_command("detect_faltering")
+    call_command("detect_faltering")
+
+    out = capsys.readouterr().out
+    assert "1 alert opened." in out and "0 alerts opened." in out
+    assert alerts(journey).count() == 1 and len(mailoutbox) == 1
+
+
+def test_the_beat_tasks_call_the_services(led, mailoutbox, time_machine):
+    time_machine.move_to(NOW)
+    journey, _ = led
+    faltering(journey)
+    CheckIn.objects.create(
+        journey=journey, due_on=MONDAY - timedelta(days=7), closes_at=NOW - timedelta(days=1)
+    )
+
+    assert tasks.mark_missed() == 1
+    assert tasks.detect_faltering() >= 1
+    assert tasks.detect_faltering() == 0
