@@ -29,7 +29,12 @@ def test_today_shows_alerts_visits_inquiries_and_patients_without_a_lead(client_
     add_day(practitioner, 2)
     response = client_for(staff).get("/")
     today, body = response.context["today"], response.content.decode()
-    assert (today.alert_count, len(today.visits), today.inquiry_count, today.without_lead_count) == (2, 2, 2, 2)
+    assert (today.alert_count, len(today.visits), today.inquiry_count, today.without_lead_count) == (
+        2,
+        2,
+        2,
+        2,
+    )
     assert "patient alerts open" in body and "new inquiries this week" in body
     assert "50% over the last two check-ins" in body
     assert body.count('href="/visits/') == 2
