@@ -1,3 +1,4 @@
+import re
 from collections import Counter
 from datetime import timedelta
 from io import StringIO
@@ -13,10 +14,13 @@ from django.utils import timezone
 
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
+from compliance.models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
+from compliance.scoring import recent_answered_score
 from journeys.models import (
     OFF_PATH,
     PATH,
     Blueprint,
+    BlueprintItem,
     CheckIn,
     Inquiry,
     Journey,
@@ -343,6 +347,131 @@ class TestTheLivingClinic:
         client.force_login(lead)
         assert client.get(f"/patients/{journey.patient.pk}/").status_code == 200
 
+    # --- the patients' answers, and the alerts they led to ---
+
+    def test_every_answered_check_in_holds_the_patients_answer_item_by_item(self, seeded):
+        answered = list(
+            CheckIn.objects.filter(status=CheckIn.Status.ANSWERED)
+            .select_related("answer", "journey")
+            .prefetch_related("answer__logs__item__blueprint")
+        )
+        assert len(answered) >= 20
+        for checkin in answered:
+            answer = checkin.answer
+            assert answer.patient_id == checkin.journey.patient_id
+            assert answer.answered_at == checkin.answered_at
+            logs = list(answer.logs.all())
+            assert logs, checkin
+            assert {log.checkin_id for log in logs} == {checkin.pk}
+            assert len({log.item_id for log in logs}) == len(logs)
+            for log in logs:  # about the plan the patient held when they answered
+                blueprint = log.item.blueprint
+                assert blueprint.journey_id == checkin.journey_id
+                assert blueprint.published_at <= answer.answered_at
+                assert not blueprint.journey.blueprints.filter(
+                    version__gt=blueprint.version, published_at__lte=answer.answered_at
+                ).exists(), checkin
+                if log.status == ComplianceLog.Status.PAUSED:
+                    assert log.paused_reason
+        assert not CheckInAnswer.objects.exclude(checkin__status=CheckIn.Status.ANSWERED).exists()
+        assert CheckInAnswer.objects.count() == len(answered)
+
+    def test_answers_read_like_real_weeks(self, seeded):
+        statuses = Counter(ComplianceLog.objects.values_list("status", flat=True))
+        total = sum(statuses.values())
+        assert 0.6 <= statuses["done"] / total <= 0.9, statuses
+        assert statuses["done"] > statuses["partial"] > statuses["missed"] > 0
+        assert statuses["paused"] >= 3
+        answers = CheckInAnswer.objects.all()
+        words = set(answers.exclude(where_it_failed="").values_list("where_it_failed", flat=True))
+        assert "Travelled for work, the powders didn't fit in my bag." in words
+        assert len(words) >= 10
+        assert 0.25 <= answers.exclude(where_it_failed="").count() / answers.count() <= 0.75
+        assert answers.exclude(barriers=[]).count() >= 10
+        assert answers.filter(barriers=[]).exists(), "plenty of weeks nothing got in the way"
+        assert not answers.filter(energy__isnull=True).exists()
+        assert answers.filter(digestion__isnull=True).exists(), "a rating skipped now and then"
+        by_phone = answers.filter(via=CheckInAnswer.Via.PHONE)
+        assert by_phone.exists() and not by_phone.filter(entered_by__isnull=True).exists()
+        assert answers.filter(amended_at__isnull=False).exists(), "someone changed an answer"
+        # A plan item the care team paused is reported as paused by everyone who answered since.
+        paused_item = BlueprintItem.objects.get(status=BlueprintItem.Status.PAUSED)
+        since = ComplianceLog.objects.filter(
+            item=paused_item, answer__answered_at__gt=paused_item.status_changed_at
+        )
+        assert since.exists() and set(since.values_list("status", flat=True)) == {"paused"}
+
+    def test_two_patients_who_answered_poorly_lately_have_an_open_low_adherence_alert(self, seeded):
+        threshold = ClinicSettings.load().adherence_threshold
+        low = Alert.objects.filter(reason=Alert.Reason.LOW_ADHERENCE, resolved_at__isnull=True)
+        assert low.values("patient").distinct().count() == 2
+        for alert in low:
+            score, answered = recent_answered_score(patient_id=alert.patient_id)
+            assert answered == 2 and score < threshold
+            assert alert.journey.stage == Stage.CHECK_INS
+            assert alert.detail == f"{score:g}% over the last two check-ins"
+            outreach = alert.outreach_nudge
+            assert (outreach.kind, outreach.status) == ("adherence_outreach", Nudge.Status.PENDING)
+        missed = Alert.objects.filter(reason=Alert.Reason.MISSED_CHECKINS, resolved_at__isnull=True)
+        faltering = {name for name, plan in JOURNEYS.items() if plan.faltering}
+        assert {a.patient.legal_name for a in missed} == faltering
+        everyone = Alert.objects.filter(resolved_at__isnull=True)
+        assert not everyone.filter(outreach_nudge__isnull=True).exists()
+        struggling = {name for name, plan in JOURNEYS.items() if plan.struggling or plan.faltering}
+        assert {a.patient.legal_name for a in everyone} == struggling, "only those meant to falter do"
+
+    def test_one_alert_was_answered_by_a_course_correction_linking_version_2(self, seeded):
+        alert = Alert.objects.get(resolved_at__isnull=False)
+        correction = CourseCorrection.objects.get()
+        assert correction.alert == alert and correction.practitioner == alert.resolved_by
+        revised = correction.blueprint
+        assert (revised.version, revised.status) == (2, Blueprint.Status.PUBLISHED)
+        assert revised.revision_reason
+        assert alert.opened_at < revised.published_at <= correction.created_at == alert.resolved_at
+        assert alert.resolved_at < timezone.now()
+        assert "Plan revised to version 2." in alert.resolution
+        first = revised.journey.blueprints.get(version=1)
+        assert first.status == Blueprint.Status.SUPERSEDED
+        # The weeks before the correction were hard and about version 1; the weeks since, about version 2.
+        answers = CheckInAnswer.objects.filter(patient=alert.patient).prefetch_related("logs__item")
+        before = [a for a in answers if a.answered_at < alert.opened_at]
+        after = [a for a in answers if a.answered_at > alert.resolved_at]
+        assert len(before) == 2 and after
+        assert {log.item.blueprint_id for a in before for log in a.logs.all()} == {first.pk}
+        assert {log.item.blueprint_id for a in after for log in a.logs.all()} == {revised.pk}
+        assert not Alert.objects.filter(patient=alert.patient, resolved_at__isnull=True).exists()
+
+    def test_the_alerts_page_and_today_show_the_open_alerts(self, seeded, client):
+        client.force_login(get_user_model().objects.get(username="coordinator"))
+        open_alerts = Alert.objects.filter(resolved_at__isnull=True).select_related("patient")
+        alerts_page = client.get("/alerts/").content.decode()
+        today = client.get("/").content.decode()
+        for alert in open_alerts:
+            assert f'id="alert-{alert.pk}"' in alerts_page
+            assert alert.patient.display_name in today
+        assert f"Open ({open_alerts.count()})" in alerts_page
+        answered = Alert.objects.get(resolved_at__isnull=False)
+        assert answered.patient.display_name in alerts_page  # among the recently answered
+
+    def test_the_adherence_panel_shows_a_demo_patients_answers_and_charts(self, seeded, client):
+        alert = Alert.objects.filter(reason=Alert.Reason.LOW_ADHERENCE, resolved_at__isnull=True).first()
+        patient = alert.patient
+        client.force_login(patient.care_team.get(role="lead", ended_at__isnull=True).user)
+        page = client.get(f"/patients/{patient.pk}/").content.decode()
+        assert 'id="adherence-summary"' in page
+        for chart in ("adherence-weekly", "adherence-heatmap"):
+            assert re.search(rf'<figure class="mb-3" id="{chart}">\s*<svg [^>]*role="img"', page), chart
+        assert "Under the clinic's" in page
+        latest = CheckInAnswer.objects.filter(patient=patient).order_by("-answered_at").first()
+        assert latest.where_it_failed and latest.where_it_failed.replace("'", "&#x27;") in page
+        assert f'id="answer-{latest.pk}"' in page
+
+    def test_the_summary_counts_answers_and_alerts(self, seeded):
+        answers = CheckInAnswer.objects.count()
+        assert f"answers           {answers} (" in seeded
+        assert f"alerts            {Alert.objects.filter(resolved_at__isnull=True).count()} open" in seeded
+        assert "1 answered by a course correction" in seeded
+
 
 def test_every_demo_patient_has_a_journey_planned():
     names = [f"{person.first_name} {person.last_name}" for person in DEMO_PATIENTS]
@@ -353,10 +482,14 @@ def test_every_demo_patient_has_a_journey_planned():
     )
 
 
-def test_a_dry_run_keeps_nothing(db, monkeypatch):
+def test_a_dry_run_keeps_nothing(db, monkeypatch, mailoutbox, django_capture_on_commit_callbacks):
     monkeypatch.delenv("DEMO_PASSWORD", raising=False)
-    out = run("seed_demo", "--dry-run")
+    with django_capture_on_commit_callbacks() as queued:
+        out = run("seed_demo", "--dry-run")
     assert "dry run" in out and "by stage" in out
+    assert "would open" in out
+    assert mailoutbox == [] and queued == [], "falter detection only counts: no email, no outreach queued"
+    assert not Alert.objects.exists() and not CheckInAnswer.objects.exists()
     assert not Patient.objects.exists()
     assert not get_user_model().objects.exists()
     assert not Journey.objects.exists() and not Program.objects.exists()

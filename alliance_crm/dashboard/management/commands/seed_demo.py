@@ -6,6 +6,13 @@ along the path (or off it), with the history that got them there: stage moves, v
 notes, a published care plan and its revisions, check-ins answered and missed, and what is still to
 come (visits in the next two weeks, check-ins) waiting in the outbox as pending nudges.
 
+Every answered check-in holds the patient's answer, written through the answer service at the moment it
+was given: how each plan item went, what got in the way, four self-ratings and, often, their own words.
+Two patients have had a hard few weeks, two more have stopped answering, and one faltered early and had
+their plan simplified by a course correction; falter detection runs once everything is in, so the alerts
+page and Today open on real alerts (detection emails the leads and schedules its warm outreach, as it
+does every hour in the clinic).
+
 The data is the same on every run: seeded random generators and a fixed reference date (so demo
 ages never drift). The clinic's history is dated back from the moment the command runs, so days in
 stage and the pipeline's conversion and median figures read like a real clinic's on any day. The
@@ -13,7 +20,7 @@ colleagues are created only when their username is free; they sign in with ``DEM
 it is set, otherwise not until an admin gives them a password.
 
 ``--if-empty`` loads nothing when the clinic has patients already; ``--dry-run`` shows what would
-be loaded and keeps nothing.
+be loaded and keeps (and sends) nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
 
 import phonenumbers
@@ -33,7 +41,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from alliance_crm.accounts.models import Role
+from alliance_crm.accounts.audit import record_access
+from alliance_crm.accounts.models import AccessEvent, Role
+from compliance.corrections import course_correct
+from compliance.detection import DETECTION_LABEL, detect_faltering, falter_findings
+from compliance.forms import PLAN_PAUSED_REASON
+from compliance.models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
+from compliance.scoring import recent_answered_score
+from compliance.services import checkin_answer_record, checkin_answerable_items
 from journeys.models import (
     OFF_PATH,
     PATH,
@@ -614,13 +629,17 @@ class DemoJourney:
     revised: bool = False  # the plan has a version 2
     item_paused: bool = False  # one item of the plan is paused
     faltering: bool = False  # missed their latest check-ins
+    struggling: bool = False  # answered their latest two check-ins, and little of the plan fitted those weeks
+    corrected: bool = False  # struggled at first; the revision (``revised``) answered their alert
 
 
 S, K = Stage, Visit.Kind
 JOURNEYS = {  # by legal name; every demo patient has one
     "Margaret O'Brien": DemoJourney(S.ADVOCATE, 60, "fatigue", addendum=True),
     "José Núñez": DemoJourney(S.GRADUATED, 20, "gut", revised=True),
-    "Aisha Bello": DemoJourney(S.CHECK_INS, 40, "hormones", revised=True, upcoming=K.FOLLOW_UP),
+    "Aisha Bello": DemoJourney(
+        S.CHECK_INS, 40, "hormones", revised=True, corrected=True, upcoming=K.FOLLOW_UP
+    ),
     "Zoë Ångström": DemoJourney(S.CHECK_INS, 15, "skin"),
     "David Goldberg": DemoJourney(S.ADVOCATE, 95, "sugar"),
     "Björn Løkke": DemoJourney(
@@ -628,7 +647,7 @@ JOURNEYS = {  # by legal name; every demo patient has one
     ),
     "Chloé Dubois": DemoJourney(S.COMMITMENT, 4, "gut", upcoming=K.COMMITMENT),
     "Renée Côté": DemoJourney(S.INTAKE, 9, "sleep"),
-    "Hannah Kim": DemoJourney(S.CHECK_INS, 26, "gut"),
+    "Hannah Kim": DemoJourney(S.CHECK_INS, 26, "gut", struggling=True),
     "Patrick Doyle": DemoJourney(S.DISCOVERY, 5, upcoming=K.DISCOVERY),
     "Daniel Reyes": DemoJourney(S.BLUEPRINT, 6, "migraine", draft_only=True),
     "Dolores Begay": DemoJourney(S.GRADUATED, 35, "sugar"),
@@ -664,7 +683,7 @@ JOURNEYS = {  # by legal name; every demo patient has one
         note="Moving across the country for work. Sent the intake summary on to the new practitioner, "
         "with consent.",
     ),
-    "Matilda Shaw": DemoJourney(S.CHECK_INS, 50, "gut"),
+    "Matilda Shaw": DemoJourney(S.CHECK_INS, 50, "gut", struggling=True),
     "Łukasz Wójcik": DemoJourney(S.DISCOVERY, 8, no_show=True, upcoming=K.DISCOVERY),
     "Olivia Bennett": DemoJourney(S.COMMITMENT, 7, "fatigue", upcoming=K.COMMITMENT),
     "Ryan Castillo": DemoJourney(S.DISCOVERY, 3, upcoming=K.DISCOVERY),
@@ -730,6 +749,84 @@ START_NOTES = {
 }
 
 
+# --- What patients answered at their check-ins --------------------------------------------------------
+
+ANSWER_SEED = SEED + 2  # answers draw from a generator of their own
+# How a plan item went in an ordinary week, and in a week where the plan did not fit the patient's life.
+STEADY_WEEK = {
+    ComplianceLog.Status.DONE: 74,
+    ComplianceLog.Status.PARTIAL: 17,
+    ComplianceLog.Status.MISSED: 6,
+    ComplianceLog.Status.PAUSED: 3,
+}
+HARD_WEEK = {ComplianceLog.Status.DONE: 15, ComplianceLog.Status.PARTIAL: 30, ComplianceLog.Status.MISSED: 55}
+# An ordinary week scores at least this (so only the patients meant to falter do, and no drop between two
+# windows of ordinary weeks reaches the clinic's 25 points); a hard week scores in the range below.
+STEADY_FLOOR = 78
+HARD_RANGE = (20, 45)
+WORDS_SHARE = 0.5  # answers that carry the patient's own words
+PHONE_SHARE = 0.08  # answers the front desk took by phone
+CHANGED_SHARE = 0.15  # answers with a "not this week" that the patient changed within the hours allowed
+GOOD_WEEK_WORDS = [
+    "Best week so far. The walk is starting to feel like mine.",
+    "Sleeping through most nights now. I had forgotten what that feels like.",
+    "Energy held up past three o'clock on four days out of five.",
+    "Cooked ahead on Sunday and it made the whole week easier.",
+    "Nothing much to report, which is news in itself.",
+    "Less bloating this week. Still wary, but hopeful.",
+]
+MIXED_WEEK_WORDS = [
+    "Travelled for work, the powders didn't fit in my bag.",
+    "Forgot the evening capsules twice; the bottle lives in the wrong cupboard.",
+    "The kids were ill, so dinners were whatever was in the freezer.",
+    "Deadline week. The wind-down hour turned into answering emails.",
+    "The bitters taste awful. I managed them with lunch, not every meal.",
+    "Ran out of the supplement on Thursday; the new bottle came on Monday.",
+    "Weekend away for a birthday. Ate what everyone ate and enjoyed it.",
+    "A late shift midweek threw my sleep, and everything slid from there.",
+]
+HARD_WEEK_WORDS = [
+    "Honestly a rough week. Work ate every evening and I couldn't face cooking.",
+    "I keep starting the food list and stopping by Wednesday. It's a lot of new recipes at once.",
+    "Money is tight this month, so I haven't reordered the supplements.",
+    "My mum was in hospital and the plan went out of the window. I'll get back to it.",
+    "Too many things to remember. Some days I just do the walk and call it a win.",
+]
+# The patient whose first weeks led to a course correction: their words, which the revision answered.
+MORNING_WORDS = [
+    "Mornings are the school run; the walk never happens before nine.",
+    "Same again. By the time the kids are at school I'm already late for work, so no walk.",
+]
+STEADY_BARRIERS = [Barrier.FORGOT, Barrier.TIME, Barrier.LIFE_EVENT, Barrier.TASTE, Barrier.SIDE_EFFECTS]
+HARD_BARRIERS = [Barrier.TIME, Barrier.LIFE_EVENT, Barrier.COST, Barrier.FAMILY, Barrier.UNCLEAR]
+PAUSED_REASONS = {  # a patient's reason for pausing an item on purpose, by kind of item
+    ItemKind.SUPPLEMENT: [
+        "On antibiotics this week; the pharmacist said to hold it.",
+        "Stomach bug, so only water and toast for a few days.",
+    ],
+    ItemKind.LIFESTYLE: [
+        "Flu, in bed most of the week.",
+        "Away for a family funeral; I let it rest this week.",
+    ],
+    ItemKind.DIET: [
+        "Away at a family wedding; chose to pause and enjoy it.",
+        "Staying with my parents this week, and I eat what they cook.",
+    ],
+    ItemKind.LAB: ["The lab was closed for the holiday; booked for next week."],
+    ItemKind.THERAPY: ["Lena was away this week."],
+}
+CHANGED_WORDS = " (Changed: I did manage it on Sunday after all.)"
+# The course correction the practitioner records when a revision answers an alert, by the item it changed.
+CORRECTIONS = {
+    "Magnesium glycinate": CourseCorrection.Change.DOSE_ADJUSTED,
+    "Morning light walk": CourseCorrection.Change.SIMPLIFIED,
+    None: CourseCorrection.Change.OTHER,
+}
+CORRECTION_NOTE = "Talked it through with {name} by phone. {reason}"
+EARLY_REVISION = 1  # the revision (of REVISIONS) that answers the corrected patient's mornings
+DETECTION_EVERY = timedelta(hours=1)  # how soon after an answer the hourly falter detection notices it
+
+
 class Command(BaseCommand):
     help = __doc__
 
@@ -744,7 +841,7 @@ class Command(BaseCommand):
             self.stdout.write("Patients exist already: demo data left as it is.")
             return
         with transaction.atomic():
-            summary = DemoClinic(rng=random.Random(SEED)).load()
+            summary = DemoClinic(rng=random.Random(SEED), dry_run=dry_run).load()
             if dry_run:
                 transaction.set_rollback(True)
         self.report(summary, dry_run=dry_run)
@@ -797,13 +894,24 @@ class Command(BaseCommand):
             f"  check-ins         {checkins['answered']} answered, {checkins['missed']} missed, "
             f"{checkins['open']} open, {checkins['upcoming']} to come ({summary['requests']} requests pending)"
         )
+        answers = summary["answers"]
+        self.stdout.write(
+            f"  answers           {answers['by link'] + answers['by phone']} ({answers['by phone']} by phone, "
+            f"{answers['changed']} changed), items: {tally(summary['logs'])}"
+        )
+        alerts = summary["alerts"]
+        self.stdout.write(
+            f"  alerts            {alerts.total()} {'would open' if dry_run else 'open'} ({tally(alerts)}), "
+            f"{summary['alerts_answered']} answered by a course correction"
+        )
 
 
 class DemoClinic:
     """Builds the demo through the services; ``load`` returns what it made, for the summary."""
 
-    def __init__(self, *, rng: random.Random):
+    def __init__(self, *, rng: random.Random, dry_run: bool = False):
         self.rng = rng
+        self.dry_run = dry_run
         self.User = get_user_model()
         self.summary = {
             "users_added": [],
@@ -824,6 +932,10 @@ class DemoClinic:
             "blueprints": Counter(),
             "checkins": Counter(),
             "requests": 0,
+            "answers": Counter(),
+            "logs": Counter(),
+            "alerts": Counter(),
+            "alerts_answered": 0,
         }
         self.phone_suffixes = iter(rng.sample(range(100, 200), 100))
         self.sydney_mobiles = iter(SYDNEY_MOBILES)
@@ -856,6 +968,7 @@ class DemoClinic:
             now=timezone.now(),
             staff=coordinator or actor,
             summary=self.summary,
+            dry_run=self.dry_run,
         ).load(people)
         return self.summary
 
@@ -1007,12 +1120,16 @@ class DemoJourneys:
     they have one. The services stamp some rows "now" (a note's signature, a plan's publication) or
     rightly refuse the past (booking a visit), but a demo clinic needs a past: those rows are written
     through the services where one exists and then dated back, or, for what happened before today
-    (past visits and check-ins, inquiries), written as rows directly — here only, never in the app.
+    (past visits and check-ins, inquiries, an alert weeks ago), written as rows directly — here only,
+    never in the app. Check-in answers go through the answer service with its ``now=``, in the order
+    they happened among the plan's revisions and paused items.
     What is still to come goes through the services untouched, so its nudges wait in the outbox.
     """
 
-    def __init__(self, *, rng: random.Random, now: datetime, staff, summary: dict):
+    def __init__(self, *, rng: random.Random, now: datetime, staff, summary: dict, dry_run: bool = False):
         self.rng = rng
+        self.answer_rng = random.Random(ANSWER_SEED)
+        self.dry_run = dry_run
         self.now = now
         self.staff = staff  # who moves early journeys and books visits; may be None (no such user)
         self.summary = summary
@@ -1027,6 +1144,7 @@ class DemoJourneys:
             plan = JOURNEYS[f"{patient.first_name} {patient.last_name}"]
             program = programs[THEMES[plan.theme].program] if plan.theme else None
             self.add_journey(patient, plan, lead=lead, program=program, template=template)
+        self.detect_falters(dry_run=self.dry_run)
 
     # --- the clinic's offer ---
 
@@ -1087,22 +1205,15 @@ class DemoJourneys:
                     end=left.get(stage, self.now),
                 )
             elif stage == Stage.CHECK_INS:
-                end = left.get(stage, self.now)
-                if plan.revised:
-                    at = office_hours(between(entered[stage], end, 0.4), before=end)
-                    self.revise_blueprint(journey, lead, at=at)
-                if plan.item_paused:
-                    self.pause_item(
-                        journey, lead, at=office_hours(between(entered[stage], end, 0.7), before=end)
-                    )
+                past = self.add_checkin_history(
+                    journey, plan, lead, start=entered[stage], end=left.get(stage)
+                )
         journey.refresh_from_db()
         if from_form:
             self.add_inquiry(patient, journey, at=moments[0])
         self.add_visits(patient, journey, plan, lead, entered=entered, left=left, went_to=went_to)
-        if Stage.CHECK_INS in entered:
-            self.add_checkins(
-                journey, plan, lead, start=entered[Stage.CHECK_INS], end=left.get(Stage.CHECK_INS)
-            )
+        if journey.stage == Stage.CHECK_INS:
+            self.add_upcoming_checkins(journey, lead, past=past)
         self.summary["stages"][plan.stage] += 1
         self.summary["programs"][program.name if program else "not chosen yet"] += 1
 
@@ -1189,8 +1300,12 @@ class DemoJourneys:
         Blueprint.objects.filter(pk=draft.pk).update(created_at=created_at, published_at=published_at)
         self.summary["blueprints"]["published"] += 1
 
-    def revise_blueprint(self, journey, lead, *, at: datetime) -> None:
-        title, fields, reason = self.next_text(REVISIONS, "revision")
+    def revise_blueprint(
+        self, journey, lead, *, at: datetime, revision=None
+    ) -> tuple[Blueprint, str | None, str]:
+        """Publish version 2 at ``at``; return it, the title of the item it changed (None: one added) and
+        the reason kept with it."""
+        title, fields, reason = revision or self.next_text(REVISIONS, "revision")
         draft = blueprint_start_draft(journey=journey, actor=lead)
         item = draft.items.filter(title=title).first() if title else None
         if item is not None:
@@ -1200,7 +1315,9 @@ class DemoJourneys:
             blueprint_add_item(blueprint=draft, actor=lead, **fields)
         blueprint_publish(blueprint=draft, actor=lead, reason=reason)
         Blueprint.objects.filter(pk=draft.pk).update(created_at=at - timedelta(minutes=45), published_at=at)
+        draft.created_at, draft.published_at = at - timedelta(minutes=45), at
         self.summary["blueprints"]["revised"] += 1
+        return draft, title, reason
 
     def pause_item(self, journey, lead, *, at: datetime) -> None:
         title, reason = PAUSED_ITEM
@@ -1399,11 +1516,12 @@ class DemoJourneys:
 
     # --- check-ins ---
 
-    def add_checkins(
+    def add_checkin_history(
         self, journey, plan: DemoJourney, lead, *, start: datetime, end: datetime | None
-    ) -> None:
-        """The series from the day the journey entered check-ins: what came before now (or before the journey
-        moved on) answered or missed, the rest scheduled through the service with their request nudges."""
+    ) -> list[date]:
+        """The check-ins from the day the journey entered check-ins until now (or until it moved on): each
+        answered, missed or still open, with what happened to the plan meanwhile, in the order it happened.
+        Return the due days written (the schedule makes the rest)."""
         tz = journey.patient.tz
         every_days, weeks = cadence(journey)
         dates = checkin_dates(first_day=start.astimezone(tz).date(), every_days=every_days, weeks=weeks)
@@ -1411,34 +1529,198 @@ class DemoJourneys:
         past = [due for due in dates if request_moment(due, tz) < until]
         closed = [due for due in past if closing_moment(due, tz) <= self.now]
         missed_lately = set(closed[-2:]) if plan.faltering else set()
-        rows = []
+        hard = set(closed[-2:]) if plan.struggling else set(closed[:2]) if plan.corrected else set()
+        rows, answered = [], []
         for n, due in enumerate(past):
             asked, closes = request_moment(due, tz), closing_moment(due, tz)
             checkin = CheckIn(journey=journey, due_on=due, closes_at=closes)
             if closes > self.now:
                 self.summary["checkins"]["open"] += 1  # asked, and the patient has until ``closes`` to answer
-            elif due not in missed_lately and (n == 0 or self.rng.random() < ANSWER_SHARE):
-                checkin.status = CheckIn.Status.ANSWERED
+            elif due in hard or (due not in missed_lately and (n == 0 or self.rng.random() < ANSWER_SHARE)):
                 after = timedelta(hours=self.rng.choice(ANSWER_AFTER_HOURS), minutes=self.rng.randrange(60))
-                checkin.answered_at = min(asked + after, closes, until)
+                answered.append((checkin, min(asked + after, closes, until), due in hard))
                 self.summary["checkins"]["answered"] += 1
             else:
                 checkin.status = CheckIn.Status.MISSED
                 self.summary["checkins"]["missed"] += 1
             rows.append(checkin)
-        # Past check-ins are history the schedule cannot make (it only makes what is still to come).
+        # Past check-ins are history the schedule cannot make (it only makes what is still to come). Those
+        # answered start as the schedule left them and take their answer through the service, below.
         CheckIn.objects.bulk_create(rows)
-        if journey.stage == Stage.CHECK_INS:
-            # Entering check_ins already scheduled the rest (the hook registered by journeys.services.checkins);
-            # calling it again creates nothing twice, and covers a process where the hook was not registered.
-            checkins_schedule(journey=journey, actor=lead)
-            upcoming = CheckIn.objects.filter(
-                journey=journey, status=CheckIn.Status.SCHEDULED, closes_at__gt=self.now
+
+        stay_end = end or self.now
+        # What happened, in order (on the same moment, the plan changes first): the answer service asks about
+        # the plan published when the patient answers, so a revision must land between the weeks it parts.
+        events = [
+            (at, 1, partial(self.answer, checkin, plan, at=at, hard=is_hard))
+            for checkin, at, is_hard in answered
+        ]
+        if plan.corrected:
+            second_hard = sorted(at for _, at, is_hard in answered if is_hard)[1]
+            noticed = second_hard + DETECTION_EVERY
+            events.append((noticed, 2, partial(self.open_past_alert, journey, at=noticed)))
+            revised_at = office_hours(
+                max(between(start, stay_end, 0.4), noticed + timedelta(hours=20)), before=stay_end
             )
-            upcoming = upcoming.exclude(due_on__in=past)
-            self.summary["checkins"]["upcoming"] += upcoming.count()
-            self.summary["requests"] += Nudge.objects.filter(
-                pk__in=upcoming.values("request_nudge"),
-                kind=NudgeKind.CHECKIN_REQUEST,
-                status=Nudge.Status.PENDING,
-            ).count()
+            events.append((revised_at, 0, partial(self.correct_course, journey, lead, at=revised_at)))
+        elif plan.revised:
+            revised_at = office_hours(between(start, stay_end, 0.4), before=stay_end)
+            events.append((revised_at, 0, partial(self.revise_blueprint, journey, lead, at=revised_at)))
+        if plan.item_paused:
+            paused_at = office_hours(between(start, stay_end, 0.55), before=stay_end)
+            events.append((paused_at, 0, partial(self.pause_item, journey, lead, at=paused_at)))
+        for _, _, happen in sorted(events, key=lambda event: event[:2]):
+            happen()
+        return past
+
+    def add_upcoming_checkins(self, journey, lead, *, past: list[date]) -> None:
+        # Entering check_ins already scheduled the rest (the hook registered by journeys.services.checkins);
+        # calling it again creates nothing twice, and covers a process where the hook was not registered.
+        checkins_schedule(journey=journey, actor=lead)
+        upcoming = CheckIn.objects.filter(
+            journey=journey, status=CheckIn.Status.SCHEDULED, closes_at__gt=self.now
+        )
+        upcoming = upcoming.exclude(due_on__in=past)
+        self.summary["checkins"]["upcoming"] += upcoming.count()
+        self.summary["requests"] += Nudge.objects.filter(
+            pk__in=upcoming.values("request_nudge"),
+            kind=NudgeKind.CHECKIN_REQUEST,
+            status=Nudge.Status.PENDING,
+        ).count()
+
+    # --- the patient's answers ---
+
+    def week_statuses(self, items: list[BlueprintItem], *, hard: bool) -> dict[int, tuple[str, str]]:
+        """How each item went in one week, ``items_status`` as the answer service takes it. An item the care
+        team paused is answered as paused, with the words the check-in form offers."""
+        rng, weights = self.answer_rng, HARD_WEEK if hard else STEADY_WEEK
+        statuses = {}
+        for _ in range(50):
+            statuses = {}
+            for item in items:
+                if item.status == BlueprintItem.Status.PAUSED:
+                    statuses[item.pk] = (ComplianceLog.Status.PAUSED, PLAN_PAUSED_REASON)
+                    continue
+                status = rng.choices(list(weights), weights=list(weights.values()))[0]
+                reason = (
+                    rng.choice(PAUSED_REASONS[item.kind]) if status == ComplianceLog.Status.PAUSED else ""
+                )
+                statuses[item.pk] = (status, reason)
+            score = week_score(statuses)
+            if score is not None and (
+                HARD_RANGE[0] <= score <= HARD_RANGE[1] if hard else score >= STEADY_FLOOR
+            ):
+                break
+        return statuses
+
+    def answer(self, checkin: CheckIn, plan: DemoJourney, *, at: datetime, hard: bool) -> None:
+        """The patient's answer to one check-in, given at ``at`` through the answer service (its ``now=``)."""
+        rng = self.answer_rng
+        items = checkin_answerable_items(checkin)
+        statuses = self.week_statuses(items, hard=hard)
+        if hard and plan.corrected:  # what the revision will answer: the morning walk never fitted
+            for item in items:
+                if item.title == REVISIONS[EARLY_REVISION][0]:
+                    statuses[item.pk] = (ComplianceLog.Status.MISSED, "")
+        gaps = sum(
+            status in (ComplianceLog.Status.MISSED, ComplianceLog.Status.PARTIAL)
+            for status, _ in statuses.values()
+        )
+        if hard:
+            barriers = rng.sample(HARD_BARRIERS, rng.randint(1, 2))
+            said = self.next_text(
+                *((MORNING_WORDS, "morning") if plan.corrected else (HARD_WEEK_WORDS, "hard"))
+            )
+        else:
+            barriers = rng.sample(STEADY_BARRIERS, min(gaps, rng.randint(1, 2))) if gaps else []
+            said = ""
+            if rng.random() < WORDS_SHARE:
+                said = self.next_text(
+                    *((MIXED_WEEK_WORDS, "mixed") if gaps >= 2 else (GOOD_WEEK_WORDS, "good"))
+                )
+        week = self.counters[f"week:{checkin.journey_id}"]
+        self.counters[f"week:{checkin.journey_id}"] += 1
+        ratings = {
+            name: max(0, min(10, base + week // 3 + rng.randint(-1, 1) - (3 if hard else 0)))
+            for name, base in (("energy", 4), ("sleep", 5), ("mood", 5), ("digestion", 4))
+        }
+        if plan.theme != "gut" and rng.random() < 0.3:
+            ratings["digestion"] = None  # a rating the patient chose to skip
+        by_phone = self.staff is not None and not hard and rng.random() < PHONE_SHARE
+        how = {"via": CheckInAnswer.Via.PHONE, "entered_by": self.staff} if by_phone else {}
+        checkin_answer_record(
+            checkin=checkin, items_status=statuses, where_it_failed=said, barriers=barriers, ratings=ratings,
+            now=at, **how,
+        )  # fmt: skip
+        self.summary["answers"]["by phone" if by_phone else "by link"] += 1
+        for status, _ in statuses.values():
+            self.summary["logs"][ComplianceLog.Status(status).label.lower()] += 1
+        changed_at = at + timedelta(hours=rng.randint(2, 20))
+        missed = [pk for pk, (status, _) in statuses.items() if status == ComplianceLog.Status.MISSED]
+        if (
+            not hard
+            and missed
+            and changed_at < min(self.now, checkin.closes_at)
+            and rng.random() < CHANGED_SHARE
+        ):
+            # The patient opened the link again that evening: one "not this week" was a "partly" after all.
+            statuses[missed[0]] = (ComplianceLog.Status.PARTIAL, "")
+            checkin_answer_record(
+                checkin=checkin, items_status=statuses, where_it_failed=(said + CHANGED_WORDS).strip(),
+                barriers=barriers, ratings=ratings, now=changed_at, **how,
+            )  # fmt: skip
+            self.summary["answers"]["changed"] += 1
+
+    # --- falter alerts ---
+
+    def open_past_alert(self, journey, *, at: datetime) -> None:
+        # ``detect_faltering`` opens every alert it sees "now", emails the lead and sends the patient a note:
+        # an alert weeks ago is history, so its row is written as detection wrote it then, without messages.
+        score, _ = recent_answered_score(patient_id=journey.patient_id)
+        alert = Alert.objects.create(
+            patient_id=journey.patient_id, journey=journey, reason=Alert.Reason.LOW_ADHERENCE,
+            detail=f"{score:g}% over the last two check-ins", opened_at=at,
+        )  # fmt: skip
+        record_access(
+            action=AccessEvent.Action.CREATE,
+            actor_label=DETECTION_LABEL,
+            patient_id=journey.patient_id,
+            obj=alert,
+            detail="alert opened: low adherence",
+        )
+
+    def correct_course(self, journey, lead, *, at: datetime) -> None:
+        """The lead answers the open alert with version 2 of the plan and a course correction, through the
+        services, dated back to the day it happened."""
+        alert = Alert.objects.get(journey=journey, resolved_at__isnull=True)
+        revised, title, reason = self.revise_blueprint(
+            journey, lead, at=at, revision=REVISIONS[EARLY_REVISION]
+        )
+        correction = course_correct(
+            alert=alert,
+            actor=lead,
+            change=CORRECTIONS.get(title, CourseCorrection.Change.OTHER),
+            note=CORRECTION_NOTE.format(name=self.name(journey.patient), reason=reason),
+            blueprint=revised,
+        )
+        answered = at + timedelta(minutes=20)
+        CourseCorrection.objects.filter(pk=correction.pk).update(created_at=answered)
+        Alert.objects.filter(pk=alert.pk).update(resolved_at=answered)
+        self.summary["alerts_answered"] += 1
+
+    def detect_falters(self, *, dry_run: bool) -> None:
+        """Falter detection as the hourly job runs it, once everyone's history is in: the alerts it opens
+        are the ones /alerts/ and Today show. A dry run only counts them (detection emails the leads)."""
+        if dry_run:
+            reasons = [finding.reason for finding in falter_findings(now=self.now)]
+        else:
+            reasons = [alert.reason for alert in detect_faltering(now=self.now)]
+        for reason in reasons:
+            self.summary["alerts"][Alert.Reason(reason).label.lower()] += 1
+
+
+def week_score(statuses: dict[int, tuple[str, str]]) -> float | None:
+    weights = [
+        ComplianceLog.SCORES[status] for status, _ in statuses.values() if status in ComplianceLog.SCORES
+    ]
+    return 100 * sum(weights) / len(weights) if weights else None
