@@ -318,7 +318,7 @@ class TestTheLivingClinic:
             )
             assert pending.exists(), journey
             for checkin in journey.checkins.filter(
-                status=CheckIn.Status.SCHEDULED, request_nudge__isnull=False
+                status=CheckIn.Status.SCHEDULED, request_nudge__isnull=False, due_on__gt=timezone.localdate()
             ):
                 assert checkin.request_nudge.send_at > timezone.now()
         answered = CheckIn.objects.filter(status=CheckIn.Status.ANSWERED)
@@ -326,6 +326,14 @@ class TestTheLivingClinic:
         assert all(c.answered_at is not None and c.answered_at <= c.closes_at for c in answered)
         assert CheckIn.objects.filter(status=CheckIn.Status.MISSED).count() >= 3
         assert not CheckIn.objects.filter(status=CheckIn.Status.MISSED, closes_at__gt=timezone.now()).exists()
+
+    def test_check_ins_open_now_are_asked_now_so_the_mail_folder_has_links(self, seeded):
+        open_now = CheckIn.objects.filter(
+            status=CheckIn.Status.SCHEDULED, closes_at__gt=timezone.now(), due_on__lt=timezone.localdate()
+        )
+        for checkin in open_now.select_related("request_nudge"):
+            assert checkin.request_nudge is not None, checkin
+            assert "/c/" in checkin.request_nudge.context["checkin_url"]
 
     def test_the_summary_counts_journeys_by_stage(self, seeded):
         assert "by stage" in seeded

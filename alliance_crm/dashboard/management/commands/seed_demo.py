@@ -36,9 +36,11 @@ from functools import partial
 from itertools import pairwise
 
 import phonenumbers
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from alliance_crm.accounts.audit import record_access
@@ -79,14 +81,17 @@ from journeys.services.checkins import (
     checkin_dates,
     checkins_schedule,
     closing_moment,
+    request_key,
     request_moment,
 )
 from journeys.services.inquiries import HOW_HEARD_TO_SOURCE, JOURNEY_NOTE
 from journeys.services.notes import note_add_addendum, note_create
 from journeys.services.stages import journey_move, journey_start
 from journeys.services.visits import visit_schedule
+from journeys.tokens import checkin_token
 from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge
+from nudges.services import nudge_schedule
 from patients.models import CareTeamMember, Channel, Patient
 from patients.selectors import patient_consent
 from patients.services import (
@@ -1144,7 +1149,30 @@ class DemoJourneys:
             plan = JOURNEYS[f"{patient.first_name} {patient.last_name}"]
             program = programs[THEMES[plan.theme].program] if plan.theme else None
             self.add_journey(patient, plan, lead=lead, program=program, template=template)
+        self.ask_open_checkins()
         self.detect_falters(dry_run=self.dry_run)
+
+    def ask_open_checkins(self) -> None:
+        """Check-ins open now whose request was written as history carry no message: ask them now, so
+        the development mail folder holds real check-in links a newcomer can open (`make run`)."""
+        open_now = CheckIn.objects.filter(
+            status=CheckIn.Status.SCHEDULED, closes_at__gt=self.now, request_nudge__isnull=True
+        ).select_related("journey__patient")
+        for checkin in open_now:
+            if request_moment(checkin.due_on, checkin.journey.patient.tz) > self.now:
+                continue
+            url = settings.ALLIANCE_SITE_URL + reverse(
+                "compliance:checkin_answer", args=[checkin_token(checkin.pk)]
+            )
+            checkin.request_nudge = nudge_schedule(
+                patient=checkin.journey.patient,
+                kind=NudgeKind.CHECKIN_REQUEST,
+                send_at=self.now,
+                dedupe_key=request_key(checkin.pk),
+                context={"checkin_url": url},
+            )
+            checkin.save(update_fields=["request_nudge"])
+            self.summary["checkins"]["asked now"] += 1
 
     # --- the clinic's offer ---
 
