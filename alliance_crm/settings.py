@@ -140,11 +140,11 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # --- Email (Django 6.1 MAILERS) -----------------------------------------------------------------
 EMAIL_BACKEND_PATH = env.str(
     "DJANGO_EMAIL_BACKEND",
-    default="django.core.mail.backends.filebased.EmailBackend"
+    default="nudges.devmail.ReadableFileEmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
-if EMAIL_BACKEND_PATH.endswith("filebased.EmailBackend"):
+if EMAIL_BACKEND_PATH.endswith(("filebased.EmailBackend", "devmail.ReadableFileEmailBackend")):
     _mailer_options = {"file_path": env.str("DJANGO_EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))}
 elif EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
     _mailer_options = {
