@@ -54,3 +54,34 @@ def test_admin_access_follows_the_role(staff, practitioner, admin_user):
     assert admin_user.is_staff
     admin_user.is_active = False
     assert not admin_user.is_staff
+
+
+def test_repeated_wrong_passwords_pause_sign_in_for_that_account_from_that_address(client, staff, settings):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        client.post(
+            "/accounts/sign-in/", {"username": "charlie", "password": "guess"}, REMOTE_ADDR="10.0.0.9"
+        )
+    locked = client.post(
+        "/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+    )
+    assert locked.status_code == 429
+    assert "Sign-in paused" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+    other_place = client.post(
+        "/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10"
+    )
+    assert other_place.status_code == 302, "another address is not locked out"
+    client.logout()
+
+    with time_machine.travel(timezone.now() + settings.AXES_COOLOFF_TIME + timedelta(minutes=1)):
+        later = client.post(
+            "/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+        )
+    assert later.status_code == 302
