@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import EVERYONE, role_required
+from alliance_crm.errors import validation_message
 from journeys.models import CheckIn
 from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
@@ -131,7 +132,7 @@ def checkin_enter(request, pk):
                 request, checkin=checkin, form=form, via=CheckInAnswer.Via.PHONE, entered_by=request.user
             )
         except ValidationError as error:
-            messages.info(request, " ".join(error.messages))
+            messages.info(request, validation_message(error))
             return redirect(patient.get_absolute_url())
         if recorded is not None:
             due, done = checkin.due_on, "changed" if answer is not None else "recorded"

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from alliance_crm.accounts.audit import record_access
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from alliance_crm.errors import validation_message
 from journeys.models import Blueprint
 from journeys.services.blueprints import blueprint_start_draft
 from patients.models import CareTeamMember
@@ -230,7 +231,7 @@ def alert_revise(request, pk):
         draft = blueprint_start_draft(journey=journey, actor=request.user, request=request)
     except ValidationError as error:
         if getattr(error, "code", None) != "draft_exists":
-            messages.error(request, " ".join(error.messages))
+            messages.error(request, validation_message(error))
             return redirect(_alert_url(alert))
         messages.info(request, "A draft of this plan is already open: carry on with it.")
     else:

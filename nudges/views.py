@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import EVERYONE, role_required
+from alliance_crm.errors import validation_message
 from patients.models import Patient
 from patients.selectors import patient_get_for
 
@@ -21,10 +22,6 @@ from .forms import OneOffMessageForm, OutboxFilterForm
 
 PAGE_SIZE = 50
 REVIEW_LIMIT = 200
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 @role_required(*EVERYONE)
@@ -69,7 +66,7 @@ def retry(request, pk):
     try:
         services.nudge_retry(nudge=nudge, actor=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, "The message will be sent again in a moment. Quiet hours still apply.")
     return redirect("nudges:review")
@@ -82,7 +79,7 @@ def mark_reviewed(request, pk):
     try:
         services.nudge_mark_reviewed(nudge=nudge, actor=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, "Left as it is: the message is marked as reviewed.")
     return redirect("nudges:review")
@@ -117,7 +114,7 @@ def send_one_off(request, patient_pk):
             send_at=form.cleaned_data["send_at"],
         )
     except ValidationError as error:
-        messages.error(request, f"The message was not sent. {_errors(error)}")
+        messages.error(request, f"The message was not sent. {validation_message(error)}")
     else:
         messages.success(
             request, _scheduled_message(patient, nudge.send_at, later=form.cleaned_data["send_at"])

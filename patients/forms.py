@@ -38,21 +38,7 @@ class PatientForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = [
-            "first_name",
-            "last_name",
-            "preferred_name",
-            "pronouns",
-            "date_of_birth",
-            "email",
-            "phone",
-            "time_zone",
-            "preferred_channel",
-            "quiet_hours_start",
-            "quiet_hours_end",
-            "source",
-            "referred_by",
-        ]
+        fields = list(Patient.EDITABLE_FIELDS)
         widgets = {
             "date_of_birth": forms.DateInput(attrs={"type": "date"}),
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

@@ -114,6 +114,24 @@ class Patient(models.Model):
 
     objects = PatientQuerySet.as_manager()
 
+    # What staff edit on the patient form and what the patient services write (consent, care team and
+    # archive have their own services).
+    EDITABLE_FIELDS = (
+        "first_name",
+        "last_name",
+        "preferred_name",
+        "pronouns",
+        "date_of_birth",
+        "email",
+        "phone",
+        "time_zone",
+        "preferred_channel",
+        "quiet_hours_start",
+        "quiet_hours_end",
+        "source",
+        "referred_by",
+    )
+
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         constraints = [

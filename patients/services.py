@@ -13,21 +13,7 @@ from alliance_crm.accounts.models import AccessEvent, Role
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
 
-PATIENT_FIELDS = (
-    "first_name",
-    "last_name",
-    "preferred_name",
-    "pronouns",
-    "date_of_birth",
-    "email",
-    "phone",
-    "time_zone",
-    "preferred_channel",
-    "quiet_hours_start",
-    "quiet_hours_end",
-    "source",
-    "referred_by",
-)
+PATIENT_FIELDS = Patient.EDITABLE_FIELDS
 LEAD_ROLES = (Role.PRACTITIONER, Role.ADMIN)
 
 

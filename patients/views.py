@@ -6,16 +6,13 @@ from django.views.decorators.http import require_POST
 
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import EVERYONE, role_required
+from alliance_crm.errors import validation_message
 
 from . import panels, selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
 from .models import CareTeamMember, Channel
 
 PAGE_SIZE = 25
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 @role_required(*EVERYONE)
@@ -120,7 +117,7 @@ def patient_change_lead(request, pk):
                 request=request,
             )
         except ValidationError as error:
-            messages.error(request, _errors(error))
+            messages.error(request, validation_message(error))
         else:
             messages.success(request, f"{form.cleaned_data['lead']} now leads {patient.display_name}'s care.")
     else:
@@ -139,7 +136,7 @@ def care_team_add(request, pk):
                 patient=patient, actor=request.user, request=request, **form.cleaned_data
             )
         except ValidationError as error:
-            messages.error(request, _errors(error))
+            messages.error(request, validation_message(error))
         else:
             messages.success(request, f"{member.name} joined the care team.")
     else:
@@ -155,7 +152,7 @@ def care_team_remove(request, pk, member_pk):
     try:
         services.care_team_end(member=member, actor=request.user, request=request)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, f"{member.name} is no longer on the care team.")
     return redirect(patient)
@@ -180,7 +177,7 @@ def patient_consent(request, pk):
             note=form.cleaned_data["note"],
         )
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         label = Channel(channel).label
         messages.success(request, f"{label} consent {'recorded' if granted else 'withdrawn'}.")

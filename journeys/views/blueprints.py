@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from alliance_crm.errors import validation_message
 
 from ..forms.blueprints import (
     BlueprintItemForm,
@@ -21,10 +22,6 @@ from ..forms.blueprints import (
 from ..models import Blueprint, BlueprintItem
 from ..selectors import blueprints as selectors
 from ..services import blueprints as services
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 def _is_htmx(request) -> bool:
@@ -118,7 +115,7 @@ def blueprint_start(request, pk):
             journey=journey, actor=request.user, from_template=form.cleaned_data["template"], request=request
         )
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, f"Version {draft.version} is open as a draft.")
     return redirect(_builder_url(journey, "draft"))
@@ -138,7 +135,7 @@ def blueprint_summary(request, pk):
                 blueprint=draft, actor=request.user, summary=form.cleaned_data["summary"], request=request
             )
         except ValidationError as error:
-            messages.error(request, _errors(error))
+            messages.error(request, validation_message(error))
         else:
             messages.success(request, "Summary saved.")
     return redirect(_builder_url(journey, "draft"))
@@ -213,8 +210,8 @@ def blueprint_item_remove(request, pk, item_pk):
         services.blueprint_remove_item(item=item, actor=request.user, request=request)
     except ValidationError as error:
         if _is_htmx(request):
-            return _render_builder(request, journey, notice=_errors(error))
-        messages.error(request, _errors(error))
+            return _render_builder(request, journey, notice=validation_message(error))
+        messages.error(request, validation_message(error))
     else:
         if _is_htmx(request):
             return _render_builder(request, journey, notice=f"“{item.title}” was removed.")
@@ -239,7 +236,7 @@ def blueprint_item_move(request, pk, item_pk):
                     blueprint=item.blueprint, actor=request.user, item_ids=ids, request=request
                 )
             except ValidationError as error:
-                messages.error(request, _errors(error))
+                messages.error(request, validation_message(error))
     if _is_htmx(request):
         return _render_builder(request, journey)
     return redirect(_builder_url(journey, "draft"))
@@ -262,7 +259,7 @@ def blueprint_publish(request, pk):
             if hasattr(error, "error_dict"):
                 form.add_error(None, error)
             else:
-                messages.error(request, _errors(error))
+                messages.error(request, validation_message(error))
                 return redirect(_builder_url(journey, "draft"))
         else:
             messages.success(
@@ -281,7 +278,7 @@ def blueprint_discard(request, pk):
         try:
             services.blueprint_discard_draft(blueprint=draft, actor=request.user, request=request)
         except ValidationError as error:
-            messages.error(request, _errors(error))
+            messages.error(request, validation_message(error))
         else:
             messages.success(request, f"The draft of version {draft.version} was discarded.")
     return redirect(_builder_url(journey))
@@ -305,7 +302,7 @@ def blueprint_item_status(request, pk, item_pk):
             request=request,
         )
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         if item.status == BlueprintItem.Status.ACTIVE:
             messages.success(request, f"“{item.title}” is active again.")

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alliance_crm.accounts.models import AccessEvent
 from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from alliance_crm.errors import validation_message
 from patients.selectors import patient_get_for
 
 from ..forms.visits import (
@@ -27,10 +28,6 @@ from ..selectors import visits as selectors
 from ..services import notes as note_services
 from ..services import visits as services
 from ..services.visits import EARLY_CLOSE
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 def _visit_url(visit) -> str:
@@ -152,7 +149,7 @@ def visit_cancel(request, pk):
     try:
         services.visit_cancel(visit=visit, actor=request.user, reason=reason, request=request)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, "The visit was cancelled; reminders not yet sent were withdrawn.")
     return redirect(_visit_url(visit))
@@ -165,7 +162,7 @@ def visit_complete(request, pk):
     try:
         services.visit_complete(visit=visit, actor=request.user, request=request)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, "Marked completed.")
     return redirect(_visit_url(visit))
@@ -178,7 +175,7 @@ def visit_no_show(request, pk):
     try:
         services.visit_no_show(visit=visit, actor=request.user, request=request)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, "Marked as a no-show. A kind word to the patient may help them come back.")
     return redirect(_visit_url(visit))
@@ -286,7 +283,7 @@ def note_sign(request, pk):
     try:
         note_services.note_sign(note=note, actor=request.user, request=request)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, validation_message(error))
     else:
         messages.success(request, "Note signed: it can no longer change. Corrections are added as addenda.")
     return redirect(_note_url(note))
