@@ -46,12 +46,12 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     # Ours, lowest floor first (see DESIGN.md: a lower app never imports a higher one).
-    "alliance_crm.accounts",
+    "accounts",
     "patients",
     "nudges",
     "journeys",
     "compliance",
-    "alliance_crm.dashboard",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -111,9 +111,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_CLIENT_IP_CALLABLE = (
-    "alliance_crm.accounts.audit.client_address"  # the same address the audit trail keeps
-)
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"  # the same address the audit trail keeps
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:today"
 LOGOUT_REDIRECT_URL = "accounts:login"

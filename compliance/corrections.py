@@ -19,9 +19,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import CLINICAL
+from accounts.audit import record_access
+from accounts.models import AccessEvent
+from accounts.permissions import CLINICAL
 from journeys.models import Blueprint
 from nudges.services import nudge_cancel
 

@@ -46,8 +46,8 @@ from django.db.models import Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 from journeys.models import CheckIn, Journey, Stage
 from journeys.tokens import checkin_token
 from nudges.models import Kind, NudgeRule

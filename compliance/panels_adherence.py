@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from alliance_crm.accounts.permissions import CLINICAL
+from accounts.permissions import CLINICAL
 
 from . import reports
 from .charts import item_heatmap_svg, weekly_adherence_svg

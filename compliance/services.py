@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 from journeys.models import Blueprint, BlueprintItem, CheckIn
 
 from .models import Barrier, CheckInAnswer, ClinicSettings, ComplianceLog

@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import EVERYONE, role_required
+from accounts.models import AccessEvent
+from accounts.permissions import EVERYONE, role_required
 from alliance_crm.errors import validation_message
 from journeys.models import CheckIn
 from journeys.tokens import read_checkin_token

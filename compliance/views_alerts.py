@@ -16,9 +16,9 @@ from django.urls import path, reverse
 from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from accounts.audit import record_access
+from accounts.models import AccessEvent
+from accounts.permissions import CLINICAL, EVERYONE, role_required
 from alliance_crm.errors import validation_message
 from journeys.models import Blueprint
 from journeys.services.blueprints import blueprint_start_draft

@@ -9,8 +9,8 @@ from operator import attrgetter
 
 from django.contrib import admin
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 
 from .models import (
     Blueprint,

@@ -6,7 +6,7 @@ Registered in ``JourneysConfig.ready()``::
                          template_name="journeys/_blueprint_panel.html", context=blueprint_panel_context))
 """
 
-from alliance_crm.accounts.permissions import CLINICAL
+from accounts.permissions import CLINICAL
 
 from .selectors.blueprints import patient_blueprint_summary
 

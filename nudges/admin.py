@@ -4,8 +4,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import escape, format_html
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 from patients.models import Channel
 
 from . import rendering

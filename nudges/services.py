@@ -21,8 +21,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
 from patients.services import consent_record, patient_unsubscribe

@@ -11,8 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import EVERYONE, role_required
+from accounts.models import AccessEvent
+from accounts.permissions import EVERYONE, role_required
 from alliance_crm.errors import validation_message
 from patients.models import Patient
 from patients.selectors import patient_get_for

@@ -4,8 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
 from .models import CareTeamMember, ConsentEvent, Patient

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent, Role
+from accounts.audit import record_access
+from accounts.models import AccessEvent, Role
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
 

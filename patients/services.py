@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent, Role
+from accounts.audit import record_access
+from accounts.models import AccessEvent, Role
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
 

@@ -4,8 +4,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import EVERYONE, role_required
+from accounts.models import AccessEvent
+from accounts.permissions import EVERYONE, role_required
 from alliance_crm.errors import validation_message
 
 from . import panels, selectors, services

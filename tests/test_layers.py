@@ -7,12 +7,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOORS = {
-    "alliance_crm.accounts": 1,
+    "alliance_crm": 0,
+    "accounts": 1,
     "patients": 2,
     "nudges": 3,
     "journeys": 4,
     "compliance": 5,
-    "alliance_crm.dashboard": 6,
+    "dashboard": 6,
 }
 
 

@@ -22,8 +22,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 from nudges.models import Kind, Nudge
 from nudges.services import nudge_cancel, nudge_schedule
 

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 
 from ..models import Visit, VisitNote
 

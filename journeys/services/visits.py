@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import dateformat, timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent, Role
+from accounts.audit import record_access
+from accounts.models import AccessEvent, Role
 from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge, NudgeRule
 from nudges.services import nudge_cancel, nudge_schedule

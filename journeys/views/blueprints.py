@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from accounts.models import AccessEvent
+from accounts.permissions import CLINICAL, EVERYONE, role_required
 from alliance_crm.errors import validation_message
 
 from ..forms.blueprints import (

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from alliance_crm.accounts.audit import client_address
+from accounts.audit import client_address
 
 from ..forms.inquiry import HONEYPOT, InquiryForm
 from ..services.inquiries import InquiryRateLimited, inquiry_rate_limited, inquiry_receive

@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from alliance_crm.accounts.permissions import EVERYONE, role_required
+from accounts.permissions import EVERYONE, role_required
 
 from ..forms.move import MoveForm
 from ..models import Stage

@@ -8,8 +8,8 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import EVERYONE, role_required
+from accounts.models import AccessEvent
+from accounts.permissions import EVERYONE, role_required
 from patients.selectors import patient_get_for
 
 from ..panels_journey import TIMELINE_PAGES_PARAM

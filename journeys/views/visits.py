@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.accounts.permissions import CLINICAL, EVERYONE, role_required
+from accounts.models import AccessEvent
+from accounts.permissions import CLINICAL, EVERYONE, role_required
 from alliance_crm.errors import validation_message
 from patients.selectors import patient_get_for
 

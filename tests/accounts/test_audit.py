@@ -1,8 +1,8 @@
 import pytest
 from django.test import RequestFactory
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 
 
 def test_record_access_writes_who_what_which_patient_when_and_from_where(practitioner):

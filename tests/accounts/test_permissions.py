@@ -5,8 +5,8 @@ from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.views import View
 
-from alliance_crm.accounts.models import Role
-from alliance_crm.accounts.permissions import RoleRequiredMixin, role_required
+from accounts.models import Role
+from accounts.permissions import RoleRequiredMixin, role_required
 
 # Pages anyone may open. Every other URL must send an anonymous visitor to sign in.
 PUBLIC = {

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from compliance.models import CheckInAnswer, ClinicSettings, ComplianceLog
 from compliance.services import PATIENT_LABEL, Refusal, checkin_answer_record
 from journeys.models import Blueprint, BlueprintItem, CheckIn

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from compliance.models import CheckInAnswer, ComplianceLog
 from compliance.services import ITEMS_CHANGED_MESSAGE, Refusal
 from journeys.models import BlueprintItem, CheckIn, Journey, Stage

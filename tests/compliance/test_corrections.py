@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from compliance.corrections import blueprints_since, course_correct
 from compliance.models import Alert, ClinicSettings, CourseCorrection
 from compliance.views_alerts import alerts_panel_context

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from compliance import detection, tasks
 from compliance.models import Alert, ClinicSettings
 from journeys.models import BlueprintItem, CheckIn, Journey, Stage

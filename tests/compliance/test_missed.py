@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from compliance.detection import checkins_mark_missed
 from journeys.models import CheckIn, Journey, Stage
 from journeys.tokens import read_checkin_token

@@ -12,10 +12,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
-from alliance_crm.dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
+from accounts.models import AccessEvent
 from compliance.models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
 from compliance.scoring import recent_answered_score
+from dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
 from journeys.models import (
     OFF_PATH,
     PATH,

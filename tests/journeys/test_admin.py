@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from journeys.models import (
     Blueprint,
     BlueprintItem,

@@ -6,7 +6,7 @@ from django.forms.models import model_to_dict
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from journeys.forms.blueprints import BlueprintItemForm
 from journeys.models import Blueprint, BlueprintItem, BlueprintTemplate, BlueprintTemplateItem, Stage
 from journeys.panels_blueprint import blueprint_panel_context

@@ -5,7 +5,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from journeys.models import Inquiry, Journey, Stage, StageChange
 from journeys.services.inquiries import InquiryRateLimited, inquiry_receive
 from journeys.services.stages import journey_move, journey_start

@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from journeys.models import VisitNote
 from journeys.services.notes import note_add_addendum, note_create, note_sign, note_update
 from journeys.services.visits import visit_schedule

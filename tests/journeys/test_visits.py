@@ -9,7 +9,7 @@ from django.db import connections
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from journeys.models import Visit, VisitNote
 from journeys.panels_visits import visits_panel_context
 from journeys.services.stages import journey_start

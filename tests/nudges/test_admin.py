@@ -2,7 +2,7 @@
 
 import pytest
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from nudges.models import MessageTemplate, Nudge, NudgeRule
 
 pytestmark = pytest.mark.django_db

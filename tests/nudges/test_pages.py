@@ -9,7 +9,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from nudges import services
 from nudges.models import Nudge
 from patients import services as patient_services

@@ -11,7 +11,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from nudges import services
 from nudges.models import Nudge
 from patients.models import ConsentEvent

@@ -7,7 +7,7 @@ import time_machine
 from django.core import signing
 from django.test import Client
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from nudges import services, tokens
 from nudges.models import Nudge
 

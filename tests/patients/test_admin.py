@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from patients.models import CareTeamMember, ConsentEvent, Patient
 from tests.factories import CareTeamMemberFactory, ConsentEventFactory, PatientFactory
 

@@ -4,7 +4,7 @@ from datetime import date, time
 import pytest
 from django.core.management import CommandError, call_command
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from patients.importing import patients_import
 from patients.models import CareTeamMember, ConsentEvent, Patient
 from tests.factories import PatientFactory, UserFactory

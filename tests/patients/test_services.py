@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from patients import selectors, services
 from patients.models import CareTeamMember, ConsentEvent, Patient
 from tests.factories import PatientFactory, UserFactory

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from alliance_crm.accounts.models import AccessEvent
+from accounts.models import AccessEvent
 from patients import selectors, services
 from patients.models import CareTeamMember, Patient
 from tests.factories import PatientFactory

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from alliance_crm.accounts.models import Role
+from accounts.models import Role
 
 DEMO_USERS = [
     ("admin", "Avery Admin", Role.ADMIN),

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.shortcuts import render
 from django.utils import timezone
 
-from alliance_crm.accounts.permissions import EVERYONE, role_required
+from accounts.permissions import EVERYONE, role_required
 from compliance import reports
 from journeys.forms.move import PipelineFilterForm
 from journeys.selectors.pipeline import pipeline_board

@@ -103,7 +103,7 @@ class AppendOnlyQuerySet(models.QuerySet):
 class AccessEvent(models.Model):
     """One access to a patient's record: who, what, which patient, which object, when, from where.
 
-    Append-only: rows are created by ``alliance_crm.accounts.audit.record_access`` and never changed.
+    Append-only: rows are created by ``accounts.audit.record_access`` and never changed.
     """
 
     class Action(models.TextChoices):

@@ -43,8 +43,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance_crm.accounts.audit import record_access
-from alliance_crm.accounts.models import AccessEvent, Role
+from accounts.audit import record_access
+from accounts.models import AccessEvent, Role
 from compliance.corrections import course_correct
 from compliance.detection import DETECTION_LABEL, detect_faltering, falter_findings
 from compliance.forms import PLAN_PAUSED_REASON

@@ -1,0 +1,14 @@
+"""The outbox's public doors, mounted at the site root without a namespace.
+
+``/u/<token>/`` is reached from a patient's message and proven by its signed token; ``/hooks/sms/twilio/``
+is called by Twilio and proven by its ``X-Twilio-Signature``.
+"""
+
+from django.urls import path
+
+from . import views, webhooks
+
+urlpatterns = [
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("hooks/sms/twilio/", webhooks.twilio_inbound_sms, name="twilio_inbound_sms"),
+]
