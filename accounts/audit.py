@@ -68,7 +68,7 @@ def request_context(request: HttpRequest) -> AbstractContextManager[AuditContext
     """Audit rows written inside carry the request's user, address, user agent and path."""
     return _entered(
         AuditContext(
-            actor=getattr(request, "user", None),  # lazy: a sign-in during the request is still seen
+            actor=getattr(request, "user", None),
             ip_address=client_address(request),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
             path=request.get_full_path()[:255],
