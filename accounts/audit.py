@@ -1,7 +1,16 @@
-"""The one way to write the audit trail: ``record_access``."""
+"""The one way to write the audit trail: ``record_access``, and the context it learns who and where from.
+
+The acting user, address, user agent and path reach the trail from a context variable, never as an
+argument threaded through services: ``AuditContextMiddleware`` sets it for each request, a Celery task or a
+management command sets a ``system: …`` one around its work, and ``record_access`` reads it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -11,9 +20,25 @@ from django.db import models
 from .models import AccessEvent
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
     from django.http import HttpRequest
 
     from .models import User
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who is acting and from where, for every audit row written while it is current."""
+
+    actor: User | AnonymousUser | None = None
+    actor_label: str = ""
+    ip_address: str | None = None
+    user_agent: str = ""
+    path: str = ""
+
+
+NO_CONTEXT = AuditContext()
+_current: ContextVar[AuditContext] = ContextVar("audit_context", default=NO_CONTEXT)
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -25,33 +50,70 @@ def client_address(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def current_audit_context() -> AuditContext:
+    """The context audit rows are written in now (an empty one outside any request, task or command)."""
+    return _current.get()
+
+
+@contextmanager
+def _entered(context: AuditContext) -> Iterator[AuditContext]:
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def request_context(request: HttpRequest) -> AbstractContextManager[AuditContext]:
+    """Audit rows written inside carry the request's user, address, user agent and path."""
+    return _entered(
+        AuditContext(
+            actor=getattr(request, "user", None),
+            ip_address=client_address(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
+            path=request.get_full_path()[:255],
+        )
+    )
+
+
+def system_context(what: str) -> AbstractContextManager[AuditContext]:
+    """Audit rows written inside name the system as who acted (``system: beat task nudges.dispatch_due``),
+    with no address or path: for Celery tasks and management commands."""
+    return _entered(AuditContext(actor_label=f"system: {what}"))
+
+
 def record_access(
     *,
     action: str,
-    actor: User | None = None,
+    actor: User | AnonymousUser | None = None,
     patient_id: int | None = None,
     obj: models.Model | None = None,
-    request: HttpRequest | None = None,
     actor_label: str = "",
     detail: str = "",
 ) -> AccessEvent:
-    """Append one row to the audit trail: who did what to which patient's record, when and from where."""
-    if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user
+    """Append one row to the audit trail: who did what to which patient's record, when and from where.
+
+    An explicit ``actor`` wins over the current context's user; in a system context the row's label names
+    the task or command, followed by the caller's own label when it gives one.
+    """
+    context = _current.get()
+    if actor is None:
+        actor = context.actor
+    if context.actor_label:
+        actor_label = f"{context.actor_label} ({actor_label})" if actor_label else context.actor_label
     event = AccessEvent(
         action=action,
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_label=actor_label[:120],
         patient_id=patient_id,
         detail=detail[:255],
+        ip_address=context.ip_address,
+        user_agent=context.user_agent,
+        path=context.path,
     )
     if obj is not None:
         event.object_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
         event.object_id = str(obj.pk)
         event.object_repr = str(obj)[:200]
-    if request is not None:
-        event.ip_address = client_address(request)
-        event.user_agent = request.META.get("HTTP_USER_AGENT", "")[:255]
-        event.path = request.get_full_path()[:255]
     event.save()
     return event

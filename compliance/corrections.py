@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
 from journeys.models import Blueprint
 from nudges.services import nudge_cancel
@@ -67,12 +67,11 @@ def _withdraw_unsent_outreach(alert: Alert) -> None:
 def course_correct(
     *,
     alert: Alert,
-    actor,
+    actor: User,
     change: str,
     note: str,
     blueprint: Blueprint | None = None,
     resolve: bool = True,
-    request=None,
 ) -> CourseCorrection:
     """Record what ``actor`` (a practitioner or admin) changed in answer to an open alert — optionally the
     plan version published since it opened — and, unless ``resolve`` is False, resolve the alert. Audited."""
@@ -113,7 +112,6 @@ def course_correct(
         actor=actor,
         patient_id=alert.patient_id,
         obj=correction,
-        request=request,
         detail=detail,
     )
     return correction

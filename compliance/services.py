@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn
 
 from .models import Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
@@ -127,9 +127,8 @@ def checkin_answer_record(
     barriers: list[str],
     ratings: dict,
     via: str = CheckInAnswer.Via.LINK,
-    entered_by=None,
+    entered_by: User | None = None,
     now: datetime | None = None,
-    request=None,
 ) -> CheckInAnswer:
     """Record the answer to a check-in, or replace it while it may still change: one log per active or
     paused item of the published plan; the check-in becomes answered. Refused (ValidationError, nothing
@@ -178,7 +177,6 @@ def checkin_answer_record(
         actor_label="" if entered_by is not None else PATIENT_LABEL,
         patient_id=checkin.journey.patient_id,
         obj=answer,
-        request=request,
         detail=f"check-in due {checkin.due_on:%Y-%m-%d} "
         f"{'changed' if action == AccessEvent.Action.UPDATE else 'answered'} "
         f"{'by phone' if via == CheckInAnswer.Via.PHONE else 'by link'}, {len(logs)} items",

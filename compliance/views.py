@@ -41,7 +41,7 @@ def _record(request, *, checkin, form, **how) -> tuple[CheckInAnswer | None, Che
     """(the answer, the form); a refusal of the form's data lands on the form, a refusal of the check-in
     (closed, missed, final) is raised for the caller."""
     try:
-        answer = services.checkin_answer_record(checkin=checkin, **form.answer_data(), **how, request=request)
+        answer = services.checkin_answer_record(checkin=checkin, **form.answer_data(), **how)
     except ValidationError as error:
         code = getattr(error, "code", None)
         if code in REFUSAL_MESSAGES:
@@ -106,9 +106,7 @@ def checkin_enter(request, pk):
     """The clinic enters the answer a patient gave by phone (late, if need be), or changes it while it may."""
     checkin = get_object_or_404(CheckIn.objects.select_related("journey"), pk=pk)
     action = AccessEvent.Action.VIEW if request.method == "GET" else AccessEvent.Action.UPDATE
-    patient = patient_get_for(
-        user=request.user, pk=checkin.journey.patient_id, request=request, action=action
-    )
+    patient = patient_get_for(user=request.user, pk=checkin.journey.patient_id, action=action)
     amend_hours = ClinicSettings.load().amend_hours
     answer = _answer_of(checkin)
     refusal = services.checkin_answer_refusal(

@@ -17,7 +17,7 @@ from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from alliance_crm.errors import validation_message
 from journeys.models import Blueprint
@@ -107,7 +107,7 @@ def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED):
     )
 
 
-def alert_get_for(*, user, pk: int, request=None, audit: bool = True) -> Alert:
+def alert_get_for(*, user: User, pk: int, audit: bool = True) -> Alert:
     """One alert (404 if absent) with what its page shows; the read lands in the audit trail."""
     alert = get_object_or_404(
         _with_lead(Alert.objects.select_related("patient", "journey", "resolved_by", "outreach_nudge")), pk=pk
@@ -118,7 +118,6 @@ def alert_get_for(*, user, pk: int, request=None, audit: bool = True) -> Alert:
             actor=user,
             patient_id=alert.patient_id,
             obj=alert,
-            request=request,
             detail="falter alert",
         )
     return alert
@@ -180,7 +179,7 @@ def alert_list(request):
 
 @role_required(*EVERYONE)
 def alert_detail(request, pk):
-    return _render_alert(request, alert_get_for(user=request.user, pk=pk, request=request))
+    return _render_alert(request, alert_get_for(user=request.user, pk=pk))
 
 
 @role_required(*CLINICAL)
@@ -201,7 +200,6 @@ def alert_correct(request, pk):
                 note=data["note"],
                 blueprint=data["blueprint"],
                 resolve=data["resolve"],
-                request=request,
             )
         except ValidationError as error:
             if hasattr(error, "error_dict"):
@@ -228,7 +226,7 @@ def alert_revise(request, pk):
         messages.error(request, "This patient's journey has ended; its plan can be read but not revised.")
         return redirect(_alert_url(alert))
     try:
-        draft = blueprint_start_draft(journey=journey, actor=request.user, request=request)
+        draft = blueprint_start_draft(journey=journey, actor=request.user)
     except ValidationError as error:
         if getattr(error, "code", None) != "draft_exists":
             messages.error(request, validation_message(error))

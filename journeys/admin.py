@@ -65,7 +65,6 @@ class AuditedAdmin(admin.ModelAdmin):
                 action=AccessEvent.Action.VIEW,
                 patient_id=self._patient_id(obj),
                 obj=obj,
-                request=request,
                 detail=self.audit_label,
             )
         return response
@@ -76,7 +75,6 @@ class AuditedAdmin(admin.ModelAdmin):
             action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
             patient_id=self._patient_id(obj),
             obj=obj,
-            request=request,
             detail=f"{self.audit_label}: changed {', '.join(form.changed_data)}"
             if change
             else self.audit_label,
@@ -96,7 +94,6 @@ class AuditedAdmin(admin.ModelAdmin):
             action=AccessEvent.Action.DELETE,
             patient_id=self._patient_id(obj),
             obj=obj,
-            request=request,
             detail=self.audit_label,
         )
 

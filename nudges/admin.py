@@ -196,7 +196,6 @@ class NudgeAdmin(admin.ModelAdmin):
                 action=AccessEvent.Action.VIEW,
                 patient_id=nudge.patient_id,
                 obj=nudge,
-                request=request,
                 detail="message in admin",
             )
         return response

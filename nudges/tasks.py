@@ -2,19 +2,24 @@
 
 from celery import shared_task
 
+from accounts.audit import system_context
+
 from . import services
 
 
 @shared_task(name="nudges.dispatch_due", ignore_result=True)
 def dispatch_due() -> str:
-    return str(services.nudge_dispatch_due())
+    with system_context("beat task nudges.dispatch_due"):
+        return str(services.nudge_dispatch_due())
 
 
 @shared_task(name="nudges.deliver", ignore_result=True)
 def deliver(nudge_id: int) -> bool:
-    return services.nudge_deliver(nudge_id=nudge_id)
+    with system_context("task nudges.deliver"):
+        return services.nudge_deliver(nudge_id=nudge_id)
 
 
 @shared_task(name="nudges.reconcile", ignore_result=True)
 def reconcile() -> int:
-    return services.nudge_reconcile_stuck()
+    with system_context("beat task nudges.reconcile"):
+        return services.nudge_reconcile_stuck()

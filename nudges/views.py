@@ -97,9 +97,7 @@ def _form_errors(form) -> str:
 @role_required(*EVERYONE)
 @require_POST
 def send_one_off(request, patient_pk):
-    patient = patient_get_for(
-        user=request.user, pk=patient_pk, request=request, action=AccessEvent.Action.UPDATE
-    )
+    patient = patient_get_for(user=request.user, pk=patient_pk, action=AccessEvent.Action.UPDATE)
     form = OneOffMessageForm(request.POST, patient=patient)
     if not form.is_valid():
         messages.error(request, f"The message was not sent. {_form_errors(form)}")

@@ -158,7 +158,6 @@ class PatientAdmin(admin.ModelAdmin):
                 action=AccessEvent.Action.VIEW,
                 patient_id=patient.pk,
                 obj=patient,
-                request=request,
                 detail="in admin",
             )
         return response
@@ -171,7 +170,6 @@ class PatientAdmin(admin.ModelAdmin):
             action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
             patient_id=obj.pk,
             obj=obj,
-            request=request,
             detail=f"in admin: changed {', '.join(form.changed_data)}" if change else "in admin",
         )
 
@@ -184,7 +182,6 @@ class PatientAdmin(admin.ModelAdmin):
                 action=AccessEvent.Action.UPDATE,
                 patient_id=form.instance.pk,
                 obj=instance,
-                request=request,
                 detail=f"in admin: care team {instance}",
             )
         formset.save_m2m()
@@ -203,7 +200,6 @@ class PatientAdmin(admin.ModelAdmin):
             action=AccessEvent.Action.DELETE,
             patient_id=patient.pk,
             obj=patient,
-            request=request,
             detail="in admin",
         )
 

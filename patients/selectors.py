@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role
+from accounts.models import AccessEvent, Role, User
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
 
@@ -47,13 +47,13 @@ def patient_list(
     return qs.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
-def patient_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> Patient:
+def patient_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> Patient:
     """One patient's record for ``user`` (404 if absent), with the read written to the audit trail."""
     patient = get_object_or_404(
         Patient.objects.with_lead().with_consent().select_related("referred_by"), pk=pk
     )
     if action == AccessEvent.Action.VIEW:
-        record_access(action=action, actor=user, patient_id=patient.pk, obj=patient, request=request)
+        record_access(action=action, actor=user, patient_id=patient.pk, obj=patient)
     return patient
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role
+from accounts.models import AccessEvent, Role, User
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
 
@@ -24,14 +25,13 @@ def _address_for(patient: Patient, channel: str) -> str:
 @transaction.atomic
 def patient_create(
     *,
-    actor,
-    data: dict,
-    lead=None,
+    actor: User | None,
+    data: dict[str, Any],
+    lead: User | None = None,
     consent_email: bool = False,
     consent_sms: bool = False,
     consent_via: str = "patient form",
     actor_label: str = "",
-    request=None,
 ) -> Patient:
     """Create a patient with their lead practitioner and the consent they gave, all or nothing."""
     patient = Patient(created_by=actor if actor and actor.is_authenticated else None)
@@ -45,14 +45,12 @@ def patient_create(
     for channel, given in ((Channel.EMAIL, consent_email), (Channel.SMS, consent_sms)):
         if given:
             consent_record(patient=patient, channel=channel, granted=True, actor=actor, via=consent_via)
-    record_access(
-        action=AccessEvent.Action.CREATE, actor=actor, patient_id=patient.pk, obj=patient, request=request
-    )
+    record_access(action=AccessEvent.Action.CREATE, actor=actor, patient_id=patient.pk, obj=patient)
     return patient
 
 
 @transaction.atomic
-def patient_update(*, actor, patient: Patient, data: dict, request=None) -> list[str]:
+def patient_update(*, actor: User, patient: Patient, data: dict[str, Any]) -> list[str]:
     """Change a patient's details; return the names of the fields that changed (audited)."""
     # Compare with the stored row, not the instance: a ModelForm has already copied its data onto it.
     stored = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -69,14 +67,13 @@ def patient_update(*, actor, patient: Patient, data: dict, request=None) -> list
             actor=actor,
             patient_id=patient.pk,
             obj=patient,
-            request=request,
             detail="changed " + ", ".join(changed),
         )
     return changed
 
 
 @transaction.atomic
-def patient_set_archived(*, actor, patient: Patient, archived: bool, request=None) -> None:
+def patient_set_archived(*, actor: User, patient: Patient, archived: bool) -> None:
     """Archive or restore a patient; archived patients get no messages and leave the default list."""
     if patient.archived == archived:
         return
@@ -87,7 +84,6 @@ def patient_set_archived(*, actor, patient: Patient, archived: bool, request=Non
         actor=actor,
         patient_id=patient.pk,
         obj=patient,
-        request=request,
         detail="archived" if archived else "restored from archive",
     )
 
@@ -152,7 +148,7 @@ def _add_lead(*, patient: Patient, user, actor, note: str = "") -> CareTeamMembe
 
 @transaction.atomic
 def care_team_set_lead(
-    *, patient: Patient, user, actor, keep_previous: bool = True, note: str = "", request=None
+    *, patient: Patient, user: User, actor: User, keep_previous: bool = True, note: str = ""
 ) -> CareTeamMember:
     """Make ``user`` the patient's one lead. The old lead's row is ended (kept as history) and,
     with ``keep_previous``, they stay on the team as a practitioner."""
@@ -183,7 +179,6 @@ def care_team_set_lead(
         actor=actor,
         patient_id=patient.pk,
         obj=lead,
-        request=request,
         detail=f"lead changed from {current[0].user if current else 'nobody'} to {user}",
     )
     return lead
@@ -193,14 +188,13 @@ def care_team_set_lead(
 def care_team_add(
     *,
     patient: Patient,
-    actor,
+    actor: User,
     role: str,
-    user=None,
+    user: User | None = None,
     external_name: str = "",
     external_practice: str = "",
     external_contact: str = "",
     note: str = "",
-    request=None,
 ) -> CareTeamMember:
     """Add a practitioner, health coach or external specialist to the team (the lead has its own service)."""
     if role == CareTeamMember.Role.LEAD:
@@ -230,14 +224,13 @@ def care_team_add(
         actor=actor,
         patient_id=patient.pk,
         obj=member,
-        request=request,
         detail=f"added {member} to the care team",
     )
     return member
 
 
 @transaction.atomic
-def care_team_end(*, member: CareTeamMember, actor, request=None) -> None:
+def care_team_end(*, member: CareTeamMember, actor: User) -> None:
     """Take someone off the care team; their row stays as history. The lead is changed, not removed."""
     if member.role == CareTeamMember.Role.LEAD:
         raise ValidationError("The lead practitioner cannot be removed: choose a new lead instead.")
@@ -250,7 +243,6 @@ def care_team_end(*, member: CareTeamMember, actor, request=None) -> None:
         actor=actor,
         patient_id=member.patient_id,
         obj=member,
-        request=request,
         detail=f"removed {member} from the care team",
     )
 

@@ -45,7 +45,6 @@ def patient_create(request):
                 lead=form.cleaned_data["lead"],
                 consent_email=form.cleaned_data["consent_email"],
                 consent_sms=form.cleaned_data["consent_sms"],
-                request=request,
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -57,7 +56,7 @@ def patient_create(request):
 
 @role_required(*EVERYONE)
 def patient_detail(request, pk):
-    patient = selectors.patient_get_for(user=request.user, pk=pk, request=request)
+    patient = selectors.patient_get_for(user=request.user, pk=pk)
     current_team, former_team = selectors.care_team(patient)
     return render(
         request,
@@ -78,13 +77,11 @@ def patient_detail(request, pk):
 
 @role_required(*EVERYONE)
 def patient_edit(request, pk):
-    patient = selectors.patient_get_for(user=request.user, pk=pk, request=request)
+    patient = selectors.patient_get_for(user=request.user, pk=pk)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
         try:
-            changed = services.patient_update(
-                actor=request.user, patient=patient, data=form.patient_data(), request=request
-            )
+            changed = services.patient_update(actor=request.user, patient=patient, data=form.patient_data())
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -96,9 +93,7 @@ def patient_edit(request, pk):
 
 
 def _patient_for_change(request, pk):
-    return selectors.patient_get_for(
-        user=request.user, pk=pk, request=request, action=AccessEvent.Action.UPDATE
-    )
+    return selectors.patient_get_for(user=request.user, pk=pk, action=AccessEvent.Action.UPDATE)
 
 
 @role_required(*EVERYONE)
@@ -114,7 +109,6 @@ def patient_change_lead(request, pk):
                 actor=request.user,
                 keep_previous=form.cleaned_data["keep_previous"],
                 note=form.cleaned_data["note"],
-                request=request,
             )
         except ValidationError as error:
             messages.error(request, validation_message(error))
@@ -132,9 +126,7 @@ def care_team_add(request, pk):
     form = CareTeamMemberForm(request.POST)
     if form.is_valid():
         try:
-            member = services.care_team_add(
-                patient=patient, actor=request.user, request=request, **form.cleaned_data
-            )
+            member = services.care_team_add(patient=patient, actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             messages.error(request, validation_message(error))
         else:
@@ -150,7 +142,7 @@ def care_team_remove(request, pk, member_pk):
     patient = _patient_for_change(request, pk)
     member = get_object_or_404(CareTeamMember.objects.select_related("user"), pk=member_pk, patient=patient)
     try:
-        services.care_team_end(member=member, actor=request.user, request=request)
+        services.care_team_end(member=member, actor=request.user)
     except ValidationError as error:
         messages.error(request, validation_message(error))
     else:
@@ -189,7 +181,7 @@ def patient_consent(request, pk):
 def patient_archive(request, pk):
     patient = _patient_for_change(request, pk)
     archive = request.POST.get("archived") == "yes"
-    services.patient_set_archived(actor=request.user, patient=patient, archived=archive, request=request)
+    services.patient_set_archived(actor=request.user, patient=patient, archived=archive)
     messages.success(
         request,
         f"{patient.display_name} was archived: no messages will be sent."

@@ -8,7 +8,7 @@ from django.db.models import Count, F, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 
 from ..models import Blueprint, BlueprintItem, BlueprintTemplate, ItemKind, Journey
 
@@ -23,7 +23,7 @@ PLAN_HEADINGS = {
 
 
 def journey_get_for(
-    *, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW, detail: str = ""
+    *, user: User, pk: int, action: str = AccessEvent.Action.VIEW, detail: str = ""
 ) -> Journey:
     """One journey with its patient and program (404 if absent); a view is written to the audit trail."""
     journey = get_object_or_404(Journey.objects.select_related("patient", "program"), pk=pk)
@@ -33,7 +33,6 @@ def journey_get_for(
             actor=user,
             patient_id=journey.patient_id,
             obj=journey,
-            request=request,
             detail=detail,
         )
     return journey

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 from nudges.models import Nudge
 
 from ..models import Journey, Visit, VisitNote
@@ -25,7 +25,7 @@ RECENT_LIMIT = 5
 NOTE_LIST_FIELDS = ("id", "visit_id", "author", "title", "addendum_to_id", "created_at", "signed_at")
 
 
-def visit_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> Visit:
+def visit_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> Visit:
     """One visit (404 if absent) with patient and practitioner. A view or an export is written to the
     audit trail here; any other ``action`` is left to the service that makes the change."""
     visit = get_object_or_404(
@@ -33,9 +33,7 @@ def visit_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Acti
     )
     if action in (AccessEvent.Action.VIEW, AccessEvent.Action.EXPORT):
         detail = "calendar file" if action == AccessEvent.Action.EXPORT else ""
-        record_access(
-            action=action, actor=user, patient_id=visit.patient_id, obj=visit, request=request, detail=detail
-        )
+        record_access(action=action, actor=user, patient_id=visit.patient_id, obj=visit, detail=detail)
     return visit
 
 
@@ -70,7 +68,7 @@ def visit_notes(visit: Visit) -> list[VisitNote]:
     return roots
 
 
-def note_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> VisitNote:
+def note_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> VisitNote:
     """One note with its text, for practitioners and admins only (404 if absent).
 
     Anyone else is refused with PermissionDenied, and the refusal is written to the audit trail;
@@ -85,7 +83,6 @@ def note_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Actio
             actor=user,
             patient_id=note.visit.patient_id,
             obj=note,
-            request=request,
             detail="note text refused to staff",
         )
         raise PermissionDenied("Visit notes are for practitioners and admins only.")
@@ -94,7 +91,7 @@ def note_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Actio
         pk=pk,
     )
     if action == AccessEvent.Action.VIEW:
-        record_access(action=action, actor=user, patient_id=note.visit.patient_id, obj=note, request=request)
+        record_access(action=action, actor=user, patient_id=note.visit.patient_id, obj=note)
     return note
 
 

@@ -6,6 +6,7 @@ resumed (with a reason). Revising the plan means a new draft, published with a r
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 
 from ..models import Blueprint, BlueprintItem, BlueprintTemplate, ItemKind, Journey
 
@@ -21,13 +22,12 @@ ITEM_FIELDS = ("kind", "title", "instructions", "dose", "frequency", "starts_on"
 STATUS_REASON_MAX = BlueprintItem._meta.get_field("status_reason").max_length
 
 
-def _audit(*, action: str, actor, blueprint: Blueprint, detail: str, request=None) -> None:
+def _audit(*, action: str, actor: User, blueprint: Blueprint, detail: str) -> None:
     record_access(
         action=action,
         actor=actor,
         patient_id=blueprint.journey.patient_id,
         obj=blueprint,
-        request=request,
         detail=detail[:255],
     )
 
@@ -74,7 +74,7 @@ def _check_dates(starts_on: date | None, ends_on: date | None) -> None:
 
 @transaction.atomic
 def blueprint_start_draft(
-    *, journey: Journey, actor, from_template: BlueprintTemplate | None = None, request=None
+    *, journey: Journey, actor: User, from_template: BlueprintTemplate | None = None
 ) -> Blueprint:
     """Open draft version N+1 of the journey's plan: a copy of a template's items, or else of the
     published version's active and paused items. A journey has one draft at a time."""
@@ -127,14 +127,13 @@ def blueprint_start_draft(
         action=AccessEvent.Action.CREATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version} draft started {origin}",
     )
     return blueprint
 
 
 @transaction.atomic
-def blueprint_update_summary(*, blueprint: Blueprint, actor, summary: str, request=None) -> Blueprint:
+def blueprint_update_summary(*, blueprint: Blueprint, actor: User, summary: str) -> Blueprint:
     """Change a draft's summary (the path forward in the patient's words)."""
     blueprint = _locked_draft(blueprint)
     blueprint.summary = summary.strip()
@@ -143,14 +142,13 @@ def blueprint_update_summary(*, blueprint: Blueprint, actor, summary: str, reque
         action=AccessEvent.Action.UPDATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version} summary edited",
     )
     return blueprint
 
 
 @transaction.atomic
-def blueprint_add_item(*, blueprint: Blueprint, actor, request=None, **fields) -> BlueprintItem:
+def blueprint_add_item(*, blueprint: Blueprint, actor: User, **fields: Any) -> BlueprintItem:
     """Add an item at the end of a draft. ``fields``: kind, title, instructions, dose, frequency,
     starts_on, ends_on."""
     blueprint = _locked_draft(blueprint)
@@ -166,14 +164,13 @@ def blueprint_add_item(*, blueprint: Blueprint, actor, request=None, **fields) -
         action=AccessEvent.Action.UPDATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version}: item “{item.title}” added",
     )
     return item
 
 
 @transaction.atomic
-def blueprint_update_item(*, item: BlueprintItem, actor, request=None, **fields) -> BlueprintItem:
+def blueprint_update_item(*, item: BlueprintItem, actor: User, **fields: Any) -> BlueprintItem:
     """Change an item of a draft; the fields not given keep their value."""
     blueprint = _locked_draft(item.blueprint)
     item = BlueprintItem.objects.get(pk=item.pk, blueprint=blueprint)
@@ -186,14 +183,13 @@ def blueprint_update_item(*, item: BlueprintItem, actor, request=None, **fields)
         action=AccessEvent.Action.UPDATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version}: item “{item.title}” edited",
     )
     return item
 
 
 @transaction.atomic
-def blueprint_remove_item(*, item: BlueprintItem, actor, request=None) -> None:
+def blueprint_remove_item(*, item: BlueprintItem, actor: User) -> None:
     """Take an item out of a draft."""
     blueprint = _locked_draft(item.blueprint)
     item = BlueprintItem.objects.get(pk=item.pk, blueprint=blueprint)
@@ -203,13 +199,12 @@ def blueprint_remove_item(*, item: BlueprintItem, actor, request=None) -> None:
         action=AccessEvent.Action.UPDATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version}: item “{title}” removed",
     )
 
 
 @transaction.atomic
-def blueprint_reorder(*, blueprint: Blueprint, actor, item_ids: list[int], request=None) -> None:
+def blueprint_reorder(*, blueprint: Blueprint, actor: User, item_ids: list[int]) -> None:
     """Put a draft's items in the order of ``item_ids``, which must name each of its items once."""
     blueprint = _locked_draft(blueprint)
     items = {item.pk: item for item in blueprint.items.all()}
@@ -222,27 +217,25 @@ def blueprint_reorder(*, blueprint: Blueprint, actor, item_ids: list[int], reque
         action=AccessEvent.Action.UPDATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version}: items reordered",
     )
 
 
 @transaction.atomic
-def blueprint_discard_draft(*, blueprint: Blueprint, actor, request=None) -> None:
+def blueprint_discard_draft(*, blueprint: Blueprint, actor: User) -> None:
     """Throw a draft away; the published version stays the patient's plan."""
     blueprint = _locked_draft(blueprint)
     _audit(
         action=AccessEvent.Action.DELETE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version} draft discarded",
     )
     blueprint.delete()
 
 
 @transaction.atomic
-def blueprint_publish(*, blueprint: Blueprint, actor, reason: str = "", request=None) -> Blueprint:
+def blueprint_publish(*, blueprint: Blueprint, actor: User, reason: str = "") -> Blueprint:
     """Make a draft the patient's plan. A revision (any version after the first) records why it was
     revised, and the version it replaces becomes superseded and stays readable."""
     Journey.objects.select_for_update().get(pk=blueprint.journey_id)  # one publish per journey at a time
@@ -267,7 +260,7 @@ def blueprint_publish(*, blueprint: Blueprint, actor, reason: str = "", request=
     detail = f"blueprint v{blueprint.version} published"
     if superseded:
         detail += f", superseding v{superseded[0]}: {reason}"
-    _audit(action=AccessEvent.Action.UPDATE, actor=actor, blueprint=blueprint, request=request, detail=detail)
+    _audit(action=AccessEvent.Action.UPDATE, actor=actor, blueprint=blueprint, detail=detail)
     return blueprint
 
 
@@ -281,9 +274,7 @@ ITEM_MOVES = {
 
 
 @transaction.atomic
-def blueprint_item_set_status(
-    *, item: BlueprintItem, status: str, reason: str, actor, request=None
-) -> BlueprintItem:
+def blueprint_item_set_status(*, item: BlueprintItem, status: str, reason: str, actor: User) -> BlueprintItem:
     """Pause or stop an item of the published plan, with a reason, or resume a paused one — without
     a new version."""
     blueprint = _locked(item.blueprint)
@@ -316,7 +307,6 @@ def blueprint_item_set_status(
         action=AccessEvent.Action.UPDATE,
         actor=actor,
         blueprint=blueprint,
-        request=request,
         detail=f"blueprint v{blueprint.version}: item “{item.title}” {before} → "
         f"{item.get_status_display().lower()}" + (f": {reason}" if reason else ""),
     )

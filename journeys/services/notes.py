@@ -5,12 +5,14 @@ A correction to a signed note is an addendum: a new note pointing at the origina
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 
 from ..models import Visit, VisitNote
 
@@ -63,12 +65,11 @@ def _clean(title: str, body: str, sections: dict) -> tuple[str, str]:
 def note_create(
     *,
     visit: Visit,
-    author,
+    author: User,
     title: str,
     body: str = "",
-    sections: dict | None = None,
+    sections: dict[str, Any] | None = None,
     sign: bool = False,
-    request=None,
 ) -> VisitNote:
     """A practitioner's or admin's note on a visit; intake visits may carry the four intake sections."""
     _require_clinician(author)
@@ -89,7 +90,6 @@ def note_create(
         actor=author,
         patient_id=visit.patient_id,
         obj=note,
-        request=request,
         detail="note written and signed" if sign else "note written",
     )
     return note
@@ -99,12 +99,11 @@ def note_create(
 def note_update(
     *,
     note: VisitNote,
-    actor,
+    actor: User,
     title: str,
     body: str = "",
-    sections: dict | None = None,
+    sections: dict[str, Any] | None = None,
     sign: bool = False,
-    request=None,
 ) -> VisitNote:
     """Change an unsigned note (and sign it, if asked); only its author may, and a signed note is refused."""
     note = VisitNote.objects.select_for_update().select_related("visit").get(pk=note.pk)
@@ -121,14 +120,13 @@ def note_update(
         actor=actor,
         patient_id=note.visit.patient_id,
         obj=note,
-        request=request,
         detail="note edited and signed" if sign else "note edited",
     )
     return note
 
 
 @transaction.atomic
-def note_sign(*, note: VisitNote, actor, request=None) -> VisitNote:
+def note_sign(*, note: VisitNote, actor: User) -> VisitNote:
     """Sign a note: from now on it never changes. Only its author signs, and only once."""
     note = VisitNote.objects.select_for_update().select_related("visit").get(pk=note.pk)
     _require_unsigned(note)
@@ -140,7 +138,6 @@ def note_sign(*, note: VisitNote, actor, request=None) -> VisitNote:
         actor=actor,
         patient_id=note.visit.patient_id,
         obj=note,
-        request=request,
         detail="note signed",
     )
     return note
@@ -148,7 +145,7 @@ def note_sign(*, note: VisitNote, actor, request=None) -> VisitNote:
 
 @transaction.atomic
 def note_add_addendum(
-    *, note: VisitNote, author, body: str, title: str = "", sign: bool = False, request=None
+    *, note: VisitNote, author: User, body: str, title: str = "", sign: bool = False
 ) -> VisitNote:
     """Correct or complete a signed note with an addendum (attached to the original note, never to an addendum)."""
     _require_clinician(author)
@@ -179,7 +176,6 @@ def note_add_addendum(
         actor=author,
         patient_id=original.visit.patient_id,
         obj=addendum,
-        request=request,
         detail=f"addendum to note {original.pk}" + (", signed" if sign else ""),
     )
     return addendum

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 
 from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Stage, StageChange
 
@@ -66,7 +68,13 @@ def journey_start(*, patient, actor=None, program=None, note: str = "", at=None)
 
 @transaction.atomic
 def journey_move(
-    *, journey: Journey, to_stage: str, actor, reason: str = "", note: str = "", at=None, request=None
+    *,
+    journey: Journey,
+    to_stage: str,
+    actor: User,
+    reason: str = "",
+    note: str = "",
+    at: datetime | None = None,
 ) -> StageChange:
     """Move a journey one allowed step. Leaving the path (paused, declined, withdrawn) needs a reason
     from ``ExitReason`` and a note. Raises ValidationError, changing nothing, for any other move."""
@@ -105,7 +113,6 @@ def journey_move(
         actor=actor,
         patient_id=journey.patient_id,
         obj=journey,
-        request=request,
         detail=f"moved from {change.from_stage} to {to_stage}",
     )
     for hook in _on_enter.get(to_stage, []):

@@ -16,10 +16,11 @@ from django.db import transaction
 from django.utils import dateformat, timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role
+from accounts.models import AccessEvent, Role, User
 from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge, NudgeRule
 from nudges.services import nudge_cancel, nudge_schedule
+from patients.models import Patient
 
 from ..models import Journey, Visit
 
@@ -154,15 +155,14 @@ def _check_when(starts_at: datetime, duration_minutes: int) -> None:
 @transaction.atomic
 def visit_schedule(
     *,
-    patient,
-    practitioner,
+    patient: Patient,
+    practitioner: User,
     kind: str,
     starts_at: datetime,
     duration_minutes: int | None = None,
     location: str = "",
-    actor,
+    actor: User,
     journey: Journey | None = None,
-    request=None,
 ) -> Visit:
     """Book a visit in the future with a practitioner who is free for all of it; schedule its reminders."""
     if kind not in Visit.Kind.values:
@@ -194,7 +194,6 @@ def visit_schedule(
         actor=actor,
         patient_id=patient.pk,
         obj=visit,
-        request=request,
         detail=f"booked with {practitioner} for {starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
     )
     _schedule_reminders(visit, actor=actor)
@@ -218,11 +217,10 @@ def visit_reschedule(
     *,
     visit: Visit,
     starts_at: datetime,
-    actor,
+    actor: User,
     duration_minutes: int | None = None,
-    practitioner=None,
+    practitioner: User | None = None,
     location: str | None = None,
-    request=None,
 ) -> Visit:
     """Move a booked visit (time, length, practitioner or place); its reminders follow the new time."""
     visit = _lock_visit(visit)
@@ -248,7 +246,6 @@ def visit_reschedule(
         actor=actor,
         patient_id=visit.patient_id,
         obj=visit,
-        request=request,
         detail=("rescheduled " + ", ".join(changes)) if changes else "booking details changed",
     )
     if (visit.starts_at, visit.practitioner_id) != before:
@@ -258,7 +255,7 @@ def visit_reschedule(
 
 
 @transaction.atomic
-def visit_cancel(*, visit: Visit, actor, reason: str = "", request=None) -> Visit:
+def visit_cancel(*, visit: Visit, actor: User, reason: str = "") -> Visit:
     """Cancel a booked visit and withdraw its reminders that have not gone out yet."""
     visit = _lock_visit(visit)
     _require_scheduled(visit)
@@ -271,13 +268,12 @@ def visit_cancel(*, visit: Visit, actor, reason: str = "", request=None) -> Visi
         actor=actor,
         patient_id=visit.patient_id,
         obj=visit,
-        request=request,
         detail=f"cancelled ({withdrawn} reminder(s) withdrawn)" + (f": {reason}" if reason else ""),
     )
     return visit
 
 
-def _close(visit: Visit, status: str, *, actor, request) -> Visit:
+def _close(visit: Visit, status: str, *, actor: User) -> Visit:
     visit = _lock_visit(visit)
     _require_scheduled(visit)
     label = Visit.Status(status).label.lower()
@@ -294,19 +290,18 @@ def _close(visit: Visit, status: str, *, actor, request) -> Visit:
         actor=actor,
         patient_id=visit.patient_id,
         obj=visit,
-        request=request,
         detail=f"marked {label}",
     )
     return visit
 
 
 @transaction.atomic
-def visit_complete(*, visit: Visit, actor, request=None) -> Visit:
+def visit_complete(*, visit: Visit, actor: User) -> Visit:
     """Record that a booked visit took place."""
-    return _close(visit, Visit.Status.COMPLETED, actor=actor, request=request)
+    return _close(visit, Visit.Status.COMPLETED, actor=actor)
 
 
 @transaction.atomic
-def visit_no_show(*, visit: Visit, actor, request=None) -> Visit:
+def visit_no_show(*, visit: Visit, actor: User) -> Visit:
     """Record that the patient did not come to a booked visit."""
-    return _close(visit, Visit.Status.NO_SHOW, actor=actor, request=request)
+    return _close(visit, Visit.Status.NO_SHOW, actor=actor)

@@ -75,15 +75,13 @@ def _draft_or_redirect(request, journey) -> Blueprint | None:
 
 @role_required(*CLINICAL)
 def blueprint_builder(request, pk):
-    journey = selectors.journey_get_for(user=request.user, pk=pk, request=request, detail="blueprint builder")
+    journey = selectors.journey_get_for(user=request.user, pk=pk, detail="blueprint builder")
     return render(request, "journeys/blueprint_builder.html", _builder_context(journey))
 
 
 @role_required(*CLINICAL)
 def blueprint_version(request, pk, version):
-    journey = selectors.journey_get_for(
-        user=request.user, pk=pk, request=request, detail=f"blueprint version {version}"
-    )
+    journey = selectors.journey_get_for(user=request.user, pk=pk, detail=f"blueprint version {version}")
     blueprint = selectors.blueprint_get_version(journey=journey, version=version)
     return render(
         request,
@@ -94,7 +92,7 @@ def blueprint_version(request, pk, version):
 
 @role_required(*EVERYONE)
 def your_plan(request, pk):
-    journey = selectors.journey_get_for(user=request.user, pk=pk, request=request, detail="printable plan")
+    journey = selectors.journey_get_for(user=request.user, pk=pk, detail="printable plan")
     return render(
         request,
         "journeys/your_plan.html",
@@ -112,7 +110,7 @@ def blueprint_start(request, pk):
         return redirect(_builder_url(journey))
     try:
         draft = services.blueprint_start_draft(
-            journey=journey, actor=request.user, from_template=form.cleaned_data["template"], request=request
+            journey=journey, actor=request.user, from_template=form.cleaned_data["template"]
         )
     except ValidationError as error:
         messages.error(request, validation_message(error))
@@ -132,7 +130,7 @@ def blueprint_summary(request, pk):
     if form.is_valid():
         try:
             services.blueprint_update_summary(
-                blueprint=draft, actor=request.user, summary=form.cleaned_data["summary"], request=request
+                blueprint=draft, actor=request.user, summary=form.cleaned_data["summary"]
             )
         except ValidationError as error:
             messages.error(request, validation_message(error))
@@ -151,9 +149,7 @@ def blueprint_item_add(request, pk):
     form = BlueprintItemForm(request.POST)
     if form.is_valid():
         try:
-            item = services.blueprint_add_item(
-                blueprint=draft, actor=request.user, request=request, **form.cleaned_data
-            )
+            item = services.blueprint_add_item(blueprint=draft, actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -169,9 +165,7 @@ def blueprint_item_edit(request, pk, item_pk):
     if request.method == "POST":
         journey = _journey_for_change(request, pk)
     else:
-        journey = selectors.journey_get_for(
-            user=request.user, pk=pk, request=request, detail="blueprint item edit"
-        )
+        journey = selectors.journey_get_for(user=request.user, pk=pk, detail="blueprint item edit")
     item = selectors.blueprint_item_get(journey=journey, pk=item_pk)
     if item.blueprint.status != Blueprint.Status.DRAFT:
         messages.error(
@@ -185,9 +179,7 @@ def blueprint_item_edit(request, pk, item_pk):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.blueprint_update_item(
-                item=item, actor=request.user, request=request, **form.cleaned_data
-            )
+            services.blueprint_update_item(item=item, actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -207,7 +199,7 @@ def blueprint_item_remove(request, pk, item_pk):
     journey = _journey_for_change(request, pk)
     item = selectors.blueprint_item_get(journey=journey, pk=item_pk)
     try:
-        services.blueprint_remove_item(item=item, actor=request.user, request=request)
+        services.blueprint_remove_item(item=item, actor=request.user)
     except ValidationError as error:
         if _is_htmx(request):
             return _render_builder(request, journey, notice=validation_message(error))
@@ -232,9 +224,7 @@ def blueprint_item_move(request, pk, item_pk):
         if 0 <= to < len(ids):
             ids[at], ids[to] = ids[to], ids[at]
             try:
-                services.blueprint_reorder(
-                    blueprint=item.blueprint, actor=request.user, item_ids=ids, request=request
-                )
+                services.blueprint_reorder(blueprint=item.blueprint, actor=request.user, item_ids=ids)
             except ValidationError as error:
                 messages.error(request, validation_message(error))
     if _is_htmx(request):
@@ -253,7 +243,7 @@ def blueprint_publish(request, pk):
     if form.is_valid():
         try:
             services.blueprint_publish(
-                blueprint=draft, actor=request.user, reason=form.cleaned_data["reason"], request=request
+                blueprint=draft, actor=request.user, reason=form.cleaned_data["reason"]
             )
         except ValidationError as error:
             if hasattr(error, "error_dict"):
@@ -276,7 +266,7 @@ def blueprint_discard(request, pk):
     draft = _draft_or_redirect(request, journey)
     if draft is not None:
         try:
-            services.blueprint_discard_draft(blueprint=draft, actor=request.user, request=request)
+            services.blueprint_discard_draft(blueprint=draft, actor=request.user)
         except ValidationError as error:
             messages.error(request, validation_message(error))
         else:
@@ -299,7 +289,6 @@ def blueprint_item_status(request, pk, item_pk):
             status=form.cleaned_data["status"],
             reason=form.cleaned_data["reason"],
             actor=request.user,
-            request=request,
         )
     except ValidationError as error:
         messages.error(request, validation_message(error))

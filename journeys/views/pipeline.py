@@ -48,7 +48,6 @@ def move(request, pk):
                 actor=request.user,
                 reason=form.cleaned_data["reason"],
                 note=form.cleaned_data["note"],
-                request=request,
             )
         except ValidationError as error:
             form.add_service_error(error)

@@ -41,7 +41,7 @@ def timeline(request, patient_pk):
         page = max(int(request.GET.get("page", 1)), 1)
     except ValueError:
         page = 1
-    patient = patient_get_for(user=request.user, pk=patient_pk, request=request)
+    patient = patient_get_for(user=request.user, pk=patient_pk)
     if request.headers.get("HX-Request") != "true":
         return redirect(_patient_page(patient, **{TIMELINE_PAGES_PARAM: page}) + "#panel-timeline")
     entries = patient_timeline(patient=patient, user=request.user, offset=(page - 1) * PAGE_SIZE)

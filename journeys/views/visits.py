@@ -47,9 +47,7 @@ def _read_or_change(request) -> str:
 
 @role_required(*EVERYONE)
 def visit_create(request, patient_pk):
-    patient = patient_get_for(
-        user=request.user, pk=patient_pk, request=request, action=_read_or_change(request)
-    )
+    patient = patient_get_for(user=request.user, pk=patient_pk, action=_read_or_change(request))
     journey = selectors.patient_open_journey(patient)
     form = VisitScheduleForm(request.POST or None, patient=patient, journey=journey)
     if request.method == "POST" and form.is_valid():
@@ -64,7 +62,6 @@ def visit_create(request, patient_pk):
                 location=data["location"],
                 actor=request.user,
                 journey=journey,
-                request=request,
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -85,7 +82,7 @@ def _can_close(visit) -> bool:
 
 @role_required(*EVERYONE)
 def visit_detail(request, pk):
-    visit = selectors.visit_get_for(user=request.user, pk=pk, request=request)
+    visit = selectors.visit_get_for(user=request.user, pk=pk)
     return render(
         request,
         "journeys/visit_detail.html",
@@ -103,9 +100,7 @@ def visit_detail(request, pk):
 
 @role_required(*EVERYONE)
 def visit_reschedule(request, pk):
-    visit = selectors.visit_get_for(
-        user=request.user, pk=pk, request=request, action=_read_or_change(request)
-    )
+    visit = selectors.visit_get_for(user=request.user, pk=pk, action=_read_or_change(request))
     if visit.status != Visit.Status.SCHEDULED:
         messages.error(
             request, f"This visit is {visit.get_status_display().lower()}: it can no longer be moved."
@@ -122,7 +117,6 @@ def visit_reschedule(request, pk):
                 practitioner=data["practitioner"],
                 location=data["location"],
                 actor=request.user,
-                request=request,
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -135,9 +129,7 @@ def visit_reschedule(request, pk):
 
 
 def _visit_for_change(request, pk):
-    return selectors.visit_get_for(
-        user=request.user, pk=pk, request=request, action=AccessEvent.Action.UPDATE
-    )
+    return selectors.visit_get_for(user=request.user, pk=pk, action=AccessEvent.Action.UPDATE)
 
 
 @role_required(*EVERYONE)
@@ -147,7 +139,7 @@ def visit_cancel(request, pk):
     form = VisitCancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.visit_cancel(visit=visit, actor=request.user, reason=reason, request=request)
+        services.visit_cancel(visit=visit, actor=request.user, reason=reason)
     except ValidationError as error:
         messages.error(request, validation_message(error))
     else:
@@ -160,7 +152,7 @@ def visit_cancel(request, pk):
 def visit_complete(request, pk):
     visit = _visit_for_change(request, pk)
     try:
-        services.visit_complete(visit=visit, actor=request.user, request=request)
+        services.visit_complete(visit=visit, actor=request.user)
     except ValidationError as error:
         messages.error(request, validation_message(error))
     else:
@@ -173,7 +165,7 @@ def visit_complete(request, pk):
 def visit_no_show(request, pk):
     visit = _visit_for_change(request, pk)
     try:
-        services.visit_no_show(visit=visit, actor=request.user, request=request)
+        services.visit_no_show(visit=visit, actor=request.user)
     except ValidationError as error:
         messages.error(request, validation_message(error))
     else:
@@ -185,9 +177,7 @@ def visit_no_show(request, pk):
 @role_required(*EVERYONE)
 @require_GET
 def visit_calendar(request, pk):
-    visit = selectors.visit_get_for(
-        user=request.user, pk=pk, request=request, action=AccessEvent.Action.EXPORT
-    )
+    visit = selectors.visit_get_for(user=request.user, pk=pk, action=AccessEvent.Action.EXPORT)
     content = selectors.visit_calendar(visit, sequence=selectors.visit_sequence(visit))
     response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="visit-{visit.pk}.ics"'
@@ -199,9 +189,7 @@ def visit_calendar(request, pk):
 
 @role_required(*CLINICAL)
 def note_create(request, pk):
-    visit = selectors.visit_get_for(
-        user=request.user, pk=pk, request=request, action=_read_or_change(request)
-    )
+    visit = selectors.visit_get_for(user=request.user, pk=pk, action=_read_or_change(request))
     form = VisitNoteForm(request.POST or None, visit=visit)
     if request.method == "POST" and form.is_valid():
         sign = "sign" in request.POST
@@ -213,7 +201,6 @@ def note_create(request, pk):
                 body=form.cleaned_data["body"],
                 sections=form.sections(),
                 sign=sign,
-                request=request,
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -225,7 +212,7 @@ def note_create(request, pk):
 
 @role_required(*EVERYONE)
 def note_detail(request, pk):
-    note = selectors.note_get_for(user=request.user, pk=pk, request=request)
+    note = selectors.note_get_for(user=request.user, pk=pk)
     sections = [
         (label, note.sections[key])
         for key, label in VisitNote.INTAKE_SECTIONS.items()
@@ -248,7 +235,7 @@ def note_detail(request, pk):
 
 @role_required(*CLINICAL)
 def note_edit(request, pk):
-    note = selectors.note_get_for(user=request.user, pk=pk, request=request, action=_read_or_change(request))
+    note = selectors.note_get_for(user=request.user, pk=pk, action=_read_or_change(request))
     if note.author_id != request.user.pk:
         raise PermissionDenied("Only the note's author can edit it.")
     if note.is_signed and request.method == "GET":
@@ -264,7 +251,6 @@ def note_edit(request, pk):
                 body=form.cleaned_data["body"],
                 sections=form.sections(),
                 sign="sign" in request.POST,
-                request=request,
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -279,9 +265,9 @@ def note_edit(request, pk):
 @role_required(*CLINICAL)
 @require_POST
 def note_sign(request, pk):
-    note = selectors.note_get_for(user=request.user, pk=pk, request=request, action=AccessEvent.Action.UPDATE)
+    note = selectors.note_get_for(user=request.user, pk=pk, action=AccessEvent.Action.UPDATE)
     try:
-        note_services.note_sign(note=note, actor=request.user, request=request)
+        note_services.note_sign(note=note, actor=request.user)
     except ValidationError as error:
         messages.error(request, validation_message(error))
     else:
@@ -291,7 +277,7 @@ def note_sign(request, pk):
 
 @role_required(*CLINICAL)
 def note_addendum(request, pk):
-    note = selectors.note_get_for(user=request.user, pk=pk, request=request, action=_read_or_change(request))
+    note = selectors.note_get_for(user=request.user, pk=pk, action=_read_or_change(request))
     form = AddendumForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -301,7 +287,6 @@ def note_addendum(request, pk):
                 title=form.cleaned_data["title"],
                 body=form.cleaned_data["body"],
                 sign="sign" in request.POST,
-                request=request,
             )
         except ValidationError as error:
             form.add_error(None, error)

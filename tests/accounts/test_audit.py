@@ -1,14 +1,15 @@
 import pytest
 from django.test import RequestFactory
 
-from accounts.audit import record_access
+from accounts.audit import record_access, request_context
 from accounts.models import AccessEvent
 
 
 def test_record_access_writes_who_what_which_patient_when_and_from_where(practitioner):
     request = RequestFactory().get("/patients/42/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="Firefox")
     request.user = practitioner
-    event = record_access(action=AccessEvent.Action.VIEW, patient_id=42, obj=practitioner, request=request)
+    with request_context(request):
+        event = record_access(action=AccessEvent.Action.VIEW, patient_id=42, obj=practitioner)
 
     stored = AccessEvent.objects.get(pk=event.pk)
     assert stored.actor == practitioner
@@ -25,9 +26,11 @@ def test_record_access_writes_who_what_which_patient_when_and_from_where(practit
 def test_forwarded_address_is_trusted_only_when_configured(practitioner, settings):
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
     request.user = practitioner
-    assert record_access(action="view", request=request).ip_address == "10.0.0.1"
+    with request_context(request):
+        assert record_access(action="view").ip_address == "10.0.0.1"
     settings.AUDIT_TRUST_X_FORWARDED_FOR = True
-    assert record_access(action="view", request=request).ip_address == "203.0.113.9"
+    with request_context(request):
+        assert record_access(action="view").ip_address == "203.0.113.9"
 
 
 def test_a_patient_link_is_recorded_without_a_user(db):

@@ -16,6 +16,7 @@ from argparse import RawDescriptionHelpFormatter
 from django.core.management.base import BaseCommand, DjangoHelpFormatter
 from django.utils import timezone
 
+from accounts.audit import system_context
 from compliance import detection
 from journeys.models import CheckIn
 
@@ -53,8 +54,9 @@ class Command(BaseCommand):
                     f"  {finding.patient.display_name}: {finding.reason_label} ({finding.detail})"
                 )
             return
-        missed = detection.checkins_mark_missed(now=now)
-        opened = detection.detect_faltering(now=now)
+        with system_context("command detect_faltering"):
+            missed = detection.checkins_mark_missed(now=now)
+            opened = detection.detect_faltering(now=now)
         self.stdout.write(f"{_plural(missed, 'check-in')} marked missed.")
         summary = f"{_plural(len(opened), 'alert')} opened."
         self.stdout.write(self.style.WARNING(summary) if opened else summary)

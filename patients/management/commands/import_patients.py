@@ -37,6 +37,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
+from accounts.audit import system_context
 from patients.importing import patients_import
 
 
@@ -71,7 +72,10 @@ class Command(BaseCommand):
             raise CommandError(f"No active user signs in as “{username}”: --as takes a username.")
         if not file.is_file():
             raise CommandError(f"There is no file at {file}.")
-        report = patients_import(file_or_text=file, actor=actor, dry_run=dry_run, skip_invalid=skip_invalid)
+        with system_context("command import_patients"):
+            report = patients_import(
+                file_or_text=file, actor=actor, dry_run=dry_run, skip_invalid=skip_invalid
+            )
         for line in report.error_lines():
             self.stderr.write(line)
         if report.failed:
