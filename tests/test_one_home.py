@@ -1,0 +1,62 @@
+"""One home per rule: a helper or a rule that exists once must not grow a second copy somewhere else.
+
+These read the source (like ``test_layers``) so that a copy fails here before it drifts from the original.
+"""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("alliance_crm", "accounts", "patients", "nudges", "journeys", "compliance", "dashboard")
+
+
+def source_files():
+    for app in APPS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def classes():
+    for path in source_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                yield path, node
+
+
+def returns_false(function: ast.FunctionDef) -> bool:
+    body = [node for node in function.body if not isinstance(node, ast.Expr)]  # skip a docstring
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Return)
+        and isinstance(body[0].value, ast.Constant)
+        and body[0].value.value is False
+    )
+
+
+# --- admin ---------------------------------------------------------------------------------------
+
+
+def test_there_is_one_read_only_admin_mixin_and_it_lives_in_accounts():
+    found = [f"{rel(path)}:{node.name}" for path, node in classes() if node.name == "ReadOnlyMixin"]
+    assert found == ["accounts/admin.py:ReadOnlyMixin"]
+
+
+def test_no_admin_class_spells_out_read_only_by_hand():
+    permissions = {"has_add_permission", "has_change_permission", "has_delete_permission"}
+    by_hand = []
+    for path, node in classes():
+        if node.name in {"ReadOnlyMixin", "NoAddMixin"}:
+            continue
+        refusing = {
+            item.name
+            for item in node.body
+            if isinstance(item, ast.FunctionDef) and item.name in permissions and returns_false(item)
+        }
+        if {"has_add_permission", "has_change_permission"} <= refusing:
+            by_hand.append(f"{rel(path)}:{node.name}")
+    assert not by_hand, f"use accounts.admin.ReadOnlyMixin instead: {by_hand}"
