@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import validation_message
 
 from . import panels, selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
@@ -140,7 +140,7 @@ def care_team_add(request, pk):
         else:
             messages.success(request, f"{member.name} joined the care team.")
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, validation_message(form))
     return redirect(patient)
 
 

@@ -4,6 +4,7 @@ These read the source (like ``test_layers``) so that a copy fails here before it
 """
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +61,38 @@ def test_no_admin_class_spells_out_read_only_by_hand():
         if {"has_add_permission", "has_change_permission"} <= refusing:
             by_hand.append(f"{rel(path)}:{node.name}")
     assert not by_hand, f"use accounts.admin.ReadOnlyMixin instead: {by_hand}"
+
+
+# --- refusals: a form's errors or a service's ValidationError as words on the page ---------------
+
+
+def functions_named(name: str) -> list[str]:
+    return [
+        rel(path)
+        for path in source_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name == name
+    ]
+
+
+def test_refusals_are_turned_into_words_by_one_module_in_accounts():
+    assert functions_named("validation_message") == ["accounts/refusals.py"]
+    assert functions_named("add_service_error") == ["accounts/refusals.py"]
+
+
+def test_no_view_joins_form_errors_or_error_messages_by_hand():
+    by_hand = re.compile(r"\.errors\.(values|items)\(\)|join\(.*\.messages\b")
+    found = [
+        f"{rel(path)}:{number}"
+        for path in source_files()
+        if rel(path) != "accounts/refusals.py"
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if by_hand.search(line)
+    ]
+    assert not found, f"use accounts.refusals.validation_message instead: {found}"
+
+
+def test_alliance_crm_errors_holds_only_the_error_pages():
+    tree = ast.parse((ROOT / "alliance_crm" / "errors.py").read_text())
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert names == {"permission_denied", "page_not_found", "server_error"}

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import CLINICAL, EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import validation_message
 
 from ..forms.blueprints import (
     BlueprintItemForm,
@@ -291,7 +291,7 @@ def blueprint_item_status(request, pk, item_pk):
     item = selectors.blueprint_item_get(journey=journey, pk=item_pk)
     form = BlueprintItemStatusForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, validation_message(form))
         return redirect(_builder_url(journey, "published"))
     try:
         item = services.blueprint_item_set_status(

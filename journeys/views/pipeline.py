@@ -8,8 +8,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import add_service_error, validation_message
 
-from ..forms.move import MoveForm
+from ..forms.move import ERROR_FIELDS, MoveForm
 from ..models import Stage
 from ..selectors.pipeline import journey_for_move
 from ..services.stages import journey_move
@@ -51,7 +52,7 @@ def move(request, pk):
                 request=request,
             )
         except ValidationError as error:
-            form.add_service_error(error)
+            add_service_error(form, error, fields=ERROR_FIELDS)
         else:
             message = f"{journey.patient.display_name} moved to {Stage(change.to_stage).label}."
             if not _is_htmx(request):
@@ -63,8 +64,7 @@ def move(request, pk):
             response["HX-Trigger"] = MOVED_EVENT
             return response
     if not _is_htmx(request):
-        problems = [message for errors in form.errors.values() for message in errors]
-        messages.error(request, f"{journey.patient.display_name} was not moved: {' '.join(problems)}")
+        messages.error(request, f"{journey.patient.display_name} was not moved: {validation_message(form)}")
         return redirect(context["next"])
     return render(request, "journeys/_move_form.html", context, status=422)
 

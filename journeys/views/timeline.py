@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import validation_message
 from patients.selectors import patient_get_for
 
 from ..panels_journey import TIMELINE_PAGES_PARAM
@@ -54,13 +55,12 @@ def start(request, patient_pk):
     patient = patient_get_for(user=request.user, pk=patient_pk, action=AccessEvent.Action.CREATE)
     form = JourneyStartForm(request.POST)
     if not form.is_valid():
-        problems = " ".join(message for errors in form.errors.values() for message in errors)
-        messages.error(request, f"No journey was started: {problems}")
+        messages.error(request, f"No journey was started: {validation_message(form)}")
     else:
         try:
             journey_start(patient=patient, actor=request.user, program=form.cleaned_data["program"])
         except ValidationError as error:
-            messages.error(request, f"No journey was started: {' '.join(error.messages)}")
+            messages.error(request, f"No journey was started: {validation_message(error)}")
         else:
             messages.success(request, f"{patient.display_name}'s journey has started at Inquiry.")
     return redirect(_patient_page(patient) + "#panel-journey")
