@@ -96,3 +96,21 @@ def test_alliance_crm_errors_holds_only_the_error_pages():
     tree = ast.parse((ROOT / "alliance_crm" / "errors.py").read_text())
     names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert names == {"permission_denied", "page_not_found", "server_error"}
+
+
+# --- htmx ------------------------------------------------------------------------------------------
+
+
+def test_whether_htmx_asked_is_answered_by_request_htmx_alone():
+    """django-htmx's middleware sets ``request.htmx``; no view reads the request header itself."""
+    found = [
+        f"{rel(path)}:{number}"
+        for path in source_files()
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"hx[-_]request", line, re.IGNORECASE)
+    ]
+    assert not found, f"use request.htmx instead: {found}"
+
+
+def test_the_htmx_middleware_is_installed(settings):
+    assert "django_htmx.middleware.HtmxMiddleware" in settings.MIDDLEWARE

@@ -24,10 +24,6 @@ from ..selectors import blueprints as selectors
 from ..services import blueprints as services
 
 
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _journey_for_change(request, pk):
     return selectors.journey_get_for(user=request.user, pk=pk, action=AccessEvent.Action.UPDATE)
 
@@ -60,7 +56,7 @@ def _builder_context(journey, *, item_form=None, summary_form=None, publish_form
 
 def _render_builder(request, journey, *, status=200, **forms):
     context = _builder_context(journey, **forms)
-    template = "journeys/_blueprint_draft.html" if _is_htmx(request) else "journeys/blueprint_builder.html"
+    template = "journeys/_blueprint_draft.html" if request.htmx else "journeys/blueprint_builder.html"
     return render(request, template, context, status=status)
 
 
@@ -157,11 +153,11 @@ def blueprint_item_add(request, pk):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            if _is_htmx(request):
+            if request.htmx:
                 return _render_builder(request, journey, notice=f"“{item.title}” was added.")
             messages.success(request, f"“{item.title}” was added to version {draft.version}.")
             return redirect(_builder_url(journey, "draft"))
-    return _render_builder(request, journey, item_form=form, status=200 if _is_htmx(request) else 400)
+    return _render_builder(request, journey, item_form=form, status=200 if request.htmx else 400)
 
 
 @role_required(*CLINICAL)
@@ -209,11 +205,11 @@ def blueprint_item_remove(request, pk, item_pk):
     try:
         services.blueprint_remove_item(item=item, actor=request.user, request=request)
     except ValidationError as error:
-        if _is_htmx(request):
+        if request.htmx:
             return _render_builder(request, journey, notice=validation_message(error))
         messages.error(request, validation_message(error))
     else:
-        if _is_htmx(request):
+        if request.htmx:
             return _render_builder(request, journey, notice=f"“{item.title}” was removed.")
         messages.success(request, f"“{item.title}” was removed from the draft.")
     return redirect(_builder_url(journey, "draft"))
@@ -237,7 +233,7 @@ def blueprint_item_move(request, pk, item_pk):
                 )
             except ValidationError as error:
                 messages.error(request, validation_message(error))
-    if _is_htmx(request):
+    if request.htmx:
         return _render_builder(request, journey)
     return redirect(_builder_url(journey, "draft"))
 

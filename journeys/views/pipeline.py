@@ -19,10 +19,6 @@ from ..services.stages import journey_move
 MOVED_EVENT = "journeyMoved"
 
 
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _back_url(request) -> str:
     """Where a plain form post returns to: the board it came from (with its filters), else the board."""
     target = request.POST.get("next") or request.GET.get("next") or ""
@@ -55,7 +51,7 @@ def move(request, pk):
             add_service_error(form, error, fields=ERROR_FIELDS)
         else:
             message = f"{journey.patient.display_name} moved to {Stage(change.to_stage).label}."
-            if not _is_htmx(request):
+            if not request.htmx:
                 messages.success(request, message)
                 return redirect(context["next"])
             response = render(request, "journeys/_move_form.html", context | {"moved": message})
@@ -63,7 +59,7 @@ def move(request, pk):
             response["HX-Reswap"] = "outerHTML"
             response["HX-Trigger"] = MOVED_EVENT
             return response
-    if not _is_htmx(request):
+    if not request.htmx:
         messages.error(request, f"{journey.patient.display_name} was not moved: {validation_message(form)}")
         return redirect(context["next"])
     return render(request, "journeys/_move_form.html", context, status=422)

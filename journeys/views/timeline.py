@@ -43,7 +43,7 @@ def timeline(request, patient_pk):
     except ValueError:
         page = 1
     patient = patient_get_for(user=request.user, pk=patient_pk, request=request)
-    if request.headers.get("HX-Request") != "true":
+    if not request.htmx:
         return redirect(_patient_page(patient, **{TIMELINE_PAGES_PARAM: page}) + "#panel-timeline")
     entries = patient_timeline(patient=patient, user=request.user, offset=(page - 1) * PAGE_SIZE)
     return render(request, "journeys/_timeline.html", {"patient": patient, "panel": {"page": entries}})
