@@ -10,9 +10,10 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role
+from accounts.models import AccessEvent
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
+from .validation import PRACTISING_ROLES
 
 SORTS = {
     "name": ("last_name", "first_name", "id"),
@@ -143,8 +144,8 @@ def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMemb
 
 
 def lead_candidates() -> QuerySet:
-    """Active practitioners (and admins who practise) who can lead a patient's care."""
-    return get_user_model().objects.filter(is_active=True, role__in=[Role.PRACTITIONER, Role.ADMIN])
+    """Active practitioners (and admins who practise) who can lead a patient's care: ``may_lead`` as a query."""
+    return get_user_model().objects.filter(is_active=True, role__in=PRACTISING_ROLES)
 
 
 def team_candidates() -> QuerySet:

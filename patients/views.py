@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
-from accounts.refusals import validation_message
+from accounts.refusals import add_service_error, validation_message
 
 from . import panels, selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
@@ -48,7 +48,7 @@ def patient_create(request):
                 request=request,
             )
         except ValidationError as error:
-            form.add_error(None, error)
+            add_service_error(form, error)
         else:
             messages.success(request, f"{patient.display_name} is now a patient of the clinic.")
             return redirect(patient)
@@ -86,7 +86,7 @@ def patient_edit(request, pk):
                 actor=request.user, patient=patient, data=form.patient_data(), request=request
             )
         except ValidationError as error:
-            form.add_error(None, error)
+            add_service_error(form, error)
         else:
             messages.success(request, "Saved." if changed else "Nothing had changed.")
             return redirect(patient)
@@ -121,7 +121,7 @@ def patient_change_lead(request, pk):
         else:
             messages.success(request, f"{form.cleaned_data['lead']} now leads {patient.display_name}'s care.")
     else:
-        messages.error(request, "Choose an active practitioner as the new lead.")
+        messages.error(request, validation_message(form))
     return redirect(patient)
 
 

@@ -114,3 +114,32 @@ def test_whether_htmx_asked_is_answered_by_request_htmx_alone():
 
 def test_the_htmx_middleware_is_installed(settings):
     assert "django_htmx.middleware.HtmxMiddleware" in settings.MIDDLEWARE
+
+
+# --- the patient rules: one wording each, in patients/validation.py -------------------------------
+
+
+def test_each_patient_rule_is_worded_once():
+    from patients import validation
+
+    wordings = [
+        validation.QUIET_HOURS_EMPTY,
+        *validation.PREFERRED_CHANNEL_NEEDS_ADDRESS.values(),
+        *validation.CONSENT_NEEDS_ADDRESS.values(),
+        validation.LEAD_MUST_PRACTISE,
+        validation.ONE_LEAD,
+        validation.ALREADY_ON_THE_TEAM,
+        validation.SPECIALIST_NEEDS_A_NAME,
+        validation.COLLEAGUE_NEEDED,
+    ]
+    texts = {rel(path): path.read_text() for path in source_files()}
+    for words in wordings:
+        homes = [name for name, text in texts.items() if words in text]
+        assert homes == ["patients/validation.py"], f"“{words}” is written in {homes}"
+
+
+def test_who_practises_is_defined_once():
+    """Leads and visit practitioners are "active practitioners": ``patients.validation.PRACTISING_ROLES``."""
+    pattern = re.compile(r"[\[(]Role\.PRACTITIONER, Role\.ADMIN[\])]")
+    found = [rel(path) for path in source_files() if pattern.search(path.read_text())]
+    assert found == ["patients/validation.py"]
