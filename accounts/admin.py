@@ -5,6 +5,24 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from .models import AccessEvent, User
 
 
+class NoAddMixin:
+    """Rows that only the services create: admin may show and correct them, never add one."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMixin(NoAddMixin):
+    """Rows written only by the services (audit trail, consent history, stage changes…): admin shows them
+    and changes nothing. The one definition every app's admin uses."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class UserCreationForm(AdminUserCreationForm):
     class Meta(AdminUserCreationForm.Meta):
         model = User
@@ -44,7 +62,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The audit trail: readable by admins, never changed or deleted."""
 
     list_display = ("at", "actor", "actor_label", "action", "patient_id", "object_repr", "ip_address")
@@ -53,12 +71,3 @@ class AccessEventAdmin(admin.ModelAdmin):
     list_select_related = ("actor", "object_type")
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AccessEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -15,8 +15,13 @@ EVERYONE = (Role.ADMIN, Role.PRACTITIONER, Role.STAFF)
 CLINICAL = (Role.ADMIN, Role.PRACTITIONER)
 
 
+def has_role(user, roles) -> bool:
+    """Whether ``user`` is signed in, active, and holds one of ``roles``."""
+    return bool(user is not None and user.is_authenticated and user.is_active and user.role in roles)
+
+
 def _check(user, roles) -> None:
-    if not user.is_active or user.role not in roles:
+    if not has_role(user, roles):
         raise PermissionDenied("Your role does not give access to this page.")
 
 

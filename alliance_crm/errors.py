@@ -1,6 +1,5 @@
 """Error pages that show no internals: the templates get the request, never the exception."""
 
-from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.views.decorators.csrf import requires_csrf_token
 
@@ -18,8 +17,3 @@ def page_not_found(request, exception=None):
 @requires_csrf_token
 def server_error(request):
     return render(request, "500.html", status=500)
-
-
-def validation_message(error: ValidationError) -> str:
-    """A service's refusal as the sentence shown in a flash message."""
-    return " ".join(error.messages)

@@ -5,7 +5,8 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from journeys.admin import AuditedAdmin, ReadOnlyMixin, patient_search
+from accounts.admin import ReadOnlyMixin
+from journeys.admin import AuditedAdmin, patient_search
 
 from .models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
 
@@ -51,18 +52,12 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CourseCorrectionInline(admin.TabularInline):
+class CourseCorrectionInline(ReadOnlyMixin, admin.TabularInline):
     model = CourseCorrection
     fields = ("created_at", "practitioner", "change", "note", "blueprint")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)

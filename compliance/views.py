@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import validation_message
 from journeys.models import CheckIn
 from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for

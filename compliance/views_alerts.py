@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL, EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import validation_message
 from journeys.models import Blueprint
 from journeys.services.blueprints import blueprint_start_draft
 from patients.models import CareTeamMember

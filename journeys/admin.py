@@ -9,6 +9,7 @@ from operator import attrgetter
 
 from django.contrib import admin
 
+from accounts.admin import NoAddMixin, ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
 
@@ -31,21 +32,6 @@ PATIENT_SEARCH = ("first_name", "last_name", "preferred_name", "email")
 
 def patient_search(prefix: str) -> tuple[str, ...]:
     return tuple(f"{prefix}{field}" for field in PATIENT_SEARCH)
-
-
-class NoAddMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyMixin(NoAddMixin):
-    """Rows written only by the services: admin shows them and changes nothing."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditedAdmin(admin.ModelAdmin):

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import escape, format_html
 
+from accounts.admin import ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
 from patients.models import Channel
@@ -149,7 +150,7 @@ class NudgeRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Nudge)
-class NudgeAdmin(admin.ModelAdmin):
+class NudgeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The outbox, to look at only: nudges change through the services (send again, leave as is)."""
 
     list_display = ("send_at", "patient", "kind", "channel", "status", "attempts", "status_reason", "sent_at")
@@ -178,15 +179,6 @@ class NudgeAdmin(admin.ModelAdmin):
         ("claimed_at", "provider_id"),
     )
     readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

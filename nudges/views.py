@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import validation_message
 from patients.models import Patient
 from patients.selectors import patient_get_for
 
@@ -85,22 +85,13 @@ def mark_reviewed(request, pk):
     return redirect("nudges:review")
 
 
-def _form_errors(form) -> str:
-    parts = []
-    for name, errors in form.errors.items():
-        label = form[name].label if name in form.fields else ""
-        prefix = f"{label}: " if label and name != "__all__" else ""
-        parts.extend(f"{prefix}{error}" for error in errors)
-    return " ".join(parts)
-
-
 @role_required(*EVERYONE)
 @require_POST
 def send_one_off(request, patient_pk):
     patient = patient_get_for(user=request.user, pk=patient_pk, action=AccessEvent.Action.UPDATE)
     form = OneOffMessageForm(request.POST, patient=patient)
     if not form.is_valid():
-        messages.error(request, f"The message was not sent. {_form_errors(form)}")
+        messages.error(request, f"The message was not sent. {validation_message(form)}")
         return redirect(f"{patient.get_absolute_url()}#panel-messages")
     try:
         nudge = services.nudge_send_one_off(

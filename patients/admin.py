@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.admin import ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
 
@@ -12,20 +13,9 @@ from .models import CareTeamMember, ConsentEvent, Patient
 from .validation import format_phone, normalize_phone, time_zone_names
 
 
-class ReadOnlyMixin:
+class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
     """Consent history is only ever appended to, by the services: admin shows it and changes nothing."""
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
     model = ConsentEvent
     extra = 0
     can_delete = False

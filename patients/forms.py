@@ -7,7 +7,16 @@ from django.utils.html import format_html, format_html_join
 
 from .models import CareTeamMember, Channel, Patient
 from .selectors import lead_candidates, patient_find_duplicates, team_candidates
-from .validation import normalize_phone, time_zone_names
+from .validation import (
+    CARE_TEAM_FIELDS,
+    LEAD_MUST_PRACTISE,
+    normalize_phone,
+    time_zone_names,
+    validate_care_team_member,
+    validate_consent_address,
+    validate_preferred_channel,
+    validate_quiet_hours,
+)
 
 
 class PractitionerChoiceField(forms.ModelChoiceField):
@@ -25,6 +34,7 @@ class PatientForm(forms.ModelForm):
         queryset=lead_candidates(),
         label="Lead practitioner",
         help_text="The Chief Strategist of this patient's care.",
+        error_messages={"invalid_choice": LEAD_MUST_PRACTISE},
     )
     consent_email = forms.BooleanField(
         required=False, label="The patient agrees to receive email from the clinic"
@@ -97,20 +107,31 @@ class PatientForm(forms.ModelForm):
         return (self.cleaned_data.get("email") or "").strip().lower()
 
     def clean(self):
+        # The rules and their words are patients.validation's, shared with the services and the import.
         cleaned = super().clean()
-        start, end = cleaned.get("quiet_hours_start"), cleaned.get("quiet_hours_end")
-        if start and end and start == end:
-            self.add_error("quiet_hours_end", "Quiet hours must end at a different time than they start.")
+        try:
+            validate_quiet_hours(cleaned.get("quiet_hours_start"), cleaned.get("quiet_hours_end"))
+        except ValidationError as error:
+            self.add_error("quiet_hours_end", error)
         channel = cleaned.get("preferred_channel")
-        if channel == Channel.EMAIL and "email" in cleaned and not cleaned.get("email"):
-            self.add_error("email", "Email is the preferred channel: add an email address, or prefer SMS.")
-        if channel == Channel.SMS and "phone" in cleaned and not cleaned.get("phone"):
-            self.add_error("phone", "SMS is the preferred channel: add a mobile number, or prefer email.")
+        address_field = "email" if channel == Channel.EMAIL else "phone"
+        if channel and address_field in cleaned:
+            try:
+                validate_preferred_channel(
+                    channel=channel, email=cleaned.get("email", ""), phone=cleaned.get("phone", "")
+                )
+            except ValidationError as error:
+                self.add_error(address_field, error)
         if self.creating:
-            if cleaned.get("consent_email") and not cleaned.get("email"):
-                self.add_error("consent_email", "Add an email address to record consent to email.")
-            if cleaned.get("consent_sms") and not cleaned.get("phone"):
-                self.add_error("consent_sms", "Add a mobile number to record consent to text messages.")
+            for name, channel, address_field in (
+                ("consent_email", Channel.EMAIL, "email"),
+                ("consent_sms", Channel.SMS, "phone"),
+            ):
+                if cleaned.get(name):
+                    try:
+                        validate_consent_address(channel=channel, address=cleaned.get(address_field, ""))
+                    except ValidationError as error:
+                        self.add_error(name, error)
             self.duplicates = patient_find_duplicates(
                 email=cleaned.get("email", ""), phone=cleaned.get("phone", ""), exclude_pk=self.instance.pk
             )
@@ -148,7 +169,14 @@ class ConsentForm(forms.Form):
 
 
 class ChangeLeadForm(forms.Form):
-    lead = PractitionerChoiceField(queryset=lead_candidates(), label="New lead practitioner")
+    lead = PractitionerChoiceField(
+        queryset=lead_candidates(),
+        label="New lead practitioner",
+        error_messages={
+            "invalid_choice": LEAD_MUST_PRACTISE,
+            "required": "Choose the new lead practitioner.",
+        },
+    )
     keep_previous = forms.BooleanField(
         required=False, initial=True, label="Keep the previous lead on the care team as a practitioner"
     )
@@ -176,12 +204,13 @@ class CareTeamMemberForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        role, user = cleaned.get("role"), cleaned.get("user")
-        if role == CareTeamMember.Role.SPECIALIST:
-            if not user and not (cleaned.get("external_name") or "").strip():
-                self.add_error("external_name", "Give the specialist's name, or choose a colleague.")
-        elif role and not user:
-            self.add_error("user", "Choose the colleague to add.")
+        if cleaned.get("role") and "user" in cleaned:
+            try:
+                validate_care_team_member(
+                    role=cleaned["role"], user=cleaned["user"], external_name=cleaned.get("external_name", "")
+                )
+            except ValidationError as error:
+                self.add_error(CARE_TEAM_FIELDS[error.code], error)
         return cleaned
 
 

@@ -1,7 +1,7 @@
 """Import patients from a spreadsheet saved as CSV.
 
-Every row is checked first, with the same rules as the patient form (``normalize_phone``, the time zone
-list, ``Patient.full_clean``), and each problem is reported with the row's line number in the file. Rows
+Every row is checked first, with the same rules and words as the patient form (``patients.validation``,
+the time zone list, ``Patient.full_clean``), and each problem is reported with the row's line number. Rows
 are then created through ``services.patient_create``, so consent and the lead are recorded and audited
 exactly as when a patient is added by hand.
 """
@@ -22,10 +22,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts.refusals import validation_message
+
 from .models import Channel, Patient
 from .selectors import lead_candidates
 from .services import patient_create
-from .validation import format_phone, normalize_phone
+from .validation import (
+    LEAD_MUST_PRACTISE,
+    format_phone,
+    normalize_phone,
+    validate_consent_address,
+    validate_preferred_channel,
+    validate_quiet_hours,
+)
 
 CONSENT_VIA = "spreadsheet import"
 MAX_BYTES = 5 * 1024 * 1024
@@ -371,8 +380,13 @@ def _parse(row: _Row) -> None:
             data[name] = datetime.strptime(value, "%H:%M").time() if value else default
         except ValueError:
             row.problem(name, f"{name} “{value}” is not a time written HH:MM on a 24-hour clock, like 20:00.")
-    if data.get("quiet_hours_start") and data.get("quiet_hours_start") == data.get("quiet_hours_end"):
-        row.problem("quiet_hours_end", "quiet_hours_end must be a different time than quiet_hours_start.")
+    _check(
+        row,
+        "quiet_hours_end",
+        validate_quiet_hours,
+        data.get("quiet_hours_start"),
+        data.get("quiet_hours_end"),
+    )
 
     source = get("source", "").lower()
     by_label = {label.lower(): value for value, label in Patient.Source.choices}
@@ -389,21 +403,30 @@ def _parse(row: _Row) -> None:
         else:
             row.problem(name, f"{name} “{get(name)}” must be yes or no (blank means no).")
 
-    if row.consent_email and not data["email"]:
-        row.problem("consent_email", "consent_email is yes but the row has no email address.")
-    if row.consent_sms and not data.get("phone") and "phone" not in row.refused:
-        row.problem("consent_sms", "consent_sms is yes but the row has no phone number.")
-    if data.get("preferred_channel") == Channel.EMAIL and not data["email"]:
-        chosen = "is email" if get("preferred_channel") else "is blank, which means email,"
-        row.problem(
+    # A phone number already refused is not reported a second time as missing.
+    phone_known = "phone" not in row.refused
+    if row.consent_email:
+        _check(row, "consent_email", validate_consent_address, channel=Channel.EMAIL, address=data["email"])
+    if row.consent_sms and phone_known:
+        _check(row, "consent_sms", validate_consent_address, channel=Channel.SMS, address=data["phone"])
+    channel = data.get("preferred_channel")
+    if channel and (channel == Channel.EMAIL or phone_known):
+        _check(
+            row,
             "preferred_channel",
-            f"preferred_channel {chosen} but the row has no email address: add one, or set preferred_channel to sms.",
+            validate_preferred_channel,
+            channel=channel,
+            email=data["email"],
+            phone=data.get("phone", ""),
         )
-    if data.get("preferred_channel") == Channel.SMS and not data.get("phone") and "phone" not in row.refused:
-        row.problem(
-            "preferred_channel",
-            "preferred_channel is sms but the row has no phone number: add one, or prefer email.",
-        )
+
+
+def _check(row: _Row, column: str, validate, *args, **kwargs) -> None:
+    """Apply one of the patient rules (``patients.validation``) and report its refusal under ``column``."""
+    try:
+        validate(*args, **kwargs)
+    except ValidationError as exc:
+        row.problem(column, f"{column}: {validation_message(exc)}")
 
 
 def _resolve_leads(rows: list[_Row]) -> None:
@@ -430,10 +453,7 @@ def _resolve_leads(rows: list[_Row]) -> None:
                 "lead", f"lead “{given}” is the email of more than one practitioner: give their username."
             )
         else:
-            row.problem(
-                "lead",
-                f"lead “{given}” is not an active practitioner: give the username or email of the one who leads.",
-            )
+            row.problem("lead", f"lead “{given}”: {LEAD_MUST_PRACTISE}")
 
 
 def _resolve_referrers(rows: list[_Row]) -> None:

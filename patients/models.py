@@ -8,7 +8,15 @@ from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from .validation import validate_e164, validate_time_zone
+from .validation import (
+    ALREADY_ON_THE_TEAM,
+    COLLEAGUE_NEEDED,
+    ONE_LEAD,
+    QUIET_HOURS_EMPTY,
+    SPECIALIST_NEEDS_A_NAME,
+    validate_e164,
+    validate_time_zone,
+)
 
 
 def fold(text: str) -> str:
@@ -138,6 +146,8 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=~Q(quiet_hours_start=models.F("quiet_hours_end")),
                 name="patient_quiet_hours_not_empty",
+                violation_error_code="quiet_hours_empty",
+                violation_error_message=QUIET_HOURS_EMPTY,
             ),
             models.CheckConstraint(
                 condition=~Q(referred_by=models.F("id")), name="patient_not_referred_by_self"
@@ -248,19 +258,25 @@ class CareTeamMember(models.Model):
                 fields=["patient"],
                 condition=Q(role="lead", ended_at__isnull=True),
                 name="careteam_one_current_lead",
-                violation_error_message="This patient already has a lead practitioner.",
+                violation_error_message=ONE_LEAD,
             ),
             models.UniqueConstraint(
                 fields=["patient", "user"],
                 condition=Q(ended_at__isnull=True, user__isnull=False),
                 name="careteam_user_once_per_team",
-                violation_error_message="This person is already on the patient's care team.",
+                violation_error_message=ALREADY_ON_THE_TEAM,
             ),
             models.CheckConstraint(
-                condition=Q(role="specialist") | Q(user__isnull=False), name="careteam_member_is_a_user"
+                condition=Q(role="specialist") | Q(user__isnull=False),
+                name="careteam_member_is_a_user",
+                violation_error_code="colleague_missing",
+                violation_error_message=COLLEAGUE_NEEDED,
             ),
             models.CheckConstraint(
-                condition=Q(user__isnull=False) | ~Q(external_name=""), name="careteam_specialist_has_a_name"
+                condition=Q(user__isnull=False) | ~Q(external_name=""),
+                name="careteam_specialist_has_a_name",
+                violation_error_code="specialist_unnamed",
+                violation_error_message=SPECIALIST_NEEDS_A_NAME,
             ),
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),

@@ -7,12 +7,15 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role, User
+from accounts.models import AccessEvent, User
+from accounts.permissions import EVERYONE, has_role
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
+from .validation import PRACTISING_ROLES
 
 SORTS = {
     "name": ("last_name", "first_name", "id"),
@@ -47,11 +50,34 @@ def patient_list(
     return qs.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
+# Who may open a patient's record: every active member of the clinic, whatever their role.
+PATIENT_READERS = EVERYONE
+
+
 def patient_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> Patient:
-    """One patient's record for ``user`` (404 if absent), with the read written to the audit trail."""
+    """One patient's record for ``user``, scoped to ``user``; a view (``action="view"``) is audited here,
+    any other ``action`` is left to the service that makes the change.
+
+    The scope, for this single-clinic product: a signed-in, active user with a clinic role (admin,
+    practitioner or staff: ``PATIENT_READERS``) may open every patient's record, archived ones included —
+    staff find them under "Archived" and restore them, so archiving hides a patient from the default list
+    and from messages, never from the clinic. What each role may read *inside* the record is minimum
+    necessary, decided by each panel. Anyone else (an anonymous visitor, an inactive account, a user
+    without a clinic role) is refused exactly like an unknown patient, with a 404, and the refusal is
+    written to the audit trail as ``denied``. An unknown ``pk`` is a plain 404: there is nobody to audit.
+    """
     patient = get_object_or_404(
         Patient.objects.with_lead().with_consent().select_related("referred_by"), pk=pk
     )
+    if not has_role(user, PATIENT_READERS):
+        record_access(
+            action=AccessEvent.Action.DENIED,
+            actor=user,
+            patient_id=patient.pk,
+            obj=patient,
+            detail="patient record refused: no active clinic role",
+        )
+        raise Http404("No patient matches the given query.")
     if action == AccessEvent.Action.VIEW:
         record_access(action=action, actor=user, patient_id=patient.pk, obj=patient)
     return patient
@@ -143,8 +169,8 @@ def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMemb
 
 
 def lead_candidates() -> QuerySet:
-    """Active practitioners (and admins who practise) who can lead a patient's care."""
-    return get_user_model().objects.filter(is_active=True, role__in=[Role.PRACTITIONER, Role.ADMIN])
+    """Active practitioners (and admins who practise) who can lead a patient's care: ``may_lead`` as a query."""
+    return get_user_model().objects.filter(is_active=True, role__in=PRACTISING_ROLES)
 
 
 def team_candidates() -> QuerySet:

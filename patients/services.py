@@ -10,12 +10,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role, User
+from accounts.models import AccessEvent, User
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
+from .validation import (
+    ALREADY_ON_THE_TEAM,
+    ONE_LEAD,
+    validate_care_team_member,
+    validate_consent_address,
+    validate_lead,
+)
 
 PATIENT_FIELDS = Patient.EDITABLE_FIELDS
-LEAD_ROLES = (Role.PRACTITIONER, Role.ADMIN)
 
 
 def _address_for(patient: Patient, channel: str) -> str:
@@ -104,9 +110,8 @@ def consent_record(
     if channel not in Channel.values:
         raise ValidationError(f"Unknown channel “{channel}”.")
     address = address if address is not None else _address_for(patient, channel)
-    if granted and not address:
-        what = "an email address" if channel == Channel.EMAIL else "a mobile number"
-        raise ValidationError(f"Add {what} before recording consent to {Channel(channel).label}.")
+    if granted:
+        validate_consent_address(channel=channel, address=address)
     event = ConsentEvent.objects.create(
         patient=patient,
         channel=channel,
@@ -128,22 +133,15 @@ def consent_record(
     return event
 
 
-def _check_lead(user) -> None:
-    if user is None or not user.is_active or user.role not in LEAD_ROLES:
-        raise ValidationError("The lead must be an active practitioner.")
-
-
 def _add_lead(*, patient: Patient, user, actor, note: str = "") -> CareTeamMember:
-    _check_lead(user)
+    validate_lead(user)
     try:
         with transaction.atomic():
             return CareTeamMember.objects.create(
                 patient=patient, user=user, role=CareTeamMember.Role.LEAD, added_by=actor, note=note
             )
     except IntegrityError:
-        raise ValidationError(
-            "This patient already has a lead practitioner; change the lead instead."
-        ) from None
+        raise ValidationError(ONE_LEAD, code="one_lead") from None
 
 
 @transaction.atomic
@@ -152,7 +150,7 @@ def care_team_set_lead(
 ) -> CareTeamMember:
     """Make ``user`` the patient's one lead. The old lead's row is ended (kept as history) and,
     with ``keep_previous``, they stay on the team as a practitioner."""
-    _check_lead(user)
+    validate_lead(user)
     Patient.objects.select_for_update().get(pk=patient.pk)  # one lead change at a time per patient
     now = timezone.now()
     current = list(
@@ -199,11 +197,7 @@ def care_team_add(
     """Add a practitioner, health coach or external specialist to the team (the lead has its own service)."""
     if role == CareTeamMember.Role.LEAD:
         raise ValidationError("Use “Change lead” to set the lead practitioner.")
-    if role == CareTeamMember.Role.SPECIALIST:
-        if user is None and not external_name.strip():
-            raise ValidationError("Give the specialist's name.")
-    elif user is None:
-        raise ValidationError("Choose the colleague to add.")
+    validate_care_team_member(role=role, user=user, external_name=external_name)
     member = CareTeamMember(
         patient=patient,
         role=role,
@@ -218,7 +212,7 @@ def care_team_add(
         with transaction.atomic():
             member.save()
     except IntegrityError:
-        raise ValidationError("This person is already on the patient's care team.") from None
+        raise ValidationError(ALREADY_ON_THE_TEAM, code="already_on_the_team") from None
     record_access(
         action=AccessEvent.Action.UPDATE,
         actor=actor,

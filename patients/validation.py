@@ -1,4 +1,8 @@
-"""Validation shared by the patient forms and the spreadsheet import."""
+"""The patient rules that forms, the spreadsheet import and the services share, each with its one message.
+
+A rule lives here once, worded for a clinician; the service (or the model constraint) that enforces it raises
+that message, and a form or the import that checks early raises the same one. Never reword a rule elsewhere.
+"""
 
 import zoneinfo
 from functools import cache
@@ -6,6 +10,8 @@ from functools import cache
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from accounts.models import Role
 
 PHONE_HELP = "Enter a mobile number we can text, like (312) 555-0147 or +44 7911 123456."
 
@@ -67,3 +73,73 @@ def validate_e164(value: str) -> None:
     """The stored form: already normalised by ``normalize_phone``."""
     if value and normalize_phone(value) != value:
         raise ValidationError(f"“{value}” is not stored in international form. {PHONE_HELP}", code="not_e164")
+
+
+# --- Contact -------------------------------------------------------------------------------------
+
+QUIET_HOURS_EMPTY = "Quiet hours must end at a different time than they start."
+
+
+def validate_quiet_hours(start, end) -> None:
+    """Quiet hours may wrap midnight but never be empty (the ``patient_quiet_hours_not_empty`` constraint)."""
+    if start is not None and start == end:
+        raise ValidationError(QUIET_HOURS_EMPTY, code="quiet_hours_empty")
+
+
+PREFERRED_CHANNEL_NEEDS_ADDRESS = {
+    "email": "Email is the preferred channel, so add an email address or prefer SMS.",
+    "sms": "SMS is the preferred channel, so add a mobile number or prefer email.",
+}
+
+
+def validate_preferred_channel(*, channel: str, email: str, phone: str) -> None:
+    """The preferred channel needs its address: email an email address, SMS a mobile number."""
+    address = email if channel == "email" else phone
+    if channel in PREFERRED_CHANNEL_NEEDS_ADDRESS and not address:
+        raise ValidationError(PREFERRED_CHANNEL_NEEDS_ADDRESS[channel], code="preferred_channel_unreachable")
+
+
+CONSENT_NEEDS_ADDRESS = {
+    "email": "Add an email address before recording consent to email.",
+    "sms": "Add a mobile number before recording consent to text messages.",
+}
+
+
+def validate_consent_address(*, channel: str, address: str) -> None:
+    """Consent covers an address: consent to email needs an email address, to SMS a mobile number."""
+    if not address:
+        raise ValidationError(CONSENT_NEEDS_ADDRESS[channel], code="consent_without_address")
+
+
+# --- Care team -----------------------------------------------------------------------------------
+
+# Who practises: sees patients at visits and may lead a patient's care (the Chief Strategist). Admins may
+# practise too; an inactive account never does.
+PRACTISING_ROLES = (Role.PRACTITIONER, Role.ADMIN)
+LEAD_MUST_PRACTISE = "The lead must be an active practitioner."
+
+
+def may_lead(user) -> bool:
+    return user is not None and user.is_active and user.role in PRACTISING_ROLES
+
+
+def validate_lead(user) -> None:
+    if not may_lead(user):
+        raise ValidationError(LEAD_MUST_PRACTISE, code="lead_not_a_practitioner")
+
+
+ONE_LEAD = "This patient already has a lead practitioner."
+ALREADY_ON_THE_TEAM = "This person is already on the patient's care team."
+SPECIALIST_NEEDS_A_NAME = "Give the specialist's name, or choose a colleague."
+COLLEAGUE_NEEDED = "Choose the colleague to add."
+# Where a form shows each care-team refusal, by its code.
+CARE_TEAM_FIELDS = {"specialist_unnamed": "external_name", "colleague_missing": "user"}
+
+
+def validate_care_team_member(*, role: str, user, external_name: str) -> None:
+    """A colleague joins the team as a user; only an external specialist may instead be given by name."""
+    if role == "specialist":
+        if user is None and not (external_name or "").strip():
+            raise ValidationError(SPECIALIST_NEEDS_A_NAME, code="specialist_unnamed")
+    elif user is None:
+        raise ValidationError(COLLEAGUE_NEEDED, code="colleague_missing")

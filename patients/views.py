@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import add_service_error, validation_message
 
 from . import panels, selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
@@ -47,7 +47,7 @@ def patient_create(request):
                 consent_sms=form.cleaned_data["consent_sms"],
             )
         except ValidationError as error:
-            form.add_error(None, error)
+            add_service_error(form, error)
         else:
             messages.success(request, f"{patient.display_name} is now a patient of the clinic.")
             return redirect(patient)
@@ -83,7 +83,7 @@ def patient_edit(request, pk):
         try:
             changed = services.patient_update(actor=request.user, patient=patient, data=form.patient_data())
         except ValidationError as error:
-            form.add_error(None, error)
+            add_service_error(form, error)
         else:
             messages.success(request, "Saved." if changed else "Nothing had changed.")
             return redirect(patient)
@@ -115,7 +115,7 @@ def patient_change_lead(request, pk):
         else:
             messages.success(request, f"{form.cleaned_data['lead']} now leads {patient.display_name}'s care.")
     else:
-        messages.error(request, "Choose an active practitioner as the new lead.")
+        messages.error(request, validation_message(form))
     return redirect(patient)
 
 
@@ -132,7 +132,7 @@ def care_team_add(request, pk):
         else:
             messages.success(request, f"{member.name} joined the care team.")
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, validation_message(form))
     return redirect(patient)
 
 

@@ -3,7 +3,6 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
-from django.core.exceptions import ValidationError
 
 from patients.selectors import lead_candidates
 
@@ -58,10 +57,6 @@ class MoveForm(forms.Form):
             data["reason"] = ""  # a reason is only recorded when a patient leaves the path
         data["note"] = (data.get("note") or "").strip()
         return data
-
-    def add_service_error(self, error: ValidationError) -> None:
-        """Show a refusal from ``journey_move`` next to the field it is about."""
-        self.add_error(ERROR_FIELDS.get(getattr(error, "code", None)), error)
 
 
 class PipelineFilterForm(forms.Form):

@@ -42,12 +42,6 @@ FIELD_FOR_CODE = {
 }
 
 
-def add_service_error(form: forms.Form, error) -> None:
-    """Put a service's ValidationError on the field it concerns, or on the form."""
-    field = FIELD_FOR_CODE.get(getattr(error, "code", None))
-    form.add_error(field if field in form.fields else None, error)
-
-
 def _clinic_zone_label() -> str:
     return settings.TIME_ZONE.replace("_", " ")
 

@@ -16,15 +16,15 @@ from django.db import transaction
 from django.utils import dateformat, timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role, User
+from accounts.models import AccessEvent, User
 from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge, NudgeRule
 from nudges.services import nudge_cancel, nudge_schedule
 from patients.models import Patient
+from patients.validation import PRACTISING_ROLES
 
 from ..models import Journey, Visit
 
-PRACTISING_ROLES = (Role.PRACTITIONER, Role.ADMIN)
 DEFAULT_REMINDER_OFFSETS = [-1440, -120]
 MIN_MINUTES, MAX_MINUTES = 5, 8 * 60
 PAST_GRACE = timedelta(minutes=1)  # a time typed a moment ago still counts as "now"

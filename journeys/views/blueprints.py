@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import CLINICAL, EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import validation_message
 
 from ..forms.blueprints import (
     BlueprintItemForm,
@@ -22,10 +22,6 @@ from ..forms.blueprints import (
 from ..models import Blueprint, BlueprintItem
 from ..selectors import blueprints as selectors
 from ..services import blueprints as services
-
-
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _journey_for_change(request, pk):
@@ -60,7 +56,7 @@ def _builder_context(journey, *, item_form=None, summary_form=None, publish_form
 
 def _render_builder(request, journey, *, status=200, **forms):
     context = _builder_context(journey, **forms)
-    template = "journeys/_blueprint_draft.html" if _is_htmx(request) else "journeys/blueprint_builder.html"
+    template = "journeys/_blueprint_draft.html" if request.htmx else "journeys/blueprint_builder.html"
     return render(request, template, context, status=status)
 
 
@@ -153,11 +149,11 @@ def blueprint_item_add(request, pk):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            if _is_htmx(request):
+            if request.htmx:
                 return _render_builder(request, journey, notice=f"“{item.title}” was added.")
             messages.success(request, f"“{item.title}” was added to version {draft.version}.")
             return redirect(_builder_url(journey, "draft"))
-    return _render_builder(request, journey, item_form=form, status=200 if _is_htmx(request) else 400)
+    return _render_builder(request, journey, item_form=form, status=200 if request.htmx else 400)
 
 
 @role_required(*CLINICAL)
@@ -201,11 +197,11 @@ def blueprint_item_remove(request, pk, item_pk):
     try:
         services.blueprint_remove_item(item=item, actor=request.user)
     except ValidationError as error:
-        if _is_htmx(request):
+        if request.htmx:
             return _render_builder(request, journey, notice=validation_message(error))
         messages.error(request, validation_message(error))
     else:
-        if _is_htmx(request):
+        if request.htmx:
             return _render_builder(request, journey, notice=f"“{item.title}” was removed.")
         messages.success(request, f"“{item.title}” was removed from the draft.")
     return redirect(_builder_url(journey, "draft"))
@@ -227,7 +223,7 @@ def blueprint_item_move(request, pk, item_pk):
                 services.blueprint_reorder(blueprint=item.blueprint, actor=request.user, item_ids=ids)
             except ValidationError as error:
                 messages.error(request, validation_message(error))
-    if _is_htmx(request):
+    if request.htmx:
         return _render_builder(request, journey)
     return redirect(_builder_url(journey, "draft"))
 
@@ -281,7 +277,7 @@ def blueprint_item_status(request, pk, item_pk):
     item = selectors.blueprint_item_get(journey=journey, pk=item_pk)
     form = BlueprintItemStatusForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, validation_message(form))
         return redirect(_builder_url(journey, "published"))
     try:
         item = services.blueprint_item_set_status(

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import client_address
+from accounts.refusals import add_service_error
 
 from ..forms.inquiry import HONEYPOT, InquiryForm
 from ..services.inquiries import InquiryRateLimited, inquiry_rate_limited, inquiry_receive
@@ -60,7 +61,7 @@ def inquire(request):
         except InquiryRateLimited:
             return _limited(request)
         except ValidationError as error:
-            form.add_error(None, list(error.messages))
+            add_service_error(form, error)
         else:
             return redirect("journeys:inquire_thanks")
     return render(request, "journeys/inquire.html", {"form": form})

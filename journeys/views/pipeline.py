@@ -8,18 +8,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import add_service_error, validation_message
 
-from ..forms.move import MoveForm
+from ..forms.move import ERROR_FIELDS, MoveForm
 from ..models import Stage
 from ..selectors.pipeline import journey_for_move
 from ..services.stages import journey_move
 
 # The board listens for this event and reloads itself, so the card shows up in its new column.
 MOVED_EVENT = "journeyMoved"
-
-
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _back_url(request) -> str:
@@ -50,10 +47,10 @@ def move(request, pk):
                 note=form.cleaned_data["note"],
             )
         except ValidationError as error:
-            form.add_service_error(error)
+            add_service_error(form, error, fields=ERROR_FIELDS)
         else:
             message = f"{journey.patient.display_name} moved to {Stage(change.to_stage).label}."
-            if not _is_htmx(request):
+            if not request.htmx:
                 messages.success(request, message)
                 return redirect(context["next"])
             response = render(request, "journeys/_move_form.html", context | {"moved": message})
@@ -61,9 +58,8 @@ def move(request, pk):
             response["HX-Reswap"] = "outerHTML"
             response["HX-Trigger"] = MOVED_EVENT
             return response
-    if not _is_htmx(request):
-        problems = [message for errors in form.errors.values() for message in errors]
-        messages.error(request, f"{journey.patient.display_name} was not moved: {' '.join(problems)}")
+    if not request.htmx:
+        messages.error(request, f"{journey.patient.display_name} was not moved: {validation_message(form)}")
         return redirect(context["next"])
     return render(request, "journeys/_move_form.html", context, status=422)
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import validation_message
 from patients.selectors import patient_get_for
 
 from ..panels_journey import TIMELINE_PAGES_PARAM
@@ -42,7 +43,7 @@ def timeline(request, patient_pk):
     except ValueError:
         page = 1
     patient = patient_get_for(user=request.user, pk=patient_pk)
-    if request.headers.get("HX-Request") != "true":
+    if not request.htmx:
         return redirect(_patient_page(patient, **{TIMELINE_PAGES_PARAM: page}) + "#panel-timeline")
     entries = patient_timeline(patient=patient, user=request.user, offset=(page - 1) * PAGE_SIZE)
     return render(request, "journeys/_timeline.html", {"patient": patient, "panel": {"page": entries}})
@@ -54,13 +55,12 @@ def start(request, patient_pk):
     patient = patient_get_for(user=request.user, pk=patient_pk, action=AccessEvent.Action.CREATE)
     form = JourneyStartForm(request.POST)
     if not form.is_valid():
-        problems = " ".join(message for errors in form.errors.values() for message in errors)
-        messages.error(request, f"No journey was started: {problems}")
+        messages.error(request, f"No journey was started: {validation_message(form)}")
     else:
         try:
             journey_start(patient=patient, actor=request.user, program=form.cleaned_data["program"])
         except ValidationError as error:
-            messages.error(request, f"No journey was started: {' '.join(error.messages)}")
+            messages.error(request, f"No journey was started: {validation_message(error)}")
         else:
             messages.success(request, f"{patient.display_name}'s journey has started at Inquiry.")
     return redirect(_patient_page(patient) + "#panel-journey")

@@ -12,16 +12,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import CLINICAL, EVERYONE, role_required
-from alliance_crm.errors import validation_message
+from accounts.refusals import add_service_error, validation_message
 from patients.selectors import patient_get_for
 
 from ..forms.visits import (
+    FIELD_FOR_CODE,
     AddendumForm,
     VisitCancelForm,
     VisitNoteForm,
     VisitRescheduleForm,
     VisitScheduleForm,
-    add_service_error,
 )
 from ..models import Visit, VisitNote
 from ..selectors import visits as selectors
@@ -64,7 +64,7 @@ def visit_create(request, patient_pk):
                 journey=journey,
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             local = timezone.localtime(visit.starts_at)
             messages.success(
@@ -119,7 +119,7 @@ def visit_reschedule(request, pk):
                 actor=request.user,
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             messages.success(request, "The visit was moved; its reminders follow the new time.")
             return redirect(_visit_url(visit))
@@ -203,7 +203,7 @@ def note_create(request, pk):
                 sign=sign,
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             messages.success(request, "Note signed: it can no longer change." if sign else "Note saved.")
             return redirect(_note_url(note))
@@ -253,7 +253,7 @@ def note_edit(request, pk):
                 sign="sign" in request.POST,
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             messages.success(
                 request, "Note signed: it can no longer change." if "sign" in request.POST else "Saved."

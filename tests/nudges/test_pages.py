@@ -214,7 +214,7 @@ def test_an_empty_message_is_refused(client_for, staff, consenting_patient):
     response = client_for(staff).post(
         f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "email", "message": ""}, follow=True
     )
-    assert "Message: Write the message before sending it." in messages_of(response)
+    assert "The message was not sent. Write the message before sending it." in messages_of(response)
     assert not Nudge.objects.exists()
 
 

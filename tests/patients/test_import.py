@@ -147,7 +147,9 @@ def test_consent_without_an_address_is_refused(admin_user):
 
     report = patients_import(file_or_text=text, actor=admin_user)
 
-    assert report.error_lines() == ["line 2: consent_sms is yes but the row has no phone number."]
+    assert report.error_lines() == [
+        "line 2: consent_sms: Add a mobile number before recording consent to text messages."
+    ]
 
 
 def test_the_lead_column_makes_that_practitioner_the_lead(admin_user, practitioner, other_practitioner):
@@ -176,7 +178,10 @@ def test_a_lead_who_is_not_an_active_practitioner_is_refused(admin_user, staff):
     report = patients_import(file_or_text=text, actor=admin_user)
 
     assert [line for line, _ in report.errors] == [2, 3]
-    assert all("is not an active practitioner" in reason for _, reason in report.errors)
+    assert [reason for _, reason in report.errors] == [
+        "lead “charlie”: The lead must be an active practitioner.",
+        "lead “gone”: The lead must be an active practitioner.",
+    ]
     assert not Patient.objects.exists()
 
 
