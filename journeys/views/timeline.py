@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
@@ -64,9 +64,3 @@ def start(request, patient_pk):
         else:
             messages.success(request, f"{patient.display_name}'s journey has started at Inquiry.")
     return redirect(_patient_page(patient) + "#panel-journey")
-
-
-urlpatterns = [
-    path("patients/<int:patient_pk>/timeline/", timeline, name="timeline"),
-    path("patients/<int:patient_pk>/journey/start/", start, name="journey_start"),
-]
