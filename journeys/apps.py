@@ -46,12 +46,6 @@ class JourneysConfig(AppConfig):
                 context=timeline_panel_context,
             )
         )
-        try:
-            importlib.import_module(f"{self.name}.services.checkins")  # registers its on_enter hooks
-        except ImportError as error:
-            logger.warning(
-                "Check-ins are not scheduled: journeys.services.checkins did not load (%s).", error
-            )
         for key, title, order, template_name, module, function in OPTIONAL_PANELS:
             try:
                 context = getattr(importlib.import_module(f"{self.name}.{module}"), function)
