@@ -366,7 +366,7 @@ def _email_lead(journey: Journey, alerts: list[Alert]) -> None:
         ]
     lines += [
         "Their page:",
-        site + reverse("patients:detail", args=[patient.pk]),
+        site + reverse("dashboard:patient", args=[patient.pk]),
         "",
         "Record a course correction on the alert:",
         *(site + reverse("compliance:alert", args=[alert.pk]) for alert in alerts),

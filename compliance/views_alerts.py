@@ -1,5 +1,5 @@
-"""The falter alerts: the list every role sees, one alert with its course corrections, and the Alerts panel on
-the patient's page. Everyone on the team may see an alert; only practitioners and admins answer one.
+"""The falter alerts: the list every role sees and one alert with its course corrections. Everyone on the team
+may see an alert; only practitioners and admins answer one.
 
 ``urlpatterns`` here join the ``compliance`` namespace (included from ``compliance/urls.py``).
 """
@@ -28,7 +28,6 @@ from .corrections import blueprints_since, course_correct
 from .models import Alert, CourseCorrection
 
 RECENTLY_RESOLVED = 10
-PANEL_HISTORY = 10
 
 
 class CourseCorrectionForm(forms.Form):
@@ -241,21 +240,6 @@ def alert_revise(request, pk):
             "the course correction on the alert.",
         )
     return redirect(reverse("journeys:blueprint", args=[journey.pk]) + "#draft")
-
-
-# --- The patient page's panel ---------------------------------------------------------------------
-
-
-def alerts_panel_context(request, patient) -> dict:
-    """Two queries, whatever the patient's history holds: the open alerts and the latest corrections."""
-    return {
-        "open_alerts": list(
-            Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk")
-        ),
-        "corrections": list(_corrections({"alert__patient": patient})[:PANEL_HISTORY]),
-        "history_limit": PANEL_HISTORY,
-        "can_correct": request.user.role in CLINICAL,
-    }
 
 
 urlpatterns = [

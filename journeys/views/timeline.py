@@ -12,7 +12,7 @@ from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
 from patients.selectors import patient_get_for
 
-from ..panels_journey import TIMELINE_PAGES_PARAM
+from ..panels.timeline import TIMELINE_PAGES_PARAM
 from ..selectors.timeline import PAGE_SIZE, patient_timeline, startable_programs
 from ..services.stages import journey_start
 
@@ -27,7 +27,7 @@ class JourneyStartForm(forms.Form):
 
 
 def _patient_page(patient, **query) -> str:
-    url = reverse("patients:detail", args=[patient.pk])
+    url = reverse("dashboard:patient", args=[patient.pk])
     if query:
         url += "?" + urlencode(query)
     return url

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import AccessEvent
 from compliance.corrections import blueprints_since, course_correct
 from compliance.models import Alert, ClinicSettings, CourseCorrection
-from compliance.views_alerts import alerts_panel_context
+from compliance.panels import alerts_panel_context
 from journeys.models import Blueprint, Journey, Stage
 from journeys.services.blueprints import blueprint_add_item, blueprint_publish, blueprint_start_draft
 from nudges.models import Kind, Nudge

@@ -1,10 +1,6 @@
-"""The Adherence panel on the patient's page: the window's score and trend, engagement, twelve weeks of
-charts and the latest answers.
-
-Register it in ``ComplianceConfig.ready()``::
-
-    register_panel(Panel(key="adherence", title="Adherence", order=25,
-                         template_name="compliance/_adherence_panel.html", context=adherence_panel_context))
+"""The compliance panels of the patient's page, plain context functions that ``dashboard.views.patient_detail``
+calls: Alerts (open alerts and the course corrections that answered them) and Adherence (the window's score
+and trend, engagement, twelve weeks of charts and the latest answers).
 
 Everyone on the care team sees the barrier categories a patient chose; only clinical roles read the
 patient's own words and self-ratings, which are not even loaded for anyone else.
@@ -18,10 +14,28 @@ from accounts.permissions import CLINICAL
 
 from . import reports
 from .charts import item_heatmap_svg, weekly_adherence_svg
+from .models import Alert, CourseCorrection
 from .scoring import patient_adherence, weekly_scores
 
 CHART_WEEKS = 12
 RECENT_ANSWERS = 5
+PANEL_HISTORY = 10
+
+
+def alerts_panel_context(request, patient) -> dict:
+    """Two queries, whatever the patient's history holds: the open alerts and the latest corrections."""
+    return {
+        "open_alerts": list(
+            Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk")
+        ),
+        "corrections": list(
+            CourseCorrection.objects.filter(alert__patient=patient).select_related(
+                "practitioner", "blueprint", "alert"
+            )[:PANEL_HISTORY]
+        ),
+        "history_limit": PANEL_HISTORY,
+        "can_correct": request.user.role in CLINICAL,
+    }
 
 
 def adherence_panel_context(request, patient) -> dict:
