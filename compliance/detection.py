@@ -55,7 +55,7 @@ from nudges.services import nudge_schedule
 from patients.models import CareTeamMember
 
 from .models import Alert, ClinicSettings
-from .scoring import patient_adherence, recent_answered_score
+from .selectors import patient_adherence, recent_answered_score
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,8 @@ from django.utils import timezone
 
 from accounts.permissions import CLINICAL
 
-from . import reports
+from . import selectors
 from .charts import item_heatmap_svg, weekly_adherence_svg
-from .models import Alert, CourseCorrection
-from .scoring import patient_adherence, weekly_scores
 
 CHART_WEEKS = 12
 RECENT_ANSWERS = 5
@@ -25,14 +23,8 @@ PANEL_HISTORY = 10
 def alerts_panel_context(request, patient) -> dict:
     """Two queries, whatever the patient's history holds: the open alerts and the latest corrections."""
     return {
-        "open_alerts": list(
-            Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk")
-        ),
-        "corrections": list(
-            CourseCorrection.objects.filter(alert__patient=patient).select_related(
-                "practitioner", "blueprint", "alert"
-            )[:PANEL_HISTORY]
-        ),
+        "open_alerts": selectors.patient_open_alerts(patient),
+        "corrections": selectors.patient_corrections(patient, limit=PANEL_HISTORY),
         "history_limit": PANEL_HISTORY,
         "can_correct": request.user.role in CLINICAL,
     }
@@ -40,23 +32,25 @@ def alerts_panel_context(request, patient) -> dict:
 
 def adherence_panel_context(request, patient) -> dict:
     """Eight queries at most, whatever the patient's history holds (seven without a published plan)."""
-    clinic = reports.clinic_settings()
+    clinic = selectors.clinic_settings()
     today = timezone.now().astimezone(patient.tz).date()  # check-ins fall due in the patient's calendar
-    adherence = patient_adherence(patient_id=patient.pk, today=today, window_days=clinic.window_days)
+    adherence = selectors.patient_adherence(
+        patient_id=patient.pk, today=today, window_days=clinic.window_days
+    )
     this_monday = today - timedelta(days=today.weekday())
     weeks = [this_monday - timedelta(weeks=n) for n in range(CHART_WEEKS - 1, -1, -1)]
-    weekly = weekly_scores(patient_id=patient.pk, weeks=weeks)
-    heat_rows = reports.item_weekly_scores(
-        items=reports.current_plan_items(patient_id=patient.pk), weeks=weeks
+    weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)
+    heat_rows = selectors.item_weekly_scores(
+        items=selectors.current_plan_items(patient_id=patient.pk), weeks=weeks
     )
     clinical = request.user.role in CLINICAL
-    answers = reports.recent_answers(patient_id=patient.pk, clinical=clinical, limit=RECENT_ANSWERS)
+    answers = selectors.recent_answers(patient_id=patient.pk, clinical=clinical, limit=RECENT_ANSWERS)
     reported_weeks = sum(score is not None for score in weekly.values())
     return {
         "adherence": adherence,
         "threshold": clinic.adherence_threshold,
         "below_threshold": adherence.score is not None and adherence.score < clinic.adherence_threshold,
-        "trend_words": reports.describe_trend(adherence.trend, window_days=clinic.window_days),
+        "trend_words": selectors.describe_trend(adherence.trend, window_days=clinic.window_days),
         "closed_checkins": adherence.answered + adherence.missed,
         "chart_weeks": CHART_WEEKS,
         "weekly_chart": weekly_adherence_svg(

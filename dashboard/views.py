@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.permissions import EVERYONE, role_required
 from compliance import panels as compliance_panels
-from compliance import reports
+from compliance import selectors as compliance_selectors
 from journeys.forms.move import PipelineFilterForm
 from journeys.panels import blueprints as blueprint_panels
 from journeys.panels import timeline as timeline_panels
@@ -99,20 +99,24 @@ def pipeline(request):
 @role_required(*EVERYONE)
 def insights(request):
     """Clinic-wide figures over the clinic's adherence window; a fixed number of queries."""
-    clinic = reports.clinic_settings()
+    clinic = compliance_selectors.clinic_settings()
     now = timezone.now()
     since = now - timedelta(days=clinic.window_days)
-    adherence = reports.clinic_adherence(today=timezone.localdate(now), window_days=clinic.window_days)
+    adherence = compliance_selectors.clinic_adherence(
+        today=timezone.localdate(now), window_days=clinic.window_days
+    )
     return render(
         request,
         "dashboard/insights.html",
         {
             "window_days": clinic.window_days,
             "threshold": clinic.adherence_threshold,
-            "responses": reports.checkin_response_rates(since=since, until=now),
+            "responses": compliance_selectors.checkin_response_rates(since=since, until=now),
             "adherence": adherence,
-            "trend_words": reports.describe_trend(adherence.trend, window_days=clinic.window_days),
-            "barriers": reports.common_barriers(since=since, until=now),
-            "open_alerts": reports.open_alert_count(),
+            "trend_words": compliance_selectors.describe_trend(
+                adherence.trend, window_days=clinic.window_days
+            ),
+            "barriers": compliance_selectors.common_barriers(since=since, until=now),
+            "open_alerts": compliance_selectors.open_alert_count(),
         },
     )

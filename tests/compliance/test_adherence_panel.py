@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from compliance.models import CheckInAnswer
 from compliance.panels import adherence_panel_context
-from compliance.reports import current_plan_items, describe_trend, item_weekly_scores
+from compliance.selectors import current_plan_items, describe_trend, item_weekly_scores
 from journeys.models import Blueprint, BlueprintItem
 from tests.compliance.conftest import MONDAY, week
 from tests.factories import PatientFactory

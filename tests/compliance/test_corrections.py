@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccessEvent
-from compliance.corrections import blueprints_since, course_correct
 from compliance.models import Alert, ClinicSettings, CourseCorrection
 from compliance.panels import alerts_panel_context
+from compliance.selectors import blueprints_since
+from compliance.services import course_correct
 from journeys.models import Blueprint, Journey, Stage
 from journeys.services.blueprints import blueprint_add_item, blueprint_publish, blueprint_start_draft
 from nudges.models import Kind, Nudge

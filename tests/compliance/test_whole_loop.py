@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from compliance.corrections import course_correct
 from compliance.detection import checkins_mark_missed, detect_faltering
 from compliance.models import Alert, CheckInAnswer, ComplianceLog, CourseCorrection
-from compliance.services import checkin_answerable_items
+from compliance.services import checkin_answerable_items, course_correct
 from journeys.models import Blueprint, CheckIn, Stage
 from journeys.services.blueprints import (
     blueprint_add_item,
