@@ -14,6 +14,7 @@ from accounts.permissions import CLINICAL
 
 from . import selectors
 from .charts import item_heatmap_svg, weekly_adherence_svg
+from .models import ClinicSettings
 
 CHART_WEEKS = 12
 RECENT_ANSWERS = 5
@@ -32,7 +33,7 @@ def alerts_panel_context(request, patient) -> dict:
 
 def adherence_panel_context(request, patient) -> dict:
     """Eight queries at most, whatever the patient's history holds (seven without a published plan)."""
-    clinic = selectors.clinic_settings()
+    clinic = ClinicSettings.load()
     today = timezone.now().astimezone(patient.tz).date()  # check-ins fall due in the patient's calendar
     adherence = selectors.patient_adherence(
         patient_id=patient.pk, today=today, window_days=clinic.window_days

@@ -24,17 +24,11 @@ from accounts.models import AccessEvent
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
 from patients.models import CareTeamMember, Channel
 
-from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
+from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
 from .scoring import Adherence, score_of
 
 BARRIER_LABELS = dict(Barrier.choices)
 RECENTLY_RESOLVED = 10
-
-
-def clinic_settings() -> ClinicSettings:
-    """The clinic's thresholds for a page to read: one query, and nothing written on a GET (the
-    defaults until an admin saves the row)."""
-    return ClinicSettings.objects.filter(pk=1).first() or ClinicSettings(pk=1)
 
 
 def barrier_labels(values: Iterable) -> list[str]:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.permissions import EVERYONE, role_required
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
+from compliance.models import ClinicSettings
 from journeys.forms.move import PipelineFilterForm
 from journeys.panels import blueprints as blueprint_panels
 from journeys.panels import timeline as timeline_panels
@@ -99,7 +100,7 @@ def pipeline(request):
 @role_required(*EVERYONE)
 def insights(request):
     """Clinic-wide figures over the clinic's adherence window; a fixed number of queries."""
-    clinic = compliance_selectors.clinic_settings()
+    clinic = ClinicSettings.load()
     now = timezone.now()
     since = now - timedelta(days=clinic.window_days)
     adherence = compliance_selectors.clinic_adherence(

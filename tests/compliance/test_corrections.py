@@ -301,6 +301,37 @@ def test_clinic_settings_are_one_row_that_cannot_be_added_again_or_deleted(clien
     )
 
 
+def test_clinic_settings_are_one_row_made_by_migration_and_read_without_writing(django_assert_num_queries):
+    with django_assert_num_queries(1):
+        row = ClinicSettings.load()
+    assert row.pk == 1 and not row._state.adding  # compliance migration 0002 made it
+
+    ClinicSettings.objects.all().delete()
+    with django_assert_num_queries(1):
+        defaults = ClinicSettings.load()
+    assert (defaults.pk, defaults.adherence_threshold, defaults.amend_hours) == (1, 70, 24)
+    assert not ClinicSettings.objects.exists()
+
+
+def test_a_missing_clinic_settings_row_is_made_again_from_the_admin(client_for, admin_user):
+    ClinicSettings.objects.all().delete()
+    client = client_for(admin_user)
+
+    response = client.get("/admin/compliance/clinicsettings/")
+
+    assert response.status_code == 302 and response["Location"].endswith("/clinicsettings/add/")
+    data = {
+        "adherence_threshold": 60,
+        "missed_in_a_row": 2,
+        "drop_points": 25,
+        "window_days": 28,
+        "amend_hours": 24,
+    }
+    assert client.post(response["Location"], data).status_code == 302
+    assert ClinicSettings.load().adherence_threshold == 60
+    assert ClinicSettings.objects.get().pk == 1
+
+
 @pytest.mark.parametrize("model", ["alert", "coursecorrection", "checkinanswer", "compliancelog"])
 def test_the_compliance_admin_pages_load_and_change_nothing(
     client_for, admin_user, practitioner, alert, model
