@@ -32,8 +32,14 @@ class ClinicSettingsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1  # the one row its constraint allows
+        super().save_model(request, obj, form, change)
+
     def changelist_view(self, request, extra_context=None):
-        row = ClinicSettings.load()
+        row = ClinicSettings.objects.filter(pk=1).first()
+        if row is None:  # a flushed database: saving the defaults on the add page makes the row
+            return redirect(reverse("admin:compliance_clinicsettings_add"))
         return redirect(reverse("admin:compliance_clinicsettings_change", args=[row.pk]))
 
 

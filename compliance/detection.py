@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.urls import reverse
@@ -54,8 +54,9 @@ from nudges.models import Kind, NudgeRule
 from nudges.services import nudge_schedule
 from patients.models import CareTeamMember
 
+from .emails import render_email
 from .models import Alert, ClinicSettings
-from .scoring import patient_adherence, recent_answered_score
+from .selectors import patient_adherence, recent_answered_score
 
 logger = logging.getLogger(__name__)
 
@@ -350,36 +351,31 @@ def _lowered(text: str) -> str:
 
 def _email_lead(journey: Journey, alerts: list[Alert]) -> None:
     """Tell the lead practitioner why, once per patient and run: the reason only, the rest is behind their
-    sign-in."""
+    sign-in. The subject never names the patient."""
     email = getattr(journey, "lead_email", None)
     if not email or not alerts:
         return
     patient = journey.patient
     site = settings.ALLIANCE_SITE_URL
-    lines = [f"Hello {journey.lead_name},", "", f"{patient.display_name} may need a hand:", ""]
-    lines += [f"- {alert.get_reason_display()}: {_lowered(alert.detail)}." for alert in alerts]
-    lines += [""]
-    if any(alert.outreach_nudge_id for alert in alerts):
-        lines += [
-            "A gentle note asking how the plan fits their life right now is scheduled to go to them.",
-            "",
-        ]
-    lines += [
-        "Their page:",
-        site + reverse("patients:detail", args=[patient.pk]),
-        "",
-        "Record a course correction on the alert:",
-        *(site + reverse("compliance:alert", args=[alert.pk]) for alert in alerts),
-        "",
-        "Alliance CRM",
-    ]
+    rendered = render_email(
+        "alert_lead",
+        {
+            "lead_name": journey.lead_name,
+            "patient_name": patient.display_name,
+            "reasons": [
+                {"label": alert.get_reason_display(), "detail": _lowered(alert.detail)} for alert in alerts
+            ],
+            "outreach": any(alert.outreach_nudge_id for alert in alerts),
+            "patient_url": site + reverse("dashboard:patient", args=[patient.pk]),
+            "alert_urls": [site + reverse("compliance:alert", args=[alert.pk]) for alert in alerts],
+        },
+    )
+    message = EmailMultiAlternatives(
+        subject=rendered.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email]
+    )
+    message.attach_alternative(rendered.html, "text/html")
     try:
-        send_mail(
-            f"Alliance: {patient.display_name} may need a hand",
-            "\n".join(lines),
-            settings.DEFAULT_FROM_EMAIL,
-            [email],
-        )
+        message.send()
     except Exception:  # the alerts are open and on the alerts page either way
         logger.warning("could not email the lead practitioner about patient %s", patient.pk, exc_info=True)
 

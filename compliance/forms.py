@@ -1,15 +1,19 @@
-"""The check-in answer form, shared by the patient's public page and the clinic's phone entry. It validates
-and normalises; ``compliance.services.checkin_answer_record`` writes (and checks the same rules again)."""
+"""The check-in answer form, shared by the patient's public page and the clinic's phone entry, and the
+practitioner's course correction on an alert. They validate and normalise; ``compliance.services``
+(``checkin_answer_record``, ``course_correct``) writes and checks the same rules again."""
 
 from __future__ import annotations
 
 import re
 
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Layout, Submit
 from django import forms
+from django.utils import dateformat, timezone
 
-from journeys.models import BlueprintItem
+from journeys.models import Blueprint, BlueprintItem
 
-from .models import Barrier, CheckInAnswer, ComplianceLog
+from .models import Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
 from .services import ITEMS_CHANGED_MESSAGE, PAUSED_REASON_MAX, RATING_MAX, RATINGS
 
 ITEM_FIELD = re.compile(r"item_(\d+)")
@@ -131,3 +135,54 @@ class CheckInAnswerForm(forms.Form):
             "barriers": data["barriers"],
             "ratings": {name: data[name] for name in RATINGS},
         }
+
+
+class CourseCorrectionForm(forms.Form):
+    change = forms.ChoiceField(
+        choices=CourseCorrection.Change.choices, label="What changed", widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="In a sentence or two",
+        error_messages={
+            "required": "Say what changed and why, in a sentence or two; it stays on the record."
+        },
+        help_text="What you changed and why. The clinic's record, not a message to the patient.",
+    )
+    blueprint = forms.ModelChoiceField(
+        queryset=Blueprint.objects.none(),
+        required=False,
+        label="The revised plan",
+        empty_label="— the plan was not revised —",
+    )
+    resolve = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="This answers the alert: close it",
+        help_text="Untick to record a step (a call booked) and keep the alert open.",
+    )
+
+    def __init__(self, *args, blueprints=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["blueprint"]
+        field.queryset = blueprints if blueprints is not None else Blueprint.objects.none()
+        field.label_from_instance = lambda b: (
+            f"Version {b.version}, published {dateformat.format(timezone.localtime(b.published_at), 'j M Y')}"
+        )
+        field.help_text = "Versions published since the alert opened."
+        if not self.is_bound:
+            self.initial.setdefault("blueprint", field.queryset.first())
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True  # the page's <form> carries the token
+        self.helper.layout = Layout(
+            "change", "note", "blueprint", "resolve", Submit("save", "Record the correction")
+        )
+
+    def clean_note(self):
+        note = self.cleaned_data["note"].strip()
+        if not note:
+            raise forms.ValidationError(
+                "Say what changed and why, in a sentence or two; it stays on the record."
+            )
+        return note

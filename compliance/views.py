@@ -1,25 +1,30 @@
-"""The patient's check-in page (public, proven by its signed link) and the clinic's phone entry of an answer."""
+"""The patient's check-in page (public, proven by its signed link), the clinic's phone entry of an answer, and
+the falter alerts: the list every role sees and one alert with its course corrections. Everyone on the team
+may see an alert; only practitioners and admins answer one."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import AccessEvent
-from accounts.permissions import EVERYONE, role_required
+from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
+from journeys.services.blueprints import blueprint_start_draft
 from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
 
-from . import services
-from .forms import CheckInAnswerForm
-from .models import CheckInAnswer, ClinicSettings
+from . import selectors, services
+from .forms import CheckInAnswerForm, CourseCorrectionForm
+from .models import Alert, CheckInAnswer, ClinicSettings
 from .services import REFUSAL_MESSAGES, Refusal
 
 REFUSAL_PAGES = {
@@ -27,10 +32,6 @@ REFUSAL_PAGES = {
     Refusal.CLOSED: "compliance/checkin_closed.html",
     Refusal.RECEIVED: "compliance/checkin_received.html",
 }
-
-
-def _answer_of(checkin: CheckIn) -> CheckInAnswer | None:
-    return CheckInAnswer.objects.filter(checkin=checkin).prefetch_related("logs").first()
 
 
 def _first_name(patient) -> str:
@@ -68,7 +69,7 @@ def checkin_answer(request, token):
     # Whoever holds the link sees a first name at most, and their plan's item names.
     context = {"first_name": _first_name(patient), "zone": patient.time_zone, "checkin": checkin}
     amend_hours = ClinicSettings.load().amend_hours
-    answer = _answer_of(checkin)
+    answer = selectors.checkin_answer_of(checkin)
     refusal = services.checkin_answer_refusal(
         checkin=checkin,
         answer=answer,
@@ -108,7 +109,7 @@ def checkin_enter(request, pk):
     action = AccessEvent.Action.VIEW if request.method == "GET" else AccessEvent.Action.UPDATE
     patient = patient_get_for(user=request.user, pk=checkin.journey.patient_id, action=action)
     amend_hours = ClinicSettings.load().amend_hours
-    answer = _answer_of(checkin)
+    answer = selectors.checkin_answer_of(checkin)
     refusal = services.checkin_answer_refusal(
         checkin=checkin,
         answer=answer,
@@ -143,3 +144,110 @@ def checkin_enter(request, pk):
     if answer is not None:
         context["until"] = services.answer_changeable_until(answer, amend_hours=amend_hours)
     return render(request, "compliance/checkin_enter.html", context)
+
+
+# --- Falter alerts ----------------------------------------------------------------------------------
+
+
+def _alert_url(alert: Alert) -> str:
+    return reverse("compliance:alert", args=[alert.pk])
+
+
+def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
+    can_correct = request.user.role in CLINICAL
+    journey = alert.journey
+    draft = None
+    if can_correct and journey is not None and journey.is_open:
+        draft = selectors.plan_draft(journey)
+    if form is None and can_correct and alert.is_open:
+        form = CourseCorrectionForm(blueprints=selectors.blueprints_since(alert))
+    return render(
+        request,
+        "compliance/alert_detail.html",
+        {
+            "alert": alert,
+            "patient": alert.patient,
+            "journey": journey,
+            "corrections": selectors.alert_corrections(alert),
+            "other_open": selectors.alert_others_open(alert),
+            "can_correct": can_correct,
+            "can_revise": can_correct and alert.is_open and journey is not None and journey.is_open,
+            "draft": draft,
+            "form": form,
+            "clinic_time_zone": settings.TIME_ZONE,
+        },
+        status=status,
+    )
+
+
+@role_required(*EVERYONE)
+def alert_list(request):
+    return render(
+        request,
+        "compliance/alerts.html",
+        {"alerts": list(selectors.alerts_open()), "resolved": list(selectors.alerts_recently_resolved())},
+    )
+
+
+@role_required(*EVERYONE)
+def alert_detail(request, pk):
+    return _render_alert(request, selectors.alert_get_for(user=request.user, pk=pk))
+
+
+@role_required(*CLINICAL)
+@require_POST
+def alert_correct(request, pk):
+    alert = selectors.alert_get_for(user=request.user, pk=pk, audit=False)
+    form = CourseCorrectionForm(request.POST, blueprints=selectors.blueprints_since(alert))
+    if not alert.is_open:
+        messages.error(request, "This alert was already answered.")
+        return redirect(_alert_url(alert))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.course_correct(
+                alert=alert,
+                actor=request.user,
+                change=data["change"],
+                note=data["note"],
+                blueprint=data["blueprint"],
+                resolve=data["resolve"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                "Course correction recorded; the alert is closed." if data["resolve"] else "Step recorded.",
+            )
+            return redirect(_alert_url(alert))
+    return _render_alert(request, alert, form=form, status=422)
+
+
+@role_required(*CLINICAL)
+@require_POST
+def alert_revise(request, pk):
+    """Open draft version N+1 of the plan from the alert, and go to the builder to change it."""
+    alert = selectors.alert_get_for(user=request.user, pk=pk, audit=False)
+    journey = alert.journey
+    if journey is None or not journey.is_open:
+        messages.error(request, "This patient's journey has ended; its plan can be read but not revised.")
+        return redirect(_alert_url(alert))
+    try:
+        draft = blueprint_start_draft(journey=journey, actor=request.user)
+    except ValidationError as error:
+        if getattr(error, "code", None) != "draft_exists":
+            messages.error(request, validation_message(error))
+            return redirect(_alert_url(alert))
+        messages.info(request, "A draft of this plan is already open: carry on with it.")
+    else:
+        messages.success(
+            request,
+            f"Version {draft.version} is open as a draft. Change it, publish it with a reason, then record "
+            "the course correction on the alert.",
+        )
+    return redirect(reverse("journeys:blueprint", args=[journey.pk]) + "#draft")

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.today, name="today"),
     path("pipeline/", views.pipeline, name="pipeline"),
     path("insights/", views.insights, name="insights"),
+    path("patients/<int:pk>/", views.patient_detail, name="patient"),
 ]

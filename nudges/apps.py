@@ -8,22 +8,10 @@ class NudgesConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from patients.panels import Panel, register_panel
-
-        from . import checks  # noqa: F401 — registers the start-up checks
-        from .panels import messages_panel_context
+        from . import checks  # noqa: F401 — its @register decorators add the start-up checks
 
         # Shipped wording and rules are recreated after every migrate and flush (never overwriting edits).
         post_migrate.connect(_ensure_defaults, sender=self, dispatch_uid="nudges.ensure_defaults")
-        register_panel(
-            Panel(
-                key="messages",
-                title="Messages",
-                order=20,
-                template_name="nudges/_patient_panel.html",
-                context=messages_panel_context,
-            )
-        )
 
 
 def _ensure_defaults(*, using="default", **kwargs):

@@ -140,7 +140,7 @@ class PatientForm(forms.ModelForm):
                 links = format_html_join(
                     ", ",
                     '<a href="{}">{}</a>',
-                    ((reverse("patients:detail", args=[p.pk]), p.display_name) for p in self.duplicates),
+                    ((reverse("dashboard:patient", args=[p.pk]), p.display_name) for p in self.duplicates),
                 )
                 raise ValidationError(
                     format_html(

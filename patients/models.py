@@ -166,7 +166,8 @@ class Patient(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return reverse("patients:detail", args=[self.pk])
+        # The patient page is the dashboard's: it composes every app's panels about the patient.
+        return reverse("dashboard:patient", args=[self.pk])
 
     @property
     def display_name(self) -> str:

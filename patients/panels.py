@@ -1,39 +1,29 @@
-"""Sections that higher apps add to the patient page, without this app importing them.
+"""The patient's own sections of the patient page: contact and consent, and the care team.
 
-A higher app registers a panel in its ``AppConfig.ready()``::
-
-    register_panel(Panel(key="messages", title="Messages", order=20,
-                         template_name="nudges/_patient_panel.html", context=messages_panel_context))
-
-``context(request, patient)`` returns the panel's template context; it must run a fixed number of
-queries, whatever the patient's history holds.
+The dashboard composes the page and calls these, like every other app's panels: ``context(request,
+patient)`` returns the section's template context in a fixed number of queries.
 """
 
-from __future__ import annotations
+from . import selectors
+from .forms import CareTeamMemberForm, ChangeLeadForm
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Panel:
-    key: str
-    title: str
-    order: int
-    template_name: str
-    context: Callable[..., dict]
+CONSENT_HISTORY = 10
 
 
-_panels: dict[str, Panel] = {}
+def contact_panel_context(request, patient) -> dict:
+    """One query per channel for the consent in force, one for its latest history."""
+    return {
+        "consent": selectors.patient_consent(patient),
+        "consent_history": selectors.consent_history(patient)[:CONSENT_HISTORY],
+    }
 
 
-def register_panel(panel: Panel) -> None:
-    _panels[panel.key] = panel
-
-
-def panels() -> list[Panel]:
-    return sorted(_panels.values(), key=lambda p: p.order)
-
-
-def render_context(request, patient) -> list[tuple[Panel, dict]]:
-    return [(panel, panel.context(request, patient)) for panel in panels()]
+def care_team_panel_context(request, patient) -> dict:
+    """One query for the team, current and former; one more when the lead form lists the practitioners."""
+    current_team, former_team = selectors.care_team(patient)
+    return {
+        "care_team": current_team,
+        "former_team": former_team,
+        "lead_form": ChangeLeadForm(),
+        "member_form": CareTeamMemberForm(),
+    }

@@ -7,7 +7,6 @@ app_name = "patients"
 urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
-    path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
     path("<int:pk>/lead/", views.patient_change_lead, name="change_lead"),
     path("<int:pk>/consent/", views.patient_consent, name="consent"),

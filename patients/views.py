@@ -8,7 +8,7 @@ from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
-from . import panels, selectors, services
+from . import selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
 from .models import CareTeamMember, Channel
 
@@ -52,27 +52,6 @@ def patient_create(request):
             messages.success(request, f"{patient.display_name} is now a patient of the clinic.")
             return redirect(patient)
     return render(request, "patients/patient_form.html", {"form": form, "creating": True})
-
-
-@role_required(*EVERYONE)
-def patient_detail(request, pk):
-    patient = selectors.patient_get_for(user=request.user, pk=pk)
-    current_team, former_team = selectors.care_team(patient)
-    return render(
-        request,
-        "patients/patient_detail.html",
-        {
-            "patient": patient,
-            "consent": selectors.patient_consent(patient),
-            "consent_history": selectors.consent_history(patient)[:10],
-            "care_team": current_team,
-            "former_team": former_team,
-            "lead_form": ChangeLeadForm(),
-            "member_form": CareTeamMemberForm(),
-            "channels": Channel,
-            "panels": panels.render_context(request, patient),
-        },
-    )
 
 
 @role_required(*EVERYONE)

@@ -8,7 +8,7 @@ once ``closes_at <= now``.
 The series is anchored on the day the journey *first* entered check_ins, so that entering again after a
 pause recreates only the check-ins still to come and never shifts or duplicates them.
 
-The hooks register when this module is imported: ``journeys.apps.JourneysConfig.ready()`` imports it.
+``journeys.services.stages.journey_move`` calls ``checkins_schedule`` and ``checkins_withdraw_unasked`` itself.
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ from nudges.services import nudge_cancel, nudge_schedule
 
 from ..models import CheckIn, Journey, Stage, StageChange
 from ..tokens import checkin_token
-from .stages import on_enter
 
 DEFAULT_EVERY_DAYS = 7
 DEFAULT_WEEKS = 12
 REQUEST_TIME = time(10, 0)
 OPEN_DAYS_AFTER_DUE = 2
-LEAVING = (Stage.PAUSED, Stage.GRADUATED, Stage.WITHDRAWN)
 
 
 def request_key(checkin_id: int) -> str:
@@ -145,19 +143,3 @@ def checkins_withdraw_unasked(*, journey: Journey, actor=None, reason: str) -> i
             detail=f"{removed} check-ins not yet asked for were withdrawn: {reason}"[:255],
         )
     return removed
-
-
-@on_enter(Stage.CHECK_INS)
-def _schedule_on_entering_checkins(*, journey: Journey, change: StageChange, actor) -> None:
-    checkins_schedule(journey=journey, actor=actor)
-
-
-def _withdraw_on_leaving_checkins(*, journey: Journey, change: StageChange, actor) -> None:
-    if change.from_stage == Stage.CHECK_INS:
-        checkins_withdraw_unasked(
-            journey=journey, actor=actor, reason=f"journey moved to {Stage(change.to_stage).label.lower()}"
-        )
-
-
-for _stage in LEAVING:
-    on_enter(_stage)(_withdraw_on_leaving_checkins)

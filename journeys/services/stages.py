@@ -12,19 +12,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 
 from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Stage, StageChange
-
-# Hooks run after a move commits its row, inside the same transaction: ``fn(journey=, change=, actor=)``.
-# Other modules of this app register here (e.g. the check-in schedule on entering check_ins), so that
-# this module stays the one place moves are made.
-_on_enter: dict[str, list] = {}
-
-
-def on_enter(stage: str):
-    def register(fn):
-        _on_enter.setdefault(stage, []).append(fn)
-        return fn
-
-    return register
+from .checkins import checkins_schedule, checkins_withdraw_unasked
 
 
 def allowed_moves(journey: Journey) -> list[str]:
@@ -115,6 +103,16 @@ def journey_move(
         obj=journey,
         detail=f"moved from {change.from_stage} to {to_stage}",
     )
-    for hook in _on_enter.get(to_stage, []):
-        hook(journey=journey, change=change, actor=actor)
+    _stage_effects(journey=journey, change=change, actor=actor)
     return change
+
+
+def _stage_effects(*, journey: Journey, change: StageChange, actor) -> None:
+    """What a move causes beyond its own rows, in the move's transaction: entering check-ins schedules the
+    check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked."""
+    if change.to_stage == Stage.CHECK_INS:
+        checkins_schedule(journey=journey, actor=actor)
+    elif change.from_stage == Stage.CHECK_INS:
+        checkins_withdraw_unasked(
+            journey=journey, actor=actor, reason=f"journey moved to {Stage(change.to_stage).label.lower()}"
+        )

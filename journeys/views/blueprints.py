@@ -4,7 +4,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
@@ -294,31 +294,3 @@ def blueprint_item_status(request, pk, item_pk):
         else:
             messages.success(request, f"“{item.title}” is {item.get_status_display().lower()}.")
     return redirect(_builder_url(journey, "published"))
-
-
-urlpatterns = [
-    path("journeys/<int:pk>/blueprint/", blueprint_builder, name="blueprint"),
-    path("journeys/<int:pk>/blueprint/v<int:version>/", blueprint_version, name="blueprint_version"),
-    path("journeys/<int:pk>/blueprint/start/", blueprint_start, name="blueprint_start"),
-    path("journeys/<int:pk>/blueprint/summary/", blueprint_summary, name="blueprint_summary"),
-    path("journeys/<int:pk>/blueprint/items/add/", blueprint_item_add, name="blueprint_item_add"),
-    path("journeys/<int:pk>/blueprint/items/<int:item_pk>/", blueprint_item_edit, name="blueprint_item_edit"),
-    path(
-        "journeys/<int:pk>/blueprint/items/<int:item_pk>/remove/",
-        blueprint_item_remove,
-        name="blueprint_item_remove",
-    ),
-    path(
-        "journeys/<int:pk>/blueprint/items/<int:item_pk>/move/",
-        blueprint_item_move,
-        name="blueprint_item_move",
-    ),
-    path(
-        "journeys/<int:pk>/blueprint/items/<int:item_pk>/status/",
-        blueprint_item_status,
-        name="blueprint_item_status",
-    ),
-    path("journeys/<int:pk>/blueprint/publish/", blueprint_publish, name="blueprint_publish"),
-    path("journeys/<int:pk>/blueprint/discard/", blueprint_discard, name="blueprint_discard"),
-    path("journeys/<int:pk>/plan/", your_plan, name="your_plan"),
-]

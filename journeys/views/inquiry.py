@@ -5,7 +5,6 @@ import ipaddress
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -70,9 +69,3 @@ def inquire(request):
 @require_GET
 def inquire_thanks(request):
     return render(request, "journeys/inquire_thanks.html")
-
-
-urlpatterns = [
-    path("inquire/", inquire, name="inquire"),
-    path("inquire/thanks/", inquire_thanks, name="inquire_thanks"),
-]

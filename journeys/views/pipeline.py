@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
@@ -62,8 +62,3 @@ def move(request, pk):
         messages.error(request, f"{journey.patient.display_name} was not moved: {validation_message(form)}")
         return redirect(context["next"])
     return render(request, "journeys/_move_form.html", context, status=422)
-
-
-urlpatterns = [
-    path("journeys/<int:pk>/move/", move, name="move"),
-]

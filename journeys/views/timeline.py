@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
@@ -13,7 +13,7 @@ from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from patients.selectors import patient_get_for
 
-from ..panels_journey import TIMELINE_PAGES_PARAM
+from ..panels.timeline import TIMELINE_PAGES_PARAM
 from ..selectors.timeline import PAGE_SIZE, patient_timeline, startable_programs
 from ..services.stages import journey_start
 
@@ -28,7 +28,7 @@ class JourneyStartForm(forms.Form):
 
 
 def _patient_page(patient, **query) -> str:
-    url = reverse("patients:detail", args=[patient.pk])
+    url = reverse("dashboard:patient", args=[patient.pk])
     if query:
         url += "?" + urlencode(query)
     return url
@@ -64,9 +64,3 @@ def start(request, patient_pk):
         else:
             messages.success(request, f"{patient.display_name}'s journey has started at Inquiry.")
     return redirect(_patient_page(patient) + "#panel-journey")
-
-
-urlpatterns = [
-    path("patients/<int:patient_pk>/timeline/", timeline, name="timeline"),
-    path("patients/<int:patient_pk>/journey/start/", start, name="journey_start"),
-]

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -294,19 +294,3 @@ def note_addendum(request, pk):
             messages.success(request, "Addendum added.")
             return redirect(f"{_note_url(addendum.addendum_to)}#note-{addendum.pk}")
     return render(request, "journeys/note_addendum.html", {"form": form, "note": note, "visit": note.visit})
-
-
-urlpatterns = [
-    path("patients/<int:patient_pk>/visits/new/", visit_create, name="visit_create"),
-    path("visits/<int:pk>/", visit_detail, name="visit_detail"),
-    path("visits/<int:pk>/reschedule/", visit_reschedule, name="visit_reschedule"),
-    path("visits/<int:pk>/cancel/", visit_cancel, name="visit_cancel"),
-    path("visits/<int:pk>/complete/", visit_complete, name="visit_complete"),
-    path("visits/<int:pk>/no-show/", visit_no_show, name="visit_no_show"),
-    path("visits/<int:pk>/calendar.ics", visit_calendar, name="visit_calendar"),
-    path("visits/<int:pk>/notes/new/", note_create, name="note_create"),
-    path("visit-notes/<int:pk>/", note_detail, name="note_detail"),
-    path("visit-notes/<int:pk>/edit/", note_edit, name="note_edit"),
-    path("visit-notes/<int:pk>/sign/", note_sign, name="note_sign"),
-    path("visit-notes/<int:pk>/addendum/", note_addendum, name="note_addendum"),
-]

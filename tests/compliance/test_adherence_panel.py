@@ -7,11 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from compliance.models import CheckInAnswer
-from compliance.panels_adherence import adherence_panel_context
-from compliance.reports import current_plan_items, describe_trend, item_weekly_scores
+from compliance.panels import adherence_panel_context
+from compliance.selectors import current_plan_items, describe_trend, item_weekly_scores
 from journeys.models import Blueprint, BlueprintItem
-from patients import panels
-from patients.panels import Panel
 from tests.compliance.conftest import MONDAY, week
 from tests.factories import PatientFactory
 
@@ -25,22 +23,6 @@ WORDS = "The magnesium upset my stomach, so I stopped on Wednesday."
 @pytest.fixture(autouse=True)
 def frozen(time_machine):
     time_machine.move_to(NOW, tick=False)
-
-
-@pytest.fixture
-def adherence_panel(monkeypatch):
-    """The panel on the patient's page, as ``ComplianceConfig.ready()`` registers it."""
-    monkeypatch.setitem(
-        panels._panels,
-        "adherence",
-        Panel(
-            key="adherence",
-            title="Adherence",
-            order=25,
-            template_name="compliance/_adherence_panel.html",
-            context=adherence_panel_context,
-        ),
-    )
 
 
 def context_for(user, patient):
@@ -63,9 +45,7 @@ def page(client, patient) -> str:
     return response.content.decode()
 
 
-def test_the_panel_shows_the_score_the_trend_in_kind_words_and_engagement(
-    plan, practitioner, client_for, adherence_panel
-):
+def test_the_panel_shows_the_score_the_trend_in_kind_words_and_engagement(plan, practitioner, client_for):
     journey, _ = plan
     week(journey, MONDAY - timedelta(days=7), ["done", "missed", "missed"])  # the window before: 33.3
     week(journey, MONDAY, ["done", "done", "done"])
@@ -130,9 +110,7 @@ def test_a_stopped_item_leaves_the_heat_map_and_a_revised_item_keeps_its_history
     ]
 
 
-def test_staff_see_that_an_answer_came_and_its_barriers_but_never_the_patients_words(
-    plan, staff, client_for, adherence_panel
-):
+def test_staff_see_that_an_answer_came_and_its_barriers_but_never_the_patients_words(plan, staff, client_for):
     journey, _ = plan
     answer_with_words(journey)
     body = page(client_for(staff), journey.patient)
@@ -148,9 +126,7 @@ def test_staff_see_that_an_answer_came_and_its_barriers_but_never_the_patients_w
 
 
 @pytest.mark.parametrize("role", ["practitioner", "admin_user"])
-def test_practitioners_and_admins_read_the_patients_own_words_and_ratings(
-    plan, client_for, adherence_panel, role, request
-):
+def test_practitioners_and_admins_read_the_patients_own_words_and_ratings(plan, client_for, role, request):
     journey, _ = plan
     answer_with_words(journey)
     body = page(client_for(request.getfixturevalue(role)), journey.patient)
@@ -161,7 +137,7 @@ def test_practitioners_and_admins_read_the_patients_own_words_and_ratings(
     assert "Answer received" not in body
 
 
-def test_the_patients_words_are_escaped(plan, practitioner, client_for, adherence_panel):
+def test_the_patients_words_are_escaped(plan, practitioner, client_for):
     journey, _ = plan
     checkin = answer_with_words(journey)
     CheckInAnswer.objects.filter(checkin=checkin).update(where_it_failed="<script>alert(1)</script>")
@@ -170,7 +146,7 @@ def test_the_patients_words_are_escaped(plan, practitioner, client_for, adherenc
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
-def test_a_patient_without_check_ins_gets_a_kind_empty_state(staff, client_for, adherence_panel):
+def test_a_patient_without_check_ins_gets_a_kind_empty_state(staff, client_for):
     patient = PatientFactory()
     body = page(client_for(staff), patient)
     assert "No check-ins yet." in body

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AccessEvent
-from compliance.models import CheckInAnswer, ComplianceLog
+from compliance.models import CheckInAnswer, ClinicSettings, ComplianceLog
 from compliance.services import ITEMS_CHANGED_MESSAGE, Refusal
 from journeys.models import BlueprintItem, CheckIn, Journey, Stage
 from journeys.tokens import checkin_token
@@ -99,6 +99,15 @@ def test_the_page_asks_about_each_plan_item_and_writes_nothing(client, plan, che
     assert_kind_and_private(body, journey.patient)
     assert "no-cache" in response["Cache-Control"]
     assert written() == before
+
+
+def test_opening_the_page_never_creates_the_clinic_settings_row(client, checkin):
+    ClinicSettings.objects.all().delete()  # as after a flush: the page reads the defaults
+
+    response = client.get(url_for(checkin))
+
+    assert response.status_code == 200
+    assert not ClinicSettings.objects.exists()
 
 
 def test_the_page_uses_the_preferred_name(client, plan, checkin):

@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccessEvent
-from compliance.corrections import blueprints_since, course_correct
 from compliance.models import Alert, ClinicSettings, CourseCorrection
-from compliance.views_alerts import alerts_panel_context
+from compliance.panels import alerts_panel_context
+from compliance.selectors import blueprints_since
+from compliance.services import course_correct
 from journeys.models import Blueprint, Journey, Stage
 from journeys.services.blueprints import blueprint_add_item, blueprint_publish, blueprint_start_draft
 from nudges.models import Kind, Nudge
@@ -298,6 +299,37 @@ def test_clinic_settings_are_one_row_that_cannot_be_added_again_or_deleted(clien
     assert (
         client.post(f"/admin/compliance/clinicsettings/{row.pk}/delete/", {"post": "yes"}).status_code == 403
     )
+
+
+def test_clinic_settings_are_one_row_made_by_migration_and_read_without_writing(django_assert_num_queries):
+    with django_assert_num_queries(1):
+        row = ClinicSettings.load()
+    assert row.pk == 1 and not row._state.adding  # compliance migration 0002 made it
+
+    ClinicSettings.objects.all().delete()
+    with django_assert_num_queries(1):
+        defaults = ClinicSettings.load()
+    assert (defaults.pk, defaults.adherence_threshold, defaults.amend_hours) == (1, 70, 24)
+    assert not ClinicSettings.objects.exists()
+
+
+def test_a_missing_clinic_settings_row_is_made_again_from_the_admin(client_for, admin_user):
+    ClinicSettings.objects.all().delete()
+    client = client_for(admin_user)
+
+    response = client.get("/admin/compliance/clinicsettings/")
+
+    assert response.status_code == 302 and response["Location"].endswith("/clinicsettings/add/")
+    data = {
+        "adherence_threshold": 60,
+        "missed_in_a_row": 2,
+        "drop_points": 25,
+        "window_days": 28,
+        "amend_hours": 24,
+    }
+    assert client.post(response["Location"], data).status_code == 302
+    assert ClinicSettings.load().adherence_threshold == 60
+    assert ClinicSettings.objects.get().pk == 1
 
 
 @pytest.mark.parametrize("model", ["alert", "coursecorrection", "checkinanswer", "compliancelog"])

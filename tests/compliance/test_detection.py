@@ -201,12 +201,33 @@ def test_the_email_names_the_reason_and_links_the_patient_without_clinical_detai
     [alert] = detection.detect_faltering(now=NOW)
 
     [email] = mailoutbox
-    assert email.subject == "Alliance: Renée Côté may need a hand"
+    assert email.subject == "Alliance: a patient of yours may need a hand"
+    assert "Renée Côté may need a hand:" in email.body
     assert "Low adherence: 0% over the last two check-ins." in email.body
     assert f"{settings.ALLIANCE_SITE_URL}/patients/{journey.patient_id}/" in email.body
     assert f"/alerts/{alert.pk}/" in email.body
     for item in ("Magnesium", "No gluten", "Walk"):
         assert item not in email.body
+
+
+def test_the_email_subject_never_names_the_patient_and_its_html_part_says_the_same(led, mailoutbox, settings):
+    journey, _ = led
+    journey.patient.last_name = "<b>O'Brien</b>"
+    journey.patient.save()
+    faltering(journey)
+
+    [alert] = detection.detect_faltering(now=NOW)
+
+    [email] = mailoutbox
+    [(html, mimetype)] = email.alternatives
+    assert mimetype == "text/html"
+    for name in ("Renée", "O'Brien", "Côté"):
+        assert name not in email.subject
+    assert "Renée <b>O'Brien</b> may need a hand:" in email.body  # plain text: not HTML-escaped
+    assert "Renée &lt;b&gt;O&#x27;Brien&lt;/b&gt;" in html and "<b>" not in html
+    assert "Low adherence: 0% over the last two check-ins." in html
+    assert f'href="{settings.ALLIANCE_SITE_URL}/patients/{journey.patient_id}/"' in html
+    assert f'href="{settings.ALLIANCE_SITE_URL}/alerts/{alert.pk}/"' in html
 
 
 def test_two_reasons_at_once_open_two_alerts_with_one_outreach_and_one_email(led, mailoutbox):

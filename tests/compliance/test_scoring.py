@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from compliance.scoring import item_adherence, patient_adherence, recent_answered_score, weekly_scores
+from compliance.selectors import item_adherence, patient_adherence, recent_answered_score, weekly_scores
 from tests.compliance.conftest import MONDAY, week
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import AccessEvent
 from compliance.models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
-from compliance.scoring import recent_answered_score
+from compliance.selectors import recent_answered_score
 from dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
 from journeys.models import (
     OFF_PATH,

@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.models import AccessEvent
 from journeys.forms.blueprints import BlueprintItemForm
 from journeys.models import Blueprint, BlueprintItem, BlueprintTemplate, BlueprintTemplateItem, Stage
-from journeys.panels_blueprint import blueprint_panel_context
+from journeys.panels.blueprints import blueprint_panel_context
 from journeys.services.blueprints import (
     blueprint_add_item,
     blueprint_discard_draft,

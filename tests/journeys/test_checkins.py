@@ -6,7 +6,6 @@ import time_machine
 from django.core import signing
 from django.urls import resolve, reverse
 
-import journeys.services.checkins  # noqa: F401  (registers the stage hooks, as JourneysConfig.ready() does)
 from journeys.models import CheckIn, Program, Stage
 from journeys.services.checkins import checkins_schedule
 from journeys.services.stages import journey_move, journey_start

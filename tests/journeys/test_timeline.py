@@ -20,7 +20,7 @@ from journeys.models import (
     Visit,
     VisitNote,
 )
-from journeys.panels_journey import journey_panel_context, timeline_panel_context
+from journeys.panels.timeline import journey_panel_context, timeline_panel_context
 from journeys.selectors.timeline import PAGE_SIZE, patient_timeline
 from journeys.services.stages import journey_move, journey_start
 from nudges.models import Nudge

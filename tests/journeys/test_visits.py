@@ -11,7 +11,7 @@ from django.test import RequestFactory
 
 from accounts.models import AccessEvent
 from journeys.models import Visit, VisitNote
-from journeys.panels_visits import visits_panel_context
+from journeys.panels.visits import visits_panel_context
 from journeys.services.stages import journey_start
 from journeys.services.visits import (
     visit_cancel,
@@ -509,19 +509,7 @@ def test_the_visits_panel_lists_coming_and_past_visits_in_a_fixed_number_of_quer
     assert "1 note" in html and "1 unsigned" in html
 
 
-def test_the_visits_panel_renders_on_the_patient_page_once_registered(
-    monkeypatch, client_for, staff, patient, practitioner
-):
-    from patients import panels
-
-    panel = panels.Panel(
-        key="visits",
-        title="Visits",
-        order=10,
-        template_name="journeys/_visits_panel.html",
-        context=visits_panel_context,
-    )
-    monkeypatch.setitem(panels._panels, "visits", panel)
+def test_the_visits_panel_renders_on_the_patient_page(client_for, staff, patient, practitioner):
     visit = book(patient, practitioner, kind="intake")
     response = client_for(staff).get(f"/patients/{patient.pk}/")
     assert response.status_code == 200

@@ -45,12 +45,11 @@ from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, Role
-from compliance.corrections import course_correct
 from compliance.detection import DETECTION_LABEL, detect_faltering, falter_findings
 from compliance.forms import PLAN_PAUSED_REASON
 from compliance.models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
-from compliance.scoring import recent_answered_score
-from compliance.services import checkin_answer_record, checkin_answerable_items
+from compliance.selectors import recent_answered_score
+from compliance.services import checkin_answer_record, checkin_answerable_items, course_correct
 from journeys.models import (
     OFF_PATH,
     PATH,

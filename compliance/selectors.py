@@ -1,8 +1,9 @@
-"""Reads for the Adherence panel and the Insights page: response rates, clinic-wide adherence, barriers.
+"""Reads of the compliance app: adherence, the Insights page's figures, the patient page's Adherence and
+Alerts panels, falter alerts and their course corrections.
 
 Every function runs a fixed number of queries, whatever the history holds; what SQL cannot say portably
 (the hour a nudge reached a patient in their own time zone, the barriers inside a JSON list) is worked
-out in Python from one query's rows.
+out in Python from one query's rows. How a report scores is ``compliance.scoring``'s rule.
 """
 
 from __future__ import annotations
@@ -15,20 +16,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
 
+from accounts.audit import record_access
+from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
-from patients.models import Channel
+from patients.models import CareTeamMember, Channel
 
-from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
+from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
+from .scoring import Adherence, score_of
 
 BARRIER_LABELS = dict(Barrier.choices)
-
-
-def clinic_settings() -> ClinicSettings:
-    """The clinic's thresholds for a page to read: one query, and nothing written on a GET (the
-    defaults until an admin saves the row)."""
-    return ClinicSettings.objects.filter(pk=1).first() or ClinicSettings(pk=1)
+RECENTLY_RESOLVED = 10
 
 
 def barrier_labels(values: Iterable) -> list[str]:
@@ -39,12 +39,6 @@ def barrier_labels(values: Iterable) -> list[str]:
         if label not in labels:
             labels.append(label)
     return labels
-
-
-def _mean_score(statuses: Iterable[str]) -> float | None:
-    """Done 1, partly 0.5, not this week 0, paused left out (``ComplianceLog.SCORES``); 0–100."""
-    weights = [ComplianceLog.SCORES[s] for s in statuses if s in ComplianceLog.SCORES]
-    return round(100 * sum(weights) / len(weights), 1) if weights else None
 
 
 def _period(window_days: int) -> str:
@@ -79,6 +73,81 @@ def format_duration(delta: timedelta | None) -> str:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} days {hours} h" if hours else f"{days} days"
+
+
+# --- Adherence ----------------------------------------------------------------------------------------
+
+
+def _statuses(patient_id: int, start: date, end: date) -> list[str]:
+    return list(
+        ComplianceLog.objects.filter(
+            answer__patient_id=patient_id, checkin__due_on__gte=start, checkin__due_on__lte=end
+        ).values_list("status", flat=True)
+    )
+
+
+def patient_adherence(*, patient_id: int, today: date, window_days: int = 28) -> Adherence:
+    """Adherence over the ``window_days`` ending ``today`` (check-ins by due date), with the trend."""
+    start = today - timedelta(days=window_days - 1)
+    previous_start, previous_end = start - timedelta(days=window_days), start - timedelta(days=1)
+    score, reports = score_of(_statuses(patient_id, start, today))
+    previous, _ = score_of(_statuses(patient_id, previous_start, previous_end))
+    counts = CheckIn.objects.filter(
+        journey__patient_id=patient_id, due_on__gte=start, due_on__lte=today
+    ).aggregate(
+        answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
+        missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
+    )
+    return Adherence(
+        window_start=start,
+        window_end=today,
+        score=score,
+        reports=reports,
+        answered=counts["answered"],
+        missed=counts["missed"],
+        previous_score=previous,
+    )
+
+
+def item_adherence(*, patient_id: int, today: date, window_days: int = 28) -> dict[int, float | None]:
+    """Per plan item (by id): its score in the window, None when only paused or not reported."""
+    start = today - timedelta(days=window_days - 1)
+    by_item: dict[int, list[str]] = defaultdict(list)
+    for item_id, status in ComplianceLog.objects.filter(
+        answer__patient_id=patient_id, checkin__due_on__gte=start, checkin__due_on__lte=today
+    ).values_list("item_id", "status"):
+        by_item[item_id].append(status)
+    return {item_id: score_of(statuses)[0] for item_id, statuses in by_item.items()}
+
+
+def recent_answered_score(*, patient_id: int, count: int = 2) -> tuple[float | None, int]:
+    """(score over the last ``count`` answered check-ins together, how many were found)."""
+    checkin_ids = list(
+        CheckIn.objects.filter(journey__patient_id=patient_id, status=CheckIn.Status.ANSWERED)
+        .order_by("-due_on")
+        .values_list("pk", flat=True)[:count]
+    )
+    statuses = ComplianceLog.objects.filter(checkin_id__in=checkin_ids).values_list("status", flat=True)
+    return score_of(list(statuses))[0], len(checkin_ids)
+
+
+def weekly_scores(*, patient_id: int, weeks: list[date]) -> dict[date, float | None]:
+    """Score per week (keyed by the Monday that starts it) for charts; one query."""
+    first, last = min(weeks), max(weeks) + timedelta(days=6)
+    by_week: dict[date, list[str]] = defaultdict(list)
+    for due_on, status in ComplianceLog.objects.filter(
+        answer__patient_id=patient_id, checkin__due_on__gte=first, checkin__due_on__lte=last
+    ).values_list("checkin__due_on", "status"):
+        by_week[due_on - timedelta(days=due_on.weekday())].append(status)
+    return {week: score_of(by_week.get(week, []))[0] for week in weeks}
+
+
+# --- Check-in answers -----------------------------------------------------------------------------------
+
+
+def checkin_answer_of(checkin: CheckIn) -> CheckInAnswer | None:
+    """The answer given to a check-in, with its item logs, or None."""
+    return CheckInAnswer.objects.filter(checkin=checkin).prefetch_related("logs").first()
 
 
 # --- Insights -------------------------------------------------------------------------------------------
@@ -284,7 +353,7 @@ def item_weekly_scores(
         if current is not None:
             statuses[current, due_on - timedelta(days=due_on.weekday())].append(status)
     return [
-        (item.title, [(week, _mean_score(statuses.get((item.pk, week), []))) for week in weeks])
+        (item.title, [(week, score_of(statuses.get((item.pk, week), []))[0]) for week in weeks])
         for item in items
     ]
 
@@ -335,3 +404,88 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
             )
         )
     return answers
+
+
+# --- Falter alerts and course corrections ---------------------------------------------------------------
+
+
+def _with_lead(alerts):
+    lead = CareTeamMember.objects.current().filter(
+        patient=OuterRef("patient_id"), role=CareTeamMember.Role.LEAD
+    )
+    return alerts.annotate(lead_name=Subquery(lead.values("user__display_name")[:1]))
+
+
+def alerts_open():
+    """Open alerts, oldest first (the longest waiting at the top), with patient and lead in one query."""
+    return _with_lead(
+        Alert.objects.filter(resolved_at__isnull=True).select_related("patient", "journey", "outreach_nudge")
+    ).order_by("opened_at", "pk")
+
+
+def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED):
+    return (
+        Alert.objects.filter(resolved_at__isnull=False)
+        .select_related("patient", "resolved_by")
+        .order_by("-resolved_at", "-pk")[:limit]
+    )
+
+
+def alert_get_for(*, user: User, pk: int, audit: bool = True) -> Alert:
+    """One alert (404 if absent) with what its page shows; the read lands in the audit trail."""
+    alert = get_object_or_404(
+        _with_lead(Alert.objects.select_related("patient", "journey", "resolved_by", "outreach_nudge")), pk=pk
+    )
+    if audit:
+        record_access(
+            action=AccessEvent.Action.VIEW,
+            actor=user,
+            patient_id=alert.patient_id,
+            obj=alert,
+            detail="falter alert",
+        )
+    return alert
+
+
+def alert_others_open(alert: Alert) -> list[Alert]:
+    """The patient's other open alerts, while this one is open."""
+    if not alert.is_open:
+        return []
+    return list(
+        Alert.objects.filter(patient_id=alert.patient_id, resolved_at__isnull=True).exclude(pk=alert.pk)
+    )
+
+
+def patient_open_alerts(patient) -> list[Alert]:
+    return list(Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk"))
+
+
+def _corrections(**alert_filter):
+    return CourseCorrection.objects.filter(**alert_filter).select_related(
+        "practitioner", "blueprint", "alert"
+    )
+
+
+def alert_corrections(alert: Alert) -> list[CourseCorrection]:
+    return list(_corrections(alert=alert))
+
+
+def patient_corrections(patient, *, limit: int) -> list[CourseCorrection]:
+    """The latest course corrections on any of the patient's alerts."""
+    return list(_corrections(alert__patient=patient)[:limit])
+
+
+def blueprints_since(alert: Alert) -> QuerySet[Blueprint]:
+    """The versions of the alert's journey published since it opened, newest first: what a correction may link."""
+    if alert.journey_id is None:
+        return Blueprint.objects.none()
+    return (
+        Blueprint.objects.filter(journey_id=alert.journey_id, published_at__gte=alert.opened_at)
+        .exclude(status=Blueprint.Status.DRAFT)
+        .order_by("-version")
+    )
+
+
+def plan_draft(journey: Journey) -> Blueprint | None:
+    """The open draft of the journey's plan, if a revision has been started."""
+    return journey.blueprints.filter(status=Blueprint.Status.DRAFT).only("pk", "version").first()

@@ -1,10 +1,6 @@
-"""The Adherence panel on the patient's page: the window's score and trend, engagement, twelve weeks of
-charts and the latest answers.
-
-Register it in ``ComplianceConfig.ready()``::
-
-    register_panel(Panel(key="adherence", title="Adherence", order=25,
-                         template_name="compliance/_adherence_panel.html", context=adherence_panel_context))
+"""The compliance panels of the patient's page, plain context functions that ``dashboard.views.patient_detail``
+calls: Alerts (open alerts and the course corrections that answered them) and Adherence (the window's score
+and trend, engagement, twelve weeks of charts and the latest answers).
 
 Everyone on the care team sees the barrier categories a patient chose; only clinical roles read the
 patient's own words and self-ratings, which are not even loaded for anyone else.
@@ -16,33 +12,46 @@ from django.utils import timezone
 
 from accounts.permissions import CLINICAL
 
-from . import reports
+from . import selectors
 from .charts import item_heatmap_svg, weekly_adherence_svg
-from .scoring import patient_adherence, weekly_scores
+from .models import ClinicSettings
 
 CHART_WEEKS = 12
 RECENT_ANSWERS = 5
+PANEL_HISTORY = 10
+
+
+def alerts_panel_context(request, patient) -> dict:
+    """Two queries, whatever the patient's history holds: the open alerts and the latest corrections."""
+    return {
+        "open_alerts": selectors.patient_open_alerts(patient),
+        "corrections": selectors.patient_corrections(patient, limit=PANEL_HISTORY),
+        "history_limit": PANEL_HISTORY,
+        "can_correct": request.user.role in CLINICAL,
+    }
 
 
 def adherence_panel_context(request, patient) -> dict:
     """Eight queries at most, whatever the patient's history holds (seven without a published plan)."""
-    clinic = reports.clinic_settings()
+    clinic = ClinicSettings.load()
     today = timezone.now().astimezone(patient.tz).date()  # check-ins fall due in the patient's calendar
-    adherence = patient_adherence(patient_id=patient.pk, today=today, window_days=clinic.window_days)
+    adherence = selectors.patient_adherence(
+        patient_id=patient.pk, today=today, window_days=clinic.window_days
+    )
     this_monday = today - timedelta(days=today.weekday())
     weeks = [this_monday - timedelta(weeks=n) for n in range(CHART_WEEKS - 1, -1, -1)]
-    weekly = weekly_scores(patient_id=patient.pk, weeks=weeks)
-    heat_rows = reports.item_weekly_scores(
-        items=reports.current_plan_items(patient_id=patient.pk), weeks=weeks
+    weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)
+    heat_rows = selectors.item_weekly_scores(
+        items=selectors.current_plan_items(patient_id=patient.pk), weeks=weeks
     )
     clinical = request.user.role in CLINICAL
-    answers = reports.recent_answers(patient_id=patient.pk, clinical=clinical, limit=RECENT_ANSWERS)
+    answers = selectors.recent_answers(patient_id=patient.pk, clinical=clinical, limit=RECENT_ANSWERS)
     reported_weeks = sum(score is not None for score in weekly.values())
     return {
         "adherence": adherence,
         "threshold": clinic.adherence_threshold,
         "below_threshold": adherence.score is not None and adherence.score < clinic.adherence_threshold,
-        "trend_words": reports.describe_trend(adherence.trend, window_days=clinic.window_days),
+        "trend_words": selectors.describe_trend(adherence.trend, window_days=clinic.window_days),
         "closed_checkins": adherence.answered + adherence.missed,
         "chart_weeks": CHART_WEEKS,
         "weekly_chart": weekly_adherence_svg(

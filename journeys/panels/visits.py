@@ -1,11 +1,8 @@
-"""The Visits panel on the patient's page: upcoming bookings, recent visits, a way to book the next one.
-
-Registered from ``JourneysConfig.ready()`` with ``patients.panels.register_panel``.
-"""
+"""The Visits panel on the patient's page: upcoming bookings, recent visits, a way to book the next one."""
 
 from django.conf import settings
 
-from .selectors.visits import patient_visits
+from ..selectors.visits import patient_visits
 
 
 def visits_panel_context(request, patient) -> dict:

@@ -1,10 +1,8 @@
-"""The Journey and Timeline panels on the patient's page.
-
-Registered in ``JourneysConfig.ready()`` with ``patients.panels.register_panel``; each context runs a fixed
-number of queries, whatever the patient's history holds.
+"""The Journey and Timeline panels on the patient's page; each context runs a fixed number of queries,
+whatever the patient's history holds.
 """
 
-from .selectors.timeline import MAX_PAGES, PAGE_SIZE, patient_journey, patient_timeline, startable_programs
+from ..selectors.timeline import MAX_PAGES, PAGE_SIZE, patient_journey, patient_timeline, startable_programs
 
 # ``?timeline=N`` on the patient's page shows the N newest pages: the "show older" link without htmx.
 TIMELINE_PAGES_PARAM = "timeline"
