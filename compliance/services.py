@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,7 +17,7 @@ from .models import Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
 
 RATINGS = ("energy", "sleep", "mood", "digestion")
 RATING_MAX = 10
-PAUSED_REASON_MAX = ComplianceLog._meta.get_field("paused_reason").max_length
+PAUSED_REASON_MAX = cast(int, ComplianceLog._meta.get_field("paused_reason").max_length)
 PATIENT_LABEL = "patient via check-in link"
 ITEMS_CHANGED_MESSAGE = (
     "The plan was updated while this answer was being written; please have a look at the items again."

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent, Role
+from accounts.models import AccessEvent, Role, User
 
 from .models import CareTeamMember, Channel, ConsentEvent, Patient
 
@@ -47,7 +49,9 @@ def patient_list(
     return qs.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
-def patient_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> Patient:
+def patient_get_for(
+    *, user: User, pk: int, request: HttpRequest | None = None, action: str = AccessEvent.Action.VIEW
+) -> Patient:
     """One patient's record for ``user`` (404 if absent), with the read written to the audit trail."""
     patient = get_object_or_404(
         Patient.objects.with_lead().with_consent().select_related("referred_by"), pk=pk
@@ -138,7 +142,7 @@ def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMemb
     members = list(patient.care_team.select_related("user", "added_by").order_by("started_at", "id"))
     order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
     current = sorted((m for m in members if m.ended_at is None), key=lambda m: (order[m.role], m.started_at))
-    former = sorted((m for m in members if m.ended_at is not None), key=lambda m: m.ended_at, reverse=True)
+    former = sorted((m for m in members if m.ended_at is not None), key=attrgetter("ended_at"), reverse=True)
     return current, former
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Prefetch, QuerySet
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
+from patients.models import Patient
 
 from ..models import Blueprint, BlueprintItem, BlueprintTemplate, ItemKind, Journey
 
@@ -23,7 +25,12 @@ PLAN_HEADINGS = {
 
 
 def journey_get_for(
-    *, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW, detail: str = ""
+    *,
+    user: User,
+    pk: int,
+    request: HttpRequest | None = None,
+    action: str = AccessEvent.Action.VIEW,
+    detail: str = "",
 ) -> Journey:
     """One journey with its patient and program (404 if absent); a view is written to the audit trail."""
     journey = get_object_or_404(Journey.objects.select_related("patient", "program"), pk=pk)
@@ -118,7 +125,7 @@ def patient_plan(journey: Journey) -> PatientPlan | None:
     return PatientPlan(blueprint=blueprint, groups=[g for g in groups if g.items], on_hold=on_hold)
 
 
-def patient_blueprint_summary(patient) -> dict:
+def patient_blueprint_summary(patient: Patient) -> dict:
     """For the patient page: the open (else latest) journey and its versions' statuses, in two queries."""
     journey = (
         Journey.objects.filter(patient=patient)

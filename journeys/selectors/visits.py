@@ -11,12 +11,14 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 from nudges.models import Nudge
+from patients.models import Patient
 
 from ..models import Journey, Visit, VisitNote
 
@@ -25,7 +27,9 @@ RECENT_LIMIT = 5
 NOTE_LIST_FIELDS = ("id", "visit_id", "author", "title", "addendum_to_id", "created_at", "signed_at")
 
 
-def visit_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> Visit:
+def visit_get_for(
+    *, user: User, pk: int, request: HttpRequest | None = None, action: str = AccessEvent.Action.VIEW
+) -> Visit:
     """One visit (404 if absent) with patient and practitioner. A view or an export is written to the
     audit trail here; any other ``action`` is left to the service that makes the change."""
     visit = get_object_or_404(
@@ -39,7 +43,7 @@ def visit_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Acti
     return visit
 
 
-def patient_open_journey(patient) -> Journey | None:
+def patient_open_journey(patient: Patient) -> Journey | None:
     return Journey.objects.open().filter(patient=patient).first()
 
 
@@ -60,8 +64,8 @@ def visit_notes(visit: Visit) -> list[VisitNote]:
         .only(*NOTE_LIST_FIELDS, "author__display_name", "author__username")
         .order_by("created_at", "id")
     )
-    by_id = {note.pk: note for note in notes}
-    roots = []
+    by_id: dict[int | None, VisitNote] = {note.pk: note for note in notes}
+    roots: list[VisitNote] = []
     for note in notes:
         note.addenda_list = []
     for note in notes:
@@ -70,7 +74,9 @@ def visit_notes(visit: Visit) -> list[VisitNote]:
     return roots
 
 
-def note_get_for(*, user, pk: int, request=None, action: str = AccessEvent.Action.VIEW) -> VisitNote:
+def note_get_for(
+    *, user: User, pk: int, request: HttpRequest | None = None, action: str = AccessEvent.Action.VIEW
+) -> VisitNote:
     """One note with its text, for practitioners and admins only (404 if absent).
 
     Anyone else is refused with PermissionDenied, and the refusal is written to the audit trail;
@@ -103,7 +109,7 @@ def note_addenda(note: VisitNote) -> list[VisitNote]:
     return list(note.addenda.select_related("author").order_by("created_at", "id"))
 
 
-def patient_visits(patient) -> dict[str, list[Visit]]:
+def patient_visits(patient: Patient) -> dict[str, list[Visit]]:
     """Upcoming booked visits (soonest first) and the most recent others, two queries whatever the history."""
     now = timezone.now()
     base = (

@@ -22,7 +22,7 @@ RATE_WINDOW = timedelta(hours=1)
 CONSENT_VIA = "inquiry form"
 JOURNEY_NOTE = "from the inquiry form"
 
-HOW_HEARD_TO_SOURCE = {
+HOW_HEARD_TO_SOURCE: dict[str, str] = {
     Inquiry.HowHeard.REFERRAL: Patient.Source.REFERRAL,
     Inquiry.HowHeard.WEBSITE: Patient.Source.WEBSITE,
     Inquiry.HowHeard.EVENT: Patient.Source.EVENT,
@@ -120,7 +120,7 @@ def _create_patient(data: dict, *, email: str, phone: str, consent_email: bool, 
             "last_name": data["last_name"],
             "email": email.lower(),
             "phone": phone,
-            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard"), Patient.Source.OTHER),
+            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard", ""), Patient.Source.OTHER),
             "preferred_channel": Channel.SMS if prefers_sms else Channel.EMAIL,
         },
         consent_email=consent_email,
