@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import environ
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PRINT_SETTINGS = """
@@ -63,7 +65,7 @@ def test_development_defaults_need_no_server(tmp_path):
 
 def test_the_suite_runs_under_development_settings(settings):
     """pytest-env turns DEBUG on before the settings read it (pytest-django then runs each test with it off)."""
-    assert os.environ["DJANGO_DEBUG"] == "true"
+    assert environ.Env().bool("DJANGO_DEBUG") is True
     assert (
         settings.STORAGES["staticfiles"]["BACKEND"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
     )
