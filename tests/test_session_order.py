@@ -1,11 +1,6 @@
 """Browser tests run last: after them, DJANGO_ALLOW_ASYNC_UNSAFE stays set and Playwright's loop keeps running."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def is_browser(item) -> bool:
@@ -13,21 +8,9 @@ def is_browser(item) -> bool:
 
 
 def test_in_this_session_no_other_test_comes_after_a_browser_test(request):
+    """Checks the order of the very session it runs in: in a whole run (make test, CI), all of it."""
     items = request.session.items
     first_browser = next((i for i, item in enumerate(items) if is_browser(item)), len(items))
     after = [item.nodeid for item in items[first_browser:] if not is_browser(item)]
     assert not after, f"these run after a browser test: {after[:5]}"
     assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ, "a browser test ran before this one"
-
-
-def test_browser_tests_are_collected_last_even_when_named_first():
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         "tests/browser/test_sign_in.py", "tests/test_tone.py", "tests/test_ci.py"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    ids = [line for line in result.stdout.splitlines() if "::" in line]
-    browser = [i for i, nodeid in enumerate(ids) if nodeid.startswith("tests/browser/")]
-    assert browser, result.stdout
-    assert browser == list(range(len(ids) - len(browser), len(ids))), "\n".join(ids)
