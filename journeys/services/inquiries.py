@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,7 +22,7 @@ RATE_WINDOW = timedelta(hours=1)
 CONSENT_VIA = "inquiry form"
 JOURNEY_NOTE = "from the inquiry form"
 
-HOW_HEARD_TO_SOURCE = {
+HOW_HEARD_TO_SOURCE: dict[str, str] = {
     Inquiry.HowHeard.REFERRAL: Patient.Source.REFERRAL,
     Inquiry.HowHeard.WEBSITE: Patient.Source.WEBSITE,
     Inquiry.HowHeard.EVENT: Patient.Source.EVENT,
@@ -35,7 +35,7 @@ class InquiryRateLimited(Exception):
     """Too many inquiries came from one address within ``RATE_WINDOW``."""
 
 
-def inquiry_rate_limited(*, ip_address: str | None, now=None) -> bool:
+def inquiry_rate_limited(*, ip_address: str | None, now: datetime | None = None) -> bool:
     """Whether this address has already sent ``RATE_LIMIT`` inquiries within the last hour.
 
     Requests whose address is unknown share one allowance, so that hiding the address buys nothing.
@@ -120,7 +120,7 @@ def _create_patient(data: dict, *, email: str, phone: str, consent_email: bool, 
             "last_name": data["last_name"],
             "email": email.lower(),
             "phone": phone,
-            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard"), Patient.Source.OTHER),
+            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard", ""), Patient.Source.OTHER),
             "preferred_channel": Channel.SMS if prefers_sms else Channel.EMAIL,
         },
         consent_email=consent_email,
