@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import AccessEvent
 from compliance.models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
 from compliance.scoring import recent_answered_score
-from dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
+from dashboard.demo import demo_data
 from journeys.models import (
     OFF_PATH,
     PATH,
@@ -35,6 +35,8 @@ from nudges.models import Nudge
 from patients.models import CareTeamMember, ConsentEvent, Patient, fold
 
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEMO_PATIENTS = demo_data().patients
+JOURNEYS = {person.legal_name: person.journey for person in DEMO_PATIENTS}
 
 
 def run(command, *args):
