@@ -1,11 +1,11 @@
 """Each demo patient's journey: planned as a story of moments, then put on the clock.
 
 A story starts when the patient first gets in touch and holds everything since, each at its moment: the
-stage moves, visits booked days ahead and then held (or missed), the notes written after them, a plan
-drafted and published, check-ins answered or missed, a revision, a paused item, a course correction.
-Every action goes through the public services of the floor it belongs to; the clock (``clock.py``) makes
-"now" the moment it happened. What is still to come (visits in the next two weeks) is booked in the
-present, so its reminders wait in the outbox.
+stage moves, visits held (or missed), the notes written after them, a plan drafted and published,
+check-ins answered or missed, a revision, a paused item, a course correction. Every action goes through
+the public services of the floor it belongs to; the clock (``clock.py``) makes "now" the moment it
+happened. What is still to come (visits in the next two weeks) is booked in the present, so its
+reminders wait in the outbox.
 """
 
 from __future__ import annotations
@@ -140,7 +140,6 @@ class Story:
 class PastVisit:
     kind: str
     starts_at: datetime
-    booked_at: datetime
     location: str
     no_show: bool = False
     visit: Visit | None = field(default=None, repr=False)
@@ -435,14 +434,11 @@ class Journeys:
                 self.past_visit(
                     story,
                     Visit.Kind.DISCOVERY,
-                    booked=start,
                     starts_at=self.during(start, end, after_days=2, hour=11),
                     no_show=True,
                 )
             if end is not None and went_to[Stage.DISCOVERY] != Stage.WITHDRAWN:
-                visit = self.past_visit(
-                    story, Visit.Kind.DISCOVERY, booked=start, starts_at=end - BEFORE_THE_MOVE
-                )
+                visit = self.past_visit(story, Visit.Kind.DISCOVERY, starts_at=end - BEFORE_THE_MOVE)
                 if went_to[Stage.DISCOVERY] == Stage.INTAKE:
                     body = self.next_text(notes.discovery_notes, "discovery")
                 else:
@@ -452,7 +448,6 @@ class Journeys:
                 visit = self.past_visit(
                     story,
                     Visit.Kind.DISCOVERY,
-                    booked=start,
                     starts_at=self.during(start, None, after_days=2, hour=11),
                 )
                 self.write(
@@ -467,7 +462,6 @@ class Journeys:
                 visit = self.past_visit(
                     story,
                     Visit.Kind.INTAKE,
-                    booked=start,
                     starts_at=self.during(start, end, after_days=2, hour=9),
                 )
                 self.intake_note(story, visit)
@@ -475,9 +469,7 @@ class Journeys:
             start, end = entered[Stage.COMMITMENT], left.get(Stage.COMMITMENT)
             program = story.program.name if story.program else "the program"
             if end is not None:
-                visit = self.past_visit(
-                    story, Visit.Kind.COMMITMENT, booked=start, starts_at=end - BEFORE_THE_MOVE
-                )
+                visit = self.past_visit(story, Visit.Kind.COMMITMENT, starts_at=end - BEFORE_THE_MOVE)
                 if went_to[Stage.COMMITMENT] == Stage.BLUEPRINT:
                     body = self.next_text(notes.commitment_notes, "commitment")
                 else:
@@ -489,7 +481,6 @@ class Journeys:
                 visit = self.past_visit(
                     story,
                     Visit.Kind.COMMITMENT,
-                    booked=start,
                     starts_at=self.during(start, None, after_days=3, hour=14),
                 )
                 self.write(
@@ -504,7 +495,6 @@ class Journeys:
                 visit = self.past_visit(
                     story,
                     Visit.Kind.FOLLOW_UP,
-                    booked=start,
                     starts_at=self.during(start, end, after_days=notes.follow_up_after_days, hour=14),
                 )
                 body = self.next_text(notes.follow_up_notes, "follow-up")
@@ -521,22 +511,18 @@ class Journeys:
         booked.append((starts_at, starts_at + timedelta(minutes=minutes)))
         return starts_at
 
-    def past_visit(
-        self, story: Story, kind: str, *, starts_at: datetime, booked: datetime, no_show=False
-    ) -> PastVisit:
-        """A visit that has happened: booked a few days ahead through the service, then held (or missed)."""
+    def past_visit(self, story: Story, kind: str, *, starts_at: datetime, no_show=False) -> PastVisit:
+        """A visit that has happened, through the visit services: entered as it begins, then held (or missed).
+
+        Entered as it begins, not days ahead: a visit booked ahead has reminders, and reminders that fell
+        due in the past would each be one more message for the outbox to send through history.
+        """
         minutes = Visit.DEFAULT_MINUTES[kind]
         starts_at = self.free(story.lead, starts_at, minutes)
-        booked_at = max(booked, starts_at - timedelta(days=self.rng.randint(2, 6)))
-        booked_at = max(story.begins, min(booked_at, starts_at - timedelta(minutes=30)))
         visit = PastVisit(
-            kind=kind,
-            starts_at=starts_at,
-            booked_at=booked_at,
-            location=self.location(story.person, kind),
-            no_show=no_show,
+            kind=kind, starts_at=starts_at, location=self.location(story.person, kind), no_show=no_show
         )
-        self.clock.at(booked_at, partial(self.book_past, story, visit))
+        self.clock.at(starts_at, partial(self.book_past, story, visit))
         closed_at = starts_at + (timedelta(minutes=15) if no_show else timedelta(minutes=minutes))
         self.clock.at(closed_at, partial(self.close, story, visit))
         return visit
