@@ -15,7 +15,7 @@ writing rows "now" and dating them back.
     summary.py    what was made, for the command's report
 """
 
-from .clinic import DemoError, build_demo_clinic
-from .data import DemoDataError, demo_data
+from .clinic import build_demo_clinic
+from .data import DemoDataError, DemoError, demo_data
 
 __all__ = ["DemoDataError", "DemoError", "build_demo_clinic", "demo_data"]

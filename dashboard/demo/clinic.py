@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -28,16 +29,13 @@ from nudges.models import Kind, Nudge
 
 from .answers import Answers
 from .clock import Clock
-from .data import DemoData, demo_data
-from .journeys import Journeys
+from .data import DemoData, DemoError, demo_data
+from .journeys import Journeys, plan_stories
 from .people import People
 from .summary import Summary
 
 CLINIC_OPENS_BEFORE = timedelta(days=7)  # before the first journey began
-
-
-class DemoError(Exception):
-    """The demo cannot be built in this database (say, it has no practitioner to lead care)."""
+JOURNEY_SEED_OFFSET = 1  # journeys draw from a generator of their own, so the patients stay as they are
 
 
 def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> Summary:
@@ -45,8 +43,8 @@ def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> 
     data = demo_data()
     now = now or timezone.now()
     summary = Summary()
-    journeys = Journeys(data=data, now=now, summary=summary)
-    stories = [journeys.story(index, person) for index, person in enumerate(data.patients)]
+    rng = random.Random(data.clinic.seed + JOURNEY_SEED_OFFSET)
+    stories = plan_stories(data, now=now, rng=rng)
     in_order = sorted(stories, key=lambda story: (story.begins, story.index))
 
     with Clock(start=in_order[0].begins - CLINIC_OPENS_BEFORE, end=now) as clock:
@@ -63,10 +61,20 @@ def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> 
             raise DemoError("The demo needs at least one active practitioner to lead care teams.")
         staff = people.user(data.clinic.team.coordinator) or admin
 
-        journeys.clock, journeys.people, journeys.admin, journeys.staff = clock, people, admin, staff
-        journeys.answers = Answers(data=data, clock=clock, staff=staff, summary=summary)
-        journeys.programs = add_programs(data)
-        journeys.template = add_template(data, journeys.programs)
+        programs = add_programs(data)
+        journeys = Journeys(
+            data=data,
+            now=now,
+            rng=rng,
+            clock=clock,
+            people=people,
+            answers=Answers(data=data, clock=clock, staff=staff, summary=summary),
+            admin=admin,
+            staff=staff,
+            programs=programs,
+            template=add_template(data, programs),
+            summary=summary,
+        )
 
         planned = []
         for story in in_order:

@@ -23,7 +23,12 @@ from patients.models import Patient
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-class DemoDataError(ValueError):
+class DemoError(Exception):
+    """The demo cannot be built: in this database (say, it has no practitioner to lead care), or from
+    this data."""
+
+
+class DemoDataError(DemoError):
     """A data file says something the demo cannot use."""
 
 
@@ -493,8 +498,9 @@ def _check(data: DemoData) -> None:
                 not (plan.left_from or plan.reason or plan.note),
                 f"{who}: only a journey off the path has a reason",
             )
+        known = plan.stage in PATH or (plan.stage in OFF_PATH and plan.left_from in PATH)
         check(
-            Stage.INTAKE not in plan.stages or bool(plan.theme),
+            not known or Stage.INTAKE not in plan.stages or bool(plan.theme),
             f"{who}: a journey that reached intake has a theme",
         )
         check(

@@ -22,8 +22,19 @@ from django.utils import timezone
 
 from compliance.corrections import course_correct
 from compliance.detection import detect_faltering
-from compliance.models import CourseCorrection
-from journeys.models import CLOSING, OFF_PATH, Blueprint, BlueprintItem, Stage, Visit, VisitNote
+from compliance.models import Alert, CourseCorrection
+from journeys.models import (
+    CLOSING,
+    OFF_PATH,
+    Blueprint,
+    BlueprintItem,
+    BlueprintTemplate,
+    Journey,
+    Program,
+    Stage,
+    Visit,
+    VisitNote,
+)
 from journeys.services.blueprints import (
     blueprint_add_item,
     blueprint_item_set_status,
@@ -43,11 +54,10 @@ from patients.services import patient_set_archived
 
 from .answers import Answers
 from .clock import Clock
-from .data import DemoData, JourneyPlan, Person, ProgramOffer, Revision, Theme
+from .data import DemoData, DemoError, JourneyPlan, Person, ProgramOffer, Revision, Theme
 from .people import PatientPlan, People
 from .summary import Summary
 
-JOURNEY_SEED_OFFSET = 1  # a generator of its own, so the patients' details stay as they are
 INQUIRY_FORM = "public inquiry form"
 DEMO_USER_AGENT = "Mozilla/5.0 (demo)"
 SOURCE_TO_HOW_HEARD = {source: how for how, source in HOW_HEARD_TO_SOURCE.items()}
@@ -100,10 +110,11 @@ class Story:
     program: ProgramOffer | None
     theme: Theme | None
     patient_plan: PatientPlan | None = None
-    journey: object = field(default=None, repr=False)
-    blueprint: Blueprint | None = field(default=None, repr=False)
-    revision: tuple | None = field(default=None, repr=False)  # (draft, title changed or None, reason)
-    alert: object = field(default=None, repr=False)
+    # Made on the clock:
+    journey: Journey | None = field(default=None, repr=False)
+    draft: Blueprint | None = field(default=None, repr=False)  # the version being written
+    revision: Revision | None = field(default=None, repr=False)  # what version 2 changed
+    alert: Alert | None = field(default=None, repr=False)
 
     @property
     def plan(self) -> JourneyPlan:
@@ -143,70 +154,88 @@ class PastVisit:
     location: str
     no_show: bool = False
     visit: Visit | None = field(default=None, repr=False)
-    note: object = field(default=None, repr=False)
+    note: VisitNote | None = field(default=None, repr=False)
+
+
+def clinic_time(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=timezone.get_default_timezone())
+
+
+def plan_stories(data: DemoData, *, now: datetime, rng: random.Random) -> list[Story]:
+    """Every patient's journey, in the order of patients.toml: the stages it has been in and when it
+    entered each, dated back from ``now``."""
+    stories = []
+    for index, person in enumerate(data.patients):
+        plan = person.journey
+        theme = data.themes[plan.theme] if plan.theme else None
+        program = data.program(theme.program) if theme else None
+        stages = plan.stages
+        moments = timeline(data, stages, plan.days, program, today=timezone.localdate(now), rng=rng)
+        stories.append(
+            Story(
+                index=index,
+                person=person,
+                stages=stages,
+                entered=dict(zip(stages, moments, strict=True)),
+                program=program,
+                theme=theme,
+            )
+        )
+    return stories
+
+
+def timeline(
+    data: DemoData, stages: list[str], days: int, program: ProgramOffer | None, *, today: date, rng
+) -> list[datetime]:
+    """When a journey entered each of ``stages``: the last ``days`` ago, the earlier ones a believable stay
+    before the next, each on a weekday in clinic hours."""
+    day = weekday_on_or_before(today - timedelta(days=days))
+    days_entered = [day]
+    for stage in reversed(stages[:-1]):
+        if stage == Stage.CHECK_INS:
+            stay = program.weeks * 7 + rng.randint(1, 4)
+        else:
+            stay = rng.randint(*data.clinic.stay_days[stage])
+        day = weekday_on_or_before(day - timedelta(days=stay))
+        days_entered.append(day)
+    days_entered.reverse()
+    return [clinic_time(day, rng.randint(10, 16), rng.choice([0, 15, 30, 45])) for day in days_entered]
 
 
 class Journeys:
-    def __init__(self, *, data: DemoData, now: datetime, summary: Summary):
-        self.data = data
-        self.notes = data.notes
-        self.plans = data.plans
-        self.rng = random.Random(data.clinic.seed + JOURNEY_SEED_OFFSET)
-        self.now = now
-        self.tz = timezone.get_default_timezone()
-        self.today = timezone.localdate(now)
+    """Puts each story on the clock, and does what it says when the clock gets there."""
+
+    def __init__(
+        self,
+        *,
+        data: DemoData,
+        now: datetime,
+        rng: random.Random,
+        clock: Clock,
+        people: People,
+        answers: Answers,
+        admin,  # who creates patients and archives them; may be None
+        staff,  # who moves early journeys and books visits; may be None
+        programs: dict[str, Program],
+        template: BlueprintTemplate,
+        summary: Summary,
+    ):
+        self.data, self.notes, self.plans = data, data.notes, data.plans
+        self.now, self.today = now, timezone.localdate(now)
+        self.rng = rng
+        self.clock, self.people, self.answers = clock, people, answers
+        self.admin, self.staff = admin, staff
+        self.programs, self.template = programs, template
         self.summary = summary
         self.texts = Counter()  # cycles through the texts so neighbours read differently
         self.calendar = defaultdict(list)  # practitioner pk: [(start, end)] of the past visits planned
-        # Set by the clinic before the stories go on the clock:
-        self.clock: Clock | None = None
-        self.people: People | None = None
-        self.answers: Answers | None = None
-        self.admin = None  # who creates patients and archives them; may be None
-        self.staff = None  # who moves early journeys and books visits; may be None
-        self.programs: dict = {}
-        self.template = None
-
-    # --- planning ---
-
-    def story(self, index: int, person: Person) -> Story:
-        plan = person.journey
-        theme = self.data.themes[plan.theme] if plan.theme else None
-        program = self.data.program(theme.program) if theme else None
-        stages = plan.stages
-        return Story(
-            index=index,
-            person=person,
-            stages=stages,
-            entered=dict(zip(stages, self.timeline(stages, plan.days, program), strict=True)),
-            program=program,
-            theme=theme,
-        )
-
-    def timeline(self, stages: list[str], days: int, program: ProgramOffer | None) -> list[datetime]:
-        """When the journey entered each of ``stages``: the last ``days`` ago, the earlier ones a believable
-        stay before the next, each on a weekday in clinic hours."""
-        day = weekday_on_or_before(self.today - timedelta(days=days))
-        days_entered = [day]
-        for stage in reversed(stages[:-1]):
-            if stage == Stage.CHECK_INS:
-                stay = program.weeks * 7 + self.rng.randint(1, 4)
-            else:
-                stay = self.rng.randint(*self.data.clinic.stay_days[stage])
-            day = weekday_on_or_before(day - timedelta(days=stay))
-            days_entered.append(day)
-        days_entered.reverse()
-        return [
-            self.at(day, self.rng.randint(10, 16), self.rng.choice([0, 15, 30, 45])) for day in days_entered
-        ]
-
-    def at(self, day: date, hour: int, minute: int = 0) -> datetime:
-        return datetime.combine(day, time(hour, minute), tzinfo=self.tz)
 
     def during(self, start: datetime, end: datetime | None, *, after_days: int, hour: int) -> datetime:
         """A weekday moment ``after_days`` into a stay, kept well before its end (or before now)."""
         end = end or self.now
-        moment = self.at(weekday_on_or_after(timezone.localdate(start) + timedelta(days=after_days)), hour)
+        moment = clinic_time(
+            weekday_on_or_after(timezone.localdate(start) + timedelta(days=after_days)), hour
+        )
         if moment + timedelta(hours=2) > end:
             moment = end - timedelta(minutes=150)
         return moment
@@ -304,12 +333,12 @@ class Journeys:
         blueprint_update_summary(blueprint=draft, actor=lead, summary=story.theme.summary)
         for item in story.theme.items:
             blueprint_add_item(blueprint=draft, actor=lead, **item)
-        story.blueprint = draft
+        story.draft = draft
         if story.plan.draft_only:
             self.summary.blueprints["drafts"] += 1
 
     def publish_plan(self, story: Story) -> None:
-        blueprint_publish(blueprint=story.blueprint, actor=story.lead)
+        blueprint_publish(blueprint=story.draft, actor=story.lead)
         self.summary.blueprints["published"] += 1
 
     def plan_revision(
@@ -331,11 +360,10 @@ class Journeys:
         else:  # an admin renamed the template's item, or this revision adds one
             revision = self.plans.added_revision
             blueprint_add_item(blueprint=draft, actor=story.lead, **revision.add)
-        story.revision = (draft, revision.item, revision.reason)
+        story.draft, story.revision = draft, revision
 
     def publish_revision(self, story: Story) -> None:
-        draft, _, reason = story.revision
-        blueprint_publish(blueprint=draft, actor=story.lead, reason=reason)
+        blueprint_publish(blueprint=story.draft, actor=story.lead, reason=story.revision.reason)
         self.summary.blueprints["revised"] += 1
 
     def pause_item(self, story: Story) -> None:
@@ -401,18 +429,20 @@ class Journeys:
 
     def notice(self, story: Story) -> None:
         """The hourly falter detection runs, an hour after the patient's second hard week."""
-        story.alert = next(alert for alert in detect_faltering() if alert.journey_id == story.journey.pk)
+        opened = [alert for alert in detect_faltering() if alert.journey_id == story.journey.pk]
+        if not opened:
+            raise DemoError(f"Falter detection did not notice {story.person.legal_name}'s hard weeks.")
+        story.alert = opened[0]
 
     def correct_course(self, story: Story) -> None:
         """The lead answers the alert with version 2 of the plan and a course correction."""
-        revised, title, reason = story.revision
-        correction = self.plans.correction_note.format(name=story.person.name, reason=reason)
+        revision = story.revision
         course_correct(
             alert=story.alert,
             actor=story.lead,
-            change=self.plans.correction_changes.get(title, CourseCorrection.Change.OTHER),
-            note=correction,
-            blueprint=revised,
+            change=self.plans.correction_changes.get(revision.item, CourseCorrection.Change.OTHER),
+            note=self.plans.correction_note.format(name=story.person.name, reason=revision.reason),
+            blueprint=story.draft,
         )
         self.summary.alerts_answered += 1
 
@@ -599,7 +629,7 @@ class Journeys:
             return
         minutes = Visit.DEFAULT_MINUTES[kind]
         slots = [
-            self.at(day, hour)
+            clinic_time(day, hour)
             for offset in range(1, 15)
             if (day := self.today + timedelta(days=offset)).weekday() < 5
             for hour in self.data.clinic.visits.hours
@@ -613,7 +643,7 @@ class Journeys:
             if not busy:
                 break
         else:
-            raise ValueError(f"{lead} has no free slot in the next two weeks for the demo's visits.")
+            raise DemoError(f"{lead} has no free slot in the next two weeks for the demo's visits.")
         visit = visit_schedule(
             patient=story.patient,
             practitioner=lead,

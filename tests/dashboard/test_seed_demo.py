@@ -463,6 +463,47 @@ class TestTheLivingClinic:
         assert "1 answered by a course correction" in seeded
 
 
+class TestHistoryLivedOnTheClock:
+    """The demo's past was made at the moments it happened, through the services, not dated back."""
+
+    def test_the_audit_trail_reads_in_time_order_and_nothing_is_dated_in_the_future(self, seeded):
+        now = timezone.now()
+        moments = list(AccessEvent.objects.order_by("pk").values_list("at", flat=True))
+        assert all(earlier <= later for earlier, later in pairwise(moments))
+        assert moments[-1] <= now
+        for model, field in [
+            (Patient, "created_at"),
+            (StageChange, "at"),
+            (VisitNote, "created_at"),
+            (Blueprint, "published_at"),
+            (CheckInAnswer, "answered_at"),
+            (Alert, "opened_at"),
+            (CourseCorrection, "created_at"),
+            (Nudge, "sent_at"),
+        ]:
+            assert not model.objects.filter(**{f"{field}__gt": now}).exists(), model
+
+    def test_each_patient_was_created_when_their_journey_began(self, seeded):
+        for journey in Journey.objects.select_related("patient"):
+            assert journey.patient.created_at == journey.started_at
+
+    def test_the_outbox_sent_history_when_it_fell_due_and_left_the_last_two_days_to_the_worker(self, seeded):
+        now = timezone.now()
+        sent = Nudge.objects.filter(status=Nudge.Status.SENT)
+        assert sent.filter(kind="checkin_request").count() >= 20
+        for nudge in sent:
+            assert nudge.send_at <= nudge.sent_at < now
+            assert nudge.body_text, "the outbox keeps the words it sent"
+        assert not Nudge.objects.filter(
+            status=Nudge.Status.PENDING, send_at__lt=now - timedelta(days=2)
+        ).exists()
+        assert Nudge.objects.filter(status=Nudge.Status.SUPPRESSED).exists(), "consent is honoured in history"
+
+    def test_past_visits_left_no_reminders_behind(self, seeded):
+        for visit in Visit.objects.exclude(status=Visit.Status.SCHEDULED):
+            assert not Nudge.objects.filter(dedupe_key__startswith=f"visit:{visit.pk}:").exists(), visit
+
+
 def test_every_demo_patient_has_a_journey_planned():
     names = [f"{person.first_name} {person.last_name}" for person in DEMO_PATIENTS]
     assert sorted(JOURNEYS) == sorted(names)

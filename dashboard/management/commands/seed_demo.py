@@ -27,7 +27,7 @@ from collections import Counter
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from dashboard.demo import DemoDataError, DemoError, build_demo_clinic
+from dashboard.demo import DemoError, build_demo_clinic
 from dashboard.demo.summary import Summary
 from journeys.models import OFF_PATH, PATH, Stage
 from patients.models import Patient
@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 summary = build_demo_clinic(dry_run=dry_run)
                 if dry_run:
                     transaction.set_rollback(True)
-        except (DemoError, DemoDataError) as error:
+        except DemoError as error:
             raise CommandError(str(error)) from error
         self.report(summary, dry_run=dry_run)
 
