@@ -476,6 +476,7 @@ def _check(data: DemoData) -> None:
     check(set(answers.ratings) == {"energy", "sleep", "mood", "digestion"}, "answers.toml: the four ratings")
 
     names = [person.legal_name for person in data.patients]
+    check(bool(names), "patients.toml: the demo needs at least one patient")
     check(len(set(names)) == len(names), "patients.toml: two patients share a name")
     for person in data.patients:
         plan, who = person.journey, f"patients.toml, {person.legal_name}"

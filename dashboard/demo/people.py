@@ -11,6 +11,7 @@ import random
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 
 import phonenumbers
 from django.contrib.auth import get_user_model
@@ -92,9 +93,16 @@ class People:
     def user(self, username: str):
         return self.User.objects.filter(username=username, is_active=True).first()
 
+    @cached_property
+    def coach(self):
+        """The health coach who joins some care teams (once the colleagues exist); may be None."""
+        return self.user(self.clinic.team.coach)
+
     # --- patients ---
 
-    def plan(self, person: Person, *, index: int, leads: list, earlier: list[PatientPlan], from_form: bool):
+    def plan(
+        self, person: Person, *, index: int, leads: list, earlier: list[PatientPlan], from_form: bool
+    ) -> PatientPlan:
         """Draw one patient's details. ``earlier``: the patients whose journeys began before theirs (a
         referral points at one of them); ``from_form``: they wrote in through the inquiry form."""
         rng, clinic = self.rng, self.clinic
@@ -139,7 +147,7 @@ class People:
         if person.lead_changed and len(leads) > 1:
             lead = leads[(index + 1) % len(leads)]
         team = clinic.team
-        coach = self.user(team.coach) if rng.random() < team.coach_share else None
+        coach = self.coach if rng.random() < team.coach_share else None
         specialist = rng.choice(team.specialists) if rng.random() < team.specialist_share else None
         return PatientPlan(
             person=person,
