@@ -274,7 +274,7 @@ def read(folder: Path) -> DemoData:
         for key, table in _only(tables["stories"], "stories.toml", "themes")["themes"].items()
     }
     patients = tuple(
-        _person(table, f"patients.toml, patient {n}")
+        _person(table, f"patients.toml, patient {n} ({table.get('first_name')} {table.get('last_name')})")
         for n, table in enumerate(_only(tables["patients"], "patients.toml", "patients")["patients"], 1)
     )
     data = DemoData(
@@ -330,10 +330,7 @@ def _notes(table: dict) -> Notes:
     for section, entries in table.items():
         if not isinstance(entries, dict):
             raise DemoDataError(f"notes.toml: “{section}” belongs in a [section]")
-        for key, value in entries.items():
-            flat["inquiry_messages" if (section, key) == ("inquiry", "messages") else f"{section}_{key}"] = (
-                value
-            )
+        flat |= {f"{section}_{key}": value for key, value in entries.items()}
     return _build(Notes, flat, "notes.toml")
 
 
