@@ -11,8 +11,8 @@ falter detection runs once everything is in, so the alerts page and Today open o
 The history is made by living it: the demo package (``dashboard/demo/``) calls the public services on a
 clock moved forward through the clinic's past, so every row carries the moment it happened. Its content
 lives in ``dashboard/demo/data/*.toml``. The data is the same on every run (seeded random generators and
-a fixed reference date for ages); the history is dated back from the moment the command runs, so days
-in stage and the pipeline's figures read like a real clinic's on any day. The colleagues are created
+a fixed reference date for ages); the history runs up to the moment the command runs, so days in stage
+and the pipeline's figures read like a real clinic's on any day. The colleagues are created
 only when their username is free; they sign in with ``DEMO_PASSWORD`` when it is set, otherwise not
 until an admin gives them a password.
 
