@@ -88,6 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "alliance_crm.context_processors.clinic",
+                "accounts.context_processors.session_timeout",
             ],
         },
     },
@@ -151,6 +152,7 @@ MFA_ADAPTER = "accounts.signin.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Alliance CRM")
 MFA_RECOVERY_CODE_COUNT = 10
+MFA_TOTP_TOLERANCE = 1  # the code of the 30 seconds before or after also counts: phones' clocks drift
 # Enrolment follows the password straight away at first sign-in; re-entering it there would add nothing.
 MFA_REAUTHENTICATION_REQUIRED = False
 
