@@ -16,15 +16,11 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from .audit import request_context
-from .services import user_session_track
+from .sessions import LAST_SEEN_AT, SIGNED_IN_AT, session_track
 from .signin import has_totp, session_passed_second_factor
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
-
-SIGNED_IN_AT = "accounts.signed_in_at"
-LAST_SEEN_AT = "accounts.last_seen_at"
-TRACKED_KEY = "accounts.tracked_session_key"
 
 
 class AuditContextMiddleware:
@@ -79,9 +75,7 @@ class SessionPolicyMiddleware:
             session[SIGNED_IN_AT] = now
         if last_seen is None or now - last_seen >= self.RESOLUTION_SECONDS:
             session[LAST_SEEN_AT] = now
-        if session.session_key and session.get(TRACKED_KEY) != session.session_key:
-            user_session_track(user=user, session_key=session.session_key)
-            session[TRACKED_KEY] = session.session_key
+        session_track(session, user)  # a session from before tracking began; new ones are tracked at sign-in
         return self.get_response(request)
 
     def _sign_out(self, request: HttpRequest, message: str) -> HttpResponseBase:

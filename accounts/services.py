@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP
-from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 from .audit import record_access
 from .models import AccessEvent, UserSession
@@ -25,7 +24,9 @@ def user_session_track(*, user: User, session_key: str) -> None:
 
 def user_sessions_end(*, user: User, keep: str | None = None) -> int:
     """End every session ``user`` is signed in with (but ``keep``); returns how many were ended."""
-    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    store = SessionMiddleware(
+        lambda request: None
+    ).SessionStore  # the SESSION_ENGINE's store, as Django finds it
     tracked = UserSession.objects.filter(user=user).exclude(session_key=keep or "")
     keys = list(tracked.values_list("session_key", flat=True))
     for key in keys:

@@ -14,6 +14,8 @@ from allauth.account.internal.flows.login import get_authentication_records, rec
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 
+from .sessions import session_begin
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
@@ -23,6 +25,11 @@ class AccountAdapter(DefaultAccountAdapter):
         **DefaultAccountAdapter.error_messages,
         "username_password_mismatch": "That username and password do not match an account. Check both and try again.",
     }
+
+    def login(self, request: HttpRequest, user) -> None:
+        """Django's login (a new session key), then the session's clocks and its tracking start."""
+        super().login(request, user)
+        session_begin(request.session, user)
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """Accounts are made by a clinic admin, never by the person themselves."""

@@ -159,6 +159,10 @@ MFA_TOTP_TOLERANCE = 1  # the code of the 30 seconds before or after also counts
 # Enrolment follows the password straight away at first sign-in; re-entering it there would add nothing.
 MFA_REAUTHENTICATION_REQUIRED = False
 
+# The cache holds allauth's rate limits (wrong passwords and codes) and the TOTP codes already used, so that a
+# code works once: with more than one web process it must be shared (redis://host:6379/1).
+CACHES = {"default": env.cache("DJANGO_CACHE_URL", default="locmemcache://")}
+
 # Sessions: signed out after SESSION_IDLE_TIMEOUT_SECONDS without a request (the page warns a minute
 # before and offers to stay signed in), and after SESSION_ABSOLUTE_LIFETIME_SECONDS whatever happens.
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=15 * 60)

@@ -215,3 +215,14 @@ def test_the_user_page_in_admin_says_whether_an_app_is_enrolled(client_for, admi
 
 def test_admin_has_no_page_to_delete_authenticators_unaudited(client_for, admin_user):
     assert client_for(admin_user).get("/admin/mfa/authenticator/").status_code == 404
+
+
+def test_guessing_codes_is_stopped_after_a_few_wrong_ones(client, staff):
+    enrol(staff)
+    sign_in_with_password(client)
+    wrong = "000000" if totp_code() != "000000" else "111111"
+    for _ in range(5):
+        client.post(CODE, {"code": wrong})
+    response = client.post(CODE, {"code": totp_code()})
+    assert response.status_code in (200, 429)
+    assert "_auth_user_id" not in client.session, "the right code after five guesses waits"

@@ -13,11 +13,12 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.test import Client
 
 from accounts.services import user_totp_enrol
+from accounts.sessions import session_begin
 
 # Base32, as an authenticator app takes it. Tests only.
 TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
-force_login_password_only = Client.force_login
+_django_force_login = Client.force_login
 
 
 def mark_second_factor_passed(client: Client, user) -> None:
@@ -30,6 +31,14 @@ def mark_second_factor_passed(client: Client, user) -> None:
     records.append({"method": "mfa", "at": now, "type": "totp"})
     session[AUTHENTICATION_METHODS_SESSION_KEY] = records
     session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+    session.save()
+
+
+def force_login_password_only(client: Client, user, backend=None) -> None:
+    """Django's force_login, then what our sign-in does to every new session (its clocks, its tracking)."""
+    _django_force_login(client, user, backend)
+    session = client.session
+    session_begin(session, user)
     session.save()
 
 
