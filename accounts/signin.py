@@ -7,12 +7,17 @@ recovery code); a signed-in session whose log has no ``mfa`` entry has passed a 
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records, record_authentication
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 
 from .sessions import session_begin
 
@@ -36,7 +41,22 @@ class AccountAdapter(DefaultAccountAdapter):
         return False
 
 
+def _totp_fernet() -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"alliance-crm totp secrets").derive(
+        settings.MFA_SECRET_KEY.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        """TOTP keys are kept encrypted (Fernet, keyed from MFA_SECRET_KEY): a copy of the database alone
+        does not give anyone the codes."""
+        return _totp_fernet().encrypt(text.encode()).decode()
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return _totp_fernet().decrypt(encrypted_text.encode()).decode()
+
     def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
         """Nobody switches their own second factor off; an admin resets a lost device instead."""
         return False

@@ -152,6 +152,9 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False  # a new password still needs the second
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 MFA_ADAPTER = "accounts.signin.MFAAdapter"
+# TOTP keys are stored encrypted with a key derived from this; set it apart from DJANGO_SECRET_KEY so that
+# rotating that one does not make every enrolled app useless.
+MFA_SECRET_KEY = env.str("MFA_SECRET_KEY", default=SECRET_KEY)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Alliance CRM")
 MFA_RECOVERY_CODE_COUNT = 10

@@ -12,7 +12,7 @@ from accounts.middleware import SecondFactorMiddleware
 from accounts.models import AccessEvent, UserSession
 from tests.accounts.test_permissions import app_routes, concrete, walk
 from tests.factories import PASSWORD, UserFactory
-from tests.support.signin import enrol, totp_code
+from tests.support.signin import TEST_TOTP_SECRET, enrol, totp_code
 
 ENROL = "/accounts/2fa/totp/activate/"
 CODE = "/accounts/2fa/authenticate/"
@@ -226,3 +226,12 @@ def test_guessing_codes_is_stopped_after_a_few_wrong_ones(client, staff):
     response = client.post(CODE, {"code": totp_code()})
     assert response.status_code in (200, 429)
     assert "_auth_user_id" not in client.session, "the right code after five guesses waits"
+
+
+def test_the_authenticator_key_is_stored_encrypted(staff):
+    enrol(staff)
+    stored = Authenticator.objects.get(user=staff, type="totp").data["secret"]
+    assert TEST_TOTP_SECRET not in stored
+    from allauth.mfa.utils import decrypt
+
+    assert decrypt(stored) == TEST_TOTP_SECRET
