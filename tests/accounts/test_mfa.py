@@ -235,3 +235,21 @@ def test_the_authenticator_key_is_stored_encrypted(staff):
     from allauth.mfa.utils import decrypt
 
     assert decrypt(stored) == TEST_TOTP_SECRET
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/accounts/2fa/",
+        "/accounts/2fa/recovery-codes/",
+        "/accounts/2fa/recovery-codes/generate/",
+        "/accounts/2fa/totp/deactivate/",
+        "/accounts/password/change/",
+        "/accounts/email/",
+    ],
+)
+def test_the_account_pages_open_in_the_product_look_for_a_signed_in_user(client_for, staff, url):
+    enrol(staff)
+    response = client_for(staff).get(url)
+    assert response.status_code == 200, url
+    assert "/static/css/alliance.css" in response.content.decode()
