@@ -1,8 +1,13 @@
-from django.contrib import admin
+from allauth.mfa.models import Authenticator
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from .models import AccessEvent, User
+from .services import user_deactivate, user_second_factor_reset
+
+# A lost device is reset with the audited action on Users, never by deleting an authenticator row.
+admin.site.unregister(Authenticator)
 
 
 class NoAddMixin:
@@ -57,8 +62,43 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "second_factor")
     filter_horizontal = ()
+    actions = ("reset_second_factor", "switch_off")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return (*fieldsets, ("Two-factor sign-in", {"fields": ("second_factor",)}))
+
+    @admin.display(description="Authenticator app")
+    def second_factor(self, obj):
+        kinds = set(Authenticator.objects.filter(user=obj).values_list("type", flat=True))
+        if Authenticator.Type.TOTP in kinds:
+            return "Enrolled. Lost the phone? Use the action “Reset two-factor device” on the list of users."
+        return "Not enrolled yet: enrolment starts at the next sign-in."
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivate(actor=request.user, user=obj)
+
+    @admin.action(description="Reset two-factor device (they enrol a new one at next sign-in)")
+    def reset_second_factor(self, request, queryset):
+        for user in queryset:
+            user_second_factor_reset(actor=request.user, user=user)
+        self.message_user(
+            request,
+            f"Two-factor device reset for {len(queryset)} account(s); their sessions were ended.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Switch off (ends their sessions at once)")
+    def switch_off(self, request, queryset):
+        for user in queryset:
+            user_deactivate(actor=request.user, user=user)
+        self.message_user(request, f"{len(queryset)} account(s) switched off.", messages.SUCCESS)
 
 
 @admin.register(AccessEvent)

@@ -151,3 +151,18 @@ class AccessEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The audit trail is append-only.")
+
+
+class UserSession(models.Model):
+    """A session a user signed in with, so that switching the user off can end every one of them.
+
+    Written by ``accounts.middleware.SessionPolicyMiddleware`` the first time it sees a session key;
+    ended by ``accounts.services.user_sessions_end``.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"

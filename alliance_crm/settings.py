@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "crispy_forms",
     "crispy_bootstrap5",
     # Ours, lowest floor first (see DESIGN.md: a lower app never imports a higher one).
@@ -63,8 +66,11 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx: the one answer to "did htmx ask?"
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.AuditContextMiddleware",  # who and where, for the audit trail
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SessionPolicyMiddleware",  # idle timeout, absolute lifetime, sessions per user
+    "accounts.middleware.SecondFactorMiddleware",  # a signed-in page needs a session that passed TOTP
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in with our page
 ]
@@ -83,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "alliance_crm.context_processors.clinic",
+                "accounts.context_processors.session_timeout",
             ],
         },
     },
@@ -105,7 +112,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses sign-in while an account/address pair is locked out
-    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",  # a ModelBackend that knows allauth's login flow
 ]
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
 # address, that pair waits AXES_COOLOFF_MINUTES; the right password resets the count.
@@ -115,16 +122,57 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"  # the same address the audit trail keeps
+# allauth's sign-in form names its field "login"; its backend passes it on as "username".
+AXES_USERNAME_CALLABLE = "accounts.signin.axes_username"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:today"
 LOGOUT_REDIRECT_URL = "accounts:login"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("username", "display_name", "email")},
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 10)  # a clinic day
+
+# Sign-in, two factors and password reset (django-allauth with its mfa app). Accounts are made by an
+# admin: nobody signs up, nobody signs in with a password alone (accounts.middleware.SecondFactorMiddleware).
+ACCOUNT_ADAPTER = "accounts.signin.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
+ACCOUNT_USER_MODEL_EMAIL_FIELD = "email"
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = False  # no "remember me": a session ends with the browser or the timeouts below
+ACCOUNT_PREVENT_ENUMERATION = True  # password reset answers the same for every address
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # …and writes to no address that has no account
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False  # a new password still needs the second factor to sign in
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+MFA_ADAPTER = "accounts.signin.MFAAdapter"
+# TOTP keys are stored encrypted with a key derived from this; set it apart from DJANGO_SECRET_KEY so that
+# rotating that one does not make every enrolled app useless.
+MFA_SECRET_KEY = env.str("MFA_SECRET_KEY", default=SECRET_KEY)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Alliance CRM")
+MFA_RECOVERY_CODE_COUNT = 10
+MFA_TOTP_TOLERANCE = 1  # the code of the 30 seconds before or after also counts: phones' clocks drift
+# Enrolment follows the password straight away at first sign-in; re-entering it there would add nothing.
+MFA_REAUTHENTICATION_REQUIRED = False
+
+# The cache holds allauth's rate limits (wrong passwords and codes) and the TOTP codes already used, so that a
+# code works once: with more than one web process it must be shared (redis://host:6379/1).
+CACHES = {"default": env.cache("DJANGO_CACHE_URL", default="locmemcache://")}
+
+# Sessions: signed out after SESSION_IDLE_TIMEOUT_SECONDS without a request (the page warns a minute
+# before and offers to stay signed in), and after SESSION_ABSOLUTE_LIFETIME_SECONDS whatever happens.
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=15 * 60)
+SESSION_IDLE_WARNING_SECONDS = env.int("SESSION_IDLE_WARNING_SECONDS", default=60)
+SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=60 * 60 * 10)
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=SESSION_ABSOLUTE_LIFETIME_SECONDS)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # Trust X-Forwarded-For for the audit trail's address only behind a proxy you run.

@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,11 +7,14 @@ from . import health
 admin.site.site_header = "Alliance CRM administration"
 admin.site.site_title = "Alliance CRM admin"
 admin.site.index_title = "Clinic settings, people and the audit trail"
+# Django admin signs in through our sign-in page, with its second factor, never through a form of its own.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("accounts/", include("accounts.urls_allauth")),  # allauth: second factor, password reset
     path("patients/", include("patients.urls")),
     path("nudges/", include("nudges.urls")),
     path("", include("journeys.urls")),

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import UserFactory
+from tests.support.signin import force_login_password_only, force_login_with_second_factor
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -47,6 +48,34 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """allauth keeps its rate limits and used TOTP codes in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def force_login_passes_second_factor(monkeypatch):
+    """``client.force_login(user)`` gives a session that has passed its second factor, as a real sign-in
+    with a TOTP code does, so page tests stay about their page. ``password_only_client`` does not."""
+    monkeypatch.setattr("django.test.Client.force_login", force_login_with_second_factor)
+
+
+@pytest.fixture
+def password_only_client(client):
+    """A client signed in with a password alone: ``password_only_client(user)``."""
+
+    def sign_in(user):
+        force_login_password_only(client, user)
+        return client
+
+    return sign_in
 
 
 @pytest.fixture

@@ -18,6 +18,19 @@ PUBLIC = {
     "compliance:checkin_answer",
     "journeys:inquire",
     "journeys:inquire_thanks",
+    # allauth's pages for someone not signed in yet: the second-factor step of a sign-in, password reset,
+    # and the pages it keeps for sign-up and e-mail confirmation, which answer "closed" here.
+    "allauth_login_forward",
+    "account_login",
+    "account_logout",
+    "account_inactive",
+    "account_signup",
+    "account_email_verification_sent",
+    "account_confirm_login_code",
+    "account_reset_password",
+    "account_reset_password_done",
+    "account_reset_password_from_key_done",
+    "mfa_authenticate",
 }
 SAMPLE_KWARGS = {
     "int": "1",

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.factories import PASSWORD
+from tests.support.signin import enrol, totp_code
 
 
 def test_sign_in_page_is_in_the_product_look(client, db):
@@ -12,25 +13,30 @@ def test_sign_in_page_is_in_the_product_look(client, db):
     assert "csrfmiddlewaretoken" in body
 
 
-def test_a_user_signs_in_and_lands_on_today(client, staff):
-    response = client.post("/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, follow=True)
+def test_a_user_signs_in_with_password_and_code_and_lands_on_today(client, staff):
+    secret = enrol(staff)
+    response = client.post("/accounts/sign-in/", {"login": "charlie", "password": PASSWORD})
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    response = client.post(response["Location"], {"code": totp_code(secret)}, follow=True)
     assert response.redirect_chain[-1][0] == "/"
     body = response.content.decode()
     assert "Today" in body and "Charlie Desk" in body
 
 
 def test_a_wrong_password_gets_a_clear_message_and_no_session(client, staff):
-    response = client.post("/accounts/sign-in/", {"username": "charlie", "password": "nope"})
+    response = client.post("/accounts/sign-in/", {"login": "charlie", "password": "nope"})
     assert response.status_code == 200
     assert "do not match an account" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
 def test_sign_in_sends_the_user_back_where_they_were_going(client, staff):
-    response = client.post(
+    secret = enrol(staff)
+    client.post(
         "/accounts/sign-in/?next=/insights/",
-        {"username": "charlie", "password": PASSWORD, "next": "/insights/"},
+        {"login": "charlie", "password": PASSWORD, "next": "/insights/"},
     )
+    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
     assert response["Location"] == "/insights/"
 
 
@@ -64,24 +70,22 @@ def test_repeated_wrong_passwords_pause_sign_in_for_that_account_from_that_addre
 
     settings.AXES_FAILURE_LIMIT = 3
     for _ in range(3):
-        client.post(
-            "/accounts/sign-in/", {"username": "charlie", "password": "guess"}, REMOTE_ADDR="10.0.0.9"
-        )
+        client.post("/accounts/sign-in/", {"login": "charlie", "password": "guess"}, REMOTE_ADDR="10.0.0.9")
     locked = client.post(
-        "/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+        "/accounts/sign-in/", {"login": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
     )
     assert locked.status_code == 429
     assert "Sign-in paused" in locked.content.decode()
     assert "_auth_user_id" not in client.session
 
     other_place = client.post(
-        "/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10"
+        "/accounts/sign-in/", {"login": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10"
     )
     assert other_place.status_code == 302, "another address is not locked out"
     client.logout()
 
     with time_machine.travel(timezone.now() + settings.AXES_COOLOFF_TIME + timedelta(minutes=1)):
         later = client.post(
-            "/accounts/sign-in/", {"username": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+            "/accounts/sign-in/", {"login": "charlie", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
         )
     assert later.status_code == 302

@@ -1,16 +1,30 @@
 """Steps the browser flows share: signing in and out through the real pages, and keeping Celery out."""
 
+from allauth.mfa.models import Authenticator
+from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from tests.factories import PASSWORD
+from tests.support.signin import TEST_TOTP_SECRET, enrol, totp_code
 
 
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    """Sign in through the sign-in page and land on Today."""
+def enter_password(page: Page, base_url: str, username: str) -> None:
     page.goto(base_url + "/accounts/sign-in/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in(page: Page, base_url: str, username: str) -> None:
+    """Sign in through the sign-in page with the password and the authenticator app's code (the user's
+    app is enrolled on the test key first if it is not yet), and land on Today."""
+    user = get_user_model().objects.get(username=username)
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        enrol(user)
+    enter_password(page, base_url, username)
+    expect(page.get_by_role("heading", name="Your second factor")).to_be_visible()
+    page.get_by_label("Code").fill(totp_code(TEST_TOTP_SECRET))
+    page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", name="Today", level=1)).to_be_visible()
 
 

@@ -6,6 +6,7 @@ from itertools import pairwise
 
 import phonenumbers
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
@@ -534,6 +535,9 @@ def test_setup_demo_creates_users_once_and_shows_their_password_once(seeded, set
     assert "demo-pass-123" in first and "Demo sign-ins" in first
     assert "demo-pass-123" not in second and "Demo sign-ins" not in second
     assert "left as they are" in second
+    assert first.count("authenticator key ") == 3 and first.count("otpauth://totp/") == 3
+    assert "authenticator key" not in second
+    assert Authenticator.objects.filter(user__username="frontdesk", type="totp").exists()
     assert Patient.objects.with_lead().filter(lead_name="Dr. Maya Rivera").exists()
 
 
