@@ -106,12 +106,18 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses sign-in while an account/address pair is locked out
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
-# address, that pair waits AXES_COOLOFF_MINUTES; the right password resets the count.
+# Sign-in throttling (django-axes, accounts/throttle.py): wrong passwords are counted per address across
+# usernames and per username across addresses. AXES_FAILURE_LIMIT failures for one username (from anywhere),
+# or AXES_IP_FAILURE_LIMIT failures from one address (for any usernames), pause sign-in for that username or
+# that address for AXES_COOLOFF_MINUTES. The right password clears that username's count. An admin unlocks
+# early in admin (Axes → Access attempts) or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDR`.
+AXES_HANDLER = "accounts.throttle.ThrottleHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["ip_address"], ["username"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.throttle.throttle_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"  # the same address the audit trail keeps
 LOGIN_URL = "accounts:login"
@@ -126,8 +132,14 @@ AUTH_PASSWORD_VALIDATORS = [
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 10)  # a clinic day
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
-# Trust X-Forwarded-For for the audit trail's address only behind a proxy you run.
-AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
+# The client's address (audit trail, sign-in throttling, the inquiry limit): how many reverse proxies
+# we run in front of the app. 0 = the connection's address; N = the Nth X-Forwarded-For entry from the
+# right (accounts.audit.client_address). AUDIT_TRUST_X_FORWARDED_FOR=true is the deprecated spelling of 1.
+TRUSTED_PROXY_HOPS = env.int(
+    "TRUSTED_PROXY_HOPS", default=1 if env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False) else 0
+)
+if TRUSTED_PROXY_HOPS < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_HOPS must be 0 or more.")
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
