@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.AuditContextMiddleware",  # who and where, for the audit trail
+    "alliance_crm.privacy.PrivacyHeadersMiddleware",  # no-store on signed-in and patient-link pages
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in with our page
@@ -81,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # csp_nonce, for a <script nonce> if ever needed
                 "alliance_crm.context_processors.clinic",
             ],
         },
@@ -140,6 +144,26 @@ TRUSTED_PROXY_HOPS = env.int(
 )
 if TRUSTED_PROXY_HOPS < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_HOPS must be 0 or more.")
+
+# --- Browser security headers ---------------------------------------------------------------------
+# Only our own static files run: no inline scripts, styles or style="" attributes (templates use classes
+# and static/js/alliance.js), no eval (htmx's allowEval is off). A nonce is allowed for scripts and styles
+# that really must be inline: <script nonce="{{ csp_nonce }}">. Bootstrap draws some icons as data: images.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -250,13 +274,24 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Logging -------------------------------------------------------------------------------------
+# Patient-link tokens (/c/…, /u/…, /consent/confirm/…) are masked in every line the handlers write:
+# django.request and django.server log request paths. gunicorn's access log has its own masking logger
+# (alliance_crm.gunicorn_logging.MaskedLogger, set in the Dockerfile and docker-compose.yml).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_tokens": {"()": "alliance_crm.privacy.MaskTokensFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own defaults would give "django" and "django.server" handlers without the filter.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 # --- Production hardening ------------------------------------------------------------------------
@@ -268,8 +303,5 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"
     # /healthz is probed over plain HTTP by the load balancer and container health checks.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
