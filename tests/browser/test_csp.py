@@ -34,7 +34,9 @@ def watched(page: Page):
         console = [m for m in messages if "Content Security Policy" in m or "Refused to" in m]
         # A page that answers 400 or 404 on purpose logs "Failed to load resource": not a violation.
         errors = [
-            m for m in messages if m.startswith(("error:", "pageerror:")) and "Failed to load resource" not in m
+            m
+            for m in messages
+            if m.startswith(("error:", "pageerror:")) and "Failed to load resource" not in m
         ]
         return seen + console + errors
 
