@@ -7,6 +7,7 @@ management command sets a ``system: …`` one around its work, and ``record_acce
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -41,13 +42,31 @@ NO_CONTEXT = AuditContext()
 _current: ContextVar[AuditContext] = ContextVar("audit_context", default=NO_CONTEXT)
 
 
+def _ip(value: str | None) -> str | None:
+    """``value`` as a normalised IP address, or None when it is not one."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
+
+
 def client_address(request: HttpRequest) -> str | None:
-    """The address a request came from; X-Forwarded-For only when we sit behind our own proxy."""
-    if settings.AUDIT_TRUST_X_FORWARDED_FOR:
+    """The address a request came from, the one helper that sign-in throttling, the inquiry limit and the
+    audit trail all use.
+
+    With ``TRUSTED_PROXY_HOPS = 0`` (the default) it is the connection's own address. Behind N proxies we
+    run, each appends the address it saw to X-Forwarded-For, so the client is the Nth entry from the right:
+    everything further left was written by the client and may be forged. A header with fewer entries than
+    hops, or a malformed entry, falls back to the connection's address.
+    """
+    remote = _ip(request.META.get("REMOTE_ADDR"))
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops > 0:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+        entries = [entry.strip() for entry in forwarded.split(",")] if forwarded else []
+        if len(entries) >= hops:
+            return _ip(entries[-hops]) or remote
+    return remote
 
 
 def current_audit_context() -> AuditContext:

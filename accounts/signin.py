@@ -77,11 +77,3 @@ def session_passed_second_factor(request: HttpRequest) -> bool:
 def mark_second_factor_passed(request: HttpRequest, *, kind: str) -> None:
     """Note in the session that its user just proved a second factor of ``kind`` (``totp``…)."""
     record_authentication(request, request.user, method="mfa", type=kind)
-
-
-def axes_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
-    """The username django-axes counts failures against: allauth's form posts it as ``login``."""
-    if credentials and credentials.get("username"):
-        return credentials["username"]
-    data = getattr(request, "data", request.POST)
-    return data.get("login") or data.get("username")

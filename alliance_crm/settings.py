@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -59,7 +60,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "alliance_crm.hygiene.HeaderHygieneMiddleware",  # no NUL in a header anything stores
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.AuditContextMiddleware",  # who and where, for the audit trail
+    "alliance_crm.privacy.PrivacyHeadersMiddleware",  # no-store on signed-in and patient-link pages
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",  # idle timeout, absolute lifetime, sessions per user
     "accounts.middleware.SecondFactorMiddleware",  # a signed-in page needs a session that passed TOTP
@@ -88,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # csp_nonce, for a <script nonce> if ever needed
                 "alliance_crm.context_processors.clinic",
                 "accounts.context_processors.session_timeout",
             ],
@@ -114,16 +119,20 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses sign-in while an account/address pair is locked out
     "allauth.account.auth_backends.AuthenticationBackend",  # a ModelBackend that knows allauth's login flow
 ]
-# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
-# address, that pair waits AXES_COOLOFF_MINUTES; the right password resets the count.
+# Sign-in throttling (django-axes, accounts/throttle.py): wrong passwords are counted per address across
+# usernames and per username across addresses. AXES_FAILURE_LIMIT failures for one username (from anywhere),
+# or AXES_IP_FAILURE_LIMIT failures from one address (for any usernames), pause sign-in for that username or
+# that address for AXES_COOLOFF_MINUTES. The right password clears that username's count. An admin unlocks
+# early in admin (Axes → Access attempts) or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDR`.
+AXES_HANDLER = "accounts.throttle.ThrottleHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["ip_address"], ["username"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.throttle.throttle_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"  # the same address the audit trail keeps
-# allauth's sign-in form names its field "login"; its backend passes it on as "username".
-AXES_USERNAME_CALLABLE = "accounts.signin.axes_username"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:today"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -140,6 +149,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in, two factors and password reset (django-allauth with its mfa app). Accounts are made by an
 # admin: nobody signs up, nobody signs in with a password alone (accounts.middleware.SecondFactorMiddleware).
 ACCOUNT_ADAPTER = "accounts.signin.AccountAdapter"
+ACCOUNT_FORMS = {"login": "accounts.forms.SignInForm"}
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
@@ -175,8 +185,34 @@ SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS",
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=SESSION_ABSOLUTE_LIFETIME_SECONDS)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
-# Trust X-Forwarded-For for the audit trail's address only behind a proxy you run.
-AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
+# The client's address (audit trail, sign-in throttling, the inquiry limit): how many reverse proxies
+# we run in front of the app. 0 = the connection's address; N = the Nth X-Forwarded-For entry from the
+# right (accounts.audit.client_address). AUDIT_TRUST_X_FORWARDED_FOR=true is the deprecated spelling of 1.
+TRUSTED_PROXY_HOPS = env.int(
+    "TRUSTED_PROXY_HOPS", default=1 if env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False) else 0
+)
+if TRUSTED_PROXY_HOPS < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_HOPS must be 0 or more.")
+
+# --- Browser security headers ---------------------------------------------------------------------
+# Only our own static files run: no inline scripts, styles or style="" attributes (templates use classes
+# and static/js/alliance.js), no eval (htmx's allowEval is off). A nonce is allowed for scripts and styles
+# that really must be inline: <script nonce="{{ csp_nonce }}">. Bootstrap draws some icons as data: images.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -287,13 +323,24 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Logging -------------------------------------------------------------------------------------
+# Patient-link tokens (/c/…, /u/…, /consent/confirm/…) are masked in every line the handlers write:
+# django.request and django.server log request paths. gunicorn's access log has its own masking logger
+# (alliance_crm.gunicorn_logging.MaskedLogger, set in the Dockerfile and docker-compose.yml).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_tokens": {"()": "alliance_crm.privacy.MaskTokensFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own defaults would give "django" and "django.server" handlers without the filter.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 # --- Production hardening ------------------------------------------------------------------------
@@ -305,8 +352,5 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"
     # /healthz is probed over plain HTTP by the load balancer and container health checks.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

@@ -19,6 +19,7 @@ urlpatterns = [
     path("nudges/", include("nudges.urls")),
     path("", include("journeys.urls")),
     path("", include("compliance.urls")),
+    path("", include("patients.urls_public")),  # the consent confirmation link: no sign-in
     path("", include("nudges.urls_public")),  # unsubscribe links and the Twilio webhook: no sign-in
     path("", include("dashboard.urls")),
 ]

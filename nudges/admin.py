@@ -79,6 +79,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         ("Record", {"fields": ("updated_at", "updated_by")}),
     )
 
+    class Media:
+        css = {"all": ["css/admin-wording.css"]}
+
     @admin.display(description="preview")
     def preview(self, obj):
         if obj is None or obj.pk is None:
@@ -89,16 +92,15 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return f"This wording cannot be written out: {error}"
         if obj.channel == Channel.SMS:
             return format_html(
-                '<pre style="white-space: pre-wrap; max-width: 40rem;">{}</pre>'
-                '<div class="help">{} characters</div>',
+                '<pre class="wording-preview">{}</pre><div class="help">{} characters</div>',
                 rendered.text,
                 len(rendered.text),
             )
         return format_html(
             "<div><strong>Subject:</strong> {}</div>"
-            '<pre style="white-space: pre-wrap; max-width: 40rem;">{}</pre>'
+            '<pre class="wording-preview">{}</pre>'
             '<iframe sandbox="" srcdoc="{}" title="Email preview" '
-            'style="width: 40rem; max-width: 100%; height: 28rem; border: 1px solid #ccc;"></iframe>',
+            'class="wording-preview-frame"></iframe>',
             rendered.subject,
             rendered.text,
             escape(rendered.html),  # the rendered layout is marked safe: escape it again for the attribute
@@ -113,7 +115,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         except OSError:
             return "—"
         return format_html(
-            '{}<pre style="white-space: pre-wrap; max-width: 40rem;">{}</pre>',
+            '{}<pre class="wording-preview">{}</pre>',
             format_html("<div><strong>Subject:</strong> {}</div>", subject) if subject else "",
             body,
         )

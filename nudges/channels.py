@@ -89,8 +89,10 @@ class BaseSmsBackend:
 
 
 class ConsoleSmsBackend(BaseSmsBackend):
+    """Logs that a text would go, never what it says or the whole number: logs are not for patient text."""
+
     def send(self, *, to: str, body: str, reference: str) -> str:
-        logger.info("SMS to %s (%s): %s", to, reference, body)
+        logger.info("SMS to …%s (%s): %d characters, not sent", to[-4:], reference, len(body))
         return f"console-{uuid.uuid4().hex[:12]}"
 
 

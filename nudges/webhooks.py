@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
@@ -15,6 +16,9 @@ from .twilio import validate_twilio_signature
 logger = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# What Twilio sends as From for a phone: E.164. Anything else (a NUL, which PostgreSQL cannot even
+# compare, a name, 1 MB of text) matches no patient and is answered like an unknown number.
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 @csrf_exempt  # Twilio posts without a CSRF token; its X-Twilio-Signature is the proof
@@ -31,6 +35,8 @@ def twilio_inbound_sms(request):
     ):
         logger.warning("refused an inbound SMS webhook with a missing or wrong Twilio signature")
         return HttpResponseForbidden()
-    if request.POST.get("From"):
-        services.sms_inbound(from_number=request.POST["From"], body=request.POST.get("Body", ""))
+    from_number = request.POST.get("From", "")
+    if E164.fullmatch(from_number):
+        body = request.POST.get("Body", "").replace("\x00", "")
+        services.sms_inbound(from_number=from_number, body=body)
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")

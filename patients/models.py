@@ -291,3 +291,28 @@ class CareTeamMember(models.Model):
     @property
     def name(self) -> str:
         return str(self.user) if self.user_id else self.external_name
+
+
+class ConsentRequest(models.Model):
+    """Someone asked on a public form that we write to a patient we already know. It is not consent: only the
+    patient's own confirmation — the link emailed to that address — records consent, and a withdrawal made
+    after the request was made stands."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consent_requests")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    address = models.CharField(max_length=254, help_text="The email address or phone number it asked about.")
+    via = models.CharField(max_length=60, help_text="Where the request came from, e.g. inquiry form.")
+    requested_at = models.DateTimeField(default=timezone.now)
+    confirmation_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the confirmation link was emailed; empty when none was sent."
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["patient", "channel", "-requested_at"], name="consent_request_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id}: asked for {self.get_channel_display()} consent for {self.address}"

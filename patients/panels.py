@@ -11,10 +11,12 @@ CONSENT_HISTORY = 10
 
 
 def contact_panel_context(request, patient) -> dict:
-    """One query per channel for the consent in force, one for its latest history."""
+    """One query per channel for the consent in force, one for its latest history, one for the requests
+    that wait for the patient's own confirmation."""
     return {
         "consent": selectors.patient_consent(patient),
         "consent_history": selectors.consent_history(patient)[:CONSENT_HISTORY],
+        "consent_requests": list(selectors.consent_requests_waiting(patient)[:CONSENT_HISTORY]),
     }
 
 

@@ -15,7 +15,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import EVERYONE, has_role
 
-from .models import CareTeamMember, Channel, ConsentEvent, Patient
+from .models import CareTeamMember, Channel, ConsentEvent, ConsentRequest, Patient
 from .validation import PRACTISING_ROLES
 
 SORTS = {
@@ -176,3 +176,8 @@ def lead_candidates() -> QuerySet:
 
 def team_candidates() -> QuerySet:
     return get_user_model().objects.filter(is_active=True)
+
+
+def consent_requests_waiting(patient: Patient) -> QuerySet[ConsentRequest]:
+    """Requests to write to the patient that the patient has not confirmed, newest first (one query)."""
+    return patient.consent_requests.filter(confirmed_at__isnull=True).order_by("-requested_at", "-id")

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 
-from .models import CareTeamMember, Channel, ConsentEvent, Patient
+from .models import CareTeamMember, Channel, ConsentEvent, ConsentRequest, Patient
+from .tokens import consent_confirm_token
 from .validation import (
     ALREADY_ON_THE_TEAM,
     ONE_LEAD,
@@ -21,7 +28,12 @@ from .validation import (
     validate_lead,
 )
 
+logger = logging.getLogger(__name__)
+
 PATIENT_FIELDS = Patient.EDITABLE_FIELDS
+CONFIRMATION_VIA = "confirmation link"
+# At most one confirmation email per patient and address in this time, however often the form is sent.
+CONFIRMATION_EVERY = timedelta(hours=24)
 
 
 def _address_for(patient: Patient, channel: str) -> str:
@@ -131,6 +143,104 @@ def consent_record(
         detail=f"{'granted' if granted else 'withdrew'} {channel} consent via {via}",
     )
     return event
+
+
+@transaction.atomic
+def consent_request(*, patient: Patient, channel: str, via: str) -> ConsentRequest:
+    """Record that a public form asked us to write to a patient we already know, without touching their
+    consent. For email, send the patient a signed link to confirm it themselves (at most one a day per
+    address, never to an archived patient); a text-message request waits for the care team."""
+    if channel not in Channel.values:
+        raise ValidationError(f"Unknown channel “{channel}”.")
+    address = _address_for(patient, channel)
+    validate_consent_address(channel=channel, address=address)
+    now = timezone.now()
+    sent_lately = ConsentRequest.objects.filter(
+        patient=patient,
+        channel=channel,
+        address=address,
+        confirmation_sent_at__gte=now - CONFIRMATION_EVERY,
+    ).exists()
+    send = channel == Channel.EMAIL and not patient.archived and not sent_lately
+    request = ConsentRequest.objects.create(
+        patient=patient,
+        channel=channel,
+        address=address,
+        via=via,
+        requested_at=now,
+        confirmation_sent_at=now if send else None,
+    )
+    if send:
+        transaction.on_commit(partial(_send_consent_confirmation, request_id=request.pk))
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor_label=via,
+        patient_id=patient.pk,
+        obj=request,
+        detail=f"{channel} consent asked for via {via}; waiting for the patient to confirm",
+    )
+    return request
+
+
+def _send_consent_confirmation(*, request_id: int) -> None:
+    """Email the confirmation link. Not an outbox nudge: it asks for the consent a nudge would need."""
+    request = ConsentRequest.objects.select_related("patient").get(pk=request_id)
+    patient = request.patient
+    context = {
+        "patient_name": patient.preferred_name or patient.first_name,
+        "clinic_name": settings.CLINIC_NAME,
+        "confirm_url": settings.ALLIANCE_SITE_URL
+        + reverse("consent_confirm", args=[consent_confirm_token(request.pk)]),
+    }
+    message = EmailMessage(
+        subject=render_to_string("patients/consent_confirm_subject.txt", context).strip(),
+        body=render_to_string("patients/consent_confirm_body.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[request.address],
+    )
+    try:
+        message.send()
+    except Exception:  # the request is recorded and on the patient's page either way
+        logger.warning("could not email the consent confirmation for request %s", request.pk, exc_info=True)
+
+
+class ConsentConfirmation:
+    """What following a confirmation link did."""
+
+    GRANTED = "granted"
+    ALREADY = "already"  # consent was in force already, or this link was used before
+    CHANGED = "changed"  # the address changed, or consent was withdrawn after the request: nothing recorded
+
+
+@transaction.atomic
+def consent_confirm(*, request_id: int) -> str:
+    """The patient confirmed, from the link sent to that very address, that we may write to them: record
+    consent "via confirmation link". Each link confirms once; a withdrawal made after the request, or a
+    changed address, stands."""
+    request = ConsentRequest.objects.select_for_update().select_related("patient").get(pk=request_id)
+    patient = request.patient
+    if request.confirmed_at is not None:
+        return ConsentConfirmation.ALREADY
+    if _address_for(patient, request.channel).lower() != request.address.lower():
+        return ConsentConfirmation.CHANGED
+    latest = patient.consent_events.filter(channel=request.channel).order_by("-at", "-id").first()
+    if latest is not None and latest.granted and latest.address == request.address:
+        outcome = ConsentConfirmation.ALREADY
+    elif latest is not None and latest.at > request.requested_at:
+        return ConsentConfirmation.CHANGED
+    else:
+        consent_record(
+            patient=patient,
+            channel=request.channel,
+            granted=True,
+            via=CONFIRMATION_VIA,
+            address=request.address,
+            note=f"asked for via {request.via} on {request.requested_at:%Y-%m-%d}",
+        )
+        outcome = ConsentConfirmation.GRANTED
+    request.confirmed_at = timezone.now()
+    request.save(update_fields=["confirmed_at"])
+    return outcome
 
 
 def _add_lead(*, patient: Patient, user: User, actor: User | None, note: str = "") -> CareTeamMember:

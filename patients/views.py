@@ -1,8 +1,11 @@
 from django.contrib import messages
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
@@ -10,7 +13,8 @@ from accounts.refusals import add_service_error, validation_message
 
 from . import selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
-from .models import CareTeamMember, Channel
+from .models import CareTeamMember, Channel, ConsentRequest
+from .tokens import read_consent_confirm_token
 
 PAGE_SIZE = 25
 
@@ -168,3 +172,24 @@ def patient_archive(request, pk):
         else f"{patient.display_name} is active again.",
     )
     return redirect(patient)
+
+
+@never_cache
+@csrf_exempt  # the signed token is the proof, as on the unsubscribe page; no session is used
+@require_http_methods(["GET", "POST"])
+def consent_confirm(request, token):
+    """Public: the patient confirms consent someone asked for (GET shows a button, so a mail scanner that
+    opens the link records nothing; POST confirms). Whoever holds the link sees a first name at most."""
+    try:
+        consent_request = ConsentRequest.objects.select_related("patient").get(
+            pk=read_consent_confirm_token(token)
+        )
+    except (signing.BadSignature, ConsentRequest.DoesNotExist):
+        return render(request, "patients/consent_confirm_invalid.html", status=400)
+    patient = consent_request.patient
+    context = {"first_name": patient.preferred_name or patient.first_name}
+    if request.method == "POST":
+        context["outcome"] = services.consent_confirm(request_id=consent_request.pk)
+    elif consent_request.confirmed_at is not None:
+        context["outcome"] = services.ConsentConfirmation.ALREADY
+    return render(request, "patients/consent_confirm.html", context)

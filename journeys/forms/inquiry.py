@@ -113,7 +113,6 @@ class InquiryForm(forms.Form):
                 HONEYPOT,
                 css_class="inquiry-hp",
                 aria_hidden="true",
-                style="position:absolute;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden;",
             ),
         )
 

@@ -12,7 +12,7 @@ from nudges.models import Kind
 from nudges.services import nudge_schedule
 from patients.models import Channel, Patient
 from patients.selectors import patient_consent, patient_find_duplicates, patient_may_message
-from patients.services import consent_record, patient_create
+from patients.services import consent_request, patient_create
 
 from ..models import Inquiry, Journey, Stage
 from .stages import journey_start
@@ -164,10 +164,13 @@ def _create_patient(data: dict, *, email: str, phone: str, consent_email: bool, 
 def _record_new_consent(
     patient: Patient, *, email: str, phone: str, consent_email: bool, consent_sms: bool
 ) -> None:
-    """Consent ticked on the form, for an address that is already on the patient's record.
+    """Consent ticked on the form for a patient we already know is only a request: anyone can type a
+    known patient's address into a public form, so it never records consent (and never undoes a
+    withdrawal). The request is recorded for the care team to see, and for email the patient is sent a
+    link to confirm it themselves (``patients.services.consent_request``).
 
-    Consent to an address the record does not hold is not recorded (the Inquiry row keeps it): it
-    would cover no address we send to, and would hide the consent the record's own address has.
+    A request for an address the record does not hold is not recorded (the Inquiry row keeps it): it
+    would cover no address we send to.
     """
     current = patient_consent(patient)
     given = (
@@ -176,7 +179,7 @@ def _record_new_consent(
     )
     for channel, ticked, same_address in given:
         if ticked and same_address and not current[channel].active:
-            consent_record(patient=patient, channel=channel, granted=True, via=CONSENT_VIA, actor=None)
+            consent_request(patient=patient, channel=channel, via=CONSENT_VIA)
 
 
 def _may_message_somehow(patient: Patient) -> bool:

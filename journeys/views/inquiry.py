@@ -1,7 +1,5 @@
 """The public "Get in touch" page: a prospect's first step, open to anyone, no sign-in."""
 
-import ipaddress
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -14,15 +12,6 @@ from accounts.refusals import add_service_error
 
 from ..forms.inquiry import HONEYPOT, InquiryForm
 from ..services.inquiries import InquiryRateLimited, inquiry_rate_limited, inquiry_receive
-
-
-def _address(request) -> str | None:
-    """The client's address, or None when it is not an IP address (a forged X-Forwarded-For)."""
-    address = client_address(request)
-    try:
-        return str(ipaddress.ip_address(address)) if address else None
-    except ValueError:
-        return None
 
 
 def _limited(request):
@@ -46,7 +35,7 @@ def inquire(request):
         return render(request, "journeys/inquire.html", {"form": InquiryForm()})
     if request.POST.get(HONEYPOT, "").strip():
         return redirect("journeys:inquire_thanks")  # a bot: it sees success, nothing is written
-    address = _address(request)
+    address = client_address(request)
     if inquiry_rate_limited(ip_address=address):
         return _limited(request)
     form = InquiryForm(request.POST)

@@ -2,7 +2,8 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
@@ -20,10 +21,18 @@ MOVED_EVENT = "journeyMoved"
 
 
 def _back_url(request) -> str:
-    """Where a plain form post returns to: the board it came from (with its filters), else the board."""
+    """Where a plain form post returns to: the board it came from (with its filters), else the board.
+
+    Only a path on this site counts ("/…"): anything else — another host, a scheme, or a bare word that
+    ``redirect`` would try to reverse as a URL name — falls back to the board.
+    """
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    if (
+        target.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        and "\x00" not in target
     ):
         return target
     return reverse("dashboard:pipeline")
@@ -52,7 +61,7 @@ def move(request, pk):
             message = f"{journey.patient.display_name} moved to {Stage(change.to_stage).label}."
             if not request.htmx:
                 messages.success(request, message)
-                return redirect(context["next"])
+                return HttpResponseRedirect(context["next"])
             response = render(request, "journeys/_move_form.html", context | {"moved": message})
             response["HX-Retarget"] = f"#journey-{journey.pk}"
             response["HX-Reswap"] = "outerHTML"
@@ -60,5 +69,5 @@ def move(request, pk):
             return response
     if not request.htmx:
         messages.error(request, f"{journey.patient.display_name} was not moved: {validation_message(form)}")
-        return redirect(context["next"])
+        return HttpResponseRedirect(context["next"])
     return render(request, "journeys/_move_form.html", context, status=422)

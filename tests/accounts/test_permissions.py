@@ -14,6 +14,7 @@ PUBLIC = {
     "accounts:login",
     "accounts:logout",
     "unsubscribe",
+    "consent_confirm",
     "twilio_inbound_sms",
     "compliance:checkin_answer",
     "journeys:inquire",

@@ -357,3 +357,27 @@ def test_a_stage_that_does_not_exist_is_refused(client_for, staff):
 
 def test_moving_an_unknown_journey_is_404(client_for, staff):
     assert client_for(staff).post("/journeys/999999/move/", {"to_stage": "discovery"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["abc", "dashboard:pipeline", "//evil.example/", "javascript:alert(1)", "/\\evil.example", "\x00/x", " "],
+)
+def test_a_next_that_is_not_a_path_on_this_site_returns_to_the_board(client_for, staff, target):
+    client = client_for(staff)
+    journey = journey_at(Stage.INQUIRY, staff)
+    response = client.post(f"/journeys/{journey.pk}/move/", {"to_stage": "discovery", "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == "/pipeline/"
+    refused = client.post(f"/journeys/{journey.pk}/move/", {"to_stage": "graduated", "next": target})
+    assert refused["Location"] == "/pipeline/"
+
+
+def test_a_next_with_a_line_break_cannot_split_the_header(client_for, staff):
+    client = client_for(staff)
+    journey = journey_at(Stage.INQUIRY, staff)
+    response = client.post(
+        f"/journeys/{journey.pk}/move/", {"to_stage": "discovery", "next": "/pipeline/\r\nSet-Cookie: x=1"}
+    )
+    assert response.status_code == 302
+    assert "\n" not in response["Location"]
