@@ -9,13 +9,22 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Exact versions with hashes: the -dev lock for development and CI, requirements.lock for the image.
+LOCK := requirements-dev.lock
+PYTHON_FLOOR := 3.12
+LOCK_FLAGS := --universal --python-version $(PYTHON_FLOOR) --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: help install run test lint bench migrate demo clean
+.PHONY: help install lock run test lint bench migrate demo clean
+
+# The settings default to production (DEBUG off); these development targets turn it on unless the
+# environment already chose.
+run migrate demo lint: export DJANGO_DEBUG ?= true
 
 help:
 	@echo "make run    install, migrate, load demo data, serve http://127.0.0.1:8000 with worker and beat"
 	@echo "make test   install if needed and run the whole test suite"
-	@echo "make lint   ruff and djLint"
+	@echo "make lint   ruff, djLint and mypy"
+	@echo "make lock   re-pin the lock files after changing dependencies in pyproject.toml"
 	@echo "make bench  print benchmark figures (never part of the test suite)"
 
 $(BIN)/python:
@@ -26,13 +35,20 @@ $(BIN)/python:
 	fi
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet '.[dev]'
+# pip installs uv at the version and hashes the lock pins, then uv installs the whole lock (hash-checked).
+$(STAMP): $(BIN)/python $(LOCK)
+	@awk '/^uv==/ {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}' $(LOCK) > $(VENV)/uv-requirement.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-requirement.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r $(LOCK)
 	@touch $(STAMP)
 
 install: $(STAMP)
 	@mkdir -p var/staticfiles
+
+# Keeps what the lock files pin unless pyproject.toml asks otherwise; LOCK_ARGS=--upgrade takes newer releases.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) $(LOCK_ARGS) --quiet -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml -c $(LOCK) $(LOCK_FLAGS) $(LOCK_ARGS) --quiet -o requirements.lock
 
 migrate: install
 	@mkdir -p var
@@ -52,6 +68,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/djlint templates --lint
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m benchmarks

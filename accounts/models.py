@@ -12,14 +12,15 @@ class Role(models.TextChoices):
 
 
 class AllianceUserManager(UserManager):
+    # _create_user_object and _create_user are Django's own, private, so django-stubs leaves them out.
     def _create_user_object(self, username, email, password, **extra_fields):
         extra_fields.pop("is_staff", None)  # derived from the role, see User.is_staff
-        return super()._create_user_object(username, email, password, **extra_fields)
+        return super()._create_user_object(username, email, password, **extra_fields)  # type: ignore[misc]
 
     def create_superuser(self, username, email=None, password=None, **extra_fields):
         extra_fields.setdefault("role", Role.ADMIN)
         extra_fields.setdefault("is_superuser", True)
-        return self._create_user(username, email, password, **extra_fields)
+        return self._create_user(username, email, password, **extra_fields)  # type: ignore[attr-defined]
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -81,12 +82,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Visit notes and the intake story are for practitioners and admins only."""
         return self.is_active and self.role in (Role.ADMIN, Role.PRACTITIONER)
 
-    def has_perm(self, perm, obj=None) -> bool:
+    def has_perm(self, perm: str, obj: models.Model | None = None) -> bool:
         if self.is_active and self.role == Role.ADMIN:
             return True
         return super().has_perm(perm, obj)
 
-    def has_module_perms(self, app_label) -> bool:
+    def has_module_perms(self, app_label: str) -> bool:
         if self.is_active and self.role == Role.ADMIN:
             return True
         return super().has_module_perms(app_label)

@@ -1,7 +1,8 @@
 """Alliance CRM settings: one module, every value read from the environment.
 
-Development defaults need no server (SQLite and kombu's filesystem broker under ``var/``).
-Production mode (``DJANGO_DEBUG=false``) refuses to start without a secret key and allowed hosts.
+Production unless the environment says otherwise: ``DEBUG`` is off unless ``DJANGO_DEBUG=true``, and with it
+off the app refuses to start without a secret key and allowed hosts. ``make run`` and the test suite turn it on;
+the development values need no server (SQLite and kombu's filesystem broker under ``var/``).
 """
 
 from datetime import timedelta
@@ -15,7 +16,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 VAR_DIR = Path(env.str("ALLIANCE_VAR_DIR", default=str(BASE_DIR / "var")))
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # --- Secrets and hosts -------------------------------------------------------------------------
 if DEBUG:

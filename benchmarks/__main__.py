@@ -2,7 +2,7 @@
 
 Needs PostgreSQL and Redis. ``BENCH_DATABASE_URL`` (default postgres://postgres@127.0.0.1:5432/alliance_bench)
 is created if missing and emptied on every run; ``BENCH_BROKER_URL`` defaults to redis://127.0.0.1:6379/9.
-Exit status 2 when a server cannot be reached.
+Exit status 1 when a nudge was sent more than once (or the run failed), 2 when a server cannot be reached.
 """
 
 from __future__ import annotations

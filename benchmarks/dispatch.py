@@ -350,6 +350,11 @@ def print_row(label: str, result: dict) -> float:
     return rate
 
 
+def exit_status(*results: dict) -> int:
+    """1 when any scenario sent a nudge more than once: a duplicate fails the run, whatever the rates."""
+    return 1 if any(result["duplicates"] for result in results) else 0
+
+
 def run(args) -> int:
     database = settings.DATABASES["default"]
     print(f"Alliance CRM outbox benchmark: {args.nudges:,} due SMS nudges, null transport")
@@ -435,4 +440,11 @@ def run(args) -> int:
     print(
         f"  (benchmark ran {time.perf_counter() - started:.0f} s; load average {load} on {os.cpu_count()} CPUs)"
     )
-    return 0
+    status = exit_status(in_process, celery)
+    if status:
+        print(
+            f"bench: duplicate sends (A {in_process['duplicates']}, B {celery['duplicates']}): the outbox sent"
+            f" a nudge twice; the transport's logs are kept in {os.environ['BENCH_SMS_ROOT']}",
+            file=sys.stderr,
+        )
+    return status

@@ -22,7 +22,7 @@ from django.shortcuts import get_object_or_404
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
-from patients.models import CareTeamMember, Channel
+from patients.models import CareTeamMember, Channel, Patient
 
 from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
 from .scoring import Adherence, score_of
@@ -213,6 +213,8 @@ def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     waits: list[float] = []
     for sent_at, channel, time_zone, status, answered_at in rows:
+        if sent_at is None:  # filtered out above; the type checker can't know
+            continue
         answered = status == CheckIn.Status.ANSWERED
         hour = sent_at.astimezone(_zone(time_zone, zones)).hour
         for tally in (channels.setdefault(channel, [0, 0]), hours[hour]):
@@ -423,7 +425,7 @@ def alerts_open():
     ).order_by("opened_at", "pk")
 
 
-def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED):
+def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED) -> QuerySet[Alert]:
     return (
         Alert.objects.filter(resolved_at__isnull=False)
         .select_related("patient", "resolved_by")
@@ -459,7 +461,7 @@ def alert_others_open(alert: Alert) -> list[Alert]:
     )
 
 
-def patient_open_alerts(patient) -> list[Alert]:
+def patient_open_alerts(patient: Patient) -> list[Alert]:
     return list(Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk"))
 
 
@@ -473,7 +475,7 @@ def alert_corrections(alert: Alert) -> list[CourseCorrection]:
     return list(_corrections(alert=alert))
 
 
-def patient_corrections(patient, *, limit: int) -> list[CourseCorrection]:
+def patient_corrections(patient: Patient, *, limit: int) -> list[CourseCorrection]:
     """The latest course corrections on any of the patient's alerts."""
     return list(_corrections(alert__patient=patient)[:limit])
 

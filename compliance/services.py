@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,7 +21,7 @@ from .selectors import blueprints_since
 
 RATINGS = ("energy", "sleep", "mood", "digestion")
 RATING_MAX = 10
-PAUSED_REASON_MAX = ComplianceLog._meta.get_field("paused_reason").max_length
+PAUSED_REASON_MAX = cast(int, ComplianceLog._meta.get_field("paused_reason").max_length)
 PATIENT_LABEL = "patient via check-in link"
 ITEMS_CHANGED_MESSAGE = (
     "The plan was updated while this answer was being written; please have a look at the items again."
@@ -205,7 +206,7 @@ def checkin_answer_record(
 # be recorded as a step without resolving the alert (``resolve=False``), so the history shows each step.
 
 
-def _refuse_unless_clinical(actor) -> None:
+def _refuse_unless_clinical(actor: User | None) -> None:
     if actor is None or not actor.is_authenticated or not actor.is_active or actor.role not in CLINICAL:
         raise PermissionDenied("Only practitioners and admins record course corrections.")
 

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
+from accounts.models import User
 from compliance.models import Alert
 from journeys.models import CheckIn, Inquiry, Visit
 from nudges.models import Nudge
@@ -30,7 +31,7 @@ class Today:
     checkins_due_today: int
 
 
-def today_for(user, *, now: datetime | None = None) -> Today:
+def today_for(user: User, *, now: datetime | None = None) -> Today:
     now = now or timezone.now()
     local = timezone.localtime(now)
     start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)

@@ -21,7 +21,7 @@ class Stage(models.TextChoices):
 
 
 # The path, in order; the clinic's own words for each step (from "The Unbreakable Alliance").
-PATH = [
+PATH: list[str] = [
     Stage.INQUIRY,
     Stage.DISCOVERY,
     Stage.INTAKE,
@@ -31,7 +31,7 @@ PATH = [
     Stage.GRADUATED,
     Stage.ADVOCATE,
 ]
-STAGE_TAGLINES = {
+STAGE_TAGLINES: dict[str, str] = {
     Stage.INQUIRY: "Someone reached out",
     Stage.DISCOVERY: "A first honest conversation",
     Stage.INTAKE: "Deep Reconnaissance",
@@ -41,8 +41,8 @@ STAGE_TAGLINES = {
     Stage.GRADUATED: "Healed and on their way",
     Stage.ADVOCATE: "Tells others",
 }
-OFF_PATH = {Stage.PAUSED, Stage.DECLINED, Stage.WITHDRAWN}
-CLOSING = {Stage.GRADUATED, Stage.DECLINED, Stage.WITHDRAWN}
+OFF_PATH: set[str] = {Stage.PAUSED, Stage.DECLINED, Stage.WITHDRAWN}
+CLOSING: set[str] = {Stage.GRADUATED, Stage.DECLINED, Stage.WITHDRAWN}
 
 # Every move a journey may make. Paused journeys resume to the stage they paused from (checked in services).
 ALLOWED_MOVES: dict[str, set[str]] = {
@@ -279,6 +279,8 @@ class VisitNote(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     signed_at = models.DateTimeField(null=True, blank=True)
+
+    addenda_list: list["VisitNote"]  # not a column: journeys.selectors.visit_notes sets it for the note list
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -70,7 +70,7 @@ def nudge_for_review(*, pk: int) -> Nudge:
     return get_object_or_404(Nudge.objects.only("pk", "patient_id", "status", "kind", "channel"), pk=pk)
 
 
-def patient_messages(patient, *, limit: int = 20) -> list[Nudge]:
+def patient_messages(patient: Patient, *, limit: int = 20) -> list[Nudge]:
     """The patient's most recent nudges, newest first, in one query whatever their history holds."""
     return list(
         Nudge.objects.filter(patient=patient)

@@ -45,7 +45,7 @@ class PatientQuerySet(models.QuerySet):
     def active(self):
         return self.filter(archived=False)
 
-    def matching(self, query: str):
+    def matching(self, query: str) -> "PatientQuerySet":
         """Every word must appear in the name or email (case- and accent-insensitive); a phone number
         written in any style matches by its digits."""
         query = query.strip()

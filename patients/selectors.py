@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
@@ -164,7 +165,7 @@ def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMemb
     members = list(patient.care_team.select_related("user", "added_by").order_by("started_at", "id"))
     order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
     current = sorted((m for m in members if m.ended_at is None), key=lambda m: (order[m.role], m.started_at))
-    former = sorted((m for m in members if m.ended_at is not None), key=lambda m: m.ended_at, reverse=True)
+    former = sorted((m for m in members if m.ended_at is not None), key=attrgetter("ended_at"), reverse=True)
     return current, former
 
 

@@ -101,7 +101,7 @@ def consent_record(
     channel: str,
     granted: bool,
     via: str,
-    actor=None,
+    actor: User | None = None,
     note: str = "",
     address: str | None = None,
     at: datetime | None = None,
@@ -133,7 +133,7 @@ def consent_record(
     return event
 
 
-def _add_lead(*, patient: Patient, user, actor, note: str = "") -> CareTeamMember:
+def _add_lead(*, patient: Patient, user: User, actor: User | None, note: str = "") -> CareTeamMember:
     validate_lead(user)
     try:
         with transaction.atomic():

@@ -60,13 +60,12 @@ def time_zone_names() -> tuple[str, ...]:
     )
 
 
-def validate_time_zone(value: str) -> str:
+def validate_time_zone(value: str) -> None:
     if value not in time_zone_names() and value != "UTC":
         raise ValidationError(
             f"“{value}” is not a time zone we know. Use a name like America/Chicago or Europe/London.",
             code="invalid_time_zone",
         )
-    return value
 
 
 def validate_e164(value: str) -> None:

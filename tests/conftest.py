@@ -29,6 +29,21 @@ def redis_available(url: str) -> bool:
         return False
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run after every other test, whatever else reorders the session.
+
+    Their session fixtures keep Playwright's event loop running and set DJANGO_ALLOW_ASYNC_UNSAFE until the
+    session ends (tests/browser/conftest.py), so no other test may come after them. pytest calls the plain
+    hooks of later-registered plugins first: a sort in tests/browser/conftest.py (registered during
+    collection) ran before pytest's own fixture reordering, which groups tests sharing a session-scoped
+    parameter (``browser_name``; a test whose own ``page`` parameter shadowed Playwright's fixture had it
+    too) and so put them back mid-session. A wrapper's code after ``yield`` runs after every plain hook.
+    """
+    yield
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

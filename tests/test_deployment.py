@@ -1,9 +1,14 @@
 """docker-compose.yml cannot run here (no Docker engine), so prove what can be proved without one."""
 
 import importlib
+import re
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +66,43 @@ def test_procfile_runs_web_worker_and_beat_with_exec():
     lines = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
     assert set(lines) == {"web", "worker", "beat"}
     assert all(command.startswith("exec ") for command in lines.values())
+
+
+def test_the_image_runs_in_production_mode_and_installs_the_lock():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ENV DJANGO_DEBUG=false" in dockerfile
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in dockerfile
+
+
+def locked(name: str) -> dict[str, str]:
+    """{package: version} of a lock file, every pin with at least one hash."""
+    text = (ROOT / name).read_text()
+    pins = {}
+    for block in re.split(r"\n(?=\S)", text):
+        match = re.match(r"([A-Za-z0-9_.\-]+)==(\S+)", block)
+        if match:
+            assert "--hash=sha256:" in block, f"{name}: {match[1]} is pinned without a hash"
+            pins[canonicalize_name(match[1])] = match[2]
+    assert pins, f"{name} pins nothing"
+    return pins
+
+
+@pytest.mark.parametrize("name", ["requirements.lock", "requirements-dev.lock"])
+def test_lock_files_name_no_package_index(name):
+    text = (ROOT / name).read_text().lower()
+    for word in ("http", "pypi", "--index-url", "--extra-index-url", "--find-links", "file:"):
+        assert word not in text, f"{name} mentions {word!r}: pass --no-emit-index-url / leave indexes out"
+
+
+def test_the_locks_pin_every_dependency_pyproject_declares_at_one_version():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    production, development = locked("requirements.lock"), locked("requirements-dev.lock")
+    for requirement, lock in [(r, production) for r in project["dependencies"]] + [
+        (r, development) for r in project["optional-dependencies"]["dev"]
+    ]:
+        wanted = Requirement(requirement)
+        name = canonicalize_name(wanted.name)
+        assert name in lock, f"{wanted.name} is not in the lock: run make lock"
+        assert wanted.specifier.contains(lock[name], prereleases=True), f"{requirement}: locked {lock[name]}"
+    different = {name: (v, development[name]) for name, v in production.items() if development.get(name) != v}
+    assert not different, f"the production and development locks disagree: {different}"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import environ
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PRINT_SETTINGS = """
@@ -40,8 +42,18 @@ def run_settings(tmp_path, **env):
     )
 
 
-def test_defaults_need_no_server(tmp_path):
-    result = run_settings(tmp_path)
+def test_debug_is_off_unless_the_environment_turns_it_on(tmp_path):
+    refused = run_settings(tmp_path)
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in refused.stderr
+
+    result = run_settings(tmp_path, DJANGO_SECRET_KEY="x" * 60, DJANGO_ALLOWED_HOSTS="crm.clinic.example")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["debug"] is False
+
+
+def test_development_defaults_need_no_server(tmp_path):
+    result = run_settings(tmp_path, DJANGO_DEBUG="true")
     assert result.returncode == 0, result.stderr
     resolved = json.loads(result.stdout)
     assert resolved["engine"] == "django.db.backends.sqlite3"
@@ -51,9 +63,19 @@ def test_defaults_need_no_server(tmp_path):
     assert resolved["debug"] is True
 
 
+def test_the_suite_runs_under_development_settings(settings):
+    """pytest-env turns DEBUG on before the settings read it (pytest-django then runs each test with it off)."""
+    assert environ.Env().bool("DJANGO_DEBUG") is True
+    assert (
+        settings.STORAGES["staticfiles"]["BACKEND"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+    )
+    assert settings.SECURE_SSL_REDIRECT is False
+
+
 def test_postgresql_and_redis_come_from_the_environment(tmp_path):
     result = run_settings(
         tmp_path,
+        DJANGO_DEBUG="true",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/clinic",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/3",
     )

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from patients.models import Patient
 
 from ..models import Blueprint, BlueprintItem, BlueprintTemplate, ItemKind, Journey
 
@@ -117,7 +118,7 @@ def patient_plan(journey: Journey) -> PatientPlan | None:
     return PatientPlan(blueprint=blueprint, groups=[g for g in groups if g.items], on_hold=on_hold)
 
 
-def patient_blueprint_summary(patient) -> dict:
+def patient_blueprint_summary(patient: Patient) -> dict:
     """For the patient page: the open (else latest) journey and its versions' statuses, in two queries."""
     journey = (
         Journey.objects.filter(patient=patient)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Coalesce, NullIf, RowNumber
@@ -101,7 +101,7 @@ def pipeline_journeys(*, lead_id: int | None = None, program_id: int | None = No
     return qs
 
 
-def stage_counts(journeys: QuerySet[Journey], *, since) -> dict[str, int]:
+def stage_counts(journeys: QuerySet[Journey], *, since: datetime) -> dict[str, int]:
     """Journeys per board stage, the declined/withdrawn ones since ``since``, and the total: one query."""
     counts = {stage: Count("pk", filter=Q(stage=stage)) for stage in BOARD_STAGES}
     counts |= {
@@ -162,7 +162,11 @@ def stage_median_days(changes: QuerySet[StageChange]) -> dict[str, float]:
 
 
 def pipeline_board(
-    *, lead_id: int | None = None, program_id: int | None = None, per_column: int | None = None, now=None
+    *,
+    lead_id: int | None = None,
+    program_id: int | None = None,
+    per_column: int | None = None,
+    now: datetime | None = None,
 ) -> PipelineBoard:
     """The pipeline board: one column per path stage and the paused ones, each with its exact count,
     its oldest journeys first, its conversion to the next stage and its median days. Four queries."""

@@ -12,14 +12,16 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import dateformat, timezone
 
+from accounts.models import User
 from nudges.models import Nudge
+from patients.models import Patient
 
 from ..models import (
     OFF_PATH,
@@ -44,7 +46,7 @@ MAX_PAGES = 20  # "show older" on the plain page stops growing it here; htmx pag
 CHECKIN_DUE_BEFORE_CLOSE = timedelta(days=3)
 
 
-def _url(name: str, *args) -> str:
+def _url(name: str, *args: object) -> str:
     """The URL of a page another part of the app provides, or "" when that page is not installed."""
     try:
         return reverse(name, args=args)
@@ -52,7 +54,7 @@ def _url(name: str, *args) -> str:
         return ""
 
 
-def _day(value) -> str:
+def _day(value: date | datetime) -> str:
     return dateformat.format(timezone.localtime(value) if isinstance(value, datetime) else value, "j M Y")
 
 
@@ -60,7 +62,7 @@ def _moment(value: datetime) -> str:
     return dateformat.format(timezone.localtime(value), "j M Y, H:i")
 
 
-def _name(user) -> str:
+def _name(user: User | None) -> str:
     return str(user) if user is not None else ""
 
 
@@ -115,7 +117,7 @@ def _steps(stage: str, left_from: str | None) -> tuple[list[Step], int]:
     return steps, round((reached + 1) * 100 / len(PATH))
 
 
-def patient_journey(patient) -> JourneySummary | None:
+def patient_journey(patient: Patient) -> JourneySummary | None:
     """The patient's open journey, else their latest one, with where it stands on the path: one query.
 
     An off-path journey (paused, declined, withdrawn) carries the reason and note of the move that took
@@ -188,7 +190,7 @@ class TimelinePage:
         return (self.offset + len(self.entries)) // PAGE_SIZE + 1
 
 
-def _stage_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+def _stage_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
     changes = (
         StageChange.objects.filter(journey__patient=patient, at__lte=now)
         .select_related("by")
@@ -219,7 +221,7 @@ def _stage_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
     return entries
 
 
-VISIT_TONES = {
+VISIT_TONES: dict[str, str] = {
     Visit.Status.SCHEDULED: "info",
     Visit.Status.COMPLETED: "success",
     Visit.Status.CANCELLED: "secondary",
@@ -227,7 +229,7 @@ VISIT_TONES = {
 }
 
 
-def _visit_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
     visits = (
         Visit.objects.filter(patient=patient, starts_at__lte=now)
         .select_related("practitioner")
@@ -249,7 +251,7 @@ def _visit_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
     ]
 
 
-def _note_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
     # Only the columns the timeline shows: a note's body and intake sections are never read here.
     notes = (
         VisitNote.objects.filter(visit__patient=patient, created_at__lte=now)
@@ -287,7 +289,7 @@ def _note_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
     return entries
 
 
-def _blueprint_entries(patient, *, now, rows: int, clinical: bool) -> list[TimelineEntry]:
+def _blueprint_entries(patient: Patient, *, now: datetime, rows: int, clinical: bool) -> list[TimelineEntry]:
     blueprints = (
         Blueprint.objects.filter(
             journey__patient=patient,
@@ -300,6 +302,7 @@ def _blueprint_entries(patient, *, now, rows: int, clinical: bool) -> list[Timel
     )
     entries = []
     for blueprint in blueprints[:rows]:
+        assert blueprint.published_at is not None  # published_at__lte above
         current = blueprint.status == Blueprint.Status.PUBLISHED
         entries.append(
             TimelineEntry(
@@ -319,10 +322,10 @@ def _blueprint_entries(patient, *, now, rows: int, clinical: bool) -> list[Timel
     return entries
 
 
-CHECKIN_TONES = {CheckIn.Status.ANSWERED: "success", CheckIn.Status.MISSED: "warning"}
+CHECKIN_TONES: dict[str, str] = {CheckIn.Status.ANSWERED: "success", CheckIn.Status.MISSED: "warning"}
 
 
-def _checkin_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+def _checkin_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
     # An answered check-in sits at the moment it was answered, any other at the start of its due day.
     due_at = ExpressionWrapper(F("closes_at") - CHECKIN_DUE_BEFORE_CLOSE, output_field=DateTimeField())
     checkins = (
@@ -357,7 +360,7 @@ def _checkin_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
     return entries
 
 
-NUDGE_TONES = {
+NUDGE_TONES: dict[str, str] = {
     Nudge.Status.PENDING: "info",
     Nudge.Status.SENDING: "info",
     Nudge.Status.SENT: "success",
@@ -366,7 +369,7 @@ NUDGE_TONES = {
 }
 
 
-def _message_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
+def _message_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
     nudges = (
         Nudge.objects.filter(patient=patient)
         .annotate(timeline_at=Coalesce("sent_at", "send_at"))
@@ -405,12 +408,12 @@ def _message_entries(patient, *, now, rows: int) -> list[TimelineEntry]:
 KIND_ORDER = {"stage": 6, "visit": 5, "note": 4, "blueprint": 3, "checkin": 2, "message": 1}
 
 
-def _sort_key(entry: TimelineEntry):
+def _sort_key(entry: TimelineEntry) -> tuple[datetime, int, int]:
     return (entry.at, KIND_ORDER[entry.kind], entry.pk)
 
 
 def patient_timeline(
-    *, patient, user, offset: int = 0, limit: int = PAGE_SIZE, now: datetime | None = None
+    *, patient: Patient, user: User, offset: int = 0, limit: int = PAGE_SIZE, now: datetime | None = None
 ) -> TimelinePage:
     """Everything that has happened to a patient up to ``now``, newest first, ``limit`` entries from
     ``offset``: six queries, whatever the offset and however long the history.

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from nudges.models import Nudge
+from patients.models import Patient
 
 from ..models import Journey, Visit, VisitNote
 
@@ -37,7 +38,7 @@ def visit_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW)
     return visit
 
 
-def patient_open_journey(patient) -> Journey | None:
+def patient_open_journey(patient: Patient) -> Journey | None:
     return Journey.objects.open().filter(patient=patient).first()
 
 
@@ -58,8 +59,8 @@ def visit_notes(visit: Visit) -> list[VisitNote]:
         .only(*NOTE_LIST_FIELDS, "author__display_name", "author__username")
         .order_by("created_at", "id")
     )
-    by_id = {note.pk: note for note in notes}
-    roots = []
+    by_id: dict[int | None, VisitNote] = {note.pk: note for note in notes}
+    roots: list[VisitNote] = []
     for note in notes:
         note.addenda_list = []
     for note in notes:
@@ -100,7 +101,7 @@ def note_addenda(note: VisitNote) -> list[VisitNote]:
     return list(note.addenda.select_related("author").order_by("created_at", "id"))
 
 
-def patient_visits(patient) -> dict[str, list[Visit]]:
+def patient_visits(patient: Patient) -> dict[str, list[Visit]]:
     """Upcoming booked visits (soonest first) and the most recent others, two queries whatever the history."""
     now = timezone.now()
     base = (

@@ -6,7 +6,7 @@ resumed (with a reason). Revising the plan means a new draft, published with a r
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -19,7 +19,7 @@ from accounts.models import AccessEvent, User
 from ..models import Blueprint, BlueprintItem, BlueprintTemplate, ItemKind, Journey
 
 ITEM_FIELDS = ("kind", "title", "instructions", "dose", "frequency", "starts_on", "ends_on")
-STATUS_REASON_MAX = BlueprintItem._meta.get_field("status_reason").max_length
+STATUS_REASON_MAX = cast(int, BlueprintItem._meta.get_field("status_reason").max_length)
 
 
 def _audit(*, action: str, actor: User, blueprint: Blueprint, detail: str) -> None:
@@ -266,7 +266,7 @@ def blueprint_publish(*, blueprint: Blueprint, actor: User, reason: str = "") ->
 
 # From each status, where an item of the published plan may go. A stopped item stays stopped: to bring it
 # back, add it again in a revision.
-ITEM_MOVES = {
+ITEM_MOVES: dict[str, set[str]] = {
     BlueprintItem.Status.ACTIVE: {BlueprintItem.Status.PAUSED, BlueprintItem.Status.STOPPED},
     BlueprintItem.Status.PAUSED: {BlueprintItem.Status.ACTIVE, BlueprintItem.Status.STOPPED},
     BlueprintItem.Status.STOPPED: set(),

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, User
 from nudges.models import Kind, Nudge
 from nudges.services import nudge_cancel, nudge_schedule
 
@@ -75,7 +75,9 @@ def _first_entered(journey: Journey) -> datetime | None:
 
 
 @transaction.atomic
-def checkins_schedule(*, journey: Journey, actor=None, now: datetime | None = None) -> list[CheckIn]:
+def checkins_schedule(
+    *, journey: Journey, actor: User | None = None, now: datetime | None = None
+) -> list[CheckIn]:
     """Create the check-ins of the journey's series still to come that do not exist yet, each with its
     request nudge; return the ones created. Safe to call again: it never duplicates a check-in or a nudge."""
     now = now or timezone.now()
@@ -116,7 +118,7 @@ def checkins_schedule(*, journey: Journey, actor=None, now: datetime | None = No
 
 
 @transaction.atomic
-def checkins_withdraw_unasked(*, journey: Journey, actor=None, reason: str) -> int:
+def checkins_withdraw_unasked(*, journey: Journey, actor: User | None = None, reason: str) -> int:
     """Remove the scheduled check-ins whose request has not gone out, withdrawing their pending nudges;
     a check-in already asked for stays (the patient may still answer). Return how many were removed."""
     unasked = Q(request_nudge__isnull=True) | Q(request_nudge__status=Nudge.Status.PENDING)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,7 +22,7 @@ RATE_WINDOW = timedelta(hours=1)
 CONSENT_VIA = "inquiry form"
 JOURNEY_NOTE = "from the inquiry form"
 
-HOW_HEARD_TO_SOURCE = {
+HOW_HEARD_TO_SOURCE: dict[str, str] = {
     Inquiry.HowHeard.REFERRAL: Patient.Source.REFERRAL,
     Inquiry.HowHeard.WEBSITE: Patient.Source.WEBSITE,
     Inquiry.HowHeard.EVENT: Patient.Source.EVENT,
@@ -35,7 +35,7 @@ class InquiryRateLimited(Exception):
     """Too many inquiries came from one address within ``RATE_WINDOW``."""
 
 
-def inquiry_rate_limited(*, ip_address: str | None, now=None) -> bool:
+def inquiry_rate_limited(*, ip_address: str | None, now: datetime | None = None) -> bool:
     """Whether this address has already sent ``RATE_LIMIT`` inquiries within the last hour.
 
     Requests whose address is unknown share one allowance, so that hiding the address buys nothing.
@@ -81,20 +81,51 @@ def inquiry_receive(*, data: dict, ip_address: str | None, user_agent: str) -> I
         except ValidationError:  # another request opened one a moment ago
             journey = Journey.objects.open().get(patient=patient)
 
+    return inquiry_record(
+        patient=patient,
+        journey=journey,
+        data={
+            **data,
+            "email": email,
+            "phone": phone,
+            "consent_email": consent_email,
+            "consent_sms": consent_sms,
+        },
+        ip_address=ip_address,
+        user_agent=user_agent,
+        matched_existing=bool(matches),
+    )
+
+
+@transaction.atomic
+def inquiry_record(
+    *,
+    patient: Patient,
+    journey: Journey,
+    data: dict,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    matched_existing: bool = False,
+) -> Inquiry:
+    """Keep what the form received for the patient it belongs to, and schedule the welcome message when the
+    journey is still at its first stage and the patient allowed us to write.
+
+    ``data`` is as ``inquiry_receive`` takes it, with consent only for an address that was given.
+    """
     inquiry = Inquiry.objects.create(
         first_name=data["first_name"],
         last_name=data["last_name"],
-        email=email,
-        phone=phone,
+        email=data.get("email") or "",
+        phone=data.get("phone") or "",
         message=data.get("message") or "",
         how_heard=data.get("how_heard") or "",
-        consent_email=consent_email,
-        consent_sms=consent_sms,
+        consent_email=bool(data.get("consent_email")),
+        consent_sms=bool(data.get("consent_sms")),
         ip_address=ip_address or None,
         user_agent=(user_agent or "")[:255],
         patient=patient,
         journey=journey,
-        matched_existing=bool(matches),
+        matched_existing=matched_existing,
     )
     # The welcome says "we will be in touch to set up a discovery call": it fits only a journey still
     # at its first stage. It is scheduled only when some channel may carry it now; otherwise the outbox
@@ -120,7 +151,7 @@ def _create_patient(data: dict, *, email: str, phone: str, consent_email: bool, 
             "last_name": data["last_name"],
             "email": email.lower(),
             "phone": phone,
-            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard"), Patient.Source.OTHER),
+            "source": HOW_HEARD_TO_SOURCE.get(data.get("how_heard", ""), Patient.Source.OTHER),
             "preferred_channel": Channel.SMS if prefers_sms else Channel.EMAIL,
         },
         consent_email=consent_email,

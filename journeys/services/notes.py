@@ -17,7 +17,7 @@ from accounts.models import AccessEvent, User
 from ..models import Visit, VisitNote
 
 
-def _require_clinician(user) -> None:
+def _require_clinician(user: User) -> None:
     if not user.can_read_clinical:
         raise ValidationError("Only practitioners and admins write visit notes.", code="not_clinical")
 
@@ -32,7 +32,7 @@ def _require_unsigned(note: VisitNote) -> None:
         )
 
 
-def _require_author(note: VisitNote, actor) -> None:
+def _require_author(note: VisitNote, actor: User) -> None:
     if note.author_id != actor.pk:
         raise ValidationError("Only the note's author can change or sign it.", code="not_author")
 

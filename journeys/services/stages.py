@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from patients.models import Patient
 
-from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Stage, StageChange
+from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Program, Stage, StageChange
 from .checkins import checkins_schedule, checkins_withdraw_unasked
 
 
@@ -30,7 +31,14 @@ def paused_from(journey: Journey) -> str | None:
 
 
 @transaction.atomic
-def journey_start(*, patient, actor=None, program=None, note: str = "", at=None) -> Journey:
+def journey_start(
+    *,
+    patient: Patient,
+    actor: User | None = None,
+    program: Program | None = None,
+    note: str = "",
+    at: datetime | None = None,
+) -> Journey:
     """Open a journey at ``inquiry`` for a patient who has no open journey."""
     at = at or timezone.now()
     try:
@@ -107,7 +115,7 @@ def journey_move(
     return change
 
 
-def _stage_effects(*, journey: Journey, change: StageChange, actor) -> None:
+def _stage_effects(*, journey: Journey, change: StageChange, actor: User | None) -> None:
     """What a move causes beyond its own rows, in the move's transaction: entering check-ins schedules the
     check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked."""
     if change.to_stage == Stage.CHECK_INS:

@@ -8,7 +8,7 @@ withdraws the pending ones under ``visit:<pk>:`` and a move schedules new ones f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -36,7 +36,7 @@ def _clinic_time(moment: datetime) -> str:
     return dateformat.format(local, r"l j F \a\t H:i")
 
 
-def patient_local_when(moment: datetime, tz) -> str:
+def patient_local_when(moment: datetime, tz: tzinfo) -> str:
     """A moment as the patient reads it on their own clock: "Tuesday 14 April at 10:00"."""
     return dateformat.format(moment.astimezone(tz), r"l j F \a\t H:i")
 
@@ -58,7 +58,7 @@ def _reminder_offsets() -> list[int]:
     return [int(offset) for offset in rule.offsets_minutes or []]
 
 
-def _schedule_reminders(visit: Visit, *, actor) -> list[Nudge]:
+def _schedule_reminders(visit: Visit, *, actor: User | None) -> list[Nudge]:
     """One reminder per offset of the visit-reminder rule, skipping moments already past."""
     offsets = _reminder_offsets()
     if not offsets:
@@ -116,18 +116,18 @@ def _lock_practitioner(practitioner):
     return locked
 
 
-def _check_free(practitioner, starts_at: datetime, ends_at: datetime, *, exclude_pk=None) -> None:
-    clash = (
-        Visit.objects.filter(
-            practitioner=practitioner,
-            status=Visit.Status.SCHEDULED,
-            starts_at__lt=ends_at,
-            ends_at__gt=starts_at,
-        )
-        .exclude(pk=exclude_pk)
-        .order_by("starts_at")
-        .first()
+def _check_free(
+    practitioner: User, starts_at: datetime, ends_at: datetime, *, exclude_pk: int | None = None
+) -> None:
+    overlapping = Visit.objects.filter(
+        practitioner=practitioner,
+        status=Visit.Status.SCHEDULED,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
     )
+    if exclude_pk is not None:
+        overlapping = overlapping.exclude(pk=exclude_pk)
+    clash = overlapping.order_by("starts_at").first()
     if clash is not None:
         raise ValidationError(
             f"{practitioner} is already booked for a {clash.get_kind_display().lower()} "

@@ -42,13 +42,13 @@ def test_a_patient_link_is_recorded_without_a_user(db):
 def test_the_trail_cannot_be_changed_or_deleted_in_code(practitioner):
     event = record_access(action="view", actor=practitioner, patient_id=1)
     event.action = "delete"
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionError, match="append-only"):
         event.save()
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionError, match="append-only"):
         event.delete()
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionError, match="append-only"):
         AccessEvent.objects.filter(pk=event.pk).update(action="delete")
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionError, match="append-only"):
         AccessEvent.objects.all().delete()
     assert AccessEvent.objects.get(pk=event.pk).action == "view"
 

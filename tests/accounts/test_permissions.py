@@ -85,7 +85,7 @@ def request_as(user):
 
 @pytest.mark.parametrize("view", [clinical_view, ClinicalView.as_view()], ids=["decorator", "mixin"])
 def test_the_role_check_refuses_the_wrong_role_with_403(view, staff):
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="Your role does not give access"):
         view(request_as(staff))
 
 
@@ -106,7 +106,7 @@ def test_the_role_check_sends_anonymous_to_sign_in(view):
 
 def test_a_switched_off_account_is_refused(practitioner):
     practitioner.is_active = False
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="Your role does not give access"):
         clinical_view(request_as(practitioner))
 
 

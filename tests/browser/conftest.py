@@ -1,9 +1,9 @@
 """Real Chromium through pytest-playwright, against pytest-django's ``live_server``.
 
 Playwright launches the system Chromium (``apt-get install chromium``), so ``playwright install``
-is never needed. Browser tests run after every other test: Playwright's sync API keeps an asyncio
-loop running in the main thread from the first browser test to the end of the session, and Django
-refuses database calls while a loop runs unless ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set.
+is never needed. Browser tests run after every other test (sorted by tests/conftest.py): Playwright's sync
+API keeps an asyncio loop running in the main thread from the first browser test to the end of the
+session, and Django refuses database calls while a loop runs unless ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set.
 """
 
 from pathlib import Path
@@ -29,10 +29,6 @@ MARKER = "browser: drives real Chromium through Playwright (fails instead of ski
 def pytest_configure(config):
     if not any(line.startswith("browser:") for line in config.getini("markers")):
         config.addinivalue_line("markers", MARKER)
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -132,7 +132,7 @@ def test_the_window_is_the_clinics_amend_hours(plan, checkin):
     first = timezone.now()
     record(checkin, statuses(items, "done", "done", "done"), now=first)
     record(checkin, statuses(items, "done", "done", "missed"), now=first + timedelta(hours=1, minutes=59))
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="the time to change it is over"):
         record(checkin, statuses(items, "done", "done", "done"), now=first + timedelta(hours=2))
 
 

@@ -80,7 +80,7 @@ def test_a_course_correction_is_audited(alert, practitioner):
 
 
 def test_staff_cannot_record_a_course_correction(alert, staff):
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="Only practitioners and admins record course corrections"):
         course_correct(alert=alert, actor=staff, change="other", note="Rang her.")
     assert not CourseCorrection.objects.exists()
 

@@ -10,12 +10,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, Q
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import AccessEvent
 from compliance.models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
 from compliance.selectors import recent_answered_score
-from dashboard.management.commands.seed_demo import DEMO_PATIENTS, JOURNEYS
+from dashboard.demo import demo_data
 from journeys.models import (
     OFF_PATH,
     PATH,
@@ -35,6 +36,9 @@ from nudges.models import Nudge
 from patients.models import CareTeamMember, ConsentEvent, Patient, fold
 
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEMO_PASSWORD = "demo-pass-123"
+DEMO_PATIENTS = demo_data().patients
+JOURNEYS = {person.legal_name: person.journey for person in DEMO_PATIENTS}
 
 
 def run(command, *args):
@@ -43,38 +47,29 @@ def run(command, *args):
     return out.getvalue()
 
 
-def snapshot(patients):
-    """What a person would notice of the demo: who, where, how to reach them, and who leads their care."""
-    return [
-        (p.legal_name, p.time_zone, p.phone, p.email, p.date_of_birth, p.lead_name, p.source, p.archived)
-        for p in patients.with_lead().order_by("pk")
-    ]
-
-
-def journey_snapshot(patients):
-    """Where each patient stands: their journey's stage, how many visits and plan versions they have."""
-    return [
-        (p.journeys.get().stage, p.visits.count(), Blueprint.objects.filter(journey__patient=p).count())
-        for p in patients.order_by("pk")
-    ]
-
-
-@pytest.fixture(scope="class")
+@pytest.fixture(scope="module")
 def clinic(django_db_setup, django_db_blocker):
-    """One demo clinic for all the tests of a class: loading it takes about a second, so it is loaded once.
+    """The demo clinic as `make run` loads it (``setup_demo``, with DEMO_PASSWORD set), once for the module.
 
-    Each test still runs in its own savepoint (the ``db`` fixture), so whatever a test writes is rolled
-    back before the next; the clinic itself is rolled back after the class.
+    It is loaded inside a transaction that is rolled back after the module's last test; each test still
+    runs in its own savepoint inside it (the ``db`` fixture), so whatever a test writes is rolled back
+    before the next. Tests that load the demo again, or need an empty database, are in
+    ``test_seed_demo_runs.py``.
     """
-    with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DEMO_PASSWORD", raising=False)
+    with (
+        django_db_blocker.unblock(),
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS),
+    ):
+        patch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
         with transaction.atomic():
-            yield run("seed_demo", "--if-empty")
+            yield run("setup_demo")
             transaction.set_rollback(True)
 
 
 @pytest.fixture
 def seeded(clinic, db):
+    """The demo clinic; the output of the command that loaded it."""
     return clinic
 
 
@@ -178,19 +173,6 @@ class TestTheDemoPatients:
         out = run("seed_demo", "--if-empty")
         assert counts() == before
         assert "left as it is" in out
-
-    def test_the_demo_is_the_same_on_every_run(self, seeded):
-        last_of_first_run = Patient.objects.order_by("pk").last().pk
-        users = get_user_model().objects.count()
-
-        run("seed_demo")  # without --if-empty: a second clinic's worth, next to the first
-
-        first = snapshot(Patient.objects.filter(pk__lte=last_of_first_run))
-        assert snapshot(Patient.objects.filter(pk__gt=last_of_first_run)) == first
-        first_journeys = journey_snapshot(Patient.objects.filter(pk__lte=last_of_first_run))
-        assert journey_snapshot(Patient.objects.filter(pk__gt=last_of_first_run)) == first_journeys
-        assert Program.objects.count() == 2, "programs are only created once"
-        assert get_user_model().objects.count() == users, "colleagues are only created once"
 
 
 class TestTheLivingClinic:
@@ -481,6 +463,47 @@ class TestTheLivingClinic:
         assert "1 answered by a course correction" in seeded
 
 
+class TestHistoryLivedOnTheClock:
+    """The demo's past was made at the moments it happened, through the services, not dated back."""
+
+    def test_the_audit_trail_reads_in_time_order_and_nothing_is_dated_in_the_future(self, seeded):
+        now = timezone.now()
+        moments = list(AccessEvent.objects.order_by("pk").values_list("at", flat=True))
+        assert all(earlier <= later for earlier, later in pairwise(moments))
+        assert moments[-1] <= now
+        for model, field in [
+            (Patient, "created_at"),
+            (StageChange, "at"),
+            (VisitNote, "created_at"),
+            (Blueprint, "published_at"),
+            (CheckInAnswer, "answered_at"),
+            (Alert, "opened_at"),
+            (CourseCorrection, "created_at"),
+            (Nudge, "sent_at"),
+        ]:
+            assert not model.objects.filter(**{f"{field}__gt": now}).exists(), model
+
+    def test_each_patient_was_created_when_their_journey_began(self, seeded):
+        for journey in Journey.objects.select_related("patient"):
+            assert journey.patient.created_at == journey.started_at
+
+    def test_the_outbox_sent_history_when_it_fell_due_and_left_the_last_two_days_to_the_worker(self, seeded):
+        now = timezone.now()
+        sent = Nudge.objects.filter(status=Nudge.Status.SENT)
+        assert sent.filter(kind="checkin_request").count() >= 20
+        for nudge in sent:
+            assert nudge.send_at <= nudge.sent_at < now
+            assert nudge.body_text, "the outbox keeps the words it sent"
+        assert not Nudge.objects.filter(
+            status=Nudge.Status.PENDING, send_at__lt=now - timedelta(days=2)
+        ).exists()
+        assert Nudge.objects.filter(status=Nudge.Status.SUPPRESSED).exists(), "consent is honoured in history"
+
+    def test_past_visits_left_no_reminders_behind(self, seeded):
+        for visit in Visit.objects.exclude(status=Visit.Status.SCHEDULED):
+            assert not Nudge.objects.filter(dedupe_key__startswith=f"visit:{visit.pk}:").exists(), visit
+
+
 def test_every_demo_patient_has_a_journey_planned():
     names = [f"{person.first_name} {person.last_name}" for person in DEMO_PATIENTS]
     assert sorted(JOURNEYS) == sorted(names)
@@ -490,42 +513,16 @@ def test_every_demo_patient_has_a_journey_planned():
     )
 
 
-def test_a_dry_run_keeps_nothing(db, monkeypatch, mailoutbox, django_capture_on_commit_callbacks):
-    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
-    with django_capture_on_commit_callbacks() as queued:
-        out = run("seed_demo", "--dry-run")
-    assert "dry run" in out and "by stage" in out
-    assert "would open" in out
-    assert mailoutbox == [] and queued == [], "falter detection only counts: no email, no outreach queued"
-    assert not Alert.objects.exists() and not CheckInAnswer.objects.exists()
-    assert not Patient.objects.exists()
-    assert not get_user_model().objects.exists()
-    assert not Journey.objects.exists() and not Program.objects.exists()
-    assert not Nudge.objects.exists() and not Visit.objects.exists()
-
-
-def test_new_colleagues_cannot_sign_in_until_given_a_password(seeded):
-    added = get_user_model().objects.filter(
-        username__in=["dr.okafor", "dr.natarajan", "coach.lena", "coordinator"]
-    )
-    assert added.count() == 4
-    assert not any(user.has_usable_password() for user in added)
-    assert "an admin sets one" in seeded
-
-
-def test_new_colleagues_get_the_demo_password_when_one_is_set(db, settings, monkeypatch):
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-    monkeypatch.setenv("DEMO_PASSWORD", "demo-pass-123")
-    run("seed_demo")
+def test_new_colleagues_get_the_demo_password_when_one_is_set(seeded):
     okafor = get_user_model().objects.get(username="dr.okafor")
-    assert okafor.check_password("demo-pass-123")
+    assert okafor.check_password(DEMO_PASSWORD)
     assert okafor.role == "practitioner"
 
 
-def test_setup_demo_creates_users_once_and_shows_their_password_once(db, settings, monkeypatch):
+def test_setup_demo_creates_users_once_and_shows_their_password_once(seeded, settings, monkeypatch):
     settings.PASSWORD_HASHERS = FAST_HASHERS
-    monkeypatch.setenv("DEMO_PASSWORD", "demo-pass-123")
-    first = run("setup_demo")
+    monkeypatch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
+    first = seeded  # the clinic was loaded by setup_demo, into an empty database
     users = set(get_user_model().objects.values_list("username", flat=True))
     patients = Patient.objects.count()
 

@@ -160,7 +160,7 @@ def test_an_item_needs_a_title_and_cannot_end_before_it_starts(journey, practiti
         )
     assert caught.value.message_dict["ends_on"] == ["The end date cannot be before the start date."]
     item = blueprint_add_item(blueprint=draft, actor=practitioner, **MAGNESIUM, starts_on=date(2026, 3, 2))
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="The end date cannot be before the start date"):
         blueprint_update_item(item=item, actor=practitioner, ends_on=date(2026, 3, 1))
     item.refresh_from_db()
     assert item.ends_on is None
@@ -173,7 +173,7 @@ def test_reordering_a_draft_puts_items_in_the_given_order(journey, practitioner)
     second = blueprint_add_item(blueprint=draft, actor=practitioner, **WALK)
     blueprint_reorder(blueprint=draft, actor=practitioner, item_ids=[second.pk, first.pk])
     assert list(draft.items.values_list("pk", flat=True)) == [second.pk, first.pk]
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="The plan changed while you were reordering it"):
         blueprint_reorder(blueprint=draft, actor=practitioner, item_ids=[second.pk])
 
 

@@ -228,7 +228,7 @@ def test_the_service_refuses_past_the_limit_too():
             ip_address="2001:db8::1",
             user_agent="",
         )
-    with pytest.raises(InquiryRateLimited):
+    with pytest.raises(InquiryRateLimited, match="2001:db8::1"):
         inquiry_receive(
             data={"first_name": "A", "last_name": "B6", "email": "a6@example.com"},
             ip_address="2001:db8::1",

@@ -146,8 +146,8 @@ def test_a_full_column_shows_its_first_cards_and_counts_the_rest(client_for, sta
 
 
 def test_conversion_and_median_stay_come_from_the_stage_history(client_for, staff):
-    # Four journeys enter inquiry; three go on to discovery; one of those pauses, comes back and
-    # goes on to intake; one is still in inquiry.
+    # Four journeys enter inquiry and three go on to discovery: of those, one goes on to intake and one
+    # pauses and comes back to discovery. The fourth is still in inquiry.
     a = started(staff, days_ago=40)
     walk(a, staff, (Stage.DISCOVERY, 38), (Stage.INTAKE, 30))  # inquiry 2 days, discovery 8
     b = started(staff, days_ago=40)

@@ -398,12 +398,13 @@ def test_without_htmx_show_older_grows_the_patient_page(client_for, staff, patie
     assert len(page.entries) == PAGE_SIZE + 5 and not page.has_more
 
 
-@pytest.mark.parametrize("page", ["0", "-3", "abc", "9999"])
-def test_odd_page_numbers_never_break_the_timeline(client_for, staff, patient, page):
+# Not named "page": that is Playwright's fixture, and shadowing it gave these tests its session parameter.
+@pytest.mark.parametrize("page_number", ["0", "-3", "abc", "9999"])
+def test_odd_page_numbers_never_break_the_timeline(client_for, staff, patient, page_number):
     add_nudge(patient, ago(hours=1), key="one")
     client = client_for(staff)
-    assert client.get(f"/patients/{patient.pk}/timeline/?page={page}", **HTMX).status_code == 200
-    assert client.get(f"/patients/{patient.pk}/?timeline={page}").status_code == 200
+    assert client.get(f"/patients/{patient.pk}/timeline/?page={page_number}", **HTMX).status_code == 200
+    assert client.get(f"/patients/{patient.pk}/?timeline={page_number}").status_code == 200
 
 
 def test_events_at_the_same_moment_are_neither_repeated_nor_lost_across_pages(staff, practitioner, patient):

@@ -185,7 +185,8 @@ def test_quiet_hours_are_kept_across_daylight_saving_changes(
 
 
 def test_quiet_hours_ending_inside_a_spring_forward_gap(consenting_patient):
-    # Quiet 22:00–02:30: on 8 March 2026 New York has no 02:30; the first allowed minute is 03:00 EDT.
+    # Quiet 22:00–02:30: on 8 March 2026 New York has no 02:30. The nudge waits for the instant 02:30 EST
+    # names, 03:30 EDT: out of quiet hours, half an hour after the clocks' jump to 03:00.
     consenting_patient.quiet_hours_start, consenting_patient.quiet_hours_end = time(22, 0), time(2, 30)
     consenting_patient.save()
     with time_machine.travel(datetime(2026, 3, 8, 4, 0, tzinfo=UTC), tick=False):  # 23:00 EST on 7 March

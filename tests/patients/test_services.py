@@ -44,7 +44,7 @@ def test_an_unknown_time_zone_is_refused(staff):
 
 
 def test_a_phone_not_in_international_form_is_refused_by_the_model(staff):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="is not a valid number"):
         new_patient(staff, phone="555-0147")
 
 
@@ -65,14 +65,17 @@ def test_quiet_hours_within_one_day(staff):
 
 def test_empty_quiet_hours_are_refused_by_the_database(staff):
     patient = new_patient(staff)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="patient_quiet_hours_not_empty"), transaction.atomic():
         Patient.objects.filter(pk=patient.pk).update(quiet_hours_start=time(8, 0), quiet_hours_end=time(8, 0))
 
 
 def test_the_database_holds_one_current_lead_per_patient(practitioner, other_practitioner):
     patient = PatientFactory()
     CareTeamMember.objects.create(patient=patient, user=practitioner, role="lead")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with (
+        pytest.raises(IntegrityError, match=r"careteam_one_current_lead|patients_careteammember\.patient_id"),
+        transaction.atomic(),
+    ):
         CareTeamMember.objects.create(patient=patient, user=other_practitioner, role="lead")
     # An ended lead is history, and does not count.
     CareTeamMember.objects.filter(patient=patient).update(ended_at=timezone.now())
