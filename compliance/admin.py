@@ -18,7 +18,17 @@ class ClinicSettingsAdmin(admin.ModelAdmin):
     fieldsets = (
         (
             "When a patient needs attention",
-            {"fields": ("adherence_threshold", "missed_in_a_row", "drop_points")},
+            {
+                "fields": (
+                    "adherence_threshold",
+                    "low_margin_points",
+                    "min_reports",
+                    "drop_points",
+                    "missed_in_a_row",
+                    "answer_wait_days",
+                    "outreach_every_days",
+                )
+            },
         ),
         ("Adherence", {"fields": ("window_days",)}),
         ("Check-in answers", {"fields": ("amend_hours",)}),

@@ -4,40 +4,46 @@ Two periodic jobs (Celery beat, or ``manage.py detect_faltering``), both safe to
 
 ``checkins_mark_missed``
     A scheduled check-in whose window has closed becomes *missed* (a conditional UPDATE, so a second run
-    changes nothing) and the patient gets one gentle "tell us what got in the way" follow-up
+    changes nothing) and the patient gets one gentle "tell us what got in the way" follow-up — unless their
+    alert is escalated and a person is calling them
     (``checkin:<pk>:missed``). It goes out as the admin's *missed check-in* rule says (by default a day after
     the window closed) and links to the patient's next check-in of the same journey: a missed check-in can
     never be answered, and the next one takes an answer even before its due day. With no check-in left the
     link is left out; the wording reads well without it.
 
 ``detect_faltering``
-    For every patient whose open journey is at check-ins, three plain rules, with the thresholds of
-    ``ClinicSettings``:
+    For every patient whose open journey is at check-ins, plain rules with the thresholds of
+    ``ClinicSettings``, reading only what came after the patient's latest course correction (a new plan is
+    judged on its own evidence):
 
-    * low adherence — the last two answered check-ins together score below the threshold;
-    * missed check-ins — the most recent ``missed_in_a_row`` closed check-ins were all missed;
-    * adherence dropped — the score fell by ``drop_points`` or more from the window before.
+    * side effect — an answer names the side-effects barrier or plainly tells of one in the patient's words
+      (``reports_side_effect``; ``checkin_answer_record`` already calls ``side_effect_heard`` at answer time);
+    * missed check-ins — the last ``missed_in_a_row`` closed check-ins (default one) closed unanswered, or,
+      with ``answer_wait_days``, a request has waited that long without an answer;
+    * low adherence — the recent check-ins (the last two, up to four until ``min_reports`` item reports
+      count) score below ``adherence_threshold − low_margin_points``;
+    * adherence dropped — the recent score is ``drop_points`` or more below the check-ins due in the
+      ``window_days`` before them (also needing ``min_reports``).
 
-    Each reason that holds and has no open alert opens one (the partial unique constraint makes a
-    duplicate impossible even for two concurrent runs), schedules one warm outreach nudge to the patient
-    and emails the lead practitioner (one email per patient and run, naming each new reason). A patient who
-    already has an open alert with an outreach message is not written to again for a second reason: one
-    message per stretch of faltering, until a practitioner answers it with a course correction.
+    One stretch of faltering is one conversation: a patient has at most one open alert, carrying every
+    reason (``Alert.reasons``; the partial unique constraint makes a second impossible even for two
+    concurrent runs). Opening it schedules one warm outreach — none for a side effect alone, the missed
+    check-in's own follow-up for silence, and never more than one outreach per patient in
+    ``outreach_every_days`` — and emails the lead practitioner once. A later reason joins the open alert
+    (a side effect also emails the lead); a patient who lets a check-in close unanswered after being reached
+    is escalated (``escalated_at``: a person calls them) instead of alerted and written to again.
 
-    Once an alert is answered, the same reason opens again only on newer evidence — an answer given (low
-    adherence, drop) or a check-in missed (missed check-ins) after the answer — so the data a practitioner
-    has just answered does not reopen the alert an hour later.
-
-Queries: six for the whole run plus at most five per patient at check-ins (the two scoring reads),
-and a few more only for each alert opened — comfortable at clinic scale (hundreds of patients).
+Queries: a fixed handful for the whole run, whatever the number of patients, and a few more only for each
+alert opened or changed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -50,13 +56,13 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent
 from journeys.models import CheckIn, Journey, Stage
 from journeys.tokens import checkin_token
-from nudges.models import Kind, NudgeRule
+from nudges.models import Kind, Nudge, NudgeRule
 from nudges.services import nudge_schedule
 from patients.models import CareTeamMember
 
 from .emails import render_email
-from .models import Alert, ClinicSettings
-from .selectors import patient_adherence, recent_answered_score
+from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
+from .scoring import recent_and_baseline
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +72,6 @@ MISSED_LABEL = "missed check-in sweep"
 DEFAULT_OFFSET_MINUTES = {Kind.CHECKIN_MISSED: 24 * 60, Kind.ADHERENCE_OUTREACH: 0}
 # A follow-up to a missed check-in stops mattering once the next week's check-in has come and gone.
 MISSED_FOLLOW_UP_USEFUL_FOR = timedelta(days=7)
-RECENT_ANSWERED = 2
 
 
 def missed_key(checkin_id: int) -> str:
@@ -133,7 +138,16 @@ def checkins_mark_missed(*, now: datetime | None = None) -> int:
     if not marked:
         return 0
     missed = list(CheckIn.objects.filter(pk__in=marked).select_related("journey__patient").order_by("pk"))
-    following = [c for c in missed if c.journey.is_open and c.journey.stage == Stage.CHECK_INS]
+    calling = set(
+        Alert.objects.filter(resolved_at__isnull=True, escalated_at__isnull=False).values_list(
+            "patient_id", flat=True
+        )
+    )
+    following = [
+        c
+        for c in missed
+        if c.journey.is_open and c.journey.stage == Stage.CHECK_INS and c.journey.patient_id not in calling
+    ]
     offset = _rule_offset(Kind.CHECKIN_MISSED) if following else None
     next_by_journey = _next_checkins({c.journey_id for c in following}, now)
     for checkin in missed:
@@ -162,12 +176,43 @@ def checkins_mark_missed(*, now: datetime | None = None) -> int:
 
 # --- Faltering ------------------------------------------------------------------------------------
 
+# Words that tell of a side effect in the patient's own answer; conservative on purpose (tests keep it so).
+SIDE_EFFECT_WORDS = re.compile(
+    r"\b(side[- ]effects?|rash(es)?|hives|nausea|nauseous|vomit(ing|ed)?|threw up|throwing up|"
+    r"headaches? since|made me (feel )?sick|makes me (feel )?sick|allergic reaction)\b",
+    re.IGNORECASE,
+)
+NOT_A_SIDE_EFFECT = re.compile(
+    r"\b(no|not any|without|zero|never had|haven't had|hasn't had|didn't have|no more)\s+(\w+\s+)?$",
+    re.IGNORECASE,
+)
+# The order reasons are named in: the most urgent first.
+PRIORITY = [
+    Alert.Reason.SIDE_EFFECT,
+    Alert.Reason.MISSED_CHECKINS,
+    Alert.Reason.LOW_ADHERENCE,
+    Alert.Reason.ADHERENCE_DROP,
+]
+COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+
+
+def reports_side_effect(*, barriers, words: str) -> bool:
+    """True when an answer names the side-effects barrier, or its words plainly tell of one ("a rash",
+    "made me sick"), unless they say there was none ("no side effects")."""
+    if isinstance(barriers, list) and Barrier.SIDE_EFFECTS in barriers:
+        return True
+    for found in SIDE_EFFECT_WORDS.finditer(words or ""):
+        if not NOT_A_SIDE_EFFECT.search(words[max(0, found.start() - 30) : found.start()]):
+            return True
+    return False
+
 
 @dataclass(frozen=True)
 class Finding:
     journey: Journey
     reason: str
     detail: str
+    answer_id: int | None = None
 
     @property
     def patient(self):
@@ -176,6 +221,13 @@ class Finding:
     @property
     def reason_label(self) -> str:
         return Alert.Reason(self.reason).label
+
+    def as_row(self, now: datetime) -> dict:
+        return {"reason": self.reason, "detail": self.detail, "at": now.isoformat()}
+
+
+def _day(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"
 
 
 def _percent(value: float) -> str:
@@ -199,161 +251,303 @@ def _journeys_at_checkins():
 
 
 @dataclass
-class _History:
-    """A journey's closed check-ins: their statuses newest first, and when the latest answer and the latest
-    miss happened (the evidence a new alert needs after an earlier one was answered)."""
+class _Seen:
+    """One check-in as the rules read it."""
 
+    pk: int
+    due_on: date
+    status: str  # answered, missed (closed unanswered), or waiting (asked, still open)
+    moment: datetime  # answered: when; missed: when it closed; waiting: when it was asked
+    answer_id: int | None = None
+    side_effect: bool = False
     statuses: list[str] = field(default_factory=list)
-    last_answered: datetime | None = None
-    last_missed: datetime | None = None
 
 
-def _closed_history(journey_ids: list[int], now: datetime) -> dict[int, _History]:
-    """Per journey, its closed check-ins. A check-in still marked scheduled after its window closed counts as
-    missed, so detection never waits for the missed-check-in sweep."""
+def _history(journey_ids: list[int], now: datetime) -> dict[int, list[_Seen]]:
+    """Per journey, its check-ins that are answered, closed, or asked and waiting, newest first, with the
+    item reports of the answered ones. Two queries. A check-in still marked scheduled after its window closed
+    counts as missed, so detection never waits for the missed-check-in sweep."""
     rows = (
         CheckIn.objects.filter(journey_id__in=journey_ids)
-        .filter(Q(status__in=[CheckIn.Status.ANSWERED, CheckIn.Status.MISSED]) | Q(closes_at__lte=now))
+        .filter(
+            Q(status__in=[CheckIn.Status.ANSWERED, CheckIn.Status.MISSED])
+            | Q(closes_at__lte=now)
+            | Q(request_nudge__sent_at__isnull=False)
+        )
         .order_by("journey_id", "-due_on")
-        .values_list("journey_id", "status", "answered_at", "closes_at")
-    )
-    history: dict[int, _History] = defaultdict(_History)
-    for journey_id, status, answered_at, closes_at in rows:
-        seen = history[journey_id]
+        .values_list(
+            "journey_id", "pk", "due_on", "status", "answered_at", "closes_at", "request_nudge__sent_at",
+            "answer__pk", "answer__barriers", "answer__where_it_failed",
+        )
+    )  # fmt: skip
+    history: dict[int, list[_Seen]] = defaultdict(list)
+    answered: dict[int, _Seen] = {}
+    for journey_id, pk, due_on, status, answered_at, closes_at, asked_at, answer_id, barriers, words in rows:
         if status == CheckIn.Status.ANSWERED:
-            seen.statuses.append(status)
-            moment = answered_at or closes_at
-            seen.last_answered = max(filter(None, (seen.last_answered, moment)))
+            seen = _Seen(pk, due_on, "answered", answered_at or closes_at, answer_id)
+            seen.side_effect = answer_id is not None and reports_side_effect(barriers=barriers, words=words)
+            answered[pk] = seen
+        elif status == CheckIn.Status.MISSED or closes_at <= now:
+            seen = _Seen(pk, due_on, "missed", closes_at)
         else:
-            seen.statuses.append(CheckIn.Status.MISSED)
-            seen.last_missed = max(filter(None, (seen.last_missed, closes_at)))
+            seen = _Seen(pk, due_on, "waiting", asked_at)
+        history[journey_id].append(seen)
+    if answered:
+        for checkin_id, status in ComplianceLog.objects.filter(checkin_id__in=list(answered)).values_list(
+            "checkin_id", "status"
+        ):
+            answered[checkin_id].statuses.append(status)
     return history
 
 
-def _last_resolved() -> dict[tuple[int, str], datetime]:
-    return {
-        (row["patient_id"], row["reason"]): row["last"]
-        for row in Alert.objects.filter(resolved_at__isnull=False)
-        .values("patient_id", "reason")
+def _last_corrected() -> dict[int, datetime]:
+    """Per patient, when their latest alert was answered: the rules read only what came after."""
+    return dict(
+        Alert.objects.filter(resolved_at__isnull=False)
+        .values("patient_id")
         .annotate(last=Max("resolved_at"))
-    }
-
-
-def _newer_evidence(finding: Finding, history: _History, resolved_at: datetime | None) -> bool:
-    """True unless an alert for this reason was answered and nothing was heard or missed since: a
-    practitioner's answer is not undone by the very data it answered."""
-    if resolved_at is None:
-        return True
-    evidence = (
-        history.last_missed if finding.reason == Alert.Reason.MISSED_CHECKINS else history.last_answered
+        .values_list("patient_id", "last")
     )
-    return evidence is not None and evidence > resolved_at
 
 
-def _findings_for(journey: Journey, closed: list[str], rules: ClinicSettings, now: datetime) -> list[Finding]:
-    """Every rule that holds for the journey's patient now."""
-    patient = journey.patient
+def _findings_for(
+    journey: Journey, seen: list[_Seen], rules: ClinicSettings, now: datetime, since: datetime | None
+) -> list[Finding]:
+    """Every rule that holds for the journey's patient now, reading only check-ins answered, missed or asked
+    after ``since`` (the latest course correction): a new plan is judged on its own evidence."""
+    after = [s for s in seen if since is None or s.moment > since]
     found = []
-    score, answered = recent_answered_score(patient_id=patient.pk, count=RECENT_ANSWERED)
-    if answered == RECENT_ANSWERED and score is not None and score < rules.adherence_threshold:
+    said = next((s for s in after if s.status == "answered" and s.side_effect), None)
+    if said is not None:
         found.append(
-            Finding(journey, Alert.Reason.LOW_ADHERENCE, f"{_percent(score)} over the last two check-ins")
+            Finding(
+                journey,
+                Alert.Reason.SIDE_EFFECT,
+                f"Reported in the check-in due {_day(said.due_on)}",
+                answer_id=said.answer_id,
+            )
         )
-    in_a_row = rules.missed_in_a_row
-    recent = closed[:in_a_row]
-    if len(recent) == in_a_row and all(status == CheckIn.Status.MISSED for status in recent):
-        detail = "The last check-in was missed" if in_a_row == 1 else f"{in_a_row} check-ins missed in a row"
+    closed = [s.status for s in after if s.status != "waiting"]
+    recent = closed[: rules.missed_in_a_row]
+    if len(recent) == rules.missed_in_a_row and all(status == "missed" for status in recent):
+        detail = (
+            "The last check-in was missed"
+            if rules.missed_in_a_row == 1
+            else f"{rules.missed_in_a_row} check-ins missed in a row"
+        )
         found.append(Finding(journey, Alert.Reason.MISSED_CHECKINS, detail))
-    adherence = patient_adherence(
-        patient_id=patient.pk, today=now.astimezone(patient.tz).date(), window_days=rules.window_days
-    )
-    if adherence.trend is not None and adherence.trend <= -rules.drop_points:
+    elif rules.answer_wait_days and after and after[0].status == "waiting" and after[0].moment is not None:
+        waited = now - after[0].moment
+        if waited >= timedelta(days=rules.answer_wait_days):
+            found.append(
+                Finding(
+                    journey,
+                    Alert.Reason.MISSED_CHECKINS,
+                    f"No answer yet, {waited.days} days after the check-in request",
+                )
+            )
+    answered = [(s.due_on, s.statuses) for s in after if s.status == "answered"]
+    reading = recent_and_baseline(answered, min_reports=rules.min_reports, baseline_days=rules.window_days)
+    over = f"over the last {COUNT_WORDS.get(reading.checkins, reading.checkins)} check-ins"
+    if reading.score is not None and reading.score < rules.adherence_threshold - rules.low_margin_points:
+        found.append(Finding(journey, Alert.Reason.LOW_ADHERENCE, f"{_percent(reading.score)} {over}"))
+    if reading.drop is not None and reading.drop >= rules.drop_points:
         found.append(
             Finding(
                 journey,
                 Alert.Reason.ADHERENCE_DROP,
-                f"Down {-adherence.trend:g} points, from {_percent(adherence.previous_score)} to "
-                f"{_percent(adherence.score)}, over the last {rules.window_days} days",
+                f"Down {reading.drop:g} points, from {_percent(reading.baseline)} to "
+                f"{_percent(reading.score)}, {over}",
             )
         )
     return found
 
 
-def _open_alerts() -> tuple[set[tuple[int, str]], dict[int, int]]:
-    """(patient id, reason) of every open alert, and per patient an outreach nudge already made for one."""
-    open_pairs, outreach = set(), {}
-    for patient_id, reason, nudge_id in Alert.objects.filter(resolved_at__isnull=True).values_list(
-        "patient_id", "reason", "outreach_nudge_id"
-    ):
-        open_pairs.add((patient_id, reason))
-        if nudge_id is not None:
-            outreach.setdefault(patient_id, nudge_id)
-    return open_pairs, outreach
+@dataclass
+class _Open:
+    """A patient's open alert, as detection needs it."""
+
+    pk: int
+    reasons: list[dict]
+    reached_at: datetime  # when the outreach went, else when the alert opened
+    escalated: bool
+
+    @property
+    def reason_values(self) -> set[str]:
+        return {row["reason"] for row in self.reasons}
 
 
-def falter_findings(*, now: datetime | None = None) -> list[Finding]:
-    """What the rules see now that has no open alert yet (nor an answered one with nothing new since).
-    Reads only: ``--dry-run`` shows this."""
-    now = now or timezone.now()
+def _open_alerts() -> dict[int, _Open]:
+    """Per patient, their open alert. One query."""
+    return {
+        patient_id: _Open(
+            pk, reasons or [{"reason": reason, "detail": detail}], sent_at or opened_at, bool(up)
+        )
+        for pk, patient_id, reason, detail, reasons, sent_at, opened_at, up in Alert.objects.filter(
+            resolved_at__isnull=True
+        ).values_list(
+            "pk",
+            "patient_id",
+            "reason",
+            "detail",
+            "reasons",
+            "outreach_nudge__sent_at",
+            "opened_at",
+            "escalated_at",
+        )
+    }
+
+
+@dataclass
+class _Plan:
+    """What one run does for one patient: a new alert with its reasons, or reasons added to the open one,
+    and whether the patient stayed silent after being reached (escalate: a person calls)."""
+
+    journey: Journey
+    findings: list[Finding]
+    open: _Open | None = None
+    escalate: bool = False
+    last_missed_id: int | None = None
+
+
+def _plans(now: datetime) -> list[_Plan]:
     rules = ClinicSettings.load()
     journeys = list(_journeys_at_checkins())
     if not journeys:
         return []
-    history = _closed_history([j.pk for j in journeys], now)
-    open_pairs, _ = _open_alerts()
-    last_resolved = _last_resolved()
-    findings = []
+    history = _history([j.pk for j in journeys], now)
+    open_alerts = _open_alerts()
+    corrected = _last_corrected()
+    plans = []
     for journey in journeys:
-        seen = history.get(journey.pk) or _History()
-        for finding in _findings_for(journey, seen.statuses, rules, now):
-            key = (journey.patient_id, finding.reason)
-            if key not in open_pairs and _newer_evidence(finding, seen, last_resolved.get(key)):
-                findings.append(finding)
-    return findings
+        seen = history.get(journey.pk, [])
+        findings = _findings_for(journey, seen, rules, now, corrected.get(journey.patient_id))
+        findings.sort(key=lambda f: PRIORITY.index(f.reason))
+        current = open_alerts.get(journey.patient_id)
+        last_missed = next((s for s in seen if s.status == "missed"), None)
+        if current is None:
+            if findings:
+                plans.append(_Plan(journey, findings, last_missed_id=last_missed and last_missed.pk))
+            continue
+        new = [f for f in findings if f.reason not in current.reason_values]
+        silent = not current.escalated and last_missed is not None and last_missed.moment > current.reached_at
+        if new or silent:
+            plans.append(_Plan(journey, new, open=current, escalate=silent))
+    return plans
 
 
-def _open_one(finding: Finding, *, now: datetime, outreach: dict[int, int], outreach_after) -> Alert | None:
-    patient = finding.patient
+def falter_findings(*, now: datetime | None = None) -> list[Finding]:
+    """What the rules see now that the patient's open alert does not carry yet (nor an answered one, whose
+    evidence the rules no longer read). Reads only: ``--dry-run`` shows this."""
+    now = now or timezone.now()
+    return [finding for plan in _plans(now) for finding in plan.findings]
+
+
+def _recently_reached(now: datetime, days: int) -> set[int]:
+    """Patients an automatic outreach was scheduled for in the last ``days`` (and not withdrawn). One query."""
+    return set(
+        Nudge.objects.filter(kind=Kind.ADHERENCE_OUTREACH, send_at__gte=now - timedelta(days=days))
+        .exclude(status__in=[Nudge.Status.CANCELLED, Nudge.Status.SUPPRESSED])
+        .values_list("patient_id", flat=True)
+    )
+
+
+def _outreach_for(plan: _Plan, alert: Alert, *, now, outreach_after, reached: set[int]):
+    """The warm note for a new alert: none for a side effect alone (it is for the practitioner); for a
+    check-in left unanswered, the gentle follow-up the sweep sends for it; otherwise one outreach, at most
+    once per patient in the clinic's ``outreach_every_days``."""
+    reasons = {f.reason for f in plan.findings}
+    if reasons == {Alert.Reason.SIDE_EFFECT}:
+        return None
+    if plan.findings[0].reason == Alert.Reason.MISSED_CHECKINS and plan.last_missed_id is not None:
+        follow_up = Nudge.objects.filter(dedupe_key=missed_key(plan.last_missed_id)).first()
+        if follow_up is not None or _rule_offset(Kind.CHECKIN_MISSED) is not None:
+            return follow_up
+    if outreach_after is None or alert.patient_id in reached:
+        return None
+    reached.add(alert.patient_id)
+    return nudge_schedule(
+        patient=plan.journey.patient,
+        kind=Kind.ADHERENCE_OUTREACH,
+        send_at=now + outreach_after,
+        dedupe_key=outreach_key(alert.pk),
+    )
+
+
+def _labels(findings: list[Finding]) -> str:
+    return ", ".join(f.reason_label.lower() for f in findings)
+
+
+def _open_one(plan: _Plan, *, now: datetime, outreach_after, reached: set[int]) -> Alert | None:
+    first = plan.findings[0]
+    patient = first.patient
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
-                patient=patient, journey=finding.journey, reason=finding.reason, detail=finding.detail,
-                opened_at=now,
+                patient=patient, journey=plan.journey, reason=first.reason, detail=first.detail, opened_at=now,
+                reasons=[f.as_row(now) for f in plan.findings],
+                answer_id=next((f.answer_id for f in plan.findings if f.answer_id), None),
             )  # fmt: skip
-            if patient.pk in outreach:
-                alert.outreach_nudge_id = outreach[patient.pk]
-            elif outreach_after is not None:
-                nudge = nudge_schedule(
-                    patient=patient,
-                    kind=Kind.ADHERENCE_OUTREACH,
-                    send_at=now + outreach_after,
-                    dedupe_key=outreach_key(alert.pk),
-                )
-                alert.outreach_nudge = nudge
-                outreach[patient.pk] = nudge.pk
-            if alert.outreach_nudge_id is not None:
+            alert.outreach_nudge = _outreach_for(
+                plan, alert, now=now, outreach_after=outreach_after, reached=reached
+            )
+            if alert.outreach_nudge is not None:
                 alert.save(update_fields=["outreach_nudge"])
             record_access(
                 action=AccessEvent.Action.CREATE,
                 actor_label=DETECTION_LABEL,
                 patient_id=patient.pk,
                 obj=alert,
-                detail=f"alert opened: {alert.get_reason_display().lower()}",
+                detail=f"alert opened: {_labels(plan.findings)}",
             )
     except IntegrityError:
-        return None  # another run opened this alert a moment ago
+        return None  # another run opened this patient's alert a moment ago
     return alert
+
+
+def _carry_on(plan: _Plan, *, now: datetime) -> Alert | None:
+    """Add the new reasons to the patient's open alert, and escalate it when they stayed silent after
+    outreach; no second alert, no second note. Return the alert when a side effect joined it (the lead is
+    told at once), else None."""
+    current = plan.open
+    changes: dict = {}
+    if plan.findings:
+        changes["reasons"] = current.reasons + [f.as_row(now) for f in plan.findings]
+        answer_id = next((f.answer_id for f in plan.findings if f.answer_id), None)
+        if answer_id:
+            changes["answer_id"] = answer_id
+    if plan.escalate:
+        changes["escalated_at"] = now
+    updated = Alert.objects.filter(pk=current.pk, resolved_at__isnull=True).update(**changes)
+    if not updated:
+        return None
+    current.reasons = changes.get("reasons", current.reasons)
+    current.escalated = current.escalated or plan.escalate
+    said = []
+    if plan.findings:
+        said.append(f"reasons added: {_labels(plan.findings)}")
+    if plan.escalate:
+        said.append("no answer since the patient was reached: call the patient")
+    alert = Alert.objects.select_related("patient").get(pk=current.pk)
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor_label=DETECTION_LABEL,
+        patient_id=alert.patient_id,
+        obj=alert,
+        detail="; ".join(said),
+    )
+    return alert if any(f.reason == Alert.Reason.SIDE_EFFECT for f in plan.findings) else None
 
 
 def _lowered(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _email_lead(journey: Journey, alerts: list[Alert]) -> None:
-    """Tell the lead practitioner why, once per patient and run: the reason only, the rest is behind their
-    sign-in. The subject never names the patient."""
+def _email_lead(journey: Journey, alert: Alert, findings: list[Finding]) -> None:
+    """Tell the lead practitioner why, once per alert opened (or side effect heard): the reasons only, the
+    rest is behind their sign-in. The subject never names the patient."""
     email = getattr(journey, "lead_email", None)
-    if not email or not alerts:
+    if not email or not findings:
         return
     patient = journey.patient
     site = settings.ALLIANCE_SITE_URL
@@ -362,12 +556,11 @@ def _email_lead(journey: Journey, alerts: list[Alert]) -> None:
         {
             "lead_name": journey.lead_name,
             "patient_name": patient.display_name,
-            "reasons": [
-                {"label": alert.get_reason_display(), "detail": _lowered(alert.detail)} for alert in alerts
-            ],
-            "outreach": any(alert.outreach_nudge_id for alert in alerts),
+            "reasons": [{"label": f.reason_label, "detail": _lowered(f.detail)} for f in findings],
+            "outreach": alert.outreach_nudge_id is not None
+            and any(f.reason != Alert.Reason.SIDE_EFFECT for f in findings),
             "patient_url": site + reverse("dashboard:patient", args=[patient.pk]),
-            "alert_urls": [site + reverse("compliance:alert", args=[alert.pk]) for alert in alerts],
+            "alert_urls": [site + reverse("compliance:alert", args=[alert.pk])],
         },
     )
     message = EmailMultiAlternatives(
@@ -381,23 +574,60 @@ def _email_lead(journey: Journey, alerts: list[Alert]) -> None:
 
 
 def detect_faltering(*, now: datetime | None = None) -> list[Alert]:
-    """Open one alert per patient and reason that now holds (never a second open one), with one outreach
-    nudge per patient and one email to the lead practitioner. Return the alerts opened."""
+    """Open at most one alert per patient, carrying every reason that holds, with at most one outreach per
+    patient in the clinic's ``outreach_every_days`` and one email to the lead practitioner; add later reasons
+    to the open alert and escalate it when the patient stays silent after outreach. Return the alerts opened."""
     now = now or timezone.now()
-    findings = falter_findings(now=now)
-    if not findings:
+    plans = _plans(now)
+    if not plans:
         return []
-    _, outreach = _open_alerts()
+    rules = ClinicSettings.load()
     outreach_after = _rule_offset(Kind.ADHERENCE_OUTREACH)
+    reached = _recently_reached(now, rules.outreach_every_days)
     opened: list[Alert] = []
-    by_journey: dict[int, list[Alert]] = defaultdict(list)
-    journeys = {}
-    for finding in findings:
-        alert = _open_one(finding, now=now, outreach=outreach, outreach_after=outreach_after)
+    for plan in plans:
+        if plan.open is not None:
+            heard = _carry_on(plan, now=now)
+            if heard is not None:
+                _email_lead(
+                    plan.journey, heard, [f for f in plan.findings if f.reason == Alert.Reason.SIDE_EFFECT]
+                )
+            continue
+        alert = _open_one(plan, now=now, outreach_after=outreach_after, reached=reached)
         if alert is not None:
             opened.append(alert)
-            by_journey[finding.journey.pk].append(alert)
-            journeys[finding.journey.pk] = finding.journey
-    for journey_id, alerts in by_journey.items():
-        _email_lead(journeys[journey_id], alerts)
+            _email_lead(plan.journey, alert, plan.findings)
     return opened
+
+
+def side_effect_heard(*, answer: CheckInAnswer, now: datetime | None = None) -> Alert | None:
+    """At answer time (``checkin_answer_record`` calls this): an answer that tells of a side effect opens an
+    alert of that reason for the lead practitioner at once — or joins the patient's open alert — and the
+    lead is emailed when the transaction commits. Once per answer: answering again, or the next detection
+    run, adds nothing. Return the alert when it was opened or joined."""
+    now = now or timezone.now()
+    if not reports_side_effect(barriers=answer.barriers, words=answer.where_it_failed):
+        return None
+    journey = _journeys_at_checkins().filter(
+        pk=answer.checkin.journey_id
+    ).first() or Journey.objects.select_related("patient").get(pk=answer.checkin.journey_id)
+    corrected = _last_corrected().get(answer.patient_id)
+    if corrected is not None and answer.answered_at <= corrected:
+        return None
+    finding = Finding(
+        journey,
+        Alert.Reason.SIDE_EFFECT,
+        f"Reported in the check-in due {_day(answer.checkin.due_on)}",
+        answer_id=answer.pk,
+    )
+    current = _open_alerts().get(answer.patient_id)
+    if current is not None:
+        if Alert.Reason.SIDE_EFFECT in current.reason_values:
+            return None
+        alert = _carry_on(_Plan(journey, [finding], open=current), now=now)
+    else:
+        with transaction.atomic():
+            alert = _open_one(_Plan(journey, [finding]), now=now, outreach_after=None, reached=set())
+    if alert is not None:
+        transaction.on_commit(lambda: _email_lead(journey, alert, [finding]))
+    return alert

@@ -12,18 +12,46 @@ class ClinicSettings(models.Model):
         "adherence threshold (%)",
         default=70,
         validators=[MaxValueValidator(100)],
-        help_text="Below this over the last two answered check-ins, the patient needs attention.",
+        help_text="The line the plan aims to stay above; charts draw it.",
+    )
+    low_margin_points = models.PositiveSmallIntegerField(
+        "margin below the threshold (points)",
+        default=20,
+        validators=[MaxValueValidator(100)],
+        help_text="The recent check-ins must score this far below the threshold before the patient needs "
+        "attention, so a week of ordinary ups and downs is not an alert.",
+    )
+    min_reports = models.PositiveSmallIntegerField(
+        "item reports needed",
+        default=6,
+        validators=[MinValueValidator(1)],
+        help_text="The low-adherence and drop rules speak only with at least this many item reports to read "
+        "(from the last two check-ins, or up to four when the plan is small).",
     )
     missed_in_a_row = models.PositiveSmallIntegerField(
-        default=2,
+        default=1,
         validators=[MinValueValidator(1)],
-        help_text="This many missed check-ins in a row open an alert.",
+        help_text="This many check-ins closing unanswered in a row open an alert.",
+    )
+    answer_wait_days = models.PositiveSmallIntegerField(
+        "no answer after (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Also open an alert when a check-in request has had no answer for this many days, before "
+        "it closes. Blank: when the check-in closes.",
     )
     drop_points = models.PositiveSmallIntegerField(
-        "drop between windows (points)",
-        default=25,
+        "drop from the patient's usual (points)",
+        default=35,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text="A fall this large from one window to the next opens an alert.",
+        help_text="A fall this large from the check-ins of the window before to the recent ones opens an alert.",
+    )
+    outreach_every_days = models.PositiveSmallIntegerField(
+        "at most one automatic outreach every (days)",
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text="However many alerts open, the patient gets at most one warm outreach message in this time.",
     )
     window_days = models.PositiveSmallIntegerField(
         "adherence window (days)", default=28, validators=[MinValueValidator(7), MaxValueValidator(365)]
@@ -133,12 +161,15 @@ class ComplianceLog(models.Model):
 
 
 class Alert(models.Model):
-    """A patient whose adherence is faltering: opened once per reason, resolved by a course correction."""
+    """One stretch of faltering of one patient: at most one open per patient, carrying every reason seen
+    (``reason``/``detail`` are the first), resolved by a course correction. ``escalated_at`` marks a patient
+    who stayed silent after outreach: a person should call them."""
 
     class Reason(models.TextChoices):
         LOW_ADHERENCE = "low_adherence", "Low adherence"
         MISSED_CHECKINS = "missed_checkins", "Missed check-ins"
         ADHERENCE_DROP = "adherence_drop", "Adherence dropped"
+        SIDE_EFFECT = "side_effect", "Side effect reported"
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="alerts")
     journey = models.ForeignKey(
@@ -154,6 +185,18 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolution = models.TextField(blank=True)
+    reasons = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Every reason seen while open: [{"reason", "detail", "at"}], first first.',
+    )
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="The patient stayed silent after outreach: call them."
+    )
+    answer = models.ForeignKey(
+        CheckInAnswer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The answer whose words told of a side effect.",
+    )  # fmt: skip
     outreach_nudge = models.ForeignKey(
         "nudges.Nudge", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -162,9 +205,7 @@ class Alert(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["patient", "reason"],
-                condition=Q(resolved_at__isnull=True),
-                name="alert_one_open_per_patient_and_reason",
+                fields=["patient"], condition=Q(resolved_at__isnull=True), name="alert_one_open_per_patient"
             ),
         ]
 
@@ -174,6 +215,18 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def all_reasons(self) -> list[dict]:
+        """Each reason with its label and what was seen, the first first (also for alerts from before
+        ``reasons`` was kept)."""
+        rows = self.reasons or [{"reason": self.reason, "detail": self.detail}]
+        labels = dict(self.Reason.choices)
+        return [{**row, "label": labels.get(row["reason"], row["reason"])} for row in rows]
+
+    @property
+    def reason_values(self) -> list[str]:
+        return [row["reason"] for row in self.all_reasons]
 
 
 class CourseCorrection(models.Model):

@@ -49,3 +49,59 @@ def score_of(statuses: Iterable[str]) -> tuple[float | None, int]:
     if not weights:
         return None, 0
     return round(100 * sum(weights) / len(weights), 1), len(weights)
+
+
+# --- The falter rules' reading of the evidence -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recent:
+    """The newest answered check-ins (at least ``RECENT_AT_LEAST``, more only until enough item reports
+    count) and the ones before them, for the low-adherence and drop rules. Both None without enough."""
+
+    score: float | None
+    checkins: int
+    reports: int
+    baseline: float | None
+    baseline_reports: int
+
+    @property
+    def drop(self) -> float | None:
+        """Points fallen from the baseline to the recent score (positive when lower)."""
+        if self.score is None or self.baseline is None:
+            return None
+        return round(self.baseline - self.score, 1)
+
+
+RECENT_AT_LEAST = 2
+RECENT_AT_MOST = 4
+
+
+def recent_and_baseline(
+    answered: list[tuple[date, list[str]]], *, min_reports: int, baseline_days: int
+) -> Recent:
+    """Read answered check-ins (``(due_on, statuses)``, newest first, only those the rules may look at):
+    the recent sample is the newest ``RECENT_AT_LEAST`` check-ins, widened one at a time up to
+    ``RECENT_AT_MOST`` until ``min_reports`` reports count; the baseline is every older check-in due within
+    ``baseline_days`` before the oldest of them, also needing ``min_reports``."""
+    recent: list[str] = []
+    taken = 0
+    for _due_on, statuses in answered[:RECENT_AT_MOST]:
+        recent += statuses
+        taken += 1
+        if taken >= RECENT_AT_LEAST and score_of(recent)[1] >= min_reports:
+            break
+    score, reports = score_of(recent)
+    if taken < RECENT_AT_LEAST or reports < min_reports:
+        return Recent(None, taken, reports, None, 0)
+    oldest = answered[taken - 1][0]
+    before = [
+        s
+        for due_on, statuses in answered[taken:]
+        if (oldest - due_on).days <= baseline_days
+        for s in statuses
+    ]
+    baseline, baseline_reports = score_of(before)
+    if baseline_reports < min_reports:
+        baseline = None
+    return Recent(score, taken, reports, baseline, baseline_reports)

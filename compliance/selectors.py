@@ -436,7 +436,10 @@ def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED) -> QuerySet[Alert]:
 def alert_get_for(*, user: User, pk: int, audit: bool = True) -> Alert:
     """One alert (404 if absent) with what its page shows; the read lands in the audit trail."""
     alert = get_object_or_404(
-        _with_lead(Alert.objects.select_related("patient", "journey", "resolved_by", "outreach_nudge")), pk=pk
+        _with_lead(
+            Alert.objects.select_related("patient", "journey", "resolved_by", "outreach_nudge", "answer")
+        ),
+        pk=pk,
     )
     if audit:
         record_access(

@@ -15,6 +15,7 @@ from accounts.permissions import CLINICAL
 from journeys.models import Blueprint, BlueprintItem, CheckIn
 from nudges.services import nudge_cancel
 
+from .detection import side_effect_heard
 from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
 from .selectors import blueprints_since
 
@@ -136,7 +137,8 @@ def checkin_answer_record(
 ) -> CheckInAnswer:
     """Record the answer to a check-in, or replace it while it may still change: one log per active or
     paused item of the published plan; the check-in becomes answered. Refused (ValidationError, nothing
-    written) when the check-in is missed, closed (a late answer only by phone) or its answer is final."""
+    written) when the check-in is missed, closed (a late answer only by phone) or its answer is final. An
+    answer telling of a side effect alerts the lead practitioner at once (``side_effect_heard``)."""
     if via not in CheckInAnswer.Via.values:
         raise ValueError(f"unknown via: {via!r}")
     if via == CheckInAnswer.Via.PHONE and entered_by is None:
@@ -175,6 +177,7 @@ def checkin_answer_record(
         ComplianceLog(answer=answer, checkin=checkin, item=item, status=status, paused_reason=reason)
         for item, status, reason in logs
     )
+    side_effect_heard(answer=answer, now=now)
     record_access(
         action=action,
         actor=entered_by,

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import partial
 
 from compliance.forms import PLAN_PAUSED_REASON
-from compliance.models import CheckInAnswer, ComplianceLog
+from compliance.models import Barrier, CheckInAnswer, ComplianceLog
 from compliance.services import checkin_answer_record, checkin_answerable_items
 from journeys.models import BlueprintItem, CheckIn
 
@@ -74,8 +74,11 @@ class Answers:
                 break
         return statuses
 
-    def answer(self, journey_id: int, due_on, plan: JourneyPlan, *, hard: bool) -> None:
-        """The patient answers their check-in due ``due_on``, now (its request reached them first)."""
+    def answer(
+        self, journey_id: int, due_on, plan: JourneyPlan, *, hard: bool, side_effect: bool = False
+    ) -> None:
+        """The patient answers their check-in due ``due_on``, now (its request reached them first); with
+        ``side_effect``, in words that tell of one (the answer service alerts the lead at once)."""
         rng, answers = self.rng, self.answers
         checkin = CheckIn.objects.get(journey_id=journey_id, due_on=due_on)
         self.clock.deliver_now(checkin.request_nudge_id)
@@ -105,6 +108,9 @@ class Answers:
                     if gaps >= 2
                     else self.next_text(answers.good_week_words, "good")
                 )
+        if side_effect:
+            barriers = [Barrier.SIDE_EFFECTS]
+            said = self.next_text(answers.side_effect_words, "side effect")
         week = self.weeks[journey_id]
         self.weeks[journey_id] += 1
         ratings = {

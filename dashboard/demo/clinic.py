@@ -7,7 +7,8 @@
    from then on. Every story is put on the clock and the clock runs to now (``clock.py``).
 3. In the present: the visits of the next two weeks are booked, and falter detection runs as the hourly
    job does, so the alerts page and Today open on real alerts (it emails the leads and schedules its
-   warm outreach). A dry run only counts what detection would open.
+   warm outreach). A dry run only counts what detection would open. (A few alerts opened in history: a
+   side effect is heard at answer time, and the hourly job noticed some moments as they happened.)
 """
 
 from __future__ import annotations
@@ -88,10 +89,18 @@ def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> 
 
         for story in stories:
             journeys.book_upcoming(story)
+        # Some alerts opened in history (a side effect is heard at answer time; the hourly detection noticed
+        # a patient's silence): the summary counts every open alert by its first reason.
+        open_alerts = Alert.objects.filter(resolved_at__isnull=True)
+        reasons = list(open_alerts.values_list("reason", flat=True))
         if dry_run:  # detection emails the leads: a dry run only counts what it would open
-            reasons = [finding.reason for finding in falter_findings()]
+            alerted = set(open_alerts.values_list("patient_id", flat=True))
+            first: dict[int, str] = {}
+            for finding in falter_findings():  # most urgent first, per patient
+                first.setdefault(finding.journey.patient_id, finding.reason)
+            reasons += [reason for patient_id, reason in first.items() if patient_id not in alerted]
         else:
-            reasons = [alert.reason for alert in detect_faltering()]
+            reasons += [alert.reason for alert in detect_faltering()]
         for reason in reasons:
             summary.alerts[Alert.Reason(reason).label.lower()] += 1
         count_checkins(summary, [story.journey.pk for story in stories], now=now)

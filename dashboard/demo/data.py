@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from accounts.models import Role
+from compliance.detection import reports_side_effect
 from compliance.models import Barrier, ComplianceLog, CourseCorrection
 from journeys.models import OFF_PATH, PATH, ExitReason, ItemKind, Stage, Visit
 from patients.models import Patient
@@ -119,7 +120,9 @@ class JourneyPlan:
     draft_only: bool = False  # the plan is still being written
     revised: bool = False  # the plan has a version 2
     item_paused: bool = False  # one item of the plan is paused
-    faltering: bool = False  # missed their latest check-ins
+    faltering: bool = False  # let their latest check-in close unanswered
+    escalated: bool = False  # faltering for two check-ins: silent after the follow-up, so a person calls
+    side_effect: bool = False  # their latest answer tells of a side effect (the lead is alerted at once)
     struggling: bool = False  # answered their latest two check-ins, and little of the plan fitted those weeks
     corrected: bool = False  # struggled at first; the revision (``revised``) answered their alert
 
@@ -232,6 +235,7 @@ class Answers:
     mixed_week_words: tuple[str, ...]
     hard_week_words: tuple[str, ...]
     morning_words: tuple[str, ...]
+    side_effect_words: tuple[str, ...]
     changed_words: str
     steady_barriers: tuple[str, ...]
     hard_barriers: tuple[str, ...]
@@ -471,6 +475,27 @@ def _check(data: DemoData) -> None:
         check(barrier in Barrier.values, f"answers.toml: no barrier “{barrier}”")
     check(set(answers.paused_reasons) == set(ItemKind.values), "answers.toml [paused_reasons]: one per kind")
     check(set(answers.ratings) == {"energy", "sleep", "mood", "digestion"}, "answers.toml: the four ratings")
+    # A side effect alerts the lead at answer time: only the patients meant to tell of one do.
+    check(
+        Barrier.SIDE_EFFECTS not in [*answers.steady_barriers, *answers.hard_barriers],
+        "answers.toml: side effects are no ordinary barrier (they alert the lead at once)",
+    )
+    everyday = [
+        *answers.good_week_words, *answers.mixed_week_words, *answers.hard_week_words,
+        *answers.morning_words, answers.changed_words,
+    ]  # fmt: skip
+    for words in everyday:
+        check(
+            not reports_side_effect(barriers=[], words=words),
+            f"answers.toml: “{words}” tells of a side effect",
+        )
+    for words in answers.side_effect_words:
+        check(
+            reports_side_effect(barriers=[], words=words), f"answers.toml: “{words}” tells of no side effect"
+        )
+    check(
+        bool(answers.side_effect_words), "answers.toml: `side_effect_words` for the patient who tells of one"
+    )
 
     names = [person.legal_name for person in data.patients]
     check(bool(names), "patients.toml: the demo needs at least one patient")
@@ -501,6 +526,11 @@ def _check(data: DemoData) -> None:
             not known or Stage.INTAKE not in plan.stages or bool(plan.theme),
             f"{who}: a journey that reached intake has a theme",
         )
+        check(
+            not (plan.escalated or plan.side_effect) or plan.stage == Stage.CHECK_INS,
+            f"{who}: only a journey at check-ins is escalated or tells of a side effect",
+        )
+        check(not plan.escalated or plan.faltering, f"{who}: an escalated patient is faltering")
         check(
             not person.archived or plan.stage in OFF_PATH - {Stage.PAUSED},
             f"{who}: only a patient whose journey is over is archived",

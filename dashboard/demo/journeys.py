@@ -392,21 +392,31 @@ class Journeys:
         until = min(end or self.now, self.now)
         past = [due for due in dates if request_moment(due, tz) < until]
         closed = [due for due in past if closing_moment(due, tz) <= self.now]
-        missed_lately = set(closed[-2:]) if plan.faltering else set()
+        missed_lately = set(closed[-2:] if plan.escalated else closed[-1:]) if plan.faltering else set()
         hard = set(closed[-2:]) if plan.struggling else set(closed[:2]) if plan.corrected else set()
+        told = closed[-1] if plan.side_effect and closed else None
         answered, missed_before = [], False
         for n, due in enumerate(closed):
-            # Only the patients meant to falter miss two in a row: nobody else gives detection a reason.
+            # Only the patients meant to falter leave their latest check-in unanswered, or miss two in a row:
+            # nobody else gives detection a reason.
             if due in hard or (
-                due not in missed_lately and (n == 0 or missed_before or self.rng.random() < answers.share)
+                due not in missed_lately
+                and (n == 0 or missed_before or self.rng.random() < answers.share or due == closed[-1])
             ):
                 after = timedelta(hours=self.rng.choice(answers.after_hours), minutes=self.rng.randrange(60))
                 at = min(request_moment(due, tz) + after, until)
                 answered.append((at, due in hard))
-                self.clock.at(at, partial(self.answer, story, due, hard=due in hard), order=ANSWER)
+                answer = partial(self.answer, story, due, hard=due in hard, side_effect=due == told)
+                self.clock.at(at, answer, order=ANSWER)
                 missed_before = False
             else:
                 missed_before = True
+        if plan.escalated and len(closed) >= 2:
+            # The hourly detection notices the first check-in left unanswered (its follow-up is the warm
+            # note); the next one closing unanswered too escalates the alert when detection runs now.
+            self.clock.at(
+                closing_moment(closed[-2], tz) + DETECTION_EVERY, partial(self.notice, story), order=NOTICE
+            )
 
         stay_end = end or self.now
         if plan.corrected:
@@ -424,14 +434,15 @@ class Journeys:
             paused_at = office_hours(between(start, stay_end, 0.55), before=stay_end)
             self.clock.at(paused_at, partial(self.pause_item, story), order=PLAN)
 
-    def answer(self, story: Story, due: date, *, hard: bool) -> None:
-        self.answers.answer(story.journey.pk, due, story.plan, hard=hard)
+    def answer(self, story: Story, due: date, *, hard: bool, side_effect: bool = False) -> None:
+        self.answers.answer(story.journey.pk, due, story.plan, hard=hard, side_effect=side_effect)
 
     def notice(self, story: Story) -> None:
-        """The hourly falter detection runs, an hour after the patient's second hard week."""
+        """The hourly falter detection runs: an hour after the patient's second hard week (corrected), or
+        after the first of their two check-ins left unanswered (escalated)."""
         opened = [alert for alert in detect_faltering() if alert.journey_id == story.journey.pk]
         if not opened:
-            raise DemoError(f"Falter detection did not notice {story.person.legal_name}'s hard weeks.")
+            raise DemoError(f"Falter detection did not notice {story.person.legal_name} faltering.")
         story.alert = opened[0]
 
     def correct_course(self, story: Story) -> None:

@@ -28,5 +28,5 @@ class Summary:
     requests: int = 0  # pending, for the check-ins to come
     answers: Counter = field(default_factory=Counter)  # by link, by phone, changed
     logs: Counter = field(default_factory=Counter)  # plan items answered, by status
-    alerts: Counter = field(default_factory=Counter)  # opened now, by reason
+    alerts: Counter = field(default_factory=Counter)  # open now, by first reason
     alerts_answered: int = 0

@@ -322,8 +322,12 @@ def test_a_missing_clinic_settings_row_is_made_again_from_the_admin(client_for, 
     assert response.status_code == 302 and response["Location"].endswith("/clinicsettings/add/")
     data = {
         "adherence_threshold": 60,
+        "low_margin_points": 20,
+        "min_reports": 6,
         "missed_in_a_row": 2,
+        "answer_wait_days": "",
         "drop_points": 25,
+        "outreach_every_days": 14,
         "window_days": 28,
         "amend_hours": 24,
     }

@@ -39,6 +39,25 @@ def test_a_choice_the_app_does_not_know_fails_loudly(data_dir):
         read(data_dir)
 
 
+def test_side_effects_as_an_ordinary_barrier_fail_loudly(data_dir):
+    """A side effect alerts the lead at answer time: an ordinary week naming one would alert at random."""
+    path = data_dir / "answers.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace('steady_barriers = ["forgot"', 'steady_barriers = ["side_effects", "forgot"', 1)
+    )
+    with pytest.raises(DemoDataError, match="side effects are no ordinary barrier"):
+        read(data_dir)
+
+
+def test_words_for_an_ordinary_week_may_not_tell_of_a_side_effect(data_dir):
+    path = data_dir / "answers.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Best week so far.", "Best week so far, no rash at all. Then a rash.", 1))
+    with pytest.raises(DemoDataError, match="tells of a side effect"):
+        read(data_dir)
+
+
 def test_the_clock_runs_each_action_at_its_moment_in_time_order(db):
     seen = []
     with Clock(start=MONDAY_9, end=MONDAY_9 + timedelta(days=7)) as clock:

@@ -4,9 +4,11 @@ Every patient has a journey somewhere along the path (or off it), with the histo
 stage moves, visits and their notes, a published care plan and its revisions, check-ins answered and
 missed, the messages the outbox sent, and what is still to come (visits in the next two weeks,
 check-ins) waiting in the outbox as pending nudges. Two patients have had a hard few weeks, two more
-have stopped answering, and one faltered early and had their plan simplified by a course correction;
-falter detection runs once everything is in, so the alerts page and Today open on real alerts
-(detection emails the leads and schedules its warm outreach, as it does every hour in the clinic).
+have let their latest check-in close unanswered (one of them stayed silent after the follow-up too: a
+person is to call them), one told of a side effect when answering (the lead was alerted then), and one
+faltered early and had their plan simplified by a course correction; falter detection runs once
+everything is in, so the alerts page and Today open on real alerts (detection emails the leads and
+schedules its warm outreach, as it does every hour in the clinic).
 
 The history is made by living it: the demo package (``dashboard/demo/``) calls the public services on a
 clock moved forward through the clinic's past, so every row carries the moment it happened. Its content
