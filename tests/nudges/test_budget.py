@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
 
 from nudges import services
@@ -150,12 +151,11 @@ def test_over_simulated_weeks_no_patient_gets_more_than_three_automated_messages
 
 
 @time_machine.travel(NOON_NY, tick=False)
-def test_the_outbox_page_shows_the_weekly_limit_reason(consenting_patient, client, staff):
+def test_the_outbox_and_the_messages_panel_show_the_weekly_limit_reason(consenting_patient, client, staff):
     sent_before(consenting_patient, [1, 2, 3])
     held = schedule(consenting_patient, "held")
     services.nudge_deliver(nudge_id=held.pk)
     client.force_login(staff)
 
-    page = client.get(consenting_patient.get_absolute_url())
-
-    assert "weekly limit" in page.content.decode()
+    assert "weekly limit" in client.get(consenting_patient.get_absolute_url()).content.decode()
+    assert "weekly limit" in client.get(reverse("nudges:outbox")).content.decode()
