@@ -1,8 +1,6 @@
 """A smoke test of the clinic simulation (``python -m benchmarks.clinic``): it runs and prints its table.
 The figures themselves are the benchmark's, never asserted here."""
 
-import time
-
 import pytest
 
 from benchmarks import clinic
@@ -14,12 +12,10 @@ def test_a_tiny_clinic_runs_through_two_weeks_and_prints_its_table():
     args = clinic.parse_args(
         ["--patients", "10", "--weeks", "2", "--seed", "3", "--step-minutes", "120", "--detect-every", "240"]
     )
-    started = time.monotonic()
 
     figures = clinic.run(args, migrate=False)
     table = clinic.report(args, figures)
 
-    assert time.monotonic() - started < 60
     for figure in (
         "lapse → alert, fading",
         "recall",
