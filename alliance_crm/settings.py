@@ -282,6 +282,9 @@ NUDGE_BATCH_SIZE = env.int("NUDGE_BATCH_SIZE", default=200)
 NUDGE_MAX_ATTEMPTS = env.int("NUDGE_MAX_ATTEMPTS", default=5)
 NUDGE_SENDING_LEASE_SECONDS = env.int("NUDGE_SENDING_LEASE_SECONDS", default=10 * 60)
 NUDGE_DISPATCH_SECONDS = env.float("NUDGE_DISPATCH_SECONDS", default=60.0)
+# At most this many automated messages per patient in any rolling 7 days (visit reminders and one-offs
+# exempt); 0 switches the budget off. See nudges/budget.py.
+NUDGE_WEEKLY_BUDGET = env.int("NUDGE_WEEKLY_BUDGET", default=3)
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

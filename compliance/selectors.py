@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
+from nudges.models import Kind, Nudge
 from patients.models import CareTeamMember, Channel, Patient
 
 from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
@@ -494,3 +495,41 @@ def blueprints_since(alert: Alert) -> QuerySet[Blueprint]:
 def plan_draft(journey: Journey) -> Blueprint | None:
     """The open draft of the journey's plan, if a revision has been started."""
     return journey.blueprints.filter(status=Blueprint.Status.DRAFT).only("pk", "version").first()
+
+
+# --- The evidence on an alert's page ---------------------------------------------------------------------
+
+OUTREACH_KINDS = (Kind.ADHERENCE_OUTREACH, Kind.CHECKIN_MISSED)
+
+
+def alert_evidence_weeks(alert: Alert, *, window_days: int, today: date, most: int = 12) -> list[date]:
+    """The Mondays of the weeks the alert looked at (its window before it opened) up to ``today``."""
+    opened = alert.opened_at.astimezone(alert.patient.tz).date()
+    first = opened - timedelta(days=window_days)
+    first -= timedelta(days=first.weekday())
+    last = max(today, opened)
+    last -= timedelta(days=last.weekday())
+    weeks = []
+    week = first
+    while week <= last:
+        weeks.append(week)
+        week += timedelta(weeks=1)
+    return weeks[-most:]
+
+
+def alert_outreach(alert: Alert, *, window_days: int, limit: int = 10) -> list[Nudge]:
+    """The outreach and missed-check-in notes scheduled for the patient from the alert's window on, newest
+    first, whatever became of them (sent, waiting, held back and why). One query."""
+    since = alert.opened_at - timedelta(days=window_days)
+    return list(
+        Nudge.objects.filter(patient_id=alert.patient_id, kind__in=OUTREACH_KINDS, send_at__gte=since)
+        .only("kind", "channel", "status", "status_reason", "send_at", "sent_at", "last_error")
+        .order_by("-send_at", "-pk")[:limit]
+    )
+
+
+def alert_unlinked_version(alert: Alert) -> Blueprint | None:
+    """The newest plan version published since the alert opened that no correction of it links yet: what
+    the practitioner has just published from the alert and is asked to confirm as the correction."""
+    linked = CourseCorrection.objects.filter(alert=alert, blueprint__isnull=False).values("blueprint_id")
+    return blueprints_since(alert).exclude(pk__in=linked).first()

@@ -4,6 +4,8 @@ may see an alert; only practitioners and admins answer one."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
@@ -23,8 +25,9 @@ from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
 
 from . import selectors, services
+from .charts import weekly_adherence_svg
 from .forms import CheckInAnswerForm, CourseCorrectionForm
-from .models import Alert, CheckInAnswer, ClinicSettings
+from .models import Alert, CheckInAnswer, ClinicSettings, CourseCorrection
 from .services import REFUSAL_MESSAGES, Refusal
 
 REFUSAL_PAGES = {
@@ -153,14 +156,55 @@ def _alert_url(alert: Alert) -> str:
     return reverse("compliance:alert", args=[alert.pk])
 
 
+EVIDENCE_ANSWERS = 5
+
+
+def _evidence(request, alert: Alert) -> dict:
+    """What the practitioner acts on: the weekly adherence of the alert's window up to today, the latest
+    answers (their barriers; their own words for clinical roles only) and the outreach that went out."""
+    clinic = ClinicSettings.load()
+    patient = alert.patient
+    today = timezone.now().astimezone(patient.tz).date()
+    weeks = selectors.alert_evidence_weeks(alert, window_days=clinic.window_days, today=today)
+    weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)
+    clinical = request.user.role in CLINICAL
+    return {
+        "evidence_chart": weekly_adherence_svg(
+            [(week, weekly[week]) for week in weeks],
+            threshold=clinic.adherence_threshold,
+            title="Adherence by week, from the alert's window to today",
+        ),
+        "evidence_answers": selectors.recent_answers(
+            patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS
+        ),
+        "evidence_outreach": selectors.alert_outreach(alert, window_days=clinic.window_days),
+        "clinical": clinical,
+    }
+
+
+def _correction_form(alert: Alert, *, published) -> CourseCorrectionForm:
+    """The correction form; once a version was published from the alert, filled in with it, its reason and
+    "plan simplified", so that one click records the correction and closes the alert."""
+    initial = {}
+    if published is not None:
+        initial = {
+            "change": CourseCorrection.Change.SIMPLIFIED,
+            "note": published.revision_reason or f"Plan revised to version {published.version}.",
+            "blueprint": published.pk,
+            "resolve": True,
+        }
+    return CourseCorrectionForm(blueprints=selectors.blueprints_since(alert), initial=initial)
+
+
 def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
     can_correct = request.user.role in CLINICAL
     journey = alert.journey
-    draft = None
+    draft = published = None
     if can_correct and journey is not None and journey.is_open:
         draft = selectors.plan_draft(journey)
-    if form is None and can_correct and alert.is_open:
-        form = CourseCorrectionForm(blueprints=selectors.blueprints_since(alert))
+    if can_correct and alert.is_open:
+        published = selectors.alert_unlinked_version(alert)
+        form = form or _correction_form(alert, published=published)
     return render(
         request,
         "compliance/alert_detail.html",
@@ -173,8 +217,10 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
             "can_correct": can_correct,
             "can_revise": can_correct and alert.is_open and journey is not None and journey.is_open,
             "draft": draft,
+            "published": published,
             "form": form,
             "clinic_time_zone": settings.TIME_ZONE,
+            **_evidence(request, alert),
         },
         status=status,
     )
@@ -247,7 +293,9 @@ def alert_revise(request, pk):
     else:
         messages.success(
             request,
-            f"Version {draft.version} is open as a draft. Change it, publish it with a reason, then record "
-            "the course correction on the alert.",
+            f"Version {draft.version} is open as a draft. Change it and publish it with a reason: you come "
+            "back here to confirm the course correction.",
         )
-    return redirect(reverse("journeys:blueprint", args=[journey.pk]) + "#draft")
+    # The builder knows nothing of alerts: it is given a page to return to once the revision is published.
+    builder = reverse("journeys:blueprint", args=[journey.pk])
+    return redirect(f"{builder}?{urlencode({'return_to': _alert_url(alert)})}#draft")

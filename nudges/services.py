@@ -28,6 +28,7 @@ from patients.selectors import patient_may_message
 from patients.services import consent_record, patient_unsubscribe
 
 from . import channels, rendering, tokens
+from .budget import budget_hold_reason
 from .models import Kind, Nudge, NudgeRule
 from .timing import next_allowed_moment
 
@@ -285,6 +286,10 @@ def _hold(nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport,
             status_reason=f"deferred for quiet hours to {local:%Y-%m-%d %H:%M} {patient.time_zone}",
         )
         report.count("deferred")
+        return True
+    if reason := budget_hold_reason(nudge, now):  # the weekly message budget (nudges.budget)
+        _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        report.count("suppressed", reason)
         return True
     return False
 

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import CareTeamMember, Channel, Patient
+from .models import CareTeamMember, Channel, CheckinHour, Patient
 from .selectors import lead_candidates, patient_find_duplicates, team_candidates
 from .validation import (
     CARE_TEAM_FIELDS,
@@ -66,6 +66,7 @@ class PatientForm(forms.ModelForm):
             "first_name", "last_name", "preferred_name"
         )
         self.fields["referred_by"].required = False
+        self.fields["checkin_hour"].required = False
         if self.instance.pk:
             self.fields["referred_by"].queryset = self.fields["referred_by"].queryset.exclude(
                 pk=self.instance.pk
@@ -91,6 +92,7 @@ class PatientForm(forms.ModelForm):
             HTML(
                 '<p class="form-text mt-n2">Quiet hours may wrap midnight: 20:00 to 08:00 is the default.</p>'
             ),
+            "checkin_hour",
         )
         origin = Fieldset("How they found us", Row(Column("source"), Column("referred_by")))
         parts = [identity, contact, origin]
@@ -99,6 +101,11 @@ class PatientForm(forms.ModelForm):
             if self.duplicates:
                 parts.insert(0, Div("confirm_not_duplicate", css_class="alert alert-warning"))
         return Layout(*parts)
+
+    def clean_checkin_hour(self):
+        # Left out of an older form's post: the usual hour.
+        hour = self.cleaned_data.get("checkin_hour")
+        return CheckinHour.MID_MORNING if hour in (None, "") else hour
 
     def clean_phone(self):
         return normalize_phone(self.cleaned_data.get("phone", ""))

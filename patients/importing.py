@@ -24,7 +24,7 @@ from django.db.models.functions import Lower
 
 from accounts.refusals import validation_message
 
-from .models import Channel, Patient
+from .models import CHECKIN_HOUR_WORDS, Channel, CheckinHour, Patient
 from .selectors import lead_candidates
 from .services import patient_create
 from .validation import (
@@ -59,6 +59,12 @@ COLUMNS: tuple[tuple[str, bool, str], ...] = (
     ("preferred_channel", False, "email or sms; blank means email."),
     ("quiet_hours_start", False, "HH:MM, 24-hour clock; blank means 20:00."),
     ("quiet_hours_end", False, "HH:MM, 24-hour clock; blank means 08:00."),
+    (
+        "checkin_hour",
+        False,
+        "When check-in requests go, in their own time: morning (08:00), midday (12:00), evening (18:00) "
+        "or an hour such as 7 or 19:00; blank means 10:00.",
+    ),
     (
         "consent_email",
         False,
@@ -387,6 +393,15 @@ def _parse(row: _Row) -> None:
         data.get("quiet_hours_start"),
         data.get("quiet_hours_end"),
     )
+    hour = _checkin_hour(get("checkin_hour", ""))
+    if hour is None:
+        row.problem(
+            "checkin_hour",
+            f"checkin_hour “{get('checkin_hour')}” must be morning, midday, evening or an hour from 0 to 23 "
+            "(like 7 or 19:00).",
+        )
+    else:
+        data["checkin_hour"] = hour
 
     source = get("source", "").lower()
     by_label = {label.lower(): value for value, label in Patient.Source.choices}
@@ -419,6 +434,19 @@ def _parse(row: _Row) -> None:
             email=data["email"],
             phone=data.get("phone", ""),
         )
+
+
+def _checkin_hour(value: str) -> int | None:
+    """The hour a ``checkin_hour`` cell names (blank: the default), or None if it names none."""
+    value = value.strip().lower()
+    if not value:
+        return CheckinHour.MID_MORNING
+    if value in CHECKIN_HOUR_WORDS:
+        return CHECKIN_HOUR_WORDS[value]
+    hours, _, minutes = value.partition(":")
+    if hours.isdigit() and 0 <= int(hours) <= 23 and minutes in ("", "00"):
+        return int(hours)
+    return None
 
 
 def _check(row: _Row, column: str, validate, *args, **kwargs) -> None:

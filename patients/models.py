@@ -41,6 +41,25 @@ class Channel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
+class CheckinHour(models.IntegerChoices):
+    """When in the patient's own day their check-in request goes: a named part of the day or any hour."""
+
+    MORNING = 8, "Morning (08:00)"
+    MID_MORNING = 10, "Mid-morning (10:00, the clinic's usual)"
+    MIDDAY = 12, "Midday (12:00)"
+    EVENING = 18, "Evening (18:00)"
+
+
+# Words the spreadsheet import (and people) use for the named hours.
+CHECKIN_HOUR_WORDS = {"morning": 8, "mid-morning": 10, "midday": 12, "noon": 12, "evening": 18}
+
+
+def checkin_hour_choices() -> list[tuple[int, str]]:
+    """Every hour of the day, the named ones with their name."""
+    named = dict(CheckinHour.choices)
+    return [(hour, named.get(hour, f"{hour:02d}:00")) for hour in range(24)]
+
+
 class PatientQuerySet(models.QuerySet):
     def active(self):
         return self.filter(archived=False)
@@ -105,6 +124,13 @@ class Patient(models.Model):
     preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     quiet_hours_start = models.TimeField(default=time(20, 0), help_text="No messages from this local time…")
     quiet_hours_end = models.TimeField(default=time(8, 0), help_text="…until this local time.")
+    checkin_hour = models.PositiveSmallIntegerField(
+        "check-in requests at",
+        choices=checkin_hour_choices,
+        default=CheckinHour.MID_MORNING,
+        help_text="The hour of the patient's own day their weekly check-in request goes out "
+        "(later if it falls in their quiet hours).",
+    )
     unsubscribed_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the patient opted out of all messages."
     )
@@ -136,6 +162,7 @@ class Patient(models.Model):
         "preferred_channel",
         "quiet_hours_start",
         "quiet_hours_end",
+        "checkin_hour",
         "source",
         "referred_by",
     )

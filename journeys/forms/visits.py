@@ -114,6 +114,15 @@ class VisitScheduleForm(_VisitTimeForm):
             self.fields["kind"].initial = KIND_FOR_STAGE[journey.stage]
         else:
             self.fields["kind"].initial = Visit.Kind.FOLLOW_UP
+        if patient.time_zone != settings.TIME_ZONE:
+            self.fields["starts_at"].help_text = (
+                f"{patient.display_name} lives in {patient.time_zone.replace('_', ' ')}: "
+                "after booking you see the time on their clock."
+            )
+        self.fields["starts_at"].help_text += (
+            f" Their quiet hours are {patient.quiet_hours_start:%H:%M}–{patient.quiet_hours_end:%H:%M} their time; "
+            "a reminder that would fall in them waits, or is held back if it would arrive after the visit began."
+        ).lstrip()
         self.helper.layout = Layout(
             Row(Column("kind"), Column("practitioner")),
             Row(Column("starts_at"), Column("duration_minutes")),

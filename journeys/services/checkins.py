@@ -1,7 +1,8 @@
 """The check-in schedule: made when a journey enters check_ins, withdrawn (the unasked part) when it leaves.
 
-Dates are days in the patient's own calendar. Each check-in is requested at 10:00 on its ``due_on`` in the
-patient's time zone (the outbox may move it later for quiet hours) and ``closes_at`` is the end of the day
+Dates are days in the patient's own calendar. Each check-in is requested at the patient's own hour
+(``Patient.checkin_hour``, 10:00 unless they chose another) on its ``due_on`` in their time zone, DST-correct
+(the outbox may move it later for quiet hours) and ``closes_at`` is the end of the day
 two days after ``due_on`` there: the first instant of day ``due_on + 3``, exclusive — a check-in is missed
 once ``closes_at <= now``.
 
@@ -32,7 +33,6 @@ from ..tokens import checkin_token
 
 DEFAULT_EVERY_DAYS = 7
 DEFAULT_WEEKS = 12
-REQUEST_TIME = time(10, 0)
 OPEN_DAYS_AFTER_DUE = 2
 
 
@@ -54,9 +54,10 @@ def checkin_dates(*, first_day: date, every_days: int, weeks: int) -> list[date]
     return [first_day + timedelta(days=every_days * n) for n in range(1, count + 1)]
 
 
-def request_moment(due_on: date, tz: ZoneInfo) -> datetime:
-    """10:00 on ``due_on`` in ``tz``, as an aware UTC instant."""
-    return datetime.combine(due_on, REQUEST_TIME, tzinfo=tz).astimezone(UTC)
+def request_moment(due_on: date, tz: ZoneInfo, hour: int = 10) -> datetime:
+    """``hour``:00 on ``due_on`` in ``tz`` (the patient's own hour), as an aware UTC instant. Inside a
+    spring-forward gap it is the instant the clocks jump to; in a repeated fall-back hour, the first."""
+    return datetime.combine(due_on, time(hour, 0), tzinfo=tz).astimezone(UTC)
 
 
 def closing_moment(due_on: date, tz: ZoneInfo) -> datetime:
@@ -88,7 +89,7 @@ def checkins_schedule(
     every_days, weeks = cadence(journey)
     dates = checkin_dates(first_day=anchor.astimezone(tz).date(), every_days=every_days, weeks=weeks)
     existing = set(CheckIn.objects.filter(journey=journey, due_on__in=dates).values_list("due_on", flat=True))
-    missing = [d for d in dates if d not in existing and request_moment(d, tz) > now]
+    missing = [d for d in dates if d not in existing and request_moment(d, tz, patient.checkin_hour) > now]
     if not missing:
         return []
     checkins = CheckIn.objects.bulk_create(
@@ -101,7 +102,7 @@ def checkins_schedule(
         checkin.request_nudge = nudge_schedule(
             patient=patient,
             kind=Kind.CHECKIN_REQUEST,
-            send_at=request_moment(checkin.due_on, tz),
+            send_at=request_moment(checkin.due_on, tz, patient.checkin_hour),
             dedupe_key=request_key(checkin.pk),
             context={"checkin_url": url},
         )  # no actor: the schedule wrote it, not the person who moved the journey

@@ -20,6 +20,7 @@ from accounts.models import AccessEvent, User
 from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge, NudgeRule
 from nudges.services import nudge_cancel, nudge_schedule
+from nudges.timing import next_allowed_moment
 from patients.models import Patient
 from patients.validation import PRACTISING_ROLES
 
@@ -39,6 +40,38 @@ def _clinic_time(moment: datetime) -> str:
 def patient_local_when(moment: datetime, tz: tzinfo) -> str:
     """A moment as the patient reads it on their own clock: "Tuesday 14 April at 10:00"."""
     return dateformat.format(moment.astimezone(tz), r"l j F \a\t H:i")
+
+
+def _offset_words(offset: int) -> str:
+    minutes = abs(offset)
+    amount = f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
+    amount = {"24 hours": "a day", "1 hours": "an hour"}.get(amount, amount)
+    return f"{amount} {'before' if offset < 0 else 'after'}"
+
+
+def visit_quiet_hours_warning(*, patient: Patient, starts_at: datetime) -> str:
+    """A warning for the person booking, or "": the visit's time on the patient's own clock when it falls in
+    their quiet hours, and which reminders the outbox would hold back (they could only arrive after it began)."""
+    tz = patient.tz
+    local = starts_at.astimezone(tz)
+    start, end = patient.quiet_hours_start, patient.quiet_hours_end
+    held = [
+        offset
+        for offset in sorted(set(_reminder_offsets()))
+        if offset < 0
+        and next_allowed_moment(starts_at + timedelta(minutes=offset), tz=tz, start=start, end=end)
+        >= starts_at
+    ]
+    quiet = patient.in_quiet_hours(local.time().replace(tzinfo=None))
+    if not quiet and not held:
+        return ""
+    text = f"This visit is at {patient_local_when(starts_at, tz)} on {patient.display_name}'s own clock ({patient.time_zone})"
+    if quiet:
+        text += f", inside their quiet hours ({start:%H:%M}–{end:%H:%M})"
+    if held:
+        which = " and ".join(_offset_words(offset) for offset in held)
+        text += f": the reminder {which} would be held back, as it could only go out after the visit began"
+    return text + "."
 
 
 def _reminder_prefix(visit: Visit) -> str:

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
@@ -31,6 +32,19 @@ def _journey_for_change(request, pk):
 def _builder_url(journey, anchor: str = "") -> str:
     url = reverse("journeys:blueprint", args=[journey.pk])
     return f"{url}#{anchor}" if anchor else url
+
+
+def _return_key(journey) -> str:
+    return f"blueprint_return_to:{journey.pk}"
+
+
+def _remember_return(request, journey) -> str:
+    """A page that opened this revision (an alert) asks, with ``?return_to=<path>``, to be returned to once
+    it is published; kept in the session across the builder's own redirects. Only a path on this site."""
+    target = request.GET.get("return_to", "")
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        request.session[_return_key(journey)] = target
+    return request.session.get(_return_key(journey), "")
 
 
 def _builder_context(journey, *, item_form=None, summary_form=None, publish_form=None, notice="") -> dict:
@@ -72,7 +86,8 @@ def _draft_or_redirect(request, journey) -> Blueprint | None:
 @role_required(*CLINICAL)
 def blueprint_builder(request, pk):
     journey = selectors.journey_get_for(user=request.user, pk=pk, detail="blueprint builder")
-    return render(request, "journeys/blueprint_builder.html", _builder_context(journey))
+    context = _builder_context(journey) | {"return_to": _remember_return(request, journey)}
+    return render(request, "journeys/blueprint_builder.html", context)
 
 
 @role_required(*CLINICAL)
@@ -251,6 +266,8 @@ def blueprint_publish(request, pk):
             messages.success(
                 request, f"Version {draft.version} is now {journey.patient.display_name}'s plan."
             )
+            if target := request.session.pop(_return_key(journey), ""):
+                return redirect(target)
             return redirect(_builder_url(journey, "published"))
     return _render_builder(request, journey, publish_form=form, status=400)
 
@@ -266,6 +283,7 @@ def blueprint_discard(request, pk):
         except ValidationError as error:
             messages.error(request, validation_message(error))
         else:
+            request.session.pop(_return_key(journey), None)
             messages.success(request, f"The draft of version {draft.version} was discarded.")
     return redirect(_builder_url(journey))
 

@@ -72,6 +72,8 @@ def visit_create(request, patient_pk):
                 f"{visit.get_kind_display()} booked with {visit.practitioner} on {local:%A} {local.day} "
                 f"{local:%B at %H:%M}. Reminders will go out as the clinic's rules say.",
             )
+            if warning := services.visit_quiet_hours_warning(patient=patient, starts_at=visit.starts_at):
+                messages.warning(request, warning)
             return redirect(_visit_url(visit))
     return render(request, "journeys/visit_form.html", {"form": form, "patient": patient, "visit": None})
 

@@ -16,6 +16,7 @@ from journeys.models import Blueprint, Journey, Stage
 from journeys.services.blueprints import blueprint_add_item, blueprint_publish, blueprint_start_draft
 from nudges.models import Kind, Nudge
 from nudges.services import nudge_schedule
+from tests.compliance.conftest import week
 from tests.factories import CareTeamMemberFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -203,7 +204,9 @@ def test_a_practitioner_closes_the_loop_from_the_alert(client_for, practitioner,
 
     response = client.post(url(alert, "revise"))
     assert response.status_code == 302
-    assert response["Location"] == f"/journeys/{alert.journey_id}/blueprint/#draft"
+    assert response["Location"] == (
+        f"/journeys/{alert.journey_id}/blueprint/?return_to=%2Falerts%2F{alert.pk}%2F#draft"
+    )
     draft = Blueprint.objects.get(journey=alert.journey, status="draft")
     blueprint_add_item(blueprint=draft, actor=practitioner, kind="supplement", title="Magnesium glycinate")
     blueprint_publish(blueprint=draft, actor=practitioner, reason="A gentler magnesium.")
@@ -231,7 +234,7 @@ def test_opening_a_revision_when_a_draft_exists_goes_to_that_draft(client_for, p
 
     response = client.post(url(alert, "revise"))
 
-    assert response["Location"].endswith("/blueprint/#draft")
+    assert response["Location"].endswith(f"/blueprint/?return_to=%2Falerts%2F{alert.pk}%2F#draft")
     assert Blueprint.objects.filter(journey=alert.journey).count() == 2
 
 
@@ -351,3 +354,81 @@ def test_the_compliance_admin_pages_load_and_change_nothing(
         assert client.get(f"/admin/compliance/{model}/{pk}/change/").status_code == 200
         assert client.post(f"/admin/compliance/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.get("/admin/compliance/alert/?open=yes&reason=low_adherence").status_code == 200
+
+
+# --- The alert page a practitioner acts from ----------------------------------------------------------
+
+
+def test_the_alert_page_shows_the_chart_the_answers_words_and_the_outreach_sent(
+    client_for, practitioner, staff, alert
+):
+    journey = alert.journey
+    today = timezone.localdate()
+    checkin = week(journey, today - timedelta(days=3), ["missed", "partial", "done"])
+    answer = checkin.answer
+    answer.where_it_failed = "Work travel all week, no kitchen."
+    answer.barriers = ["side_effects"]
+    answer.save()
+    sent = nudge_schedule(
+        patient=journey.patient,
+        kind=Kind.ADHERENCE_OUTREACH,
+        send_at=timezone.now() - timedelta(minutes=4),
+        dedupe_key=f"outreach:{alert.pk}",
+    )
+    Nudge.objects.filter(pk=sent.pk).update(status="sent", sent_at=timezone.now() - timedelta(minutes=4))
+    Nudge.objects.create(
+        patient=journey.patient,
+        kind=Kind.CHECKIN_MISSED,
+        channel="email",
+        send_at=timezone.now() - timedelta(days=2),
+        status="suppressed",
+        status_reason="weekly limit: this patient already had their automated messages for the week",
+        dedupe_key="missed:1",
+    )
+
+    page = client_for(practitioner).get(url(alert)).content.decode()
+
+    assert 'id="evidence-chart"' in page and "<svg" in page
+    assert "Work travel all week, no kitchen." in page
+    assert "Side effects" in page
+    assert "Adherence outreach by Email" in page and "sent" in page
+    assert "weekly limit" in page
+    staff_page = client_for(staff).get(url(alert)).content.decode()
+    assert "Work travel all week" not in staff_page, "a patient's own words are for clinical roles only"
+    assert 'id="evidence-outreach"' in staff_page
+
+
+def test_a_revision_started_from_the_alert_returns_to_it_and_one_click_resolves_it(
+    client_for, practitioner, alert
+):
+    client = client_for(practitioner)
+    builder = client.post(url(alert, "revise"))["Location"]
+    page = client.get(builder).content.decode()
+    assert 'id="return-to"' in page and f'href="/alerts/{alert.pk}/"' in page
+
+    journey = alert.journey
+    client.post(
+        f"/journeys/{journey.pk}/blueprint/items/add/",
+        {"kind": "supplement", "title": "Magnesium glycinate"},
+    )
+    published = client.post(
+        f"/journeys/{journey.pk}/blueprint/publish/", {"reason": "One supplement instead of three."}
+    )
+    assert published.status_code == 302 and published["Location"] == url(alert)
+    version = Blueprint.objects.get(journey=journey, version=2)
+    assert version.status == "published"
+
+    page = client.get(url(alert)).content.decode()
+    assert 'id="published-from-alert"' in page
+    assert "One supplement instead of three." in page
+    # The one click: the form as the page fills it in.
+    response = client.post(
+        url(alert, "correct"),
+        {"change": "simplified", "note": "One supplement instead of three.", "blueprint": version.pk,
+         "resolve": "on"},
+    )  # fmt: skip
+    assert response["Location"] == url(alert)
+    alert.refresh_from_db()
+    assert not alert.is_open
+    assert alert.corrections.get().blueprint == version
+    assert "Plan revised to version 2." in alert.resolution

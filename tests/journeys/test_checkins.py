@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -11,7 +12,10 @@ from journeys.services.checkins import checkins_schedule
 from journeys.services.stages import journey_move, journey_start
 from journeys.tokens import checkin_token, read_checkin_token
 from nudges.models import Nudge
+from nudges.services import nudge_dispatch_due
 from nudges.tokens import unsubscribe_token
+from patients import services as patient_services
+from patients.models import CheckinHour
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +198,52 @@ def test_graduating_withdraws_the_check_ins_still_to_come(practitioner):
     journey_move(journey=journey, to_stage=Stage.GRADUATED, actor=practitioner)
     assert not CheckIn.objects.filter(journey=journey).exists()
     assert set(requests(journey).values_list("status", flat=True)) == {Nudge.Status.CANCELLED}
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("entered", "before", "after"),
+    [
+        # US clocks spring forward on 14 March 2027 and fall back on 7 November 2027.
+        (utc(2027, 2, 20, 15), date(2027, 3, 13), date(2027, 3, 20)),
+        (utc(2027, 10, 16, 15), date(2027, 11, 6), date(2027, 11, 13)),
+    ],
+)
+def test_a_check_in_request_goes_at_the_patients_own_hour_across_a_dst_change(
+    practitioner, entered, before, after
+):
+    journey = journey_to_checkins(practitioner)
+    patient = journey.patient
+    patient.checkin_hour = CheckinHour.EVENING
+    patient.save(update_fields=["checkin_hour"])
+    patient_services.consent_record(patient=patient, channel="email", granted=True, via="test")
+    with time_machine.travel(entered, tick=False):
+        enter(journey, practitioner)
+    by_day = {c.due_on: c.request_nudge for c in CheckIn.objects.filter(journey=journey)}
+    for due in (before, after):
+        local = by_day[due].send_at.astimezone(NEW_YORK)
+        assert (local.date(), local.hour, local.minute) == (due, 18, 0)
+    assert by_day[before].send_at.hour != by_day[after].send_at.hour, "the UTC hour moves with the clocks"
+
+    # Week by week, each request goes at its moment and not an hour before (the other offset).
+    for due in sorted(d for d in by_day if d <= after):
+        nudge = by_day[due]
+        with time_machine.travel(nudge.send_at - timedelta(hours=1), tick=False):
+            nudge_dispatch_due()
+        nudge.refresh_from_db()
+        assert nudge.status == Nudge.Status.PENDING
+        with time_machine.travel(nudge.send_at, tick=False):
+            nudge_dispatch_due()
+        nudge.refresh_from_db()
+        assert nudge.status == Nudge.Status.SENT, nudge.status_reason
+        assert nudge.sent_at.astimezone(NEW_YORK).hour == 18
+
+
+def test_without_a_chosen_hour_check_in_requests_go_at_ten(practitioner):
+    journey = journey_to_checkins(practitioner, time_zone="Asia/Tokyo")
+    with time_machine.travel(START, tick=False):
+        enter(journey, practitioner)
+    hours = {n.send_at.astimezone(ZoneInfo("Asia/Tokyo")).hour for n in requests(journey)}
+    assert hours == {10}

@@ -516,3 +516,32 @@ def test_the_visits_panel_renders_on_the_patient_page(client_for, staff, patient
     assert 'id="panel-visits"' in response.text
     assert f'href="/visits/{visit.pk}/"' in response.text and "Intake visit" in response.text
     assert "15:00 their time" in response.text
+
+
+def test_booking_in_the_patients_quiet_hours_warns_with_their_local_time(client_for, staff, practitioner):
+    # 15:00 in New York (the clinic) is 04:00 the next morning in Tokyo, inside 20:00–08:00.
+    patient = PatientFactory(first_name="Yui", last_name="Sato", time_zone="Asia/Tokyo")
+    client = client_for(staff)
+
+    form = client.get(f"/patients/{patient.pk}/visits/new/").content.decode()
+    assert "Yui Sato lives in Asia/Tokyo" in form and "quiet hours are 20:00–08:00" in form
+
+    response = client.post(
+        f"/patients/{patient.pk}/visits/new/",
+        {"kind": "follow_up", "practitioner": practitioner.pk, "starts_at": "2026-04-14T15:00"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert Visit.objects.filter(patient=patient).count() == 1, "a warning, not a refusal"
+    assert "This visit is at Wednesday 15 April at 04:00 on Yui Sato&#x27;s own clock (Asia/Tokyo)" in page
+    assert "inside their quiet hours (20:00–08:00)" in page
+    assert "the reminder 2 hours before would be held back" in page
+
+
+def test_booking_outside_the_patients_quiet_hours_gives_no_warning(client_for, staff, patient, practitioner):
+    response = client_for(staff).post(
+        f"/patients/{patient.pk}/visits/new/",
+        {"kind": "follow_up", "practitioner": practitioner.pk, "starts_at": "2026-04-14T10:00"},
+        follow=True,
+    )
+    assert "own clock" not in response.content.decode()

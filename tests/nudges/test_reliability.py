@@ -42,6 +42,13 @@ from tests.support.recording_backend import read_lines
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(autouse=True)
+def no_weekly_budget(settings):
+    """These tests send many check-in requests to a few patients: the weekly budget is tested elsewhere."""
+    settings.NUDGE_WEEKLY_BUDGET = 0
+
+
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING_BACKEND = "tests.support.recording_backend.RecordingEmailBackend"
 UNFINISHED = [Nudge.Status.PENDING, Nudge.Status.SENDING]
@@ -80,6 +87,7 @@ def child_env(tmp_path: Path, record: Path, **extra: str) -> dict[str, str]:
             "ALLIANCE_VAR_DIR": str(tmp_path / "var"),
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
+            "NUDGE_WEEKLY_BUDGET": "0",  # many check-in requests per patient: the budget is not the point here
         }
         | extra
     )

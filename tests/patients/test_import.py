@@ -359,3 +359,22 @@ def test_the_command_skip_invalid_imports_the_valid_rows(tmp_path, admin_user):
 def test_the_command_needs_an_active_user_to_act_as(tmp_path, admin_user):
     with pytest.raises(CommandError, match="No active user"):
         run(tmp_path, csv_text(*GOOD), username="nobody")
+
+
+def test_checkin_hour_takes_a_part_of_the_day_or_an_hour_and_refuses_anything_else(admin_user):
+    header = "first_name,last_name,email,checkin_hour"
+    rows = [
+        "Ada,Okafor,ada@example.com,evening",
+        "Ben,Carter,ben@example.com,7",
+        "Cleo,Diaz,cleo@example.com,",
+    ]
+    report = patients_import(file_or_text=csv_text(*rows, header=header), actor=admin_user)
+    assert report.errors == []
+    hours = dict(Patient.objects.values_list("first_name", "checkin_hour"))
+    assert hours == {"Ada": 18, "Ben": 7, "Cleo": 10}
+
+    refused = patients_import(
+        file_or_text=csv_text("Dee,Evans,dee@example.com,teatime", header=header), actor=admin_user
+    )
+    assert [line for line, _ in refused.errors] == [2]
+    assert "checkin_hour “teatime” must be morning, midday, evening" in refused.errors[0][1]

@@ -238,3 +238,12 @@ def test_the_patient_page_has_a_query_budget(client_for, staff, patient, django_
         services.consent_record(patient=patient, channel="email", granted=True, via="test")
     with django_assert_max_num_queries(32):
         assert client.get(f"/patients/{patient.pk}/").status_code == 200
+
+
+def test_the_patient_form_sets_the_hour_check_in_requests_go(client_for, staff, practitioner):
+    page = client_for(staff).get("/patients/new/").content.decode()
+    assert "Evening (18:00)" in page and 'name="checkin_hour"' in page
+    client_for(staff).post("/patients/new/", VALID | {"lead": practitioner.pk, "checkin_hour": "18"})
+    patient = Patient.objects.get()
+    assert patient.checkin_hour == 18
+    assert "Evening (18:00) their time" in client_for(staff).get(f"/patients/{patient.pk}/").content.decode()

@@ -17,6 +17,8 @@ required, and any other column may be left out or left blank:
   preferred_channel   email or sms; blank means email
   quiet_hours_start   HH:MM on a 24-hour clock; blank means 20:00
   quiet_hours_end     HH:MM on a 24-hour clock; blank means 08:00
+  checkin_hour        morning (08:00), midday (12:00), evening (18:00) or an hour like 7 or 19:00;
+                      blank means 10:00 — when check-in requests go, in the patient's own time
   consent_email       yes/no, true/false or 1/0; blank means no
   consent_sms         yes/no, true/false or 1/0; blank means no
   source              referral, website, event, social or other; blank means other

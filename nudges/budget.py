@@ -1,0 +1,73 @@
+"""The weekly message budget: at most ``NUDGE_WEEKLY_BUDGET`` automated messages per patient in any rolling
+seven days, checked at send time.
+
+The rule, in full:
+
+- **What counts.** Automated messages that went out (``sent``) or may have gone out (``unknown``: its transport
+  may have run) in the seven days before the send moment. Visit reminders and one-off messages a person wrote
+  are exempt: they never count and are never held back by the budget.
+- **What happens over budget.** The nudge about to go is held back (``suppressed``) with the reason
+  ``WEEKLY_LIMIT``; it is not postponed, because a late check-in request or outreach is not what the patient
+  needs. Staff see the reason in the outbox and on the patient's messages panel.
+- **Priority.** Only among messages of one patient being sent at the same time (claimed, ``sending``, by this
+  dispatch pass or another worker): a nudge also counts the ones that outrank it — higher ``PRIORITY``, or the
+  same priority and an earlier ``(send_at, id)`` — so when one slot is left, the higher-priority message takes
+  it, whatever order the batch sends them in. A message already sent is never taken back for a later,
+  higher-priority one: the budget does not look ahead at what is due later the same day.
+
+``0`` (or less) switches the budget off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from .models import Kind, Nudge
+
+WEEKLY_LIMIT = "weekly limit: this patient already had their automated messages for the week"
+WINDOW = timedelta(days=7)
+
+EXEMPT = frozenset({Kind.VISIT_REMINDER, Kind.ONE_OFF})
+
+# Higher goes first. Outreach and check-in requests carry the care itself; a missed-check-in note is a gentle
+# follow-up; welcome, graduation and referral thanks matter least on a crowded week.
+PRIORITY = {
+    Kind.ADHERENCE_OUTREACH: 3,
+    Kind.CHECKIN_REQUEST: 3,
+    Kind.CHECKIN_MISSED: 2,
+    Kind.INQUIRY_WELCOME: 1,
+    Kind.GRADUATION: 1,
+    Kind.REFERRAL_THANKS: 1,
+}
+
+
+def _outranking(nudge: Nudge) -> Q:
+    mine = PRIORITY.get(nudge.kind, 0)
+    higher = [kind for kind, rank in PRIORITY.items() if rank > mine]
+    same = [kind for kind, rank in PRIORITY.items() if rank == mine]
+    earlier = Q(send_at__lt=nudge.send_at) | Q(send_at=nudge.send_at, pk__lt=nudge.pk)
+    return Q(kind__in=higher) | (Q(kind__in=same) & earlier)
+
+
+def budget_hold_reason(nudge: Nudge, now: datetime) -> str:
+    """``WEEKLY_LIMIT`` if sending ``nudge`` at ``now`` would give its patient more automated messages in seven
+    days than the budget allows, else "". One query; none for an exempt kind or with the budget off."""
+    budget = settings.NUDGE_WEEKLY_BUDGET
+    if budget <= 0 or nudge.kind in EXEMPT:
+        return ""
+    since = now - WINDOW
+    went_out = Q(status=Nudge.Status.SENT, sent_at__gt=since) | Q(
+        status=Nudge.Status.UNKNOWN, claimed_at__gt=since
+    )
+    going_out = Q(status=Nudge.Status.SENDING) & _outranking(nudge)
+    used = (
+        Nudge.objects.filter(patient_id=nudge.patient_id)
+        .exclude(pk=nudge.pk)
+        .exclude(kind__in=EXEMPT)
+        .filter(went_out | going_out)
+        .count()
+    )
+    return WEEKLY_LIMIT if used >= budget else ""
