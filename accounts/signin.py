@@ -31,6 +31,15 @@ class AccountAdapter(DefaultAccountAdapter):
         "username_password_mismatch": "That username and password do not match an account. Check both and try again.",
     }
 
+    def pre_authenticate(self, request: HttpRequest, **credentials) -> None:
+        """Wrong passwords are counted by django-axes alone (accounts/throttle.py), not also by allauth.
+
+        allauth's own ``login_failed`` limit (10 a minute per address, 5 per username) refuses the form
+        before ``authenticate`` runs, so axes never saw those attempts: it could not reach its address
+        limit, and a clinic sharing one address was stopped by allauth's lower one, with a form error
+        instead of the "Sign-in paused" page. allauth's limit still guards second-factor codes
+        (``allauth.mfa``'s ``check_rate_limit``), which do not come through here."""
+
     def login(self, request: HttpRequest, user) -> None:
         """Django's login (a new session key), then the session's clocks and its tracking start."""
         super().login(request, user)

@@ -162,6 +162,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False  # a new password still needs the second factor to sign in
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Wrong passwords are throttled by django-axes (above), which the adapter leaves alone (AccountAdapter.
+# pre_authenticate). allauth's limit on sign-in posts of any kind stays as a flood guard, set above axes'
+# address limit so that a locked address gets the "Sign-in paused" page and a clinic's morning is not cut off.
+ACCOUNT_RATE_LIMITS = {"login": "120/m/ip"}
 MFA_ADAPTER = "accounts.signin.MFAAdapter"
 # TOTP keys are stored encrypted with a key derived from this; set it apart from DJANGO_SECRET_KEY so that
 # rotating that one does not make every enrolled app useless.
