@@ -177,14 +177,16 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Alliance CRM <care@c
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Nudges (the outbox) ------------------------------------------------------------------------
+# Production has no pretend transports and no local links: nudges.checks makes each an error unless this
+# deployment says it is a demo. In development the defaults below write to var/ and link to runserver.
+ALLIANCE_DEMO_DEPLOYMENT = env.bool("ALLIANCE_DEMO_DEPLOYMENT", default=False)
+# Django's own deploy check refuses console/file email too; a demo may use them on purpose.
+SILENCED_SYSTEM_CHECKS = ["mail.E001"] if ALLIANCE_DEMO_DEPLOYMENT else []
 # The address patients' links point at (unsubscribe, check-in): the dashboard's public URL.
-ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="")
-SMS_BACKEND = env.str(
-    "SMS_BACKEND",
-    default="nudges.channels.FileSmsBackend" if DEBUG else "nudges.channels.ConsoleSmsBackend",
-)
+SMS_BACKEND = env.str("SMS_BACKEND", default="nudges.channels.FileSmsBackend" if DEBUG else "")
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
