@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
 
-from .models import Nudge
+from .models import InboundMessage, Nudge
 from .timing import next_allowed_moment
 
 
@@ -78,6 +78,23 @@ def patient_messages(patient, *, limit: int = 20) -> list[Nudge]:
         .defer("body_html")
         .order_by("-send_at", "-id")[:limit]
     )
+
+
+REPLY_FIELDS = ("pk", "patient_id", "channel", "received_at", "action", "auto_reply", "in_reply_to")
+
+
+def patient_replies(patient, *, clinical: bool, limit: int = 20) -> list[InboundMessage]:
+    """What the patient wrote back, newest first, in one query. Like their check-in words, the text itself
+    is for clinical roles: for anyone else it is not even loaded (``body`` stays deferred and unread)."""
+    replies = (
+        InboundMessage.objects.filter(patient=patient)
+        .select_related("in_reply_to")
+        .only(*REPLY_FIELDS, "body", "in_reply_to__kind", "in_reply_to__sent_at")
+        .order_by("-received_at", "-id")
+    )
+    if not clinical:
+        replies = replies.defer("body")
+    return list(replies[:limit])
 
 
 @dataclass(frozen=True)
