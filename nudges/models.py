@@ -198,3 +198,21 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} reply from patient {self.patient_id or 'unknown'}"
+
+
+class Heartbeat(models.Model):
+    """When the Celery worker and beat were last seen alive: the outbox sends nothing without them.
+
+    The worker writes its row when it runs the heartbeat task beat schedules; beat writes its own as it
+    schedules (``nudges.beat.Scheduler``). ``/healthz`` reads both.
+    """
+
+    class Component(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    component = models.CharField(max_length=10, choices=Component.choices, primary_key=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.get_component_display()} last seen {self.last_seen:%Y-%m-%d %H:%M:%S}"

@@ -29,7 +29,7 @@ from patients.selectors import patient_may_message
 from patients.services import consent_record, patient_unsubscribe
 
 from . import channels, keywords, rendering, tokens
-from .models import InboundMessage, Kind, Nudge, NudgeRule
+from .models import Heartbeat, InboundMessage, Kind, Nudge, NudgeRule
 from .timing import next_allowed_moment
 
 logger = logging.getLogger(__name__)
@@ -566,3 +566,18 @@ def sms_inbound(*, from_number: str, body: str, provider_id: str = "") -> Inboun
     if reply:
         InboundMessage.objects.filter(pk__in=[m.pk for m in messages]).update(auto_reply=reply)
     return InboundOutcome(action=action, reply=reply, messages=messages)
+
+
+# --- Heartbeats -----------------------------------------------------------------------------------
+
+
+def heartbeat_record(*, component: str, now: datetime | None = None) -> None:
+    """Write "``component`` last seen now" (one row per component, however many workers write it)."""
+    now = now or timezone.now()
+    if Heartbeat.objects.filter(component=component).update(last_seen=now):
+        return
+    try:
+        with transaction.atomic():
+            Heartbeat.objects.create(component=component, last_seen=now)
+    except IntegrityError:  # another worker wrote the first row a moment ago
+        Heartbeat.objects.filter(component=component).update(last_seen=now)

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import services
+from .models import Heartbeat
 
 
 @shared_task(name="nudges.dispatch_due", ignore_result=True)
@@ -18,3 +19,10 @@ def deliver(nudge_id: int) -> bool:
 @shared_task(name="nudges.reconcile", ignore_result=True)
 def reconcile() -> int:
     return services.nudge_reconcile_stuck()
+
+
+@shared_task(name="nudges.heartbeat", ignore_result=True, expires=60)
+def heartbeat() -> str:
+    """Beat schedules it, a worker runs it: "worker last seen" for /healthz."""
+    services.heartbeat_record(component=Heartbeat.Component.WORKER)
+    return "ok"
