@@ -121,3 +121,17 @@ def site_url_is_https(app_configs, **kwargs):
             id="nudges.W001",
         )
     ]
+
+
+@register(deploy=True)
+def clinic_phone_is_set(app_configs, **kwargs):
+    if settings.DEBUG or settings.CLINIC_PHONE:
+        return []
+    return [
+        Warning(
+            "CLINIC_PHONE is empty: a patient who texts HELP, or a prospect turned away by the inquiry limit, "
+            "is not given a number to call.",
+            hint="Set CLINIC_PHONE to the number patients call, like (312) 555-0100.",
+            id="nudges.W002",
+        )
+    ]

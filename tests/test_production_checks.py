@@ -17,6 +17,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
     "DJANGO_ALLOWED_HOSTS": "crm.clinic.example",
     "ALLIANCE_SITE_URL": "https://crm.clinic.example",
+    "CLINIC_PHONE": "(312) 555-0100",
     "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     "SMS_BACKEND": "nudges.twilio.TwilioSmsBackend",
     "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
@@ -29,7 +30,9 @@ def check_deploy(tmp_path, *, fail_level: str = "WARNING", **env) -> subprocess.
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "ALLIANCE_", "SMS_", "TWILIO_", "EMAIL_"))
+        if not k.startswith(
+            ("DJANGO_", "DATABASE_", "CELERY_", "ALLIANCE_", "SMS_", "TWILIO_", "EMAIL_", "CLINIC_")
+        )
     }
     clean |= {"DJANGO_SETTINGS_MODULE": "alliance_crm.settings", "ALLIANCE_VAR_DIR": str(tmp_path)}
     clean |= {k: v for k, v in env.items() if v is not None}
@@ -66,6 +69,7 @@ def test_production_values_like_ci_pass_without_a_word(tmp_path):
         ({"ALLIANCE_SITE_URL": "http://[::1]:8000"}, "nudges.E005"),
         ({"ALLIANCE_SITE_URL": None}, "nudges.E005"),  # no default in production either
         ({"ALLIANCE_SITE_URL": "http://crm.clinic.example"}, "nudges.W001"),
+        ({"CLINIC_PHONE": None}, "nudges.W002"),  # HELP answers would give no number
     ],
     ids=lambda value: str(value),
 )
@@ -99,7 +103,9 @@ def test_startup_fails_too_not_only_the_deploy_check(tmp_path):
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "ALLIANCE_", "SMS_", "TWILIO_", "EMAIL_"))
+        if not k.startswith(
+            ("DJANGO_", "DATABASE_", "CELERY_", "ALLIANCE_", "SMS_", "TWILIO_", "EMAIL_", "CLINIC_")
+        )
     }
     env |= PRODUCTION | {
         "DJANGO_SETTINGS_MODULE": "alliance_crm.settings",
