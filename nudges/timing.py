@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 START_MARGIN = timedelta(minutes=2)
-_DAYS_BEFORE, _DAYS_AFTER = 2, 4  # every answer lies within two nights of the moment asked about
-_SAMPLE = timedelta(hours=6)  # clocks change at most once in six hours in every zone in use
+_DAYS_BEFORE, _DAYS_AFTER = 1, 3  # a night began at most a day ago; every answer lies within two nights
+_SAMPLE = timedelta(hours=12)  # clocks change at most once in twelve hours in every zone in use
 
 
 def in_quiet_hours(local: time, start: time, end: time) -> bool:
@@ -104,37 +104,41 @@ def _showing(day: date, wall: time, tz: ZoneInfo) -> list[datetime]:
     return sorted(found)
 
 
-def _reached(day: date, wall: time, tz: ZoneInfo, changes: list[datetime]) -> datetime:
-    """The first instant the clock shows ``wall`` on ``day`` — or, when it jumps over it, the jump."""
+def _reaching(
+    day: date, wall: time, tz: ZoneInfo, changes: list[datetime]
+) -> list[tuple[datetime, datetime]]:
+    """When the clock reaches ``wall`` on ``day`` — each time it shows it, or the instant it jumps over it —
+    each with the wall-clock time reached, which orders two times one jump passes together."""
+    mark = datetime.combine(day, wall)
     shown = _showing(day, wall, tz)
     if shown:
-        return shown[0]
-    naive = datetime.combine(day, wall)
-    earliest = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    latest = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    return next(change for change in changes if earliest < change <= latest)
+        return [(instant, mark) for instant in shown]
+    earliest = mark.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    latest = mark.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    return [(change, mark) for change in changes if earliest < change <= latest][:1]
 
 
 def _allowed_stretches(
     moment: datetime, tz: ZoneInfo, start: time, end: time
 ) -> list[tuple[datetime, datetime]]:
-    """The allowed stretches ``[begins, ends)`` from two days before ``moment`` to four days after it."""
+    """The allowed stretches ``[begins, ends)`` from the day before ``moment`` to three days after it."""
     first_day = moment.astimezone(tz).date() - timedelta(days=_DAYS_BEFORE)
     days = [first_day + timedelta(days=n) for n in range(_DAYS_BEFORE + _DAYS_AFTER + 2)]
-    lo = datetime.combine(days[0], time(), tzinfo=tz).astimezone(UTC) - timedelta(days=1)
-    hi = datetime.combine(days[-1], time(), tzinfo=tz).astimezone(UTC) + timedelta(days=2)
+    lo = datetime.combine(days[0], time(), tzinfo=tz).astimezone(UTC) - timedelta(hours=3)
+    hi = datetime.combine(days[-1], time(), tzinfo=tz).astimezone(UTC) + timedelta(days=1, hours=3)
     changes = _clock_changes(lo, hi, tz)
-    wraps = start > end
-    nights = [
-        (
-            _reached(day, start, tz, changes),
-            _reached(day + timedelta(days=1) if wraps else day, end, tz, changes),
-        )
-        for day in days
-    ]
-    # Whether a moment is quiet can change only where the clock shows start or end, or jumps.
-    edges = sorted({*changes, *(i for day in days for wall in (start, end) for i in _showing(day, wall, tz))})
-    edges = [edge for edge in edges if nights[0][0] <= edge]
+    starts = {day: _reaching(day, start, tz, changes) for day in days}
+    end_reached = sorted({reach for day in days for reach in _reaching(day, end, tz, changes)})
+    # A night begins when the clock first reaches start on a day, and ends when it next reaches end.
+    nights = []
+    for day in days[:-1]:
+        begins = starts[day][0]
+        nights.append((begins[0], next(reach for reach in end_reached if reach > begins)[0]))
+    # Whether a moment is quiet can change only where the clock reaches start or end.
+    edges = sorted(
+        {*changes, *(i for day in days[:-1] for i, _ in starts[day]), *(i for i, _ in end_reached)}
+    )
+    edges = [edge for edge in edges if nights[0][0] <= edge <= nights[-1][1]]
 
     def quiet(instant: datetime) -> bool:
         if in_quiet_hours(_wall(instant, tz), start, end):

@@ -166,7 +166,7 @@ def clock_changes(zone: str) -> tuple[datetime, ...]:
 
 def brute_force(moment: datetime, tz: ZoneInfo, start: time, end: time, margin: timedelta) -> datetime:
     """Read the clock every minute from 30 hours before ``moment``: quiet while it shows a quiet time, or
-    while the last time it reached ``start`` (or jumped past it) is later than the last time it reached ``end``.
+    while the last time it showed ``start`` (or jumped past it) is later than the last time it showed ``end``.
     Then take the first moment of an allowed stretch that is not within the margin of its end."""
     first = moment.replace(second=0, microsecond=0) - timedelta(hours=30)
     minutes = [first + n * MINUTE for n in range(int(timedelta(hours=80) / MINUTE))]
@@ -174,11 +174,12 @@ def brute_force(moment: datetime, tz: ZoneInfo, start: time, end: time, margin: 
     quiet, previous = [], None
     for m in minutes:
         local = m.astimezone(tz).replace(tzinfo=None)
-        if previous is not None and local > previous:  # the clock moved forward (by a minute, or jumped)
+        if previous is not None:
             for day in sorted({previous.date(), local.date()}):
                 for name, wall in (("start", start), ("end", end)):
                     mark = datetime.combine(day, wall)
-                    if previous < mark <= local:
+                    # It shows the mark, or moved forward past it (by a minute, or a jump).
+                    if local == mark or previous < mark <= local:
                         last[name] = max(last[name], (m, mark))
         night = last["start"] > last["end"]
         quiet.append(in_quiet_hours(local.time(), start, end) or night)
