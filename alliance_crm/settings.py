@@ -217,7 +217,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A task running when the broker goes away finishes its sends (cancelling mid-send would leave nudges
-# "unknown" for a person to review). Said explicitly: Celery 6 changes the default.
+# "unknown" for a person to review). It concerns late-acknowledged tasks only (none, below); said explicitly
+# because Celery 6 changes the default.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None

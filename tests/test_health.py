@@ -77,6 +77,9 @@ def test_the_worker_heartbeat_task_writes_worker_last_seen():
     assert timezone.now() - row.last_seen < timedelta(seconds=5)
 
 
+@pytest.mark.django_db(
+    transaction=True
+)  # beat closes its connection around each write, as a process of its own
 def test_beat_writes_beat_last_seen_as_it_schedules(tmp_path, monkeypatch):
     from alliance_crm.celery import app
 
