@@ -1,6 +1,8 @@
-"""The Celery app: configured from Django settings (``CELERY_*``), tasks found in each app's ``tasks.py``."""
+"""The Celery app: configured from Django settings (``CELERY_*``), tasks found in each app's ``tasks.py``.
 
-import logging
+The heartbeat beat schedules is ``nudges.heartbeat``; beat's own is written by ``nudges.beat.Scheduler``.
+"""
+
 import os
 from pathlib import Path
 
@@ -8,8 +10,6 @@ from celery import Celery
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alliance_crm.settings")
-
-logger = logging.getLogger("alliance_crm.heartbeat")
 
 app = Celery("alliance_crm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -25,10 +25,3 @@ def ensure_broker_folders() -> None:
 
 
 ensure_broker_folders()
-
-
-@app.task(name="alliance_crm.heartbeat", ignore_result=True)
-def heartbeat() -> str:
-    """Log that beat and a worker are alive; does nothing else."""
-    logger.info("heartbeat: worker alive, beat on schedule")
-    return "ok"

@@ -1,12 +1,13 @@
-"""``/healthz``: is the database answering, is the broker answering."""
+"""The wiring's own probes for ``/healthz``: is the database answering, is the broker answering.
+
+The view is ``nudges.health.healthz``: it adds whether the worker and beat are alive, which needs the
+outbox's heartbeat table, and this floor imports no app.
+"""
 
 import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from kombu import Connection
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,3 @@ def broker_ok() -> bool:
     except Exception:
         logger.warning("healthz: broker check failed", exc_info=True)
         return False
-
-
-@never_cache
-@require_GET
-def healthz(request):
-    """Public on purpose: it says only ok or down, never why."""
-    checks = {"database": database_ok(), "broker": broker_ok()}
-    healthy = all(checks.values())
-    body = {"status": "ok" if healthy else "down"} | {k: "ok" if v else "down" for k, v in checks.items()}
-    return JsonResponse(body, status=200 if healthy else 503)

@@ -268,14 +268,16 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Alliance CRM <care@c
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Nudges (the outbox) ------------------------------------------------------------------------
+# Production has no pretend transports and no local links: nudges.checks makes each an error unless this
+# deployment says it is a demo. In development the defaults below write to var/ and link to runserver.
+ALLIANCE_DEMO_DEPLOYMENT = env.bool("ALLIANCE_DEMO_DEPLOYMENT", default=False)
+# Django's own deploy check refuses console/file email too; a demo may use them on purpose.
+SILENCED_SYSTEM_CHECKS = ["mail.E001"] if ALLIANCE_DEMO_DEPLOYMENT else []
 # The address patients' links point at (unsubscribe, check-in): the dashboard's public URL.
-ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="")
-SMS_BACKEND = env.str(
-    "SMS_BACKEND",
-    default="nudges.channels.FileSmsBackend" if DEBUG else "nudges.channels.ConsoleSmsBackend",
-)
+SMS_BACKEND = env.str("SMS_BACKEND", default="nudges.channels.FileSmsBackend" if DEBUG else "")
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
@@ -304,6 +306,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers survive their broker: through a Redis outage of any length they keep retrying (Celery's default
+# gives up after 100 tries, about 50 minutes) and take work again when it returns, with nobody acting.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the broker goes away finishes its sends (cancelling mid-send would leave nudges
+# "unknown" for a person to review). It concerns late-acknowledged tasks only (none, below); said explicitly
+# because Celery 6 changes the default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -312,15 +322,24 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=5 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=4 * 60)
-CELERY_TASK_ACKS_LATE = True
+# A message is acknowledged as its task starts, and a worker takes one only when a process is free: then
+# no message waits unacknowledged in the worker, and a Redis outage finds none. (With unacknowledged messages
+# kombu 5.7's Redis transport crashes the worker as it drops the lost connection: "Unrecoverable error:
+# AttributeError('NoneType' object has no attribute 'hostname')".) Nothing is lost by acknowledging early:
+# the outbox, not the broker, decides what is sent, and the next dispatch finds what a dead worker left.
+CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = False  # the outbox, not the broker, decides what is resent
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_DISABLE_PREFETCH = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))  # Redis only
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "nudges.beat:Scheduler"  # beat's own, writing "beat last seen" as it schedules
+# /healthz answers 503 when the worker's or beat's heartbeat is older than this.
+HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
-        "task": "alliance_crm.heartbeat",
+        "task": "nudges.heartbeat",
         "schedule": env.float("CELERY_HEARTBEAT_SECONDS", default=30.0),
     },
     "dispatch-due-nudges": {"task": "nudges.dispatch_due", "schedule": NUDGE_DISPATCH_SECONDS},

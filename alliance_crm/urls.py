@@ -2,8 +2,6 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
-from . import health
-
 admin.site.site_header = "Alliance CRM administration"
 admin.site.site_title = "Alliance CRM admin"
 admin.site.index_title = "Clinic settings, people and the audit trail"
@@ -11,7 +9,6 @@ admin.site.index_title = "Clinic settings, people and the audit trail"
 admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
-    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("accounts.urls_allauth")),  # allauth: second factor, password reset
@@ -20,7 +17,7 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("", include("compliance.urls")),
     path("", include("patients.urls_public")),  # the consent confirmation link: no sign-in
-    path("", include("nudges.urls_public")),  # unsubscribe links and the Twilio webhook: no sign-in
+    path("", include("nudges.urls_public")),  # /healthz, unsubscribe links, the Twilio webhook: no sign-in
     path("", include("dashboard.urls")),
 ]
 

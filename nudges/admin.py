@@ -1,4 +1,4 @@
-"""Admin for the wording and timing of nudges, and a read-only view of the outbox."""
+"""Admin for the wording and timing of nudges, and read-only views of the outbox and of patients' replies."""
 
 from django import forms
 from django.contrib import admin
@@ -10,7 +10,7 @@ from accounts.models import AccessEvent
 from patients.models import Channel
 
 from . import rendering
-from .models import MessageTemplate, Nudge, NudgeRule
+from .models import InboundMessage, MessageTemplate, Nudge, NudgeRule
 
 PLACEHOLDERS = ", ".join(f"{{{{ {name} }}}}" for name in rendering.SAMPLE_CONTEXT)
 MARKERS_HINT = (
@@ -191,5 +191,38 @@ class NudgeAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 patient_id=nudge.patient_id,
                 obj=nudge,
                 detail="message in admin",
+            )
+        return response
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """What patients wrote back, to look at only — texts from numbers no patient has are here too."""
+
+    list_display = ("received_at", "patient", "channel", "from_address", "action")
+    list_filter = ("action", "channel")
+    list_select_related = ("patient",)
+    search_fields = ("patient__first_name", "patient__last_name", "from_address")
+    search_help_text = "Patient's name, or the number it came from."
+    date_hierarchy = "received_at"
+    fields = (
+        ("patient", "channel", "from_address"),
+        ("received_at", "action"),
+        "body",
+        "auto_reply",
+        ("in_reply_to", "provider_id"),
+    )
+    readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        message = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and message is not None:
+            record_access(
+                action=AccessEvent.Action.VIEW,
+                actor=request.user,
+                patient_id=message.patient_id,
+                obj=message,
+                detail="patient's reply in admin",
             )
         return response

@@ -147,3 +147,72 @@ class Nudge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.get_channel_display()} to patient {self.patient_id}"
+
+
+class InboundMessage(models.Model):
+    """What a patient wrote back (an SMS reply today), kept whole and threaded with the last text we sent them.
+
+    Every reply is kept — opt-outs, HELP and START included — so the care team sees what the patient said and
+    what the clinic answered automatically. A text from a number no patient has is kept without a patient.
+    """
+
+    class Action(models.TextChoices):
+        KEPT = "kept", "Kept for the care team"
+        OPTED_OUT = "opted_out", "Opted out of text messages"
+        RESTARTED = "restarted", "Restarted text messages"
+        HELP = "help", "Asked for help"
+
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.CASCADE, related_name="inbound_messages"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    from_address = models.CharField(max_length=254, help_text="The number (or address) it came from.")
+    body = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    provider_id = models.CharField(
+        max_length=64, blank=True, help_text="The provider's id (Twilio MessageSid)."
+    )
+    in_reply_to = models.ForeignKey(
+        Nudge,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replies",
+        help_text="The last message sent to the patient on this channel before this one arrived.",
+    )
+    action = models.CharField(max_length=12, choices=Action.choices, default=Action.KEPT)
+    auto_reply = models.TextField(
+        blank=True, help_text="What the clinic answered automatically, if anything."
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-received_at"], name="inbound_patient_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_id", "patient"],
+                condition=~Q(provider_id=""),
+                name="inbound_once_per_provider_message",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} reply from patient {self.patient_id or 'unknown'}"
+
+
+class Heartbeat(models.Model):
+    """When the Celery worker and beat were last seen alive: the outbox sends nothing without them.
+
+    The worker writes its row when it runs the heartbeat task beat schedules; beat writes its own as it
+    schedules (``nudges.beat.Scheduler``). ``/healthz`` reads both.
+    """
+
+    class Component(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    component = models.CharField(max_length=10, choices=Component.choices, primary_key=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.get_component_display()} last seen {self.last_seen:%Y-%m-%d %H:%M:%S}"

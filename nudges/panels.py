@@ -1,6 +1,10 @@
-"""The Messages panel on the patient's page: recent nudges, whether each channel reaches them, a one-off form."""
+"""The Messages panel on the patient's page: what the patient wrote back, recent nudges, whether each channel
+reaches them, a one-off form. Everyone on the care team sees that a reply came and what it did (an opt-out,
+HELP); only clinical roles read its words, as with the patient's check-in answers."""
 
 from django.conf import settings
+
+from accounts.permissions import CLINICAL
 
 from . import selectors
 from .forms import OneOffMessageForm
@@ -9,9 +13,12 @@ RECENT = 20
 
 
 def messages_panel_context(request, patient) -> dict:
-    """A fixed number of queries, whatever the patient's history holds (one, for the recent nudges)."""
+    """A fixed number of queries, whatever the patient's history holds (one each for replies and nudges)."""
     reach = selectors.patient_reach(patient)
+    clinical = request.user.role in CLINICAL
     return {
+        "replies": selectors.patient_replies(patient, clinical=clinical, limit=RECENT),
+        "reads_replies": clinical,
         "nudges": selectors.patient_messages(patient, limit=RECENT),
         "recent": RECENT,
         "reach": reach,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
 
-from .models import Nudge
+from .models import Heartbeat, InboundMessage, Nudge
 from .timing import next_allowed_moment
 
 
@@ -80,6 +80,23 @@ def patient_messages(patient: Patient, *, limit: int = 20) -> list[Nudge]:
     )
 
 
+REPLY_FIELDS = ("pk", "patient_id", "channel", "received_at", "action", "auto_reply", "in_reply_to")
+
+
+def patient_replies(patient: Patient, *, clinical: bool, limit: int = 20) -> list[InboundMessage]:
+    """What the patient wrote back, newest first, in one query. Like their check-in words, the text itself
+    is for clinical roles: for anyone else it is not even loaded (``body`` stays deferred and unread)."""
+    replies = (
+        InboundMessage.objects.filter(patient=patient)
+        .select_related("in_reply_to")
+        .only(*REPLY_FIELDS, "body", "in_reply_to__kind", "in_reply_to__sent_at")
+        .order_by("-received_at", "-id")
+    )
+    if not clinical:
+        replies = replies.defer("body")
+    return list(replies[:limit])
+
+
 @dataclass(frozen=True)
 class Reach:
     channel: str
@@ -104,3 +121,12 @@ def quiet_hours_delay(patient: Patient, moment: datetime) -> datetime | None:
         moment, tz=patient.tz, start=patient.quiet_hours_start, end=patient.quiet_hours_end
     )
     return later if later > moment else None
+
+
+def heartbeats_fresh(*, now: datetime, stale_after: timedelta) -> dict[str, bool]:
+    """For the worker and for beat: was it seen within ``stale_after`` of ``now``? One query."""
+    seen = dict(Heartbeat.objects.values_list("component", "last_seen"))
+    return {
+        component: component in seen and now - seen[component] <= stale_after
+        for component in Heartbeat.Component.values
+    }

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,9 +28,9 @@ from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
 from patients.services import consent_record, patient_unsubscribe
 
-from . import channels, rendering, tokens
+from . import channels, keywords, rendering, tokens
 from .budget import budget_hold_reason
-from .models import Kind, Nudge, NudgeRule
+from .models import Heartbeat, InboundMessage, Kind, Nudge, NudgeRule
 from .timing import next_allowed_moment
 
 logger = logging.getLogger(__name__)
@@ -470,10 +471,7 @@ def nudge_mark_reviewed(*, nudge: Nudge, actor) -> None:
     )
 
 
-# --- Opting out -----------------------------------------------------------------------------------
-
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-START_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
+# --- Opting out, and what patients write back ------------------------------------------------------
 
 
 def nudge_unsubscribe(*, patient: Patient, via: str = "unsubscribe link") -> bool:
@@ -481,24 +479,114 @@ def nudge_unsubscribe(*, patient: Patient, via: str = "unsubscribe link") -> boo
     return patient_unsubscribe(patient=patient, via=via)
 
 
-def sms_inbound(*, from_number: str, body: str) -> str:
-    """Record STOP or START from a patient's text as a consent change; return what was done."""
+@dataclass(frozen=True)
+class InboundOutcome:
+    """What a patient's text did, and the one text to answer it with ("" for none)."""
+
+    action: str  # an InboundMessage.Action, or "duplicate" for a message already received
+    reply: str
+    messages: list[InboundMessage] = field(default_factory=list)
+
+
+_ACTIONS = {
+    keywords.Meaning.OPT_OUT: InboundMessage.Action.OPTED_OUT,
+    keywords.Meaning.RESTART: InboundMessage.Action.RESTARTED,
+    keywords.Meaning.HELP: InboundMessage.Action.HELP,
+    keywords.Meaning.WORDS: InboundMessage.Action.KEPT,
+}
+_REPLY_TEMPLATES = {
+    InboundMessage.Action.OPTED_OUT: "nudges/sms_reply_opt_out.txt",
+    InboundMessage.Action.RESTARTED: "nudges/sms_reply_restart.txt",
+    InboundMessage.Action.HELP: "nudges/sms_reply_help.txt",
+}
+
+
+def _auto_reply(action: str) -> str:
+    template = (
+        _REPLY_TEMPLATES.get(InboundMessage.Action(action))
+        if action in InboundMessage.Action.values
+        else None
+    )
+    if template is None:
+        return ""
+    context = {"clinic_name": settings.CLINIC_NAME, "clinic_phone": settings.CLINIC_PHONE}
+    return " ".join(render_to_string(template, context).split())
+
+
+def _last_sms_sent(patient: Patient) -> Nudge | None:
+    return (
+        Nudge.objects.filter(patient=patient, channel=Channel.SMS, status=Nudge.Status.SENT)
+        .order_by("-sent_at", "-id")
+        .only("pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def sms_inbound(*, from_number: str, body: str, provider_id: str = "") -> InboundOutcome:
+    """Keep a patient's text for their care team and act on the keywords in it (see ``nudges.keywords``).
+
+    An opt-out withdraws SMS consent and is answered with one confirmation: the single text the rules allow
+    after an opt-out, sent as the reply to this very message, never through the outbox. HELP is answered
+    with the clinic's name and phone; START or UNSTOP grants SMS consent again. The same provider message
+    received twice (a retried webhook) changes nothing and is not answered again.
+    """
     if not from_number:
-        return "ignored"
-    word = body.strip().upper().rstrip(".!")
-    if word in STOP_WORDS:
-        granted = False
-    elif word in START_WORDS:
-        granted = True
-    else:
-        return "ignored"
-    patients = list(Patient.objects.filter(phone=from_number))
-    for patient in patients:
-        consent_record(
+        return InboundOutcome(action="ignored", reply="")
+    if provider_id and InboundMessage.objects.filter(provider_id=provider_id).exists():
+        return InboundOutcome(action="duplicate", reply="")
+    action = _ACTIONS[keywords.meaning_of(body)]
+    patients: list[Patient | None] = list(Patient.objects.filter(phone=from_number).order_by("pk"))
+    received = timezone.now()
+    messages = []
+    for patient in patients or [None]:  # a number nobody has is kept too, for a person to look at
+        message = InboundMessage.objects.create(
             patient=patient,
             channel=Channel.SMS,
-            granted=granted,
-            via=f"SMS {word}",
-            address=from_number,
+            from_address=from_number,
+            body=body,
+            received_at=received,
+            provider_id=provider_id,
+            in_reply_to=_last_sms_sent(patient) if patient else None,
+            action=action,
         )
-    return ("granted" if granted else "withdrawn") if patients else "unknown number"
+        messages.append(message)
+        if patient is None:
+            continue
+        record_access(
+            action=AccessEvent.Action.CREATE,
+            actor_label="the patient, by text message",
+            patient_id=patient.pk,
+            obj=message,
+            detail=f"SMS reply received: {message.get_action_display().lower()}",
+        )
+        if action in (InboundMessage.Action.OPTED_OUT, InboundMessage.Action.RESTARTED):
+            granted = action == InboundMessage.Action.RESTARTED
+            consent_record(
+                patient=patient,
+                channel=Channel.SMS,
+                granted=granted,
+                via="SMS START" if granted else "SMS STOP",
+                address=from_number,
+                note=body[:255],
+            )
+    # Restarting needs someone to restart; an opt-out or HELP is answered whoever sent it.
+    reply = "" if action == InboundMessage.Action.RESTARTED and not patients else _auto_reply(action)
+    if reply:
+        InboundMessage.objects.filter(pk__in=[m.pk for m in messages]).update(auto_reply=reply)
+    return InboundOutcome(action=action, reply=reply, messages=messages)
+
+
+# --- Heartbeats -----------------------------------------------------------------------------------
+
+
+def heartbeat_record(*, component: str, now: datetime | None = None) -> None:
+    """Write "``component`` last seen now" (one row per component, however many workers write it)."""
+    now = now or timezone.now()
+    if Heartbeat.objects.filter(component=component).update(last_seen=now):
+        return
+    try:
+        with transaction.atomic():
+            Heartbeat.objects.create(component=component, last_seen=now)
+    except IntegrityError:  # another worker wrote the first row a moment ago
+        Heartbeat.objects.filter(component=component).update(last_seen=now)

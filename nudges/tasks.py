@@ -5,6 +5,7 @@ from celery import shared_task
 from accounts.audit import system_context
 
 from . import services
+from .models import Heartbeat
 
 
 @shared_task(name="nudges.dispatch_due", ignore_result=True)
@@ -23,3 +24,11 @@ def deliver(nudge_id: int) -> bool:
 def reconcile() -> int:
     with system_context("beat task nudges.reconcile"):
         return services.nudge_reconcile_stuck()
+
+
+@shared_task(name="nudges.heartbeat", ignore_result=True, expires=60)
+def heartbeat() -> str:
+    """Beat schedules it, a worker runs it: "worker last seen" for /healthz."""
+    with system_context("beat task nudges.heartbeat"):
+        services.heartbeat_record(component=Heartbeat.Component.WORKER)
+    return "ok"

@@ -1,4 +1,8 @@
-"""Public endpoints that SMS providers call. Each proves its caller by the provider's signature."""
+"""Public endpoints that SMS providers call. Each proves its caller by the provider's signature.
+
+An automatic answer (the opt-out confirmation, HELP, START) goes back as the TwiML reply to the very
+message that asked for it: Twilio sends it, and nothing of it passes through the outbox or its consent checks.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
+from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -35,8 +40,20 @@ def twilio_inbound_sms(request):
     ):
         logger.warning("refused an inbound SMS webhook with a missing or wrong Twilio signature")
         return HttpResponseForbidden()
+    reply = ""
     from_number = request.POST.get("From", "")
     if E164.fullmatch(from_number):
-        body = request.POST.get("Body", "").replace("\x00", "")
-        services.sms_inbound(from_number=from_number, body=body)
-    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+        outcome = services.sms_inbound(
+            from_number=from_number,
+            body=request.POST.get("Body", "").replace("\x00", ""),
+            provider_id=request.POST.get("MessageSid", ""),
+        )
+        reply = outcome.reply
+    return HttpResponse(twiml(reply), content_type="text/xml")
+
+
+def twiml(reply: str) -> str:
+    """Twilio's answer: empty, or one <Message> that Twilio sends back to the patient as the reply."""
+    if not reply:
+        return EMPTY_TWIML
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(reply)}</Message></Response>'

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import CareTeamMember, Channel, CheckinHour, Patient
+from .models import CareTeamMember, Channel, CheckinHour, Patient, default_time_zone
 from .selectors import lead_candidates, patient_find_duplicates, team_candidates
 from .validation import (
     CARE_TEAM_FIELDS,
@@ -28,7 +28,8 @@ class PatientForm(forms.ModelForm):
     """The patient's details. On create it also asks for the lead practitioner and the consent given."""
 
     time_zone = forms.ChoiceField(
-        help_text="The patient's own time zone: messages respect their local quiet hours."
+        initial=default_time_zone,  # the clinic's; a bare ChoiceField would start on the list's first entry
+        help_text="The patient's own time zone: messages respect their local quiet hours.",
     )
     lead = PractitionerChoiceField(
         queryset=lead_candidates(),
@@ -61,7 +62,10 @@ class PatientForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.creating = creating
         self.duplicates: list[Patient] = []
-        self.fields["time_zone"].choices = [(name, name.replace("_", " ")) for name in time_zone_names()]
+        zones = {*time_zone_names(), default_time_zone()}  # the clinic's may be one the list leaves out (UTC)
+        if self.instance.pk:
+            zones.add(self.instance.time_zone)
+        self.fields["time_zone"].choices = [(name, name.replace("_", " ")) for name in sorted(zones)]
         self.fields["referred_by"].queryset = Patient.objects.active().only(
             "first_name", "last_name", "preferred_name"
         )

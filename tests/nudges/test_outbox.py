@@ -198,7 +198,7 @@ def test_quiet_hours_ending_inside_a_spring_forward_gap(consenting_patient):
     nudge.refresh_from_db()
     local = nudge.send_at.astimezone(consenting_patient.tz)
     assert not consenting_patient.in_quiet_hours(local.time())
-    assert nudge.send_at == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)  # 03:30 EDT, the instant 02:30 EST names
+    assert nudge.send_at == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 03:00 EDT, the instant the clocks jump
 
 
 @time_machine.travel(NOON_NY, tick=False)

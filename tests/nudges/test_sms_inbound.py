@@ -1,9 +1,11 @@
-"""Texts patients send back, through Twilio's webhook: STOP and START change SMS consent, nothing else does."""
+"""Texts patients send back, through Twilio's webhook: STOP and START change SMS consent, nothing else does.
+Every wording, the confirmation and the Messages panel are in ``test_sms_replies``."""
 
 import base64
 import hashlib
 import hmac
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +25,7 @@ NOON_NY = datetime(2027, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in New York: outside
 SITE_URL = "https://crm.example.com"
 AUTH_TOKEN = "inbound-test-token"
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+REPLY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response><Message>'
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +43,7 @@ def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
 def text_in(client, from_number: str, body: str, *, signature: str | None = None):
     path = reverse("twilio_inbound_sms")
     params = {
-        "MessageSid": "SM11111111111111111111111111111111",
+        "MessageSid": f"SM{uuid.uuid4().hex}",  # every text Twilio delivers has its own
         "AccountSid": "AC00000000000000000000000000000001",
         "From": from_number,
         "To": "+15005550006",
@@ -57,20 +60,26 @@ def assert_empty_twiml(response):
     assert response.content == EMPTY_TWIML
 
 
+def assert_one_reply(response):
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml"
+    assert response.content.startswith(REPLY_TWIML) and response.content.count(b"<Message>") == 1
+
+
 def latest_sms_consent(patient) -> ConsentEvent:
     return ConsentEvent.objects.filter(patient=patient, channel="sms").order_by("-at", "-id").first()
 
 
 @time_machine.travel(NOON_NY, tick=False)
 def test_a_signed_stop_withdraws_sms_consent_and_start_grants_it_again(client, consenting_patient):
-    assert_empty_twiml(text_in(client, "+13125550147", "Stop"))
+    assert_one_reply(text_in(client, "+13125550147", "Stop"))  # the opt-out confirmation
     stop = latest_sms_consent(consenting_patient)
     assert (stop.granted, stop.via, stop.address) == (False, "SMS STOP", "+13125550147")
     assert not patient_consent(consenting_patient)["sms"].active
     assert patient_consent(consenting_patient)["email"].active
 
     with time_machine.travel(NOON_NY + timedelta(minutes=5), tick=False):
-        assert_empty_twiml(text_in(client, "+13125550147", " start "))
+        assert_one_reply(text_in(client, "+13125550147", " start "))
     start = latest_sms_consent(consenting_patient)
     assert (start.granted, start.via) == (True, "SMS START")
     assert patient_consent(consenting_patient)["sms"].active
@@ -141,7 +150,7 @@ def test_a_text_that_is_neither_stop_nor_start_changes_nothing(client, consentin
 
 def test_a_stop_from_an_unknown_number_answers_and_changes_nothing(client, consenting_patient):
     before = ConsentEvent.objects.count()
-    assert_empty_twiml(text_in(client, "+13125550999", "STOP"))
+    assert_one_reply(text_in(client, "+13125550999", "STOP"))
     assert ConsentEvent.objects.count() == before
 
 
