@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from accounts.admin import ReadOnlyMixin
+from accounts.admin import PatientAuditMixin, ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
 
@@ -74,7 +74,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
     form = PatientAdminForm
     change_list_template = "admin/patients/patient/change_list.html"
     import_template = "admin/patients/patient/import.html"
@@ -97,6 +97,7 @@ class PatientAdmin(admin.ModelAdmin):
     autocomplete_fields = ("referred_by",)
     readonly_fields = ("unsubscribed_at", "created_at", "updated_at", "created_by")
     inlines = (CareTeamMemberInline, ConsentEventInline)
+    patient_id_path = "pk"
     fieldsets = (
         (
             "Who they are",
@@ -139,29 +140,10 @@ class PatientAdmin(admin.ModelAdmin):
     def lead(self, obj):
         return obj.lead_name or "—"
 
-    # Admin keeps its own LogEntry; these also put admin reads and writes in the clinic's audit trail.
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        patient = getattr(response, "context_data", {}).get("original")
-        if request.method == "GET" and response.status_code == 200 and patient is not None:
-            record_access(
-                action=AccessEvent.Action.VIEW,
-                patient_id=patient.pk,
-                obj=patient,
-                detail="in admin",
-            )
-        return response
-
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        record_access(
-            action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
-            patient_id=obj.pk,
-            obj=obj,
-            detail=f"in admin: changed {', '.join(form.changed_data)}" if change else "in admin",
-        )
 
     def save_formset(self, request, form, formset, change):
         for instance in formset.save(commit=False):
@@ -175,23 +157,6 @@ class PatientAdmin(admin.ModelAdmin):
                 detail=f"in admin: care team {instance}",
             )
         formset.save_m2m()
-
-    def delete_model(self, request, obj):
-        self._record_deletion(request, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for patient in queryset:
-            self._record_deletion(request, patient)
-        super().delete_queryset(request, queryset)
-
-    def _record_deletion(self, request, patient):
-        record_access(
-            action=AccessEvent.Action.DELETE,
-            patient_id=patient.pk,
-            obj=patient,
-            detail="in admin",
-        )
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_import"
@@ -225,7 +190,7 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """Every grant and withdrawal of consent, as recorded by the services. Read-only."""
 
     list_display = ("at", "patient", "channel", "granted", "address", "via", "recorded_by")
@@ -235,10 +200,11 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_help_text = "Patient's name or email, the address the consent covered, or how it was given."
     date_hierarchy = "at"
     readonly_fields = [f.name for f in ConsentEvent._meta.fields]
+    audit_label = "consent history in admin"
 
 
 @admin.register(CareTeamMember)
-class CareTeamMemberAdmin(admin.ModelAdmin):
+class CareTeamMemberAdmin(PatientAuditMixin, admin.ModelAdmin):
     list_display = ("patient", "role", "name", "started_at", "ended_at", "added_by")
     list_filter = ("role", ("ended_at", admin.EmptyFieldListFilter))
     list_select_related = ("patient", "user", "added_by")
@@ -253,6 +219,7 @@ class CareTeamMemberAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("patient", "user")
     readonly_fields = ("added_by",)
+    audit_label = "care team in admin"
 
     @admin.display(description="member")
     def name(self, obj):

@@ -4,6 +4,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.audit import record_list
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
@@ -20,6 +21,12 @@ def patient_list(request):
     filters = PatientFilterForm(request.GET or None)
     patients = selectors.patient_list(**filters.filters())
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    record_list(
+        patient_ids=[patient.pk for patient in page.object_list],
+        query=request.GET.urlencode(),
+        what="patient list",
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -76,6 +76,11 @@ class PipelineBoard:
         return self.total == 0
 
     @property
+    def patient_ids(self) -> list[int]:
+        """Every patient with a card on the board, column by column."""
+        return [journey.patient_id for column in [*self.columns, self.paused] for journey in column.cards]
+
+    @property
     def recent_exit_list(self) -> list[tuple[str, int]]:
         return [(Stage(stage).label, n) for stage, n in self.recent_exits.items()]
 
