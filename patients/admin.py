@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from accounts.admin import PatientAuditMixin, ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
+from accounts.reports import write_access_report
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
 from .models import CareTeamMember, ConsentEvent, Patient
@@ -77,6 +79,7 @@ class ImportForm(forms.Form):
 class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
     form = PatientAdminForm
     change_list_template = "admin/patients/patient/change_list.html"
+    change_form_template = "admin/patients/patient/change_form.html"
     import_template = "admin/patients/patient/import.html"
     list_display = (
         "display_name",
@@ -159,8 +162,35 @@ class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
         formset.save_m2m()
 
     def get_urls(self):
-        name = f"{self.opts.app_label}_{self.opts.model_name}_import"
-        return [path("import/", self.admin_site.admin_view(self.import_view), name=name), *super().get_urls()]
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name=f"{prefix}_import"),
+            path(
+                "<path:object_id>/access-report/",
+                self.admin_site.admin_view(self.access_report_view),
+                name=f"{prefix}_access_report",
+            ),
+            *super().get_urls(),
+        ]
+
+    def access_report_view(self, request, object_id):
+        """The patient's access report as CSV: who read or changed their record, when, from where."""
+        patient = self.get_object(request, object_id)
+        if patient is None:
+            raise Http404("No patient matches the given query.")
+        if not self.has_view_permission(request, patient):
+            raise PermissionDenied
+        record_access(
+            action=AccessEvent.Action.EXPORT,
+            patient_id=patient.pk,
+            obj=patient,
+            detail="access report (CSV) in admin",
+        )
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="access-report-patient-{patient.pk}.csv"'
+        response["Cache-Control"] = "no-store"
+        write_access_report(patient_id=patient.pk, out=response)
+        return response
 
     def import_view(self, request):
         """Upload a CSV file of patients: check it (dry run), import it all, or import only its valid rows."""
