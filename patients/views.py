@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.audit import record_list
@@ -11,7 +11,7 @@ from accounts.refusals import add_service_error, validation_message
 
 from . import selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
-from .models import CareTeamMember, Channel
+from .models import Channel
 
 PAGE_SIZE = 25
 
@@ -126,7 +126,7 @@ def care_team_add(request, pk):
 @require_POST
 def care_team_remove(request, pk, member_pk):
     patient = _patient_for_change(request, pk)
-    member = get_object_or_404(CareTeamMember.objects.select_related("user"), pk=member_pk, patient=patient)
+    member = selectors.care_team_member_get(patient=patient, pk=member_pk)
     try:
         services.care_team_end(member=member, actor=request.user)
     except ValidationError as error:

@@ -2,67 +2,13 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.test import RequestFactory
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.views import View
 
 from accounts.models import Role
 from accounts.permissions import RoleRequiredMixin, role_required
 
-# Pages anyone may open. Every other URL must send an anonymous visitor to sign in.
-PUBLIC = {
-    "healthz",
-    "accounts:login",
-    "accounts:logout",
-    "unsubscribe",
-    "twilio_inbound_sms",
-    "compliance:checkin_answer",
-    "journeys:inquire",
-    "journeys:inquire_thanks",
-}
-SAMPLE_KWARGS = {
-    "int": "1",
-    "str": "x",
-    "slug": "x",
-    "uuid": "00000000-0000-0000-0000-000000000000",
-    "path": "x",
-}
-
-
-def walk(resolver, prefix="", namespace=None):
-    for entry in resolver.url_patterns:
-        if isinstance(entry, URLResolver):
-            ns = entry.namespace or namespace
-            yield from walk(entry, prefix + str(entry.pattern), ns)
-        elif isinstance(entry, URLPattern):
-            name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
-            yield prefix + str(entry.pattern), name
-
-
-def concrete(route: str) -> str:
-    import re
-
-    route = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLE_KWARGS[m.group(1) or "str"], route)
-    return "/" + route.lstrip("^").rstrip("$").replace("\\Z", "")
-
-
-def app_routes():
-    for route, name in walk(get_resolver()):
-        if route.startswith("admin/") or name in PUBLIC or "(?P" in route:
-            continue
-        yield pytest.param(concrete(route), id=name or route)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("url", list(app_routes()))
-def test_every_non_public_page_sends_an_anonymous_visitor_to_sign_in(client, url):
-    response = client.get(url)
-    assert response.status_code == 302, url
-    assert response["Location"].startswith("/accounts/sign-in/?next=")
-
-
-def test_the_route_walk_found_the_pages():
-    urls = {p.values[0] for p in app_routes()}
-    assert {"/", "/pipeline/", "/insights/", "/patients/"} <= urls
+# Which page answers whom is listed for every URL in tests/accounts/url_table.py and walked by
+# tests/accounts/test_url_table.py; these test the role check itself.
 
 
 @role_required(Role.PRACTITIONER, Role.ADMIN)
