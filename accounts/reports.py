@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from typing import IO
 
 from django.db import connection
@@ -68,4 +69,5 @@ def report_rows(events: Iterable[AccessEvent]) -> Iterator[list[str]]:
 def write_access_report(*, patient_id: int, out: IO[str]) -> None:
     """Write the patient's access report to ``out`` as CSV, streaming the trail."""
     writer = csv.writer(out)
-    writer.writerows(report_rows(patient_access_events(patient_id=patient_id).iterator(chunk_size=2000)))
+    with closing(patient_access_events(patient_id=patient_id).iterator(chunk_size=2000)) as events:
+        writer.writerows(report_rows(events))

@@ -8,6 +8,8 @@ with status 1; when the chain holds it prints the number of rows and the last ro
 somewhere else: a later run that ends on the same row with the same hash proves the tail was not cut).
 """
 
+from contextlib import closing
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.chain import walk_chain
@@ -18,8 +20,9 @@ class Command(BaseCommand):
     help = __doc__.splitlines()[0]
 
     def handle(self, *args, **options):
-        rows = AccessEvent.objects.order_by("seq").iterator(chunk_size=2000)
-        walk = walk_chain(rows)
+        # closed as soon as the walk stops, so a break never leaves PostgreSQL's server-side cursor open
+        with closing(AccessEvent.objects.order_by("seq").iterator(chunk_size=2000)) as rows:
+            walk = walk_chain(rows)
         if walk.broken is not None:
             raise CommandError(
                 f"The audit trail is broken at {walk.broken}. "
