@@ -1,8 +1,11 @@
+from operator import attrgetter
+
 from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
+from .audit import record_access, record_list
 from .models import AccessEvent, User
 from .services import user_deactivate, user_second_factor_reset
 
@@ -26,6 +29,73 @@ class ReadOnlyMixin(NoAddMixin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PatientAuditMixin:
+    """Puts admin reads, changes and deletions of patient data in the clinic's audit trail (admin keeps its
+    own LogEntry too). Every ModelAdmin that shows patient data uses it (``tests/accounts/test_admin_audit``).
+
+    The changelist writes one ``list`` row with the ids of the patients on the page, taken from the page's
+    own rows (so ``patient_id_path`` must be reachable through ``list_select_related``); a change page read
+    writes a ``view`` row; a save or deletion writes ``update``, ``create`` or ``delete``.
+    """
+
+    patient_id_path = "patient_id"
+    audit_label = "in admin"
+
+    def _patient_id(self, obj):
+        return attrgetter(self.patient_id_path)(obj)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if response.status_code == 200 and changelist is not None:
+            record_list(
+                patient_ids=[self._patient_id(obj) for obj in changelist.result_list],
+                query=request.GET.urlencode(),
+                what=f"{self.opts.verbose_name_plural} {self.audit_label}",
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and obj is not None:
+            record_access(
+                action=AccessEvent.Action.VIEW,
+                patient_id=self._patient_id(obj),
+                obj=obj,
+                detail=self.audit_label,
+            )
+        return response
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        record_access(
+            action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
+            patient_id=self._patient_id(obj),
+            obj=obj,
+            detail=f"{self.audit_label}: changed {', '.join(form.changed_data)}"
+            if change
+            else self.audit_label,
+        )
+
+    def delete_model(self, request, obj):
+        self._record_deletion(obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self._record_deletion(obj)
+        super().delete_queryset(request, queryset)
+
+    def _record_deletion(self, obj):
+        record_access(
+            action=AccessEvent.Action.DELETE,
+            patient_id=self._patient_id(obj),
+            obj=obj,
+            detail=self.audit_label,
+        )
 
 
 class UserCreationForm(AdminUserCreationForm):

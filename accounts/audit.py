@@ -8,7 +8,7 @@ management command sets a ``system: …`` one around its work, and ``record_acce
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
+from .chain import GENESIS, lock_chain, row_hash
 from .models import AccessEvent
 
 if TYPE_CHECKING:
@@ -106,14 +108,17 @@ def record_access(
     action: str,
     actor: User | AnonymousUser | None = None,
     patient_id: int | None = None,
+    patient_ids: Iterable[int] = (),
     obj: models.Model | None = None,
     actor_label: str = "",
     detail: str = "",
+    object_repr: str = "",
 ) -> AccessEvent:
     """Append one row to the audit trail: who did what to which patient's record, when and from where.
 
     An explicit ``actor`` wins over the current context's user; in a system context the row's label names
-    the task or command, followed by the caller's own label when it gives one.
+    the task or command, followed by the caller's own label when it gives one. The row is chained to the
+    one before it under the trail's writer lock (``accounts.chain``), in one INSERT.
     """
     context = _current.get()
     if actor is None:
@@ -125,14 +130,34 @@ def record_access(
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_label=actor_label[:120],
         patient_id=patient_id,
+        patient_ids=list(dict.fromkeys(int(pk) for pk in patient_ids if pk is not None)),
         detail=detail[:255],
-        ip_address=context.ip_address,
-        user_agent=context.user_agent,
-        path=context.path,
+        object_repr=object_repr[:200],
+        # stored as the database will give it back, so the row's hash reads back the same
+        ip_address=AccessEvent._meta.get_field("ip_address").get_prep_value(context.ip_address),
+        user_agent=context.user_agent[:255],
+        path=context.path[:255],
     )
     if obj is not None:
         event.object_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
-        event.object_id = str(obj.pk)
+        event.object_id = str(obj.pk)[:64]
         event.object_repr = str(obj)[:200]
-    event.save()
+    with transaction.atomic(savepoint=False):
+        connection = transaction.get_connection()
+        lock_chain(connection)
+        last = AccessEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        event.at = timezone.now()
+        event.hash = row_hash(event)
+        event.save()
     return event
+
+
+def record_list(*, patient_ids: Iterable[int], query: str = "", what: str) -> AccessEvent:
+    """One ``list`` row for a page that shows patients: ``what`` page it was, the ``query`` it was asked
+    (filters, search words, page number: truncated), and the ids of the patients on that page, in order.
+
+    Pass ids taken from the objects the page already fetched, so the page costs one INSERT more."""
+    return record_access(
+        action=AccessEvent.Action.LIST, patient_ids=patient_ids, detail=query, object_repr=what
+    )

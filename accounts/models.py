@@ -102,13 +102,18 @@ class AppendOnlyQuerySet(models.QuerySet):
 
 
 class AccessEvent(models.Model):
-    """One access to a patient's record: who, what, which patient, which object, when, from where.
+    """One access to a patient's record: who, what, which patient(s), which object, when, from where.
 
-    Append-only: rows are created by ``accounts.audit.record_access`` and never changed.
+    Append-only: rows are created by ``accounts.audit.record_access`` and never changed. Each row is
+    chained to the one before it: ``seq`` numbers the rows without gaps, ``prev_hash`` is the previous
+    row's ``hash``, and ``hash`` is SHA-256 over the row's canonical form (``accounts.chain``), so a row
+    changed or removed behind the application's back is found by ``manage.py verify_audit``. On
+    PostgreSQL a trigger refuses UPDATE and DELETE on the table.
     """
 
     class Action(models.TextChoices):
         VIEW = "view", "Viewed"
+        LIST = "list", "Listed"
         CREATE = "create", "Created"
         UPDATE = "update", "Updated"
         EXPORT = "export", "Exported"
@@ -126,6 +131,8 @@ class AccessEvent(models.Model):
     # Patients live on a higher floor (patients/): the id is kept without a foreign key so that
     # this app never imports them, and so that the trail outlives any record it speaks of.
     patient_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # A list page's row: every patient shown on the page, in the page's order (plain ids, no keys).
+    patient_ids = models.JSONField(default=list, blank=True)
     object_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
@@ -133,6 +140,9 @@ class AccessEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
     path = models.CharField(max_length=255, blank=True)
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 

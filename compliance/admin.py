@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.admin import ReadOnlyMixin
-from journeys.admin import AuditedAdmin, patient_search
+from accounts.admin import PatientAuditMixin, ReadOnlyMixin
+from journeys.admin import patient_search
 
 from .models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
 
@@ -77,7 +77,7 @@ class CourseCorrectionInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyMixin, AuditedAdmin):
+class AlertAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """Alerts open by detection and close by a course correction on the alert page."""
 
     list_display = ("opened_at", "patient", "reason", "detail", "resolved_at", "resolved_by")
@@ -92,7 +92,7 @@ class AlertAdmin(ReadOnlyMixin, AuditedAdmin):
 
 
 @admin.register(CourseCorrection)
-class CourseCorrectionAdmin(ReadOnlyMixin, AuditedAdmin):
+class CourseCorrectionAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_display = ("created_at", "patient", "change", "practitioner", "blueprint")
     list_filter = ("change", "created_at")
     list_select_related = ("alert__patient", "practitioner", "blueprint")
@@ -108,7 +108,7 @@ class CourseCorrectionAdmin(ReadOnlyMixin, AuditedAdmin):
 
 
 @admin.register(CheckInAnswer)
-class CheckInAnswerAdmin(ReadOnlyMixin, AuditedAdmin):
+class CheckInAnswerAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """A patient's answers, in their own words: read here, never edited."""
 
     list_display = ("answered_at", "patient", "checkin", "via", "amended_at")
@@ -122,7 +122,7 @@ class CheckInAnswerAdmin(ReadOnlyMixin, AuditedAdmin):
 
 
 @admin.register(ComplianceLog)
-class ComplianceLogAdmin(ReadOnlyMixin, AuditedAdmin):
+class ComplianceLogAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_display = ("checkin", "patient", "item", "status", "paused_reason")
     list_filter = ("status",)
     list_select_related = ("answer__patient", "checkin", "item")

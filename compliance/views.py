@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.audit import record_list
 from accounts.models import AccessEvent
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
@@ -228,11 +229,13 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
 
 @role_required(*EVERYONE)
 def alert_list(request):
-    return render(
-        request,
-        "compliance/alerts.html",
-        {"alerts": list(selectors.alerts_open()), "resolved": list(selectors.alerts_recently_resolved())},
+    alerts, resolved = list(selectors.alerts_open()), list(selectors.alerts_recently_resolved())
+    record_list(
+        patient_ids=[alert.patient_id for alert in alerts + resolved],
+        query=request.GET.urlencode(),
+        what="falter alerts",
     )
+    return render(request, "compliance/alerts.html", {"alerts": alerts, "resolved": resolved})
 
 
 @role_required(*EVERYONE)

@@ -30,6 +30,16 @@ class Today:
     checkins_answered_today: int
     checkins_due_today: int
 
+    @property
+    def patient_ids(self) -> list[int]:
+        """Every patient the page names, from the rows it already holds."""
+        return [
+            *(visit.patient_id for visit in self.visits),
+            *(alert.patient_id for alert in self.alerts),
+            *(patient.pk for patient in self.without_lead),
+            *(inquiry.patient_id for inquiry in self.inquiries if inquiry.patient_id is not None),
+        ]
+
 
 def today_for(user: User, *, now: datetime | None = None) -> Today:
     now = now or timezone.now()

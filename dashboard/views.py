@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.audit import record_list
 from accounts.permissions import EVERYONE, role_required
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
@@ -80,20 +81,20 @@ def patient_detail(request, pk):
 
 @role_required(*EVERYONE)
 def today(request):
-    return render(request, "dashboard/today.html", {"today": today_for(request.user)})
+    shown = today_for(request.user)
+    record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="today")
+    return render(request, "dashboard/today.html", {"today": shown})
 
 
 @role_required(*EVERYONE)
 def pipeline(request):
     filters = PipelineFilterForm(request.GET or None)
+    board = pipeline_board(**filters.filters())
+    record_list(patient_ids=board.patient_ids, query=request.GET.urlencode(), what="pipeline")
     return render(
         request,
         "dashboard/pipeline.html",
-        {
-            "filters": filters,
-            "board": pipeline_board(**filters.filters()),
-            "narrowed": filters.is_narrowed(),
-        },
+        {"filters": filters, "board": board, "narrowed": filters.is_narrowed()},
     )
 
 
@@ -106,6 +107,8 @@ def insights(request):
     adherence = compliance_selectors.clinic_adherence(
         today=timezone.localdate(now), window_days=clinic.window_days
     )
+    # Clinic-wide figures name no patient; the read of everyone's adherence is still on the trail.
+    record_list(patient_ids=[], query=request.GET.urlencode(), what="insights")
     return render(
         request,
         "dashboard/insights.html",

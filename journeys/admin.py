@@ -5,13 +5,9 @@ notes and published care plans never change. Admin shows them and leaves them as
 or write of a patient's record also lands in the clinic's audit trail.
 """
 
-from operator import attrgetter
-
 from django.contrib import admin
 
-from accounts.admin import NoAddMixin, ReadOnlyMixin
-from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.admin import NoAddMixin, PatientAuditMixin, ReadOnlyMixin
 
 from .models import (
     Blueprint,
@@ -32,56 +28,6 @@ PATIENT_SEARCH = ("first_name", "last_name", "preferred_name", "email")
 
 def patient_search(prefix: str) -> tuple[str, ...]:
     return tuple(f"{prefix}{field}" for field in PATIENT_SEARCH)
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    """Puts admin reads, changes and deletions of a patient's record in the clinic's audit trail."""
-
-    patient_id_path = "patient_id"
-    audit_label = "in admin"
-
-    def _patient_id(self, obj):
-        return attrgetter(self.patient_id_path)(obj)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        obj = getattr(response, "context_data", {}).get("original")
-        if request.method == "GET" and response.status_code == 200 and obj is not None:
-            record_access(
-                action=AccessEvent.Action.VIEW,
-                patient_id=self._patient_id(obj),
-                obj=obj,
-                detail=self.audit_label,
-            )
-        return response
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        record_access(
-            action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
-            patient_id=self._patient_id(obj),
-            obj=obj,
-            detail=f"{self.audit_label}: changed {', '.join(form.changed_data)}"
-            if change
-            else self.audit_label,
-        )
-
-    def delete_model(self, request, obj):
-        self._record_deletion(request, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self._record_deletion(request, obj)
-        super().delete_queryset(request, queryset)
-
-    def _record_deletion(self, request, obj):
-        record_access(
-            action=AccessEvent.Action.DELETE,
-            patient_id=self._patient_id(obj),
-            obj=obj,
-            detail=self.audit_label,
-        )
 
 
 # ---------------------------------------------------------------------------------- what admins keep
@@ -129,7 +75,7 @@ class StageChangeInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Journey)
-class JourneyAdmin(NoAddMixin, AuditedAdmin):
+class JourneyAdmin(NoAddMixin, PatientAuditMixin, admin.ModelAdmin):
     """A journey starts on the patient's page or from an inquiry and moves on the pipeline, never here."""
 
     list_display = ("__str__", "patient", "program", "stage", "stage_entered_at", "started_at", "ended_at")
@@ -145,7 +91,7 @@ class JourneyAdmin(NoAddMixin, AuditedAdmin):
 
 
 @admin.register(StageChange)
-class StageChangeAdmin(ReadOnlyMixin, AuditedAdmin):
+class StageChangeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_display = ("at", "journey", "patient", "from_stage", "to_stage", "by", "reason")
     list_filter = ("to_stage", "from_stage", "reason")
     list_select_related = ("journey__patient", "by")
@@ -162,7 +108,7 @@ class StageChangeAdmin(ReadOnlyMixin, AuditedAdmin):
 
 
 @admin.register(Inquiry)
-class InquiryAdmin(ReadOnlyMixin, AuditedAdmin):
+class InquiryAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """What the public form received, kept as the prospect wrote it."""
 
     list_display = ("received_at", "first_name", "last_name", "email", "phone", "how_heard", "patient")
@@ -179,7 +125,7 @@ class InquiryAdmin(ReadOnlyMixin, AuditedAdmin):
 
 
 @admin.register(Visit)
-class VisitAdmin(AuditedAdmin):
+class VisitAdmin(PatientAuditMixin, admin.ModelAdmin):
     list_display = ("starts_at", "patient", "kind", "practitioner", "duration_minutes", "status")
     list_filter = ("status", "kind", "practitioner")
     list_select_related = ("patient", "practitioner")
@@ -197,7 +143,7 @@ class VisitAdmin(AuditedAdmin):
 
 
 @admin.register(VisitNote)
-class VisitNoteAdmin(NoAddMixin, AuditedAdmin):
+class VisitNoteAdmin(NoAddMixin, PatientAuditMixin, admin.ModelAdmin):
     """Notes are written and signed on the visit's page. A signed note never changes: add an addendum there."""
 
     list_display = ("created_at", "title", "patient", "visit", "author", "signed_at")
@@ -258,7 +204,7 @@ class BlueprintItemInline(admin.TabularInline):
 
 
 @admin.register(Blueprint)
-class BlueprintAdmin(NoAddMixin, AuditedAdmin):
+class BlueprintAdmin(NoAddMixin, PatientAuditMixin, admin.ModelAdmin):
     """Care plans are built and published in the blueprint builder; a published version never changes."""
 
     list_display = ("__str__", "journey", "patient", "version", "status", "published_at", "published_by")
@@ -307,7 +253,7 @@ class BlueprintAdmin(NoAddMixin, AuditedAdmin):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(ReadOnlyMixin, AuditedAdmin):
+class CheckInAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """The check-in schedule, as the services made it; it changes when the journey moves or the patient answers."""
 
     list_display = ("due_on", "journey", "patient", "status", "closes_at", "answered_at")

@@ -4,9 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import escape, format_html
 
-from accounts.admin import ReadOnlyMixin
-from accounts.audit import record_access
-from accounts.models import AccessEvent
+from accounts.admin import PatientAuditMixin, ReadOnlyMixin
 from patients.models import Channel
 
 from . import rendering
@@ -152,7 +150,7 @@ class NudgeRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Nudge)
-class NudgeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class NudgeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """The outbox, to look at only: nudges change through the services (send again, leave as is)."""
 
     list_display = ("send_at", "patient", "kind", "channel", "status", "attempts", "status_reason", "sent_at")
@@ -181,22 +179,11 @@ class NudgeAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ("claimed_at", "provider_id"),
     )
     readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        nudge = getattr(response, "context_data", {}).get("original")
-        if request.method == "GET" and response.status_code == 200 and nudge is not None:
-            record_access(
-                action=AccessEvent.Action.VIEW,
-                patient_id=nudge.patient_id,
-                obj=nudge,
-                detail="message in admin",
-            )
-        return response
+    audit_label = "message in admin"
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class InboundMessageAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """What patients wrote back, to look at only — texts from numbers no patient has are here too."""
 
     list_display = ("received_at", "patient", "channel", "from_address", "action")
@@ -213,16 +200,4 @@ class InboundMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ("in_reply_to", "provider_id"),
     )
     readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        message = getattr(response, "context_data", {}).get("original")
-        if request.method == "GET" and response.status_code == 200 and message is not None:
-            record_access(
-                action=AccessEvent.Action.VIEW,
-                actor=request.user,
-                patient_id=message.patient_id,
-                obj=message,
-                detail="patient's reply in admin",
-            )
-        return response
+    audit_label = "patient's reply in admin"

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.audit import record_list
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
@@ -28,6 +29,12 @@ REVIEW_LIMIT = 200
 def outbox(request):
     filters = OutboxFilterForm(request.GET or None)
     page = Paginator(selectors.outbox(**filters.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    record_list(
+        patient_ids=[nudge.patient_id for nudge in page.object_list],
+        query=request.GET.urlencode(),
+        what="outbox",
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -47,6 +54,11 @@ def outbox(request):
 @role_required(*EVERYONE)
 def review(request):
     nudges = list(selectors.review_list()[: REVIEW_LIMIT + 1])
+    record_list(
+        patient_ids=[nudge.patient_id for nudge in nudges[:REVIEW_LIMIT]],
+        query=request.GET.urlencode(),
+        what="messages to review",
+    )
     return render(
         request,
         "nudges/review.html",

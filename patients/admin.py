@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from accounts.admin import ReadOnlyMixin
+from accounts.admin import PatientAuditMixin, ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
+from accounts.reports import write_access_report
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
 from .models import CareTeamMember, ConsentEvent, Patient
@@ -74,9 +76,10 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
     form = PatientAdminForm
     change_list_template = "admin/patients/patient/change_list.html"
+    change_form_template = "admin/patients/patient/change_form.html"
     import_template = "admin/patients/patient/import.html"
     list_display = (
         "display_name",
@@ -97,6 +100,7 @@ class PatientAdmin(admin.ModelAdmin):
     autocomplete_fields = ("referred_by",)
     readonly_fields = ("unsubscribed_at", "created_at", "updated_at", "created_by")
     inlines = (CareTeamMemberInline, ConsentEventInline)
+    patient_id_path = "pk"
     fieldsets = (
         (
             "Who they are",
@@ -139,29 +143,10 @@ class PatientAdmin(admin.ModelAdmin):
     def lead(self, obj):
         return obj.lead_name or "—"
 
-    # Admin keeps its own LogEntry; these also put admin reads and writes in the clinic's audit trail.
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        patient = getattr(response, "context_data", {}).get("original")
-        if request.method == "GET" and response.status_code == 200 and patient is not None:
-            record_access(
-                action=AccessEvent.Action.VIEW,
-                patient_id=patient.pk,
-                obj=patient,
-                detail="in admin",
-            )
-        return response
-
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        record_access(
-            action=AccessEvent.Action.UPDATE if change else AccessEvent.Action.CREATE,
-            patient_id=obj.pk,
-            obj=obj,
-            detail=f"in admin: changed {', '.join(form.changed_data)}" if change else "in admin",
-        )
 
     def save_formset(self, request, form, formset, change):
         for instance in formset.save(commit=False):
@@ -176,26 +161,36 @@ class PatientAdmin(admin.ModelAdmin):
             )
         formset.save_m2m()
 
-    def delete_model(self, request, obj):
-        self._record_deletion(request, obj)
-        super().delete_model(request, obj)
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name=f"{prefix}_import"),
+            path(
+                "<path:object_id>/access-report/",
+                self.admin_site.admin_view(self.access_report_view),
+                name=f"{prefix}_access_report",
+            ),
+            *super().get_urls(),
+        ]
 
-    def delete_queryset(self, request, queryset):
-        for patient in queryset:
-            self._record_deletion(request, patient)
-        super().delete_queryset(request, queryset)
-
-    def _record_deletion(self, request, patient):
+    def access_report_view(self, request, object_id):
+        """The patient's access report as CSV: who read or changed their record, when, from where."""
+        patient = self.get_object(request, object_id)
+        if patient is None:
+            raise Http404("No patient matches the given query.")
+        if not self.has_view_permission(request, patient):
+            raise PermissionDenied
         record_access(
-            action=AccessEvent.Action.DELETE,
+            action=AccessEvent.Action.EXPORT,
             patient_id=patient.pk,
             obj=patient,
-            detail="in admin",
+            detail="access report (CSV) in admin",
         )
-
-    def get_urls(self):
-        name = f"{self.opts.app_label}_{self.opts.model_name}_import"
-        return [path("import/", self.admin_site.admin_view(self.import_view), name=name), *super().get_urls()]
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="access-report-patient-{patient.pk}.csv"'
+        response["Cache-Control"] = "no-store"
+        write_access_report(patient_id=patient.pk, out=response)
+        return response
 
     def import_view(self, request):
         """Upload a CSV file of patients: check it (dry run), import it all, or import only its valid rows."""
@@ -225,7 +220,7 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """Every grant and withdrawal of consent, as recorded by the services. Read-only."""
 
     list_display = ("at", "patient", "channel", "granted", "address", "via", "recorded_by")
@@ -235,10 +230,11 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_help_text = "Patient's name or email, the address the consent covered, or how it was given."
     date_hierarchy = "at"
     readonly_fields = [f.name for f in ConsentEvent._meta.fields]
+    audit_label = "consent history in admin"
 
 
 @admin.register(CareTeamMember)
-class CareTeamMemberAdmin(admin.ModelAdmin):
+class CareTeamMemberAdmin(PatientAuditMixin, admin.ModelAdmin):
     list_display = ("patient", "role", "name", "started_at", "ended_at", "added_by")
     list_filter = ("role", ("ended_at", admin.EmptyFieldListFilter))
     list_select_related = ("patient", "user", "added_by")
@@ -253,6 +249,7 @@ class CareTeamMemberAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("patient", "user")
     readonly_fields = ("added_by",)
+    audit_label = "care team in admin"
 
     @admin.display(description="member")
     def name(self, obj):

@@ -84,6 +84,21 @@ def patient_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIE
     return patient
 
 
+def care_team_member_get(*, patient: Patient, pk: int) -> CareTeamMember:
+    """A member of this patient's care team (404 otherwise). A member of another patient's team, asked for
+    under this patient, is refused exactly like an unknown one, and the refusal is audited."""
+    member = get_object_or_404(CareTeamMember.objects.select_related("user"), pk=pk)
+    if member.patient_id != patient.pk:
+        record_access(
+            action=AccessEvent.Action.DENIED,
+            patient_id=member.patient_id,
+            obj=member,
+            detail=f"care team member asked for under patient {patient.pk}",
+        )
+        raise Http404("No care team member matches the given query.")
+    return member
+
+
 def patient_find_duplicates(
     *, email: str = "", phone: str = "", exclude_pk: int | None = None
 ) -> list[Patient]:

@@ -2,18 +2,19 @@ from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.audit import record_list
 from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
 from . import selectors, services
 from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
-from .models import CareTeamMember, Channel, ConsentRequest
+from .models import Channel, ConsentRequest
 from .tokens import read_consent_confirm_token
 
 PAGE_SIZE = 25
@@ -24,6 +25,12 @@ def patient_list(request):
     filters = PatientFilterForm(request.GET or None)
     patients = selectors.patient_list(**filters.filters())
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    record_list(
+        patient_ids=[patient.pk for patient in page.object_list],
+        query=request.GET.urlencode(),
+        what="patient list",
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -123,7 +130,7 @@ def care_team_add(request, pk):
 @require_POST
 def care_team_remove(request, pk, member_pk):
     patient = _patient_for_change(request, pk)
-    member = get_object_or_404(CareTeamMember.objects.select_related("user"), pk=member_pk, patient=patient)
+    member = selectors.care_team_member_get(patient=patient, pk=member_pk)
     try:
         services.care_team_end(member=member, actor=request.user)
     except ValidationError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
@@ -75,10 +76,18 @@ def blueprint_get_version(*, journey: Journey, version: int) -> Blueprint:
 
 
 def blueprint_item_get(*, journey: Journey, pk: int) -> BlueprintItem:
-    """An item of one of this journey's versions (404 otherwise)."""
-    return get_object_or_404(
-        BlueprintItem.objects.select_related("blueprint__journey"), pk=pk, blueprint__journey=journey
-    )
+    """An item of one of this journey's versions (404 otherwise). An item of another journey, asked for under
+    this one, is refused exactly like an unknown one, and the refusal is written to the audit trail."""
+    item = get_object_or_404(BlueprintItem.objects.select_related("blueprint__journey"), pk=pk)
+    if item.blueprint.journey_id != journey.pk:
+        record_access(
+            action=AccessEvent.Action.DENIED,
+            patient_id=item.blueprint.journey.patient_id,
+            obj=item,
+            detail=f"care plan item asked for under journey {journey.pk} of patient {journey.patient_id}",
+        )
+        raise Http404("No care plan item matches the given query.")
+    return item
 
 
 def blueprint_templates() -> QuerySet[BlueprintTemplate]:

@@ -14,6 +14,8 @@ from django.db.models.functions import Coalesce, NullIf, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.audit import record_access
+from accounts.models import AccessEvent, User
 from patients.models import CareTeamMember
 
 from ..models import PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
@@ -74,6 +76,11 @@ class PipelineBoard:
     @property
     def is_empty(self) -> bool:
         return self.total == 0
+
+    @property
+    def patient_ids(self) -> list[int]:
+        """Every patient with a card on the board, column by column."""
+        return [journey.patient_id for column in [*self.columns, self.paused] for journey in column.cards]
 
     @property
     def recent_exit_list(self) -> list[tuple[str, int]]:
@@ -213,6 +220,12 @@ def program_choices() -> QuerySet[Program]:
     return Program.objects.order_by("-active", "name")
 
 
-def journey_for_move(*, pk: int) -> Journey:
-    """One journey with its patient, for the move form (404 if absent)."""
-    return get_object_or_404(Journey.objects.select_related("patient", "program"), pk=pk)
+def journey_for_move(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> Journey:
+    """One journey with its patient, for the move form (404 if absent). Showing the form (``action="view"``)
+    is audited here; a move is audited by ``journey_move``."""
+    journey = get_object_or_404(Journey.objects.select_related("patient", "program"), pk=pk)
+    if action == AccessEvent.Action.VIEW:
+        record_access(
+            action=action, actor=user, patient_id=journey.patient_id, obj=journey, detail="move form"
+        )
+    return journey

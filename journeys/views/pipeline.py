@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import AccessEvent
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
@@ -41,7 +42,8 @@ def _back_url(request) -> str:
 @role_required(*EVERYONE)
 @require_http_methods(["GET", "POST"])
 def move(request, pk):
-    journey = journey_for_move(pk=pk)
+    action = AccessEvent.Action.VIEW if request.method == "GET" else AccessEvent.Action.UPDATE
+    journey = journey_for_move(user=request.user, pk=pk, action=action)
     form = MoveForm(request.POST or None, journey=journey)
     context = {"form": form, "journey": journey, "next": _back_url(request)}
     if request.method == "GET":

@@ -229,7 +229,7 @@ def test_the_board_runs_the_same_queries_for_5_and_40_journeys(client_for, staff
     add(35)
     assert Journey.objects.count() == 40
     assert count() == small
-    assert small <= 10
+    assert small <= 10 + 3  # the board's reads, and its audit row: writer lock, the chain's last row, INSERT
 
 
 # Moving a patient

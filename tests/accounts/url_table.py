@@ -1,0 +1,118 @@
+"""Deny by default: what every URL of the site answers to a GET from each kind of visitor.
+
+``tests/accounts/test_url_table.py`` walks the URLconf and fails on a pattern missing here, or on one that
+answers otherwise. A new page is one line: its name, the objects its path takes (``Row.args``: path
+parameter → an object of the ``Scenario``), then what it answers to an anonymous visitor, clinic staff, a
+practitioner and an admin. Django admin (``admin/``) is walked apart, in the same test file.
+
+``LOGIN`` is a redirect to the sign-in page; ``302`` a redirect elsewhere (a POST-only page sends a plain
+GET back, a signed-in user is sent away from the sign-in page). ``AUDITED`` marks pages that show patient
+data: every 200 there must write at least one row to the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LOGIN = "login"
+
+
+@dataclass(frozen=True)
+class Row:
+    args: dict[str, str] = field(default_factory=dict)
+    anonymous: int | str = LOGIN
+    staff: int | str = 200
+    practitioner: int | str = 200
+    admin: int | str = 200
+    audited: bool = True
+
+    def expected(self, role: str) -> int | str:
+        return getattr(self, role)
+
+
+def public(args=None, status=200, *, audited=False) -> Row:
+    """A page anyone may open, with the same answer whoever asks."""
+    return Row(args or {}, status, status, status, status, audited=audited)
+
+
+def staff_page(args=None, *, audited=True) -> Row:
+    """Every clinic role reads it; an anonymous visitor is sent to sign in."""
+    return Row(args or {}, LOGIN, 200, 200, 200, audited=audited)
+
+
+def clinical_page(args=None) -> Row:
+    """Practitioners and admins only (minimum necessary): staff get 403."""
+    return Row(args or {}, LOGIN, 403, 200, 200)
+
+
+def post_only(args=None, *, clinical=False) -> Row:
+    """A form's target: a signed-in GET is refused with 405 once the role check has passed."""
+    return Row(args or {}, LOGIN, 403 if clinical else 405, 405, 405, audited=False)
+
+
+P = {"pk": "patient"}
+J = {"pk": "journey"}
+V = {"pk": "visit"}
+N = {"pk": "note"}
+A = {"pk": "alert"}
+ITEM = {"pk": "journey", "item_pk": "item"}
+
+URLS: dict[str, Row] = {
+    "healthz": public(),
+    "accounts:login": Row({}, 200, 302, 302, 302, audited=False),
+    "accounts:logout": public(status=405),
+    "patients:list": staff_page(),
+    "patients:create": staff_page(audited=False),
+    "patients:edit": staff_page(P),
+    "patients:change_lead": post_only(P),
+    "patients:consent": post_only(P),
+    "patients:archive": post_only(P),
+    "patients:care_team_add": post_only(P),
+    "patients:care_team_remove": post_only({"pk": "patient", "member_pk": "member"}),
+    "nudges:outbox": staff_page(),
+    "nudges:review": staff_page(),
+    "nudges:retry": post_only({"pk": "nudge"}),
+    "nudges:mark_reviewed": post_only({"pk": "nudge"}),
+    "nudges:send_one_off": post_only({"patient_pk": "patient"}),
+    "journeys:blueprint": clinical_page(J),
+    "journeys:blueprint_version": clinical_page({"pk": "journey", "version": "version"}),
+    "journeys:blueprint_start": post_only(J, clinical=True),
+    "journeys:blueprint_summary": post_only(J, clinical=True),
+    "journeys:blueprint_item_add": post_only(J, clinical=True),
+    "journeys:blueprint_item_edit": Row(ITEM, LOGIN, 403, 302, 302),  # a published plan: to the builder
+    "journeys:blueprint_item_remove": post_only(ITEM, clinical=True),
+    "journeys:blueprint_item_move": post_only(ITEM, clinical=True),
+    "journeys:blueprint_item_status": post_only(ITEM, clinical=True),
+    "journeys:blueprint_publish": post_only(J, clinical=True),
+    "journeys:blueprint_discard": post_only(J, clinical=True),
+    "journeys:your_plan": staff_page(J),
+    "journeys:inquire": public(),
+    "journeys:inquire_thanks": public(),
+    "journeys:move": staff_page(J),
+    "journeys:timeline": Row({"patient_pk": "patient"}, LOGIN, 302, 302, 302, audited=False),
+    "journeys:journey_start": post_only({"patient_pk": "patient"}),
+    "journeys:visit_create": staff_page({"patient_pk": "patient"}),
+    "journeys:visit_detail": staff_page(V),
+    "journeys:visit_reschedule": staff_page(V),
+    "journeys:visit_cancel": post_only(V),
+    "journeys:visit_complete": post_only(V),
+    "journeys:visit_no_show": post_only(V),
+    "journeys:visit_calendar": staff_page(V),
+    "journeys:note_create": clinical_page(V),
+    "journeys:note_detail": clinical_page(N),
+    "journeys:note_edit": Row(N, LOGIN, 403, 200, 403),  # a draft note is edited by its author only
+    "journeys:note_sign": post_only(N, clinical=True),
+    "journeys:note_addendum": clinical_page(N),
+    "compliance:checkin_answer": public({"token": "checkin_token"}),
+    "compliance:checkin_enter": staff_page({"pk": "checkin"}),
+    "compliance:alerts": staff_page(),
+    "compliance:alert": staff_page(A),
+    "compliance:alert_correct": post_only(A, clinical=True),
+    "compliance:alert_revise": post_only(A, clinical=True),
+    "unsubscribe": public({"token": "unsubscribe_token"}),
+    "twilio_inbound_sms": public(status=405),
+    "dashboard:today": staff_page(),
+    "dashboard:pipeline": staff_page(),
+    "dashboard:insights": staff_page(),
+    "dashboard:patient": staff_page(P),
+}
