@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import AccessEvent
+from accounts.paging import CappedPaginator
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
@@ -180,12 +181,22 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
     )
 
 
+ALERTS_PER_PAGE = 50
+
+
 @role_required(*EVERYONE)
 def alert_list(request):
+    """Open alerts, the longest waiting first, a page at a time; the recently resolved below."""
+    page = CappedPaginator(selectors.alerts_open(), ALERTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "compliance/alerts.html",
-        {"alerts": list(selectors.alerts_open()), "resolved": list(selectors.alerts_recently_resolved())},
+        {
+            "alerts": list(page.object_list),
+            "page": page,
+            "querystring": "",
+            "resolved": list(selectors.alerts_recently_resolved()),
+        },
     )
 
 

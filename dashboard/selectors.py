@@ -14,6 +14,7 @@ from nudges.models import Nudge
 from patients.selectors import patient_list
 
 SHOWN = 10
+COUNT_CAP = 1_000  # "1,000+" is all Today needs to say about a long list
 
 
 @dataclass
@@ -58,7 +59,7 @@ def today_for(user: User, *, now: datetime | None = None) -> Today:
         alerts=list(alerts[:SHOWN]),
         alert_count=alerts.count(),
         without_lead=list(without_lead[:SHOWN]),
-        without_lead_count=without_lead.count(),
+        without_lead_count=without_lead[: COUNT_CAP + 1].count(),
         to_review=Nudge.objects.needs_review().count(),
         inquiries=list(inquiries[:SHOWN]),
         inquiry_count=inquiries.count(),

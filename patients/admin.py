@@ -7,6 +7,7 @@ from django.urls import path
 from accounts.admin import ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
+from accounts.paging import CappedPaginator
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
 from .models import CareTeamMember, ConsentEvent, Patient
@@ -91,6 +92,9 @@ class PatientAdmin(admin.ModelAdmin):
     )
     list_filter = ("archived", "source", "preferred_channel", ("unsubscribed_at", admin.EmptyFieldListFilter))
     list_select_related = ("referred_by",)
+    # No second COUNT(*) of every patient for "x of y selected", and a capped count for the pages.
+    show_full_result_count = False
+    paginator = CappedPaginator
     search_fields = ("search_text",)  # searched with Patient.objects.matching, like the clinic's patient list
     search_help_text = "Name (accents optional), email, or phone number in any style."
     date_hierarchy = "created_at"

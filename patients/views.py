@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import AccessEvent
+from accounts.paging import page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
@@ -18,8 +19,9 @@ PAGE_SIZE = 25
 @role_required(*EVERYONE)
 def patient_list(request):
     filters = PatientFilterForm(request.GET or None)
-    patients = selectors.patient_list(**filters.filters())
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    ids = selectors.patient_list(**filters.filters()).values_list("pk", flat=True)
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_rows(page, selectors.patient_list_rows)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

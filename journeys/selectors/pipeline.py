@@ -9,8 +9,9 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
-from django.db.models.functions import Coalesce, NullIf, RowNumber
+from django.db.models.functions import Coalesce, Lead, NullIf, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -22,6 +23,11 @@ CARDS_PER_COLUMN = 25
 RECENT_EXIT_DAYS = 90
 BOARD_STAGES = [*PATH, Stage.PAUSED]
 RECENT_EXITS = [Stage.DECLINED, Stage.WITHDRAWN]
+MEDIAN_SQL = (
+    "SELECT stays.to_stage, percentile_cont(0.5) WITHIN GROUP "
+    "(ORDER BY EXTRACT(EPOCH FROM stays.ended - stays.at) / 86400.0) "
+    "FROM ({stays}) stays WHERE stays.ended IS NOT NULL GROUP BY stays.to_stage"
+)
 
 
 @dataclass(frozen=True)
@@ -112,15 +118,21 @@ def stage_counts(journeys: QuerySet[Journey], *, since: datetime) -> dict[str, i
 
 def stage_cards(journeys: QuerySet[Journey], *, per_column: int) -> dict[str, list[Journey]]:
     """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
-    lead practitioner's name: one query."""
+    lead practitioner's name: one query. The per-stage row numbers are taken over bare journeys first, so
+    the lead's name is looked up for the cards shown only."""
     position = Window(
         RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
     )
-    rows = (
+    shown = (
         journeys.filter(stage__in=BOARD_STAGES)
-        .select_related("patient", "program")
-        .annotate(lead_name=_lead_name(), position=position)
+        .annotate(position=position)
         .filter(position__lte=per_column)
+        .values("pk")
+    )
+    rows = (
+        Journey.objects.filter(pk__in=shown)
+        .select_related("patient", "program")
+        .annotate(lead_name=_lead_name())
         .order_by("stage", "stage_entered_at", "pk")
     )
     cards: dict[str, list[Journey]] = {stage: [] for stage in BOARD_STAGES}
@@ -149,16 +161,24 @@ def stage_median_days(changes: QuerySet[StageChange]) -> dict[str, float]:
     """Median days (to a tenth) of a completed stay in each stage, from entering it to the next move: one query.
 
     A journey still in a stage has not finished its stay and does not count; each stay counts once, so a
-    journey that paused and resumed contributes two stays.
+    journey that paused and resumed contributes two stays. Each stay's end is the journey's next move
+    (``LEAD`` over the journey's changes, in SQL); PostgreSQL takes the median too (``percentile_cont``),
+    other databases return the stays per stage and Python takes it.
     """
-    stays: dict[str, list[float]] = {}
-    previous = None
-    rows = changes.order_by("journey_id", "at", "pk").values_list("journey_id", "to_stage", "at")
-    for journey_id, to_stage, at in rows.iterator(chunk_size=2000):
-        if previous and previous[0] == journey_id:
-            stays.setdefault(previous[1], []).append((at - previous[2]) / timedelta(days=1))
-        previous = (journey_id, to_stage, at)
-    return {stage: round(statistics.median(days), 1) for stage, days in stays.items()}
+    stays = changes.order_by().annotate(
+        ended=Window(Lead("at"), partition_by=[F("journey_id")], order_by=[F("at").asc(), F("pk").asc()])
+    )
+    inner, params = stays.values("to_stage", "at", "ended").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        sql = MEDIAN_SQL.format(stays=inner)  # the ORM's own SQL inside; every value is a parameter
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {stage: round(float(days), 1) for stage, days in cursor.fetchall()}
+    by_stage: dict[str, list[float]] = {}
+    for row in stays.values_list("to_stage", "at", "ended"):
+        if row[2] is not None:
+            by_stage.setdefault(row[0], []).append((row[2] - row[1]) / timedelta(days=1))
+    return {stage: round(statistics.median(days), 1) for stage, days in by_stage.items()}
 
 
 def pipeline_board(
