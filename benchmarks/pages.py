@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # production settings read the manifest
     from patients.models import Patient
 
     seed_seconds = None
@@ -186,6 +187,7 @@ def _floor(statements: list[str]) -> float:
     """Seconds the captured SELECTs take when replayed through a raw cursor."""
     from django.db import connection
 
+    connection.ensure_connection()  # the floor is the statements, not a new connection
     started = time.perf_counter()
     with connection.cursor() as cursor:
         for sql in statements:
@@ -212,11 +214,11 @@ def run(args: argparse.Namespace) -> list[dict]:
         if only and name not in only:
             continue
         client = clients[who]
+        connection.queries_log.clear()  # a full log (its deque is bounded) would hide the new statements
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url, secure=True)
-        statements = [
-            q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")
-        ]
+        queries = [q["sql"] for q in captured.captured_queries]  # now: the next request empties the log
+        statements = [sql for sql in queries if sql.lstrip().upper().startswith("SELECT")]
         times = []
         for _ in range(args.rounds):
             started = time.perf_counter()
@@ -229,7 +231,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             "page": name,
             "url": url,
             "status": response.status_code,
-            "queries": len(captured.captured_queries),
+            "queries": len(queries),
             "p50_ms": round(1000 * statistics.median(times), 1),
             "p95_ms": round(1000 * p95, 1),
             "sql_floor_ms": round(1000 * floors[1], 1),

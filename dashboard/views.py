@@ -86,13 +86,18 @@ def today(request):
 @role_required(*EVERYONE)
 def pipeline(request):
     filters = PipelineFilterForm(request.GET or None)
+    all_closed = request.GET.get("closed") == "all"
+    query = request.GET.copy()
+    query["closed"] = "recent" if all_closed else "all"
     return render(
         request,
         "dashboard/pipeline.html",
         {
             "filters": filters,
-            "board": pipeline_board(**filters.filters()),
+            "board": pipeline_board(**filters.filters(), all_closed=all_closed),
             "narrowed": filters.is_narrowed(),
+            "closed_toggle": query.urlencode(),
+            "all_closed": all_closed,
         },
     )
 

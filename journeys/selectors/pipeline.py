@@ -23,6 +23,8 @@ CARDS_PER_COLUMN = 25
 RECENT_EXIT_DAYS = 90
 BOARD_STAGES = [*PATH, Stage.PAUSED]
 RECENT_EXITS = [Stage.DECLINED, Stage.WITHDRAWN]
+# Columns journeys end in and pile up: they show the recent period unless the board asks for all of it.
+CLOSED_COLUMNS = [Stage.GRADUATED, Stage.ADVOCATE]
 MEDIAN_SQL = (
     "SELECT stays.to_stage, percentile_cont(0.5) WITHIN GROUP "
     "(ORDER BY EXTRACT(EPOCH FROM stays.ended - stays.at) / 86400.0) "
@@ -39,6 +41,7 @@ class StageColumn:
     entered: int = 0
     went_on: int = 0
     median_days: float | None = None
+    recent_days: int | None = None  # a closed column shown over its last ``recent_days`` days only
 
     @property
     def label(self) -> str:
@@ -107,28 +110,36 @@ def pipeline_journeys(*, lead_id: int | None = None, program_id: int | None = No
     return qs
 
 
-def stage_counts(journeys: QuerySet[Journey], *, since: datetime) -> dict[str, int]:
-    """Journeys per board stage, the declined/withdrawn ones since ``since``, and the total: one query."""
+def stage_counts(
+    journeys: QuerySet[Journey], *, since: datetime, closed_since: datetime | None = None
+) -> dict[str, int]:
+    """Journeys per board stage (graduated and advocate since ``closed_since`` when given), the
+    declined/withdrawn ones since ``since``, and the total: one query."""
     counts = {stage: Count("pk", filter=Q(stage=stage)) for stage in BOARD_STAGES}
+    if closed_since is not None:
+        counts |= {
+            stage: Count("pk", filter=Q(stage=stage, stage_entered_at__gte=closed_since))
+            for stage in CLOSED_COLUMNS
+        }
     counts |= {
         stage: Count("pk", filter=Q(stage=stage, stage_entered_at__gte=since)) for stage in RECENT_EXITS
     }
     return journeys.order_by().aggregate(**counts, total=Count("pk"))
 
 
-def stage_cards(journeys: QuerySet[Journey], *, per_column: int) -> dict[str, list[Journey]]:
+def stage_cards(
+    journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
+) -> dict[str, list[Journey]]:
     """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
     lead practitioner's name: one query. The per-stage row numbers are taken over bare journeys first, so
     the lead's name is looked up for the cards shown only."""
     position = Window(
         RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
     )
-    shown = (
-        journeys.filter(stage__in=BOARD_STAGES)
-        .annotate(position=position)
-        .filter(position__lte=per_column)
-        .values("pk")
-    )
+    board = journeys.filter(stage__in=BOARD_STAGES)
+    if closed_since is not None:
+        board = board.exclude(stage__in=CLOSED_COLUMNS, stage_entered_at__lt=closed_since)
+    shown = board.annotate(position=position).filter(position__lte=per_column).values("pk")
     rows = (
         Journey.objects.filter(pk__in=shown)
         .select_related("patient", "program")
@@ -187,17 +198,22 @@ def pipeline_board(
     program_id: int | None = None,
     per_column: int | None = None,
     now: datetime | None = None,
+    all_closed: bool = False,
 ) -> PipelineBoard:
     """The pipeline board: one column per path stage and the paused ones, each with its exact count,
-    its oldest journeys first, its conversion to the next stage and its median days. Four queries."""
+    its oldest journeys first, its conversion to the next stage and its median days. Four queries.
+
+    The graduated and advocate columns hold the last ``RECENT_EXIT_DAYS`` days unless ``all_closed``."""
     per_column = per_column or CARDS_PER_COLUMN
     now = now or timezone.now()
+    since = now - timedelta(days=RECENT_EXIT_DAYS)
+    closed_since = None if all_closed else since
     journeys = pipeline_journeys(lead_id=lead_id, program_id=program_id)
-    counts = stage_counts(journeys, since=now - timedelta(days=RECENT_EXIT_DAYS))
+    counts = stage_counts(journeys, since=since, closed_since=closed_since)
     if not counts["total"]:
         empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
         return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
-    cards = stage_cards(journeys, per_column=per_column)
+    cards = stage_cards(journeys, per_column=per_column, closed_since=closed_since)
     changes = StageChange.objects.all()
     if lead_id is not None or program_id is not None:
         changes = changes.filter(journey__in=journeys.values("pk"))
@@ -212,6 +228,7 @@ def pipeline_board(
             entered=conversion[stage][0],
             went_on=conversion[stage][1],
             median_days=medians.get(stage),
+            recent_days=RECENT_EXIT_DAYS if closed_since is not None and stage in CLOSED_COLUMNS else None,
         )
         for stage, following in zip(PATH, [*PATH[1:], None], strict=True)
     ]
