@@ -25,7 +25,10 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        seen = self.object_list[: self.cap + 1].count()
+        rows = self.object_list
+        if hasattr(rows, "values"):  # a QuerySet: count bare ids, unsorted, never the annotations
+            rows = rows.order_by().values("pk")
+        seen = rows[: self.cap + 1].count() if hasattr(rows, "count") else len(rows[: self.cap + 1])
         if seen > self.cap:
             self.capped = True
             return self.cap
