@@ -123,3 +123,17 @@ def test_the_admin_patient_list_counts_once_and_capped(client_for, admin_user, d
     with django_assert_max_num_queries(12):
         response = client.get(reverse("admin:patients_patient_changelist"))
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_alerts_list_pages_and_the_pipeline_shows_all_closed_on_request(client_for, staff):
+    seed(50)
+    client = client_for(staff)
+    assert client.get(reverse("compliance:alerts") + "?page=2").status_code == 200
+    recent = client.get(reverse("dashboard:pipeline"))
+    everything = client.get(reverse("dashboard:pipeline") + "?closed=all")
+    assert "show all" in recent.text and "recent only" in everything.text
+    graduated = Journey.objects.filter(stage=Stage.GRADUATED).count()
+    assert f'at Graduated">{graduated}<' in everything.text.replace("patients at", "at").replace(
+        "patient at", "at"
+    )
