@@ -161,7 +161,10 @@ class StageChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["journey", "-at"], name="stagechange_journey_at")]
+        indexes = [
+            models.Index(fields=["journey", "-at"], name="stagechange_journey_at"),
+            models.Index(fields=["at"], name="stagechange_at"),  # the pipeline's flow over the last year
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_stage or 'start'} → {self.to_stage}"

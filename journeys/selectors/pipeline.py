@@ -21,6 +21,8 @@ from ..models import PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
 
 CARDS_PER_COLUMN = 25
 RECENT_EXIT_DAYS = 90
+# Conversion and median days read the moves of the last year: the clinic as it runs now, in bounded time.
+FLOW_DAYS = 365
 BOARD_STAGES = [*PATH, Stage.PAUSED]
 RECENT_EXITS = [Stage.DECLINED, Stage.WITHDRAWN]
 # Columns journeys end in and pile up: they show the recent period unless the board asks for all of it.
@@ -201,7 +203,8 @@ def pipeline_board(
     all_closed: bool = False,
 ) -> PipelineBoard:
     """The pipeline board: one column per path stage and the paused ones, each with its exact count,
-    its oldest journeys first, its conversion to the next stage and its median days. Four queries.
+    its oldest journeys first, its conversion to the next stage and its median days (over the moves of the
+    last ``FLOW_DAYS`` days). Four queries.
 
     The graduated and advocate columns hold the last ``RECENT_EXIT_DAYS`` days unless ``all_closed``."""
     per_column = per_column or CARDS_PER_COLUMN
@@ -214,7 +217,7 @@ def pipeline_board(
         empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
         return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
     cards = stage_cards(journeys, per_column=per_column, closed_since=closed_since)
-    changes = StageChange.objects.all()
+    changes = StageChange.objects.filter(at__gte=now - timedelta(days=FLOW_DAYS))
     if lead_id is not None or program_id is not None:
         changes = changes.filter(journey__in=journeys.values("pk"))
     conversion = stage_conversion(changes)
