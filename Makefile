@@ -25,7 +25,7 @@ help:
 	@echo "make test   install if needed and run the whole test suite"
 	@echo "make lint   ruff, djLint and mypy"
 	@echo "make lock   re-pin the lock files after changing dependencies in pyproject.toml"
-	@echo "make bench  print benchmark figures (never part of the test suite)"
+	@echo "make bench  print benchmark figures (never part of the test suite); BENCH_PAGES_ARGS=--m for 100,000 patients"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -72,6 +72,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks pages $(BENCH_PAGES_ARGS)
 
 clean:
 	rm -rf var/broker var/celerybeat-schedule* var/mail

@@ -1,5 +1,7 @@
 """``python -m benchmarks`` (``make bench``): print the outbox's figures. Benchmarks are never tests.
 
+``python -m benchmarks pages [--m]`` times the staff pages over a seeded clinic instead (``benchmarks.pages``).
+
 Needs PostgreSQL and Redis. ``BENCH_DATABASE_URL`` (default postgres://postgres@127.0.0.1:5432/alliance_bench)
 is created if missing and emptied on every run; ``BENCH_BROKER_URL`` defaults to redis://127.0.0.1:6379/9.
 Exit status 1 when a nudge was sent more than once (or the run failed), 2 when a server cannot be reached.
@@ -60,6 +62,11 @@ def configure_environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pages"]:
+        from benchmarks import pages
+
+        return pages.main(argv[1:])
     args = parse_args(argv)
     configure_environment(args)
     status = 1

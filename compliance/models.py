@@ -113,7 +113,10 @@ class CheckInAnswer(models.Model):
 
     class Meta:
         ordering = ["-answered_at"]
-        indexes = [models.Index(fields=["patient", "-answered_at"], name="answer_patient_recent")]
+        indexes = [
+            models.Index(fields=["patient", "-answered_at"], name="answer_patient_recent"),
+            models.Index(fields=["answered_at"], name="answer_answered_at"),  # Insights' barriers window
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(**{f"{rating}__isnull": True}) | Q(**{f"{rating}__lte": 10}),
@@ -203,6 +206,17 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-opened_at"]
+        indexes = [
+            # The alerts page: open ones oldest first, resolved ones newest first.
+            models.Index(
+                fields=["opened_at", "id"], condition=Q(resolved_at__isnull=True), name="alert_open_oldest"
+            ),
+            models.Index(
+                fields=["-resolved_at", "-id"],
+                condition=Q(resolved_at__isnull=False),
+                name="alert_resolved_recent",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient"], condition=Q(resolved_at__isnull=True), name="alert_one_open_per_patient"

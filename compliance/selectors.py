@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
@@ -29,6 +29,7 @@ from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrecti
 from .scoring import Adherence, score_of
 
 BARRIER_LABELS = dict(Barrier.choices)
+REQUEST_LATE_DAYS = 7  # the latest a check-in's request is sent after its due day (it has closed by then)
 RECENTLY_RESOLVED = 10
 
 
@@ -198,8 +199,14 @@ def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates
     """Of the check-ins whose request nudge was sent between ``since`` and ``until``, how many were
     answered: by channel, by the hour it reached the patient in their own time zone, and the median time
     from request to answer. A check-in still open is left out until it closes. One query."""
+    # A request goes out on its check-in's due day (quiet hours only push it later, and a check-in closes days
+    # after it is due): the due-day window lets the check-in side use its index too.
+    due = Q(
+        due_on__gte=since.date() - timedelta(days=REQUEST_LATE_DAYS),
+        due_on__lte=until.date() + timedelta(days=1),
+    )
     rows = (
-        CheckIn.objects.filter(request_nudge__sent_at__gte=since, request_nudge__sent_at__lte=until)
+        CheckIn.objects.filter(due, request_nudge__sent_at__gte=since, request_nudge__sent_at__lte=until)
         .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=until)
         .values_list(
             "request_nudge__sent_at",
@@ -259,7 +266,7 @@ class ClinicAdherence:
 
 def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
     """Every patient's item reports in the check-ins due in the window, scored together, and the window
-    before for the trend. One query."""
+    before for the trend. Two queries (the reports; the patients who made them)."""
     start = today - timedelta(days=window_days - 1)
     previous_start = start - timedelta(days=window_days)
     now = Q(checkin__due_on__gte=start, checkin__due_on__lte=today)
@@ -271,10 +278,16 @@ def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
             f"{status}_{name}": Count("pk", filter=window & Q(status=status))
             for status in ComplianceLog.SCORES
             for name, window in (("now", now), ("before", before))
-        },
-        patients=Count(
-            "answer__patient", distinct=True, filter=now & Q(status__in=list(ComplianceLog.SCORES))
-        ),
+        }
+    )
+    # The patients apart, from the window's answers: the logs' aggregate then needs no join to the answers.
+    scored = ComplianceLog.objects.filter(answer=OuterRef("pk"), status__in=list(ComplianceLog.SCORES))
+    counts["patients"] = (
+        CheckInAnswer.objects.filter(checkin__due_on__gte=start, checkin__due_on__lte=today)
+        .filter(Exists(scored))
+        .values("patient_id")
+        .distinct()
+        .count()
     )
 
     def score(name: str) -> tuple[float | None, int]:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
+from accounts.paging import CappedPaginator
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
@@ -227,15 +228,24 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
     )
 
 
+ALERTS_PER_PAGE = 50
+
+
 @role_required(*EVERYONE)
 def alert_list(request):
-    alerts, resolved = list(selectors.alerts_open()), list(selectors.alerts_recently_resolved())
+    """Open alerts, the longest waiting first, a page at a time; the recently resolved below."""
+    page = CappedPaginator(selectors.alerts_open(), ALERTS_PER_PAGE).get_page(request.GET.get("page"))
+    alerts, resolved = list(page.object_list), list(selectors.alerts_recently_resolved())
     record_list(
         patient_ids=[alert.patient_id for alert in alerts + resolved],
         query=request.GET.urlencode(),
         what="falter alerts",
     )
-    return render(request, "compliance/alerts.html", {"alerts": alerts, "resolved": resolved})
+    return render(
+        request,
+        "compliance/alerts.html",
+        {"alerts": alerts, "page": page, "querystring": "", "resolved": resolved},
+    )
 
 
 @role_required(*EVERYONE)

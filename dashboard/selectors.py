@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -14,12 +15,15 @@ from nudges.models import Nudge
 from patients.selectors import patient_list
 
 SHOWN = 10
+VISITS_SHOWN = 50
+COUNT_CAP = 1_000  # "1,000+" is all Today needs to say about a long list
 
 
 @dataclass
 class Today:
     day: datetime
     visits: list
+    visit_count: int
     alerts: list
     alert_count: int
     without_lead: list
@@ -47,14 +51,13 @@ def today_for(user: User, *, now: datetime | None = None) -> Today:
     start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
     end = start + timedelta(days=1)
 
-    visits = list(
-        Visit.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .exclude(status=Visit.Status.CANCELLED)
-        .select_related("patient", "practitioner")
-        .order_by("starts_at")
+    day_visits = Visit.objects.filter(starts_at__gte=start, starts_at__lt=end).exclude(
+        status=Visit.Status.CANCELLED
     )
+    order: list = ["starts_at", "pk"]
     if getattr(user, "is_practitioner", False):  # a practitioner's own visits first
-        visits.sort(key=lambda v: (v.practitioner_id != user.pk, v.starts_at))
+        order.insert(0, Case(When(practitioner_id=user.pk, then=Value(0)), default=Value(1)))
+    visits = list(day_visits.select_related("patient", "practitioner").order_by(*order)[:VISITS_SHOWN])
 
     alerts = Alert.objects.filter(resolved_at__isnull=True).select_related("patient").order_by("opened_at")
     without_lead = patient_list(lead_id=0).order_by("created_at")
@@ -65,11 +68,12 @@ def today_for(user: User, *, now: datetime | None = None) -> Today:
     return Today(
         day=local,
         visits=visits,
+        visit_count=len(visits) if len(visits) < VISITS_SHOWN else day_visits[: COUNT_CAP + 1].count(),
         alerts=list(alerts[:SHOWN]),
         alert_count=alerts.count(),
         without_lead=list(without_lead[:SHOWN]),
-        without_lead_count=without_lead.count(),
-        to_review=Nudge.objects.needs_review().count(),
+        without_lead_count=without_lead[: COUNT_CAP + 1].count(),
+        to_review=Nudge.objects.needs_review()[: COUNT_CAP + 1].count(),
         inquiries=list(inquiries[:SHOWN]),
         inquiry_count=inquiries.count(),
         checkins_answered_today=CheckIn.objects.filter(answered_at__gte=start, answered_at__lt=end).count(),

@@ -89,12 +89,21 @@ def today(request):
 @role_required(*EVERYONE)
 def pipeline(request):
     filters = PipelineFilterForm(request.GET or None)
-    board = pipeline_board(**filters.filters())
+    all_closed = request.GET.get("closed") == "all"
+    query = request.GET.copy()
+    query["closed"] = "recent" if all_closed else "all"
+    board = pipeline_board(**filters.filters(), all_closed=all_closed)
     record_list(patient_ids=board.patient_ids, query=request.GET.urlencode(), what="pipeline")
     return render(
         request,
         "dashboard/pipeline.html",
-        {"filters": filters, "board": board, "narrowed": filters.is_narrowed()},
+        {
+            "filters": filters,
+            "board": board,
+            "narrowed": filters.is_narrowed(),
+            "closed_toggle": query.urlencode(),
+            "all_closed": all_closed,
+        },
     )
 
 

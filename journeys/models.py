@@ -161,7 +161,10 @@ class StageChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["journey", "-at"], name="stagechange_journey_at")]
+        indexes = [
+            models.Index(fields=["journey", "-at"], name="stagechange_journey_at"),
+            models.Index(fields=["at"], name="stagechange_at"),  # the pipeline's flow over the last year
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_stage or 'start'} → {self.to_stage}"
@@ -240,7 +243,11 @@ class Visit(models.Model):
 
     class Meta:
         ordering = ["starts_at"]
-        indexes = [models.Index(fields=["practitioner", "starts_at"], name="visit_practitioner_start")]
+        indexes = [
+            models.Index(fields=["practitioner", "starts_at"], name="visit_practitioner_start"),
+            models.Index(fields=["starts_at"], name="visit_starts_at"),  # Today and the schedule, by day
+            models.Index(fields=["patient", "starts_at"], name="visit_patient_start"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(duration_minutes__gte=5), name="visit_at_least_five_minutes"),
             models.CheckConstraint(
@@ -424,7 +431,14 @@ class CheckIn(models.Model):
     class Meta:
         ordering = ["due_on"]
         constraints = [models.UniqueConstraint(fields=["journey", "due_on"], name="checkin_one_per_day")]
-        indexes = [models.Index(fields=["status", "closes_at"], name="checkin_status_closes")]
+        indexes = [
+            models.Index(fields=["status", "closes_at"], name="checkin_status_closes"),
+            # Today's and Insights' windows: check-ins due, and answered, in a date range.
+            models.Index(fields=["due_on"], name="checkin_due_on"),
+            models.Index(
+                fields=["answered_at"], condition=Q(answered_at__isnull=False), name="checkin_answered"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Check-in due {self.due_on:%Y-%m-%d}"

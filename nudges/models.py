@@ -135,6 +135,15 @@ class Nudge(models.Model):
             models.Index(fields=["send_at", "id"], condition=Q(status="pending"), name="nudge_due_in_order"),
             models.Index(fields=["patient", "-send_at"], name="nudge_patient_recent"),
             models.Index(fields=["status", "-send_at"], name="nudge_status_recent"),
+            models.Index(fields=["-send_at", "-id"], name="nudge_outbox_order"),  # the outbox, newest first
+            # The review list (oldest first) and its counts, over the few rows waiting for a person.
+            models.Index(
+                fields=["send_at", "id", "status"],
+                condition=Q(status__in=["failed", "unknown"], reviewed_at__isnull=True),
+                name="nudge_needs_review",
+            ),
+            # Insights' response rates: requests sent in a window.
+            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="nudge_sent_at"),
         ]
         constraints = [
             models.CheckConstraint(

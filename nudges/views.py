@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
+from accounts.paging import CappedPaginator
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from patients.models import Patient
@@ -28,7 +28,7 @@ REVIEW_LIMIT = 200
 @role_required(*EVERYONE)
 def outbox(request):
     filters = OutboxFilterForm(request.GET or None)
-    page = Paginator(selectors.outbox(**filters.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(selectors.outbox(**filters.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     record_list(
         patient_ids=[nudge.patient_id for nudge in page.object_list],

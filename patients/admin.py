@@ -8,6 +8,7 @@ from django.urls import path
 from accounts.admin import PatientAuditMixin, ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
+from accounts.paging import CappedPaginator
 from accounts.reports import write_access_report
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
@@ -94,6 +95,9 @@ class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
     )
     list_filter = ("archived", "source", "preferred_channel", ("unsubscribed_at", admin.EmptyFieldListFilter))
     list_select_related = ("referred_by",)
+    # No second COUNT(*) of every patient for "x of y selected", and a capped count for the pages.
+    show_full_result_count = False
+    paginator = CappedPaginator
     search_fields = ("search_text",)  # searched with Patient.objects.matching, like the clinic's patient list
     search_help_text = "Name (accents optional), email, or phone number in any style."
     date_hierarchy = "created_at"

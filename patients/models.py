@@ -169,6 +169,14 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        indexes = [
+            # The patient list's default order, over the active patients it shows.
+            models.Index(
+                fields=["last_name", "first_name", "id"],
+                condition=Q(archived=False),
+                name="patient_active_by_name",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(quiet_hours_start=models.F("quiet_hours_end")),

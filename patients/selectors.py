@@ -7,7 +7,7 @@ from datetime import datetime
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -34,21 +34,27 @@ def patient_list(
     archived: str = "active",
     sort: str = "name",
 ) -> QuerySet[Patient]:
-    """Patients for the list page: searched, filtered, sorted, with lead and consent annotated in one query."""
-    qs = Patient.objects.with_lead().with_consent()
+    """Patients for the list page: searched, filtered, sorted. Plain rows: the lead filter is an EXISTS, and
+    the lead and consent annotations are left to ``patient_list_rows`` for the one page shown (so an OFFSET
+    never runs them for the rows it skips)."""
+    qs = Patient.objects.all()
     if archived == "active":
         qs = qs.filter(archived=False)
     elif archived == "archived":
         qs = qs.filter(archived=True)
     if query:
         qs = qs.matching(query)
-    if lead_id == 0:
-        qs = qs.filter(lead_user_id__isnull=True)
-    elif lead_id:
-        qs = qs.filter(lead_user_id=lead_id)
+    if lead_id is not None:
+        leads = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+        qs = qs.filter(Exists(leads.filter(user_id=lead_id))) if lead_id else qs.filter(~Exists(leads))
     if source:
         qs = qs.filter(source=source)
     return qs.order_by(*SORTS.get(sort, SORTS["name"]))
+
+
+def patient_list_rows(ids: list[int]) -> QuerySet[Patient]:
+    """The patients of one list page, with lead and consent annotated: one query."""
+    return Patient.objects.with_lead().with_consent().filter(pk__in=ids)
 
 
 # Who may open a patient's record: every active member of the clinic, whatever their role.

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
+from accounts.paging import page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
@@ -23,9 +24,9 @@ PAGE_SIZE = 25
 @role_required(*EVERYONE)
 def patient_list(request):
     filters = PatientFilterForm(request.GET or None)
-    patients = selectors.patient_list(**filters.filters())
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)
+    ids = selectors.patient_list(**filters.filters()).values_list("pk", flat=True)
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_rows(page, selectors.patient_list_rows)
     record_list(
         patient_ids=[patient.pk for patient in page.object_list],
         query=request.GET.urlencode(),

@@ -9,8 +9,9 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
-from django.db.models.functions import Coalesce, NullIf, RowNumber
+from django.db.models.functions import Coalesce, Lead, NullIf, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -22,8 +23,17 @@ from ..models import PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
 
 CARDS_PER_COLUMN = 25
 RECENT_EXIT_DAYS = 90
+# Conversion and median days read the moves of the last year: the clinic as it runs now, in bounded time.
+FLOW_DAYS = 365
 BOARD_STAGES = [*PATH, Stage.PAUSED]
 RECENT_EXITS = [Stage.DECLINED, Stage.WITHDRAWN]
+# Columns journeys end in and pile up: they show the recent period unless the board asks for all of it.
+CLOSED_COLUMNS = [Stage.GRADUATED, Stage.ADVOCATE]
+MEDIAN_SQL = (
+    "SELECT stays.to_stage, percentile_cont(0.5) WITHIN GROUP "
+    "(ORDER BY EXTRACT(EPOCH FROM stays.ended - stays.at) / 86400.0) "
+    "FROM ({stays}) stays WHERE stays.ended IS NOT NULL GROUP BY stays.to_stage"
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class StageColumn:
     entered: int = 0
     went_on: int = 0
     median_days: float | None = None
+    recent_days: int | None = None  # a closed column shown over its last ``recent_days`` days only
 
     @property
     def label(self) -> str:
@@ -108,26 +119,40 @@ def pipeline_journeys(*, lead_id: int | None = None, program_id: int | None = No
     return qs
 
 
-def stage_counts(journeys: QuerySet[Journey], *, since: datetime) -> dict[str, int]:
-    """Journeys per board stage, the declined/withdrawn ones since ``since``, and the total: one query."""
+def stage_counts(
+    journeys: QuerySet[Journey], *, since: datetime, closed_since: datetime | None = None
+) -> dict[str, int]:
+    """Journeys per board stage (graduated and advocate since ``closed_since`` when given), the
+    declined/withdrawn ones since ``since``, and the total: one query."""
     counts = {stage: Count("pk", filter=Q(stage=stage)) for stage in BOARD_STAGES}
+    if closed_since is not None:
+        counts |= {
+            stage: Count("pk", filter=Q(stage=stage, stage_entered_at__gte=closed_since))
+            for stage in CLOSED_COLUMNS
+        }
     counts |= {
         stage: Count("pk", filter=Q(stage=stage, stage_entered_at__gte=since)) for stage in RECENT_EXITS
     }
     return journeys.order_by().aggregate(**counts, total=Count("pk"))
 
 
-def stage_cards(journeys: QuerySet[Journey], *, per_column: int) -> dict[str, list[Journey]]:
+def stage_cards(
+    journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
+) -> dict[str, list[Journey]]:
     """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
-    lead practitioner's name: one query."""
+    lead practitioner's name: one query. The per-stage row numbers are taken over bare journeys first, so
+    the lead's name is looked up for the cards shown only."""
     position = Window(
         RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
     )
+    board = journeys.filter(stage__in=BOARD_STAGES)
+    if closed_since is not None:
+        board = board.exclude(stage__in=CLOSED_COLUMNS, stage_entered_at__lt=closed_since)
+    shown = board.annotate(position=position).filter(position__lte=per_column).values("pk")
     rows = (
-        journeys.filter(stage__in=BOARD_STAGES)
+        Journey.objects.filter(pk__in=shown)
         .select_related("patient", "program")
-        .annotate(lead_name=_lead_name(), position=position)
-        .filter(position__lte=per_column)
+        .annotate(lead_name=_lead_name())
         .order_by("stage", "stage_entered_at", "pk")
     )
     cards: dict[str, list[Journey]] = {stage: [] for stage in BOARD_STAGES}
@@ -156,16 +181,24 @@ def stage_median_days(changes: QuerySet[StageChange]) -> dict[str, float]:
     """Median days (to a tenth) of a completed stay in each stage, from entering it to the next move: one query.
 
     A journey still in a stage has not finished its stay and does not count; each stay counts once, so a
-    journey that paused and resumed contributes two stays.
+    journey that paused and resumed contributes two stays. Each stay's end is the journey's next move
+    (``LEAD`` over the journey's changes, in SQL); PostgreSQL takes the median too (``percentile_cont``),
+    other databases return the stays per stage and Python takes it.
     """
-    stays: dict[str, list[float]] = {}
-    previous = None
-    rows = changes.order_by("journey_id", "at", "pk").values_list("journey_id", "to_stage", "at")
-    for journey_id, to_stage, at in rows.iterator(chunk_size=2000):
-        if previous and previous[0] == journey_id:
-            stays.setdefault(previous[1], []).append((at - previous[2]) / timedelta(days=1))
-        previous = (journey_id, to_stage, at)
-    return {stage: round(statistics.median(days), 1) for stage, days in stays.items()}
+    stays = changes.order_by().annotate(
+        ended=Window(Lead("at"), partition_by=[F("journey_id")], order_by=[F("at").asc(), F("pk").asc()])
+    )
+    inner, params = stays.values("to_stage", "at", "ended").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        sql = MEDIAN_SQL.format(stays=inner)  # the ORM's own SQL inside; every value is a parameter
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {stage: round(float(days), 1) for stage, days in cursor.fetchall()}
+    by_stage: dict[str, list[float]] = {}
+    for row in stays.values_list("to_stage", "at", "ended"):
+        if row[2] is not None:
+            by_stage.setdefault(row[0], []).append((row[2] - row[1]) / timedelta(days=1))
+    return {stage: round(statistics.median(days), 1) for stage, days in by_stage.items()}
 
 
 def pipeline_board(
@@ -174,18 +207,24 @@ def pipeline_board(
     program_id: int | None = None,
     per_column: int | None = None,
     now: datetime | None = None,
+    all_closed: bool = False,
 ) -> PipelineBoard:
     """The pipeline board: one column per path stage and the paused ones, each with its exact count,
-    its oldest journeys first, its conversion to the next stage and its median days. Four queries."""
+    its oldest journeys first, its conversion to the next stage and its median days (over the moves of the
+    last ``FLOW_DAYS`` days). Four queries.
+
+    The graduated and advocate columns hold the last ``RECENT_EXIT_DAYS`` days unless ``all_closed``."""
     per_column = per_column or CARDS_PER_COLUMN
     now = now or timezone.now()
+    since = now - timedelta(days=RECENT_EXIT_DAYS)
+    closed_since = None if all_closed else since
     journeys = pipeline_journeys(lead_id=lead_id, program_id=program_id)
-    counts = stage_counts(journeys, since=now - timedelta(days=RECENT_EXIT_DAYS))
+    counts = stage_counts(journeys, since=since, closed_since=closed_since)
     if not counts["total"]:
         empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
         return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
-    cards = stage_cards(journeys, per_column=per_column)
-    changes = StageChange.objects.all()
+    cards = stage_cards(journeys, per_column=per_column, closed_since=closed_since)
+    changes = StageChange.objects.filter(at__gte=now - timedelta(days=FLOW_DAYS))
     if lead_id is not None or program_id is not None:
         changes = changes.filter(journey__in=journeys.values("pk"))
     conversion = stage_conversion(changes)
@@ -199,6 +238,7 @@ def pipeline_board(
             entered=conversion[stage][0],
             went_on=conversion[stage][1],
             median_days=medians.get(stage),
+            recent_days=RECENT_EXIT_DAYS if closed_since is not None and stage in CLOSED_COLUMNS else None,
         )
         for stage, following in zip(PATH, [*PATH[1:], None], strict=True)
     ]

@@ -1,0 +1,771 @@
+"""Load a large, realistic, deterministic clinic for measuring pages: ``seed_scale --patients 100000``.
+
+Unlike ``seed_demo`` nothing goes through the services: rows are generated in chunks of patients and written
+straight to the tables, with PostgreSQL's ``COPY`` (psycopg 3 ``cursor.copy()``) or, on other databases, large
+``bulk_create`` batches. Memory stays bounded by the chunk size. The clinic holds practitioners, patients in
+every stage and several time zones with consent and a lead (a few without one), journeys with their stage
+history, visits (some today, some ahead) with signed notes, published plans of about eight items, weekly
+check-ins with answers and compliance logs, falter alerts, nudges in every status (pending ones in the
+future) and audit rows. The same ``--seed`` gives the same clinic, dated back from ``--now`` (default: the
+moment the command runs, to the day).
+
+Rows are added beside what the tables hold; ids continue after the highest one and sequences are reset at the
+end. ``--dry-run`` generates everything and writes nothing (to time the generator alone).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import resource
+import time as clock
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import AccessEvent, Role, User
+from compliance.models import Alert, CheckInAnswer, ComplianceLog
+from journeys.models import (
+    Blueprint,
+    BlueprintItem,
+    CheckIn,
+    ItemKind,
+    Journey,
+    Program,
+    Stage,
+    StageChange,
+    Visit,
+    VisitNote,
+)
+from nudges.models import Kind as NudgeKind
+from nudges.models import Nudge
+from patients.models import CareTeamMember, Channel, ConsentEvent, Patient, digits, fold
+
+CHUNK = 2_000
+ITEMS_PER_PLAN = 8
+PRACTITIONERS_PER_THOUSAND = 2
+
+FIRST = [
+    "Ada",
+    "Aisha",
+    "Amir",
+    "Ana",
+    "Ava",
+    "Ben",
+    "Bjorn",
+    "Carla",
+    "Chen",
+    "Chloe",
+    "Dana",
+    "David",
+    "Elena",
+    "Emil",
+    "Eva",
+    "Farah",
+    "Felix",
+    "Grace",
+    "Hana",
+    "Ines",
+    "Isaac",
+    "Ivy",
+    "Jack",
+    "Jamal",
+    "Jose",
+    "Kai",
+    "Keoni",
+    "Lara",
+    "Leo",
+    "Lina",
+    "Luis",
+    "Maya",
+    "Mia",
+    "Nadia",
+    "Noah",
+    "Omar",
+    "Paula",
+    "Priya",
+    "Rafael",
+    "Rosa",
+    "Sam",
+    "Sara",
+    "Sofia",
+    "Tariq",
+    "Theo",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Yara",
+    "Zoe",
+]
+LAST = [
+    "Adams",
+    "Alvarez",
+    "Bello",
+    "Brown",
+    "Chen",
+    "Cote",
+    "Diaz",
+    "Dubois",
+    "Evans",
+    "Garcia",
+    "Goldberg",
+    "Haddad",
+    "Hart",
+    "Ito",
+    "Johnson",
+    "Kahananui",
+    "Kim",
+    "Kowalski",
+    "Lee",
+    "Lokke",
+    "Lopez",
+    "Martin",
+    "Murphy",
+    "Nguyen",
+    "Nunez",
+    "OBrien",
+    "Okafor",
+    "Patel",
+    "Perez",
+    "Quinn",
+    "Reyes",
+    "Rossi",
+    "Silva",
+    "Singh",
+    "Smith",
+    "Tanaka",
+    "Taylor",
+    "Walker",
+    "Wang",
+    "Williams",
+    "Wilson",
+    "Young",
+    "Zhang",
+]
+ZONES = (
+    ["America/New_York"] * 5
+    + ["America/Chicago"] * 3
+    + ["America/Denver", "America/Phoenix", "Pacific/Honolulu"]
+    + ["America/Los_Angeles"] * 3
+    + ["America/Toronto", "Europe/London"]
+)
+# Where each journey is now, weighted like a clinic a few years old.
+STAGE_WEIGHTS = {
+    Stage.INQUIRY: 7,
+    Stage.DISCOVERY: 6,
+    Stage.INTAKE: 5,
+    Stage.COMMITMENT: 4,
+    Stage.BLUEPRINT: 4,
+    Stage.CHECK_INS: 38,
+    Stage.GRADUATED: 13,
+    Stage.ADVOCATE: 5,
+    Stage.PAUSED: 4,
+    Stage.DECLINED: 7,
+    Stage.WITHDRAWN: 7,
+}
+REACHED = {  # how far along the path each current stage went (paused/declined/withdrawn: drawn per journey)
+    Stage.INQUIRY: 0,
+    Stage.DISCOVERY: 1,
+    Stage.INTAKE: 2,
+    Stage.COMMITMENT: 3,
+    Stage.BLUEPRINT: 4,
+    Stage.CHECK_INS: 5,
+    Stage.GRADUATED: 6,
+    Stage.ADVOCATE: 7,
+}
+PATH = [
+    Stage.INQUIRY,
+    Stage.DISCOVERY,
+    Stage.INTAKE,
+    Stage.COMMITMENT,
+    Stage.BLUEPRINT,
+    Stage.CHECK_INS,
+    Stage.GRADUATED,
+    Stage.ADVOCATE,
+]
+VISIT_FOR = {1: Visit.Kind.DISCOVERY, 2: Visit.Kind.INTAKE, 3: Visit.Kind.COMMITMENT}
+PLAN_ITEMS = [
+    (ItemKind.SUPPLEMENT, "Magnesium glycinate", "200 mg", "each evening"),
+    (ItemKind.SUPPLEMENT, "Vitamin D3", "2000 IU", "with breakfast"),
+    (ItemKind.DIET, "Protein at breakfast", "", "daily"),
+    (ItemKind.DIET, "No added sugar after 6 pm", "", "daily"),
+    (ItemKind.LIFESTYLE, "Ten-minute walk after lunch", "", "daily"),
+    (ItemKind.LIFESTYLE, "Screens off by 10 pm", "", "daily"),
+    (ItemKind.THERAPY, "Breathing practice", "5 minutes", "twice a day"),
+    (ItemKind.LAB, "Fasting glucose log", "", "three mornings a week"),
+    (ItemKind.SUPPLEMENT, "Omega-3", "1 g", "with dinner"),
+    (ItemKind.THERAPY, "Stretch routine", "10 minutes", "mornings"),
+]
+BARRIERS = ["cost", "time", "side_effects", "taste", "forgot", "unclear", "life_event", "family", "other"]
+FAILED_WORDS = [
+    "Busy week at work, lost track of the evening supplements.",
+    "Travel threw off my routine.",
+    "",
+    "",
+    "Hard to find time for the walks when it rained.",
+    "",
+]
+
+
+class Table:
+    """One table written by the seed: the columns it is given, the rest filled with each field's default."""
+
+    def __init__(self, model: type[models.Model], fields: list[str], now: datetime) -> None:
+        self.model = model
+        self.fields = fields
+        meta = model._meta
+        given = set(fields)
+        self.columns = [meta.get_field(name).column for name in fields]
+        self.tail_fields: list[str] = []
+        tail: list[Any] = []
+        for field in meta.concrete_fields:
+            if field.name in given or field.attname in given:
+                continue
+            if field.primary_key:
+                raise CommandError(f"{model.__name__}: give the id")
+            self.tail_fields.append(field.attname)
+            default = field.get_default() if field.has_default() else None
+            if default is None and not field.null and isinstance(field, models.CharField | models.TextField):
+                default = ""
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                default = now
+            self.columns.append(field.column)
+            tail.append(default)
+        self.tail = tuple(tail)
+        self.rows: list[tuple] = []
+        self.written = 0
+
+    def add(self, *values: Any) -> None:
+        self.rows.append(values)
+
+    def flush(self, *, copy: bool, dry_run: bool) -> None:
+        if not self.rows:
+            return
+        self.written += len(self.rows)
+        if dry_run:
+            self.rows = []
+            return
+        if copy:
+            self._copy()
+        else:
+            names = self.fields + self.tail_fields
+            objects = [self.model(**dict(zip(names, row + self.tail, strict=True))) for row in self.rows]
+            self.model._default_manager.bulk_create(objects, batch_size=500)  # type: ignore[attr-defined]
+        self.rows = []
+
+    def _copy(self) -> None:
+        buffer = io.StringIO()
+        tail = "\t".join(_text(value) for value in self.tail)
+        tail = "\t" + tail if tail else ""
+        write = buffer.write
+        for row in self.rows:
+            write("\t".join(map(_text, row)))
+            write(tail)
+            write("\n")
+        sql = f"COPY {self.model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.connection.cursor().copy(sql) as copy:  # raw psycopg
+            copy.write(buffer.getvalue())
+
+
+def _text(value: Any) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return r"\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value)
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+class Ids:
+    """The next id of each table, after the highest one there already."""
+
+    def __init__(self, *tables: type[models.Model]) -> None:
+        self.next = {
+            model: (model._default_manager.aggregate(top=Max("pk"))["top"] or 0) + 1  # type: ignore[attr-defined]
+            for model in tables
+        }
+
+    def take(self, model: type[models.Model]) -> int:
+        value = self.next[model]
+        self.next[model] = value + 1
+        return value
+
+
+MODELS: list[type[models.Model]] = [
+    Patient,
+    ConsentEvent,
+    CareTeamMember,
+    Journey,
+    StageChange,
+    Visit,
+    VisitNote,
+    Blueprint,
+    BlueprintItem,
+    CheckIn,
+    CheckInAnswer,
+    ComplianceLog,
+    Alert,
+    Nudge,
+    AccessEvent,
+]
+
+
+class Command(BaseCommand):
+    help = __doc__.splitlines()[0]
+
+    def add_arguments(self, parser):
+        parser.add_argument("--patients", type=int, required=True, help="how many patients to add")
+        parser.add_argument("--weeks", type=int, default=52, help="longest check-in history in weeks (52)")
+        parser.add_argument("--seed", type=int, default=13, help="random seed (13): same seed, same clinic")
+        parser.add_argument("--chunk", type=int, default=CHUNK, help=f"patients per chunk ({CHUNK})")
+        parser.add_argument("--now", help="the clinic's present moment, ISO 8601 (default: today 09:00 UTC)")
+        parser.add_argument("--dry-run", action="store_true", help="generate the rows, write nothing")
+
+    def handle(self, *args, patients: int, weeks: int, seed: int, chunk: int, now, dry_run: bool, **options):
+        if patients < 1 or weeks < 1 or chunk < 1:
+            raise CommandError("--patients, --weeks and --chunk must be positive")
+        if now:
+            moment = datetime.fromisoformat(now)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        else:
+            moment = datetime.combine(timezone.now().date(), time(9), tzinfo=UTC)
+        started = clock.monotonic()
+        seeder = Seeder(now=moment, weeks=weeks, seed=seed, dry_run=dry_run)
+        seeder.prepare(patients)
+        for first in range(0, patients, chunk):
+            with transaction.atomic():
+                seeder.chunk(first, min(chunk, patients - first))
+            if options["verbosity"] > 1:
+                self.stdout.write(f"  {first + chunk:,} patients, {clock.monotonic() - started:.0f} s")
+        if not dry_run:
+            seeder.finish()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        counts = ", ".join(f"{t.model.__name__} {t.written:,}" for t in seeder.tables.values())
+        verb = "Generated" if dry_run else "Seeded"
+        self.stdout.write(
+            f"{verb} {patients:,} patients in {clock.monotonic() - started:.1f} s (peak memory {peak:.0f} MB): "
+            f"{counts}."
+        )
+
+
+class Seeder:
+    def __init__(self, *, now: datetime, weeks: int, seed: int, dry_run: bool) -> None:
+        self.now = now
+        self.weeks = weeks
+        self.seed = seed
+        self.dry_run = dry_run
+        self.copy = connection.vendor == "postgresql"
+        self.zones = {name: zoneinfo.ZoneInfo(name) for name in set(ZONES)}
+        self.tables = {
+            "patient": Table(
+                Patient,
+                [
+                    "id",
+                    "first_name",
+                    "last_name",
+                    "preferred_name",
+                    "email",
+                    "phone",
+                    "time_zone",
+                    "preferred_channel",
+                    "source",
+                    "archived",
+                    "search_text",
+                    "created_at",
+                    "updated_at",
+                    "unsubscribed_at",
+                    "date_of_birth",
+                ],
+                now,
+            ),
+            "consent": Table(
+                ConsentEvent, ["id", "patient_id", "channel", "granted", "address", "at", "via"], now
+            ),
+            "team": Table(CareTeamMember, ["id", "patient_id", "role", "user_id", "started_at"], now),
+            "nudge": Table(
+                Nudge,
+                [
+                    "id",
+                    "patient_id",
+                    "kind",
+                    "channel",
+                    "send_at",
+                    "status",
+                    "dedupe_key",
+                    "sent_at",
+                    "claimed_at",
+                    "attempts",
+                    "last_error",
+                    "status_reason",
+                    "subject",
+                    "body_text",
+                    "created_at",
+                ],
+                now,
+            ),
+            "journey": Table(
+                Journey,
+                ["id", "patient_id", "program_id", "stage", "stage_entered_at", "started_at", "ended_at"],
+                now,
+            ),
+            "change": Table(StageChange, ["id", "journey_id", "from_stage", "to_stage", "at", "by_id"], now),
+            "visit": Table(
+                Visit,
+                [
+                    "id",
+                    "patient_id",
+                    "journey_id",
+                    "practitioner_id",
+                    "kind",
+                    "starts_at",
+                    "duration_minutes",
+                    "ends_at",
+                    "status",
+                    "created_at",
+                ],
+                now,
+            ),
+            "note": Table(
+                VisitNote, ["id", "visit_id", "author_id", "title", "body", "created_at", "signed_at"], now
+            ),
+            "blueprint": Table(
+                Blueprint,
+                [
+                    "id",
+                    "journey_id",
+                    "version",
+                    "status",
+                    "summary",
+                    "created_at",
+                    "created_by_id",
+                    "published_at",
+                ],
+                now,
+            ),
+            "item": Table(
+                BlueprintItem,
+                ["id", "blueprint_id", "kind", "title", "dose", "frequency", "position", "starts_on"],
+                now,
+            ),
+            "checkin": Table(
+                CheckIn,
+                ["id", "journey_id", "due_on", "closes_at", "status", "answered_at", "request_nudge_id"],
+                now,
+            ),
+            "answer": Table(
+                CheckInAnswer,
+                [
+                    "id",
+                    "checkin_id",
+                    "patient_id",
+                    "answered_at",
+                    "where_it_failed",
+                    "barriers",
+                    "energy",
+                    "sleep",
+                    "mood",
+                    "digestion",
+                ],
+                now,
+            ),
+            "log": Table(
+                ComplianceLog, ["id", "answer_id", "checkin_id", "item_id", "status", "paused_reason"], now
+            ),
+            "alert": Table(
+                Alert, ["id", "patient_id", "journey_id", "reason", "detail", "opened_at", "resolved_at"], now
+            ),
+            "audit": Table(
+                AccessEvent, ["id", "at", "actor_id", "action", "patient_id", "object_repr", "path"], now
+            ),
+        }
+        self.ids: Ids
+
+    def prepare(self, patients: int) -> None:
+        """Practitioners (about two per thousand patients, at least three), a program; ids continue."""
+        count = max(3, patients * PRACTITIONERS_PER_THOUSAND // 1000)
+        practitioners = []
+        for n in range(count):
+            username = f"scale.dr{self.seed}.{n}"
+            user = User.objects.filter(username=username).first()
+            if user is None and not self.dry_run:
+                user = User(
+                    username=username, display_name=f"Dr. {FIRST[n % len(FIRST)]} {LAST[n % len(LAST)]}"
+                )
+                user.role = Role.PRACTITIONER
+                user.set_unusable_password()
+                user.save()
+            practitioners.append(user.pk if user else n + 1)
+        self.practitioners = practitioners
+        program = Program.objects.filter(name="Foundations, 12 weeks").first()
+        if program is None and not self.dry_run:
+            program = Program.objects.create(name="Foundations, 12 weeks", weeks=12, checkin_every_days=7)
+        self.program_id = program.pk if program else None
+        self.ids = Ids(*MODELS)
+        if self.copy and not self.dry_run:
+            # A bulk load: the generator makes every reference itself, so the foreign-key triggers (one
+            # lookup per row) are skipped for this session, and commits need not wait for the disk.
+            with connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = replica")
+                cursor.execute("SET synchronous_commit = off")
+
+    def chunk(self, first: int, size: int) -> None:
+        rng = random.Random(f"{self.seed}:{first}")
+        for n in range(first, first + size):
+            self.patient(rng, n)
+        for table in self.tables.values():
+            table.flush(copy=self.copy, dry_run=self.dry_run)
+
+    def finish(self) -> None:
+        with connection.cursor() as cursor:
+            if self.copy:
+                cursor.execute("SET session_replication_role = DEFAULT")
+            for sql in connection.ops.sequence_reset_sql(no_style(), [User, Program, *MODELS]):
+                cursor.execute(sql)
+            if connection.vendor == "postgresql":
+                for model in MODELS:
+                    cursor.execute(f"ANALYZE {model._meta.db_table}")
+
+    # --- one patient and everything about them -----------------------------------------------------------
+
+    def patient(self, rng: random.Random, n: int) -> None:
+        t, ids, now = self.tables, self.ids, self.now
+        pid = ids.take(Patient)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        last = f"{last}-{LAST[n % len(LAST)]}" if rng.random() < 0.1 else last
+        zone_name = rng.choice(ZONES)
+        zone = self.zones[zone_name]
+        email = f"{first.lower()}.{last.lower()}.{n}@example.org"
+        phone = f"+1555{n:07d}" if rng.random() < 0.7 else ""
+        stage = rng.choices(list(STAGE_WEIGHTS), weights=list(STAGE_WEIGHTS.values()))[0]
+        reached = REACHED.get(stage)
+        if reached is None:  # paused, declined, withdrawn: left from somewhere along the path
+            reached = {Stage.PAUSED: rng.randint(1, 5), Stage.DECLINED: rng.choice([0, 1, 3])}.get(
+                stage, rng.randint(0, 5)
+            )
+        # Days each stage took, then the journey is dated back from now.
+        stays = [
+            rng.randint(1, 6),
+            rng.randint(3, 15),
+            rng.randint(3, 20),
+            rng.randint(2, 10),
+            rng.randint(2, 8),
+        ]
+        program_weeks = rng.randint(max(1, self.weeks // 3), self.weeks)
+        stays.append(program_weeks * 7)
+        stays.append(rng.randint(20, 200))
+        closing = stage in (Stage.GRADUATED, Stage.ADVOCATE, Stage.DECLINED, Stage.WITHDRAWN, Stage.PAUSED)
+        current_days = rng.randint(1, 400) if closing else rng.randint(0, max(1, stays[min(reached, 6)]))
+        if stage == Stage.CHECK_INS:
+            current_days = rng.randint(0, program_weeks * 7)
+        days_back = current_days + sum(stays[:reached]) + rng.randint(0, 3)
+        started = now - timedelta(days=days_back, minutes=rng.randint(0, 1440))
+        archived = stage in (Stage.DECLINED, Stage.WITHDRAWN) and rng.random() < 0.3
+        unsubscribed = started + timedelta(days=1) if rng.random() < 0.01 else None
+        search = " ".join(fold(p) for p in (first, last, email)) + (f" {digits(phone)}" if phone else "")
+        dob = date(1950 + n % 50, 1 + n % 12, 1 + n % 28)
+        channel = Channel.SMS if phone and rng.random() < 0.3 else Channel.EMAIL
+        t["patient"].add(
+            pid, first, last, "", email, phone, zone_name, channel, rng.choice(["referral", "website", "event",
+            "social", "other"]), archived, search, started, started, unsubscribed, dob,
+        )  # fmt: skip
+        t["consent"].add(
+            ids.take(ConsentEvent), pid, Channel.EMAIL, rng.random() < 0.92, email, started, "form"
+        )
+        if phone:
+            t["consent"].add(
+                ids.take(ConsentEvent), pid, Channel.SMS, rng.random() < 0.7, phone, started, "form"
+            )
+        lead = None
+        if rng.random() < 0.97 or reached >= 2:
+            lead = self.practitioners[n % len(self.practitioners)]
+            t["team"].add(ids.take(CareTeamMember), pid, CareTeamMember.Role.LEAD, lead, started)
+        lead_or_any = lead or self.practitioners[0]
+        audit = t["audit"]
+        audit.add(
+            ids.take(AccessEvent), started, lead_or_any, "create", pid, f"{first} {last}", "/patients/new/"
+        )
+
+        jid = ids.take(Journey)
+        at = started
+        moves = []
+        for step in range(1, reached + 1):
+            at = at + timedelta(days=stays[step - 1], minutes=rng.randint(0, 600))
+            moves.append((PATH[step - 1], PATH[step], at))
+        reached_at = {PATH[0]: started} | {to: when for _, to, when in moves}
+        if stage in (Stage.PAUSED, Stage.DECLINED, Stage.WITHDRAWN):
+            at = at + timedelta(days=rng.randint(1, 30))
+            at = min(at, now - timedelta(hours=1))
+            moves.append((PATH[reached], stage, at))
+        at = min(at, now)
+        ended = at if stage in (Stage.GRADUATED, Stage.ADVOCATE, Stage.DECLINED, Stage.WITHDRAWN) else None
+        t["journey"].add(jid, pid, self.program_id, stage, at, started, ended)
+        changes = t["change"]
+        changes.add(ids.take(StageChange), jid, "", Stage.INQUIRY, started, None)
+        for from_stage, to_stage, when in moves:
+            changes.add(ids.take(StageChange), jid, from_stage, to_stage, min(when, now), lead_or_any)
+        self.nudge(rng, pid, channel, NudgeKind.INQUIRY_WELCOME, started, f"scale:{pid}:welcome")
+
+        # Visits: one for each stage reached that has one, plus a few follow-ups; some today, some ahead.
+        visits = []
+        for step, kind in VISIT_FOR.items():
+            if reached >= step:
+                visits.append((kind, reached_at[PATH[step]] - timedelta(days=1), Visit.Status.COMPLETED))
+            elif reached == step - 1 and stage == PATH[reached]:
+                ahead = now + timedelta(days=rng.randint(0, 14), hours=rng.randint(-8, 8))
+                visits.append((kind, ahead, Visit.Status.SCHEDULED))
+        if stage == Stage.CHECK_INS:
+            ahead = now + timedelta(days=rng.randint(0, 21), hours=rng.randint(-8, 8))
+            visits.append((Visit.Kind.FOLLOW_UP, ahead, Visit.Status.SCHEDULED))
+        for kind, starts, status in visits:
+            starts = starts.replace(minute=(starts.minute // 15) * 15, second=0, microsecond=0)
+            if status == Visit.Status.SCHEDULED and starts < now:
+                status = Visit.Status.COMPLETED if rng.random() < 0.9 else Visit.Status.NO_SHOW
+            minutes = Visit.DEFAULT_MINUTES[kind]
+            vid = ids.take(Visit)
+            t["visit"].add(vid, pid, jid, lead_or_any, kind, starts, minutes, starts + timedelta(minutes=minutes),
+                           status, starts - timedelta(days=3))  # fmt: skip
+            if status == Visit.Status.COMPLETED and kind != Visit.Kind.DISCOVERY:
+                signed = starts + timedelta(hours=2)
+                t["note"].add(ids.take(VisitNote), vid, lead_or_any, f"{Visit.Kind(kind).label} notes",
+                              "Discussed the plan and what gets in the way.", signed, signed)  # fmt: skip
+            if status == Visit.Status.SCHEDULED:
+                for hours in (24, 2):
+                    self.nudge(rng, pid, channel, NudgeKind.VISIT_REMINDER, starts - timedelta(hours=hours),
+                               f"scale:{vid}:reminder:{hours}")  # fmt: skip
+        audit.add(
+            ids.take(AccessEvent), min(at, now), lead_or_any, "view", pid, f"{first} {last}", f"/p/{pid}/"
+        )
+
+        if reached < 4:
+            return
+        # The plan, published when the journey reached the blueprint stage.
+        published = reached_at[Stage.BLUEPRINT]
+        bid = ids.take(Blueprint)
+        t["blueprint"].add(bid, jid, 1, Blueprint.Status.PUBLISHED, "Small steps, every week.", published,
+                           lead_or_any, published)  # fmt: skip
+        count = rng.randint(ITEMS_PER_PLAN - 2, ITEMS_PER_PLAN + 2)
+        items = []
+        for position, (kind, title, dose, frequency) in enumerate(rng.sample(PLAN_ITEMS, count)):
+            iid = ids.take(BlueprintItem)
+            items.append(iid)
+            t["item"].add(iid, bid, kind, title, dose, frequency, position, published.date())
+        if reached < 5:
+            return
+        self.checkins(rng, pid, jid, channel, zone, items, reached_at[Stage.CHECK_INS], at, stage, ended)
+
+    def checkins(self, rng, pid, jid, channel, zone, items, begun, stage_at, stage, ended) -> None:
+        """Weekly check-ins from the start of check-ins: answered or missed; the next one scheduled."""
+        t, ids, now = self.tables, self.ids, self.now
+        last_day = (ended or (stage_at if stage == Stage.PAUSED else now)).date()
+        steady = rng.random()  # how reliably this patient answers and follows the plan
+        faltering = rng.random() < 0.06
+        day = begun.date() + timedelta(days=7)
+        missed_run = 0
+        low_weeks = 0
+        end = min(begun.date() + timedelta(days=7 * self.weeks), last_day + timedelta(days=7))
+        while day <= end:
+            cid = ids.take(CheckIn)
+            sent = datetime.combine(day, time(10), tzinfo=zone).astimezone(UTC)
+            closes = datetime.combine(day + timedelta(days=3), time(0), tzinfo=zone).astimezone(UTC)
+            nudge_id = self.nudge(
+                rng, pid, channel, NudgeKind.CHECKIN_REQUEST, sent, f"checkin:{cid}:request"
+            )
+            if closes > now:
+                status = CheckIn.Status.SCHEDULED
+                t["checkin"].add(cid, jid, day, closes, status, None, nudge_id)
+                break
+            late = faltering and day > end - timedelta(days=21)
+            if rng.random() < (0.55 if late else 0.55 + 0.4 * steady):
+                answered = sent + timedelta(hours=rng.randint(1, 40), minutes=rng.randint(0, 59))
+                t["checkin"].add(cid, jid, day, closes, CheckIn.Status.ANSWERED, answered, nudge_id)
+                aid = ids.take(CheckInAnswer)
+                barriers = rng.sample(BARRIERS, rng.randint(0, 2))
+                t["answer"].add(aid, cid, pid, answered, rng.choice(FAILED_WORDS), barriers, rng.randint(3, 9),
+                                rng.randint(3, 9), rng.randint(3, 9), rng.randint(3, 9))  # fmt: skip
+                follow = 0.3 if late else 0.5 + 0.45 * steady
+                log = t["log"]
+                score = 0.0
+                for iid in items:
+                    roll = rng.random()
+                    if roll < follow:
+                        status_, reason = ComplianceLog.Status.DONE, ""
+                        score += 1
+                    elif roll < follow + (1 - follow) * 0.5:
+                        status_, reason = ComplianceLog.Status.PARTIAL, ""
+                        score += 0.5
+                    elif roll < 0.985:
+                        status_, reason = ComplianceLog.Status.MISSED, ""
+                    else:
+                        status_, reason = ComplianceLog.Status.PAUSED, "paused with the practitioner"
+                    log.add(ids.take(ComplianceLog), aid, cid, iid, status_, reason)
+                missed_run = 0
+                low_weeks = low_weeks + 1 if score / len(items) < 0.6 else 0
+            else:
+                t["checkin"].add(cid, jid, day, closes, CheckIn.Status.MISSED, None, nudge_id)
+                self.nudge(rng, pid, channel, NudgeKind.CHECKIN_MISSED, closes + timedelta(hours=12),
+                           f"checkin:{cid}:missed")  # fmt: skip
+                missed_run += 1
+            day += timedelta(days=7)
+        if ended is None and stage == Stage.CHECK_INS:
+            opened = now - timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 23))
+            if missed_run >= 2:
+                t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.MISSED_CHECKINS,
+                               f"{missed_run} check-ins missed in a row", opened, None)  # fmt: skip
+            if low_weeks >= 2:
+                t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.LOW_ADHERENCE,
+                               "below 60% over the last two answered check-ins", opened, None)  # fmt: skip
+        if rng.random() < 0.08:
+            opened = begun + timedelta(days=rng.randint(14, 40))
+            if opened < now - timedelta(days=2):
+                t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.ADHERENCE_DROP, "dropped 30 points",
+                               opened, opened + timedelta(days=2))  # fmt: skip
+
+    def nudge(
+        self, rng: random.Random, pid: int, channel: str, kind: str, send_at: datetime, key: str
+    ) -> int:
+        nid = self.ids.take(Nudge)
+        attempts, error, reason, sent, claimed = 0, "", "", None, None
+        if send_at > self.now:
+            status = Nudge.Status.PENDING
+        else:
+            roll = rng.random()
+            if roll < 0.93:
+                status, sent, claimed, attempts = (
+                    Nudge.Status.SENT,
+                    send_at + timedelta(seconds=40),
+                    send_at,
+                    1,
+                )
+            elif roll < 0.96:
+                status, reason = Nudge.Status.SUPPRESSED, "no consent for this channel"
+            elif roll < 0.98:
+                status, error, claimed, attempts = Nudge.Status.FAILED, "mailbox full", send_at, 3
+            elif roll < 0.99:
+                status, error, claimed, attempts = Nudge.Status.UNKNOWN, "timeout", send_at, 1
+            else:
+                status, reason = Nudge.Status.CANCELLED, "visit moved"
+        subject = "" if channel == Channel.SMS else NudgeKind(kind).label
+        self.tables["nudge"].add(nid, pid, kind, channel, send_at, status, key, sent, claimed, attempts, error,
+                                 reason, subject, "A short note from the clinic.",
+                                 send_at - timedelta(days=1))  # fmt: skip
+        return nid
