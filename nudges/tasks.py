@@ -5,16 +5,22 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="nudges.dispatch_due", ignore_result=True)
-def dispatch_due() -> str:
-    return str(services.nudge_dispatch_due())
+def _soft_time_limit(task) -> float | None:
+    """The soft time limit this very run is under: the message's own (its sender set it), else the task's."""
+    _hard, soft = task.request.timelimit or (None, None)
+    return soft or task.soft_time_limit or None
 
 
-@shared_task(name="nudges.deliver", ignore_result=True)
-def deliver(nudge_id: int) -> bool:
-    return services.nudge_deliver(nudge_id=nudge_id)
+@shared_task(bind=True, name="nudges.dispatch_due", ignore_result=True)
+def dispatch_due(self) -> str:
+    return str(services.nudge_dispatch_due(soft_time_limit=_soft_time_limit(self)))
+
+
+@shared_task(bind=True, name="nudges.deliver", ignore_result=True)
+def deliver(self, nudge_id: int) -> bool:
+    return services.nudge_deliver(nudge_id=nudge_id, soft_time_limit=_soft_time_limit(self))
 
 
 @shared_task(name="nudges.reconcile", ignore_result=True)
-def reconcile() -> int:
-    return services.nudge_reconcile_stuck()
+def reconcile() -> str:
+    return str(services.nudge_reconcile_stuck())
