@@ -495,3 +495,33 @@ def test_a_sent_nudge_is_recorded_as_sent_even_when_the_database_blinks_right_af
     assert services.nudge_dispatch_due().sent == 1
     nudge.refresh_from_db()
     assert (nudge.status, len(failures), len(outbox)) == ("sent", 2, 1)
+
+
+def test_a_batch_slower_than_the_lease_keeps_its_claims_so_nothing_is_put_back_under_it(
+    consenting_patient, settings, tmp_path
+):
+    settings.NUDGE_SENDING_LEASE_SECONDS = 2  # renewed every 2/3 s; each send takes 1 s
+    seen = []
+
+    def reconcile_on_the_third_send(nudge_id):  # the beat's reconcile, 3 s after the batch claimed all four
+        if len(seen) == 2:
+            seen.append(services.nudge_reconcile_stuck())
+        else:
+            seen.append(nudge_id)
+
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "tests.support.recording_backend.RecordingEmailBackend",
+            "OPTIONS": {
+                "path": str(tmp_path / "sent.log"),
+                "delay": 1.0,
+                "on_send": reconcile_on_the_third_send,
+            },
+        }
+    }
+    with time_machine.travel(NOON_NY, tick=True):
+        for i in range(4):
+            schedule(consenting_patient, key=f"k{i}", channel="email")
+        report = services.nudge_dispatch_due()
+    assert (seen[2].released, seen[2].unknown) == (0, 0)
+    assert report.sent == 4 and report.skipped == report.released == 0
