@@ -251,6 +251,8 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Email (Django 6.1 MAILERS) -----------------------------------------------------------------
+# How long the email and SMS transports wait on the provider; the outbox's lease is set from it (below).
+NUDGE_TRANSPORT_TIMEOUT_SECONDS = env.float("NUDGE_TRANSPORT_TIMEOUT_SECONDS", default=20.0)
 EMAIL_BACKEND_PATH = env.str(
     "DJANGO_EMAIL_BACKEND",
     default="nudges.devmail.ReadableFileEmailBackend"
@@ -266,7 +268,7 @@ elif EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
         "username": env.str("EMAIL_HOST_USER", default=""),
         "password": env.str("EMAIL_HOST_PASSWORD", default=""),
         "use_tls": env.bool("EMAIL_USE_TLS", default=False),
-        "timeout": 20,
+        "timeout": NUDGE_TRANSPORT_TIMEOUT_SECONDS,
     }
 else:
     _mailer_options = {}
@@ -291,9 +293,17 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
 TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=NUDGE_TRANSPORT_TIMEOUT_SECONDS)
 NUDGE_BATCH_SIZE = env.int("NUDGE_BATCH_SIZE", default=200)
 NUDGE_MAX_ATTEMPTS = env.int("NUDGE_MAX_ATTEMPTS", default=5)
-NUDGE_SENDING_LEASE_SECONDS = env.int("NUDGE_SENDING_LEASE_SECONDS", default=10 * 60)
+# A nudge's lease: a batch's claim on it (renewed while the batch runs), or its own send once taken. Past it,
+# the reconciler puts a claimed, never-taken nudge back to pending and marks a taken one unknown. It outlasts
+# the transport's timeout by 40 s (60 s by default); with the reconcile every minute, a send that truly
+# stopped half-way is in To review within two minutes.
+NUDGE_SENDING_LEASE_SECONDS = env.int(
+    "NUDGE_SENDING_LEASE_SECONDS", default=int(NUDGE_TRANSPORT_TIMEOUT_SECONDS) + 40
+)
+NUDGE_RECONCILE_SECONDS = env.float("NUDGE_RECONCILE_SECONDS", default=60.0)
 NUDGE_DISPATCH_SECONDS = env.float("NUDGE_DISPATCH_SECONDS", default=60.0)
 # At most this many automated messages per patient in any rolling 7 days (visit reminders and one-offs
 # exempt); 0 switches the budget off. See nudges/budget.py.
@@ -350,7 +360,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("CELERY_HEARTBEAT_SECONDS", default=30.0),
     },
     "dispatch-due-nudges": {"task": "nudges.dispatch_due", "schedule": NUDGE_DISPATCH_SECONDS},
-    "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": 300.0},
+    "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": NUDGE_RECONCILE_SECONDS},
     "mark-missed-checkins": {"task": "compliance.mark_missed", "schedule": 900.0},
     "detect-faltering": {"task": "compliance.detect_faltering", "schedule": 3600.0},
 }

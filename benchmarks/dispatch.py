@@ -48,7 +48,7 @@ WITH c AS (
     SELECT id FROM nudges_nudge WHERE status = 'pending' AND send_at <= now()
     ORDER BY send_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
-UPDATE nudges_nudge n SET status = 'sending', claimed_at = now(), attempts = attempts + 1
+UPDATE nudges_nudge n SET status = 'sending', claimed_at = now()
 FROM c WHERE n.id = c.id
 RETURNING n.id
 """

@@ -13,6 +13,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
 from journeys.models import Blueprint, BlueprintItem, CheckIn
+from journeys.services.checkins import request_key
 from nudges.services import nudge_cancel
 
 from .detection import side_effect_heard
@@ -23,6 +24,7 @@ RATINGS = ("energy", "sleep", "mood", "digestion")
 RATING_MAX = 10
 PAUSED_REASON_MAX = cast(int, ComplianceLog._meta.get_field("paused_reason").max_length)
 PATIENT_LABEL = "patient via check-in link"
+ANSWERED_EARLY = "the check-in was answered before it was asked"
 ITEMS_CHANGED_MESSAGE = (
     "The plan was updated while this answer was being written; please have a look at the items again."
 )
@@ -136,9 +138,10 @@ def checkin_answer_record(
     now: datetime | None = None,
 ) -> CheckInAnswer:
     """Record the answer to a check-in, or replace it while it may still change: one log per active or
-    paused item of the published plan; the check-in becomes answered. Refused (ValidationError, nothing
-    written) when the check-in is missed, closed (a late answer only by phone) or its answer is final. An
-    answer telling of a side effect alerts the lead practitioner at once (``side_effect_heard``)."""
+    paused item of the published plan; the check-in becomes answered, and its request, if it has not gone
+    out yet, is withdrawn. Refused (ValidationError, nothing written) when the check-in is missed, closed
+    (a late answer only by phone) or its answer is final. An answer telling of a side effect alerts the lead
+    practitioner at once (``side_effect_heard``)."""
     if via not in CheckInAnswer.Via.values:
         raise ValueError(f"unknown via: {via!r}")
     if via == CheckInAnswer.Via.PHONE and entered_by is None:
@@ -165,6 +168,7 @@ def checkin_answer_record(
         )
         checkin.status, checkin.answered_at = CheckIn.Status.ANSWERED, now
         checkin.save(update_fields=["status", "answered_at"])
+        nudge_cancel(dedupe_keys=[request_key(checkin.pk)], reason=ANSWERED_EARLY)
         action = AccessEvent.Action.CREATE
     else:
         for name, value in fields.items():

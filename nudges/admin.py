@@ -176,7 +176,7 @@ class NudgeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
         "dedupe_key",
         ("created_at", "created_by"),
         ("reviewed_at", "reviewed_by"),
-        ("claimed_at", "provider_id"),
+        ("claimed_at", "taken_at", "provider_id"),
     )
     readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
     audit_label = "message in admin"

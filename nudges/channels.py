@@ -1,9 +1,15 @@
 """Transports: email through Django's mail API, SMS through a small pluggable backend.
 
-Every transport raises one of three errors so that the outbox knows what is safe:
-``TransientSendError`` — nothing left us, try again later; ``PermanentSendError`` — it will never
-go (a bad address); ``AmbiguousSendError`` — it may have left (a timeout after the request was
-sent): the nudge becomes ``unknown`` and is never resent blindly.
+What a failure means decides what the outbox may do next, so every transport says it explicitly:
+
+- ``NotSent`` — proof that nothing left us: the connection was refused or timed out while connecting,
+  the name did not resolve, the server hung up before the message was handed over, or the provider
+  answered with a refusal it documents as "not accepted". Safe to try again: ``TransientSendError``
+  (with backoff) or ``PermanentSendError`` (it never will go: a refused address) — both are ``NotSent``.
+- ``AmbiguousSendError`` — the message may have left (no answer after it was handed over, a server
+  error after the provider took the request). The nudge becomes ``unknown`` and is never resent blindly.
+
+Any other exception out of a transport is treated as ambiguous too: only proof makes a retry safe.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import json
 import logging
 import smtplib
 import uuid
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, mailers
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -28,11 +35,15 @@ class SendError(Exception):
     pass
 
 
-class TransientSendError(SendError):
+class NotSent(SendError):
+    """Nothing left us: the outbox may try again (``PermanentSendError``: it knows a retry is pointless)."""
+
+
+class TransientSendError(NotSent):
     pass
 
 
-class PermanentSendError(SendError):
+class PermanentSendError(NotSent):
     pass
 
 
@@ -45,6 +56,31 @@ def message_id_for(nudge) -> str:
     digest = hashlib.sha256(nudge.dedupe_key.encode()).hexdigest()[:16]
     domain = urlsplit(settings.ALLIANCE_SITE_URL).hostname or "alliance.invalid"
     return f"<nudge-{nudge.pk}-{digest}@{domain}>"
+
+
+class _DataWatch:
+    """Notes whether an SMTP conversation reached DATA: before it, a failure proves nothing was handed over."""
+
+    def __init__(self, backend):
+        self.reached_data = False
+        smtp = getattr(backend, "connection", None)
+        if isinstance(smtp, smtplib.SMTP):
+            data = smtp.data
+
+            def watched_data(msg):
+                self.reached_data = True
+                return data(msg)
+
+            smtp.data = watched_data
+        else:
+            self.reached_data = True  # not SMTP: no way to know how far it got
+
+
+def _smtp_refusal(error: smtplib.SMTPResponseException) -> NotSent:
+    """The server answered with a code: it did not take the message (4xx: not now, 5xx: never)."""
+    if 400 <= error.smtp_code < 500:
+        return TransientSendError(f"the mail server asked us to try later: {error}")
+    return PermanentSendError(f"the mail server refused the message: {error}")
 
 
 def send_email(*, nudge, to: str, subject: str, text: str, html: str, unsubscribe_url: str) -> str:
@@ -63,18 +99,36 @@ def send_email(*, nudge, to: str, subject: str, text: str, html: str, unsubscrib
         },
     )
     message.attach_alternative(html, "text/html")
+    backend = mailers.default
     try:
-        message.send()
-    except smtplib.SMTPRecipientsRefused as error:
-        raise PermanentSendError(f"the mail server refused the address: {error}") from error
-    except (smtplib.SMTPConnectError, ConnectionRefusedError, smtplib.SMTPHeloError) as error:
-        raise TransientSendError(f"could not reach the mail server: {error}") from error
+        # Connecting (TCP, greeting, EHLO, STARTTLS, login) hands nothing over: any failure here is NotSent.
+        backend.open()
     except smtplib.SMTPResponseException as error:
-        if 400 <= error.smtp_code < 500:
-            raise TransientSendError(f"the mail server asked us to try later: {error}") from error
-        raise PermanentSendError(f"the mail server refused the message: {error}") from error
-    except (TimeoutError, smtplib.SMTPServerDisconnected) as error:
-        raise AmbiguousSendError(f"the mail server stopped answering mid-send: {error}") from error
+        raise TransientSendError(f"could not reach the mail server: {error}") from error
+    except OSError as error:  # refused, unknown host, connect timeout, TLS, SMTPException (an OSError)
+        raise TransientSendError(
+            f"could not reach the mail server: {type(error).__name__}: {error}"
+        ) from error
+    try:
+        watch = _DataWatch(backend)
+        try:
+            backend.send_messages([message])
+        except smtplib.SMTPRecipientsRefused as error:
+            raise PermanentSendError(f"the mail server refused the address: {error}") from error
+        except smtplib.SMTPResponseException as error:
+            raise _smtp_refusal(error) from error
+        except OSError as error:  # a timeout or hang-up: proof of nothing only if DATA was never sent
+            if not watch.reached_data:
+                raise TransientSendError(
+                    f"the mail server hung up before the message was sent: {type(error).__name__}: {error}"
+                ) from error
+            raise AmbiguousSendError(
+                f"the mail server stopped answering after the message was handed over, so it may have "
+                f"gone: {type(error).__name__}: {error}"
+            ) from error
+    finally:
+        with suppress(Exception):  # the message's fate is settled; a failing QUIT changes nothing
+            backend.close()
     return message_id
 
 

@@ -71,8 +71,13 @@ class NudgeQuerySet(models.QuerySet):
     def due(self, now=None):
         return self.filter(status=Nudge.Status.PENDING, send_at__lte=now or timezone.now())
 
-    def stuck(self, *, older_than):
-        return self.filter(status=Nudge.Status.SENDING, claimed_at__lt=older_than)
+    def claim_expired(self, *, older_than):
+        """Claimed by a batch that has not taken them for their own send since ``older_than``: never attempted."""
+        return self.filter(status=Nudge.Status.SENDING, taken_at__isnull=True, claimed_at__lt=older_than)
+
+    def take_expired(self, *, older_than):
+        """Taken for their transport before ``older_than`` and never marked since: they may have left."""
+        return self.filter(status=Nudge.Status.SENDING, taken_at__lt=older_than)
 
     def needs_review(self):
         return self.filter(status__in=[Nudge.Status.FAILED, Nudge.Status.UNKNOWN], reviewed_at__isnull=True)
@@ -81,8 +86,10 @@ class NudgeQuerySet(models.QuerySet):
 class Nudge(models.Model):
     """The outbox: one message to one patient, sent at most once per ``dedupe_key``.
 
-    A row is claimed (pending → sending) by a conditional UPDATE before any transport runs, and the
-    database, never the broker, decides what goes out.
+    A row is claimed (pending → sending, ``claimed_at``) by a batch, then *taken* for its own send
+    (``taken_at``) by a conditional UPDATE just before its transport runs. The database, never the
+    broker, decides what goes out: a claimed row that was never taken can safely go back to pending;
+    only a taken one may have left, and only a taken one can become ``unknown``.
     """
 
     class Status(models.TextChoices):
@@ -106,12 +113,21 @@ class Nudge(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     dedupe_key = models.CharField(max_length=200, unique=True)
     context = models.JSONField(default=dict, blank=True, help_text="Plain values the wording needs.")
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a transport was run for it."
+    )
     last_error = models.TextField(blank=True)
     status_reason = models.CharField(
         max_length=255, blank=True, help_text="Why it was held back, deferred or withdrawn."
     )
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a dispatcher claimed it for a batch (its lease starts here)."
+    )
+    taken_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was taken for its own send, just before the transport ran: from here it may have left.",
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_id = models.CharField(max_length=120, blank=True)
     subject = models.CharField(max_length=255, blank=True)
@@ -151,6 +167,9 @@ class Nudge(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status="sending") | Q(claimed_at__isnull=False), name="nudge_sending_is_claimed"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="pending") | Q(taken_at__isnull=True), name="nudge_pending_is_not_taken"
             ),
         ]
 

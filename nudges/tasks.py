@@ -8,22 +8,28 @@ from . import services
 from .models import Heartbeat
 
 
-@shared_task(name="nudges.dispatch_due", ignore_result=True)
-def dispatch_due() -> str:
+def _soft_time_limit(task) -> float | None:
+    """The soft time limit this very run is under: the message's own (its sender set it), else the task's."""
+    _hard, soft = task.request.timelimit or (None, None)
+    return soft or task.soft_time_limit or None
+
+
+@shared_task(bind=True, name="nudges.dispatch_due", ignore_result=True)
+def dispatch_due(self) -> str:
     with system_context("beat task nudges.dispatch_due"):
-        return str(services.nudge_dispatch_due())
+        return str(services.nudge_dispatch_due(soft_time_limit=_soft_time_limit(self)))
 
 
-@shared_task(name="nudges.deliver", ignore_result=True)
-def deliver(nudge_id: int) -> bool:
+@shared_task(bind=True, name="nudges.deliver", ignore_result=True)
+def deliver(self, nudge_id: int) -> bool:
     with system_context("task nudges.deliver"):
-        return services.nudge_deliver(nudge_id=nudge_id)
+        return services.nudge_deliver(nudge_id=nudge_id, soft_time_limit=_soft_time_limit(self))
 
 
 @shared_task(name="nudges.reconcile", ignore_result=True)
-def reconcile() -> int:
+def reconcile() -> str:
     with system_context("beat task nudges.reconcile"):
-        return services.nudge_reconcile_stuck()
+        return str(services.nudge_reconcile_stuck())
 
 
 @shared_task(name="nudges.heartbeat", ignore_result=True, expires=60)

@@ -1,9 +1,17 @@
 """Twilio: send a text through its REST API, and check that an inbound webhook really came from Twilio.
 
-Only the standard library is used. What a failure means for the outbox follows ``channels``: a request
-that never left (refused connection, unknown host, 429, 5xx) is ``TransientSendError``; a request
-Twilio refused for good (an invalid number, 21211) is ``PermanentSendError`` with Twilio's words; no
-answer after the request went out is ``AmbiguousSendError``, because Twilio may have sent the text.
+Only the standard library is used. What a failure means for the outbox follows ``channels``:
+
+- nothing reached Twilio (refused connection, unknown host, a timeout while connecting or writing the
+  request — urllib wraps exactly these in ``URLError``): ``TransientSendError``, retried with backoff;
+- Twilio answered 4xx: its API documents that a 4xx on "create a message" creates no message, so nothing
+  left. A refusal about the recipient (an invalid or unreachable number, one that replied STOP) is
+  ``PermanentSendError`` with Twilio's words; any other 4xx (401 credentials, 404, 429 too many requests,
+  …) is ``TransientSendError``;
+- 503 ("temporarily unable to service the request, try again later"): ``TransientSendError``;
+- any other 5xx, no answer after the request went out, or a reply without a message sid:
+  ``AmbiguousSendError``, because Twilio may have taken the message (500 is "couldn't return the
+  representation", not "didn't create it").
 """
 
 from __future__ import annotations
@@ -23,7 +31,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .channels import AmbiguousSendError, BaseSmsBackend, PermanentSendError, TransientSendError
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_TIMEOUT_SECONDS = 20.0
+# Twilio error codes that say this message can never go to this recipient.
+RECIPIENT_REFUSED = {
+    21211,  # invalid 'To' phone number
+    21214,  # 'To' phone number cannot be reached
+    21217,  # phone number does not appear to be valid
+    21610,  # the recipient replied STOP (unsubscribed)
+    21612,  # the 'To' number is not currently reachable via SMS
+    21614,  # 'To' number is not a valid mobile number
+}
 
 
 class TwilioSmsBackend(BaseSmsBackend):
@@ -34,7 +51,7 @@ class TwilioSmsBackend(BaseSmsBackend):
         self.auth_token = settings.TWILIO_AUTH_TOKEN
         self.from_number = settings.TWILIO_FROM_NUMBER
         self.messaging_service_sid = settings.TWILIO_MESSAGING_SERVICE_SID
-        self.timeout = float(getattr(settings, "TWILIO_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+        self.timeout = float(getattr(settings, "TWILIO_TIMEOUT_SECONDS", None) or DEFAULT_TIMEOUT_SECONDS)
         missing = [
             name
             for name, value in (
@@ -108,9 +125,18 @@ def _refusal(error: urllib.error.HTTPError) -> Exception:
     code = payload.get("code")
     message = payload.get("message") or error.reason
     text = f"Twilio answered {error.code}" + (f" (error {code})" if code else "") + f": {message}"
-    if error.code == 429 or error.code >= 500:
+    if 400 <= error.code < 500:
+        return PermanentSendError(text) if _number(code) in RECIPIENT_REFUSED else TransientSendError(text)
+    if error.code == 503:
         return TransientSendError(text)
-    return PermanentSendError(text)
+    return AmbiguousSendError(f"{text} — Twilio may have taken the message")
+
+
+def _number(code) -> int | None:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
 
 
 def twilio_signature(*, url: str, params: Mapping, auth_token: str) -> str:

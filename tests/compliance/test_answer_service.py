@@ -277,3 +277,50 @@ def test_an_answer_waits_for_the_checkin_row_so_two_at_once_make_one_answer(tran
     answer = CheckInAnswer.objects.get(checkin=checkin)
     assert answer.amended_at is not None
     assert set(answer.logs.values_list("status", flat=True)) == {"done"}
+
+
+def request_for(checkin, *, status="pending"):
+    from journeys.services.checkins import request_key
+    from nudges.models import Nudge
+    from nudges.services import nudge_schedule
+
+    nudge = nudge_schedule(
+        patient=checkin.journey.patient,
+        kind="checkin_request",
+        channel="email",
+        send_at=timezone.now() + timedelta(days=1),
+        dedupe_key=request_key(checkin.pk),
+        context={"checkin_url": "https://crm.example/c/t/"},
+    )
+    if status != "pending":
+        Nudge.objects.filter(pk=nudge.pk).update(status=status, sent_at=timezone.now())
+    return nudge
+
+
+def test_answering_a_checkin_early_withdraws_its_request_that_has_not_gone_out(plan, checkin):
+    _, items = plan
+    request = request_for(checkin)
+    record(checkin, statuses(items, "done", "done", "done"))
+    request.refresh_from_db()
+    assert (request.status, request.status_reason) == (
+        "cancelled",
+        "the check-in was answered before it was asked",
+    )
+
+
+def test_answering_a_checkin_leaves_a_request_that_went_out_as_it_was(plan, checkin):
+    _, items = plan
+    request = request_for(checkin, status="sent")
+    record(checkin, statuses(items, "done", "done", "done"))
+    request.refresh_from_db()
+    assert request.status == "sent"
+
+
+def test_a_refused_answer_withdraws_nothing(plan, checkin):
+    _, items = plan
+    request = request_for(checkin)
+    CheckIn.objects.filter(pk=checkin.pk).update(status=CheckIn.Status.MISSED)
+    with pytest.raises(ValidationError):
+        record(checkin, statuses(items, "done", "done", "done"))
+    request.refresh_from_db()
+    assert request.status == "pending"

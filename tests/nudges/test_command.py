@@ -109,19 +109,29 @@ def test_a_real_run_sends_what_may_go_and_holds_back_the_rest(due, outbox):
     assert run().startswith("0 sent")  # a second pass sends nothing again
 
 
-def test_a_real_run_marks_nudges_stuck_mid_send_as_unknown(consenting_patient, settings, outbox):
+def test_a_real_run_marks_nudges_stuck_mid_send_as_unknown_and_sends_the_ones_never_taken(
+    consenting_patient, settings, outbox
+):
     settings.NUDGE_SENDING_LEASE_SECONDS = 600
     with time_machine.travel(NOON_NY, tick=False):
-        stuck = services.nudge_schedule(
-            patient=consenting_patient, kind="checkin_request", send_at=NOON_NY, dedupe_key="stuck"
+        stuck, never_taken = (
+            services.nudge_schedule(
+                patient=consenting_patient, kind="checkin_request", send_at=NOON_NY, dedupe_key=key
+            )
+            for key in ("stuck", "never-taken")
         )
         services.nudge_claim_due()
+        # "stuck" went to its transport and its worker died there; "never-taken" was only claimed.
+        Nudge.objects.filter(pk=stuck.pk).update(taken_at=NOON_NY, attempts=1)
     with time_machine.travel(NOON_NY + timedelta(minutes=11), tick=False):
         dry = run("--dry-run")
         stuck.refresh_from_db()
         assert "1 stopped mid-send and would be marked unknown" in dry and stuck.status == "sending"
+        assert "1 claimed by a sender that stopped would go back to be sent" in dry
         output = run()
     stuck.refresh_from_db()
+    never_taken.refresh_from_db()
     assert stuck.status == "unknown"
     assert "1 nudge stopped mid-send" in output
-    assert outbox == []
+    assert "1 nudge claimed by a sender that stopped will be sent" in output
+    assert never_taken.status == "sent" and len(outbox) == 1

@@ -227,18 +227,69 @@ def test_a_timeout_mid_send_becomes_unknown_and_is_not_retried(consenting_patien
     assert services.nudge_dispatch_due().sent == 0
 
 
-def test_nudges_stuck_in_sending_past_the_lease_become_unknown(consenting_patient, settings):
-    settings.NUDGE_SENDING_LEASE_SECONDS = 600
+def test_past_the_lease_a_claimed_nudge_goes_back_to_pending_and_a_taken_one_becomes_unknown(
+    consenting_patient, settings
+):
+    settings.NUDGE_SENDING_LEASE_SECONDS = 60
     with time_machine.travel(NOON_NY, tick=False):
-        stuck = schedule(consenting_patient, key="stuck")
+        claimed = schedule(consenting_patient, key="claimed")
+        taken = schedule(consenting_patient, key="taken")
         fresh = schedule(consenting_patient, key="fresh")
         services.nudge_claim_due()
-    Nudge.objects.filter(pk=fresh.pk).update(claimed_at=NOON_NY + timedelta(minutes=9))
-    assert services.nudge_reconcile_stuck(now=NOON_NY + timedelta(minutes=11)) == 1
-    stuck.refresh_from_db()
+    # "taken" went to its transport 61 s ago and its worker died; "fresh" was taken 30 s ago and is still going.
+    Nudge.objects.filter(pk=taken.pk).update(taken_at=NOON_NY, attempts=1)
+    Nudge.objects.filter(pk=fresh.pk).update(taken_at=NOON_NY + timedelta(seconds=31), attempts=1)
+
+    report = services.nudge_reconcile_stuck(now=NOON_NY + timedelta(seconds=61))
+
+    assert (report.released, report.unknown) == (1, 1)
+    claimed.refresh_from_db()
+    taken.refresh_from_db()
     fresh.refresh_from_db()
-    assert stuck.status == "unknown" and fresh.status == "sending"
-    assert stuck.pk in {n.pk for n in Nudge.objects.needs_review()}
+    assert (claimed.status, claimed.claimed_at, claimed.attempts) == ("pending", None, 0)
+    assert taken.status == "unknown" and "may or may not have reached" in taken.last_error
+    assert fresh.status == "sending"
+    assert {n.pk for n in Nudge.objects.needs_review()} == {taken.pk}
+
+
+def test_a_nudge_that_was_claimed_and_released_is_sent_once_by_the_next_dispatch(
+    consenting_patient, settings, outbox
+):
+    settings.NUDGE_SENDING_LEASE_SECONDS = 60
+    with time_machine.travel(NOON_NY, tick=False):
+        nudge = schedule(consenting_patient, channel="email")
+        services.nudge_claim_due()  # a batch claimed it and died before its turn
+    with time_machine.travel(NOON_NY + timedelta(seconds=61), tick=False):
+        services.nudge_reconcile_stuck()
+        assert services.nudge_dispatch_due().sent == 1
+    nudge.refresh_from_db()
+    assert (nudge.status, nudge.attempts) == ("sent", 1) and len(outbox) == 1
+
+
+def test_a_batch_stops_taking_nudges_well_before_the_soft_time_limit_and_puts_the_rest_back(
+    consenting_patient, settings, tmp_path
+):
+    settings.NUDGE_WEEKLY_BUDGET = 0  # ten messages to one patient: the weekly budget is not what is tested
+    record = tmp_path / "sent.log"
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "tests.support.recording_backend.RecordingEmailBackend",
+            "OPTIONS": {"path": str(record), "delay": 0.3},
+        }
+    }
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = (
+        2  # the deadline: half of it, when the transport's timeout is longer
+    )
+    settings.NUDGE_TRANSPORT_TIMEOUT_SECONDS = 20
+    with time_machine.travel(NOON_NY, tick=True):
+        for i in range(10):
+            schedule(consenting_patient, key=f"k{i}", channel="email")
+        report = services.nudge_dispatch_due()
+    lines = record.read_text().splitlines()
+    assert 1 <= report.sent == len(lines) <= 5, report
+    assert report.released == 10 - report.sent
+    left = Nudge.objects.exclude(status="sent")
+    assert {(n.status, n.attempts, n.claimed_at) for n in left} == {("pending", 0, None)}
 
 
 @time_machine.travel(NOON_NY, tick=False)
@@ -371,3 +422,112 @@ def test_the_shipped_wording_and_rules_come_back_after_a_flush():
     MessageTemplate.objects.filter(kind="graduation", channel="sms").update(body="Our own words")
     call_command("migrate", verbosity=0)
     assert MessageTemplate.objects.get(kind="graduation", channel="sms").body == "Our own words"
+
+
+def _withdraw(p):
+    patient_services.consent_record(patient=p, channel="email", granted=False, via="test")
+
+
+def _regrant(p):
+    _withdraw(p)
+    patient_services.consent_record(patient=p, channel="email", granted=True, via="test")
+
+
+def _new_address(p):
+    type(p).objects.filter(pk=p.pk).update(email="new@example.com")
+
+
+@time_machine.travel(NOON_NY, tick=True)
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        (lambda p: None, "sent", ""),
+        (_withdraw, "suppressed", "no Email consent"),
+        (_regrant, "sent", ""),  # the latest consent row wins
+        (
+            lambda p: patient_services.patient_unsubscribe(patient=p, via="link"),
+            "suppressed",
+            "patient unsubscribed",
+        ),
+        (
+            lambda p: patient_services.patient_set_archived(actor=None, patient=p, archived=True),
+            "suppressed",
+            "patient is archived",
+        ),
+        (_new_address, "suppressed", "Email consent was given for another address"),
+    ],
+)
+def test_consent_changed_after_the_batch_read_the_patient_is_read_again_as_the_nudge_is_taken(
+    consenting_patient, outbox, monkeypatch, change, status, reason
+):
+    nudge = schedule(consenting_patient, channel="email")
+    render = services.rendering.render_message
+
+    def render_then_change(**kwargs):  # between the batch's read of the patient and the take
+        message = render(**kwargs)
+        change(consenting_patient)
+        return message
+
+    monkeypatch.setattr(services.rendering, "render_message", render_then_change)
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert (nudge.status, nudge.status_reason) == (status, reason)
+    assert len(outbox) == (1 if status == "sent" else 0)
+    assert nudge.taken_at is None or status == "sent"
+
+
+# In autocommit, as a worker runs: inside a test's atomic block the outbox would not retry.
+@pytest.mark.django_db(transaction=True)
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_sent_nudge_is_recorded_as_sent_even_when_the_database_blinks_right_after_its_transport(
+    consenting_patient, outbox, monkeypatch
+):
+    from django.db import OperationalError
+    from django.db.models.query import QuerySet
+
+    monkeypatch.setattr(services, "SETTLE_RETRY_DELAYS", (0, 0, 0))
+    monkeypatch.setattr(services, "sleep", lambda seconds: None)
+    update, failures = QuerySet.update, []
+
+    def update_while_the_database_restarts(self, **fields):
+        if fields.get("status") == "sent" and len(failures) < 2:
+            failures.append(fields)
+            raise OperationalError("the database system is starting up")
+        return update(self, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", update_while_the_database_restarts)
+    nudge = schedule(consenting_patient, channel="email")
+    assert services.nudge_dispatch_due().sent == 1
+    nudge.refresh_from_db()
+    assert (nudge.status, len(failures), len(outbox)) == ("sent", 2, 1)
+
+
+def test_a_batch_slower_than_the_lease_keeps_its_claims_so_nothing_is_put_back_under_it(
+    consenting_patient, settings, tmp_path
+):
+    settings.NUDGE_WEEKLY_BUDGET = 0  # many messages to one patient: the weekly budget is not what is tested
+    settings.NUDGE_SENDING_LEASE_SECONDS = 2  # renewed every 2/3 s; each send takes 1 s
+    seen = []
+
+    def reconcile_on_the_third_send(nudge_id):  # the beat's reconcile, 3 s after the batch claimed all four
+        if len(seen) == 2:
+            seen.append(services.nudge_reconcile_stuck())
+        else:
+            seen.append(nudge_id)
+
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "tests.support.recording_backend.RecordingEmailBackend",
+            "OPTIONS": {
+                "path": str(tmp_path / "sent.log"),
+                "delay": 1.0,
+                "on_send": reconcile_on_the_third_send,
+            },
+        }
+    }
+    with time_machine.travel(NOON_NY, tick=True):
+        for i in range(4):
+            schedule(consenting_patient, key=f"k{i}", channel="email")
+        report = services.nudge_dispatch_due()
+    assert (seen[2].released, seen[2].unknown) == (0, 0)
+    assert report.sent == 4 and report.skipped == report.released == 0

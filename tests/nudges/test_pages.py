@@ -391,6 +391,30 @@ def test_the_review_page_shows_what_went_wrong_and_the_message(client_for, staff
     assert body.count(">Send again</button>") == 2 and body.count(">Leave as is</button>") == 2
 
 
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_nudge_that_failed_for_good_shows_its_final_error_and_no_retrying(
+    client_for, staff, consenting_patient, settings
+):
+    settings.SMS_BACKEND = "tests.nudges.flaky.AlwaysDownSmsBackend"
+    settings.NUDGE_MAX_ATTEMPTS = 2
+    nudge = services.nudge_schedule(
+        patient=consenting_patient, kind="graduation", channel="sms", send_at=NOON_NY, dedupe_key="gives-up"
+    )
+    services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == "pending" and nudge.status_reason.startswith("retrying in 1 min")
+    with time_machine.travel(NOON_NY + timedelta(minutes=1), tick=False):
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert (nudge.status, nudge.status_reason) == ("failed", "")
+
+    client = client_for(staff)
+    for url in ("/nudges/review/", "/nudges/?status=failed", f"/patients/{consenting_patient.pk}/"):
+        body = page(client, url)
+        assert "provider unavailable (503)" in body, url
+        assert "retrying" not in body.lower(), url
+
+
 def test_the_review_page_has_a_clear_empty_state(client_for, staff, consenting_patient):
     make(consenting_patient, "sent")
     assert "Nothing to review" in page(client_for(staff), "/nudges/review/")

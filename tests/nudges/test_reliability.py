@@ -126,10 +126,13 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
             kill_group(process)
 
 
-def start_worker(queue: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_worker(
+    queue: str, env: dict[str, str], log: Path, *, pool: str = "threads", concurrency: int = 2
+) -> subprocess.Popen:
+    """A real worker; ``--pool=prefork`` where Celery's time limits must apply (threads ignore them)."""
     command = [
         sys.executable, "-m", "celery", "-A", "alliance_crm", "worker",
-        "--pool=threads", "--concurrency=2", "--loglevel=INFO",
+        f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO",
         "--without-heartbeat", "--without-gossip", "--without-mingle",
         "-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h",
     ]  # fmt: skip
@@ -319,11 +322,14 @@ def test_a_worker_killed_mid_send_leaves_unknown_nudges_and_never_sends_twice(
         began = {int(line.split()[1]) for line in read_lines(started)}
 
         assert recorded(recording_mailer) == Counter()
+        sending = Nudge.objects.filter(pk__in=ids, status=Nudge.Status.SENDING)
         stuck = set(
-            Nudge.objects.filter(pk__in=ids, status=Nudge.Status.SENDING).values_list("pk", flat=True)
-        )
-        assert began <= stuck and len(stuck) <= 2
-        assert services.nudge_reconcile_stuck(now=timezone.now() + timedelta(days=1)) == len(stuck)
+            sending.filter(taken_at__isnull=False).values_list("pk", flat=True)
+        )  # handed to a transport
+        claimed = set(sending.filter(taken_at__isnull=True).values_list("pk", flat=True))
+        assert began <= stuck and len(stuck | claimed) <= 2
+        reconciled = services.nudge_reconcile_stuck(now=timezone.now() + timedelta(days=1))
+        assert (reconciled.unknown, reconciled.released) == (len(stuck), len(claimed))
 
         fresh = start_worker(queue, child_env(tmp_path, recording_mailer), second_log)
         workers.append(fresh)
@@ -441,7 +447,7 @@ def test_nudges_scheduled_while_the_broker_is_down_wait_in_the_outbox_and_go_onc
 
 
 def test_a_nudge_reconciled_while_its_batch_is_still_sending_is_not_sent_by_that_batch(
-    postgres, transactional_db, settings, tmp_path, staff, monkeypatch
+    postgres, transactional_db, settings, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(
         "nudges.tasks.deliver.apply_async", lambda args, **options: None
@@ -462,14 +468,193 @@ def test_a_nudge_reconciled_while_its_batch_is_still_sending_is_not_sent_by_that
     batch.start()
     try:
         assert wait_for(lambda: read_lines(f"{record}.started"), 10)  # the batch is claimed and sending
-        # The lease runs out while the batch is slow (a tarpitting mail server): the beat's reconcile
-        # marks all four unknown, and a person sends the last one again, as the review page offers.
-        assert services.nudge_reconcile_stuck(now=timezone.now() + timedelta(hours=1)) == 4
-        services.nudge_retry(nudge=Nudge.objects.get(pk=ids[-1]), actor=staff)
+        # The lease runs out while the batch is slow (a tarpitting mail server): the reconcile marks the one
+        # in its transport unknown and puts the three it never took back; another dispatcher sends the last.
+        reconciled = services.nudge_reconcile_stuck(now=timezone.now() + timedelta(hours=1))
+        assert (reconciled.unknown, reconciled.released) == (1, 3)
         assert services.nudge_deliver(nudge_id=ids[-1]) is True
     finally:
         batch.join(timeout=30)
 
     times_sent = recorded(record)
-    assert times_sent[ids[-1]] == 1, times_sent  # once, by the person's retry: the batch never sent it again
-    assert times_sent[ids[1]] == times_sent[ids[2]] == 0, times_sent  # unknown rows the batch never began
+    assert times_sent[ids[-1]] == 1, times_sent  # once: the batch never sent it again
+    # The rows put back were claimed afresh (by this dispatcher's next batch) and went once each; the first
+    # one's transport did return, and what it said is better knowledge than "unknown".
+    assert times_sent == Counter(dict.fromkeys(ids, 1)), times_sent
+    assert set(statuses(ids).values()) == {Nudge.Status.SENT}
+
+
+# --- Consent read at the moment of sending ----------------------------------------------------------
+
+
+def opt_out_in_another_connection(how: str, patient_id: int) -> None:
+    """What the patient does from their own browser or phone: committed by another connection, now."""
+    from patients.models import Patient
+
+    def opt_out():
+        try:
+            patient = Patient.objects.get(pk=patient_id)
+            if how == "unsubscribe":
+                patient_services.patient_unsubscribe(patient=patient, via="unsubscribe link")
+            elif how == "withdraw consent":
+                patient_services.consent_record(patient=patient, channel="email", granted=False, via="test")
+            else:
+                patient_services.patient_set_archived(actor=None, patient=patient, archived=True)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=opt_out)
+    thread.start()
+    thread.join(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("unsubscribe", "patient unsubscribed"),
+        ("withdraw consent", "no Email consent"),
+        ("archive", "patient is archived"),
+    ],
+)
+def test_an_opt_out_committed_while_its_batch_is_sending_holds_that_message_back(
+    postgres, transactional_db, settings, tmp_path, how, reason
+):
+    ids = due_email_nudges(30, patients=30)  # one nudge for each patient
+    order = list(Nudge.objects.filter(pk__in=ids).order_by("send_at", "id").values_list("pk", "patient_id"))
+    position = {nudge_id: n for n, (nudge_id, _) in enumerate(order)}
+    opted_out: dict[int, int] = {}  # nudge id -> its patient, who opted out while the batch was sending
+
+    def on_send(nudge_id: int) -> None:
+        n = position[nudge_id]
+        if n in (4, 11, 19):  # the transport's 5th, 12th and 20th message: the next patient opts out
+            next_nudge, next_patient = order[n + 1]
+            opt_out_in_another_connection(how, next_patient)
+            opted_out[next_nudge] = next_patient
+
+    record = tmp_path / "sent.log"
+    settings.MAILERS = {
+        "default": {"BACKEND": RECORDING_BACKEND, "OPTIONS": {"path": str(record), "on_send": on_send}}
+    }
+    report = services.nudge_dispatch_due(batch_size=200)  # one batch holds all thirty
+
+    times_sent = recorded(record)
+    got_it_anyway = [nudge_id for nudge_id in opted_out if times_sent[nudge_id]]
+    assert got_it_anyway == [], f"{len(got_it_anyway)} of {len(opted_out)} got the message after opting out"
+    held = dict(Nudge.objects.filter(pk__in=opted_out).values_list("status", "status_reason"))
+    assert held == {Nudge.Status.SUPPRESSED: reason}
+    others = [nudge_id for nudge_id in ids if nudge_id not in opted_out]
+    assert times_sent == Counter(dict.fromkeys(others, 1))
+    assert set(statuses(others).values()) == {Nudge.Status.SENT}
+    assert (report.sent, report.suppressed) == (27, 3)
+
+
+# --- A worker killed with SIGKILL in the middle of a batch of hundreds ------------------------------
+
+
+def test_a_worker_killed_mid_batch_leaves_only_what_may_have_left_unknown_and_the_rest_goes_once(
+    postgres, transactional_db, redis_broker, recording_mailer, settings, tmp_path
+):
+    ids = due_email_nudges(300, patients=30)
+    queue = f"test-reliability-{uuid.uuid4().hex[:12]}"
+    started = Path(f"{recording_mailer}.started")
+    first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
+    concurrency = 2
+    workers = []
+    try:
+        killed = start_worker(
+            queue,
+            child_env(tmp_path, recording_mailer, RECORDING_EMAIL_DELAY="0.02", NUDGE_BATCH_SIZE="100"),
+            first_log,
+            pool="prefork",
+            concurrency=concurrency,
+        )
+        workers.append(killed)
+        wait_until_ready(killed, first_log)
+        for _ in range(concurrency):
+            tasks.dispatch_due.apply_async(queue=queue)
+        assert wait_for(lambda: len(read_lines(started)) >= 60, 60), first_log.read_text()
+        kill_group(killed)  # SIGKILL to the worker and its pool processes, in the middle of their batches
+
+        reached = {int(line.split()[1]) for line in read_lines(started)}  # each nudge its transport began
+        # Taken for a transport, as the outbox knows it: the reached ones not yet marked, and perhaps one a
+        # process took a moment before its transport wrote its first line.
+        taken = set(
+            Nudge.objects.filter(pk__in=ids, status=Nudge.Status.SENDING, taken_at__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+        assert len(taken) <= concurrency
+        assert max(recorded(recording_mailer).values()) == 1
+        # The next reconcile after the lease: claimed-but-never-taken rows go back, taken ones become unknown.
+        lease = timedelta(seconds=settings.NUDGE_SENDING_LEASE_SECONDS + 1)
+        services.nudge_reconcile_stuck(now=timezone.now() + lease)
+        assert not Nudge.objects.filter(pk__in=ids, status=Nudge.Status.SENDING).exists()
+
+        fresh = start_worker(queue, child_env(tmp_path, recording_mailer), second_log)
+        workers.append(fresh)
+        wait_until_ready(fresh, second_log)
+        again = tasks.dispatch_due.apply_async(queue=queue)
+
+        def settled():
+            done = f"[{again.id}] succeeded" in second_log.read_text()
+            return done and not Nudge.objects.filter(pk__in=ids, status__in=UNFINISHED).exists()
+
+        assert wait_for(settled, 90, interval=0.2), second_log.read_text()
+    finally:
+        stop_all(workers)
+        forget_queue(queue)
+
+    times_sent, final = recorded(recording_mailer), statuses(ids)
+    unknown = {pk for pk, status in final.items() if status == Nudge.Status.UNKNOWN}
+    never_reached = [pk for pk in ids if pk not in reached and pk not in taken]
+    assert len(never_reached) >= 100, "the worker was killed too late to prove anything"
+    wrongly_unknown = [pk for pk in never_reached if final[pk] != Nudge.Status.SENT]
+    assert wrongly_unknown == [], (
+        f"{len(wrongly_unknown)} of {len(never_reached)} never handed to a transport are not sent: "
+        f"{Counter(final[pk] for pk in wrongly_unknown)}"
+    )
+    assert all(times_sent[pk] == 1 for pk in never_reached)
+    assert unknown == taken and len(unknown) <= concurrency, (len(unknown), len(reached))
+    assert set(final.values()) <= {Nudge.Status.SENT, Nudge.Status.UNKNOWN}
+    assert max(times_sent.values()) == 1, [pk for pk, n in times_sent.items() if n > 1]
+    assert all(times_sent[pk] == 1 for pk, status in final.items() if status == Nudge.Status.SENT)
+
+
+# --- Celery's soft time limit fires while the provider holds a message -----------------------------
+
+
+def test_a_send_interrupted_by_the_soft_time_limit_is_unknown_and_never_sent_again(
+    postgres, transactional_db, redis_broker, recording_mailer, tmp_path
+):
+    ids = due_email_nudges(3, patients=3)
+    queue = f"test-reliability-{uuid.uuid4().hex[:12]}"
+    log = tmp_path / "worker.log"
+    env = child_env(
+        tmp_path,
+        recording_mailer,
+        RECORDING_EMAIL_HOLD="6",  # the provider has the message and is slow to say so
+        CELERY_TASK_SOFT_TIME_LIMIT="2",
+        CELERY_TASK_TIME_LIMIT="12",
+    )
+    worker = start_worker(queue, env, log, pool="prefork", concurrency=1)
+    try:
+        wait_until_ready(worker, log)
+        # The limits travel with the task (the sender's settings), as beat's would: set them on the message too.
+        dispatch = tasks.dispatch_due.apply_async(queue=queue, soft_time_limit=2, time_limit=12)
+        ended = (f"[{dispatch.id}] raised unexpected", f"[{dispatch.id}] succeeded", "Hard time limit")
+        assert wait_for(lambda: any(end in log.read_text() for end in ended), 60), log.read_text()
+        assert f"[{dispatch.id}] raised unexpected: SoftTimeLimitExceeded" in log.read_text(), log.read_text()
+        assert recorded(recording_mailer) == Counter({ids[0]: 1})
+    finally:
+        stop_all([worker])
+        forget_queue(queue)
+
+    interrupted = Nudge.objects.get(pk=ids[0])
+    assert interrupted.status == Nudge.Status.UNKNOWN, (interrupted.status, interrupted.status_reason)
+    assert "SoftTimeLimitExceeded" in interrupted.last_error
+    # Long after the backoff a retry would have used: what is due now goes, and the interrupted one never again.
+    Nudge.objects.filter(pk__in=ids, status=Nudge.Status.PENDING).update(send_at=timezone.now())
+    services.nudge_dispatch_due()
+    times_sent = recorded(recording_mailer)
+    assert times_sent == Counter(dict.fromkeys(ids, 1)), times_sent
+    assert statuses(ids) == {ids[0]: "unknown", ids[1]: "sent", ids[2]: "sent"}

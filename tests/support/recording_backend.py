@@ -4,8 +4,11 @@ Each message appends ``<X-Alliance-Nudge> <Message-ID>`` to the file named by th
 the ``RECORDING_EMAIL_FILE`` environment variable, with one ``write`` on an ``O_APPEND`` descriptor
 and an ``fsync``, so lines from several processes and threads never interleave and survive SIGKILL.
 
-With ``RECORDING_EMAIL_DELAY`` (seconds) the backend first appends ``started <nudge id>`` to
-``<file>.started`` and sleeps before recording: a test can kill the process in the middle of a send.
+With ``RECORDING_EMAIL_DELAY`` (seconds, or the ``delay`` option) the backend first appends
+``started <nudge id>`` to ``<file>.started`` and sleeps before recording: a test can kill the process
+in the middle of a send. With ``RECORDING_EMAIL_HOLD`` (or ``hold``) it sleeps *after* recording, as a
+provider does that has taken the message and not yet answered: the message has left, the sender waits.
+The ``on_send`` option, a callable taking the nudge id, runs after each message is recorded.
 """
 
 from __future__ import annotations
@@ -33,11 +36,25 @@ def read_lines(path) -> list[str]:
         return []
 
 
+def _seconds(option: float | None, variable: str) -> float:
+    return float(option if option is not None else os.environ.get(variable) or 0)
+
+
 class RecordingEmailBackend(BaseEmailBackend):
-    def __init__(self, *args, path: str | None = None, delay: float | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        path: str | None = None,
+        delay: float | None = None,
+        hold: float | None = None,
+        on_send=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.path = path or os.environ["RECORDING_EMAIL_FILE"]
-        self.delay = float(delay if delay is not None else os.environ.get("RECORDING_EMAIL_DELAY") or 0)
+        self.delay = _seconds(delay, "RECORDING_EMAIL_DELAY")
+        self.hold = _seconds(hold, "RECORDING_EMAIL_HOLD")
+        self.on_send = on_send
 
     def send_messages(self, email_messages) -> int:
         sent = 0
@@ -48,4 +65,8 @@ class RecordingEmailBackend(BaseEmailBackend):
                 time.sleep(self.delay)
             append_line(self.path, f"{nudge_id} {message.extra_headers.get('Message-ID', '-')}")
             sent += 1
+            if self.on_send is not None:
+                self.on_send(int(nudge_id))
+            if self.hold:
+                time.sleep(self.hold)
         return sent

@@ -2,8 +2,9 @@
 
     python manage.py dispatch_nudges [--dry-run]
 
-One pass of what Celery beat does every minute: nudges left "sending" by a worker that died are
-marked "unknown" (for a person to review), then due nudges are claimed and sent batch after batch,
+One pass of what Celery beat does every minute: nudges whose sender stopped past their lease are
+reconciled — claimed but never handed to a transport, they go back to be sent; handed to one, they are
+marked "unknown" (for a person to review) — then due nudges are claimed and sent batch after batch,
 each checked at send time for consent, unsubscribe, archive and quiet hours. The summary printed at
 the end says how many were sent, retried, failed, held back (and why) or deferred for quiet hours.
 Running it while Celery also dispatches is safe: a nudge is claimed before it is sent, so it goes once.
@@ -49,12 +50,17 @@ class Command(BaseCommand):
         if dry_run:
             self.dry_run()
             return
-        stuck = services.nudge_reconcile_stuck()
-        if stuck:
+        reconciled = services.nudge_reconcile_stuck()
+        if reconciled.released:
+            n = reconciled.released
+            self.stdout.write(
+                f"{n} nudge{'s' if n != 1 else ''} claimed by a sender that stopped will be sent."
+            )
+        if reconciled.unknown:
+            n = reconciled.unknown
             self.stdout.write(
                 self.style.WARNING(
-                    f"{stuck} nudge{'s' if stuck != 1 else ''} stopped mid-send and now wait for review "
-                    "as unknown."
+                    f"{n} nudge{'s' if n != 1 else ''} stopped mid-send and now wait for review as unknown."
                 )
             )
         report = services.nudge_dispatch_due()
@@ -84,8 +90,9 @@ class Command(BaseCommand):
                 > now
             ):
                 deferred += 1
-        lease = timedelta(seconds=settings.NUDGE_SENDING_LEASE_SECONDS)
-        stuck = Nudge.objects.stuck(older_than=now - lease).count()
+        older_than = now - timedelta(seconds=settings.NUDGE_SENDING_LEASE_SECONDS)
+        released = Nudge.objects.claim_expired(older_than=older_than).count()
+        stuck = Nudge.objects.take_expired(older_than=older_than).count()
 
         write = self.stdout.write
         write("Dry run: nothing was sent or changed.")
@@ -97,5 +104,7 @@ class Command(BaseCommand):
             write(f"  {count} {reason}")
         write(f"{deferred} would wait for the patient's quiet hours.")
         write(f"{len(due) - sum(held.values()) - deferred} would be sent now.")
+        if released:
+            write(f"{released} claimed by a sender that stopped would go back to be sent.")
         if stuck:
             write(f"{stuck} stopped mid-send and would be marked unknown for review.")
