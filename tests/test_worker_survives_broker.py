@@ -107,6 +107,7 @@ def test_a_worker_survives_a_redis_outage_and_sends_again_when_it_returns(
         "RECORDING_EMAIL_DELAY": "0.3",  # a dispatch pass is still sending when Redis goes away
         "ALLIANCE_VAR_DIR": str(tmp_path / "var"),
         "NUDGE_DISPATCH_SECONDS": "2",
+        "NUDGE_WEEKLY_BUDGET": "0",  # many messages to few patients: the weekly budget is not the point here
         "CELERY_HEARTBEAT_SECONDS": "2",
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
