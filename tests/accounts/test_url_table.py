@@ -19,7 +19,9 @@ from journeys.services.visits import visit_schedule
 from journeys.tokens import checkin_token
 from nudges.models import Nudge
 from nudges.tokens import unsubscribe_token
+from patients.models import ConsentRequest
 from patients.services import care_team_add, care_team_set_lead
+from patients.tokens import consent_confirm_token
 from tests.factories import PatientFactory, UserFactory
 
 from .url_table import LOGIN, URLS
@@ -61,6 +63,11 @@ class Scenario:
     nudge: object
     checkin_token: str
     unsubscribe_token: str
+    consent_token: str
+    # allauth's links carry keys of their own: a made-up one is what a stale or forged link brings
+    email_key: str = "not-a-key"
+    uidb36: str = "zz"
+    reset_key: str = "not-a-key"
 
 
 def build_scenario(*, practitioner, staff) -> Scenario:
@@ -97,6 +104,9 @@ def build_scenario(*, practitioner, staff) -> Scenario:
         status=Nudge.Status.FAILED,
         dedupe_key=f"url-table:{patient.pk}",
     )
+    consent_request = ConsentRequest.objects.create(
+        patient=patient, channel="email", address=patient.email or "renee@example.com", via="inquiry form"
+    )
     return Scenario(
         patient=patient,
         journey=journey,
@@ -110,6 +120,7 @@ def build_scenario(*, practitioner, staff) -> Scenario:
         nudge=nudge,
         checkin_token=checkin_token(checkin.pk),
         unsubscribe_token=unsubscribe_token(patient_id=patient.pk, nudge_id=nudge.pk),
+        consent_token=consent_confirm_token(consent_request.pk),
     )
 
 
@@ -169,6 +180,7 @@ NO_PATIENT_DATA = {
     "axes.AccessAttempt",
     "axes.AccessFailureLog",
     "axes.AccessLog",
+    "account.EmailAddress",  # allauth: clinic users' own sign-in addresses
 }
 
 

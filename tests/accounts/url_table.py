@@ -57,10 +57,22 @@ N = {"pk": "note"}
 A = {"pk": "alert"}
 ITEM = {"pk": "journey", "item_pk": "item"}
 
+SIGN_IN = Row({}, 200, 302, 302, 302, audited=False)
+SIGN_OUT = Row({}, 302, 200, 200, 200, audited=False)
+
+
+def own_account(status=200) -> Row:
+    """allauth's pages about the signed-in person's own account: no patient data, any role."""
+    return Row({}, LOGIN, status, status, status, audited=False)
+
+
 URLS: dict[str, Row] = {
-    "healthz": public(),
-    "accounts:login": Row({}, 200, 302, 302, 302, audited=False),
-    "accounts:logout": public(status=405),
+    # no worker or beat has beaten in a fresh test database: stale, alike for all (tests/test_health.py: ok)
+    "healthz": public(status=503),
+    "accounts:login": SIGN_IN,
+    # allauth's sign-out: a GET shows the confirm page, only the POST signs out; no session, nothing to end
+    "accounts:logout": SIGN_OUT,
+    "accounts:keep_alive": post_only(),
     "patients:list": staff_page(),
     "patients:create": staff_page(audited=False),
     "patients:edit": staff_page(P),
@@ -115,4 +127,32 @@ URLS: dict[str, Row] = {
     "dashboard:pipeline": staff_page(),
     "dashboard:insights": staff_page(),
     "dashboard:patient": staff_page(P),
+    "consent_confirm": public({"token": "consent_token"}),  # the patient's own link: a first name at most
+    # django-allauth under /accounts/: its sign-in and sign-out names are ours (accounts/urls_allauth.py)
+    "allauth_login_forward": public(status=302),  # to our sign-in page
+    "account_login": SIGN_IN,
+    "account_logout": SIGN_OUT,
+    "account_signup": Row({}, 200, 302, 302, 302, audited=False),  # "sign-up is closed": admins make accounts
+    "account_inactive": public(),
+    "account_reset_password": public(),  # the same answer for every address (no enumeration)
+    "account_reset_password_done": public(),
+    "account_reset_password_from_key": public({"uidb36": "uidb36", "key": "reset_key"}),  # "bad link"
+    "account_reset_password_from_key_done": public(),
+    "account_email_verification_sent": public(),
+    "account_confirm_email": public({"key": "email_key"}),  # "bad link"
+    "account_confirm_login_code": public(status=302),  # no sign-in under way: back to the start
+    "account_change_password": own_account(),
+    "account_set_password": own_account(302),  # they have a password: to change it instead
+    "account_email": own_account(),
+    "account_reauthenticate": own_account(),
+    "account_request_reauthentication_code": own_account(302),  # no login codes here: to reauthenticate
+    "account_confirm_reauthentication_code": own_account(302),
+    "mfa_authenticate": public(status=302),  # no sign-in waiting for its second factor
+    "mfa_reauthenticate": own_account(302),  # no second factor on file: sent elsewhere
+    "mfa_index": own_account(),
+    "mfa_activate_totp": own_account(),
+    "mfa_deactivate_totp": own_account(404),  # nothing to deactivate: no TOTP on file
+    "mfa_generate_recovery_codes": own_account(),
+    "mfa_view_recovery_codes": own_account(404),  # none generated yet
+    "mfa_download_recovery_codes": own_account(404),
 }

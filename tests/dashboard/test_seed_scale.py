@@ -8,6 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.audit import record_access
+from accounts.models import AccessEvent
 from compliance.models import Alert, ComplianceLog
 from journeys.models import CheckIn, Journey, Stage
 from nudges.models import Nudge
@@ -70,6 +72,19 @@ def test_the_same_seed_makes_the_same_clinic(django_db_blocker):
     again = snapshot()
     assert again[0] == first[0] and [j[0] for j in again[1]] == [j[0] for j in first[1]]
     assert again[2:] == first[2:]
+
+
+@pytest.mark.django_db
+def test_the_seeded_audit_rows_continue_the_hash_chain_and_verify_audit_holds():
+    record_access(action=AccessEvent.Action.VIEW, actor_label="before the seed", detail="an earlier row")
+    seed(12)
+    seed(8, seed=14)  # a second run continues from the first run's last row
+    events = AccessEvent.objects.order_by("seq")
+    assert events.count() > 21
+    assert list(events.values_list("seq", flat=True)) == list(range(1, events.count() + 1))
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    assert "The audit trail holds" in out.getvalue()
 
 
 @pytest.mark.django_db

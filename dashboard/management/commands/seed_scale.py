@@ -22,6 +22,7 @@ import resource
 import time as clock
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -30,6 +31,7 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts import chain
 from accounts.models import AccessEvent, Role, User
 from compliance.models import Alert, CheckInAnswer, ComplianceLog
 from journeys.models import (
@@ -274,6 +276,38 @@ class Table:
             copy.write(buffer.getvalue())
 
 
+class ChainedTable(Table):
+    """The audit trail: each row also gets ``seq``, ``prev_hash`` and ``hash`` (``accounts.chain``), in the
+    order the rows were added, continuing from the trail's last row as it stands when the batch is written
+    (under the chain's writer lock, inside the chunk's transaction), so ``verify_audit`` holds afterwards."""
+
+    CHAIN = ["seq", "prev_hash", "hash"]
+
+    def __init__(self, model: type[models.Model], fields: list[str], now: datetime) -> None:
+        super().__init__(model, fields + self.CHAIN, now)
+
+    def add(self, *values: Any) -> None:
+        self.rows.append(values)  # the chain's three values are computed at flush
+
+    def flush(self, *, copy: bool, dry_run: bool) -> None:
+        if self.rows and not dry_run:
+            self._chain()
+        super().flush(copy=copy, dry_run=dry_run)
+
+    def _chain(self) -> None:
+        chain.lock_chain(connection)
+        last = self.model._default_manager.order_by("-seq").values_list("seq", "hash").first()  # type: ignore[attr-defined]
+        seq, prev = last if last is not None else (0, chain.GENESIS)
+        names = self.fields[: -len(self.CHAIN)] + self.tail_fields
+        chained = []
+        for row in self.rows:
+            seq += 1
+            event = SimpleNamespace(**dict(zip(names, row + self.tail, strict=True)), seq=seq, prev_hash=prev)
+            prev = chain.row_hash(event)
+            chained.append((*row, seq, event.prev_hash, prev))
+        self.rows = chained
+
+
 def _text(value: Any) -> str:
     """A value in COPY's text format."""
     if value is None:
@@ -494,7 +528,7 @@ class Seeder:
             "alert": Table(
                 Alert, ["id", "patient_id", "journey_id", "reason", "detail", "opened_at", "resolved_at"], now
             ),
-            "audit": Table(
+            "audit": ChainedTable(
                 AccessEvent, ["id", "at", "actor_id", "action", "patient_id", "object_repr", "path"], now
             ),
         }
