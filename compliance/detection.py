@@ -4,9 +4,9 @@ Two periodic jobs (Celery beat, or ``manage.py detect_faltering``), both safe to
 
 ``checkins_mark_missed``
     A scheduled check-in whose window has closed becomes *missed* (a conditional UPDATE, so a second run
-    changes nothing) and the patient gets one gentle "tell us what got in the way" follow-up — unless their
-    alert is escalated and a person is calling them
-    (``checkin:<pk>:missed``). It goes out as the admin's *missed check-in* rule says (by default a day after
+    changes nothing) and the patient gets one gentle "tell us what got in the way" follow-up
+    (``checkin:<pk>:missed``) — unless a person is calling them instead: their alert is escalated, or they
+    were reached and this check-in closed unanswered after that (detection escalates it). It goes out as the admin's *missed check-in* rule says (by default a day after
     the window closed) and links to the patient's next check-in of the same journey: a missed check-in can
     never be answered, and the next one takes an answer even before its due day. With no check-in left the
     link is left out; the wording reads well without it.
@@ -43,7 +43,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -130,6 +130,19 @@ def _next_checkins(journey_ids: set[int], now: datetime) -> dict[int, int]:
     return next_by_journey
 
 
+def _calling_from() -> dict[int, datetime]:
+    """Per patient with an open alert, from when a check-in they leave unanswered gets no automatic
+    follow-up, because a person calls them instead: always once the alert is escalated; otherwise from when
+    they were reached (its outreach sent, or the alert opened), as a check-in closing unanswered after that
+    escalates the alert. One query."""
+    return {
+        patient_id: datetime.min.replace(tzinfo=UTC) if escalated_at else (sent_at or opened_at)
+        for patient_id, escalated_at, sent_at, opened_at in Alert.objects.filter(
+            resolved_at__isnull=True
+        ).values_list("patient_id", "escalated_at", "outreach_nudge__sent_at", "opened_at")
+    }
+
+
 def checkins_mark_missed(*, now: datetime | None = None) -> int:
     """Mark closed, unanswered check-ins missed, each once, and schedule one gentle follow-up for each
     (only while its journey is still at check-ins). Return how many were marked."""
@@ -138,15 +151,13 @@ def checkins_mark_missed(*, now: datetime | None = None) -> int:
     if not marked:
         return 0
     missed = list(CheckIn.objects.filter(pk__in=marked).select_related("journey__patient").order_by("pk"))
-    calling = set(
-        Alert.objects.filter(resolved_at__isnull=True, escalated_at__isnull=False).values_list(
-            "patient_id", flat=True
-        )
-    )
+    calling_from = _calling_from()
     following = [
         c
         for c in missed
-        if c.journey.is_open and c.journey.stage == Stage.CHECK_INS and c.journey.patient_id not in calling
+        if c.journey.is_open
+        and c.journey.stage == Stage.CHECK_INS
+        and not c.closes_at > calling_from.get(c.journey.patient_id, c.closes_at)
     ]
     offset = _rule_offset(Kind.CHECKIN_MISSED) if following else None
     next_by_journey = _next_checkins({c.journey_id for c in following}, now)
@@ -507,36 +518,48 @@ def _open_one(plan: _Plan, *, now: datetime, outreach_after, reached: set[int]) 
 
 def _carry_on(plan: _Plan, *, now: datetime) -> Alert | None:
     """Add the new reasons to the patient's open alert, and escalate it when they stayed silent after
-    outreach; no second alert, no second note. Return the alert when a side effect joined it (the lead is
-    told at once), else None."""
-    current = plan.open
-    changes: dict = {}
-    if plan.findings:
-        changes["reasons"] = current.reasons + [f.as_row(now) for f in plan.findings]
-        answer_id = next((f.answer_id for f in plan.findings if f.answer_id), None)
-        if answer_id:
-            changes["answer_id"] = answer_id
-    if plan.escalate:
-        changes["escalated_at"] = now
-    updated = Alert.objects.filter(pk=current.pk, resolved_at__isnull=True).update(**changes)
-    if not updated:
-        return None
-    current.reasons = changes.get("reasons", current.reasons)
-    current.escalated = current.escalated or plan.escalate
-    said = []
-    if plan.findings:
-        said.append(f"reasons added: {_labels(plan.findings)}")
-    if plan.escalate:
-        said.append("no answer since the patient was reached: call the patient")
-    alert = Alert.objects.select_related("patient").get(pk=current.pk)
-    record_access(
-        action=AccessEvent.Action.UPDATE,
-        actor_label=DETECTION_LABEL,
-        patient_id=alert.patient_id,
-        obj=alert,
-        detail="; ".join(said),
-    )
-    return alert if any(f.reason == Alert.Reason.SIDE_EFFECT for f in plan.findings) else None
+    outreach; no second alert, no second note. The alert row is locked and read again, so two runs adding
+    reasons at once keep both. Return the alert when a side effect joined it (the lead is told at once),
+    else None."""
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update()
+            .select_related("patient")
+            .filter(pk=plan.open.pk, resolved_at__isnull=True)
+            .first()
+        )
+        if alert is None:
+            return None  # answered a moment ago: its evidence is no longer read
+        rows = alert.reasons or [{"reason": alert.reason, "detail": alert.detail}]
+        have = {row["reason"] for row in rows}
+        added = [f for f in plan.findings if f.reason not in have]
+        escalate = plan.escalate and alert.escalated_at is None
+        if not added and not escalate:
+            return None
+        said = []
+        fields = []
+        if added:
+            alert.reasons = rows + [f.as_row(now) for f in added]
+            fields.append("reasons")
+            answer_id = next((f.answer_id for f in added if f.answer_id), None)
+            if answer_id:
+                alert.answer_id = answer_id
+                fields.append("answer")
+            said.append(f"reasons added: {_labels(added)}")
+        if escalate:
+            alert.escalated_at = now
+            fields.append("escalated_at")
+            said.append("no answer since the patient was reached: call the patient")
+        alert.save(update_fields=fields)
+        record_access(
+            action=AccessEvent.Action.UPDATE,
+            actor_label=DETECTION_LABEL,
+            patient_id=alert.patient_id,
+            obj=alert,
+            detail="; ".join(said),
+        )
+    plan.open.reasons, plan.open.escalated = alert.reasons, alert.escalated_at is not None
+    return alert if any(f.reason == Alert.Reason.SIDE_EFFECT for f in added) else None
 
 
 def _lowered(text: str) -> str:

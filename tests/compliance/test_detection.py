@@ -454,3 +454,21 @@ def test_the_beat_tasks_call_the_services(led, mailoutbox, time_machine):
     assert tasks.mark_missed() == 1
     assert tasks.detect_faltering() >= 1
     assert tasks.detect_faltering() == 0
+
+
+def test_two_runs_adding_reasons_to_one_alert_at_once_keep_both(led):
+    """Each run planned from what it read before the other wrote: the second must not write back the
+    stale list and lose the first run's reason (the alert row is locked and read again)."""
+    journey, _ = led
+    faltering(journey)
+    [alert] = detection.detect_faltering(now=NOW)
+    stale = detection._open_alerts()[journey.patient_id]
+    first = detection.Finding(journey, Alert.Reason.MISSED_CHECKINS, "The last check-in was missed")
+    second = detection.Finding(journey, Alert.Reason.SIDE_EFFECT, "Reported in the check-in due Mon 2 Nov")
+    snapshot = detection._Open(stale.pk, list(stale.reasons), stale.reached_at, stale.escalated)
+
+    detection._carry_on(detection._Plan(journey, [first], open=stale), now=NOW)
+    detection._carry_on(detection._Plan(journey, [second, first], open=snapshot), now=NOW)
+
+    alert.refresh_from_db()
+    assert [row["reason"] for row in alert.reasons] == ["low_adherence", "missed_checkins", "side_effect"]
