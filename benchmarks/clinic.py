@@ -3,7 +3,9 @@
 Not a test: it prints how the compliance loop and the outbox behave over simulated weeks. Patients of six
 kinds, in five time zones, with their own check-in hours:
 
-- *steady*: answer every request within a day, mostly done;
+- *steady*: answer every request within a day, mostly done (about 85% of items done, 12% partly);
+- *skipping*: steady, but let about one request in twelve go unanswered now and then — each such week is a
+  silence the rule is meant to notice, so their alerts for it are counted apart from false alarms;
 - *evening*: steady, asked at 18:00 and answering late in the evening (in their quiet hours);
 - *pausing*: steady, but pause some items on purpose for a few weeks and their journey once for two weeks;
 - *fading* (a lapse): from a chosen week, still answer, but the plan mostly fails them;
@@ -39,7 +41,15 @@ from zoneinfo import ZoneInfo
 
 START = datetime(2027, 3, 1, 5, 0, tzinfo=UTC)  # a Monday; US clocks change on 14 March, UK on 28 March
 ZONES = ("America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo", "Australia/Sydney")
-KINDS = {"steady": 0.40, "evening": 0.12, "pausing": 0.10, "fading": 0.16, "quiet": 0.14, "silent": 0.08}
+KINDS = {
+    "steady": 0.32,
+    "skipping": 0.08,
+    "evening": 0.12,
+    "pausing": 0.10,
+    "fading": 0.16,
+    "quiet": 0.14,
+    "silent": 0.08,
+}
 LAPSES = ("fading", "quiet", "silent")
 
 
@@ -91,6 +101,7 @@ class Person:
     recovers: bool = False
     pause_week: int | None = None
     first_due: date | None = None
+    told_side_effect: bool = False  # ticked "side effects" in some answer: an alert for it is no false alarm
 
     @staticmethod
     def resumed(person: Person) -> Person:
@@ -293,13 +304,15 @@ class Clinic:
                     "",
                 )
         struggling = fading or self.rng.random() < 0.15
+        barriers = [self.rng.choice(BARRIERS)] if struggling else []
+        person.told_side_effect |= "side_effects" in barriers
         # Closed meanwhile: a late answer is for the phone, which the simulation does not model.
         with suppress(ValidationError):
             checkin_answer_record(
                 checkin=checkin,
                 items_status=statuses,
                 where_it_failed=self.rng.choice(WORDS) if struggling else "",
-                barriers=[self.rng.choice(BARRIERS)] if struggling else [],
+                barriers=barriers,
                 ratings={"energy": self.rng.randint(3, 9)},
             )
 
@@ -355,8 +368,8 @@ class Clinic:
                 moment = late.astimezone(UTC) + timedelta(minutes=self.rng.randint(0, 150))
             else:
                 moment = sent_at + timedelta(minutes=self.rng.randint(20, 40 * 60))
-            if self.rng.random() < 0.04 and person.kind in ("steady", "pausing"):
-                continue  # even steady patients miss a week now and then
+            if person.kind == "skipping" and self.rng.random() < 1 / 12:
+                continue  # a week let go now and then
             self.plan(moment, "answer", person, checkin_id)
 
     # --- Beat --------------------------------------------------------------------------------------------
@@ -428,10 +441,19 @@ def _spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.1f}, max {max(values):.1f}"
 
 
+def _noticed(alert) -> list[datetime]:
+    """When the alert told of something: when it opened, and when each later reason joined it (a patient
+    with an open alert is noticed again by a reason added to it, not by a second alert)."""
+    return [alert.opened_at] + [
+        datetime.fromisoformat(row["at"]) for row in (alert.reasons or [])[1:] if row.get("at")
+    ]
+
+
 def measure(clinic: Clinic) -> dict:
     from django.conf import settings
 
     from compliance.models import Alert
+    from journeys.models import CheckIn
     from nudges.budget import EXEMPT
     from nudges.models import Nudge
     from patients.models import Patient
@@ -451,27 +473,64 @@ def measure(clinic: Clinic) -> dict:
         if onset > end - timedelta(weeks=3):
             continue
         eligible[person.kind] += 1
-        first = next((a for a in by_patient[pk] if a.opened_at >= onset), None)
-        if first is not None:
+        noticed = [moment for alert in by_patient[pk] for moment in _noticed(alert) if moment >= onset]
+        if noticed:
             seen[person.kind] += 1
-            delays[person.kind].append(_hours(first.opened_at - onset))
+            delays[person.kind].append(_hours(min(noticed) - onset))
 
     non_lapsing = {
-        kind: [p for p in people.values() if p.kind == kind] for kind in ("steady", "evening", "pausing")
-    }
-    false_positive = {
-        kind: (sum(1 for p in group if by_patient[p.pk]), len(group)) for kind, group in non_lapsing.items()
+        kind: [p for p in people.values() if p.kind == kind]
+        for kind in ("steady", "evening", "pausing", "skipping")
     }
 
-    reopens = duplicates = corrected = 0
-    last_resolved: dict[tuple[int, str], datetime] = {}
-    open_until: dict[tuple[int, str], datetime | None] = {}
+    def false_alarm(person: Person, alert) -> bool:
+        """Any alert of a patient who never lapsed, except those the rules are meant to raise for them: a
+        skipping patient's for the week they let go, and a side effect the patient reported."""
+        if person.kind == "skipping" and alert.reason == "missed_checkins":
+            return False
+        return not (person.told_side_effect and alert.reason == "side_effect")
+
+    false_positive = {
+        kind: (sum(1 for p in group if any(false_alarm(p, a) for a in by_patient[p.pk])), len(group))
+        for kind, group in non_lapsing.items()
+    }
+    skipped_seen = sum(
+        1 for p in non_lapsing["skipping"] if any(a.reason == "missed_checkins" for a in by_patient[p.pk])
+    )
+    # Why the patients who never lapsed were falsely alerted: the first reason of each such alert.
+    false_reasons = Counter(
+        alert.reason
+        for group in non_lapsing.values()
+        for p in group
+        for alert in by_patient[p.pk]
+        if false_alarm(p, alert)
+    )
+
+    # A reopen is an alert after the same patient's answered one. It is "from old evidence" when too little
+    # happened between the correction and it for its reason to hold on new evidence alone: no check-in
+    # closed unanswered (silence), no answer (side effect), fewer than two answers (low adherence, drop).
+    evidence: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    for patient_id, status, answered_at, closes_at in CheckIn.objects.filter(
+        status__in=[CheckIn.Status.ANSWERED, CheckIn.Status.MISSED]
+    ).values_list("journey__patient_id", "status", "answered_at", "closes_at"):
+        evidence[patient_id].append((status, answered_at or closes_at))
+    needs = {"missed_checkins": ("missed", 1), "side_effect": ("answered", 1)}
+    reopens = stale_reopens = duplicates = corrected = 0
+    last_resolved: dict[int, datetime] = {}
+    open_until: dict[int, datetime | None] = {}
     for alert in alerts:
-        key = (alert.patient_id, alert.reason)
+        key = alert.patient_id
         if key in open_until and (open_until[key] is None or open_until[key] > alert.opened_at):
             duplicates += 1
         if key in last_resolved:
             reopens += 1
+            status, count = needs.get(alert.reason, ("answered", 2))
+            new = sum(
+                1
+                for seen, moment in evidence[key]
+                if seen == status and last_resolved[key] < moment <= alert.opened_at
+            )
+            stale_reopens += new < count
         open_until[key] = alert.resolved_at
         if alert.resolved_at is not None:
             corrected += 1
@@ -525,6 +584,9 @@ def measure(clinic: Clinic) -> dict:
         "corrected": corrected,
         "with_revision": clinic.corrections_with_revision,
         "reopens": reopens,
+        "stale_reopens": stale_reopens,
+        "false_reasons": false_reasons,
+        "skipped_seen": (skipped_seen, len(non_lapsing["skipping"])),
         "duplicates": duplicates,
         "outreach_hours": outreach_hours,
         "outreach_status": outreach_status,
@@ -567,11 +629,17 @@ def report(args: argparse.Namespace, f: dict) -> str:
             f"false positives, {kind} patients",
             f"{flagged}/{count} = {flagged / count:.0%}" if count else "—",
         )
+    seen_skips, skippers = f["skipped_seen"]
+    row("skipping patients alerted for a week let go", f"{seen_skips}/{skippers}" if skippers else "—")
+    row(
+        "  false alarms, by first reason",
+        ", ".join(f"{k} {v}" for k, v in f["false_reasons"].most_common()) or "none",
+    )
     row(
         "alerts opened / answered", f"{f['alerts']} / {f['corrected']} ({f['with_revision']} with a new plan)"
     )
-    row("reopens after a correction", str(f["reopens"]))
-    row("duplicate alerts (same reason, overlapping)", str(f["duplicates"]))
+    row("reopens after a correction", f"{f['reopens']} (from evidence older than it: {f['stale_reopens']})")
+    row("duplicate alerts (same patient, overlapping)", str(f["duplicates"]))
     row("alert → outreach sent (hours)", _spread(f["outreach_hours"]))
     row("  outreach status", ", ".join(f"{k} {v}" for k, v in sorted(f["outreach_status"].items())))
     auto, every = f["samples_auto"], f["samples_all"]

@@ -24,6 +24,7 @@ class ClinicSettingsAdmin(admin.ModelAdmin):
                     "low_margin_points",
                     "min_reports",
                     "drop_points",
+                    "hard_week_points",
                     "missed_in_a_row",
                     "answer_wait_days",
                     "outreach_every_days",

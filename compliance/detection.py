@@ -24,6 +24,9 @@ Two periodic jobs (Celery beat, or ``manage.py detect_faltering``), both safe to
       count) score below ``adherence_threshold − low_margin_points``;
     * adherence dropped — the recent score is ``drop_points`` or more below the check-ins due in the
       ``window_days`` before them (also needing ``min_reports``).
+      Or a hard week, told: the newest answer alone scores ``hard_week_points`` or more below the
+      patient's usual and names a barrier or says in words what got in the way — noticed the day it is
+      told, not a week later at the next check-in.
 
     One stretch of faltering is one conversation: a patient has at most one open alert, carrying every
     reason (``Alert.reasons``; the partial unique constraint makes a second impossible even for two
@@ -62,7 +65,7 @@ from patients.models import CareTeamMember
 
 from .emails import render_email
 from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
-from .scoring import recent_and_baseline
+from .scoring import latest_against_usual, recent_and_baseline
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +274,7 @@ class _Seen:
     moment: datetime  # answered: when; missed: when it closed; waiting: when it was asked
     answer_id: int | None = None
     side_effect: bool = False
+    told: bool = False  # the answer named a barrier or said in words what got in the way
     statuses: list[str] = field(default_factory=list)
 
 
@@ -297,6 +301,7 @@ def _history(journey_ids: list[int], now: datetime) -> dict[int, list[_Seen]]:
         if status == CheckIn.Status.ANSWERED:
             seen = _Seen(pk, due_on, "answered", answered_at or closes_at, answer_id)
             seen.side_effect = answer_id is not None and reports_side_effect(barriers=barriers, words=words)
+            seen.told = bool(barriers) or bool((words or "").strip())
             answered[pk] = seen
         elif status == CheckIn.Status.MISSED or closes_at <= now:
             seen = _Seen(pk, due_on, "missed", closes_at)
@@ -371,6 +376,20 @@ def _findings_for(
                 f"{_percent(reading.score)}, {over}",
             )
         )
+    elif rules.hard_week_points and after and after[0].status == "answered" and after[0].told:
+        latest = latest_against_usual(
+            answered, min_reports=rules.min_reports, baseline_days=rules.window_days
+        )
+        if latest.drop is not None and latest.drop >= rules.hard_week_points:
+            found.append(
+                Finding(
+                    journey,
+                    Alert.Reason.ADHERENCE_DROP,
+                    f"A hard week: {_percent(latest.score)} in the check-in due {_day(after[0].due_on)}, "
+                    f"down {latest.drop:g} points from their usual {_percent(latest.usual)}, "
+                    "and they told us what got in the way",
+                )
+            )
     return found
 
 

@@ -47,6 +47,14 @@ class ClinicSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="A fall this large from the check-ins of the window before to the recent ones opens an alert.",
     )
+    hard_week_points = models.PositiveSmallIntegerField(
+        "a hard week, told in their words (points)",
+        default=50,
+        validators=[MaxValueValidator(100)],
+        help_text="When the newest check-in alone scores this far below the patient's usual and they told us "
+        "what got in the way (a barrier or their own words), the drop is noticed at once instead of a week "
+        "later. 0 switches it off.",
+    )
     outreach_every_days = models.PositiveSmallIntegerField(
         "at most one automatic outreach every (days)",
         default=14,

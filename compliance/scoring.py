@@ -105,3 +105,37 @@ def recent_and_baseline(
     if baseline_reports < min_reports:
         baseline = None
     return Recent(score, taken, reports, baseline, baseline_reports)
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The newest answered check-in alone, against the patient's usual (the check-ins due within
+    ``baseline_days`` before it); ``usual`` is None without ``min_reports`` reports there."""
+
+    score: float | None
+    reports: int
+    usual: float | None
+
+    @property
+    def drop(self) -> float | None:
+        if self.score is None or self.usual is None:
+            return None
+        return round(self.usual - self.score, 1)
+
+
+def latest_against_usual(
+    answered: list[tuple[date, list[str]]], *, min_reports: int, baseline_days: int
+) -> Latest:
+    """Read answered check-ins (``(due_on, statuses)``, newest first): the newest one's score, and the
+    patient's usual before it — for a hard week the patient told us about, noticed the day it is told."""
+    if not answered:
+        return Latest(None, 0, None)
+    newest_due, newest = answered[0]
+    score, reports = score_of(newest)
+    usual, usual_reports = score_of(
+        s
+        for due_on, statuses in answered[1:]
+        if (newest_due - due_on).days <= baseline_days
+        for s in statuses
+    )
+    return Latest(score, reports, usual if usual_reports >= min_reports else None)

@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from accounts.models import AccessEvent
 from compliance import detection, tasks
-from compliance.models import Alert, ClinicSettings
+from compliance.models import Alert, CheckInAnswer, ClinicSettings
 from journeys.models import BlueprintItem, CheckIn, Journey, Stage
 from nudges.models import Kind, Nudge, NudgeRule
 from tests.compliance.conftest import MONDAY, week
@@ -472,3 +472,49 @@ def test_two_runs_adding_reasons_to_one_alert_at_once_keep_both(led):
 
     alert.refresh_from_db()
     assert [row["reason"] for row in alert.reasons] == ["low_adherence", "missed_checkins", "side_effect"]
+
+
+# --- A hard week, told ----------------------------------------------------------------------------
+
+
+def told(checkin, *, words="", barriers=()):
+    CheckInAnswer.objects.filter(checkin=checkin).update(where_it_failed=words, barriers=list(barriers))
+
+
+def a_hard_week(journey):
+    """Four ordinary weeks (83%), then one at 17%: too little for the two-check-in rules at the defaults
+    (the last two average 50%, 33 points below the weeks before)."""
+    rules(low_margin_points=20, min_reports=6, missed_in_a_row=1, drop_points=35)
+    for n in range(4):
+        week(journey, MONDAY + timedelta(days=7 * n), ["done", "done", "partial"])
+    return week(journey, MONDAY + timedelta(days=28), ["missed", "missed", "partial"])
+
+
+@pytest.mark.parametrize(
+    "said", [{"words": "A hard week with the kids."}, {"barriers": ["time"]}], ids=["words", "barrier"]
+)
+def test_a_hard_week_the_patient_told_us_about_is_noticed_the_day_it_is_told(led, said):
+    journey, _ = led
+    told(a_hard_week(journey), **said)
+
+    [alert] = detection.detect_faltering(now=NOW)
+
+    assert alert.reason == Alert.Reason.ADHERENCE_DROP
+    assert alert.detail.startswith("A hard week: 16.7% in the check-in due")
+    assert "down 66.6 points from their usual 83.3%" in alert.detail
+    assert "kids" not in alert.detail  # the patient's words are shown to clinicians only, on the alert
+
+
+def test_the_same_week_without_a_word_waits_for_the_next_check_in(led):
+    journey, _ = led
+    a_hard_week(journey)
+
+    assert detection.detect_faltering(now=NOW) == []
+
+
+def test_a_hard_week_can_be_switched_off(led):
+    journey, _ = led
+    told(a_hard_week(journey), words="A hard week with the kids.")
+    rules(hard_week_points=0)
+
+    assert detection.detect_faltering(now=NOW) == []

@@ -419,7 +419,10 @@ class TestTheLivingClinic:
             [row] = [row for row in alert.reasons if row["reason"] == Alert.Reason.LOW_ADHERENCE]
             assert row["detail"] == f"{score:g}% over the last two check-ins"
             outreach = alert.outreach_nudge
-            assert (outreach.kind, outreach.status) == ("adherence_outreach", Nudge.Status.PENDING)
+            # Their hard week was told in words, so the alert opened that day and its outreach went (or
+            # was held back with its reason) then, not a week later.
+            assert outreach.kind == "adherence_outreach"
+            assert outreach.status in (Nudge.Status.SENT, Nudge.Status.SUPPRESSED), outreach.status
 
     def test_silence_is_alerted_and_a_patient_silent_after_the_follow_up_is_to_be_called(self, seeded):
         missed = [
@@ -499,7 +502,11 @@ class TestTheLivingClinic:
         assert answered.patient.display_name in alerts_page  # among the recently answered
 
     def test_the_adherence_panel_shows_a_demo_patients_answers_and_charts(self, seeded, client):
-        alert = Alert.objects.filter(reason=Alert.Reason.LOW_ADHERENCE, resolved_at__isnull=True).first()
+        [alert, *_] = [
+            a
+            for a in Alert.objects.filter(resolved_at__isnull=True)
+            if Alert.Reason.LOW_ADHERENCE in a.reason_values
+        ]
         patient = alert.patient
         client.force_login(patient.care_team.get(role="lead", ended_at__isnull=True).user)
         page = client.get(f"/patients/{patient.pk}/").content.decode()
