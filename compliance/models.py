@@ -43,7 +43,7 @@ class ClinicSettings(models.Model):
     )
     drop_points = models.PositiveSmallIntegerField(
         "drop from the patient's usual (points)",
-        default=35,
+        default=40,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="A fall this large from the check-ins of the window before to the recent ones opens an alert.",
     )
