@@ -185,7 +185,11 @@ def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMemb
     """(current members, lead first; former members, newest first)."""
     members = list(patient.care_team.select_related("user", "added_by").order_by("started_at", "id"))
     order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
-    current = sorted((m for m in members if m.ended_at is None), key=lambda m: (order[m.role], m.started_at))
+    # A role no form offers (a row written before roles were checked) sorts last instead of breaking the page.
+    current = sorted(
+        (m for m in members if m.ended_at is None),
+        key=lambda m: (order.get(m.role, len(order)), m.started_at),
+    )
     former = sorted((m for m in members if m.ended_at is not None), key=attrgetter("ended_at"), reverse=True)
     return current, former
 
