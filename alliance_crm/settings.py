@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -367,7 +368,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": NUDGE_RECONCILE_SECONDS},
     "mark-missed-checkins": {"task": "compliance.mark_missed", "schedule": 900.0},
     "detect-faltering": {"task": "compliance.detect_faltering", "schedule": 3600.0},
+    # The audit trail's head in the log and to AUDIT_HEAD_MAIL_TO, once a day (verify_audit --expect-head).
+    "audit-head": {"task": "accounts.audit_head", "schedule": crontab(hour=6, minute=0)},
 }
+AUDIT_HEAD_MAIL_TO = env.list("AUDIT_HEAD_MAIL_TO", default=[])
 
 # --- Logging -------------------------------------------------------------------------------------
 # Patient-link tokens (/c/…, /u/…, /consent/confirm/…) are masked in every line the handlers write:
