@@ -245,7 +245,6 @@ def test_the_authenticator_key_is_stored_encrypted(staff):
         "/accounts/2fa/recovery-codes/generate/",
         "/accounts/2fa/totp/deactivate/",
         "/accounts/password/change/",
-        "/accounts/email/",
     ],
 )
 def test_the_account_pages_open_in_the_product_look_for_a_signed_in_user(client_for, staff, url):
