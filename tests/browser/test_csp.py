@@ -81,3 +81,29 @@ def test_signed_in_pages_and_htmx_load_with_no_csp_violation(
     cancel.click()
     expect(cancel).to_have_count(0)
     assert page.violations() == []
+
+
+def test_the_email_wording_preview_is_styled_with_no_csp_violation(
+    watched, live_server, transactional_db, monkeypatch
+):
+    """The preview frame (sandboxed, srcdoc) inherits the page's CSP: its styles come from a static file."""
+    from nudges.models import MessageTemplate
+
+    hold_deliveries(monkeypatch)
+    UserFactory(username="charlie", display_name="Charlie Admin", role="admin")
+    template, _ = MessageTemplate.objects.update_or_create(
+        kind="checkin_request",
+        channel="email",
+        defaults={"subject": "Checking in, {{ first_name }}", "body": "Hi {{ first_name }},\n\nHow was it?"},
+    )
+    page = watched
+    sign_in(page, live_server.url, "charlie")
+    page.goto(f"{live_server.url}/admin/nudges/messagetemplate/{template.pk}/change/")
+    frame = page.frame_locator("iframe.wording-preview-frame")
+    expect(frame.get_by_text("How was it?")).to_be_visible()
+    body = frame.locator("body")
+    expect(body).to_have_css("background-color", "rgb(244, 248, 246)")
+    expect(body).to_have_css("padding-top", "24px")
+    expect(frame.get_by_role("link", name="Stop these messages")).to_have_css("color", "rgb(92, 111, 107)")
+    page.wait_for_timeout(300)  # a refused style is reported a moment after the frame renders
+    assert page.violations() == []
