@@ -107,3 +107,44 @@ def test_the_email_wording_preview_is_styled_with_no_csp_violation(
     expect(frame.get_by_role("link", name="Stop these messages")).to_have_css("color", "rgb(92, 111, 107)")
     page.wait_for_timeout(300)  # a refused style is reported a moment after the frame renders
     assert page.violations() == []
+
+
+def test_the_two_factor_and_account_pages_load_with_no_csp_violation(
+    watched, live_server, transactional_db, monkeypatch
+):
+    """allauth's own pages for a signed-in person: the second factor's overview, the app, the recovery codes,
+    confirming who you are again, the password change — and enrolment at a first sign-in."""
+    from tests.browser.helpers import enter_password
+
+    hold_deliveries(monkeypatch)
+    UserFactory(username="charlie", display_name="Charlie Desk", role="staff")
+    UserFactory(username="newbie", display_name="New Colleague", role="staff")
+    page = watched
+
+    enter_password(page, live_server.url, "newbie")
+    expect(page.get_by_role("heading", name="Set up your second factor")).to_be_visible()
+    assert page.violations() == [], "enrolment"
+    page.locator("#main").get_by_role("button", name="Sign out").click()
+
+    sign_in(page, live_server.url, "charlie")
+    for path in (
+        "/accounts/2fa/",
+        "/accounts/2fa/totp/deactivate/",
+        "/accounts/2fa/recovery-codes/",
+        "/accounts/2fa/recovery-codes/generate/",
+        "/accounts/2fa/reauthenticate/",
+        "/accounts/reauthenticate/",
+        "/accounts/password/change/",
+    ):
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        assert page.violations() == [], path
+    expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
+
+    page.goto(live_server.url + "/accounts/2fa/totp/deactivate/")
+    expect(page.get_by_role("heading", name="Your second factor stays on")).to_be_visible()
+    expect(page.get_by_role("button", name="Deactivate")).to_have_count(0)
+    page.goto(live_server.url + "/accounts/2fa/recovery-codes/generate/")
+    page.get_by_role("button", name="Make new codes").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    assert page.violations() == []
