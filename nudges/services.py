@@ -835,7 +835,7 @@ def consent_ask_by_text(*, request: ConsentRequest, now: datetime | None = None)
     Not an outbox nudge: the outbox's consent check would refuse it, rightly — consent is what it asks
     for. One text that answers a request made for that very number, holding nothing but the clinic's name
     and how to say yes, is the confirmation a double opt-in sends, like the one text after a STOP (see
-    the README, *Consent only from its owner*). So it goes only as that: never to an archived or
+    the README, *The public "Get in touch" page*). So it goes only as that: never to an archived or
     unsubscribed patient, never in their quiet hours (the request then waits for the care team, as
     before), at most once a week per patient and number whoever fills in the form; never with
     ``CONSENT_ASK_BY_TEXT`` off.
