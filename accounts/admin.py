@@ -46,6 +46,10 @@ class PatientAuditMixin:
     def _patient_id(self, obj):
         return attrgetter(self.patient_id_path)(obj)
 
+    def _patients_also_shown(self, obj) -> list[int]:
+        """Further patients a change page shows besides ``_patient_id`` (none but on the trail's own page)."""
+        return []
+
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
@@ -64,6 +68,7 @@ class PatientAuditMixin:
             record_access(
                 action=AccessEvent.Action.VIEW,
                 patient_id=self._patient_id(obj),
+                patient_ids=self._patients_also_shown(obj),
                 obj=obj,
                 detail=self.audit_label,
             )
@@ -172,8 +177,11 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """The audit trail: readable by admins, never changed or deleted."""
+class AccessEventAdmin(PatientAuditMixin, ReadOnlyMixin, admin.ModelAdmin):
+    """The audit trail: readable by admins, never changed or deleted. Reading it is itself on the trail:
+    the list writes a ``list`` row with the patients its rows name, a row's page a ``view`` row."""
+
+    audit_label = "in admin (the audit trail)"
 
     list_display = ("at", "actor", "actor_label", "action", "patient_id", "object_repr", "ip_address")
     list_filter = ("action", "object_type")
@@ -181,3 +189,6 @@ class AccessEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ("actor", "object_type")
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AccessEvent._meta.fields]
+
+    def _patients_also_shown(self, obj) -> list[int]:
+        return list(obj.patient_ids or [])

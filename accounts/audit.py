@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
-from .chain import GENESIS, lock_chain, row_hash
+from .chain import GENESIS, Head, lock_chain, row_hash
 from .models import AccessEvent
 
 if TYPE_CHECKING:
@@ -161,3 +161,10 @@ def record_list(*, patient_ids: Iterable[int], query: str = "", what: str) -> Ac
     return record_access(
         action=AccessEvent.Action.LIST, patient_ids=patient_ids, detail=query, object_repr=what
     )
+
+
+def audit_head() -> Head:
+    """The trail's last row as it stands (not verified: ``verify_audit`` walks the chain), to be kept
+    outside the database."""
+    last = AccessEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    return Head(seq=last[0], hash=last[1]) if last else Head(seq=0, hash=GENESIS)

@@ -70,6 +70,19 @@ def lock_chain(connection) -> None:
 
 
 @dataclass(frozen=True)
+class Head:
+    """The trail's last row, ``SEQ:HASH`` when written down: kept outside the database, it proves later
+    that no row up to it was cut or rewritten (``verify_audit --expect-head``). An empty trail's is
+    ``0:`` and ``GENESIS``."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+@dataclass(frozen=True)
 class Break:
     """Where the chain first fails: the row (``seq``, ``id``; ``id`` is None for a missing row) and why."""
 

@@ -1,7 +1,7 @@
 from allauth.account import views as allauth_views
 from allauth.mfa.totp import views as totp_views
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_POST
 
 from .models import UserSession
@@ -37,3 +37,9 @@ class EnrolTOTPView(totp_views.ActivateTOTPView):
 def keep_alive(request):
     """The "Stay signed in" button: the request itself renews the idle timer; the answer says for how long."""
     return JsonResponse({"idle_timeout_seconds": settings.SESSION_IDLE_TIMEOUT_SECONDS})
+
+
+def not_offered(request, *args, **kwargs):
+    """allauth's pages for managing one's own email addresses, answered 404 for everyone: a clinic account's
+    address is set by an admin (Accounts → Users), because it is where password resets go."""
+    raise Http404("Email addresses are managed by the clinic's admin.")

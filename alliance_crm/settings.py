@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -290,6 +291,9 @@ SILENCED_SYSTEM_CHECKS = ["mail.E001"] if ALLIANCE_DEMO_DEPLOYMENT else []
 ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="")
+# A known patient's request on the public form for texts, with their SMS consent withdrawn, is confirmed by one
+# text asking them to reply YES (nudges.services.consent_ask_by_text); false: the request waits for the team.
+CONSENT_ASK_BY_TEXT = env.bool("CONSENT_ASK_BY_TEXT", default=True)
 SMS_BACKEND = env.str("SMS_BACKEND", default="nudges.channels.FileSmsBackend" if DEBUG else "")
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
@@ -367,7 +371,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": NUDGE_RECONCILE_SECONDS},
     "mark-missed-checkins": {"task": "compliance.mark_missed", "schedule": 900.0},
     "detect-faltering": {"task": "compliance.detect_faltering", "schedule": 3600.0},
+    # The audit trail's head in the log and to AUDIT_HEAD_MAIL_TO, once a day (verify_audit --expect-head).
+    "audit-head": {"task": "accounts.audit_head", "schedule": crontab(hour=6, minute=0)},
 }
+AUDIT_HEAD_MAIL_TO = env.list("AUDIT_HEAD_MAIL_TO", default=[])
 
 # --- Logging -------------------------------------------------------------------------------------
 # Patient-link tokens (/c/…, /u/…, /consent/confirm/…) are masked in every line the handlers write:

@@ -101,7 +101,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             'class="wording-preview-frame"></iframe>',
             rendered.subject,
             rendered.text,
-            escape(rendered.html),  # the rendered layout is marked safe: escape it again for the attribute
+            # the rendered layout is marked safe: escape it again for the attribute
+            escape(rendering.preview_document(rendered.html)),
         )
 
     @admin.display(description="shipped wording")

@@ -10,7 +10,10 @@ letter, digit or apostrophe. Then, for a *short reply* — at most ``SHORT_REPLY
   revoke, opt out or unsubscribe ("stop appointment reminders"), but not cancel or end: "cancel my
   appointment" is about the visit, not the texts.
 - **restart** when it holds START or UNSTOP and nothing but such words (opt-out wins if both appear);
-- **help** when it holds HELP or INFO and nothing but such words.
+- **help** when it holds HELP or INFO and nothing but such words;
+- **yes** when it holds YES and nothing but a few plain words ("Yes please", "yes that was me"). A yes only
+  confirms a request for texts that we asked that number about (``nudges.services.sms_inbound``); any
+  other yes answers a question and is kept for the care team.
 
 Anything else is kept for the care team, even when it holds one of those words: "the weekend was hard",
 "Should I stop the magnesium?", "cancel my appointment", "don't stop", "I need help with my plan".
@@ -27,6 +30,12 @@ REVOCATION_WORDS = frozenset({"stop", "stopall", "quit", "end", "revoke", "optou
 VISIT_BOUND = frozenset({"cancel", "end"})  # in a clinic, these two are often about a visit
 RESTART_WORDS = frozenset({"start", "unstop", "optin"})
 HELP_WORDS = frozenset({"help", "info"})
+YES_WORDS = frozenset({"yes"})
+# Never "no", "not", "don't": only words that leave a yes a yes.
+YES_COMPANIONS = frozenset(
+    {"please", "pls", "plz", "thanks", "thank", "you", "thx", "ok", "okay", "sure", "i", "do", "confirm"}
+    | {"that", "that's", "was", "me", "it", "it's", "is", "its"}
+)
 
 # Words that only say what or how: they never change what a keyword means.
 COMPANIONS = frozenset(
@@ -61,6 +70,7 @@ class Meaning(StrEnum):
     OPT_OUT = "opt_out"
     RESTART = "restart"
     HELP = "help"
+    YES = "yes"
     WORDS = "words"  # for the care team
 
 
@@ -97,4 +107,6 @@ def meaning_of(body: str) -> Meaning:
         return Meaning.RESTART
     if present & HELP_WORDS and present <= HELP_WORDS | COMPANIONS:
         return Meaning.HELP
+    if present & YES_WORDS and present <= YES_WORDS | YES_COMPANIONS:
+        return Meaning.YES
     return Meaning.WORDS

@@ -189,6 +189,7 @@ class InboundMessage(models.Model):
         OPTED_OUT = "opted_out", "Opted out of text messages"
         RESTARTED = "restarted", "Restarted text messages"
         HELP = "help", "Asked for help"
+        CONFIRMED = "confirmed", "Confirmed consent to texts"
 
     patient = models.ForeignKey(
         "patients.Patient", null=True, blank=True, on_delete=models.CASCADE, related_name="inbound_messages"

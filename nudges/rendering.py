@@ -7,6 +7,8 @@ with links and line breaks, inside one shared layout: a patient's own words can 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,7 @@ from django.conf import settings
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import Lexer, TokenType
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 
 from patients.models import Channel
 
@@ -142,4 +145,50 @@ def preview(kind: str, channel: str, subject: str, body: str) -> Rendered:
     )
 
 
-__all__ = ["SAMPLE_CONTEXT", "Kind", "Rendered", "WordingError", "check_wording", "preview", "render_message"]
+# --- The admin preview under the Content-Security-Policy ----------------------------------------------
+# An email carries its styles in style="" attributes (mail clients drop stylesheets), and the CSP, which a
+# srcdoc frame inherits, refuses every one of them. The preview swaps each attribute for a class named after
+# its declarations; static/css/email-preview.css defines those classes with the same declarations
+# (tests/nudges/test_admin.py fails, naming the missing rule, when nudges/email.html changes without it).
+PREVIEW_STYLESHEET = "css/email-preview.css"
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
+_HEAD_END = "</head>"
+
+
+def style_declarations(style: str) -> str:
+    """A style attribute's declarations in one spelling: ``margin: 0; color:#333;`` → ``margin:0;color:#333``."""
+    parts = (part.split(":", 1) for part in style.split(";") if ":" in part)
+    return ";".join(f"{name.strip().lower()}:{_spelling(value)}" for name, value in parts)
+
+
+def _spelling(value: str) -> str:
+    return re.sub(r"\s*,\s*", ",", " ".join(value.split()))
+
+
+def preview_class(style: str) -> str:
+    return "email-" + hashlib.sha256(style_declarations(style).encode()).hexdigest()[:10]
+
+
+def preview_document(html: str) -> str:
+    """The rendered email as the admin preview frame shows it: its style attributes as classes, and the
+    stylesheet that defines them. Only our layout writes a style attribute: the wording in it is escaped,
+    so a quote in a patient's or an admin's words cannot open one."""
+
+    def as_class(match: re.Match) -> str:
+        return f' class="{preview_class(match[1])}"'
+
+    document = _STYLE_ATTRIBUTE.sub(as_class, html)
+    link = f'<link rel="stylesheet" href="{static(PREVIEW_STYLESHEET)}">'
+    return document.replace(_HEAD_END, f"{link}{_HEAD_END}", 1)
+
+
+__all__ = [
+    "SAMPLE_CONTEXT",
+    "Kind",
+    "Rendered",
+    "WordingError",
+    "check_wording",
+    "preview",
+    "preview_document",
+    "render_message",
+]

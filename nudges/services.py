@@ -31,14 +31,21 @@ from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
-from patients.models import Channel, ConsentEvent, Patient
-from patients.selectors import patient_may_message
-from patients.services import consent_record, patient_unsubscribe
+from patients.models import Channel, ConsentEvent, ConsentRequest, Patient
+from patients.selectors import consent_requests_awaiting_text_reply, patient_may_message
+from patients.services import (
+    CONFIRMATION_VALID_FOR,
+    ConsentConfirmation,
+    consent_confirm,
+    consent_confirmation_claim,
+    consent_record,
+    patient_unsubscribe,
+)
 
 from . import channels, keywords, rendering, tokens
 from .budget import budget_hold_reason
 from .models import Heartbeat, InboundMessage, Kind, Nudge, NudgeRule
-from .timing import next_allowed_moment
+from .timing import START_MARGIN, next_allowed_moment
 
 logger = logging.getLogger(__name__)
 
@@ -788,13 +795,27 @@ _ACTIONS = {
     keywords.Meaning.OPT_OUT: InboundMessage.Action.OPTED_OUT,
     keywords.Meaning.RESTART: InboundMessage.Action.RESTARTED,
     keywords.Meaning.HELP: InboundMessage.Action.HELP,
+    keywords.Meaning.YES: InboundMessage.Action.KEPT,  # unless it confirms a request we asked about
     keywords.Meaning.WORDS: InboundMessage.Action.KEPT,
 }
 _REPLY_TEMPLATES = {
     InboundMessage.Action.OPTED_OUT: "nudges/sms_reply_opt_out.txt",
     InboundMessage.Action.RESTARTED: "nudges/sms_reply_restart.txt",
     InboundMessage.Action.HELP: "nudges/sms_reply_help.txt",
+    InboundMessage.Action.CONFIRMED: "nudges/sms_reply_consent_confirmed.txt",
 }
+SMS_YES_VIA = "SMS YES"
+# A number is asked at most once in this time, however often a form names it: one ask alive at a time.
+CONSENT_ASK_EVERY = CONFIRMATION_VALID_FOR
+
+
+def _sms_words(template: str) -> str:
+    context = {
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "valid_days": CONFIRMATION_VALID_FOR.days,
+    }
+    return " ".join(render_to_string(template, context).split())
 
 
 def _auto_reply(action: str) -> str:
@@ -803,10 +824,57 @@ def _auto_reply(action: str) -> str:
         if action in InboundMessage.Action.values
         else None
     )
-    if template is None:
-        return ""
-    context = {"clinic_name": settings.CLINIC_NAME, "clinic_phone": settings.CLINIC_PHONE}
-    return " ".join(render_to_string(template, context).split())
+    return _sms_words(template) if template is not None else ""
+
+
+@transaction.atomic
+def consent_ask_by_text(*, request: ConsentRequest, now: datetime | None = None) -> bool:
+    """Text the number a public form asked us to text, once, asking its owner to reply YES: only that YES
+    (``sms_inbound``) records consent. Returns whether the text goes (on commit).
+
+    Not an outbox nudge: the outbox's consent check would refuse it, rightly — consent is what it asks
+    for. One text that answers a request made for that very number, holding nothing but the clinic's name
+    and how to say yes, is the confirmation a double opt-in sends, like the one text after a STOP (see
+    the README, *The public "Get in touch" page*). So it goes only as that: never to an archived or
+    unsubscribed patient, never in their quiet hours (the request then waits for the care team, as
+    before), at most once a week per patient and number whoever fills in the form; never with
+    ``CONSENT_ASK_BY_TEXT`` off.
+    """
+    if request.channel != Channel.SMS:
+        raise ValidationError("Only a request for text messages is confirmed by text.")
+    patient = request.patient
+    now = now or timezone.now()
+    if not settings.CONSENT_ASK_BY_TEXT:
+        return False
+    if patient.archived or patient.unsubscribed_at or not patient.phone or patient.phone != request.address:
+        return False
+    if next_allowed_moment(
+        now, tz=patient.tz, start=patient.quiet_hours_start, end=patient.quiet_hours_end, margin=START_MARGIN
+    ) != now.astimezone(UTC):
+        return False
+    if not consent_confirmation_claim(request=request, every=CONSENT_ASK_EVERY):
+        return False
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor_label="consent confirmation",
+        patient_id=patient.pk,
+        obj=request,
+        detail="asked the patient by text to reply YES to confirm SMS consent",
+    )
+    transaction.on_commit(functools.partial(_send_consent_ask, request_id=request.pk))
+    return True
+
+
+def _send_consent_ask(*, request_id: int) -> None:
+    request = ConsentRequest.objects.get(pk=request_id)
+    try:
+        channels.sms_backend().send(
+            to=request.address,
+            body=_sms_words("nudges/sms_consent_ask.txt"),
+            reference=f"consent-request-{request.pk}",
+        )
+    except Exception:  # the request is recorded and on the patient's page either way
+        logger.warning("could not text the consent question for request %s", request.pk, exc_info=True)
 
 
 def _last_sms_sent(patient: Patient) -> Nudge | None:
@@ -824,18 +892,31 @@ def sms_inbound(*, from_number: str, body: str, provider_id: str = "") -> Inboun
 
     An opt-out withdraws SMS consent and is answered with one confirmation: the single text the rules allow
     after an opt-out, sent as the reply to this very message, never through the outbox. HELP is answered
-    with the clinic's name and phone; START or UNSTOP grants SMS consent again. The same provider message
-    received twice (a retried webhook) changes nothing and is not answered again.
+    with the clinic's name and phone; START or UNSTOP grants SMS consent again. A YES confirms the request
+    for texts we asked this number about (``consent_ask_by_text``) while it is good, and is answered with a
+    short thank-you; any other YES answers a question and is kept. The same provider message received twice
+    (a retried webhook) changes nothing and is not answered again.
     """
     if not from_number:
         return InboundOutcome(action="ignored", reply="")
     if provider_id and InboundMessage.objects.filter(provider_id=provider_id).exists():
         return InboundOutcome(action="duplicate", reply="")
-    action = _ACTIONS[keywords.meaning_of(body)]
+    meaning = keywords.meaning_of(body)
     patients: list[Patient | None] = list(Patient.objects.filter(phone=from_number).order_by("pk"))
+    awaiting = (
+        consent_requests_awaiting_text_reply(phone=from_number, valid_for=CONFIRMATION_VALID_FOR)
+        if meaning == keywords.Meaning.YES and patients
+        else {}
+    )
     received = timezone.now()
     messages = []
+    confirmed = False
     for patient in patients or [None]:  # a number nobody has is kept too, for a person to look at
+        action = _ACTIONS[meaning]
+        if patient is not None and patient.pk in awaiting:
+            outcome = consent_confirm(request_id=awaiting[patient.pk].pk, via=SMS_YES_VIA)
+            if outcome != ConsentConfirmation.CHANGED:  # a later STOP or a new number stands
+                action, confirmed = InboundMessage.Action.CONFIRMED, True
         message = InboundMessage.objects.create(
             patient=patient,
             channel=Channel.SMS,
@@ -866,6 +947,7 @@ def sms_inbound(*, from_number: str, body: str, provider_id: str = "") -> Inboun
                 address=from_number,
                 note=body[:255],
             )
+    action = InboundMessage.Action.CONFIRMED if confirmed else _ACTIONS[meaning]
     # Restarting needs someone to restart; an opt-out or HELP is answered whoever sent it.
     reply = "" if action == InboundMessage.Action.RESTARTED and not patients else _auto_reply(action)
     if reply:

@@ -10,6 +10,7 @@ from .selectors import lead_candidates, patient_find_duplicates, team_candidates
 from .validation import (
     CARE_TEAM_FIELDS,
     LEAD_MUST_PRACTISE,
+    UNKNOWN_CARE_TEAM_ROLE,
     normalize_phone,
     time_zone_names,
     validate_care_team_member,
@@ -202,7 +203,10 @@ class ChangeLeadForm(forms.Form):
 class CareTeamMemberForm(forms.Form):
     ROLE_CHOICES = [(r.value, r.label) for r in CareTeamMember.Role if r != CareTeamMember.Role.LEAD]
 
-    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    role = forms.ChoiceField(
+        choices=ROLE_CHOICES,
+        error_messages={"invalid_choice": UNKNOWN_CARE_TEAM_ROLE, "required": UNKNOWN_CARE_TEAM_ROLE},
+    )
     user = PractitionerChoiceField(queryset=team_candidates(), required=False, label="Colleague")
     external_name = forms.CharField(max_length=120, required=False, label="Specialist's name")
     external_practice = forms.CharField(max_length=120, required=False, label="Practice")

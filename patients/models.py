@@ -330,8 +330,8 @@ class CareTeamMember(models.Model):
 
 class ConsentRequest(models.Model):
     """Someone asked on a public form that we write to a patient we already know. It is not consent: only the
-    patient's own confirmation — the link emailed to that address — records consent, and a withdrawal made
-    after the request was made stands."""
+    patient's own confirmation — the link emailed to that address, or a YES texted back from that number to
+    the one text that asked — records consent, and a withdrawal made after the request was made stands."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consent_requests")
     channel = models.CharField(max_length=10, choices=Channel.choices)
@@ -339,7 +339,10 @@ class ConsentRequest(models.Model):
     via = models.CharField(max_length=60, help_text="Where the request came from, e.g. inquiry form.")
     requested_at = models.DateTimeField(default=timezone.now)
     confirmation_sent_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the confirmation link was emailed; empty when none was sent."
+        null=True,
+        blank=True,
+        help_text="When the patient was asked to confirm (the link emailed, or the text asking for YES); "
+        "empty when nobody was asked.",
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
@@ -185,7 +186,11 @@ def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMemb
     """(current members, lead first; former members, newest first)."""
     members = list(patient.care_team.select_related("user", "added_by").order_by("started_at", "id"))
     order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
-    current = sorted((m for m in members if m.ended_at is None), key=lambda m: (order[m.role], m.started_at))
+    # A role no form offers (a row written before roles were checked) sorts last instead of breaking the page.
+    current = sorted(
+        (m for m in members if m.ended_at is None),
+        key=lambda m: (order.get(m.role, len(order)), m.started_at),
+    )
     former = sorted((m for m in members if m.ended_at is not None), key=attrgetter("ended_at"), reverse=True)
     return current, former
 
@@ -202,3 +207,19 @@ def team_candidates() -> QuerySet:
 def consent_requests_waiting(patient: Patient) -> QuerySet[ConsentRequest]:
     """Requests to write to the patient that the patient has not confirmed, newest first (one query)."""
     return patient.consent_requests.filter(confirmed_at__isnull=True).order_by("-requested_at", "-id")
+
+
+def consent_requests_awaiting_text_reply(*, phone: str, valid_for: timedelta) -> dict[int, ConsentRequest]:
+    """For each patient whose number is ``phone``: their latest text-message request that we asked that
+    number to confirm by text within ``valid_for`` and that nobody confirmed yet (one query)."""
+    requests = ConsentRequest.objects.filter(
+        channel=Channel.SMS,
+        address=phone,
+        patient__phone=phone,
+        confirmation_sent_at__gte=timezone.now() - valid_for,
+        confirmed_at__isnull=True,
+    ).order_by("patient_id", "-confirmation_sent_at", "-id")
+    latest: dict[int, ConsentRequest] = {}
+    for request in requests:
+        latest.setdefault(request.patient_id, request)
+    return latest

@@ -19,6 +19,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 
 from .models import CareTeamMember, Channel, ConsentEvent, ConsentRequest, Patient
+from .tokens import MAX_AGE as CONSENT_LINK_VALID_FOR
 from .tokens import consent_confirm_token
 from .validation import (
     ALREADY_ON_THE_TEAM,
@@ -34,6 +35,8 @@ PATIENT_FIELDS = Patient.EDITABLE_FIELDS
 CONFIRMATION_VIA = "confirmation link"
 # At most one confirmation email per patient and address in this time, however often the form is sent.
 CONFIRMATION_EVERY = timedelta(hours=24)
+# How long a confirmation asked for stays good: the emailed link, or a YES to the text that asked.
+CONFIRMATION_VALID_FOR = CONSENT_LINK_VALID_FOR
 
 
 def _address_for(patient: Patient, channel: str) -> str:
@@ -149,28 +152,17 @@ def consent_record(
 def consent_request(*, patient: Patient, channel: str, via: str) -> ConsentRequest:
     """Record that a public form asked us to write to a patient we already know, without touching their
     consent. For email, send the patient a signed link to confirm it themselves (at most one a day per
-    address, never to an archived patient); a text-message request waits for the care team."""
+    address, never to an archived patient). A text-message request is only recorded here: this floor
+    sends no texts, so the caller asks the number itself (``nudges.services.consent_ask_by_text``), and
+    otherwise it waits for the care team."""
     if channel not in Channel.values:
         raise ValidationError(f"Unknown channel “{channel}”.")
     address = _address_for(patient, channel)
     validate_consent_address(channel=channel, address=address)
-    now = timezone.now()
-    sent_lately = ConsentRequest.objects.filter(
-        patient=patient,
-        channel=channel,
-        address=address,
-        confirmation_sent_at__gte=now - CONFIRMATION_EVERY,
-    ).exists()
-    send = channel == Channel.EMAIL and not patient.archived and not sent_lately
     request = ConsentRequest.objects.create(
-        patient=patient,
-        channel=channel,
-        address=address,
-        via=via,
-        requested_at=now,
-        confirmation_sent_at=now if send else None,
+        patient=patient, channel=channel, address=address, via=via, requested_at=timezone.now()
     )
-    if send:
+    if channel == Channel.EMAIL and consent_confirmation_claim(request=request, every=CONFIRMATION_EVERY):
         transaction.on_commit(partial(_send_consent_confirmation, request_id=request.pk))
     record_access(
         action=AccessEvent.Action.UPDATE,
@@ -180,6 +172,30 @@ def consent_request(*, patient: Patient, channel: str, via: str) -> ConsentReque
         detail=f"{channel} consent asked for via {via}; waiting for the patient to confirm",
     )
     return request
+
+
+@transaction.atomic
+def consent_confirmation_claim(*, request: ConsentRequest, every: timedelta) -> bool:
+    """Whether the patient may be asked to confirm ``request`` now, noting the ask as sent when they may:
+    never an archived patient, and at most one ask per patient and address on that channel in ``every``.
+    The patient's row is locked, so two inquiries at once never both ask."""
+    patient = Patient.objects.select_for_update().get(pk=request.patient_id)
+    now = timezone.now()
+    asked_lately = (
+        ConsentRequest.objects.filter(
+            patient=patient,
+            channel=request.channel,
+            address=request.address,
+            confirmation_sent_at__gte=now - every,
+        )
+        .exclude(pk=request.pk)
+        .exists()
+    )
+    if patient.archived or asked_lately:
+        return False
+    request.confirmation_sent_at = now
+    request.save(update_fields=["confirmation_sent_at"])
+    return True
 
 
 def _send_consent_confirmation(*, request_id: int) -> None:
@@ -213,10 +229,10 @@ class ConsentConfirmation:
 
 
 @transaction.atomic
-def consent_confirm(*, request_id: int) -> str:
-    """The patient confirmed, from the link sent to that very address, that we may write to them: record
-    consent "via confirmation link". Each link confirms once; a withdrawal made after the request, or a
-    changed address, stands."""
+def consent_confirm(*, request_id: int, via: str = CONFIRMATION_VIA) -> str:
+    """The patient confirmed, from the link sent to that very address (or by a YES from that very number),
+    that we may write to them: record consent ``via`` how they confirmed. Each request confirms once; a
+    withdrawal made after the request, or a changed address, stands."""
     request = ConsentRequest.objects.select_for_update().select_related("patient").get(pk=request_id)
     patient = request.patient
     if request.confirmed_at is not None:
@@ -233,7 +249,7 @@ def consent_confirm(*, request_id: int) -> str:
             patient=patient,
             channel=request.channel,
             granted=True,
-            via=CONFIRMATION_VIA,
+            via=via,
             address=request.address,
             note=f"asked for via {request.via} on {request.requested_at:%Y-%m-%d}",
         )

@@ -131,12 +131,22 @@ ONE_LEAD = "This patient already has a lead practitioner."
 ALREADY_ON_THE_TEAM = "This person is already on the patient's care team."
 SPECIALIST_NEEDS_A_NAME = "Give the specialist's name, or choose a colleague."
 COLLEAGUE_NEEDED = "Choose the colleague to add."
+UNKNOWN_CARE_TEAM_ROLE = "Choose their role on the team: practitioner, health coach or external specialist."
+# The roles someone joins the team in (the lead is set with "Change lead", never added).
+MEMBER_ROLES = ("practitioner", "health_coach", "specialist")
 # Where a form shows each care-team refusal, by its code.
-CARE_TEAM_FIELDS = {"specialist_unnamed": "external_name", "colleague_missing": "user"}
+CARE_TEAM_FIELDS = {
+    "specialist_unnamed": "external_name",
+    "colleague_missing": "user",
+    "unknown_role": "role",
+}
 
 
 def validate_care_team_member(*, role: str, user, external_name: str) -> None:
-    """A colleague joins the team as a user; only an external specialist may instead be given by name."""
+    """A colleague joins the team as a user in one of ``MEMBER_ROLES``; only an external specialist may
+    instead be given by name."""
+    if role not in MEMBER_ROLES:
+        raise ValidationError(UNKNOWN_CARE_TEAM_ROLE, code="unknown_role")
     if role == "specialist":
         if user is None and not (external_name or "").strip():
             raise ValidationError(SPECIALIST_NEEDS_A_NAME, code="specialist_unnamed")

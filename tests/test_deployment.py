@@ -55,6 +55,8 @@ def test_app_services_talk_to_postgres_and_redis_in_production_mode():
     assert env["DJANGO_DEBUG"] == "false"
     assert "postgres://" in env["DATABASE_URL"]
     assert env["CELERY_BROKER_URL"].endswith("redis://redis:6379/0}")
+    # gunicorn runs several web processes: rate limits and used TOTP codes must be shared between them
+    assert env["DJANGO_CACHE_URL"].endswith("redis://redis:6379/1}")
 
 
 def test_the_dockerfile_runs_the_same_web_entry_point():

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from nudges.models import Kind
-from nudges.services import nudge_schedule
+from nudges.services import consent_ask_by_text, nudge_schedule
 from patients.models import Channel, Patient
 from patients.selectors import patient_consent, patient_find_duplicates, patient_may_message
 from patients.services import consent_request, patient_create
@@ -166,8 +166,9 @@ def _record_new_consent(
 ) -> None:
     """Consent ticked on the form for a patient we already know is only a request: anyone can type a
     known patient's address into a public form, so it never records consent (and never undoes a
-    withdrawal). The request is recorded for the care team to see, and for email the patient is sent a
-    link to confirm it themselves (``patients.services.consent_request``).
+    withdrawal). The request is recorded for the care team to see, and the patient is asked to confirm it
+    themselves: by a link emailed to that address (``patients.services.consent_request``), or, for texts,
+    by one text to that number asking them to reply YES (``nudges.services.consent_ask_by_text``).
 
     A request for an address the record does not hold is not recorded (the Inquiry row keeps it): it
     would cover no address we send to.
@@ -179,7 +180,9 @@ def _record_new_consent(
     )
     for channel, ticked, same_address in given:
         if ticked and same_address and not current[channel].active:
-            consent_request(patient=patient, channel=channel, via=CONSENT_VIA)
+            request = consent_request(patient=patient, channel=channel, via=CONSENT_VIA)
+            if channel == Channel.SMS:
+                consent_ask_by_text(request=request)
 
 
 def _may_message_somehow(patient: Patient) -> bool:

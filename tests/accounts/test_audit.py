@@ -71,3 +71,24 @@ def test_the_trail_is_read_only_in_admin(client_for, admin_user, practitioner):
     )
     assert AccessEvent.objects.filter(pk=event.pk, action="view").exists()
     assert response.status_code in (200, 302)
+
+
+def test_reading_the_trail_in_admin_is_itself_on_the_trail(client_for, admin_user, practitioner):
+    one = record_access(action="view", actor=practitioner, patient_id=7)
+    listed = record_access(action="list", actor=practitioner, patient_ids=[8, 9])
+    client = client_for(admin_user)
+
+    assert client.get("/admin/accounts/accessevent/", {"action__exact": "view"}).status_code == 200
+    read = AccessEvent.objects.order_by("-seq").first()
+    assert (read.action, read.actor, read.detail) == ("list", admin_user, "action__exact=view")
+    assert read.patient_ids == [7]
+    assert read.object_repr == "access events in admin (the audit trail)"
+
+    assert client.get(f"/admin/accounts/accessevent/{listed.pk}/change/").status_code == 200
+    read = AccessEvent.objects.order_by("-seq").first()
+    assert (read.action, read.actor, read.object_id) == ("view", admin_user, str(listed.pk))
+    assert (read.patient_id, read.patient_ids) == (None, [8, 9])
+
+    assert client.get(f"/admin/accounts/accessevent/{one.pk}/change/").status_code == 200
+    read = AccessEvent.objects.order_by("-seq").first()
+    assert (read.action, read.patient_id) == ("view", 7)

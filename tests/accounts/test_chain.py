@@ -16,19 +16,25 @@ from accounts.chain import GENESIS, row_hash, walk_chain
 from accounts.models import AccessEvent
 
 
-def verify() -> str:
+def verify(*args) -> str:
     from io import StringIO
 
     out = StringIO()
-    call_command("verify_audit", stdout=out)
+    call_command("verify_audit", *args, stdout=out)
     return out.getvalue()
 
 
-def verify_fails() -> str:
+def verify_fails(*args, returncode=1) -> str:
     with pytest.raises(CommandError) as refused:
-        verify()
-    assert refused.value.returncode == 1
+        verify(*args)
+    assert refused.value.returncode == returncode
     return str(refused.value)
+
+
+def head_of(out: str) -> str:
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("head ")
+    return last.removeprefix("head ")
 
 
 def tamper(sql, params):
@@ -62,7 +68,78 @@ def test_each_row_is_chained_to_the_one_before(trail):
 def test_verify_audit_says_an_untouched_trail_holds(trail):
     out = verify()
     assert "holds: 5 rows" in out
-    assert trail[-1].hash in out
+    assert head_of(out) == f"5:{trail[-1].hash}"
+
+
+def test_an_empty_trail_has_the_genesis_head(db):
+    assert head_of(verify()) == f"0:{GENESIS}"
+    assert "holds: 0 rows" in verify("--expect-head", f"0:{GENESIS}")
+
+
+def test_a_head_kept_elsewhere_still_holds_when_rows_were_only_added(trail, practitioner):
+    kept = head_of(verify())
+    record_access(action="view", actor=practitioner, patient_id=9)
+    out = verify("--expect-head", kept)
+    assert "still holds the head kept elsewhere (seq 5); 1 row written since" in out
+    assert head_of(out) == f"6:{AccessEvent.objects.get(seq=6).hash}"
+    assert "0 rows written since" in verify("--expect-head", head_of(out).upper())
+
+
+def test_a_tail_cut_after_the_head_was_kept_fails_verify_audit(trail):
+    kept = head_of(verify())
+    tamper("DELETE FROM accounts_accessevent WHERE seq >= %s", [4])
+    assert "holds: 3 rows" in verify()  # the chain alone cannot tell
+    message = verify_fails("--expect-head", kept)
+    assert "ends at seq 3, but the head kept elsewhere is seq 5: 2 rows at its end are gone" in message
+    assert f"Current head 3:{trail[2].hash}" in message
+
+
+def test_a_whole_trail_removed_fails_against_its_kept_head(trail):
+    kept = head_of(verify())
+    tamper("DELETE FROM accounts_accessevent", [])
+    assert "ends at seq 0, but the head kept elsewhere is seq 5" in verify_fails("--expect-head", kept)
+
+
+def test_a_chain_rebuilt_after_a_cut_fails_against_its_kept_head(trail, practitioner):
+    """An intruder cuts the last two rows and writes new ones in their place: the chain holds again, the
+    head's row has another hash."""
+    kept = head_of(verify())
+    tamper("DELETE FROM accounts_accessevent WHERE seq >= %s", [4])
+    for n in range(3):
+        record_access(action="view", actor=practitioner, patient_id=100 + n)
+    assert "holds: 6 rows" in verify()
+    message = verify_fails("--expect-head", kept)
+    assert f"Row seq 5 has hash {AccessEvent.objects.get(seq=5).hash}, not the {trail[4].hash}" in message
+
+
+@pytest.mark.parametrize("bad", ["5", "5:abc", "x:" + "0" * 64, "-1:" + "0" * 64, "5:" + "g" * 64, ""])
+def test_a_malformed_expected_head_is_refused_with_usage(trail, bad):
+    message = verify_fails(f"--expect-head={bad}", returncode=2)
+    assert "SEQ:HASH" in message
+
+
+def test_the_beat_task_logs_and_mails_the_head_and_nothing_about_patients(
+    trail, settings, mailoutbox, caplog
+):
+    from accounts.tasks import audit_head
+
+    settings.AUDIT_HEAD_MAIL_TO = ["privacy@clinic.example"]
+    with caplog.at_level("INFO", logger="accounts.services"):
+        assert audit_head.run() == f"5:{trail[-1].hash}"
+    assert f"audit trail head 5:{trail[-1].hash}" in caplog.text
+    (mail,) = mailoutbox
+    assert mail.to == ["privacy@clinic.example"]
+    assert f"verify_audit --expect-head 5:{trail[-1].hash}" in mail.body
+    assert "row 0" not in mail.body
+    assert settings.CELERY_BEAT_SCHEDULE["audit-head"]["task"] == "accounts.audit_head"
+
+
+def test_the_beat_task_only_logs_when_no_address_is_set(trail, settings, mailoutbox):
+    from accounts.tasks import audit_head
+
+    settings.AUDIT_HEAD_MAIL_TO = []
+    audit_head.run()
+    assert mailoutbox == []
 
 
 def test_a_row_reads_back_exactly_as_it_was_hashed(practitioner, db):

@@ -245,7 +245,6 @@ def test_the_authenticator_key_is_stored_encrypted(staff):
         "/accounts/2fa/recovery-codes/generate/",
         "/accounts/2fa/totp/deactivate/",
         "/accounts/password/change/",
-        "/accounts/email/",
     ],
 )
 def test_the_account_pages_open_in_the_product_look_for_a_signed_in_user(client_for, staff, url):
@@ -253,3 +252,14 @@ def test_the_account_pages_open_in_the_product_look_for_a_signed_in_user(client_
     response = client_for(staff).get(url)
     assert response.status_code == 200, url
     assert "/static/css/alliance.css" in response.content.decode()
+
+
+def test_the_second_factor_pages_offer_no_way_to_switch_it_off(client_for, staff):
+    enrol(staff)
+    client = client_for(staff)
+    overview = client.get("/accounts/2fa/").content.decode()
+    assert "/accounts/2fa/totp/deactivate/" not in overview
+    assert "Ask an admin to reset your two-factor device" in overview
+    page = client.get("/accounts/2fa/totp/deactivate/").content.decode()
+    assert "stays on" in page
+    assert 'action="/accounts/2fa/totp/deactivate/"' not in page

@@ -26,7 +26,10 @@ PUBLIC = {
     "account_logout",
     "account_inactive",
     "account_signup",
+    # allauth's own email-address pages, not offered here: 404 to everyone (accounts/urls_allauth.py)
+    "account_email",
     "account_email_verification_sent",
+    "account_confirm_email",
     "account_confirm_login_code",
     "account_reset_password",
     "account_reset_password_done",

@@ -138,12 +138,13 @@ URLS: dict[str, Row] = {
     "account_reset_password_done": public(),
     "account_reset_password_from_key": public({"uidb36": "uidb36", "key": "reset_key"}),  # "bad link"
     "account_reset_password_from_key_done": public(),
-    "account_email_verification_sent": public(),
-    "account_confirm_email": public({"key": "email_key"}),  # "bad link"
+    # email addresses are set by an admin (they receive password resets): not offered to anyone
+    "account_email_verification_sent": public(status=404),
+    "account_confirm_email": public({"key": "email_key"}, status=404),
     "account_confirm_login_code": public(status=302),  # no sign-in under way: back to the start
     "account_change_password": own_account(),
     "account_set_password": own_account(302),  # they have a password: to change it instead
-    "account_email": own_account(),
+    "account_email": public(status=404),
     "account_reauthenticate": own_account(),
     "account_request_reauthentication_code": own_account(302),  # no login codes here: to reauthenticate
     "account_confirm_reauthentication_code": own_account(302),

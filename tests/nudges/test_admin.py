@@ -1,8 +1,14 @@
 """Admin for message wording, nudge rules and the read-only outbox."""
 
+import html
+import re
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 from accounts.models import AccessEvent
+from nudges import rendering
 from nudges.models import MessageTemplate, Nudge, NudgeRule
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +181,46 @@ def test_the_outbox_in_admin_searches_by_patient_or_key(client_for, admin_user, 
     response = client_for(admin_user).get("/admin/nudges/nudge/", {"q": query})
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [nudge]
+
+
+def stylesheet_rules() -> dict[str, str]:
+    css = (Path(settings.BASE_DIR) / "static" / rendering.PREVIEW_STYLESHEET).read_text()
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    return {
+        name: rendering.style_declarations(body)
+        for name, body in re.findall(r"\.([\w-]+)\s*\{([^}]*)\}", css)
+    }
+
+
+@pytest.mark.parametrize("kind", ["checkin_request", "one_off", "visit_reminder"])
+def test_every_style_of_the_email_layout_has_its_preview_class(kind):
+    """The preview frame inherits the page's CSP, which refuses style attributes: each becomes a class that
+    static/css/email-preview.css must define with the same declarations."""
+    email = rendering.preview(kind, "email", "Hi", "Hello {{ first_name }}").html
+    styles = dict.fromkeys(re.findall(r'\sstyle="([^"]*)"', email))
+    assert styles, "the email layout carries its styles inline, for mail clients"
+    rules = stylesheet_rules()
+    missing = [
+        f".{rendering.preview_class(style)} {{ {rendering.style_declarations(style).replace(';', '; ')}; }}"
+        for style in styles
+        if rules.get(rendering.preview_class(style)) != rendering.style_declarations(style)
+    ]
+    assert not missing, "add to static/css/email-preview.css:\n" + "\n".join(missing)
+
+
+def test_the_preview_frame_holds_no_style_attribute_and_links_the_preview_stylesheet(
+    client_for, admin_user, template
+):
+    response = client_for(admin_user).get(f"/admin/nudges/messagetemplate/{template.pk}/change/")
+    srcdoc = html.unescape(re.search(r'srcdoc="([^"]*)"', response.content.decode())[1])
+    assert " style=" not in srcdoc
+    assert f'<link rel="stylesheet" href="/static/{rendering.PREVIEW_STYLESHEET}"></head>' in srcdoc
+    assert 'class="email-' in srcdoc
+
+
+def test_a_quote_in_the_wording_cannot_open_a_style_attribute_in_the_preview():
+    document = rendering.preview_document(
+        rendering.preview("one_off", "email", "Hi", 'x" style="color:red').html
+    )
+    assert 'style="color:red' not in document
+    assert "x&quot; style=&quot;color:red" in document

@@ -2,7 +2,7 @@
 patient's own confirmation from the link emailed to that address records consent."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -138,20 +138,25 @@ def test_repeated_inquiries_send_one_confirmation_a_day(
     assert len(mail.outbox) == 2
 
 
-def test_a_text_message_request_is_recorded_for_the_team_and_grants_nothing(
-    client, withdrawn, django_capture_on_commit_callbacks, client_for, staff
+@time_machine.travel(datetime(2027, 6, 10, 16, 0, tzinfo=UTC), tick=False)  # noon in New York
+def test_a_text_message_request_is_asked_by_text_and_grants_nothing(
+    client, withdrawn, django_capture_on_commit_callbacks, client_for, staff, settings, tmp_path
 ):
+    """The text and the YES that answers it: tests/nudges/test_sms_consent_yes.py."""
+    settings.SMS_FILE_PATH = str(tmp_path)
+    consent_record(patient=withdrawn, channel="sms", granted=False, via="SMS STOP")
     inquire(
         client,
         django_capture_on_commit_callbacks,
         data={"first_name": "R", "last_name": "C", "phone": "+13125550147", "consent_sms": "on"},
     )
     asked = ConsentRequest.objects.get()
-    assert (asked.channel, asked.confirmation_sent_at) == ("sms", None)
+    assert asked.channel == "sms" and asked.confirmation_sent_at is not None
+    assert "reply YES" in (tmp_path / "outbox.jsonl").read_text()
     assert not patient_consent(withdrawn)["sms"].active
     assert mail.outbox == []
     body = client_for(staff).get(withdrawn.get_absolute_url()).content.decode()
-    assert "asked for via inquiry form" in body and "not consent until the patient confirms" in body
+    assert "asked for via inquiry form" in body and "reply YES to the text we sent" in body
 
 
 def test_a_new_patients_first_consent_from_the_form_is_recorded_as_before(

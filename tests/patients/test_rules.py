@@ -16,10 +16,12 @@ from patients.validation import (
     COLLEAGUE_NEEDED,
     CONSENT_NEEDS_ADDRESS,
     LEAD_MUST_PRACTISE,
+    MEMBER_ROLES,
     ONE_LEAD,
     PREFERRED_CHANNEL_NEEDS_ADDRESS,
     QUIET_HOURS_EMPTY,
     SPECIALIST_NEEDS_A_NAME,
+    UNKNOWN_CARE_TEAM_ROLE,
 )
 from tests.factories import PatientFactory, UserFactory
 
@@ -193,3 +195,35 @@ def test_a_preferred_channel_without_its_address_is_refused_in_the_same_words(
     assert import_reasons(f"Ada,Okafor,{channel}", header=header, actor=staff) == [
         f"preferred_channel: {words}"
     ]
+
+
+@pytest.mark.parametrize("role", ["chef", "lead ", "", "LEAD", "practitioner\x00"])
+def test_a_care_team_role_nobody_offers_is_refused_in_the_same_words_everywhere(client_for, staff, role):
+    patient = PatientFactory()
+    assert refusal(services.care_team_add, patient=patient, actor=staff, role=role, user=staff) == [
+        UNKNOWN_CARE_TEAM_ROLE
+    ]
+
+    form = CareTeamMemberForm({"role": role, "user": staff.pk})
+    assert not form.is_valid() and form.errors == {"role": [UNKNOWN_CARE_TEAM_ROLE]}
+
+    response = client_for(staff).post(f"/patients/{patient.pk}/care-team/", {"role": role, "user": staff.pk})
+    assert flashed(response) == [UNKNOWN_CARE_TEAM_ROLE]
+    assert not CareTeamMember.objects.exists()
+    assert client_for(staff).get(f"/patients/{patient.pk}/").status_code == 200
+
+
+def test_the_roles_a_member_joins_in_are_every_role_but_the_lead():
+    assert set(MEMBER_ROLES) == set(CareTeamMember.Role.values) - {CareTeamMember.Role.LEAD}
+    assert [value for value, _ in CareTeamMemberForm.ROLE_CHOICES] == list(MEMBER_ROLES)
+
+
+def test_the_patient_page_shows_a_member_whose_stored_role_is_unknown(client_for, staff, practitioner):
+    """A row written before roles were checked (or by hand) no longer breaks the patient page."""
+    patient = services.patient_create(
+        actor=staff, data={"first_name": "A", "last_name": "B"}, lead=practitioner
+    )
+    CareTeamMember.objects.create(patient=patient, user=staff, role="chef")
+    response = client_for(staff).get(f"/patients/{patient.pk}/")
+    assert response.status_code == 200
+    assert "chef" in response.content.decode()
