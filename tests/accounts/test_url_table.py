@@ -173,6 +173,8 @@ NO_PATIENT_DATA = {
     "accounts.AccessEvent",  # the trail itself
     "journeys.Program",
     "journeys.BlueprintTemplate",
+    "journeys.WorkingHours",  # practitioners' hours and time off: no patient in them
+    "journeys.TimeOff",
     "nudges.MessageTemplate",
     "nudges.NudgeRule",
     "compliance.ClinicSettings",
