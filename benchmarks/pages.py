@@ -154,6 +154,10 @@ def _pages() -> list[tuple[str, str, str]]:
     return [
         ("today (staff)", "staff", reverse("dashboard:today")),
         ("today (practitioner)", "practitioner", reverse("dashboard:today")),
+        ("today (practice)", "practitioner", reverse("dashboard:today") + "?scope=practice"),
+        ("schedule day (clinic)", "staff", reverse("dashboard:schedule")),
+        ("schedule week (clinic)", "staff", reverse("dashboard:schedule") + "?view=week"),
+        ("schedule week (practitioner)", "practitioner", reverse("dashboard:schedule") + "?view=week"),
         ("patients p1", "staff", patients),
         ("patients p200", "staff", f"{patients}?page=200"),
         ("patients last", "staff", f"{patients}?page={last_page}"),
