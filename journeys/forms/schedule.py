@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from crispy_forms.layout import Column, Layout, Row
+from crispy_forms.layout import Layout
 from django import forms
 from django.http import QueryDict
 from django.utils import timezone
@@ -51,9 +51,16 @@ class ScheduleFilterForm(forms.Form):
     def __init__(self, data, *, user: User, today: date | None = None):
         self.practitioners = list(schedule_practitioners())
         self.today = today or timezone.localdate(timezone.now(), clinic_zone())
-        data = data.copy()
+        data = data.copy()  # the defaults are filled in, so the controls show what the page shows
         if "practitioner" not in data and any(person.pk == user.pk for person in self.practitioners):
             data["practitioner"] = str(user.pk) if user.is_practitioner else ""
+        for name, default in (
+            ("view", "day"),
+            ("day", self.today.isoformat()),
+            ("kind", Visit.Kind.FOLLOW_UP),
+        ):
+            if not data.get(name):
+                data[name] = default
         super().__init__(data)
         self.fields["practitioner"].choices = [
             ("", "Whole clinic"),
@@ -132,11 +139,8 @@ class SlotCheckForm(_VisitTimeForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["duration_minutes"].help_text = "Leave empty for the usual length of this kind of visit."
-        self.helper.layout = Layout(
-            Row(Column("kind"), Column("practitioner")),
-            Row(Column("starts_at"), Column("duration_minutes")),
-            "location",
-        )
+        # one column: the form sits in the schedule's side panel
+        self.helper.layout = Layout("kind", "practitioner", "starts_at", "duration_minutes", "location")
 
     def minutes(self) -> int:
         data = self.cleaned_data

@@ -24,12 +24,10 @@ from patients.selectors import patient_find
 
 from ..forms.schedule import SlotBookingForm, SlotCheckForm
 from ..forms.visits import FIELD_FOR_CODE
-from ..models import Visit
 from ..selectors.visits import patient_open_journey
 from ..services import visits as services
 
 BOOKING_FIELDS = ("practitioner", "starts_at", "kind", "duration_minutes", "location", "patient")
-BOOKING_ERROR_FIELDS = {**FIELD_FOR_CODE, "time_off": "starts_at"}
 
 
 def _back_url(request) -> str:
@@ -111,10 +109,9 @@ def slot_book(request):
     """GET: the booking form for a slot (``practitioner``, ``starts_at``, ``kind``; ``patient`` and ``q``
     optional). POST: book it through ``visit_schedule``, and back to the schedule with the news."""
     if request.method == "GET":
+        # The length is left empty: the kind's usual length, the one the free slots were worked out for,
+        # follows a change of kind; the check below the form shows the time it covers.
         initial = {name: request.GET[name] for name in BOOKING_FIELDS if request.GET.get(name)}
-        kind = initial.get("kind")
-        if kind in Visit.Kind.values and "duration_minutes" not in initial:
-            initial["duration_minutes"] = str(Visit.DEFAULT_MINUTES[Visit.Kind(kind)])
         return _render(request, SlotBookingForm(initial=initial), data={**request.GET.dict(), **initial})
 
     form = SlotBookingForm(request.POST)
@@ -133,7 +130,7 @@ def slot_book(request):
                 journey=patient_open_journey(patient),
             )
         except ValidationError as error:
-            add_service_error(form, error, fields=BOOKING_ERROR_FIELDS)
+            add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             local = timezone.localtime(visit.starts_at)
             messages.success(
