@@ -141,12 +141,17 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
     today.without_lead = list(without_lead[:SHOWN])
     today.without_lead_count = _capped(without_lead)
     waiting = Journey.objects.open().filter(stage=Stage.INQUIRY)
-    booked = Visit.objects.blocking().filter(patient=OuterRef("patient_id"), starts_at__gte=now)
-    today.inquiries = list(
-        waiting.select_related("patient")
-        .annotate(call_booked=Exists(booked))
-        .order_by("stage_entered_at", "pk")[:SHOWN]
+    oldest = waiting.order_by("stage_entered_at", "pk")
+    today.inquiries = list(oldest.select_related("patient")[:SHOWN])
+    # The shown patients' booked visits in one query of their own: an EXISTS on each row was planned as a
+    # hash of every future visit of the clinic.
+    booked = set(
+        Visit.objects.blocking()
+        .filter(patient_id__in=oldest.values("patient_id")[:SHOWN], starts_at__gte=now)
+        .values_list("patient_id", flat=True)
     )
+    for journey in today.inquiries:
+        journey.call_booked = journey.patient_id in booked
     today.inquiry_count = _capped(waiting)
     return today
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from accounts.models import Role, User
 from patients.selectors import lead_candidates
@@ -191,18 +191,28 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int]) -> list[Visit]
     )
 
 
-def _patient_clock(visit: Visit) -> None:
-    """``visit.patient_clock``: the start on the patient's own clock when they live in another zone
-    ("15:00", "Thursday 3 December at 15:00 in Europe/London"), else None."""
-    patient = visit.patient
-    clock = None
+KIND_LABELS = dict(Visit.Kind.choices)
+STATUS_LABELS = dict(Visit.Status.choices)
+
+
+def _label(visit: Visit, zone: tzinfo) -> None:
+    """What a schedule row prints, worked out once (a day of a large clinic lists hundreds of visits):
+    ``clinic_start``/``clinic_times`` on the clinic's clock, ``kind_label``/``status_label``, and
+    ``patient_clock``: the start on the patient's own clock when they live in another zone ("15:00",
+    "Thursday 3 December at 15:00 in Europe/London"), else None."""
+    start, end = visit.starts_at.astimezone(zone), visit.ends_at.astimezone(zone)
+    visit.clinic_start = f"{start:%H:%M}"  # type: ignore[attr-defined]
+    visit.clinic_times = f"{start:%H:%M}–{end:%H:%M}"  # type: ignore[attr-defined]
+    visit.kind_label = KIND_LABELS.get(visit.kind, visit.kind)  # type: ignore[attr-defined]
+    visit.status_label = STATUS_LABELS.get(visit.status, visit.status)  # type: ignore[attr-defined]
+    patient, clock = visit.patient, None
     if patient.time_zone != settings.TIME_ZONE:
         local = visit.starts_at.astimezone(patient.tz)
-        zone = patient.time_zone.replace("_", " ")
+        where = patient.time_zone.replace("_", " ")
         clock = {
-            "time": dateformat.format(local, "H:i"),
-            "when": dateformat.format(local, r"l j F \a\t H:i") + f" in {zone}",
-            "zone": zone,
+            "time": f"{local:%H:%M}",
+            "when": f"{local:%A} {local.day} {local:%B} at {local:%H:%M} in {where}",
+            "zone": where,
         }
     visit.patient_clock = clock  # type: ignore[attr-defined]
 
@@ -247,7 +257,7 @@ def schedule_for(
     visits_of: dict[tuple[int, date], list[Visit]] = defaultdict(list)
     zone = clinic_zone()
     for visit in shown[:VISITS_SHOWN]:
-        _patient_clock(visit)
+        _label(visit, zone)
         visits_of[(visit.practitioner_id, visit.starts_at.astimezone(zone).date())].append(visit)
 
     rows = []
