@@ -171,3 +171,25 @@ def test_today_runs_the_same_number_of_queries_for_5_and_50_of_everything(reques
     # PostgreSQL), the navigation's alert count
     budget = {"staff": 18, "practitioner": 14, "practitioner?scope=practice": 20}[role + query]
     assert few <= budget + (connection.vendor == "postgresql")
+
+
+def test_the_attention_queue_shows_one_row_per_patient_with_every_reason(client_for, staff):
+    patient = PatientFactory(first_name="Rhea", last_name="Dunn")
+    Alert.objects.create(
+        patient=patient,
+        reason="missed_checkins",
+        detail="2 check-ins missed in a row",
+        reasons=[
+            {"reason": "missed_checkins", "detail": "2 check-ins missed in a row"},
+            {"reason": "low_adherence", "detail": "below 50% over the last two answers"},
+        ],
+    )
+    client = client_for(staff)
+    today = client.get("/").content.decode()
+    queue = today[today.index('id="open-alerts"') :].split("</ul>")[0]
+    alerts = client.get("/alerts/").content.decode()
+    rows = alerts[alerts.index('id="alert-list"') :].split("</table>")[0]
+    for page in (queue, rows):
+        assert page.count("Rhea Dunn") == 1
+        assert "Missed check-ins" in page and "Low adherence" in page
+        assert "below 50% over the last two answers" in page
