@@ -154,6 +154,10 @@ def _pages() -> list[tuple[str, str, str]]:
     return [
         ("today (staff)", "staff", reverse("dashboard:today")),
         ("today (practitioner)", "practitioner", reverse("dashboard:today")),
+        ("today (practice)", "practitioner", reverse("dashboard:today") + "?scope=practice"),
+        ("schedule day (clinic)", "staff", reverse("dashboard:schedule")),
+        ("schedule week (clinic)", "staff", reverse("dashboard:schedule") + "?view=week"),
+        ("schedule week (practitioner)", "practitioner", reverse("dashboard:schedule") + "?view=week"),
         ("patients p1", "staff", patients),
         ("patients p200", "staff", f"{patients}?page=200"),
         ("patients last", "staff", f"{patients}?page={last_page}"),
@@ -197,15 +201,21 @@ def _floor(statements: list[str]) -> float:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
+    from allauth.mfa.models import Authenticator
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+
+    from tests.support.signin import enrol, force_login_with_second_factor
 
     users = _users()
     clients = {}
     for who in ("staff", "practitioner", "admin"):
         client = Client(HTTP_HOST="localhost")
-        client.force_login(users[who])
+        # every page needs the second factor: a session that passed it, as a real sign-in with a code gives
+        if not Authenticator.objects.filter(user=users[who], type=Authenticator.Type.TOTP).exists():
+            enrol(users[who])
+        force_login_with_second_factor(client, users[who])
         clients[who] = client
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     results = []

@@ -81,7 +81,8 @@ def patient_detail(request, pk):
 
 @role_required(*EVERYONE)
 def today(request):
-    shown = today_for(request.user)
+    """A practitioner's own day, or the whole practice's (``?scope=``); a fixed number of queries."""
+    shown = today_for(request.user, scope=request.GET.get("scope"))
     record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="today")
     return render(request, "dashboard/today.html", {"today": shown})
 

@@ -5,9 +5,10 @@ notes and published care plans never change. Admin shows them and leaves them as
 or write of a patient's record also lands in the clinic's audit trail.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from accounts.admin import NoAddMixin, PatientAuditMixin, ReadOnlyMixin
+from patients.selectors import lead_candidates
 
 from .models import (
     Blueprint,
@@ -19,8 +20,10 @@ from .models import (
     Journey,
     Program,
     StageChange,
+    TimeOff,
     Visit,
     VisitNote,
+    WorkingHours,
 )
 
 PATIENT_SEARCH = ("first_name", "last_name", "preferred_name", "email")
@@ -40,6 +43,53 @@ class ProgramAdmin(admin.ModelAdmin):
     list_filter = ("active", "weeks", "checkin_every_days")
     list_select_related = False  # a program refers to nothing else
     search_fields = ("name", "description")
+
+
+class PractitionerFieldMixin:
+    """Only people who see patients are offered as the practitioner."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "practitioner":
+            kwargs["queryset"] = lead_candidates().order_by("display_name", "username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(PractitionerFieldMixin, admin.ModelAdmin):
+    """A practitioner's week, a row per stretch in clinic time (Monday 09:00–12:00, Monday 13:00–17:00, …):
+    the schedule offers free slots inside them."""
+
+    list_display = ("practitioner", "weekday", "starts", "ends")
+    list_editable = ("starts", "ends")
+    list_filter = ("practitioner", "weekday")
+    list_select_related = ("practitioner",)
+    ordering = ("practitioner__display_name", "weekday", "starts")
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(PractitionerFieldMixin, admin.ModelAdmin):
+    """Holidays, courses, half days: no slot is offered and no visit can be booked in them."""
+
+    list_display = ("practitioner", "starts_at", "ends_at", "reason")
+    list_filter = ("practitioner",)
+    list_select_related = ("practitioner",)
+    date_hierarchy = "starts_at"
+    search_fields = ("reason",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        booked = (
+            Visit.objects.blocking()
+            .overlapping(obj.starts_at, obj.ends_at)
+            .filter(practitioner_id=obj.practitioner_id)
+            .count()
+        )
+        if booked:
+            messages.warning(
+                request,
+                f"{booked} booked visit{'s' if booked != 1 else ''} of {obj.practitioner} fall{'' if booked != 1 else 's'} "
+                "in this time off: move or cancel them from the schedule.",
+            )
 
 
 class BlueprintTemplateItemInline(admin.TabularInline):

@@ -208,6 +208,16 @@ class Inquiry(models.Model):
         return f"{self.first_name} {self.last_name} ({self.received_at:%Y-%m-%d})"
 
 
+class VisitQuerySet(models.QuerySet):
+    def blocking(self):
+        """Visits that hold their time on the practitioner's calendar: the booked ones. The booking service
+        refuses an overlap with these, and the schedule never offers their time as free."""
+        return self.filter(status=Visit.Status.SCHEDULED)
+
+    def overlapping(self, starts_at, ends_at):
+        return self.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+
 class Visit(models.Model):
     class Kind(models.TextChoices):
         DISCOVERY = "discovery", "Discovery call"
@@ -241,6 +251,8 @@ class Visit(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = VisitQuerySet.as_manager()
+
     class Meta:
         ordering = ["starts_at"]
         indexes = [
@@ -261,6 +273,72 @@ class Visit(models.Model):
     def save(self, *args, **kwargs):
         self.ends_at = self.starts_at + timedelta(minutes=self.duration_minutes)
         super().save(*args, **kwargs)
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class WorkingHours(models.Model):
+    """When a practitioner sees patients on a weekday, in clinic time; a day may have several stretches
+    (a morning and an afternoon). The schedule offers free slots inside them and nowhere else."""
+
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="working_hours"
+    )
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    starts = models.TimeField(help_text="Clinic time, e.g. 09:00.")
+    ends = models.TimeField(help_text="Clinic time, e.g. 12:30.")
+
+    class Meta:
+        ordering = ["practitioner", "weekday", "starts"]
+        verbose_name = "working hours"
+        verbose_name_plural = "working hours"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends__gt=models.F("starts")),
+                name="workinghours_ends_after_start",
+                violation_error_message="The hours must end after they start (on the same day).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.starts:%H:%M}–{self.ends:%H:%M}"
+
+
+class TimeOff(models.Model):
+    """A stretch when a practitioner sees no one (a holiday, a course, a half day): the schedule offers no
+    slot in it and the booking service refuses a visit that overlaps it."""
+
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="time_off"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True, help_text="Shown on the schedule, e.g. “Holiday”.")
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name = "time off"
+        verbose_name_plural = "time off"
+        indexes = [models.Index(fields=["practitioner", "ends_at"], name="timeoff_practitioner_ends")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")),
+                name="timeoff_ends_after_start",
+                violation_error_message="Time off must end after it starts.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        start, end = timezone.localtime(self.starts_at), timezone.localtime(self.ends_at)
+        return f"{self.reason or 'Time off'} {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}"
 
 
 class VisitNote(models.Model):
@@ -291,6 +369,14 @@ class VisitNote(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # Today's "notes to sign": a practitioner's unsigned notes, oldest first.
+            models.Index(
+                fields=["author", "created_at"],
+                condition=Q(signed_at__isnull=True),
+                name="visitnote_unsigned_author",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import blueprints, inquiry, pipeline, timeline, visits
+from .views import blueprints, inquiry, pipeline, schedule, timeline, visits
 
 app_name = "journeys"
 
@@ -59,4 +59,8 @@ urlpatterns = [
     path("visit-notes/<int:pk>/edit/", visits.note_edit, name="note_edit"),
     path("visit-notes/<int:pk>/sign/", visits.note_sign, name="note_sign"),
     path("visit-notes/<int:pk>/addendum/", visits.note_addendum, name="note_addendum"),
+    # Booking from a free slot of the schedule (views/schedule.py; the schedule itself is the dashboard's)
+    path("schedule/book/", schedule.slot_book, name="slot_book"),
+    path("schedule/book/check/", schedule.slot_check, name="slot_check"),
+    path("schedule/book/patients/", schedule.slot_patients, name="slot_patients"),
 ]

@@ -53,6 +53,14 @@ def patient_list(
     return qs.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
+FIND_SHOWN = 8
+
+
+def patient_find(query: str, *, limit: int = FIND_SHOWN) -> list[Patient]:
+    """A few active patients matching ``query`` (name, email or phone), by name: a picker's suggestions."""
+    return list(Patient.objects.active().matching(query).order_by(*SORTS["name"])[:limit])
+
+
 def patient_list_rows(ids: list[int]) -> QuerySet[Patient]:
     """The patients of one list page, with lead and consent annotated: one query."""
     return Patient.objects.with_lead().with_consent().filter(pk__in=ids)

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.models import Role
 from compliance.detection import detect_faltering, falter_findings
 from compliance.models import Alert
-from journeys.models import BlueprintTemplate, BlueprintTemplateItem, CheckIn, Program
+from journeys.models import BlueprintTemplate, BlueprintTemplateItem, CheckIn, Program, WorkingHours
 from journeys.services.checkins import request_moment
 from nudges.models import Kind, Nudge
 
@@ -61,6 +61,9 @@ def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> 
         if not leads:
             raise DemoError("The demo needs at least one active practitioner to lead care teams.")
         staff = people.user(data.clinic.team.coordinator) or admin
+        add_working_hours(
+            User.objects.filter(role=Role.PRACTITIONER, is_active=True), data.clinic.visits.hours
+        )
 
         programs = add_programs(data)
         journeys = Journeys(
@@ -105,6 +108,25 @@ def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> 
             summary.alerts[Alert.Reason(reason).label.lower()] += 1
         count_checkins(summary, [story.journey.pk for story in stories], now=now)
     return summary
+
+
+def add_working_hours(practitioners, hours: tuple[int, ...]) -> None:
+    """Weekday working hours for each practitioner who has none yet, from the hours the demo books visits
+    at (9, 10, 11, 13, … → 09:00–12:00 and 13:00–17:00): the schedule shows their free times."""
+    stretches: list[tuple[int, int]] = []
+    for hour in sorted(hours):
+        if stretches and stretches[-1][1] == hour:
+            stretches[-1] = (stretches[-1][0], hour + 1)
+        else:
+            stretches.append((hour, hour + 1))
+    for person in practitioners:
+        if WorkingHours.objects.filter(practitioner=person).exists():
+            continue
+        WorkingHours.objects.bulk_create(
+            WorkingHours(practitioner=person, weekday=weekday, starts=time(start), ends=time(end))
+            for weekday in range(5)
+            for start, end in stretches
+        )
 
 
 def add_programs(data: DemoData) -> dict[str, Program]:

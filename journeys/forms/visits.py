@@ -35,6 +35,7 @@ SECTION_HELP = {
 # Which field a service refusal belongs to, by its code.
 FIELD_FOR_CODE = {
     "double_booked": "starts_at",
+    "time_off": "starts_at",
     "in_the_past": "starts_at",
     "duration": "duration_minutes",
     "not_a_practitioner": "practitioner",

@@ -24,7 +24,8 @@ from nudges.timing import next_allowed_moment
 from patients.models import Patient
 from patients.validation import PRACTISING_ROLES
 
-from ..models import Journey, Visit
+from ..models import Journey, TimeOff, Visit, WorkingHours
+from ..selectors.schedule import clinic_zone, day_stretches
 
 DEFAULT_REMINDER_OFFSETS = [-1440, -120]
 MIN_MINUTES, MAX_MINUTES = 5, 8 * 60
@@ -141,23 +142,23 @@ def _withdraw_reminders(visit: Visit, reason: str) -> int:
 def _lock_practitioner(practitioner):
     """Lock the practitioner's row (their calendar) for the rest of the transaction, and check they practise."""
     locked = get_user_model().objects.select_for_update().get(pk=practitioner.pk)
-    if not locked.is_active or locked.role not in PRACTISING_ROLES:
+    _check_practises(locked)
+    return locked
+
+
+def _check_practises(practitioner: User) -> None:
+    if not practitioner.is_active or practitioner.role not in PRACTISING_ROLES:
         raise ValidationError(
-            f"{locked} does not see patients (not an active practitioner): choose someone who does.",
+            f"{practitioner} does not see patients (not an active practitioner): choose someone who does.",
             code="not_a_practitioner",
         )
-    return locked
 
 
 def _check_free(
     practitioner: User, starts_at: datetime, ends_at: datetime, *, exclude_pk: int | None = None
 ) -> None:
-    overlapping = Visit.objects.filter(
-        practitioner=practitioner,
-        status=Visit.Status.SCHEDULED,
-        starts_at__lt=ends_at,
-        ends_at__gt=starts_at,
-    )
+    """Refuse a time that overlaps the practitioner's booked visits or their time off."""
+    overlapping = Visit.objects.blocking().overlapping(starts_at, ends_at).filter(practitioner=practitioner)
     if exclude_pk is not None:
         overlapping = overlapping.exclude(pk=exclude_pk)
     clash = overlapping.order_by("starts_at").first()
@@ -168,6 +169,54 @@ def _check_free(
             "choose a time that does not overlap it.",
             code="double_booked",
         )
+    away = (
+        TimeOff.objects.filter(practitioner=practitioner, starts_at__lt=ends_at, ends_at__gt=starts_at)
+        .order_by("starts_at")
+        .first()
+    )
+    if away is not None:
+        why = f" ({away.reason})" if away.reason else ""
+        raise ValidationError(
+            f"{practitioner} is away{why} from {_clinic_time(away.starts_at)} "
+            f"to {_clinic_time(away.ends_at)}: choose another time or another practitioner.",
+            code="time_off",
+        )
+
+
+def visit_slot_check(
+    *,
+    practitioner: User,
+    starts_at: datetime,
+    duration_minutes: int,
+    exclude_pk: int | None = None,
+) -> None:
+    """The booking rules, read-only: raise the ValidationError ``visit_schedule`` would raise for this time
+    and practitioner (past, length, not practising, double-booked, away), without locking or writing.
+    ``visit_schedule`` checks again under the practitioner's lock: this only warns before submitting."""
+    _check_when(starts_at, duration_minutes)
+    _check_practises(practitioner)
+    _check_free(
+        practitioner, starts_at, starts_at + timedelta(minutes=duration_minutes), exclude_pk=exclude_pk
+    )
+
+
+def visit_hours_warning(*, practitioner: User, starts_at: datetime, duration_minutes: int) -> str:
+    """A warning for the person booking, or "": the visit falls outside the practitioner's working hours
+    (when any are set). Booking there stays possible: an evening call can be arranged on purpose."""
+    hours = list(WorkingHours.objects.filter(practitioner=practitioner))
+    if not hours:
+        return ""
+    day = timezone.localtime(starts_at, clinic_zone()).date()
+    ends_at = starts_at + timedelta(minutes=duration_minutes)
+    stretches = day_stretches(hours, day)
+    if any(start <= starts_at and ends_at <= end for start, end in stretches):
+        return ""
+    worked = ", ".join(f"{start:%H:%M}–{end:%H:%M}" for start, end in stretches)
+    when = f"{day:%A}s {worked}" if stretches else f"not on {day:%A}s"
+    return (
+        f"This is outside {practitioner}'s working hours ({when}, clinic time): "
+        "book it only if they have agreed to it."
+    )
 
 
 def _check_when(starts_at: datetime, duration_minutes: int) -> None:

@@ -172,6 +172,8 @@ NO_PATIENT_DATA = {
     "accounts.User",
     "journeys.Program",
     "journeys.BlueprintTemplate",
+    "journeys.WorkingHours",  # practitioners' hours and time off: no patient in them
+    "journeys.TimeOff",
     "nudges.MessageTemplate",
     "nudges.NudgeRule",
     "compliance.ClinicSettings",

@@ -110,6 +110,10 @@ URLS: dict[str, Row] = {
     "journeys:visit_complete": post_only(V),
     "journeys:visit_no_show": post_only(V),
     "journeys:visit_calendar": staff_page(V),
+    # booking from the schedule's free slots: the empty form and search name no patient
+    "journeys:slot_book": staff_page(audited=False),
+    "journeys:slot_check": post_only(),
+    "journeys:slot_patients": staff_page(audited=False),
     "journeys:note_create": clinical_page(V),
     "journeys:note_detail": clinical_page(N),
     "journeys:note_edit": Row(N, LOGIN, 403, 200, 403),  # a draft note is edited by its author only
@@ -124,6 +128,7 @@ URLS: dict[str, Row] = {
     "unsubscribe": public({"token": "unsubscribe_token"}),
     "twilio_inbound_sms": public(status=405),
     "dashboard:today": staff_page(),
+    "dashboard:schedule": staff_page(),
     "dashboard:pipeline": staff_page(),
     "dashboard:insights": staff_page(),
     "dashboard:patient": staff_page(P),

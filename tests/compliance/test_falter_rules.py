@@ -304,7 +304,7 @@ def test_the_attention_queue_shows_one_row_per_patient_with_every_reason(plan, p
     [_alert] = detect_faltering(now=now)
     client.force_login(practitioner)
 
-    page = client.get(reverse("dashboard:today")).content.decode()
+    page = client.get(reverse("dashboard:today") + "?scope=practice").content.decode()
 
     queue = page[page.index('id="open-alerts"') :].split("</ul>")[0]
     assert queue.count(journey.patient.display_name) == 1

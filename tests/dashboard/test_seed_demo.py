@@ -33,8 +33,10 @@ from journeys.models import (
     StageChange,
     Visit,
     VisitNote,
+    WorkingHours,
 )
 from journeys.selectors.pipeline import pipeline_board
+from journeys.services.visits import visit_hours_warning
 from nudges.models import Nudge
 from patients.models import CareTeamMember, ConsentEvent, Patient, fold
 
@@ -264,6 +266,18 @@ class TestTheLivingClinic:
                 status=Nudge.Status.PENDING,
             )
             assert reminders.exists(), visit
+
+    def test_practitioners_have_working_hours_and_the_upcoming_visits_fall_in_them(self, seeded):
+        practitioners = get_user_model().objects.filter(role="practitioner", is_active=True)
+        assert practitioners.exists()
+        for practitioner in practitioners:
+            assert WorkingHours.objects.filter(practitioner=practitioner).count() == 10  # 2 a weekday
+        for visit in Visit.objects.filter(status=Visit.Status.SCHEDULED).select_related("practitioner"):
+            assert not visit_hours_warning(
+                practitioner=visit.practitioner,
+                starts_at=visit.starts_at,
+                duration_minutes=visit.duration_minutes,
+            ), visit
 
     def test_signed_intake_notes_tell_the_story_in_four_sections(self, seeded):
         intake_notes = VisitNote.objects.filter(visit__kind=Visit.Kind.INTAKE, addendum_to__isnull=True)

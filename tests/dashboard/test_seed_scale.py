@@ -19,6 +19,9 @@ NOW = "2026-11-02T09:00:00+00:00"
 
 STAFF_PAGES = [
     ("dashboard:today", ""),
+    ("dashboard:today", "?scope=practice"),
+    ("dashboard:schedule", ""),
+    ("dashboard:schedule", "?view=week&practitioner="),
     ("patients:list", ""),
     ("patients:list", "?page=2"),
     ("patients:list", "?q=kim"),

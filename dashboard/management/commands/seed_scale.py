@@ -762,10 +762,10 @@ class Seeder:
             day += timedelta(days=7)
         if ended is None and stage == Stage.CHECK_INS:
             opened = now - timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 23))
-            if missed_run >= 2:
+            if missed_run >= 2:  # one open alert per patient (compliance's constraint): the first reason
                 t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.MISSED_CHECKINS,
                                f"{missed_run} check-ins missed in a row", opened, None)  # fmt: skip
-            if low_weeks >= 2:
+            elif low_weeks >= 2:
                 t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.LOW_ADHERENCE,
                                "below 60% over the last two answered check-ins", opened, None)  # fmt: skip
         if rng.random() < 0.08:

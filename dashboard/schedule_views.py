@@ -1,0 +1,76 @@
+"""The schedule page: a day or a week, one practitioner or the whole clinic, with the free slots to book."""
+
+from django.conf import settings
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.audit import record_list
+from accounts.permissions import EVERYONE, role_required
+from journeys.forms.schedule import ScheduleFilterForm
+from journeys.selectors.schedule import VISITS_SHOWN, schedule_for
+from patients.selectors import patient_get_for
+
+
+@role_required(*EVERYONE)
+def schedule(request):
+    """Practitioners open on their own schedule, everyone else on the whole clinic's; a fixed number of
+    queries whatever the number of visits, and the patients it names on the audit trail."""
+    filters = ScheduleFilterForm(request.GET, user=request.user)
+    chosen = filters.shown_practitioner
+    shown = schedule_for(
+        days=filters.days,
+        practitioners=[chosen] if chosen else filters.practitioners,
+        whole_clinic=chosen is None,
+        minutes=filters.minutes,
+    )
+    if filters.shown_view == "week":
+        _link_days(shown, filters)
+    patient = patient_get_for(user=request.user, pk=filters.patient_id) if filters.patient_id else None
+    record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="schedule")
+    here = reverse("dashboard:schedule")
+    step = filters.step()
+    today = timezone.localdate()
+    booking = {"kind": filters.shown_kind, "next": f"{here}?{filters.query()}"}
+    if patient is not None:
+        booking["patient"] = str(patient.pk)
+    return render(
+        request,
+        "dashboard/schedule.html",
+        {
+            "filters": filters,
+            "schedule": shown,
+            "chosen": chosen,
+            "patient": patient,
+            "view": filters.shown_view,
+            "today": today,
+            "is_today": today in filters.days,
+            "previous": filters.query(day=(filters.shown_day - step).isoformat()),
+            "next": filters.query(day=(filters.shown_day + step).isoformat()),
+            "to_today": filters.query(day=today.isoformat()),
+            "columns": [(day, filters.query(view="day", day=day.isoformat())) for day in shown.days],
+            "day_view": filters.query(view="day"),
+            "week_view": filters.query(view="week"),
+            "without_patient": filters.query(patient=None),
+            "clinic_time_zone": settings.TIME_ZONE.replace("_", " "),
+            "visits_shown": VISITS_SHOWN,
+            "booking_query": filters.query(**booking, view=None, day=None, practitioner=None),
+        },
+    )
+
+
+def _link_days(shown, filters) -> None:
+    """A week: each practitioner's day links to its day view; a weekend nobody works or books is left out."""
+    keep = [
+        day
+        for index, day in enumerate(shown.days)
+        if day.weekday() < 5
+        or any(row.days[index].works or row.days[index].visits or row.days[index].away for row in shown.rows)
+    ]
+    shown.days = keep
+    for row in shown.rows:
+        row.days = [day for day in row.days if day.day in keep]
+        for day in row.days:
+            day.link = filters.query(
+                view="day", day=day.day.isoformat(), practitioner=str(row.practitioner.pk)
+            )

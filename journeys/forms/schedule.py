@@ -1,0 +1,159 @@
+"""The schedule's filters and booking a visit from one of its free slots. They validate; the service decides."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from crispy_forms.layout import Layout
+from django import forms
+from django.http import QueryDict
+from django.utils import timezone
+
+from accounts.models import User
+from patients.models import Patient
+
+from ..models import Visit
+from ..selectors.schedule import clinic_zone, schedule_practitioners, week_of
+from .visits import _VisitTimeForm
+
+VIEWS = [("day", "Day"), ("week", "Week")]
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [
+        (kind, f"{Visit.Kind(kind).label} ({minutes} min)") for kind, minutes in Visit.DEFAULT_MINUTES.items()
+    ]
+
+
+class ScheduleFilterForm(forms.Form):
+    """Which days, whose, and the length of the free slots. A practitioner sees their own by default,
+    everyone else the whole clinic; a value that does not parse falls back to the default, with its error."""
+
+    view = forms.ChoiceField(choices=VIEWS, required=False, label="Show")
+    day = forms.DateField(
+        required=False,
+        label="Day",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "That is not a date: use the picker, or write it as 2026-04-14."},
+    )
+    practitioner = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="Practitioner",
+        error_messages={
+            "invalid_choice": "That practitioner has no schedule here: choose one from the list."
+        },
+    )
+    kind = forms.ChoiceField(required=False, label="Free slots for", choices=kind_choices)
+    patient = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, data, *, user: User, today: date | None = None):
+        self.practitioners = list(schedule_practitioners())
+        self.today = today or timezone.localdate(timezone.now(), clinic_zone())
+        data = data.copy()  # the defaults are filled in, so the controls show what the page shows
+        if "practitioner" not in data and any(person.pk == user.pk for person in self.practitioners):
+            data["practitioner"] = str(user.pk) if user.is_practitioner else ""
+        for name, default in (
+            ("view", "day"),
+            ("day", self.today.isoformat()),
+            ("kind", Visit.Kind.FOLLOW_UP),
+        ):
+            if not data.get(name):
+                data[name] = default
+        super().__init__(data)
+        self.fields["practitioner"].choices = [
+            ("", "Whole clinic"),
+            *((str(person.pk), str(person)) for person in self.practitioners),
+        ]
+        for name in ("view", "practitioner", "kind"):
+            self.fields[name].widget.attrs["class"] = "form-select"
+        self.fields["day"].widget.attrs["class"] = "form-control"
+
+    def _value(self, name: str, default):
+        if not self.is_bound or name in self.errors:
+            return default
+        value = self.cleaned_data.get(name)
+        return default if value in (None, "") else value
+
+    @property
+    def shown_view(self) -> str:
+        return self._value("view", "day")
+
+    @property
+    def shown_day(self) -> date:
+        return self._value("day", self.today)
+
+    @property
+    def shown_kind(self) -> str:
+        return self._value("kind", Visit.Kind.FOLLOW_UP)
+
+    @property
+    def shown_kind_label(self) -> str:
+        return Visit.Kind(self.shown_kind).label
+
+    @property
+    def minutes(self) -> int:
+        return Visit.DEFAULT_MINUTES[Visit.Kind(self.shown_kind)]
+
+    @property
+    def shown_practitioner(self) -> User | None:
+        pk = self._value("practitioner", None)
+        return next((person for person in self.practitioners if person.pk == pk), None)
+
+    @property
+    def patient_id(self) -> int | None:
+        return self._value("patient", None)
+
+    @property
+    def days(self) -> list[date]:
+        return week_of(self.shown_day) if self.shown_view == "week" else [self.shown_day]
+
+    def step(self) -> timedelta:
+        return timedelta(days=7 if self.shown_view == "week" else 1)
+
+    def query(self, **changes) -> str:
+        """This schedule's query string with ``changes`` (a value of None drops the key)."""
+        values = {
+            "view": self.shown_view,
+            "day": self.shown_day.isoformat(),
+            "practitioner": str(self.shown_practitioner.pk) if self.shown_practitioner else "",
+            "kind": self.shown_kind,
+            "patient": str(self.patient_id) if self.patient_id else None,
+        } | changes
+        out = QueryDict(mutable=True)
+        for key, value in values.items():
+            if value is not None:
+                out[key] = value
+        return out.urlencode()
+
+
+class SlotCheckForm(_VisitTimeForm):
+    """A visit's time, length, kind and practitioner, as the booking form holds them: checked against the
+    booking rules as they change, before anything is submitted."""
+
+    kind = forms.ChoiceField(label="Kind of visit", choices=Visit.Kind.choices)
+
+    field_order = ["kind", "practitioner", "starts_at", "duration_minutes", "location"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["duration_minutes"].help_text = "Leave empty for the usual length of this kind of visit."
+        # one column: the form sits in the schedule's side panel
+        self.helper.layout = Layout("kind", "practitioner", "starts_at", "duration_minutes", "location")
+
+    def minutes(self) -> int:
+        data = self.cleaned_data
+        return data.get("duration_minutes") or Visit.DEFAULT_MINUTES[Visit.Kind(data["kind"])]
+
+
+class SlotBookingForm(SlotCheckForm):
+    """Book a visit from a free slot: the slot's time and practitioner, and the patient it is for."""
+
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.active(),
+        error_messages={
+            "required": "Choose the patient this visit is for: find them by name above.",
+            "invalid_choice": "That patient is not in the clinic's active list: find them by name again.",
+        },
+    )
