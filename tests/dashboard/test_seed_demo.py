@@ -1,4 +1,5 @@
 import re
+import stat
 from collections import Counter
 from datetime import timedelta
 from io import StringIO
@@ -50,7 +51,13 @@ def run(command, *args):
 
 
 @pytest.fixture(scope="module")
-def clinic(django_db_setup, django_db_blocker):
+def sign_ins_folder(tmp_path_factory):
+    """Where this module's setup_demo keeps the demo sign-ins (never the developer's own var/)."""
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="module")
+def clinic(django_db_setup, django_db_blocker, sign_ins_folder):
     """The demo clinic as `make run` loads it (``setup_demo``, with DEMO_PASSWORD set), once for the module.
 
     It is loaded inside a transaction that is rolled back after the module's last test; each test still
@@ -61,7 +68,7 @@ def clinic(django_db_setup, django_db_blocker):
     with (
         django_db_blocker.unblock(),
         pytest.MonkeyPatch.context() as patch,
-        override_settings(PASSWORD_HASHERS=FAST_HASHERS),
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS, VAR_DIR=sign_ins_folder),
     ):
         patch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
         with transaction.atomic():
@@ -593,6 +600,28 @@ def test_setup_demo_creates_users_once_and_shows_their_password_once(seeded, set
     assert "authenticator key" not in second
     assert Authenticator.objects.filter(user__username="frontdesk", type="totp").exists()
     assert Patient.objects.with_lead().filter(lead_name="Dr. Maya Rivera").exists()
+
+
+def test_the_demo_sign_ins_are_kept_for_the_owner_alone_and_shown_again(seeded, settings, sign_ins_folder):
+    settings.VAR_DIR = sign_ins_folder
+    kept = sign_ins_folder / "demo-sign-ins.txt"
+
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    text = kept.read_text()
+    assert (
+        "demo-pass-123" in text
+        and text.count("authenticator key ") == 3
+        and text.count("otpauth://totp/") == 3
+    )
+    assert all(line in seeded for line in text.splitlines())  # what was printed, word for word
+    again = run("demo_sign_ins")
+    assert again.strip() == text.strip()
+    assert "python manage.py demo_sign_ins" in again
+
+
+def test_without_sign_ins_on_file_it_says_so(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    assert "No demo sign-ins on file" in run("demo_sign_ins")
 
 
 def counts():
