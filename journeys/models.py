@@ -262,6 +262,11 @@ class Visit(models.Model):
         self.ends_at = self.starts_at + timedelta(minutes=self.duration_minutes)
         super().save(*args, **kwargs)
 
+    @property
+    def has_begun(self) -> bool:
+        """Whether the visit's start has come: only then may a note on it be signed."""
+        return self.starts_at <= timezone.now()
+
 
 class VisitNote(models.Model):
     """A practitioner's note on a visit. Signing locks it for good; corrections are addenda."""

@@ -113,7 +113,7 @@ URLS: dict[str, Row] = {
     "journeys:note_create": clinical_page(V),
     "journeys:note_detail": clinical_page(N),
     "journeys:note_edit": Row(N, LOGIN, 403, 200, 403),  # a draft note is edited by its author only
-    "journeys:note_sign": post_only(N, clinical=True),
+    "journeys:note_sign": Row(N, LOGIN, 403, 200, 403),  # the signing step: the note's author only
     "journeys:note_addendum": clinical_page(N),
     "compliance:checkin_answer": public({"token": "checkin_token"}),
     "compliance:checkin_enter": staff_page({"pk": "checkin"}),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -208,6 +209,61 @@ def test_a_one_off_on_a_channel_without_consent_is_refused(client_for, staff, co
 
     assert "SMS cannot reach this patient now (no SMS consent)" in messages_of(response)
     assert not Nudge.objects.exists()
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_refused_message_keeps_what_was_typed(client_for, staff, consenting_patient):
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {
+            "channel": "email",
+            "subject": "Your labs",
+            "message": "Your ferritin is back up.",
+            "send_at": "2027-06-10T11:00",
+        },
+    )
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "That time has passed" in body
+    assert "Your ferritin is back up.</textarea>" in body and 'value="Your labs"' in body
+    assert 'value="2027-06-10T11:00"' in body
+    assert "Nothing was sent. What you wrote is kept below" in body
+    assert not Nudge.objects.exists()
+    assert AccessEvent.objects.filter(action="view", patient_id=consenting_patient.pk).exists()
+
+
+def test_a_message_the_service_refuses_keeps_what_was_typed(
+    client_for, staff, consenting_patient, monkeypatch
+):
+    def refuse(**kwargs):
+        raise ValidationError("The clinic's messages are paused.")
+
+    monkeypatch.setattr(services, "nudge_send_one_off", refuse)
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "sms", "message": "See you Thursday."}
+    )
+
+    body = response.content.decode()
+    assert "The clinic&#x27;s messages are paused." in body
+    assert "See you Thursday.</textarea>" in body
+    assert '<option value="sms" selected>' in body
+
+
+def test_only_channels_that_reach_the_patient_now_are_offered(client_for, staff, consenting_patient):
+    client = client_for(staff)
+    url = f"/patients/{consenting_patient.pk}/"
+    assert '<option value="sms"' in page(client, url) and '<option value="email"' in page(client, url)
+
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
+    body = page(client, url)
+    assert '<option value="sms"' not in body and '<option value="email"' in body
+
+    consenting_patient.email = "renee.new@example.com"  # consent was given for the old address
+    consenting_patient.save()
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=True, via="test")
+    body = page(client, url)
+    assert '<option value="email"' not in body and '<option value="sms"' in body
 
 
 def test_an_empty_message_is_refused(client_for, staff, consenting_patient):
