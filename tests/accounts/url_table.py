@@ -74,6 +74,7 @@ URLS: dict[str, Row] = {
     "accounts:logout": SIGN_OUT,
     "accounts:keep_alive": post_only(),
     "patients:list": staff_page(),
+    "patients:export": staff_page(),  # the list as CSV: audited as an export
     "patients:create": staff_page(audited=False),
     "patients:edit": staff_page(P),
     "patients:change_lead": post_only(P),

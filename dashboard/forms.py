@@ -1,0 +1,103 @@
+"""Forms of the dashboard's cross-app pages: the patient list's filter bar, the Insights date range."""
+
+from __future__ import annotations
+
+from django import forms
+
+from journeys.models import Stage
+from journeys.selectors.patients import NO_JOURNEY, STAGE_ORDER
+from patients.models import Patient
+from patients.selectors import lead_candidates
+
+PAGE_SIZES = (25, 50, 100)
+
+
+class PatientListForm(forms.Form):
+    """The patient list's search, filters, order and page size; every field optional. A value that cannot be
+    read is left out (the rest still apply) and named in ``problems()``."""
+
+    ARCHIVED_CHOICES = [("active", "Active patients"), ("archived", "Archived"), ("all", "Everyone")]
+    SORT_CHOICES = [
+        ("name", "Name A–Z"),
+        ("-name", "Name Z–A"),
+        ("stage", "Stage, first to last"),
+        ("-stage", "Stage, last to first"),
+        ("lead", "Lead A–Z"),
+        ("-lead", "Lead Z–A"),
+        ("-added", "Newest first"),
+        ("added", "Oldest first"),
+    ]
+    OLD_SORTS = {"newest": "-added", "oldest": "added"}  # the words of older bookmarked links
+
+    q = forms.CharField(required=False, label="Name, email or phone", max_length=100)
+    stage = forms.ChoiceField(required=False, label="Stage")
+    lead = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Lead")
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Patient.Source.choices])
+    archived = forms.ChoiceField(required=False, choices=ARCHIVED_CHOICES, label="Showing")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Order")
+    per_page = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=PAGE_SIZES[0],
+        choices=[(str(size), f"{size} a page") for size in PAGE_SIZES],
+        label="Rows",
+    )
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and data.get("sort") in self.OLD_SORTS:
+            data = data.copy()
+            data["sort"] = self.OLD_SORTS[data["sort"]]
+        super().__init__(data, *args, **kwargs)
+        self.fields["stage"].choices = [
+            ("", "Any stage"),
+            *((stage, Stage(stage).label) for stage in STAGE_ORDER),
+            (NO_JOURNEY, "No journey yet"),
+        ]
+        self.fields["lead"].choices = [
+            ("", "Any lead"),
+            ("0", "No lead yet"),
+            *((str(u.pk), str(u)) for u in lead_candidates()),
+        ]
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("class", "form-control" if name == "q" else "form-select")
+            field.error_messages["invalid_choice"] = (
+                "“%(value)s” is not one of the choices, so it was left out."
+            )
+        self.fields["q"].widget.input_type = "search"
+        self.fields["q"].widget.attrs |= {"placeholder": "e.g. jose, renee@, 555 0134", "autofocus": True}
+
+    def _value(self, name: str, default=None):
+        if not self.is_bound or name in self.errors:
+            return default
+        value = self.cleaned_data.get(name)
+        return default if value in (None, "") else value
+
+    def filters(self) -> dict:
+        """Keyword arguments for ``patient_listing``: what was asked, less what could not be read."""
+        return {
+            "query": self._value("q", ""),
+            "lead_id": self._value("lead"),
+            "source": self._value("source", ""),
+            "archived": self._value("archived", "active"),
+            "stage": self._value("stage", ""),
+            "sort": self._value("sort", "name"),
+        }
+
+    def page_size(self) -> int:
+        return self._value("per_page", PAGE_SIZES[0])
+
+    def problems(self) -> list[str]:
+        """What could not be read, in words for the page's message."""
+        if not self.is_bound:
+            return []
+        return [
+            f"{self.fields[name].label or name.capitalize()}: {errors[0]}"
+            for name, errors in self.errors.items()
+        ]
+
+    def is_narrowed(self) -> bool:
+        """Whether a search or filter hides some active patients (to word the empty state)."""
+        f = self.filters()
+        return bool(
+            f["query"] or f["lead_id"] is not None or f["source"] or f["stage"] or f["archived"] != "active"
+        )
