@@ -54,9 +54,11 @@ class _Line:
 
 
 def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:
-    """Each row as one line of CSV, every cell through ``csv_safe``: for a ``StreamingHttpResponse``, which
-    sends a long export as it is read instead of holding it whole."""
+    """Each row as one line of CSV, every cell through ``csv_safe``, after a UTF-8 byte-order mark (so Excel
+    reads accents): for a ``StreamingHttpResponse``, which sends a long export as it is read instead of
+    holding it whole."""
     writer = csv.writer(_Line())
+    yield "\ufeff"
     for row in rows:
         yield writer.writerow([csv_safe(value) for value in row])
 

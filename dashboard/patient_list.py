@@ -126,6 +126,6 @@ def patient_list_csv(request):
 
 
 def _with_header(rows):
-    yield ["\ufeff" + CSV_HEADER[0], *CSV_HEADER[1:]]  # the byte-order mark tells Excel the file is UTF-8
+    yield CSV_HEADER
     for row in rows:
         yield _csv_row(row)

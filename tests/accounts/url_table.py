@@ -83,6 +83,7 @@ URLS: dict[str, Row] = {
     "patients:care_team_add": post_only(P),
     "patients:care_team_remove": post_only({"pk": "patient", "member_pk": "member"}),
     "nudges:outbox": staff_page(),
+    "nudges:outbox_csv": staff_page(),  # the outbox as CSV: audited as an export
     "nudges:review": staff_page(),
     "nudges:retry": post_only({"pk": "nudge"}),
     "nudges:mark_reviewed": post_only({"pk": "nudge"}),

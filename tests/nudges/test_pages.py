@@ -1,5 +1,7 @@
 """The clinic's message pages: the patient's Messages panel, the outbox and the review queue."""
 
+import csv
+import io
 import itertools
 import re
 from datetime import UTC, datetime, timedelta
@@ -572,3 +574,44 @@ def test_a_one_off_without_csrf_is_refused(staff, consenting_patient):
     )
     assert response.status_code == 403
     assert not Nudge.objects.exists()
+
+
+# --- The outbox as CSV ----------------------------------------------------------------------------
+
+
+def outbox_csv(client, query=""):
+    response = client.get(f"/nudges/export.csv{query}")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_outbox_downloads_as_filtered_with_no_message_text_or_links(client_for, staff, mixed_outbox):
+    mixed_outbox["sent_email"].body_text = "Hi Renée https://crm.example/checkin/SECRET-TOKEN/"
+    mixed_outbox["sent_email"].subject = "=cmd|' /C calc'!A0"
+    mixed_outbox["sent_email"].save()
+    client = client_for(staff)
+
+    everything = outbox_csv(client)
+    assert len(everything) == Nudge.objects.count()
+    assert all("SECRET-TOKEN" not in value for row in everything for value in row.values())
+    sent = next(row for row in everything if row["status"] == "Sent")
+    assert sent["subject"] == "'=cmd|' /C calc'!A0"  # never a formula
+    assert sent["patient"] == "Renée Côté" and sent["due (clinic time)"] == "2027-06-01 11:00"
+
+    failed = outbox_csv(client, "?status=failed")
+    assert [(row["status"], row["why"]) for row in failed] == [("Failed", "bad number")]
+
+
+def test_the_outbox_download_is_audited_as_an_export_of_the_patients_it_names(
+    client_for, staff, mixed_outbox
+):
+    outbox_csv(client_for(staff), "?status=failed")
+    event = AccessEvent.objects.get(action="export")
+    assert event.object_repr == "outbox CSV" and event.detail == "status=failed"
+    assert event.patient_ids == [mixed_outbox["failed_sms"].patient_id]
+
+
+def test_the_outbox_links_its_download_with_its_filters(client_for, staff, mixed_outbox):
+    body = page(client_for(staff), "/nudges/?channel=sms&page=1")
+    assert 'href="/nudges/export.csv?channel=sms"' in body
