@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django import forms
 
 from journeys.models import Stage
@@ -101,3 +103,65 @@ class PatientListForm(forms.Form):
         return bool(
             f["query"] or f["lead_id"] is not None or f["source"] or f["stage"] or f["archived"] != "active"
         )
+
+
+MOST_DAYS = 366
+PRESETS = ((28, "Last 4 weeks"), (84, "Last 12 weeks"), (182, "Last 6 months"), (365, "Last 12 months"))
+
+
+class InsightsRangeForm(forms.Form):
+    """Insights' date range: days in the clinic's time zone, both included, ending today at the latest and
+    spanning at most a year. Without one (or with one that cannot be used) the page shows the clinic's
+    adherence window ending today."""
+
+    start = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}),
+        error_messages={"invalid": "“From” is not a date: use the calendar, or write it as 2026-04-14."},
+    )
+    end = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}),
+        error_messages={"invalid": "“To” is not a date: use the calendar, or write it as 2026-04-14."},
+    )
+
+    def __init__(self, data=None, *, today: date, default_days: int):
+        self.today = today
+        self.default = (today - timedelta(days=default_days - 1), today)
+        super().__init__(data, initial={"start": self.default[0], "end": self.default[1]})
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        end = cleaned.get("end") or self.today
+        start = cleaned.get("start") or end - (self.default[1] - self.default[0])
+        if end > self.today:
+            raise forms.ValidationError("“To” is after today: Insights can only show what has happened.")
+        if start > end:
+            raise forms.ValidationError("“From” is after “To”: choose an earlier start.")
+        if (end - start).days + 1 > MOST_DAYS:
+            raise forms.ValidationError("Choose at most a year between “From” and “To”.")
+        cleaned["start"], cleaned["end"] = start, end
+        return cleaned
+
+    def range(self) -> tuple[date, date]:
+        """(first day, last day) to show: what was asked, or the default when nothing usable was."""
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data["start"], self.cleaned_data["end"]
+        return self.default
+
+    def problems(self) -> list[str]:
+        if not self.is_bound or self.is_valid():
+            return []
+        return [message for errors in self.errors.values() for message in errors]
+
+
+def preset_ranges(today: date) -> list[tuple[str, str]]:
+    """(label, query string) for the quick ranges ending today."""
+    return [
+        (label, f"start={(today - timedelta(days=days - 1)).isoformat()}&end={today.isoformat()}")
+        for days, label in PRESETS
+    ]

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import insights, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.today, name="today"),
     path("pipeline/", views.pipeline, name="pipeline"),
-    path("insights/", views.insights, name="insights"),
+    path("insights/", insights.insights, name="insights"),
+    path("insights/<slug:table>.csv", insights.insights_csv, name="insights_csv"),
     path("patients/<int:pk>/", views.patient_detail, name="patient"),
 ]

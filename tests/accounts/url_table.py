@@ -128,6 +128,7 @@ URLS: dict[str, Row] = {
     "dashboard:today": staff_page(),
     "dashboard:pipeline": staff_page(),
     "dashboard:insights": staff_page(),
+    "dashboard:insights_csv": staff_page({"table": "insights_table"}),  # figures only, audited as an export
     "dashboard:patient": staff_page(P),
     "consent_confirm": public({"token": "consent_token"}),  # the patient's own link: a first name at most
     # django-allauth under /accounts/: its sign-in and sign-out names are ours (accounts/urls_allauth.py)

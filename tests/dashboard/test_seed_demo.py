@@ -561,6 +561,34 @@ class TestHistoryLivedOnTheClock:
         ).exists()
         assert Nudge.objects.filter(status=Nudge.Status.SUPPRESSED).exists(), "consent is honoured in history"
 
+    def test_a_patient_answers_by_link_only_when_the_request_reached_them(self, seeded):
+        by_link = CheckInAnswer.objects.filter(via=CheckInAnswer.Via.LINK)
+        assert by_link.count() >= 50
+        assert not by_link.exclude(checkin__request_nudge__status=Nudge.Status.SENT).exists()
+        rang = CheckInAnswer.objects.filter(via=CheckInAnswer.Via.PHONE).exclude(
+            checkin__request_nudge__status=Nudge.Status.SENT
+        )
+        assert rang.exists(), "a request held back for consent is answered by phone"
+
+    def test_insights_show_data_in_every_chart_on_a_fresh_demo(self, seeded, client):
+        client.force_login(get_user_model().objects.get(username="frontdesk"))
+        response = client.get("/insights/")
+        data, body = response.context["insights"], response.content.decode()
+        assert data.responses.sent >= 10 and data.responses.answered >= 5
+        assert all(rate.sent for rate in data.responses.by_channel), "email and SMS both went out"
+        assert len(data.responses.by_hour) >= 2
+        assert len(data.barriers) >= 3
+        assert data.funnel[0].entered and data.funnel[0].conversion is not None
+        assert sum(week.score is not None for week in data.weekly) >= 3
+        assert data.adherence.score is not None and data.responses.median_to_answer is not None
+        for empty in (
+            "No check-in requests yet",
+            "No barriers named",
+            "No journey moved",
+            "No plan items reported",
+        ):
+            assert empty not in body, empty
+
     def test_past_visits_left_no_reminders_behind(self, seeded):
         for visit in Visit.objects.exclude(status=Visit.Status.SCHEDULED):
             assert not Nudge.objects.filter(dedupe_key__startswith=f"visit:{visit.pk}:").exists(), visit
