@@ -105,13 +105,16 @@ class PatientListForm(forms.Form):
         )
 
 
-MOST_DAYS = 366
-PRESETS = ((28, "Last 4 weeks"), (84, "Last 12 weeks"), (182, "Last 6 months"), (365, "Last 12 months"))
+# Adherence, response rates and barriers read every report of the range (and the range before, for the
+# trend): measured at 10,000 patients, 28 days cost about 1 s and a year about 5 s. Until they come from
+# roll-ups, a range spans at most a quarter.
+MOST_DAYS = 92
+PRESETS = ((14, "Last 2 weeks"), (28, "Last 4 weeks"), (56, "Last 8 weeks"), (91, "Last 13 weeks"))
 
 
 class InsightsRangeForm(forms.Form):
     """Insights' date range: days in the clinic's time zone, both included, ending today at the latest and
-    spanning at most a year. Without one (or with one that cannot be used) the page shows the clinic's
+    spanning at most ``MOST_DAYS``. Without one (or with one that cannot be used) the page shows the clinic's
     adherence window ending today."""
 
     start = forms.DateField(
@@ -143,7 +146,7 @@ class InsightsRangeForm(forms.Form):
         if start > end:
             raise forms.ValidationError("“From” is after “To”: choose an earlier start.")
         if (end - start).days + 1 > MOST_DAYS:
-            raise forms.ValidationError("Choose at most a year between “From” and “To”.")
+            raise forms.ValidationError(f"Choose at most {MOST_DAYS} days between “From” and “To”.")
         cleaned["start"], cleaned["end"] = start, end
         return cleaned
 

@@ -14,7 +14,6 @@ from accounts.paging import page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.reports import csv_lines
 from journeys.selectors.patients import SORT_BOUND, PatientRow, patient_export, patient_listing, patient_rows
-from patients.validation import format_phone
 
 from .forms import PatientListForm
 
@@ -96,7 +95,7 @@ def _csv_row(row: PatientRow) -> list:
         patient.preferred_name,
         patient.pronouns,
         patient.email,
-        format_phone(patient.phone) if patient.phone else "",
+        patient.phone,  # E.164 as stored: exact, what an import reads back, and cheap for a long list
         row.stage_label,
         patient.lead_name or "",
         "yes" if consent["email"] and not patient.unsubscribed_at else "no",

@@ -41,7 +41,7 @@ ENDED_STAGES = {*CLOSING, Stage.ADVOCATE}  # a journey at these has ended
 SORT_BOUND = 2_000
 SORTS_BY_INDEX = set(SORTS)
 BOUNDED_SORTS = {"stage", "-stage", "lead", "-lead"}
-EXPORT_CHUNK = 1_000
+EXPORT_CHUNK = 2_000
 
 
 def _current_journey():

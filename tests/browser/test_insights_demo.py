@@ -74,8 +74,8 @@ def test_insights_fill_with_the_demo_clinics_data_and_read_on_a_phone(page: Page
     expect(page.locator("svg.chart-funnel rect").first).to_be_visible()
 
     # A quick range, then its funnel table as CSV.
-    page.get_by_role("link", name="Last 12 weeks").click()
-    expect(page.locator("#insights-range")).to_contain_text("84 days")
+    page.get_by_role("link", name="Last 13 weeks").click()
+    expect(page.locator("#insights-range")).to_contain_text("91 days")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download the funnel as CSV").click()
     saved = SHOTS.parent / "insights-funnel.csv"

@@ -298,3 +298,11 @@ def test_consent_and_dates_read_plainly(client_for, staff, clinic):
     ames = rows[0]
     assert (ames["email consent"], ames["SMS consent"], ames["added"]) == ("yes", "no", "2026-03-01")
     assert ames["patient id"] == str(clinic["Ames"].pk)
+
+
+def test_phone_numbers_are_exported_as_stored_and_kept_as_text(client_for, staff):
+    PatientFactory(last_name="Tel", phone="+13125550147")
+    _, rows = download(client_for(staff))
+    assert (
+        rows[0]["phone"] == "'+13125550147"
+    )  # E.164; the apostrophe keeps a spreadsheet from reading a formula
