@@ -16,7 +16,7 @@ PAGE_SIZES = (25, 50, 100)
 
 class PatientListForm(forms.Form):
     """The patient list's search, filters, order and page size; every field optional. A value that cannot be
-    read is left out (the rest still apply) and named in ``problems()``."""
+    read is left out (the rest still apply); its error names the field."""
 
     ARCHIVED_CHOICES = [("active", "Active patients"), ("archived", "Archived"), ("all", "Everyone")]
     SORT_CHOICES = [
@@ -62,8 +62,9 @@ class PatientListForm(forms.Form):
         ]
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("class", "form-control" if name == "q" else "form-select")
+            label = field.label or name.capitalize()
             field.error_messages["invalid_choice"] = (
-                "“%(value)s” is not one of the choices, so it was left out."
+                f"{label}: “%(value)s” is not one of the choices, so it was left out."
             )
         self.fields["q"].widget.input_type = "search"
         self.fields["q"].widget.attrs |= {"placeholder": "e.g. jose, renee@, 555 0134", "autofocus": True}
@@ -87,15 +88,6 @@ class PatientListForm(forms.Form):
 
     def page_size(self) -> int:
         return self._value("per_page", PAGE_SIZES[0])
-
-    def problems(self) -> list[str]:
-        """What could not be read, in words for the page's message."""
-        if not self.is_bound:
-            return []
-        return [
-            f"{self.fields[name].label or name.capitalize()}: {errors[0]}"
-            for name, errors in self.errors.items()
-        ]
 
     def is_narrowed(self) -> bool:
         """Whether a search or filter hides some active patients (to word the empty state)."""
@@ -155,11 +147,6 @@ class InsightsRangeForm(forms.Form):
         if self.is_bound and self.is_valid():
             return self.cleaned_data["start"], self.cleaned_data["end"]
         return self.default
-
-    def problems(self) -> list[str]:
-        if not self.is_bound or self.is_valid():
-            return []
-        return [message for errors in self.errors.values() for message in errors]
 
 
 def preset_ranges(today: date) -> list[tuple[str, str]]:

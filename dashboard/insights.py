@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.audit import record_export, record_list
 from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from compliance import selectors as compliance_selectors
 from compliance.models import ClinicSettings
@@ -159,8 +160,10 @@ def _range_form(request, clinic: ClinicSettings) -> InsightsRangeForm:
 def insights(request):
     clinic = ClinicSettings.load()
     form = _range_form(request, clinic)
-    for problem in form.problems():
-        messages.error(request, f"{problem} Showing the last {clinic.window_days} days instead.")
+    if form.is_bound and not form.is_valid():
+        messages.error(
+            request, f"{validation_message(form)} Showing the last {clinic.window_days} days instead."
+        )
     start, end = form.range()
     data = insights_for(start=start, end=end, clinic=clinic)
     # Clinic-wide figures name no patient; the read of everyone's adherence is still on the trail.

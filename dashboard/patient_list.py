@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.audit import record_export, record_list
 from accounts.paging import page_rows
 from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from journeys.selectors.patients import SORT_BOUND, PatientRow, patient_export, patient_listing, patient_rows
 
@@ -50,8 +51,8 @@ def _headers(request, sort: str) -> list[dict]:
 @role_required(*EVERYONE)
 def patient_list(request):
     filters = PatientListForm(request.GET or None)
-    for problem in filters.problems():
-        messages.warning(request, problem)
+    if filters.is_bound and not filters.is_valid():
+        messages.warning(request, validation_message(filters))
     listing = patient_listing(**filters.filters())
     if listing.sort_refused:
         messages.info(
