@@ -20,8 +20,17 @@ LOCK_FLAGS := --universal --python-version $(PYTHON_FLOOR) --generate-hashes --c
 # environment already chose.
 run migrate demo lint: export DJANGO_DEBUG ?= true
 
+# The port `make run` serves on (`make run PORT=8001`): from the command line or environment, else .env, else 8000.
+PORT ?= $(or $(shell sed -n 's/^PORT=\([0-9][0-9]*\).*/\1/p' .env 2>/dev/null | tail -n 1),8000)
+# honcho hands each Procfile process a PORT of its own (web PORT, worker PORT+100, …), so the development site
+# address — the links in var/mail — is fixed here once, from the web server's port, unless the environment or
+# .env names one.
+ifeq ($(ALLIANCE_SITE_URL)$(shell grep -s '^ALLIANCE_SITE_URL=' .env),)
+run demo: export ALLIANCE_SITE_URL := http://127.0.0.1:$(PORT)
+endif
+
 help:
-	@echo "make run    install, migrate, load demo data, serve http://127.0.0.1:8000 with worker and beat"
+	@echo "make run    install, migrate, load demo data, serve http://127.0.0.1:$(PORT) with worker and beat (PORT=…)"
 	@echo "make test   install if needed and run the whole test suite"
 	@echo "make lint   ruff, djLint and mypy"
 	@echo "make lock   re-pin the lock files after changing dependencies in pyproject.toml"
@@ -57,9 +66,11 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py setup_demo
 
+# The demo sign-ins are printed again once the server answers (the Procfile's signins line) and kept in
+# var/demo-sign-ins.txt; `python manage.py demo_sign_ins` shows them at any time.
 run: demo
-	@echo "Alliance CRM on http://127.0.0.1:8000 — Ctrl-C stops the web server, worker and beat."
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	@echo "Alliance CRM on http://127.0.0.1:$(PORT) — Ctrl-C stops the web server, worker and beat."
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -2,6 +2,7 @@ from operator import attrgetter
 
 from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
+from django.contrib.admin import ActionLocation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
@@ -84,6 +85,13 @@ class PatientAuditMixin:
             if change
             else self.audit_label,
         )
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        """No "Delete selected …" on clinical records: a record is deleted one at a time, from its own page,
+        after Django's confirmation lists everything that goes with it."""
+        actions = super().get_actions(request, action_location=action_location)
+        actions.pop("delete_selected", None)
+        return actions
 
     def delete_model(self, request, obj):
         self._record_deletion(obj)

@@ -288,8 +288,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ALLIANCE_DEMO_DEPLOYMENT = env.bool("ALLIANCE_DEMO_DEPLOYMENT", default=False)
 # Django's own deploy check refuses console/file email too; a demo may use them on purpose.
 SILENCED_SYSTEM_CHECKS = ["mail.E001"] if ALLIANCE_DEMO_DEPLOYMENT else []
-# The address patients' links point at (unsubscribe, check-in): the dashboard's public URL.
-ALLIANCE_SITE_URL = env.str("ALLIANCE_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+# The address patients' links point at (unsubscribe, check-in): the dashboard's public URL. In development it is
+# the port `make run` serves on (PORT), so moving the port moves every link in var/mail with it.
+DEVELOPMENT_PORT = env.int("PORT", default=8000)
+ALLIANCE_SITE_URL = env.str(
+    "ALLIANCE_SITE_URL", default=f"http://127.0.0.1:{DEVELOPMENT_PORT}" if DEBUG else ""
+).rstrip("/")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="")
 # A known patient's request on the public form for texts, with their SMS consent withdrawn, is confirmed by one

@@ -12,7 +12,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("accounts.urls_allauth")),  # allauth: second factor, password reset
-    path("patients/", include("patients.urls")),
+    path(
+        "patients/", include("dashboard.urls_patients")
+    ),  # the list (with stages) and the patients app's pages
     path("nudges/", include("nudges.urls")),
     path("", include("journeys.urls")),
     path("", include("compliance.urls")),

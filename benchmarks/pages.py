@@ -135,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _pages() -> list[tuple[str, str, str]]:
     """(name, who, url) for each staff page, the rows it shows picked from the seeded clinic."""
+    from datetime import timedelta
+
     from django.db.models import Count
     from django.urls import reverse
+    from django.utils import timezone
 
     from nudges.models import Nudge
     from patients.models import Patient
@@ -151,6 +154,8 @@ def _pages() -> list[tuple[str, str, str]]:
     )
     patients = reverse("patients:list")
     outbox = reverse("nudges:outbox")
+    today = timezone.localdate()
+    quarter = f"start={today - timedelta(days=90)}&end={today}"
     return [
         ("today (staff)", "staff", reverse("dashboard:today")),
         ("today (practitioner)", "practitioner", reverse("dashboard:today")),
@@ -162,6 +167,13 @@ def _pages() -> list[tuple[str, str, str]]:
         ("patients p200", "staff", f"{patients}?page=200"),
         ("patients last", "staff", f"{patients}?page={last_page}"),
         ("patients search", "staff", f"{patients}?q=kim"),
+        ("patients by added", "staff", f"{patients}?sort=-added&page=200"),
+        (
+            "patients by stage",
+            "staff",
+            f"{patients}?sort=stage",
+        ),  # over the bound: name order, a capped count
+        ("patients stage+lead", "staff", f"{patients}?stage=paused&sort=lead&per_page=100"),
         ("patient heavy", "practitioner", reverse("dashboard:patient", args=[heavy])),
         ("patient typical", "practitioner", reverse("dashboard:patient", args=[typical])),
         ("pipeline", "staff", reverse("dashboard:pipeline")),
@@ -170,6 +182,7 @@ def _pages() -> list[tuple[str, str, str]]:
         ("review", "staff", reverse("nudges:review")),
         ("alerts", "staff", reverse("compliance:alerts")),
         ("insights", "staff", reverse("dashboard:insights")),
+        ("insights 13 weeks", "staff", f"{reverse('dashboard:insights')}?{quarter}"),
         ("admin patients", "admin", reverse("admin:patients_patient_changelist")),
     ]
 

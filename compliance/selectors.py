@@ -308,6 +308,40 @@ def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
     )
 
 
+@dataclass(frozen=True)
+class WeekAdherence:
+    week: date  # the Monday that starts it
+    score: float | None  # None: no item reported in check-ins due that week
+    reports: int
+
+
+def clinic_weekly_adherence(*, start: date, end: date) -> list[WeekAdherence]:
+    """Every patient's item reports scored together, per week of check-ins due from ``start`` to ``end`` (the
+    weeks that overlap the range, Monday first). One query: the reports counted per due day and status."""
+    first = start - timedelta(days=start.weekday())
+    counts: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for due_on, status, n in (
+        ComplianceLog.objects.filter(checkin__due_on__gte=start, checkin__due_on__lte=end)
+        .values_list("checkin__due_on", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        counts[due_on - timedelta(days=due_on.weekday())][status] += n
+    weeks = []
+    week = first
+    while week <= end:
+        scored = {status: counts[week].get(status, 0) for status in ComplianceLog.SCORES}
+        reports = sum(scored.values())
+        points = sum(weight * scored[status] for status, weight in ComplianceLog.SCORES.items())
+        weeks.append(
+            WeekAdherence(
+                week=week, score=round(100 * points / reports, 1) if reports else None, reports=reports
+            )
+        )
+        week += timedelta(weeks=1)
+    return weeks
+
+
 def common_barriers(*, since: datetime, until: datetime) -> list[tuple[str, int]]:
     """How many answers named each barrier category, most common first. One query."""
     counts: Counter[str] = Counter()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import schedule_views, views
+from . import insights, schedule_views, views
 
 app_name = "dashboard"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.today, name="today"),
     path("schedule/", schedule_views.schedule, name="schedule"),
     path("pipeline/", views.pipeline, name="pipeline"),
-    path("insights/", views.insights, name="insights"),
+    path("insights/", insights.insights, name="insights"),
+    path("insights/<slug:table>.csv", insights.insights_csv, name="insights_csv"),
     path("patients/<int:pk>/", views.patient_detail, name="patient"),
 ]

@@ -1,15 +1,11 @@
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.shortcuts import render
-from django.utils import timezone
 
 from accounts.audit import record_list
 from accounts.permissions import EVERYONE, role_required
 from compliance import panels as compliance_panels
-from compliance import selectors as compliance_selectors
-from compliance.models import ClinicSettings
 from journeys.forms.move import PipelineFilterForm
 from journeys.panels import blueprints as blueprint_panels
 from journeys.panels import timeline as timeline_panels
@@ -104,33 +100,5 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "closed_toggle": query.urlencode(),
             "all_closed": all_closed,
-        },
-    )
-
-
-@role_required(*EVERYONE)
-def insights(request):
-    """Clinic-wide figures over the clinic's adherence window; a fixed number of queries."""
-    clinic = ClinicSettings.load()
-    now = timezone.now()
-    since = now - timedelta(days=clinic.window_days)
-    adherence = compliance_selectors.clinic_adherence(
-        today=timezone.localdate(now), window_days=clinic.window_days
-    )
-    # Clinic-wide figures name no patient; the read of everyone's adherence is still on the trail.
-    record_list(patient_ids=[], query=request.GET.urlencode(), what="insights")
-    return render(
-        request,
-        "dashboard/insights.html",
-        {
-            "window_days": clinic.window_days,
-            "threshold": clinic.adherence_threshold,
-            "responses": compliance_selectors.checkin_response_rates(since=since, until=now),
-            "adherence": adherence,
-            "trend_words": compliance_selectors.describe_trend(
-                adherence.trend, window_days=clinic.window_days
-            ),
-            "barriers": compliance_selectors.common_barriers(since=since, until=now),
-            "open_alerts": compliance_selectors.open_alert_count(),
         },
     )

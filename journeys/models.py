@@ -274,6 +274,11 @@ class Visit(models.Model):
         self.ends_at = self.starts_at + timedelta(minutes=self.duration_minutes)
         super().save(*args, **kwargs)
 
+    @property
+    def has_begun(self) -> bool:
+        """Whether the visit's start has come: only then may a note on it be signed."""
+        return self.starts_at <= timezone.now()
+
 
 class Weekday(models.IntegerChoices):
     MONDAY = 0, "Monday"

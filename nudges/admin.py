@@ -7,8 +7,8 @@ from django.utils.html import escape, format_html
 from accounts.admin import PatientAuditMixin, ReadOnlyMixin
 from patients.models import Channel
 
-from . import rendering
-from .models import InboundMessage, MessageTemplate, Nudge, NudgeRule
+from . import offsets, rendering
+from .models import InboundMessage, Kind, MessageTemplate, Nudge, NudgeRule
 
 PLACEHOLDERS = ", ".join(f"{{{{ {name} }}}}" for name in rendering.SAMPLE_CONTEXT)
 MARKERS_HINT = (
@@ -124,30 +124,76 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class OffsetsField(forms.CharField):
+    """A rule's minutes (``[-1440, -120]``) written and read as words ("1 day before, 2 hours before")."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return offsets.offsets_to_words(value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        try:
+            return offsets.words_to_offsets(super().to_python(value))
+        except offsets.TimingError as error:
+            raise forms.ValidationError(str(error), code="timing") from error
+
+
+# The kinds whose rule sets when they go: visit reminders (before the visit, as many as wanted), and the two
+# once-only notes that follow an event. Every other kind goes when its event happens.
+REMINDER_KINDS = {Kind.VISIT_REMINDER}
+FOLLOW_UP_KINDS = {Kind.CHECKIN_MISSED, Kind.ADHERENCE_OUTREACH}
+MOST_REMINDERS = 4
+
+
 class NudgeRuleForm(forms.ModelForm):
+    offsets_minutes = OffsetsField(
+        label="When it goes",
+        required=False,
+        max_length=200,
+        help_text="In words, relative to the event: visit reminders “1 day before, 2 hours before”; the "
+        "note after a missed check-in “1 day after”; “at the time” for the rest.",
+    )
+
     class Meta:
         model = NudgeRule
         fields = ("kind", "enabled", "offsets_minutes", "note")
 
-    def clean_offsets_minutes(self):
-        value = self.cleaned_data.get("offsets_minutes")
-        if value in (None, ""):
-            return []
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            raise forms.ValidationError(
-                "Write whole minutes in square brackets, for example [-1440, -120] for a day and two hours before."
+    def clean(self):
+        cleaned = super().clean()
+        kind, timing = cleaned.get("kind"), cleaned.get("offsets_minutes")
+        if kind is None or timing is None:
+            return cleaned
+        if kind in REMINDER_KINDS:
+            if any(minutes >= 0 for minutes in timing):
+                self.add_error("offsets_minutes", "A visit reminder goes before the visit: write “… before”.")
+            elif len(timing) > MOST_REMINDERS:
+                self.add_error("offsets_minutes", f"At most {MOST_REMINDERS} reminders per visit.")
+        elif kind in FOLLOW_UP_KINDS:
+            if len(timing) != 1 or timing[0] < 0:
+                self.add_error(
+                    "offsets_minutes",
+                    "This note goes once, after its event: write one time, such as “1 day after” or “at the time”.",
+                )
+        elif timing not in ([], [0]):
+            self.add_error(
+                "offsets_minutes", "This message goes when its event happens: leave “at the time”."
             )
-        return value
+        return cleaned
 
 
 @admin.register(NudgeRule)
 class NudgeRuleAdmin(admin.ModelAdmin):
     form = NudgeRuleForm
-    list_display = ("kind", "enabled", "offsets_minutes", "note")
+    list_display = ("kind", "enabled", "timing", "note")
     list_editable = ("enabled",)
     list_display_links = ("kind",)
+
+    @admin.display(description="When it goes")
+    def timing(self, rule):
+        return offsets.offsets_to_words(rule.offsets_minutes) or "—"
 
 
 @admin.register(Nudge)

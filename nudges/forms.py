@@ -14,7 +14,10 @@ GRACE = timedelta(minutes=1)  # a time typed a moment ago still counts as "now"
 class OneOffMessageForm(forms.Form):
     """A message a staff member writes to one patient; sent now or at a time in the patient's own zone."""
 
-    channel = forms.ChoiceField(choices=Channel.choices)
+    channel = forms.ChoiceField(
+        choices=Channel.choices,
+        error_messages={"invalid_choice": "Choose email or SMS.", "required": "Choose how to send it."},
+    )
     subject = forms.CharField(max_length=150, required=False, help_text="Email only.")
     message = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -32,6 +35,11 @@ class OneOffMessageForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.patient = patient
         self.reachable = {channel: patient_may_message(patient, channel) for channel in Channel.values}
+        # Only the channels that can reach the patient now (consent for their current address, not
+        # unsubscribed or archived) are offered; another one posted anyway is refused in clean() with why.
+        self.fields["channel"].choices = [
+            (channel.value, channel.label) for channel in Channel if self.reachable[channel.value][0]
+        ]
         preferred = patient.preferred_channel
         if not self.reachable[preferred][0]:
             preferred = next((c for c, (ok, _) in self.reachable.items() if ok), preferred)
@@ -56,6 +64,10 @@ class OneOffMessageForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        posted = self.data.get(self.add_prefix("channel"))
+        if "channel" in self._errors and posted in self.reachable:  # a channel that cannot reach them now
+            del self._errors["channel"]
+            cleaned["channel"] = posted
         channel = cleaned.get("channel")
         if channel == Channel.SMS and not self.patient.phone:
             self.add_error("channel", "This patient has no mobile number.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
@@ -39,6 +42,48 @@ def outbox(
     if date_to:
         qs = qs.filter(send_at__date__lte=date_to)
     return qs.order_by("-send_at", "-id")
+
+
+OUTBOX_CSV_HEADER = (
+    "due (clinic time)", "status", "kind", "channel", "patient id", "patient", "subject", "sent (clinic time)",
+    "attempts", "why", "written by",
+)  # fmt: skip
+EXPORT_CHUNK = 2_000
+
+
+def _clinic_time(moment: datetime | None) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def outbox_export(**filters: Any) -> tuple[list[int], Iterator[list]]:
+    """The outbox as ``outbox(**filters)`` lists it, for a CSV: the patients it names (one query, for the audit
+    trail before anything leaves) and its rows as they are read, ``EXPORT_CHUNK`` at a time. What was said and
+    its links stay out: a message's body holds the patient's own check-in and unsubscribe links."""
+    nudges = outbox(**filters).only(
+        "send_at", "status", "kind", "channel", "patient_id", "subject", "sent_at", "attempts", "status_reason",
+        "last_error", "patient__first_name", "patient__last_name", "patient__preferred_name",
+        "created_by__display_name", "created_by__username",
+    )  # fmt: skip
+    patient_ids = list(nudges.order_by().values_list("patient_id", flat=True).distinct())
+
+    def rows() -> Iterator[list]:
+        yield list(OUTBOX_CSV_HEADER)
+        for nudge in nudges.iterator(chunk_size=EXPORT_CHUNK):
+            yield [
+                _clinic_time(nudge.send_at),
+                nudge.get_status_display(),
+                nudge.get_kind_display(),
+                nudge.get_channel_display(),
+                nudge.patient_id,
+                nudge.patient.display_name,
+                nudge.subject,
+                _clinic_time(nudge.sent_at),
+                nudge.attempts,
+                nudge.status_reason or nudge.last_error,
+                str(nudge.created_by) if nudge.created_by else "",
+            ]
+
+    return patient_ids, rows()
 
 
 def review_list() -> QuerySet[Nudge]:

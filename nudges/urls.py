@@ -6,6 +6,7 @@ app_name = "nudges"
 
 urlpatterns = [
     path("", views.outbox, name="outbox"),
+    path("export.csv", views.outbox_csv, name="outbox_csv"),
     path("review/", views.review, name="review"),
     path("<int:pk>/retry/", views.retry, name="retry"),
     path("<int:pk>/reviewed/", views.mark_reviewed, name="mark_reviewed"),

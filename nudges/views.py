@@ -4,17 +4,19 @@ from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.audit import record_list
+from accounts.audit import record_access, record_export, record_list
 from accounts.models import AccessEvent
 from accounts.paging import CappedPaginator
 from accounts.permissions import EVERYONE, role_required
-from accounts.refusals import validation_message
+from accounts.refusals import add_service_error, validation_message
+from accounts.reports import csv_lines
 from patients.models import Patient
 from patients.selectors import patient_get_for
 
@@ -49,6 +51,19 @@ def outbox(request):
             "clinic_time_zone": settings.TIME_ZONE,
         },
     )
+
+
+@role_required(*EVERYONE)
+def outbox_csv(request):
+    """The outbox as filtered, every page of it, as CSV: streamed as it is read, each patient it names on the
+    audit trail as exported before the first line leaves."""
+    filters = OutboxFilterForm(request.GET or None)
+    patient_ids, rows = selectors.outbox_export(**filters.filters())
+    record_export(patient_ids=patient_ids, query=request.GET.urlencode(), what="outbox CSV")
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="outbox-{timezone.localdate():%Y-%m-%d}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @role_required(*EVERYONE)
@@ -100,27 +115,36 @@ def mark_reviewed(request, pk):
 @role_required(*EVERYONE)
 @require_POST
 def send_one_off(request, patient_pk):
+    """Send or schedule a one-off message. A refusal shows the form again with what was typed, and why."""
     patient = patient_get_for(user=request.user, pk=patient_pk, action=AccessEvent.Action.UPDATE)
     form = OneOffMessageForm(request.POST, patient=patient)
-    if not form.is_valid():
-        messages.error(request, f"The message was not sent. {validation_message(form)}")
-        return redirect(f"{patient.get_absolute_url()}#panel-messages")
-    try:
-        nudge = services.nudge_send_one_off(
-            patient=patient,
-            actor=request.user,
-            channel=form.cleaned_data["channel"],
-            subject=form.cleaned_data["subject"],
-            message=form.cleaned_data["message"],
-            send_at=form.cleaned_data["send_at"],
-        )
-    except ValidationError as error:
-        messages.error(request, f"The message was not sent. {validation_message(error)}")
-    else:
-        messages.success(
-            request, _scheduled_message(patient, nudge.send_at, later=form.cleaned_data["send_at"])
-        )
-    return redirect(f"{patient.get_absolute_url()}#panel-messages")
+    if form.is_valid():
+        try:
+            nudge = services.nudge_send_one_off(
+                patient=patient,
+                actor=request.user,
+                channel=form.cleaned_data["channel"],
+                subject=form.cleaned_data["subject"],
+                message=form.cleaned_data["message"],
+                send_at=form.cleaned_data["send_at"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request, _scheduled_message(patient, nudge.send_at, later=form.cleaned_data["send_at"])
+            )
+            return redirect(f"{patient.get_absolute_url()}#panel-messages")
+    messages.error(request, f"The message was not sent. {validation_message(form)}")
+    # The page names the patient and what reaches them: a read of their record.
+    record_access(
+        action=AccessEvent.Action.VIEW, patient_id=patient.pk, obj=patient, detail="one-off message refused"
+    )
+    return render(
+        request,
+        "nudges/one_off_form.html",
+        {"patient": patient, "form": form, "reach": selectors.patient_reach(patient)},
+    )
 
 
 def _scheduled_message(patient, send_at, *, later) -> str:

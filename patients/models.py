@@ -176,6 +176,10 @@ class Patient(models.Model):
                 condition=Q(archived=False),
                 name="patient_active_by_name",
             ),
+            # …and its "Added" column, newest or oldest first.
+            models.Index(
+                fields=["created_at", "id"], condition=Q(archived=False), name="patient_active_by_added"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

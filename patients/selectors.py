@@ -19,11 +19,14 @@ from accounts.permissions import EVERYONE, has_role
 from .models import CareTeamMember, Channel, ConsentEvent, ConsentRequest, Patient
 from .validation import PRACTISING_ROLES
 
+# The list's orders that an index serves (patient_active_by_name, patient_active_by_added), read forwards or
+# backwards: any number of patients. Orders by another app's data (the stage) or by a per-patient lookup (the
+# lead) are bounded by the page that asks for them.
 SORTS = {
     "name": ("last_name", "first_name", "id"),
     "-name": ("-last_name", "-first_name", "-id"),
-    "newest": ("-created_at", "-id"),
-    "oldest": ("created_at", "id"),
+    "added": ("created_at", "id"),
+    "-added": ("-created_at", "-id"),
 }
 
 

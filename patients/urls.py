@@ -2,10 +2,11 @@ from django.urls import path
 
 from . import views
 
+# Included under /patients/ by dashboard/urls_patients.py, beside the list (which shows each patient's stage,
+# a journeys read, so it is composed on the dashboard's floor).
 app_name = "patients"
 
 urlpatterns = [
-    path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
     path("<int:pk>/edit/", views.patient_edit, name="edit"),
     path("<int:pk>/lead/", views.patient_change_lead, name="change_lead"),

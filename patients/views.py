@@ -1,49 +1,19 @@
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.audit import record_list
 from accounts.models import AccessEvent
-from accounts.paging import page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
 from . import selectors, services
-from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientFilterForm, PatientForm
+from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientForm
 from .models import Channel, ConsentRequest
 from .tokens import read_consent_confirm_token
-
-PAGE_SIZE = 25
-
-
-@role_required(*EVERYONE)
-def patient_list(request):
-    filters = PatientFilterForm(request.GET or None)
-    ids = selectors.patient_list(**filters.filters()).values_list("pk", flat=True)
-    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
-    page_rows(page, selectors.patient_list_rows)
-    record_list(
-        patient_ids=[patient.pk for patient in page.object_list],
-        query=request.GET.urlencode(),
-        what="patient list",
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "patients/patient_list.html",
-        {
-            "filters": filters,
-            "page": page,
-            "querystring": query.urlencode(),
-            "narrowed": filters.is_narrowed(),
-        },
-    )
 
 
 @role_required(*EVERYONE)

@@ -64,9 +64,9 @@ def test_the_dockerfile_runs_the_same_web_entry_point():
     assert '"gunicorn", "alliance_crm.wsgi:application"' in dockerfile
 
 
-def test_procfile_runs_web_worker_and_beat_with_exec():
+def test_procfile_runs_web_worker_beat_and_the_sign_ins_with_exec():
     lines = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
-    assert set(lines) == {"web", "worker", "beat"}
+    assert set(lines) == {"web", "worker", "beat", "signins"}
     assert all(command.startswith("exec ") for command in lines.values())
 
 

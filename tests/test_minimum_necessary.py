@@ -39,7 +39,6 @@ def patient_with_clinical_text(practitioner, staff):
         title="Deep Reconnaissance — intake",
         body=NOTE_BODY,
         sections={"story": STORY, "tried": "Probiotics", "fears": "Cancer", "goals": "Sleep through"},
-        sign=True,
     )
     checkin = CheckIn.objects.create(
         journey=journey,

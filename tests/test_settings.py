@@ -25,6 +25,7 @@ print(json.dumps({
     "session_secure": settings.SESSION_COOKIE_SECURE,
     "csrf_secure": settings.CSRF_COOKIE_SECURE,
     "hsts": settings.SECURE_HSTS_SECONDS,
+    "site_url": settings.ALLIANCE_SITE_URL,
 }))
 """
 

@@ -16,6 +16,7 @@ from compliance.forms import PLAN_PAUSED_REASON
 from compliance.models import Barrier, CheckInAnswer, ComplianceLog
 from compliance.services import checkin_answer_record, checkin_answerable_items
 from journeys.models import BlueprintItem, CheckIn
+from nudges.models import Nudge
 
 from .clock import Clock
 from .data import DemoData, JourneyPlan
@@ -120,6 +121,10 @@ class Answers:
         if plan.theme != "gut" and rng.random() < answers.skip_digestion_share:
             ratings["digestion"] = None  # a rating the patient chose to skip
         by_phone = self.staff is not None and not hard and rng.random() < answers.phone_share
+        # A patient answers by the link only when the request reached them (sent): one held back (no consent
+        # for that address, unsubscribed) is answered by phone, as the front desk rang them instead.
+        if not by_phone and self.staff is not None and not self.request_reached(checkin):
+            by_phone = True
         how = {"via": CheckInAnswer.Via.PHONE, "entered_by": self.staff} if by_phone else {}
         checkin_answer_record(
             checkin=checkin,
@@ -151,6 +156,10 @@ class Answers:
                 **how,
             }
             self.clock.at(changed_at, partial(self.change, checkin, change))
+
+    @staticmethod
+    def request_reached(checkin: CheckIn) -> bool:
+        return Nudge.objects.filter(pk=checkin.request_nudge_id, status=Nudge.Status.SENT).exists()
 
     def change(self, checkin: CheckIn, change: dict) -> None:
         """The patient changes their answer, now, unless their plan changed since they gave it."""

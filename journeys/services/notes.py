@@ -37,6 +37,17 @@ def _require_author(note: VisitNote, actor: User) -> None:
         raise ValidationError("Only the note's author can change or sign it.", code="not_author")
 
 
+def _require_visit_begun(visit: Visit) -> None:
+    """A note is signed for what happened: never before its visit has begun."""
+    if not visit.has_begun:
+        local = timezone.localtime(visit.starts_at)
+        raise ValidationError(
+            f"This visit begins on {local.day} {local:%b %Y at %H:%M}: a note can be signed once the visit has "
+            "begun. Save it now and sign it after.",
+            code="visit_not_begun",
+        )
+
+
 def _clean_sections(visit: Visit, sections: dict | None) -> dict:
     if not sections:
         return {}
@@ -75,6 +86,8 @@ def note_create(
     _require_clinician(author)
     sections = _clean_sections(visit, sections)
     title, body = _clean(title, body, sections)
+    if sign:
+        _require_visit_begun(visit)
     now = timezone.now()
     note = VisitNote.objects.create(
         visit=visit,
@@ -113,6 +126,7 @@ def note_update(
     note.title, note.body = _clean(title, body, sections)
     note.sections = sections
     if sign:
+        _require_visit_begun(note.visit)
         note.signed_at = timezone.now()
     note.save(update_fields=["title", "body", "sections", "signed_at", "updated_at"])
     record_access(
@@ -127,10 +141,12 @@ def note_update(
 
 @transaction.atomic
 def note_sign(*, note: VisitNote, actor: User) -> VisitNote:
-    """Sign a note: from now on it never changes. Only its author signs, and only once."""
+    """Sign a note: from now on it never changes. Only its author signs, only once, and only once its visit
+    has begun."""
     note = VisitNote.objects.select_for_update().select_related("visit").get(pk=note.pk)
     _require_unsigned(note)
     _require_author(note, actor)
+    _require_visit_begun(note.visit)
     note.signed_at = timezone.now()
     note.save(update_fields=["signed_at", "updated_at"])
     record_access(

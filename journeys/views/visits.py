@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import AccessEvent
 from accounts.permissions import CLINICAL, EVERYONE, role_required
@@ -194,7 +194,6 @@ def note_create(request, pk):
     visit = selectors.visit_get_for(user=request.user, pk=pk, action=_read_or_change(request))
     form = VisitNoteForm(request.POST or None, visit=visit)
     if request.method == "POST" and form.is_valid():
-        sign = "sign" in request.POST
         try:
             note = note_services.note_create(
                 visit=visit,
@@ -202,14 +201,21 @@ def note_create(request, pk):
                 title=form.cleaned_data["title"],
                 body=form.cleaned_data["body"],
                 sections=form.sections(),
-                sign=sign,
             )
         except ValidationError as error:
             add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
-            messages.success(request, "Note signed: it can no longer change." if sign else "Note saved.")
-            return redirect(_note_url(note))
+            return _saved(request, note)
     return render(request, "journeys/note_form.html", {"form": form, "visit": visit, "note": None})
+
+
+def _saved(request, note):
+    """After a save: to the note, or, when "Save and sign…" was pressed, to the step that confirms signing."""
+    if "sign" in request.POST:
+        messages.success(request, "Note saved. Read it once more: signing locks it.")
+        return redirect("journeys:note_sign", pk=note.pk)
+    messages.success(request, "Note saved.")
+    return redirect(_note_url(note))
 
 
 @role_required(*EVERYONE)
@@ -252,29 +258,48 @@ def note_edit(request, pk):
                 title=form.cleaned_data["title"],
                 body=form.cleaned_data["body"],
                 sections=form.sections(),
-                sign="sign" in request.POST,
             )
         except ValidationError as error:
             add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
-            messages.success(
-                request, "Note signed: it can no longer change." if "sign" in request.POST else "Saved."
-            )
-            return redirect(_note_url(note))
+            return _saved(request, note)
     return render(request, "journeys/note_form.html", {"form": form, "visit": note.visit, "note": note})
 
 
 @role_required(*CLINICAL)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def note_sign(request, pk):
-    note = selectors.note_get_for(user=request.user, pk=pk, action=AccessEvent.Action.UPDATE)
-    try:
-        note_services.note_sign(note=note, actor=request.user)
-    except ValidationError as error:
-        messages.error(request, validation_message(error))
-    else:
-        messages.success(request, "Note signed: it can no longer change. Corrections are added as addenda.")
-    return redirect(_note_url(note))
+    """Signing, in two steps: the page shows the note and says that signing locks it; only its "Sign and
+    lock" (``confirm=yes``) signs. A visit that has not begun yet offers no signing at all."""
+    note = selectors.note_get_for(user=request.user, pk=pk, action=_read_or_change(request))
+    if note.author_id != request.user.pk:
+        raise PermissionDenied("Only the note's author can sign it.")
+    if note.is_signed:
+        messages.info(request, "This note is signed already and can no longer change.")
+        return redirect(_note_url(note))
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            messages.error(request, "The note was not signed: confirm below that signing locks it.")
+            return redirect("journeys:note_sign", pk=note.pk)
+        try:
+            note_services.note_sign(note=note, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, validation_message(error))
+        else:
+            messages.success(
+                request, "Note signed: it can no longer change. Corrections are added as addenda."
+            )
+        return redirect(_note_url(note))
+    sections = [
+        (label, note.sections[key])
+        for key, label in VisitNote.INTAKE_SECTIONS.items()
+        if note.sections.get(key)
+    ]
+    return render(
+        request,
+        "journeys/note_sign.html",
+        {"note": note, "visit": note.visit, "patient": note.visit.patient, "sections": sections},
+    )
 
 
 @role_required(*CLINICAL)

@@ -64,6 +64,7 @@ class Scenario:
     checkin_token: str
     unsubscribe_token: str
     consent_token: str
+    insights_table: str = "funnel"
     # allauth's links carry keys of their own: a made-up one is what a stale or forged link brings
     email_key: str = "not-a-key"
     uidb36: str = "zz"

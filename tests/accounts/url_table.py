@@ -74,6 +74,7 @@ URLS: dict[str, Row] = {
     "accounts:logout": SIGN_OUT,
     "accounts:keep_alive": post_only(),
     "patients:list": staff_page(),
+    "patients:export": staff_page(),  # the list as CSV: audited as an export
     "patients:create": staff_page(audited=False),
     "patients:edit": staff_page(P),
     "patients:change_lead": post_only(P),
@@ -82,6 +83,7 @@ URLS: dict[str, Row] = {
     "patients:care_team_add": post_only(P),
     "patients:care_team_remove": post_only({"pk": "patient", "member_pk": "member"}),
     "nudges:outbox": staff_page(),
+    "nudges:outbox_csv": staff_page(),  # the outbox as CSV: audited as an export
     "nudges:review": staff_page(),
     "nudges:retry": post_only({"pk": "nudge"}),
     "nudges:mark_reviewed": post_only({"pk": "nudge"}),
@@ -117,7 +119,7 @@ URLS: dict[str, Row] = {
     "journeys:note_create": clinical_page(V),
     "journeys:note_detail": clinical_page(N),
     "journeys:note_edit": Row(N, LOGIN, 403, 200, 403),  # a draft note is edited by its author only
-    "journeys:note_sign": post_only(N, clinical=True),
+    "journeys:note_sign": Row(N, LOGIN, 403, 200, 403),  # the signing step: the note's author only
     "journeys:note_addendum": clinical_page(N),
     "compliance:checkin_answer": public({"token": "checkin_token"}),
     "compliance:checkin_enter": staff_page({"pk": "checkin"}),
@@ -131,6 +133,7 @@ URLS: dict[str, Row] = {
     "dashboard:schedule": staff_page(),
     "dashboard:pipeline": staff_page(),
     "dashboard:insights": staff_page(),
+    "dashboard:insights_csv": staff_page({"table": "insights_table"}),  # figures only, audited as an export
     "dashboard:patient": staff_page(P),
     "consent_confirm": public({"token": "consent_token"}),  # the patient's own link: a first name at most
     # django-allauth under /accounts/: its sign-in and sign-out names are ours (accounts/urls_allauth.py)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from journeys.models import CheckIn, Journey, Stage
+from journeys.models import CheckIn, Journey, Stage, Visit
 from patients.models import Patient
 from tests.browser.helpers import hold_deliveries, sign_in, sign_out
 from tests.factories import UserFactory
@@ -98,19 +98,29 @@ def test_a_prospect_goes_from_the_inquiry_form_to_scheduled_check_ins(page: Page
     note_form.get_by_label("What they have tried").fill("Iron tablets, a gluten-free year, two specialists.")
     note_form.get_by_label("What they fear").fill("That this is just how life is now.")
     note_form.get_by_label("What they hope for").fill("To run with her kids again.")
-    note_form.get_by_role("button", name="Save, sign later").click()
+    # The visit is tomorrow: the note can be saved, not signed.
+    expect(note_form.get_by_role("button", name="Save and sign…")).to_have_count(0)
+    note_form.get_by_role("button", name="Save", exact=True).click()
 
     note = page.locator("#note")
     expect(note.get_by_role("heading", name="Intake visit note")).to_contain_text("Not signed")
     expect(note.get_by_role("heading", name="The patient's story, in their words")).to_be_visible()
     expect(note).to_contain_text("To run with her kids again.")
     expect(note.get_by_role("link", name="Edit")).to_be_visible()
-    note.get_by_role("button", name="Sign").click()
+    expect(note).to_contain_text("Signable once the visit begins")
+    expect(note.get_by_role("link", name="Sign…")).to_have_count(0)
+
+    # The visit has taken place (the test moves its start to an hour ago): now the note is signed, in two steps.
+    Visit.objects.filter(patient__last_name="Raman").update(starts_at=timezone.now() - timedelta(hours=1))
+    page.reload()
+    note.get_by_role("link", name="Sign…").click()
+    expect(page.locator("#sign-locks")).to_contain_text("Signing locks this note.")
+    page.get_by_role("button", name="Sign and lock the note").click()
 
     expect(page.get_by_role("alert")).to_contain_text("Note signed: it can no longer change.")
     expect(note.get_by_role("heading", name="Intake visit note")).to_contain_text("Signed")
     expect(note.get_by_role("link", name="Edit")).to_have_count(0)
-    expect(note.get_by_role("button", name="Sign")).to_have_count(0)
+    expect(note.get_by_role("link", name="Sign…")).to_have_count(0)
     expect(page.get_by_text("Add an addendum")).to_be_visible()
 
     # Intake is done and the commitment consult said yes: on to the Blueprint.

@@ -1,9 +1,12 @@
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import AccessEvent
 from compliance.models import Alert, CheckInAnswer, ComplianceLog
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Stage
 from nudges.models import Nudge
@@ -172,3 +175,186 @@ def test_the_page_runs_the_same_queries_however_much_history_there_is(
                 statuses=["done", "missed"], barriers=["forgot"])  # fmt: skip
         Alert.objects.create(patient=tokyo.patient, reason="low_adherence", detail="", resolved_at=sent_at)
     assert count_queries(client) == few
+
+
+# --- The date range -----------------------------------------------------------------------------------
+
+
+def test_the_page_shows_the_clinics_window_by_default_and_names_it(client_for, staff, clinic):
+    response = client_for(staff).get("/insights/")
+    data = response.context["insights"]
+    assert (data.start, data.end) == (date(2026, 11, 4), date(2026, 12, 1))
+    body = response.content.decode()
+    assert "4 Nov 2026 – 1 Dec 2026 · 28 days" in body
+    assert 'value="2026-11-04"' in body and 'value="2026-12-01"' in body  # the form shows the range it used
+
+
+def test_a_range_narrows_every_figure(client_for, staff, clinic):
+    response = client_for(staff).get("/insights/?start=2026-11-15&end=2026-11-30")
+    responses = response.context["responses"]
+    # only the two requests sent on 20 Nov fall in it
+    assert (responses.sent, responses.answered) == (2, 2)
+    assert response.context["barriers"] == [("Cost", 2), ("Time", 1)]
+    assert response.context["adherence"].window_start == date(2026, 11, 15)
+    assert [week.week for week in response.context["insights"].weekly] == [
+        date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 23), date(2026, 11, 30),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("start=2026-11-20&end=2026-11-10", "“From” is after “To”: choose an earlier start."),
+        ("start=2026-11-20&end=2026-12-25", "“To” is after today"),
+        ("start=2026-08-01&end=2026-11-30", "Choose at most 92 days"),
+        ("start=yesterday&end=2026-11-30", "“From” is not a date"),
+        ("end=30/11/2026", "“To” is not a date"),
+    ],
+)
+def test_a_range_that_cannot_be_used_gets_a_message_and_the_default_days(
+    client_for, staff, clinic, query, message
+):
+    response = client_for(staff).get(f"/insights/?{query}")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert message in body and "Showing the last 28 days instead." in body
+    data = response.context["insights"]
+    assert (data.start, data.end) == (date(2026, 11, 4), date(2026, 12, 1))
+
+
+# --- The journey funnel and adherence over time ---------------------------------------------------------
+
+
+@pytest.fixture
+def moves(practitioner):
+    """Three journeys this month: two from inquiry to discovery (after 2 and 4 days), one of them on to intake
+    6 days later; one older move, before the range."""
+    from journeys.models import StageChange
+
+    def journey(moves):
+        j = Journey.objects.create(patient=PatientFactory(), stage=moves[-1][1])
+        for at, to, frm in moves:
+            StageChange.objects.create(journey=j, from_stage=frm, to_stage=to, at=at)
+        return j
+
+    day = lambda d: datetime(2026, 11, d, 12, tzinfo=UTC)  # noqa: E731
+    journey([(day(5), "inquiry", ""), (day(7), "discovery", "inquiry"), (day(13), "intake", "discovery")])
+    journey([(day(10), "inquiry", ""), (day(14), "discovery", "inquiry")])
+    journey([(day(20), "inquiry", "")])
+    journey([(datetime(2026, 9, 1, tzinfo=UTC), "inquiry", "")])
+
+
+def test_the_funnel_counts_conversion_and_median_days_in_the_range(client_for, staff, moves):
+    response = client_for(staff).get("/insights/")
+    steps = {step.stage: step for step in response.context["insights"].funnel}
+    assert [step.stage for step in response.context["insights"].funnel] == [
+        "inquiry", "discovery", "intake", "commitment", "blueprint", "check_ins", "graduated", "advocate",
+    ]  # fmt: skip
+    assert (steps["inquiry"].entered, steps["inquiry"].went_on, steps["inquiry"].conversion) == (3, 2, 66.7)
+    assert steps["inquiry"].median_days == 3.0  # stays of 2 and 4 days
+    assert (steps["discovery"].entered, steps["discovery"].conversion, steps["discovery"].median_days) == (
+        2,
+        50.0,
+        6.0,
+    )
+    assert steps["advocate"].conversion is None
+    body = response.content.decode()
+    row = body.split('id="funnel-inquiry"')[1].split("</tr>")[0]
+    assert ">3<" in row and "67%" in row and "3.0" in row
+    svg = body.split('class="chart chart-insight chart-funnel"')[1].split("</svg>")[0]
+    assert "Inquiry 3, 67% went on; Discovery call 2, 50% went on" in svg
+    assert "67% went on · median 3 days" in svg
+
+
+def test_adherence_over_time_scores_each_week(client_for, staff, clinic):
+    weeks = {
+        w.week: (w.score, w.reports) for w in client_for(staff).get("/insights/").context["insights"].weekly
+    }
+    # 13 Nov: missed only (no logs); 20 Nov: done, done (New York) and partial, missed (London)
+    assert weeks[date(2026, 11, 16)] == (62.5, 4)
+    assert weeks[date(2026, 11, 9)] == (100.0, 1)  # 13 Nov London: done, paused (left out)
+    assert weeks[date(2026, 11, 30)] == (None, 0)
+
+
+def test_each_chart_is_an_image_with_its_numbers_in_words_and_a_table_beside_it(
+    client_for, staff, clinic, moves
+):
+    body = client_for(staff).get("/insights/").content.decode()
+    for chart, table in (
+        ("chart-funnel", "funnel-table"),
+        ("chart-weekly-clinic", "weekly-table"),
+        ("chart-channels", "response-by-channel"),
+        ("chart-hours", "response-by-hour"),
+        ("chart-barriers", "insights-barriers"),
+    ):
+        svg = body.split(f"{chart}")[1].split("</svg>")[0]
+        assert 'role="img"' in svg and 'aria-label="' in svg, chart
+        assert f'id="{table}"' in body.split(chart)[1].split("</section>")[0], chart
+
+
+def test_the_page_costs_the_same_queries_with_a_long_history_of_moves(
+    client_for, staff, practitioner, clinic
+):
+    client = client_for(staff)
+    few = count_queries(client)
+    from journeys.models import StageChange
+
+    for n in range(30):
+        j = Journey.objects.create(patient=PatientFactory(), stage="discovery")
+        StageChange.objects.create(journey=j, to_stage="inquiry", at=NOW - timedelta(days=n % 20 + 2))
+        StageChange.objects.create(
+            journey=j, from_stage="inquiry", to_stage="discovery", at=NOW - timedelta(days=1)
+        )
+    assert count_queries(client) == few
+
+
+# --- Every table as CSV ---------------------------------------------------------------------------------
+
+
+def table_csv(client, table, query=""):
+    response = client.get(f"/insights/{table}.csv{query}")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode("utf-8")
+    assert text.startswith("\ufeff")
+    return response, list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def test_every_table_downloads_as_csv_with_the_pages_numbers(client_for, staff, clinic, moves):
+    client = client_for(staff)
+    _, channels = table_csv(client, "channels")
+    assert channels == [
+        ["channel", "requests", "answered", "rate %"],
+        ["Email", "2", "1", "50.0"],
+        ["SMS", "3", "2", "66.7"],
+    ]
+    _, hours = table_csv(client, "hours")
+    assert hours[1] == ["08:00–08:59", "3", "2", "66.7"]
+    _, barriers = table_csv(client, "barriers")
+    assert barriers == [["barrier", "answers naming it"], ["Cost", "2"], ["Time", "1"]]
+    _, weekly = table_csv(client, "adherence")
+    assert ["2026-11-16", "62.5", "4"] in weekly and ["2026-11-30", "", "0"] in weekly
+    response, funnel = table_csv(client, "funnel", "?start=2026-11-01&end=2026-11-30")
+    assert funnel[0] == ["stage", "entered", "went on to", "went on", "conversion %", "median days in stage"]
+    assert funnel[1] == ["Inquiry", "3", "Discovery call", "2", "66.7", "3.0"]
+    assert funnel[-1] == ["Advocate", "0", "", "", "", ""]
+    assert (
+        response["Content-Disposition"]
+        == 'attachment; filename="insights-funnel-2026-11-01-to-2026-11-30.csv"'
+    )
+
+
+def test_a_table_download_is_audited_as_an_export(client_for, staff, clinic):
+    table_csv(client_for(staff), "barriers", "?start=2026-11-10&end=2026-11-30")
+    event = AccessEvent.objects.get(action="export")
+    assert event.object_repr == "insights barriers CSV" and event.patient_ids == []
+    assert event.detail == "start=2026-11-10&end=2026-11-30" and event.actor == staff
+
+
+def test_an_unknown_table_is_404(client_for, staff):
+    assert client_for(staff).get("/insights/secrets.csv").status_code == 404
+
+
+def test_the_page_links_each_tables_download_for_its_range(client_for, staff, clinic):
+    body = client_for(staff).get("/insights/?start=2026-11-10&end=2026-11-30").content.decode()
+    for table in ("funnel", "adherence", "barriers", "channels", "hours"):
+        assert f'href="/insights/{table}.csv?start=2026-11-10&amp;end=2026-11-30"' in body

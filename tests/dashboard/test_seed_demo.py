@@ -1,4 +1,5 @@
 import re
+import stat
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -56,7 +57,13 @@ def run(command, *args):
 
 
 @pytest.fixture(scope="module")
-def clinic(django_db_setup, django_db_blocker):
+def sign_ins_folder(tmp_path_factory):
+    """Where this module's setup_demo keeps the demo sign-ins (never the developer's own var/)."""
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="module")
+def clinic(django_db_setup, django_db_blocker, sign_ins_folder):
     """The demo clinic as `make run` loads it (``setup_demo``, with DEMO_PASSWORD set), once for the module.
 
     It is loaded inside a transaction that is rolled back after the module's last test; each test still
@@ -67,7 +74,7 @@ def clinic(django_db_setup, django_db_blocker):
     with (
         django_db_blocker.unblock(),
         pytest.MonkeyPatch.context() as patch,
-        override_settings(PASSWORD_HASHERS=FAST_HASHERS),
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS, VAR_DIR=sign_ins_folder),
         time_machine.travel(DEMO_NOW, tick=True),
     ):
         patch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
@@ -580,6 +587,34 @@ class TestHistoryLivedOnTheClock:
         ).exists()
         assert Nudge.objects.filter(status=Nudge.Status.SUPPRESSED).exists(), "consent is honoured in history"
 
+    def test_a_patient_answers_by_link_only_when_the_request_reached_them(self, seeded):
+        by_link = CheckInAnswer.objects.filter(via=CheckInAnswer.Via.LINK)
+        assert by_link.count() >= 50
+        assert not by_link.exclude(checkin__request_nudge__status=Nudge.Status.SENT).exists()
+        rang = CheckInAnswer.objects.filter(via=CheckInAnswer.Via.PHONE).exclude(
+            checkin__request_nudge__status=Nudge.Status.SENT
+        )
+        assert rang.exists(), "a request held back for consent is answered by phone"
+
+    def test_insights_show_data_in_every_chart_on_a_fresh_demo(self, seeded, client):
+        client.force_login(get_user_model().objects.get(username="frontdesk"))
+        response = client.get("/insights/")
+        data, body = response.context["insights"], response.content.decode()
+        assert data.responses.sent >= 10 and data.responses.answered >= 5
+        assert all(rate.sent for rate in data.responses.by_channel), "email and SMS both went out"
+        assert len(data.responses.by_hour) >= 2
+        assert len(data.barriers) >= 3
+        assert data.funnel[0].entered and data.funnel[0].conversion is not None
+        assert sum(week.score is not None for week in data.weekly) >= 3
+        assert data.adherence.score is not None and data.responses.median_to_answer is not None
+        for empty in (
+            "No check-in requests yet",
+            "No barriers named",
+            "No journey moved",
+            "No plan items reported",
+        ):
+            assert empty not in body, empty
+
     def test_past_visits_left_no_reminders_behind(self, seeded):
         for visit in Visit.objects.exclude(status=Visit.Status.SCHEDULED):
             assert not Nudge.objects.filter(dedupe_key__startswith=f"visit:{visit.pk}:").exists(), visit
@@ -619,6 +654,28 @@ def test_setup_demo_creates_users_once_and_shows_their_password_once(seeded, set
     assert "authenticator key" not in second
     assert Authenticator.objects.filter(user__username="frontdesk", type="totp").exists()
     assert Patient.objects.with_lead().filter(lead_name="Dr. Maya Rivera").exists()
+
+
+def test_the_demo_sign_ins_are_kept_for_the_owner_alone_and_shown_again(seeded, settings, sign_ins_folder):
+    settings.VAR_DIR = sign_ins_folder
+    kept = sign_ins_folder / "demo-sign-ins.txt"
+
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    text = kept.read_text()
+    assert (
+        "demo-pass-123" in text
+        and text.count("authenticator key ") == 3
+        and text.count("otpauth://totp/") == 3
+    )
+    assert all(line in seeded for line in text.splitlines())  # what was printed, word for word
+    again = run("demo_sign_ins")
+    assert again.strip() == text.strip()
+    assert "python manage.py demo_sign_ins" in again
+
+
+def test_without_sign_ins_on_file_it_says_so(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    assert "No demo sign-ins on file" in run("demo_sign_ins")
 
 
 def counts():

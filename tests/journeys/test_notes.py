@@ -205,11 +205,95 @@ def test_a_follow_up_note_form_has_no_intake_sections(client_for, practitioner, 
     assert "section_story" not in client_for(practitioner).get(f"/visits/{follow_up.pk}/notes/new/").text
 
 
-def test_save_and_sign_from_the_page(client_for, practitioner, follow_up):
-    client_for(practitioner).post(
+def test_save_and_sign_saves_then_asks_to_confirm_that_signing_locks_it(client_for, practitioner, follow_up):
+    client = client_for(practitioner)
+    response = client.post(
         f"/visits/{follow_up.pk}/notes/new/", {"title": "Week 2", "body": "Better", "sign": "yes"}
     )
-    assert VisitNote.objects.get().signed_at == NOW
+    note = VisitNote.objects.get()
+    assert response["Location"] == f"/visit-notes/{note.pk}/sign/"
+    assert not note.is_signed  # saved, not signed yet
+
+    confirm = client.get(response["Location"])
+    assert "Signing locks this note." in confirm.text and "Better" in confirm.text
+    assert 'name="confirm" value="yes"' in confirm.text
+
+    client.post(f"/visit-notes/{note.pk}/sign/", {"confirm": "yes"})
+    note.refresh_from_db()
+    assert note.signed_at == NOW
+
+
+def test_editing_and_signing_goes_through_the_same_confirmation(client_for, practitioner, note):
+    response = client_for(practitioner).post(
+        f"/visit-notes/{note.pk}/edit/", {"title": "Follow-up", "body": "Sleeping much better", "sign": "yes"}
+    )
+    assert response["Location"] == f"/visit-notes/{note.pk}/sign/"
+    note.refresh_from_db()
+    assert note.body == "Sleeping much better" and not note.is_signed
+
+
+# --- A note is signed only once its visit has begun -------------------------------------------------
+
+
+@pytest.fixture
+def upcoming(practitioner):
+    """A follow-up booked for 4 Dec, and the practitioner's draft note on it (written on 1 Dec)."""
+    visit = visit_schedule(
+        patient=PatientFactory(first_name="Lena", last_name="Park"),
+        practitioner=practitioner,
+        kind="follow_up",
+        starts_at=NOW + timedelta(days=3),
+        actor=practitioner,
+    )
+    return note_create(visit=visit, author=practitioner, title="Prep", body="Questions to ask")
+
+
+def test_a_note_cannot_be_signed_before_its_visit_begins(upcoming, practitioner):
+    visit = upcoming.visit
+    for sign in (
+        lambda: note_sign(note=upcoming, actor=practitioner),
+        lambda: note_update(note=upcoming, actor=practitioner, title="Prep", body="Changed", sign=True),
+        lambda: note_create(visit=visit, author=practitioner, title="Early", body="x", sign=True),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            sign()
+        assert refused.value.code == "visit_not_begun"
+        assert "a note can be signed once the visit has begun" in refused.value.messages[0]
+    upcoming.refresh_from_db()
+    assert (upcoming.body, upcoming.signed_at) == ("Questions to ask", None)
+    assert VisitNote.objects.filter(visit=visit).count() == 1
+
+    with time_machine.travel(visit.starts_at, tick=False):  # the visit begins: now it can be signed
+        assert note_sign(note=upcoming, actor=practitioner).signed_at == visit.starts_at
+
+
+def test_the_pages_offer_no_signing_before_the_visit_and_refuse_a_forced_one(
+    client_for, practitioner, upcoming
+):
+    client = client_for(practitioner)
+    detail = client.get(f"/visit-notes/{upcoming.pk}/").text
+    assert f"/visit-notes/{upcoming.pk}/sign/" not in detail and "Signable once the visit begins" in detail
+    form = client.get(f"/visit-notes/{upcoming.pk}/edit/").text
+    assert 'name="sign"' not in form and "sign it once the visit has begun" in form
+    confirm = client.get(f"/visit-notes/{upcoming.pk}/sign/").text
+    assert (
+        'name="confirm"' not in confirm and "it can be\n          signed once the visit has begun" in confirm
+    )
+
+    response = client.post(f"/visit-notes/{upcoming.pk}/sign/", {"confirm": "yes"}, follow=True)
+    assert "a note can be signed once the visit has begun" in response.text
+    upcoming.refresh_from_db()
+    assert upcoming.signed_at is None
+
+
+def test_only_the_author_opens_the_signing_step(client_for, other_practitioner, note):
+    assert client_for(other_practitioner).get(f"/visit-notes/{note.pk}/sign/").status_code == 403
+    assert (
+        client_for(other_practitioner).post(f"/visit-notes/{note.pk}/sign/", {"confirm": "yes"}).status_code
+        == 403
+    )
+    note.refresh_from_db()
+    assert not note.is_signed
 
 
 def test_an_empty_note_gets_a_clear_message_and_saves_nothing(client_for, practitioner, intake):
@@ -252,12 +336,21 @@ def test_adding_an_addendum_from_the_page(client_for, practitioner, note):
     assert "Dose was 200 mg." in page.text and "SECRET-BODY" in page.text
 
 
-def test_signing_from_the_page(client_for, practitioner, note):
-    response = client_for(practitioner).post(f"/visit-notes/{note.pk}/sign/", follow=True)
+def test_signing_from_the_page_needs_its_confirmation(client_for, practitioner, note):
+    client = client_for(practitioner)
+    detail = client.get(f"/visit-notes/{note.pk}/").text
+    assert f'href="/visit-notes/{note.pk}/sign/"' in detail
+
+    unconfirmed = client.post(f"/visit-notes/{note.pk}/sign/", follow=True)
+    assert "The note was not signed: confirm below that signing locks it." in unconfirmed.text
+    note.refresh_from_db()
+    assert not note.is_signed
+
+    response = client.post(f"/visit-notes/{note.pk}/sign/", {"confirm": "yes"}, follow=True)
     assert "Note signed" in response.text
     note.refresh_from_db()
     assert note.signed_at == NOW
-    again = client_for(practitioner).post(f"/visit-notes/{note.pk}/sign/", follow=True)
+    again = client.post(f"/visit-notes/{note.pk}/sign/", {"confirm": "yes"}, follow=True)
     assert "can no longer change" in again.text
 
 

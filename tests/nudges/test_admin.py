@@ -143,15 +143,64 @@ def test_rules_can_be_switched_off_from_the_list(client_for, admin_user):
     assert set(NudgeRule.objects.filter(enabled=False).values_list("kind", flat=True)) == {"visit_reminder"}
 
 
-def test_rule_offsets_must_be_whole_minutes(client_for, admin_user):
-    rule = NudgeRule.objects.get(kind="visit_reminder")
-    response = client_for(admin_user).post(
+def change_rule(client, rule, timing):
+    return client.post(
         f"/admin/nudges/nudgerule/{rule.pk}/change/",
-        {"kind": "visit_reminder", "enabled": "on", "offsets_minutes": '["a day before"]', "note": ""},
+        {"kind": rule.kind, "enabled": "on", "offsets_minutes": timing, "note": rule.note},
     )
-    assert "Write whole minutes in square brackets" in response.content.decode()
+
+
+def test_rule_timings_are_shown_and_written_in_words(client_for, admin_user):
+    client = client_for(admin_user)
+    rule = NudgeRule.objects.get(kind="visit_reminder")
+
+    page = client.get(f"/admin/nudges/nudgerule/{rule.pk}/change/").content.decode()
+    assert 'value="1 day before, 2 hours before"' in page
+    assert "-1440" not in page
+    assert "1 day before, 2 hours before" in client.get("/admin/nudges/nudgerule/").content.decode()
+
+    response = change_rule(client, rule, "2 days before, 1 hour 30 minutes before, an hour before")
+    assert response.status_code == 302
     rule.refresh_from_db()
-    assert rule.offsets_minutes == [-1440, -120]
+    assert rule.offsets_minutes == [-2880, -90, -60]
+
+
+@pytest.mark.parametrize(
+    ("kind", "timing", "message"),
+    [
+        ("visit_reminder", "[-1440, -120]", "could not be read"),
+        ("visit_reminder", "a day before, soonish", "“soonish” could not be read"),
+        ("visit_reminder", "1 day after", "goes before the visit"),
+        ("visit_reminder", "40 days before", "within 30 days"),
+        (
+            "visit_reminder",
+            "4 days before, 3 days before, 2 days before, 1 day before, 1 hour before",
+            "At most 4",
+        ),
+        ("checkin_missed", "1 day before", "goes once, after its event"),
+        ("checkin_missed", "1 day after, 2 days after", "goes once, after its event"),
+        ("graduation", "1 day after", "leave “at the time”"),
+    ],
+)
+def test_a_timing_that_cannot_be_read_or_does_not_fit_the_kind_is_refused_and_changes_nothing(
+    client_for, admin_user, kind, timing, message
+):
+    rule = NudgeRule.objects.get(kind=kind)
+    before = rule.offsets_minutes
+
+    response = change_rule(client_for(admin_user), rule, timing)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.offsets_minutes == before
+
+
+def test_a_follow_up_timing_in_words(client_for, admin_user):
+    rule = NudgeRule.objects.get(kind="checkin_missed")
+    assert change_rule(client_for(admin_user), rule, "2 days after").status_code == 302
+    rule.refresh_from_db()
+    assert rule.offsets_minutes == [2880]
 
 
 def test_the_outbox_in_admin_is_read_only(client_for, admin_user, nudge):

@@ -1,11 +1,14 @@
 """The clinic's message pages: the patient's Messages panel, the outbox and the review queue."""
 
+import csv
+import io
 import itertools
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -208,6 +211,61 @@ def test_a_one_off_on_a_channel_without_consent_is_refused(client_for, staff, co
 
     assert "SMS cannot reach this patient now (no SMS consent)" in messages_of(response)
     assert not Nudge.objects.exists()
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_a_refused_message_keeps_what_was_typed(client_for, staff, consenting_patient):
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/",
+        {
+            "channel": "email",
+            "subject": "Your labs",
+            "message": "Your ferritin is back up.",
+            "send_at": "2027-06-10T11:00",
+        },
+    )
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "That time has passed" in body
+    assert "Your ferritin is back up.</textarea>" in body and 'value="Your labs"' in body
+    assert 'value="2027-06-10T11:00"' in body
+    assert "Nothing was sent. What you wrote is kept below" in body
+    assert not Nudge.objects.exists()
+    assert AccessEvent.objects.filter(action="view", patient_id=consenting_patient.pk).exists()
+
+
+def test_a_message_the_service_refuses_keeps_what_was_typed(
+    client_for, staff, consenting_patient, monkeypatch
+):
+    def refuse(**kwargs):
+        raise ValidationError("The clinic's messages are paused.")
+
+    monkeypatch.setattr(services, "nudge_send_one_off", refuse)
+    response = client_for(staff).post(
+        f"/nudges/patient/{consenting_patient.pk}/send/", {"channel": "sms", "message": "See you Thursday."}
+    )
+
+    body = response.content.decode()
+    assert "The clinic&#x27;s messages are paused." in body
+    assert "See you Thursday.</textarea>" in body
+    assert '<option value="sms" selected>' in body
+
+
+def test_only_channels_that_reach_the_patient_now_are_offered(client_for, staff, consenting_patient):
+    client = client_for(staff)
+    url = f"/patients/{consenting_patient.pk}/"
+    assert '<option value="sms"' in page(client, url) and '<option value="email"' in page(client, url)
+
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
+    body = page(client, url)
+    assert '<option value="sms"' not in body and '<option value="email"' in body
+
+    consenting_patient.email = "renee.new@example.com"  # consent was given for the old address
+    consenting_patient.save()
+    patient_services.consent_record(patient=consenting_patient, channel="sms", granted=True, via="test")
+    body = page(client, url)
+    assert '<option value="email"' not in body and '<option value="sms"' in body
 
 
 def test_an_empty_message_is_refused(client_for, staff, consenting_patient):
@@ -516,3 +574,44 @@ def test_a_one_off_without_csrf_is_refused(staff, consenting_patient):
     )
     assert response.status_code == 403
     assert not Nudge.objects.exists()
+
+
+# --- The outbox as CSV ----------------------------------------------------------------------------
+
+
+def outbox_csv(client, query=""):
+    response = client.get(f"/nudges/export.csv{query}")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_outbox_downloads_as_filtered_with_no_message_text_or_links(client_for, staff, mixed_outbox):
+    mixed_outbox["sent_email"].body_text = "Hi Renée https://crm.example/checkin/SECRET-TOKEN/"
+    mixed_outbox["sent_email"].subject = "=cmd|' /C calc'!A0"
+    mixed_outbox["sent_email"].save()
+    client = client_for(staff)
+
+    everything = outbox_csv(client)
+    assert len(everything) == Nudge.objects.count()
+    assert all("SECRET-TOKEN" not in value for row in everything for value in row.values())
+    sent = next(row for row in everything if row["status"] == "Sent")
+    assert sent["subject"] == "'=cmd|' /C calc'!A0"  # never a formula
+    assert sent["patient"] == "Renée Côté" and sent["due (clinic time)"] == "2027-06-01 11:00"
+
+    failed = outbox_csv(client, "?status=failed")
+    assert [(row["status"], row["why"]) for row in failed] == [("Failed", "bad number")]
+
+
+def test_the_outbox_download_is_audited_as_an_export_of_the_patients_it_names(
+    client_for, staff, mixed_outbox
+):
+    outbox_csv(client_for(staff), "?status=failed")
+    event = AccessEvent.objects.get(action="export")
+    assert event.object_repr == "outbox CSV" and event.detail == "status=failed"
+    assert event.patient_ids == [mixed_outbox["failed_sms"].patient_id]
+
+
+def test_the_outbox_links_its_download_with_its_filters(client_for, staff, mixed_outbox):
+    body = page(client_for(staff), "/nudges/?channel=sms&page=1")
+    assert 'href="/nudges/export.csv?channel=sms"' in body

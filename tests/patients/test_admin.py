@@ -251,3 +251,30 @@ def test_an_admin_edit_normalises_the_phone_and_is_audited(client_for, admin_use
     update = AccessEvent.objects.get(action="update", patient_id=jose.pk, object_type__model="patient")
     assert update.actor == admin_user
     assert "phone" in update.detail
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/patients/patient/",
+        "/admin/patients/careteammember/",
+        "/admin/journeys/journey/",
+        "/admin/journeys/visit/",
+        "/admin/journeys/visitnote/",
+        "/admin/journeys/blueprint/",
+    ],
+)
+def test_clinical_records_offer_no_bulk_delete(client_for, admin_user, jose, url):
+    response = client_for(admin_user).get(url)
+
+    assert response.status_code == 200
+    assert "delete_selected" not in response.content.decode()
+
+
+def test_a_bulk_delete_posted_anyway_deletes_no_patient(client_for, admin_user, jose):
+    client_for(admin_user).post(
+        "/admin/patients/patient/",
+        {"action": "delete_selected", "_selected_action": [jose.pk], "post": "yes"},
+    )
+
+    assert Patient.objects.filter(pk=jose.pk).exists()

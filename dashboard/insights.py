@@ -1,0 +1,252 @@
+"""Insights: the clinic's figures over a date range — adherence (and by week), check-in response rates by channel
+and by the patient's own hour, what gets in the way, the journey funnel from inquiry to advocate — each chart
+beside a table of its numbers, and every table as CSV. A fixed number of queries, whatever the range holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib import messages
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from accounts.audit import record_export, record_list
+from accounts.permissions import EVERYONE, role_required
+from accounts.refusals import validation_message
+from accounts.reports import csv_lines
+from compliance import selectors as compliance_selectors
+from compliance.models import ClinicSettings
+from journeys.selectors.funnel import FunnelStep, journey_funnel
+
+from . import charts
+from .forms import InsightsRangeForm, preset_ranges
+
+
+@dataclass(frozen=True)
+class Insights:
+    start: date
+    end: date
+    threshold: float
+    adherence: compliance_selectors.ClinicAdherence
+    weekly: list[compliance_selectors.WeekAdherence]
+    responses: compliance_selectors.ResponseRates
+    barriers: list[tuple[str, int]]
+    funnel: list[FunnelStep]
+    open_alerts: int
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
+    """The figures for the days ``start`` to ``end`` (the clinic's days, both included)."""
+    since = _start_of(start)
+    until = min(timezone.now(), _start_of(end + timedelta(days=1)))
+    return Insights(
+        start=start,
+        end=end,
+        threshold=clinic.adherence_threshold,
+        adherence=compliance_selectors.clinic_adherence(today=end, window_days=(end - start).days + 1),
+        weekly=compliance_selectors.clinic_weekly_adherence(start=start, end=end),
+        responses=compliance_selectors.checkin_response_rates(since=since, until=until),
+        barriers=compliance_selectors.common_barriers(since=since, until=until),
+        funnel=journey_funnel(since=since, until=until),
+        open_alerts=compliance_selectors.open_alert_count(),
+    )
+
+
+def _rate_bars(rates) -> list[charts.Bar]:
+    return [
+        charts.Bar(
+            label=rate.label,
+            share=(rate.percent or 0) / 100,
+            value="—" if rate.percent is None else f"{round(rate.percent)}%",
+            note=f"{rate.answered} of {rate.sent} answered" if rate.sent else "none sent",
+            faint=not rate.sent,
+        )
+        for rate in rates
+    ]
+
+
+def _charts(data: Insights) -> dict:
+    funnel_most = max((step.entered for step in data.funnel), default=0) or 1
+    barrier_most = max((count for _, count in data.barriers), default=0) or 1
+    entered = [step for step in data.funnel if step.entered]
+    return {
+        "funnel": charts.bars_svg(
+            [
+                charts.Bar(
+                    label=step.label,
+                    share=step.entered / funnel_most,
+                    value=str(step.entered),
+                    note=" · ".join(
+                        part
+                        for part in (
+                            f"{round(step.conversion)}% went on" if step.conversion is not None else "",
+                            f"median {step.median_days:g} days" if step.median_days is not None else "",
+                        )
+                        if part
+                    ),
+                    faint=not step.entered,
+                )
+                for step in data.funnel
+            ]
+            if entered
+            else [],
+            title="The journey funnel",
+            summary="The journey funnel: "
+            + "; ".join(
+                f"{step.label} {step.entered}"
+                + (f", {round(step.conversion)}% went on" if step.conversion is not None else "")
+                for step in data.funnel
+            )
+            + ".",
+            css_class="chart-funnel",
+            empty="No journey moved in these days.",
+        ),
+        "weekly": charts.weekly_svg(
+            [(week.week, week.score) for week in data.weekly], threshold=data.threshold
+        ),
+        "channels": charts.bars_svg(
+            _rate_bars(data.responses.by_channel) if data.responses.sent else [],
+            title="Check-ins answered, by channel",
+            summary="Check-ins answered, by channel: "
+            + "; ".join(
+                f"{rate.label} {rate.answered} of {rate.sent}"
+                for rate in data.responses.by_channel
+                if rate.sent
+            )
+            + ".",
+            css_class="chart-channels",
+            empty="No check-in requests went out in these days.",
+        ),
+        "hours": charts.bars_svg(
+            _rate_bars(data.responses.by_hour),
+            title="Check-ins answered, by the patient's local hour",
+            summary="Check-ins answered, by the hour the request reached the patient in their own time: "
+            + "; ".join(f"{rate.label} {rate.answered} of {rate.sent}" for rate in data.responses.by_hour)
+            + ".",
+            css_class="chart-hours",
+            empty="No check-in requests went out in these days.",
+        ),
+        "barriers": charts.bars_svg(
+            [
+                charts.Bar(label=label, share=count / barrier_most, value=str(count))
+                for label, count in data.barriers
+            ],
+            title="What gets in the way",
+            summary="What gets in the way: "
+            + "; ".join(f"{label} {count}" for label, count in data.barriers)
+            + ".",
+            css_class="chart-barriers",
+            empty="No barriers named in these days.",
+        ),
+    }
+
+
+def _range_form(request, clinic: ClinicSettings) -> InsightsRangeForm:
+    asked = request.GET if ("start" in request.GET or "end" in request.GET) else None
+    return InsightsRangeForm(asked, today=timezone.localdate(), default_days=clinic.window_days)
+
+
+@role_required(*EVERYONE)
+def insights(request):
+    clinic = ClinicSettings.load()
+    form = _range_form(request, clinic)
+    if form.is_bound and not form.is_valid():
+        messages.error(
+            request, f"{validation_message(form)} Showing the last {clinic.window_days} days instead."
+        )
+    start, end = form.range()
+    data = insights_for(start=start, end=end, clinic=clinic)
+    # Clinic-wide figures name no patient; the read of everyone's adherence is still on the trail.
+    record_list(patient_ids=[], query=request.GET.urlencode(), what="insights")
+    range_query = f"start={start.isoformat()}&end={end.isoformat()}"
+    return render(
+        request,
+        "dashboard/insights.html",
+        {
+            "form": form,
+            "insights": data,
+            "charts": _charts(data),
+            "threshold": data.threshold,
+            "responses": data.responses,
+            "adherence": data.adherence,
+            "trend_words": compliance_selectors.describe_trend(data.adherence.trend, window_days=data.days),
+            "barriers": data.barriers,
+            "open_alerts": data.open_alerts,
+            "range_query": range_query,
+            "presets": preset_ranges(timezone.localdate()),
+        },
+    )
+
+
+# --- Every table as CSV ------------------------------------------------------------------------------
+
+
+def _rate_rows(rates) -> list[list]:
+    return [
+        [rate.label, rate.sent, rate.answered, "" if rate.percent is None else rate.percent] for rate in rates
+    ]
+
+
+def table_rows(name: str, data: Insights) -> list[list]:
+    """One of the page's tables, header first, exactly as the page shows its numbers."""
+    if name == "funnel":
+        return [
+            ["stage", "entered", "went on to", "went on", "conversion %", "median days in stage"],
+            *(
+                [
+                    step.label,
+                    step.entered,
+                    step.next_label,
+                    step.went_on if step.next_stage else "",
+                    "" if step.conversion is None else step.conversion,
+                    "" if step.median_days is None else step.median_days,
+                ]
+                for step in data.funnel
+            ),
+        ]
+    if name == "adherence":
+        return [
+            ["week beginning", "adherence %", "item reports"],
+            *(
+                [week.week.isoformat(), "" if week.score is None else week.score, week.reports]
+                for week in data.weekly
+            ),
+        ]
+    if name == "barriers":
+        return [["barrier", "answers naming it"], *([label, count] for label, count in data.barriers)]
+    if name == "channels":
+        return [["channel", "requests", "answered", "rate %"], *_rate_rows(data.responses.by_channel)]
+    if name == "hours":
+        return [["their local hour", "requests", "answered", "rate %"], *_rate_rows(data.responses.by_hour)]
+    raise Http404("No such table.")
+
+
+TABLES = ("funnel", "adherence", "barriers", "channels", "hours")
+
+
+@role_required(*EVERYONE)
+def insights_csv(request, table: str):
+    """One of Insights' tables, for the same range, as CSV. Figures only, naming no patient; audited as an
+    export all the same."""
+    if table not in TABLES:
+        raise Http404("No such table.")
+    clinic = ClinicSettings.load()
+    start, end = _range_form(request, clinic).range()
+    rows = table_rows(table, insights_for(start=start, end=end, clinic=clinic))
+    record_export(patient_ids=[], query=request.GET.urlencode(), what=f"insights {table} CSV")
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="insights-{table}-{start.isoformat()}-to-{end.isoformat()}.csv"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,174 @@
+"""The patient list with each patient's journey stage: filtered and sorted by it, a page at a time or all of it
+(the CSV export).
+
+A patient's stage is the stage of their current journey: the open one, else the latest that ended (graduated,
+advocate, declined, withdrawn). Patients with no journey yet have none.
+
+The list pages ids first and annotates only the page (``accounts.paging.page_rows``). Name and date added are
+read from the partial indexes over active patients, however many there are; the stage and lead orders need a
+per-patient lookup, so they sort at most ``SORT_BOUND`` patients — a longer list stays in name order and says
+so, and a filter brings it under the bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+
+from patients.models import CareTeamMember, Patient
+from patients.selectors import SORTS, patient_list, patient_list_rows
+
+from ..models import CLOSING, Journey, Stage
+
+NO_JOURNEY = "none"
+# The stages in the order the list sorts them: the path, then off it.
+STAGE_ORDER: list[str] = [
+    Stage.INQUIRY,
+    Stage.DISCOVERY,
+    Stage.INTAKE,
+    Stage.COMMITMENT,
+    Stage.BLUEPRINT,
+    Stage.CHECK_INS,
+    Stage.GRADUATED,
+    Stage.ADVOCATE,
+    Stage.PAUSED,
+    Stage.DECLINED,
+    Stage.WITHDRAWN,
+]
+ENDED_STAGES = {*CLOSING, Stage.ADVOCATE}  # a journey at these has ended
+SORT_BOUND = 2_000
+SORTS_BY_INDEX = set(SORTS)
+BOUNDED_SORTS = {"stage", "-stage", "lead", "-lead"}
+EXPORT_CHUNK = 2_000
+
+
+def _current_journey():
+    return Journey.objects.filter(patient=OuterRef("pk")).order_by(
+        F("ended_at").asc(nulls_first=True), "-started_at", "-id"
+    )
+
+
+def with_current_stage(patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    """``current_stage`` on each patient: their open journey's stage, else their latest journey's."""
+    return patients.annotate(current_stage=Subquery(_current_journey().values("stage")[:1]))
+
+
+def at_stage(patients: QuerySet[Patient], stage: str) -> QuerySet[Patient]:
+    """The patients whose current journey is at ``stage`` (``NO_JOURNEY``: those without any journey)."""
+    journeys = Journey.objects.filter(patient=OuterRef("pk"))
+    if stage == NO_JOURNEY:
+        return patients.filter(~Exists(journeys))
+    if stage not in ENDED_STAGES:  # an open journey: the unique index on open journeys finds it
+        return patients.filter(Exists(journeys.filter(ended_at__isnull=True, stage=stage)))
+    ended = patients.filter(
+        ~Exists(journeys.filter(ended_at__isnull=True)), Exists(journeys.filter(stage=stage))
+    )
+    return with_current_stage(ended).filter(**{"current_stage": stage})
+
+
+def _stage_rank():
+    return Case(
+        *(When(current_stage=stage, then=Value(rank)) for rank, stage in enumerate(STAGE_ORDER)),
+        default=Value(len(STAGE_ORDER)),
+        output_field=IntegerField(),
+    )
+
+
+def _ordered(patients: QuerySet[Patient], sort: str) -> QuerySet[Patient]:
+    descending = sort.startswith("-")
+    name = ("-last_name", "-first_name", "-id") if descending else ("last_name", "first_name", "id")
+    if sort.lstrip("-") == "stage":
+        rank = _stage_rank()
+        return with_current_stage(patients).order_by(rank.desc() if descending else rank.asc(), *name)
+    leads = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+    lead = F("lead_name")
+    return patients.annotate(lead_name=Subquery(leads.values("user__display_name")[:1])).order_by(
+        lead.desc(nulls_last=True) if descending else lead.asc(nulls_last=True), *name
+    )
+
+
+@dataclass(frozen=True)
+class PatientListing:
+    """The ids of the patients the list shows, in its order, and which order that is."""
+
+    ids: QuerySet
+    sort: str
+    sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
+    bound: int = SORT_BOUND
+
+
+def patient_listing(
+    *,
+    query: str = "",
+    lead_id: int | None = None,
+    source: str = "",
+    archived: str = "active",
+    stage: str = "",
+    sort: str = "name",
+) -> PatientListing:
+    """The list's ids, searched, filtered and sorted: one query when read, plus one capped count for the stage
+    and lead orders."""
+    indexed = sort if sort in SORTS_BY_INDEX else "name"
+    patients = patient_list(query=query, lead_id=lead_id, source=source, archived=archived, sort=indexed)
+    if stage:
+        patients = at_stage(patients, stage)
+    if sort not in BOUNDED_SORTS:
+        return PatientListing(ids=patients.values_list("pk", flat=True), sort=indexed)
+    if patients.order_by().values("pk")[: SORT_BOUND + 1].count() > SORT_BOUND:
+        return PatientListing(ids=patients.values_list("pk", flat=True), sort="name", sort_refused=sort)
+    return PatientListing(ids=_ordered(patients, sort).values_list("pk", flat=True), sort=sort)
+
+
+def stages_of(patient_ids: list[int]) -> dict[int, str]:
+    """Each patient's current stage, for the patients of one page: one query."""
+    stages: dict[int, str] = {}
+    for patient_id, stage in (
+        Journey.objects.filter(patient_id__in=patient_ids)
+        .order_by("patient_id", F("ended_at").asc(nulls_first=True), "-started_at", "-id")
+        .values_list("patient_id", "stage")
+    ):
+        stages.setdefault(patient_id, stage)
+    return stages
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One patient of the list, with their lead and consent (``patient``) and their current stage."""
+
+    patient: Patient
+    stage: str  # a value of ``Stage``, or "" with no journey yet
+
+    @property
+    def pk(self) -> int:
+        return self.patient.pk
+
+    @property
+    def stage_label(self) -> str:
+        return Stage(self.stage).label if self.stage else ""
+
+
+def patient_rows(patient_ids: list[int]) -> list[PatientRow]:
+    """The patients of one page with their lead, consent and stage: two queries."""
+    stages = stages_of(patient_ids)
+    return [
+        PatientRow(patient=patient, stage=stages.get(patient.pk, ""))
+        for patient in patient_list_rows(patient_ids)
+    ]
+
+
+def patient_export(
+    listing: PatientListing, *, chunk: int = EXPORT_CHUNK
+) -> tuple[list[int], Iterator[PatientRow]]:
+    """Every patient of the listing, in its order: their ids at once (for the audit trail, before anything
+    leaves) and the rows as they are read, ``chunk`` patients and two queries at a time."""
+    ids = list(listing.ids)
+
+    def rows() -> Iterator[PatientRow]:
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            by_id = {patient.pk: patient for patient in patient_rows(part)}
+            yield from (by_id[pk] for pk in part if pk in by_id)
+
+    return ids, rows()

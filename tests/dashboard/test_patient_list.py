@@ -1,0 +1,308 @@
+"""The patient list: stages, column sorting with aria-sort, page sizes, a filter bar that reads bad input
+kindly, and its CSV download (audited as an export, spreadsheet formulas neutralised, streamed)."""
+
+import csv
+import io
+import re
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import AccessEvent
+from journeys.models import Journey, Stage
+from journeys.selectors import patients as patient_reads
+from patients.models import CareTeamMember
+from tests.factories import PatientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def journey(patient, stage, *, ended=False, started=None):
+    return Journey.objects.create(
+        patient=patient,
+        stage=stage,
+        started_at=started or datetime(2026, 1, 1, tzinfo=UTC),
+        ended_at=datetime(2026, 6, 1, tzinfo=UTC) if ended else None,
+    )
+
+
+@pytest.fixture
+def clinic(practitioner):
+    """Six patients, one per kind of stage, added a day apart; two leads."""
+    other = UserFactory(username="dr.adams", display_name="Dr. Adams", role="practitioner")
+    people = {}
+    for day, (last, stage, ended, lead) in enumerate(
+        [
+            ("Ames", Stage.CHECK_INS, False, practitioner),
+            ("Baker", Stage.INQUIRY, False, other),
+            ("Chen", Stage.GRADUATED, True, practitioner),
+            ("Diaz", Stage.ADVOCATE, True, other),
+            ("Evans", None, False, None),
+            ("Fox", Stage.PAUSED, False, practitioner),
+        ]
+    ):
+        with time_machine.travel(datetime(2026, 3, 1 + day, 12, tzinfo=UTC), tick=False):
+            patient = PatientFactory(first_name="Pat", last_name=last)
+        if stage:
+            journey(patient, stage, ended=ended)
+        if lead:
+            CareTeamMember.objects.create(patient=patient, user=lead, role="lead")
+        people[last] = patient
+    # Chen came back: an old graduated journey is not their stage while a new one is open.
+    journey(people["Chen"], Stage.DISCOVERY, started=datetime(2026, 7, 1, tzinfo=UTC))
+    return people
+
+
+def names(response):
+    return [row.patient.last_name for row in response.context["page"].object_list]
+
+
+def header(body, key):
+    return re.search(rf'<th scope="col"\s+id="sort-{key}"[^>]*>', body).group(0)
+
+
+def test_each_patient_shows_their_current_stage(client_for, staff, clinic):
+    response = client_for(staff).get("/patients/")
+    stages = {row.patient.last_name: row.stage_label for row in response.context["page"].object_list}
+    assert stages == {
+        "Ames": "Check-ins",
+        "Baker": "Inquiry",
+        "Chen": "Discovery call",
+        "Diaz": "Advocate",
+        "Evans": "",
+        "Fox": "Paused",
+    }
+    assert "No journey yet" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        ("check_ins", ["Ames"]),
+        ("discovery", ["Chen"]),
+        ("graduated", []),  # Chen's graduated journey is behind them: they are in discovery again
+        ("advocate", ["Diaz"]),
+        ("paused", ["Fox"]),
+        ("none", ["Evans"]),
+    ],
+)
+def test_the_list_filters_by_stage(client_for, staff, clinic, stage, expected):
+    assert names(client_for(staff).get(f"/patients/?stage={stage}")) == expected
+
+
+def test_the_list_filters_by_stage_and_lead_together(client_for, staff, practitioner, clinic):
+    response = client_for(staff).get(f"/patients/?lead={practitioner.pk}&stage=paused")
+    assert names(response) == ["Fox"]
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected", "aria"),
+    [
+        ("name", ["Ames", "Baker", "Chen", "Diaz", "Evans", "Fox"], ("name", "ascending")),
+        ("-name", ["Fox", "Evans", "Diaz", "Chen", "Baker", "Ames"], ("name", "descending")),
+        ("added", ["Ames", "Baker", "Chen", "Diaz", "Evans", "Fox"], ("added", "ascending")),
+        ("-added", ["Fox", "Evans", "Diaz", "Chen", "Baker", "Ames"], ("added", "descending")),
+        ("stage", ["Baker", "Chen", "Ames", "Diaz", "Fox", "Evans"], ("stage", "ascending")),
+        ("-stage", ["Evans", "Fox", "Diaz", "Ames", "Chen", "Baker"], ("stage", "descending")),
+        ("lead", ["Baker", "Diaz", "Ames", "Chen", "Fox", "Evans"], ("lead", "ascending")),
+        ("-newest", None, None),
+    ],
+)
+def test_column_headers_sort_the_list_and_say_so(client_for, staff, clinic, sort, expected, aria):
+    response = client_for(staff).get(f"/patients/?sort={sort}")
+    body = response.content.decode()
+    if expected is None:  # an order we do not know: the usual one, and a message
+        assert names(response)[0] == "Ames"
+        assert "is not one of the choices, so it was left out" in body
+        return
+    assert names(response) == expected
+    key, direction = aria
+    assert f'aria-sort="{direction}"' in header(body, key)
+    assert body.count("aria-sort=") == 1  # only the sorted column says it is sorted
+
+
+def test_a_header_sorts_ascending_then_descending_and_keeps_the_filters(
+    client_for, staff, practitioner, clinic
+):
+    body = client_for(staff).get(f"/patients/?lead={practitioner.pk}&sort=stage&page=1").content.decode()
+    stage_link = re.search(r'id="sort-stage"[^>]*>\s*<a class="sort-link" href="([^"]+)"', body).group(1)
+    name_link = re.search(r'id="sort-name"[^>]*>\s*<a class="sort-link" href="([^"]+)"', body).group(1)
+    assert (
+        "sort=-stage" in stage_link and f"lead={practitioner.pk}" in stage_link and "page" not in stage_link
+    )
+    assert "sort=name" in name_link
+    assert 'type="hidden" name="sort" value="stage"' in body  # Find keeps the order
+
+
+def test_older_links_sorted_newest_first_still_work(client_for, staff, clinic):
+    assert names(client_for(staff).get("/patients/?sort=newest"))[0] == "Fox"
+
+
+def test_the_stage_and_lead_orders_are_bounded(client_for, staff, clinic, monkeypatch):
+    monkeypatch.setattr(patient_reads, "SORT_BOUND", 3)
+    monkeypatch.setattr("dashboard.patient_list.SORT_BOUND", 3)
+    client = client_for(staff)
+
+    response = client.get("/patients/?sort=-stage")
+    assert names(response) == ["Ames", "Baker", "Chen", "Diaz", "Evans", "Fox"]  # name order, and why
+    body = response.content.decode()
+    assert "Sorting by stage works on up to 3 patients at a time" in body
+    assert 'aria-sort="ascending"' in header(body, "name")
+
+    narrowed = client.get("/patients/?sort=-stage&stage=paused")  # under the bound: sorted as asked
+    assert names(narrowed) == ["Fox"] and "works on up to" not in narrowed.content.decode()
+
+
+@pytest.mark.parametrize(("per_page", "shown"), [("", 25), ("25", 25), ("50", 50), ("100", 60), ("7", 25)])
+def test_the_list_shows_25_50_or_100_rows_a_page(client_for, staff, per_page, shown):
+    PatientFactory.create_batch(60)
+    response = client_for(staff).get(f"/patients/?per_page={per_page}")
+    assert len(response.context["page"].object_list) == shown
+    if per_page == "7":
+        assert "Rows: “7” is not one of the choices, so it was left out." in response.content.decode()
+
+
+def test_bad_filter_input_gets_a_message_and_the_rest_still_applies(client_for, staff, practitioner, clinic):
+    response = client_for(staff).get(f"/patients/?stage=nowhere&lead={practitioner.pk}&source=%3Cb%3E")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Stage: “nowhere” is not one of the choices, so it was left out." in body
+    assert "“&lt;b&gt;” is not one of the choices" in body
+    assert names(response) == ["Ames", "Chen", "Fox"]  # the lead filter still applies
+
+
+def test_the_filter_bar_labels_every_field(client_for, staff):
+    body = client_for(staff).get("/patients/").content.decode()
+    for name in ("q", "stage", "lead", "source", "archived", "per_page"):
+        assert f'for="id_{name}"' in body and f'id="id_{name}"' in body
+
+
+@pytest.mark.parametrize("sort", ["name", "stage"])
+def test_the_list_costs_the_same_queries_for_5_and_50_patients(client_for, staff, practitioner, sort):
+    client = client_for(staff)
+
+    def add(n):
+        for patient in PatientFactory.create_batch(n):
+            journey(patient, Stage.CHECK_INS)
+            CareTeamMember.objects.create(patient=patient, user=practitioner, role="lead")
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/patients/?per_page=50&sort={sort}").status_code == 200
+        return len(captured)
+
+    add(5)
+    few = queries()
+    add(45)
+    assert queries() == few
+
+
+# --- The CSV download ---------------------------------------------------------------------------------
+
+
+def download(client, query=""):
+    response = client.get(f"/patients/export.csv{query}")
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)  # sent as it is read, never held whole
+    text = b"".join(response.streaming_content).decode("utf-8")
+    assert text.startswith("\ufeff")  # Excel reads it as UTF-8
+    return response, list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def test_the_csv_is_the_filtered_sorted_list_every_page_of_it(client_for, staff, practitioner, clinic):
+    PatientFactory.create_batch(30, last_name="Zed")
+    response, rows = download(client_for(staff))
+    assert response["Content-Disposition"].startswith('attachment; filename="patients-')
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert len(rows) == 36  # past the first page
+    ames = rows[0]
+    assert (ames["legal last name"], ames["stage"], ames["lead practitioner"]) == (
+        "Ames",
+        "Check-ins",
+        "Dr. Bob Moss",
+    )
+
+    _, narrowed = download(client_for(staff), f"?lead={practitioner.pk}&sort=-stage")
+    assert [row["legal last name"] for row in narrowed] == ["Fox", "Ames", "Chen"]
+
+
+def test_the_csv_download_is_audited_as_an_export_naming_every_patient(
+    client_for, staff, clinic, monkeypatch
+):
+    monkeypatch.setattr("accounts.audit.EXPORT_IDS_PER_ROW", 4)
+    download(client_for(staff), "?sort=-name")
+    events = list(AccessEvent.objects.filter(action="export").order_by("seq"))
+    assert [event.object_repr for event in events] == [
+        "patient list CSV (part 1 of 2)",
+        "patient list CSV (part 2 of 2)",
+    ]
+    order = ["Fox", "Evans", "Diaz", "Chen", "Baker", "Ames"]
+    assert [pk for event in events for pk in event.patient_ids] == [clinic[name].pk for name in order]
+    assert all(event.actor == staff and event.detail == "sort=-name" for event in events)
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_the_csv_neutralises_spreadsheet_formulas(client_for, staff, start):
+    PatientFactory(
+        first_name=f'{start}HYPERLINK("http://x.invalid")', last_name="Smith", pronouns=f"{start}1+1"
+    )
+    _, rows = download(client_for(staff))
+    assert rows[0]["legal first name"] == f'\'{start}HYPERLINK("http://x.invalid")'
+    assert rows[0]["pronouns"] == f"'{start}1+1"
+
+
+def test_the_csv_has_no_clinical_text_for_any_role(client_for, practitioner, clinic):
+    _, rows = download(client_for(practitioner))
+    assert set(rows[0]) == {
+        "patient id", "name", "legal first name", "legal last name", "preferred name", "pronouns", "email",
+        "phone", "stage", "lead practitioner", "email consent", "SMS consent", "unsubscribed", "time zone",
+        "source", "added", "archived",
+    }  # fmt: skip
+
+
+def test_an_empty_list_downloads_its_header_only_and_is_audited(client_for, staff):
+    _, rows = download(client_for(staff), "?q=nobody")
+    assert rows == []
+    assert AccessEvent.objects.filter(action="export", patient_ids=[]).count() == 1
+
+
+def test_anonymous_visitors_cannot_download(client):
+    response = client.get("/patients/export.csv")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/sign-in/")
+
+
+def test_the_list_links_its_download_with_the_same_filters(client_for, staff, practitioner):
+    body = client_for(staff).get(f"/patients/?lead={practitioner.pk}&page=1").content.decode()
+    assert f'href="/patients/export.csv?lead={practitioner.pk}"' in body
+
+
+def test_archived_patients_are_exported_only_when_shown(client_for, staff, clinic):
+    clinic["Fox"].archived = True
+    clinic["Fox"].save()
+    _, rows = download(client_for(staff))
+    assert "Fox" not in {row["legal last name"] for row in rows}
+    _, everyone = download(client_for(staff), "?archived=all")
+    fox = next(row for row in everyone if row["legal last name"] == "Fox")
+    assert fox["archived"] == "yes"
+
+
+def test_consent_and_dates_read_plainly(client_for, staff, clinic):
+    from patients import services
+
+    services.consent_record(patient=clinic["Ames"], channel="email", granted=True, via="test")
+    _, rows = download(client_for(staff))
+    ames = rows[0]
+    assert (ames["email consent"], ames["SMS consent"], ames["added"]) == ("yes", "no", "2026-03-01")
+    assert ames["patient id"] == str(clinic["Ames"].pk)
+
+
+def test_phone_numbers_are_exported_as_stored_and_kept_as_text(client_for, staff):
+    PatientFactory(last_name="Tel", phone="+13125550147")
+    _, rows = download(client_for(staff))
+    assert (
+        rows[0]["phone"] == "'+13125550147"
+    )  # E.164; the apostrophe keeps a spreadsheet from reading a formula
