@@ -9,4 +9,5 @@ urlpatterns = [
     path("pipeline/", views.pipeline, name="pipeline"),
     path("insights/", views.insights, name="insights"),
     path("patients/<int:pk>/", views.patient_detail, name="patient"),
+    path("patients/<int:pk>/panels/<slug:key>/", views.patient_panel, name="patient_panel"),
 ]

@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
 
-from .models import Heartbeat, InboundMessage, Nudge
+from .models import Heartbeat, InboundMessage, Kind, Nudge
 from .timing import next_allowed_moment
 
 
@@ -70,14 +71,51 @@ def nudge_for_review(*, pk: int) -> Nudge:
     return get_object_or_404(Nudge.objects.only("pk", "patient_id", "status", "kind", "channel"), pk=pk)
 
 
-def patient_messages(patient: Patient, *, limit: int = 20) -> list[Nudge]:
-    """The patient's most recent nudges, newest first, in one query whatever their history holds."""
+def _future_requests(patient: Patient, now: datetime) -> QuerySet[Nudge]:
+    return Nudge.objects.filter(
+        patient=patient, kind=Kind.CHECKIN_REQUEST, status=Nudge.Status.PENDING, send_at__gt=now
+    )
+
+
+def patient_messages(patient: Patient, *, limit: int = 20, now: datetime | None = None) -> list[Nudge]:
+    """The patient's most recent nudges, newest first, in one query whatever their history holds; the
+    check-in requests still to come are left to ``patient_scheduled_requests``, which sums them up."""
+    future = _future_requests(patient, now or timezone.now())
     return list(
         Nudge.objects.filter(patient=patient)
+        .exclude(pk__in=future.values("pk"))
         .select_related("created_by")
         .defer("body_html")
         .order_by("-send_at", "-id")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class ScheduledRequests:
+    """The check-in requests waiting to go to one patient, summed up: how many, the next, how often."""
+
+    count: int
+    next_at: datetime | None
+    every_days: int | None  # days between the first two, when there are two
+
+    @property
+    def cadence(self) -> str:
+        """“weekly”, “fortnightly”, “daily”, “every 10 days”, or nothing when it cannot be told."""
+        if not self.every_days:
+            return ""
+        return {1: "daily", 7: "weekly", 14: "fortnightly"}.get(
+            self.every_days, f"every {self.every_days} days"
+        )
+
+
+def patient_scheduled_requests(patient: Patient, *, now: datetime | None = None) -> ScheduledRequests:
+    """The check-in requests still to be sent to the patient, soonest first: two queries."""
+    future = _future_requests(patient, now or timezone.now())
+    first_two = list(future.order_by("send_at", "id").values_list("send_at", flat=True)[:2])
+    if not first_two:
+        return ScheduledRequests(count=0, next_at=None, every_days=None)
+    every = round((first_two[1] - first_two[0]) / timedelta(days=1)) if len(first_two) == 2 else None
+    return ScheduledRequests(count=future.count(), next_at=first_two[0], every_days=every or None)
 
 
 REPLY_FIELDS = ("pk", "patient_id", "channel", "received_at", "action", "auto_reply", "in_reply_to")

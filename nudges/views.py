@@ -104,7 +104,7 @@ def send_one_off(request, patient_pk):
     form = OneOffMessageForm(request.POST, patient=patient)
     if not form.is_valid():
         messages.error(request, f"The message was not sent. {validation_message(form)}")
-        return redirect(f"{patient.get_absolute_url()}#panel-messages")
+        return redirect(patient.section_url("messages"))
     try:
         nudge = services.nudge_send_one_off(
             patient=patient,
@@ -120,7 +120,7 @@ def send_one_off(request, patient_pk):
         messages.success(
             request, _scheduled_message(patient, nudge.send_at, later=form.cleaned_data["send_at"])
         )
-    return redirect(f"{patient.get_absolute_url()}#panel-messages")
+    return redirect(patient.section_url("messages"))
 
 
 def _scheduled_message(patient, send_at, *, later) -> str:

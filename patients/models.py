@@ -204,6 +204,10 @@ class Patient(models.Model):
         # The patient page is the dashboard's: it composes every app's panels about the patient.
         return reverse("dashboard:patient", args=[self.pk])
 
+    def section_url(self, tab: str, panel: str = "") -> str:
+        """One tab of the patient page (``?tab=``), at one of its panels: where a form in that panel returns."""
+        return f"{self.get_absolute_url()}?tab={tab}#panel-{panel or tab}"
+
     @property
     def display_name(self) -> str:
         first = self.preferred_name or self.first_name

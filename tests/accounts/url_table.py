@@ -127,6 +127,8 @@ URLS: dict[str, Row] = {
     "dashboard:pipeline": staff_page(),
     "dashboard:insights": staff_page(),
     "dashboard:patient": staff_page(P),
+    # one tab of the patient page, for htmx to load on demand: audited like the page
+    "dashboard:patient_panel": staff_page({"pk": "patient", "key": "patient_tab"}),
     "consent_confirm": public({"token": "consent_token"}),  # the patient's own link: a first name at most
     # django-allauth under /accounts/: its sign-in and sign-out names are ours (accounts/urls_allauth.py)
     "allauth_login_forward": public(status=302),  # to our sign-in page

@@ -14,6 +14,7 @@ from nudges import services
 from nudges.models import Nudge
 from patients import services as patient_services
 from tests.factories import PatientFactory
+from tests.support.patient_page import tab_url
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def test_the_panel_shows_each_nudge_with_its_status_and_why_it_did_not_go(
     make(consenting_patient, "unknown", last_error="no answer within 10 s")
     make(consenting_patient, "pending", send_at=NOON_NY + timedelta(days=1))
 
-    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+    body = page(client_for(staff), tab_url(consenting_patient, "messages"))
 
     for label in ("Sent", "Failed", "Held back", "Withdrawn", "Unknown: check before resending", "Scheduled"):
         assert label in body, label
@@ -78,18 +79,67 @@ def test_the_panel_shows_each_nudge_with_its_status_and_why_it_did_not_go(
 def test_the_panel_shows_clinic_time_and_the_patients_own_time(client_for, staff, consenting_patient):
     consenting_patient.time_zone = "Europe/London"
     consenting_patient.save()
-    make(consenting_patient, "pending", send_at=datetime(2027, 6, 11, 13, 30, tzinfo=UTC))
+    make(consenting_patient, "pending", kind="one_off", send_at=datetime(2027, 6, 11, 13, 30, tzinfo=UTC))
 
-    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+    body = page(client_for(staff), tab_url(consenting_patient, "messages"))
 
     assert "11 Jun 2027, 09:30" in body  # New York, the clinic
     assert "11 Jun, 14:30 their time" in body  # London
 
 
+@time_machine.travel(NOON_NY, tick=False)
+def test_the_check_in_requests_to_come_are_summed_up_not_listed(client_for, staff, consenting_patient):
+    consenting_patient.time_zone = "Europe/London"
+    consenting_patient.save()
+    first = datetime(2027, 6, 11, 9, 0, tzinfo=UTC)  # 10:00 in London
+    future = [make(consenting_patient, "pending", send_at=first + timedelta(weeks=n)) for n in range(5)]
+    due = make(consenting_patient, "pending", send_at=NOON_NY - timedelta(minutes=5))  # going out now
+    reminder = make(consenting_patient, "pending", kind="visit_reminder", send_at=first)
+
+    body = page(client_for(staff), tab_url(consenting_patient, "messages"))
+
+    summary = body[
+        body.index('id="scheduled-requests"') : body.index("</p>", body.index('id="scheduled-requests"'))
+    ]
+    assert " ".join(summary.split()).count("5 weekly check-in requests scheduled, next") == 1
+    assert "Fri 11 Jun, 10:00" in summary and "their time" in summary
+    assert "view=upcoming&amp;kind=checkin_request&amp;patient=" in summary
+    for nudge in future:
+        assert f'id="nudge-{nudge.pk}"' not in body
+    assert f'id="nudge-{due.pk}"' in body and f'id="nudge-{reminder.pk}"' in body
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_one_request_to_come_has_no_cadence_and_none_says_nothing(client_for, staff, consenting_patient):
+    client = client_for(staff)
+    assert 'id="scheduled-requests"' not in page(client, tab_url(consenting_patient, "messages"))
+    make(consenting_patient, "pending", send_at=NOON_NY + timedelta(days=3))
+    body = page(client, tab_url(consenting_patient, "messages"))
+    assert "1 check-in request scheduled, next" in " ".join(body.split())
+    assert "No messages yet." not in body
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_the_summary_of_requests_to_come_costs_the_same_for_2_and_40(client_for, staff, consenting_patient):
+    client = client_for(staff)
+    url = tab_url(consenting_patient, "messages")
+    for n in range(2):
+        make(consenting_patient, "pending", send_at=NOON_NY + timedelta(weeks=n + 1))
+    page(client, url)
+    with CaptureQueriesContext(connection) as small:
+        page(client, url)
+    for n in range(2, 40):
+        make(consenting_patient, "pending", send_at=NOON_NY + timedelta(weeks=n + 1))
+    with CaptureQueriesContext(connection) as large:
+        body = page(client, url)
+    assert len(large) == len(small)
+    assert "40 weekly check-in requests scheduled" in " ".join(body.split())
+
+
 def test_the_panel_says_which_channels_reach_the_patient(client_for, staff, consenting_patient):
     patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
 
-    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+    body = page(client_for(staff), tab_url(consenting_patient, "messages"))
 
     assert "Email: yes" in body
     assert "SMS: no" in body and "(no SMS consent)" in body
@@ -99,7 +149,7 @@ def test_the_panel_says_which_channels_reach_the_patient(client_for, staff, cons
 def test_the_panel_offers_no_form_when_nothing_reaches_the_patient(client_for, staff, consenting_patient):
     patient_services.patient_unsubscribe(patient=consenting_patient, via="test")
 
-    body = page(client_for(staff), f"/patients/{consenting_patient.pk}/")
+    body = page(client_for(staff), tab_url(consenting_patient, "messages"))
 
     assert "(patient unsubscribed)" in body
     assert 'id="one-off-form"' not in body
@@ -108,7 +158,7 @@ def test_the_panel_offers_no_form_when_nothing_reaches_the_patient(client_for, s
 
 def test_the_panel_runs_the_same_number_of_queries_for_3_and_30_nudges(client_for, staff, consenting_patient):
     client = client_for(staff)
-    url = f"/patients/{consenting_patient.pk}/"
+    url = tab_url(consenting_patient, "messages")
     for status in ("sent", "failed", "pending"):
         make(consenting_patient, status)
     with CaptureQueriesContext(connection) as small:
@@ -136,7 +186,7 @@ def test_a_one_off_message_sent_now_is_scheduled_for_now(client_for, staff, cons
     assert (nudge.kind, nudge.channel, nudge.send_at) == ("one_off", "email", NOON_NY)
     assert nudge.context["message"] == "Your results are in." and nudge.created_by == staff
     assert "Message on its way" in messages_of(response)
-    assert response.redirect_chain[-1][0] == f"/patients/{consenting_patient.pk}/#panel-messages"
+    assert response.redirect_chain[-1][0] == f"/patients/{consenting_patient.pk}/?tab=messages#panel-messages"
     assert AccessEvent.objects.filter(action="create", patient_id=consenting_patient.pk).exists()
 
 
@@ -228,7 +278,7 @@ def test_a_message_with_markup_is_escaped_on_the_panel_and_the_outbox(
         {"channel": "email", "subject": f"Hi {SCRIPT}", "message": f"Note {SCRIPT}"},
     )
     for when in ("scheduled", "sent"):
-        for url in (f"/patients/{consenting_patient.pk}/", "/nudges/"):
+        for url in (tab_url(consenting_patient, "messages"), "/nudges/?view=all"):
             body = page(client, url)
             assert SCRIPT not in body, (when, url)
             assert "Note &lt;script&gt;alert(1)&lt;/script&gt;" in body, (when, url)
@@ -409,7 +459,7 @@ def test_a_nudge_that_failed_for_good_shows_its_final_error_and_no_retrying(
     assert (nudge.status, nudge.status_reason) == ("failed", "")
 
     client = client_for(staff)
-    for url in ("/nudges/review/", "/nudges/?status=failed", f"/patients/{consenting_patient.pk}/"):
+    for url in ("/nudges/review/", "/nudges/?status=failed", tab_url(consenting_patient, "messages")):
         body = page(client, url)
         assert "provider unavailable (503)" in body, url
         assert "retrying" not in body.lower(), url

@@ -150,7 +150,7 @@ def test_a_text_message_request_is_recorded_for_the_team_and_grants_nothing(
     assert (asked.channel, asked.confirmation_sent_at) == ("sms", None)
     assert not patient_consent(withdrawn)["sms"].active
     assert mail.outbox == []
-    body = client_for(staff).get(withdrawn.get_absolute_url()).content.decode()
+    body = client_for(staff).get(withdrawn.section_url("contact")).content.decode()
     assert "asked for via inquiry form" in body and "not consent until the patient confirms" in body
 
 
