@@ -97,6 +97,8 @@ class PatientQuerySet(models.QuerySet):
 class Patient(models.Model):
     """A person in the clinic's care, from first inquiry to advocate."""
 
+    lead_name: str | None  # not a column: PatientQuerySet.with_lead() annotates it (and selectors may set it)
+
     class Source(models.TextChoices):
         REFERRAL = "referral", "Referral"
         WEBSITE = "website", "Website"

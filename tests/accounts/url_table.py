@@ -83,6 +83,7 @@ URLS: dict[str, Row] = {
     "patients:care_team_remove": post_only({"pk": "patient", "member_pk": "member"}),
     "nudges:outbox": staff_page(),
     "nudges:review": staff_page(),
+    "nudges:detail": staff_page({"pk": "nudge"}),
     "nudges:retry": post_only({"pk": "nudge"}),
     "nudges:mark_reviewed": post_only({"pk": "nudge"}),
     "nudges:send_one_off": post_only({"patient_pk": "patient"}),

@@ -87,10 +87,14 @@ def test_a_one_off_message_is_sent_and_its_unsubscribe_link_holds_back_the_next(
 
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Messages").click()
     expect(page.get_by_role("heading", name="Outbox", level=1)).to_be_visible()
+    page.get_by_role("navigation", name="Parts of the outbox").get_by_role("link", name="History").click()
     row = page.locator("#outbox tbody tr").filter(has_text="Maya Okafor")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("One-off message by Email")
     expect(row.locator(".badge")).to_have_text("Sent")
+    row.get_by_role("link", name="Your lab results").click()  # the row's line: the message's own subject
+    expect(page.get_by_role("heading", name="What was sent")).to_be_visible()
+    expect(page.locator("#message-text")).to_contain_text("Your results are in and they look encouraging.")
 
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
