@@ -172,6 +172,13 @@ class Nudge(models.Model):
                 condition=Q(status__in=["pending", "sending"]),
                 name="nudge_upcoming",
             ),
+            # The outbox's History, newest first: without it a page would first skip every message to come.
+            models.Index(
+                fields=["-send_at", "-id"],
+                condition=Q(status__in=["sent", "suppressed", "cancelled"])
+                | Q(status__in=["failed", "unknown"], reviewed_at__isnull=False),
+                name="nudge_history",
+            ),
             # The review list (oldest first) and its counts, over the few rows waiting for a person.
             models.Index(
                 fields=["send_at", "id", "status"],

@@ -765,7 +765,7 @@ class Seeder:
             if missed_run >= 2:
                 t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.MISSED_CHECKINS,
                                f"{missed_run} check-ins missed in a row", opened, None)  # fmt: skip
-            if low_weeks >= 2:
+            elif low_weeks >= 2:  # one open alert per patient (alert_one_open_per_patient)
                 t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.LOW_ADHERENCE,
                                "below 60% over the last two answered check-ins", opened, None)  # fmt: skip
         if rng.random() < 0.08:
