@@ -176,15 +176,37 @@ def _pages() -> list[tuple[str, str, str]]:
         ("patients stage+lead", "staff", f"{patients}?stage=paused&sort=lead&per_page=100"),
         ("patient heavy", "practitioner", reverse("dashboard:patient", args=[heavy])),
         ("patient typical", "practitioner", reverse("dashboard:patient", args=[typical])),
+        (
+            "patient heavy messages",
+            "practitioner",
+            reverse("dashboard:patient_panel", args=[heavy, "messages"]),
+        ),
+        (
+            "patient heavy journey",
+            "practitioner",
+            reverse("dashboard:patient_panel", args=[heavy, "journey"]),
+        ),
         ("pipeline", "staff", reverse("dashboard:pipeline")),
         ("outbox p1", "staff", outbox),
-        ("outbox p200", "staff", f"{outbox}?page=200"),
+        ("outbox needs", "staff", f"{outbox}?view=needs"),
+        ("outbox upcoming", "staff", f"{outbox}?view=upcoming"),
+        ("outbox upcoming p200", "staff", f"{outbox}?view=upcoming&page=200"),
+        ("outbox history", "staff", f"{outbox}?view=history"),
+        ("outbox history p200", "staff", f"{outbox}?view=history&page=200"),
+        ("outbox all p200", "staff", f"{outbox}?view=all&page=200"),
+        ("message", "staff", reverse("nudges:detail", args=[_latest_nudge()])),
         ("review", "staff", reverse("nudges:review")),
         ("alerts", "staff", reverse("compliance:alerts")),
         ("insights", "staff", reverse("dashboard:insights")),
         ("insights 13 weeks", "staff", f"{reverse('dashboard:insights')}?{quarter}"),
         ("admin patients", "admin", reverse("admin:patients_patient_changelist")),
     ]
+
+
+def _latest_nudge() -> int:
+    from nudges.models import Nudge
+
+    return Nudge.objects.order_by("-send_at", "-id").values_list("pk", flat=True).first() or 0
 
 
 def _users() -> dict:

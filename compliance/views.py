@@ -124,7 +124,7 @@ def checkin_enter(request, pk):
     )
     if refusal is not None:
         messages.info(request, REFUSAL_MESSAGES[refusal])
-        return redirect(patient.get_absolute_url())
+        return redirect(patient.section_url("plan", "adherence"))
     form = CheckInAnswerForm(
         request.POST if request.method == "POST" else None,
         items=services.checkin_answerable_items(checkin),
@@ -137,14 +137,14 @@ def checkin_enter(request, pk):
             )
         except ValidationError as error:
             messages.info(request, validation_message(error))
-            return redirect(patient.get_absolute_url())
+            return redirect(patient.section_url("plan", "adherence"))
         if recorded is not None:
             due, done = checkin.due_on, "changed" if answer is not None else "recorded"
             messages.success(
                 request,
                 f"{patient.display_name}'s check-in due {due.day} {due:%b} is {done}, taken by phone.",
             )
-            return redirect(patient.get_absolute_url())
+            return redirect(patient.section_url("plan", "adherence"))
     context = {"patient": patient, "checkin": checkin, "form": form, "answer": answer}
     if answer is not None:
         context["until"] = services.answer_changeable_until(answer, amend_hours=amend_hours)

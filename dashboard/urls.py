@@ -11,4 +11,5 @@ urlpatterns = [
     path("insights/", insights.insights, name="insights"),
     path("insights/<slug:table>.csv", insights.insights_csv, name="insights_csv"),
     path("patients/<int:pk>/", views.patient_detail, name="patient"),
+    path("patients/<int:pk>/panels/<slug:key>/", views.patient_panel, name="patient_panel"),
 ]

@@ -1,76 +1,53 @@
-from collections.abc import Callable
-from dataclasses import dataclass
-
+from django.http import Http404
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from accounts.audit import record_list
 from accounts.permissions import EVERYONE, role_required
-from compliance import panels as compliance_panels
 from journeys.forms.move import PipelineFilterForm
-from journeys.panels import blueprints as blueprint_panels
-from journeys.panels import timeline as timeline_panels
-from journeys.panels import visits as visit_panels
 from journeys.selectors.pipeline import pipeline_board
-from nudges import panels as nudge_panels
-from patients import panels as patient_panels
 from patients.selectors import patient_get_for
 
+from . import patient_page
 from .selectors import today_for
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One section of the patient page: ``context(request, patient)`` gives ``template_name`` its ``panel``,
-    in a fixed number of queries whatever the patient's history holds."""
-
-    key: str
-    title: str
-    template_name: str
-    context: Callable[..., dict]
-
-
-# The patient's own record, on the left.
-PATIENT_RECORD = (
-    Panel(
-        "contact", "Contact and consent", "patients/_contact_panel.html", patient_panels.contact_panel_context
-    ),
-    Panel("team", "Care team", "patients/_care_team_panel.html", patient_panels.care_team_panel_context),
-)
-# What the clinic does with the patient, on the right, top to bottom.
-PATIENT_PANELS = (
-    Panel("journey", "Journey", "journeys/_journey_panel.html", timeline_panels.journey_panel_context),
-    Panel(
-        "blueprint", "Care plan", "journeys/_blueprint_panel.html", blueprint_panels.blueprint_panel_context
-    ),
-    Panel("visits", "Visits", "journeys/_visits_panel.html", visit_panels.visits_panel_context),
-    Panel("messages", "Messages", "nudges/_patient_panel.html", nudge_panels.messages_panel_context),
-    Panel(
-        "alerts",
-        "Alerts and course corrections",
-        "compliance/_alerts_panel.html",
-        compliance_panels.alerts_panel_context,
-    ),
-    Panel(
-        "adherence",
-        "Adherence",
-        "compliance/_adherence_panel.html",
-        compliance_panels.adherence_panel_context,
-    ),
-    Panel("timeline", "Timeline", "journeys/_timeline.html", timeline_panels.timeline_panel_context),
-)
 
 
 @role_required(*EVERYONE)
 def patient_detail(request, pk):
-    """The patient page: the patient's record and every app's panel about them, each called in turn."""
+    """The patient page: a summary header, then one tab of the record (``?tab=``, the first by default);
+    the other tabs load on demand from ``patient_panel``, or through their plain links without htmx."""
     patient = patient_get_for(user=request.user, pk=pk)
+    tab = patient_page.tab_named(request.GET.get(patient_page.TAB_PARAM)) or patient_page.DEFAULT_TAB
     return render(
         request,
         "dashboard/patient_detail.html",
         {
             "patient": patient,
-            "record": [(panel, panel.context(request, patient)) for panel in PATIENT_RECORD],
-            "panels": [(panel, panel.context(request, patient)) for panel in PATIENT_PANELS],
+            "summary": patient_page.patient_summary(patient),
+            "tabs": patient_page.PATIENT_TABS,
+            "tab": tab,
+            "panels": patient_page.tab_panels(request, patient, tab),
+        },
+    )
+
+
+@role_required(*EVERYONE)
+@require_GET
+def patient_panel(request, pk, key):
+    """One tab of the patient page, for htmx to swap in (the read is audited like the page's own)."""
+    tab = patient_page.tab_named(key)
+    if tab is None:
+        raise Http404("No such section of the patient page.")
+    patient = patient_get_for(user=request.user, pk=pk)
+    return render(
+        request,
+        "dashboard/_patient_tab.html",
+        {
+            "patient": patient,
+            "tabs": patient_page.PATIENT_TABS,
+            "tab": tab,
+            "panels": patient_page.tab_panels(request, patient, tab),
+            "swap_tabs": True,
         },
     )
 

@@ -7,6 +7,7 @@ from patients.models import Channel
 from patients.selectors import patient_may_message
 
 from .models import Kind, Nudge
+from .selectors import View
 
 GRACE = timedelta(minutes=1)  # a time typed a moment ago still counts as "now"
 
@@ -86,9 +87,16 @@ class OneOffMessageForm(forms.Form):
 
 
 class OutboxFilterForm(forms.Form):
-    """The outbox's filters; every field is optional."""
+    """The outbox's filters within one tab (``view``); every field is optional. The status choices are the
+    tab's own; ``patient`` narrows to one patient (the Messages panel links here with it)."""
 
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Nudge.Status.choices])
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *Nudge.Status.choices],
+        error_messages={
+            "invalid_choice": "This tab holds no message with that status: choose another, or open All."
+        },
+    )
     kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *Kind.choices])
     channel = forms.ChoiceField(required=False, choices=[("", "Any channel"), *Channel.choices])
     date_from = forms.DateField(
@@ -103,10 +111,18 @@ class OutboxFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         error_messages={"invalid": "“To” is not a date: use the calendar, or write it as 2026-04-14."},
     )
+    patient = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, view: str = View.ALL, **kwargs):
         super().__init__(*args, **kwargs)
+        self.view = view
+        labels = dict(Nudge.Status.choices)
+        self.fields["status"].choices = [("", "Any status")] + [
+            (status.value, labels[status.value]) for status in View.statuses[view]
+        ]
         for field in self.fields.values():
+            if isinstance(field.widget, forms.HiddenInput):
+                continue
             css = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
             field.widget.attrs.setdefault("class", css)
 
@@ -118,17 +134,20 @@ class OutboxFilterForm(forms.Form):
         return cleaned
 
     def filters(self) -> dict:
-        """Keyword arguments for ``selectors.outbox``; nothing when the form is invalid."""
+        """Keyword arguments for ``selectors.outbox`` (the view included); only the view when the form is
+        invalid."""
         if not self.is_valid():
-            return {}
+            return {"view": self.view}
         data = self.cleaned_data
         return {
+            "view": self.view,
             "status": data["status"],
             "kind": data["kind"],
             "channel": data["channel"],
             "date_from": data["date_from"],
             "date_to": data["date_to"],
+            "patient_id": data["patient"],
         }
 
     def is_narrowed(self) -> bool:
-        return any(self.filters().values())
+        return any(value for name, value in self.filters().items() if name != "view")

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -82,6 +84,17 @@ class NudgeQuerySet(models.QuerySet):
     def needs_review(self):
         return self.filter(status__in=[Nudge.Status.FAILED, Nudge.Status.UNKNOWN], reviewed_at__isnull=True)
 
+    def upcoming(self):
+        """Still to go: scheduled, or being sent this moment."""
+        return self.filter(status__in=[Nudge.Status.PENDING, Nudge.Status.SENDING])
+
+    def history(self):
+        """Done with: sent, held back, withdrawn, or failed and unknown ones a person has looked at."""
+        return self.filter(
+            Q(status__in=[Nudge.Status.SENT, Nudge.Status.SUPPRESSED, Nudge.Status.CANCELLED])
+            | Q(status__in=[Nudge.Status.FAILED, Nudge.Status.UNKNOWN], reviewed_at__isnull=False)
+        )
+
 
 class Nudge(models.Model):
     """The outbox: one message to one patient, sent at most once per ``dedupe_key``.
@@ -143,6 +156,7 @@ class Nudge(models.Model):
     )
 
     objects = NudgeQuerySet.as_manager()
+    message: Any  # not a column: nudges.selectors.outbox_messages sets it (a Message) for the outbox's rows
 
     class Meta:
         ordering = ["-send_at", "-id"]
@@ -152,6 +166,19 @@ class Nudge(models.Model):
             models.Index(fields=["patient", "-send_at"], name="nudge_patient_recent"),
             models.Index(fields=["status", "-send_at"], name="nudge_status_recent"),
             models.Index(fields=["-send_at", "-id"], name="nudge_outbox_order"),  # the outbox, newest first
+            # The outbox's Upcoming: what is still to go, soonest first (the claim's index holds pending only).
+            models.Index(
+                fields=["send_at", "id"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="nudge_upcoming",
+            ),
+            # The outbox's History, newest first: without it a page would first skip every message to come.
+            models.Index(
+                fields=["-send_at", "-id"],
+                condition=Q(status__in=["sent", "suppressed", "cancelled"])
+                | Q(status__in=["failed", "unknown"], reviewed_at__isnull=False),
+                name="nudge_history",
+            ),
             # The review list (oldest first) and its counts, over the few rows waiting for a person.
             models.Index(
                 fields=["send_at", "id", "status"],

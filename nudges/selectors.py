@@ -11,26 +11,68 @@ from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.audit import record_access
+from accounts.models import AccessEvent, User
 from patients.models import Channel, Patient
 from patients.selectors import patient_may_message
 
-from .models import Heartbeat, InboundMessage, Nudge
+from . import rendering
+from .models import Heartbeat, InboundMessage, Kind, Nudge
+from .services import message_context
 from .timing import next_allowed_moment
+
+
+class View:
+    """The outbox's tabs, in the order a person works through them."""
+
+    NEEDS = "needs"  # failed or unknown, nobody has looked yet: oldest first
+    UPCOMING = "upcoming"  # still to go: soonest first
+    HISTORY = "history"  # sent, held back, withdrawn, reviewed: newest first
+    ALL = "all"  # everything: newest first
+
+    choices = [
+        (NEEDS, "Needs a person"),
+        (UPCOMING, "Upcoming"),
+        (HISTORY, "History"),
+        (ALL, "All"),
+    ]
+    # Each view's statuses, for the status filter; every order below runs on an index of its own
+    # (nudge_needs_review, nudge_upcoming, nudge_outbox_order).
+    statuses = {
+        NEEDS: [Nudge.Status.FAILED, Nudge.Status.UNKNOWN],
+        UPCOMING: [Nudge.Status.PENDING, Nudge.Status.SENDING],
+        HISTORY: [
+            Nudge.Status.SENT,
+            Nudge.Status.SUPPRESSED,
+            Nudge.Status.CANCELLED,
+            Nudge.Status.FAILED,
+            Nudge.Status.UNKNOWN,
+        ],
+        ALL: list(Nudge.Status),
+    }
 
 
 def outbox(
     *,
+    view: str = View.ALL,
     status: str = "",
     kind: str = "",
     channel: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
+    patient_id: int | None = None,
 ) -> QuerySet[Nudge]:
-    """Nudges for the outbox page, newest first, with patient and author joined in the same query.
-
-    Dates are days in the clinic's time zone and count the moment the nudge is (or was) due.
-    """
+    """Nudges for one tab of the outbox, in that tab's order, with patient and author joined in the same
+    query. Dates are days in the clinic's time zone and count the moment the nudge is (or was) due."""
     qs = Nudge.objects.select_related("patient", "created_by").defer("body_html")
+    if view == View.NEEDS:
+        qs, order = qs.needs_review(), ("send_at", "id")
+    elif view == View.UPCOMING:
+        qs, order = qs.upcoming(), ("send_at", "id")
+    elif view == View.HISTORY:
+        qs, order = qs.history(), ("-send_at", "-id")
+    else:
+        order = ("-send_at", "-id")
     if status:
         qs = qs.filter(status=status)
     if kind:
@@ -41,7 +83,94 @@ def outbox(
         qs = qs.filter(send_at__date__gte=date_from)
     if date_to:
         qs = qs.filter(send_at__date__lte=date_to)
-    return qs.order_by("-send_at", "-id")
+    if patient_id:
+        qs = qs.filter(patient_id=patient_id)
+    return qs.order_by(*order)
+
+
+LINE_CHARS = 140
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a nudge says: as it was handed to its transport, or as its wording reads now."""
+
+    subject: str
+    text: str
+    sent: bool  # taken for its send: these are the very words that went (or may have gone)
+    error: str = ""  # the wording could not be rendered
+
+    @property
+    def line(self) -> str:
+        """One line of it: the subject, else the first words of the text."""
+        first = self.subject or " ".join(self.text.split())
+        return first if len(first) <= LINE_CHARS else first[: LINE_CHARS - 1].rstrip() + "…"
+
+
+def _message(nudge: Nudge, patient: Patient, templates: dict) -> Message:
+    # A take records the words it hands over; a nudge back in the queue (a retry) is written again when it goes.
+    taken = nudge.taken_at is not None or bool(nudge.body_text)
+    if taken and nudge.status != Nudge.Status.PENDING:
+        return Message(subject=nudge.subject, text=nudge.body_text, sent=True)
+    try:
+        rendered = rendering.render_message(
+            kind=nudge.kind,
+            channel=nudge.channel,
+            context=message_context(nudge, patient),
+            templates=templates,
+        )
+    except (rendering.WordingError, OSError) as error:
+        return Message(subject="", text="", sent=False, error=str(error))
+    return Message(subject=rendered.subject, text=rendered.text, sent=False)
+
+
+def outbox_messages(nudges: list[Nudge]) -> None:
+    """Give each nudge of a page its ``message``: two queries for the page (the wording in force, the
+    patients' lead practitioners), whatever it holds. Only the clinic's wording and the plain values a nudge
+    carries are rendered: nothing a patient wrote is ever part of a message."""
+    if not nudges:
+        return
+    templates = rendering.active_templates()
+    leads = dict(
+        Patient.objects.with_lead()
+        .filter(pk__in={nudge.patient_id for nudge in nudges})
+        .values_list("pk", "lead_name")
+    )
+    for nudge in nudges:
+        nudge.patient.lead_name = leads.get(nudge.patient_id)
+        nudge.message = _message(nudge, nudge.patient, templates)
+
+
+def nudge_get_for(*, user: User, pk: int) -> Nudge:
+    """One nudge with its patient (and lead) and author, for its own page (404 if absent); the read is
+    audited here."""
+    nudge = get_object_or_404(
+        Nudge.objects.select_related("created_by", "reviewed_by"),
+        pk=pk,
+    )
+    nudge.patient = Patient.objects.with_lead().get(pk=nudge.patient_id)
+    record_access(
+        action=AccessEvent.Action.VIEW, actor=user, patient_id=nudge.patient_id, obj=nudge, detail="message"
+    )
+    return nudge
+
+
+def nudge_message(nudge: Nudge) -> Message:
+    """What the nudge said, or will say if it goes now (the wording in force: one query)."""
+    return _message(nudge, nudge.patient, rendering.active_templates())
+
+
+def nudge_replies(nudge: Nudge, *, clinical: bool) -> list[InboundMessage]:
+    """What the patient wrote back after this message, oldest first, in one query; like everywhere, the words
+    themselves are loaded for clinical roles only."""
+    replies = (
+        InboundMessage.objects.filter(in_reply_to=nudge)
+        .only(*REPLY_FIELDS, "body")
+        .order_by("received_at", "id")
+    )
+    if not clinical:
+        replies = replies.defer("body")
+    return list(replies[:20])
 
 
 OUTBOX_CSV_HEADER = (
@@ -115,14 +244,51 @@ def nudge_for_review(*, pk: int) -> Nudge:
     return get_object_or_404(Nudge.objects.only("pk", "patient_id", "status", "kind", "channel"), pk=pk)
 
 
-def patient_messages(patient: Patient, *, limit: int = 20) -> list[Nudge]:
-    """The patient's most recent nudges, newest first, in one query whatever their history holds."""
+def _future_requests(patient: Patient, now: datetime) -> QuerySet[Nudge]:
+    return Nudge.objects.filter(
+        patient=patient, kind=Kind.CHECKIN_REQUEST, status=Nudge.Status.PENDING, send_at__gt=now
+    )
+
+
+def patient_messages(patient: Patient, *, limit: int = 20, now: datetime | None = None) -> list[Nudge]:
+    """The patient's most recent nudges, newest first, in one query whatever their history holds; the
+    check-in requests still to come are left to ``patient_scheduled_requests``, which sums them up."""
+    future = _future_requests(patient, now or timezone.now())
     return list(
         Nudge.objects.filter(patient=patient)
+        .exclude(pk__in=future.values("pk"))
         .select_related("created_by")
         .defer("body_html")
         .order_by("-send_at", "-id")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class ScheduledRequests:
+    """The check-in requests waiting to go to one patient, summed up: how many, the next, how often."""
+
+    count: int
+    next_at: datetime | None
+    every_days: int | None  # days between the first two, when there are two
+
+    @property
+    def cadence(self) -> str:
+        """“weekly”, “fortnightly”, “daily”, “every 10 days”, or nothing when it cannot be told."""
+        if not self.every_days:
+            return ""
+        return {1: "daily", 7: "weekly", 14: "fortnightly"}.get(
+            self.every_days, f"every {self.every_days} days"
+        )
+
+
+def patient_scheduled_requests(patient: Patient, *, now: datetime | None = None) -> ScheduledRequests:
+    """The check-in requests still to be sent to the patient, soonest first: two queries."""
+    future = _future_requests(patient, now or timezone.now())
+    first_two = list(future.order_by("send_at", "id").values_list("send_at", flat=True)[:2])
+    if not first_two:
+        return ScheduledRequests(count=0, next_at=None, every_days=None)
+    every = round((first_two[1] - first_two[0]) / timedelta(days=1)) if len(first_two) == 2 else None
+    return ScheduledRequests(count=future.count(), next_at=first_two[0], every_days=every or None)
 
 
 REPLY_FIELDS = ("pk", "patient_id", "channel", "received_at", "action", "auto_reply", "in_reply_to")

@@ -252,7 +252,9 @@ def unsubscribe_url(*, patient_id: int, nudge_id: int | None = None) -> str:
     return settings.ALLIANCE_SITE_URL + reverse("unsubscribe", args=[token])
 
 
-def _context_for(nudge: Nudge, patient: Patient) -> dict:
+def message_context(nudge: Nudge, patient: Patient) -> dict:
+    """The plain values a nudge's wording is rendered with: the patient's first name, the clinic, the lead
+    practitioner (``patient.lead_name``, from ``with_lead()``), the unsubscribe link and the nudge's own."""
     base = {
         "first_name": patient.preferred_name or patient.first_name,
         "clinic_name": settings.CLINIC_NAME,
@@ -469,7 +471,7 @@ def _prepare(
         return None
     patient = to
     try:
-        context = _context_for(nudge, patient)
+        context = message_context(nudge, patient)
         message = rendering.render_message(
             kind=nudge.kind, channel=nudge.channel, context=context, templates=templates
         )

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.audit import record_access, record_export, record_list
 from accounts.models import AccessEvent
 from accounts.paging import CappedPaginator
-from accounts.permissions import EVERYONE, role_required
+from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 from accounts.reports import csv_lines
 from patients.models import Patient
@@ -22,16 +22,33 @@ from patients.selectors import patient_get_for
 
 from . import selectors, services, tokens
 from .forms import OneOffMessageForm, OutboxFilterForm
+from .models import Nudge
 
 PAGE_SIZE = 50
 REVIEW_LIMIT = 200
 
 
+def _outbox_view(request, to_review: selectors.ReviewCounts) -> str:
+    """The tab asked for; else All for an old link that names a status; else what needs a person when
+    anything does, and what is still to go when nothing does."""
+    asked = request.GET.get("view", "")
+    if asked in dict(selectors.View.choices):
+        return asked
+    if request.GET.get("status"):
+        return selectors.View.ALL
+    return selectors.View.NEEDS if to_review.total else selectors.View.UPCOMING
+
+
 @role_required(*EVERYONE)
 def outbox(request):
-    filters = OutboxFilterForm(request.GET or None)
+    """The outbox, one tab at a time: what needs a person (oldest first), what is still to go (soonest
+    first), the history (newest first), or everything. One line of each message's own words per row."""
+    to_review = selectors.review_counts()
+    view = _outbox_view(request, to_review)
+    filters = OutboxFilterForm(request.GET or None, view=view)
     page = CappedPaginator(selectors.outbox(**filters.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
+    selectors.outbox_messages(page.object_list)
     record_list(
         patient_ids=[nudge.patient_id for nudge in page.object_list],
         query=request.GET.urlencode(),
@@ -39,15 +56,43 @@ def outbox(request):
     )
     query = request.GET.copy()
     query.pop("page", None)
+    query["view"] = view
+    tab_query = query.copy()
+    tab_query.pop("status", None)
+    tab_query.pop("view", None)
     return render(
         request,
         "nudges/outbox.html",
         {
             "filters": filters,
             "page": page,
+            "view": view,
+            "views": selectors.View.choices,
             "querystring": query.urlencode(),
+            "tab_querystring": tab_query.urlencode(),
             "narrowed": filters.is_narrowed(),
-            "to_review": selectors.review_counts(),
+            "to_review": to_review,
+            "clinic_time_zone": settings.TIME_ZONE,
+        },
+    )
+
+
+@role_required(*EVERYONE)
+def nudge_detail(request, pk):
+    """One message on its own page: exactly what was sent, or what its wording says if it went now."""
+    nudge = selectors.nudge_get_for(user=request.user, pk=pk)
+    clinical = request.user.role in CLINICAL
+    return render(
+        request,
+        "nudges/nudge_detail.html",
+        {
+            "nudge": nudge,
+            "patient": nudge.patient,
+            "message": selectors.nudge_message(nudge),
+            "replies": selectors.nudge_replies(nudge, clinical=clinical),
+            "reads_replies": clinical,
+            "needs_review": nudge.status in (Nudge.Status.FAILED, Nudge.Status.UNKNOWN)
+            and nudge.reviewed_at is None,
             "clinic_time_zone": settings.TIME_ZONE,
         },
     )
@@ -134,7 +179,7 @@ def send_one_off(request, patient_pk):
             messages.success(
                 request, _scheduled_message(patient, nudge.send_at, later=form.cleaned_data["send_at"])
             )
-            return redirect(f"{patient.get_absolute_url()}#panel-messages")
+            return redirect(patient.section_url("messages"))
     messages.error(request, f"The message was not sent. {validation_message(form)}")
     # The page names the patient and what reaches them: a read of their record.
     record_access(

@@ -97,6 +97,8 @@ class PatientQuerySet(models.QuerySet):
 class Patient(models.Model):
     """A person in the clinic's care, from first inquiry to advocate."""
 
+    lead_name: str | None  # not a column: PatientQuerySet.with_lead() annotates it (and selectors may set it)
+
     class Source(models.TextChoices):
         REFERRAL = "referral", "Referral"
         WEBSITE = "website", "Website"
@@ -207,6 +209,10 @@ class Patient(models.Model):
     def get_absolute_url(self) -> str:
         # The patient page is the dashboard's: it composes every app's panels about the patient.
         return reverse("dashboard:patient", args=[self.pk])
+
+    def section_url(self, tab: str, panel: str = "") -> str:
+        """One tab of the patient page (``?tab=``), at one of its panels: where a form in that panel returns."""
+        return f"{self.get_absolute_url()}?tab={tab}#panel-{panel or tab}"
 
     @property
     def display_name(self) -> str:

@@ -47,7 +47,7 @@ def patient_edit(request, pk):
             add_service_error(form, error)
         else:
             messages.success(request, "Saved." if changed else "Nothing had changed.")
-            return redirect(patient)
+            return redirect(patient.section_url("contact"))
     return render(
         request, "patients/patient_form.html", {"form": form, "patient": patient, "creating": False}
     )
@@ -77,7 +77,7 @@ def patient_change_lead(request, pk):
             messages.success(request, f"{form.cleaned_data['lead']} now leads {patient.display_name}'s care.")
     else:
         messages.error(request, validation_message(form))
-    return redirect(patient)
+    return redirect(patient.section_url("contact", "team"))
 
 
 @role_required(*EVERYONE)
@@ -94,7 +94,7 @@ def care_team_add(request, pk):
             messages.success(request, f"{member.name} joined the care team.")
     else:
         messages.error(request, validation_message(form))
-    return redirect(patient)
+    return redirect(patient.section_url("contact", "team"))
 
 
 @role_required(*EVERYONE)
@@ -108,7 +108,7 @@ def care_team_remove(request, pk, member_pk):
         messages.error(request, validation_message(error))
     else:
         messages.success(request, f"{member.name} is no longer on the care team.")
-    return redirect(patient)
+    return redirect(patient.section_url("contact", "team"))
 
 
 @role_required(*EVERYONE)
@@ -118,7 +118,7 @@ def patient_consent(request, pk):
     form = ConsentForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a channel and whether consent is given or withdrawn.")
-        return redirect(patient)
+        return redirect(patient.section_url("contact"))
     channel, granted = form.cleaned_data["channel"], form.cleaned_data["granted"]
     try:
         services.consent_record(
@@ -134,7 +134,7 @@ def patient_consent(request, pk):
     else:
         label = Channel(channel).label
         messages.success(request, f"{label} consent {'recorded' if granted else 'withdrawn'}.")
-    return redirect(patient)
+    return redirect(patient.section_url("contact"))
 
 
 @role_required(*EVERYONE)

@@ -12,6 +12,7 @@ from journeys.services.notes import note_create
 from journeys.services.visits import visit_schedule
 from patients.services import care_team_set_lead
 from tests.factories import PatientFactory
+from tests.support.patient_page import whole_record
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ def patient_with_clinical_text(practitioner, staff):
 def test_staff_see_that_notes_and_answers_exist_but_never_their_text(
     client_for, staff, patient_with_clinical_text
 ):
-    body = client_for(staff).get(f"/patients/{patient_with_clinical_text.pk}/").content.decode()
+    body = whole_record(client_for(staff), patient_with_clinical_text)
     assert "Deep Reconnaissance — intake" in body  # the note's title: staff may know it exists
     for secret in (STORY, NOTE_BODY, OWN_WORDS, "Probiotics"):
         assert secret not in body
@@ -65,6 +66,6 @@ def test_staff_see_that_notes_and_answers_exist_but_never_their_text(
 def test_practitioners_read_the_patients_own_words_on_the_patient_page(
     client_for, practitioner, patient_with_clinical_text
 ):
-    body = client_for(practitioner).get(f"/patients/{patient_with_clinical_text.pk}/").content.decode()
+    body = whole_record(client_for(practitioner), patient_with_clinical_text)
     assert OWN_WORDS in body
     assert NOTE_BODY not in body, "note text belongs on the note's own (audited) page, not the patient page"

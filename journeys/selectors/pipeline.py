@@ -19,7 +19,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from patients.models import CareTeamMember
 
-from ..models import PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
+from ..models import ALLOWED_MOVES, PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
 
 CARDS_PER_COLUMN = 25
 RECENT_EXIT_DAYS = 90
@@ -62,6 +62,12 @@ class StageColumn:
     @property
     def more(self) -> int:
         return self.count - len(self.cards)
+
+    @property
+    def moves(self) -> str:
+        """The stages a card of this column may be dropped on, space-separated (for the board's script, which
+        only dims the others while dragging: ``journey_move`` decides, a paused card resumes where it paused)."""
+        return " ".join(stage for stage in Stage.values if stage in ALLOWED_MOVES[self.stage])
 
     @property
     def conversion(self) -> float | None:

@@ -116,6 +116,16 @@ def patient_visits(patient: Patient) -> dict[str, list[Visit]]:
     return {"upcoming": list(upcoming[:UPCOMING_LIMIT]), "recent": list(recent[:RECENT_LIMIT])}
 
 
+def patient_next_visit(patient: Patient) -> Visit | None:
+    """The patient's next booked visit that has not ended, with its practitioner: one query."""
+    return (
+        Visit.objects.filter(patient=patient, status=Visit.Status.SCHEDULED, ends_at__gte=timezone.now())
+        .select_related("practitioner")
+        .order_by("starts_at", "id")
+        .first()
+    )
+
+
 def visit_sequence(visit: Visit) -> int:
     """How many times the booking changed since it was made (the iCalendar SEQUENCE), from the audit trail."""
     return AccessEvent.objects.filter(

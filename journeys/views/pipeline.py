@@ -69,7 +69,9 @@ def move(request, pk):
             response["HX-Reswap"] = "outerHTML"
             response["HX-Trigger"] = MOVED_EVENT
             return response
+    refused = f"{journey.patient.display_name} was not moved: {validation_message(form)}"
     if not request.htmx:
-        messages.error(request, f"{journey.patient.display_name} was not moved: {validation_message(form)}")
+        messages.error(request, refused)
         return HttpResponseRedirect(context["next"])
-    return render(request, "journeys/_move_form.html", context, status=422)
+    # The form comes back with its errors; the board's message area says it too (a dropped card goes home).
+    return render(request, "journeys/_move_form.html", context | {"refused": refused}, status=422)

@@ -44,7 +44,9 @@ def timeline(request, patient_pk):
         page = 1
     patient = patient_get_for(user=request.user, pk=patient_pk)
     if not request.htmx:
-        return redirect(_patient_page(patient, **{TIMELINE_PAGES_PARAM: page}) + "#panel-timeline")
+        return redirect(
+            _patient_page(patient, tab="journey", **{TIMELINE_PAGES_PARAM: page}) + "#panel-timeline"
+        )
     entries = patient_timeline(patient=patient, user=request.user, offset=(page - 1) * PAGE_SIZE)
     return render(request, "journeys/_timeline.html", {"patient": patient, "panel": {"page": entries}})
 
@@ -63,4 +65,4 @@ def start(request, patient_pk):
             messages.error(request, f"No journey was started: {validation_message(error)}")
         else:
             messages.success(request, f"{patient.display_name}'s journey has started at Inquiry.")
-    return redirect(_patient_page(patient) + "#panel-journey")
+    return redirect(patient.section_url("journey"))

@@ -69,6 +69,7 @@ class Scenario:
     email_key: str = "not-a-key"
     uidb36: str = "zz"
     reset_key: str = "not-a-key"
+    patient_tab: str = "messages"  # a tab of the patient page (dashboard.patient_page.PATIENT_TABS)
 
 
 def build_scenario(*, practitioner, staff) -> Scenario:

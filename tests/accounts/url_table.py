@@ -85,6 +85,7 @@ URLS: dict[str, Row] = {
     "nudges:outbox": staff_page(),
     "nudges:outbox_csv": staff_page(),  # the outbox as CSV: audited as an export
     "nudges:review": staff_page(),
+    "nudges:detail": staff_page({"pk": "nudge"}),
     "nudges:retry": post_only({"pk": "nudge"}),
     "nudges:mark_reviewed": post_only({"pk": "nudge"}),
     "nudges:send_one_off": post_only({"patient_pk": "patient"}),
@@ -135,6 +136,8 @@ URLS: dict[str, Row] = {
     "dashboard:insights": staff_page(),
     "dashboard:insights_csv": staff_page({"table": "insights_table"}),  # figures only, audited as an export
     "dashboard:patient": staff_page(P),
+    # one tab of the patient page, for htmx to load on demand: audited like the page
+    "dashboard:patient_panel": staff_page({"pk": "patient", "key": "patient_tab"}),
     "consent_confirm": public({"token": "consent_token"}),  # the patient's own link: a first name at most
     # django-allauth under /accounts/: its sign-in and sign-out names are ours (accounts/urls_allauth.py)
     "allauth_login_forward": public(status=302),  # to our sign-in page

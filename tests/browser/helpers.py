@@ -1,6 +1,9 @@
 """Steps the browser flows share: signing in and out through the real pages, and keeping Celery out."""
 
+from pathlib import Path
+
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
@@ -46,3 +49,23 @@ def hold_deliveries(monkeypatch) -> list[int]:
 
     monkeypatch.setattr("nudges.tasks.deliver.apply_async", apply_async)
     return queued
+
+
+def open_tab(page: Page, title: str) -> None:
+    """Open one tab of the patient page (htmx loads it) and wait until it is the one shown."""
+    tabs = page.get_by_role("navigation", name="Sections of the record")
+    tabs.get_by_role("link", name=title, exact=True).click()
+    expect(tabs.get_by_role("link", name=title, exact=True)).to_have_attribute("aria-current", "true")
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """The whole page as a PNG under var/screenshots/, for a person to look at after the run."""
+    path = Path(settings.VAR_DIR) / "screenshots" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def page_size(page: Page) -> tuple[int, int]:
+    """(scroll width, scroll height) of the document: wider than the viewport means a sideways scroll."""
+    return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from journeys.models import CheckIn, Journey, Stage, Visit
 from patients.models import Patient
-from tests.browser.helpers import hold_deliveries, sign_in, sign_out
+from tests.browser.helpers import hold_deliveries, open_tab, sign_in, sign_out
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.browser
@@ -71,7 +71,8 @@ def test_a_prospect_goes_from_the_inquiry_form_to_scheduled_check_ins(page: Page
 
     # …and books the intake visit from the patient's Visits panel: tomorrow at 10:00, clinic time.
     page.locator("#stage-discovery").get_by_role("link", name=NAME).click()
-    expect(page.locator("#journey-stage")).to_contain_text("Discovery call")
+    expect(page.locator("#summary-stage")).to_contain_text("Discovery call")
+    open_tab(page, "Visits")
     page.get_by_role("link", name="Book a visit").click()
     page.get_by_label("Kind of visit").select_option(label="Intake visit")
     page.get_by_label("Practitioner").select_option(label="Dr. Bob Moss")
@@ -89,6 +90,7 @@ def test_a_prospect_goes_from_the_inquiry_form_to_scheduled_check_ins(page: Page
     # The practitioner opens the visit and writes the intake note, Listen-as-Diagnosis sections and all.
     sign_in(page, live_server.url, "bob")
     open_patient(page)
+    open_tab(page, "Visits")
     page.locator("#upcoming-visits").get_by_role("link", name="Intake visit").click()
     page.get_by_role("link", name="Write a note").click()
     note_form = page.locator("#note-form")
@@ -154,6 +156,7 @@ def test_a_prospect_goes_from_the_inquiry_form_to_scheduled_check_ins(page: Page
     # From the patient's Journey panel to the pipeline, for the last move: Check-ins begin.
     open_patient(page)
     expect(page.locator("#blueprint-published")).to_contain_text("Version 1")
+    open_tab(page, "Journey")
     page.locator("#panel-journey").get_by_role("link", name="Open the pipeline").click()
     move_on_pipeline(page, from_stage=Stage.BLUEPRINT, to="Check-ins")
 

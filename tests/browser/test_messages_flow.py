@@ -63,7 +63,7 @@ def test_a_one_off_message_is_sent_and_its_unsubscribe_link_holds_back_the_next(
     queued = hold_deliveries(monkeypatch)
     mail.outbox.clear()
     sign_in(page, live_server.url, "charlie")
-    page.goto(f"{live_server.url}/patients/{maya.pk}/")
+    page.goto(f"{live_server.url}/patients/{maya.pk}/?tab=messages")
     panel = page.locator("#panel-messages")
     expect(panel.locator("#reach-email")).to_contain_text("Email: yes")
     expect(panel).to_contain_text("No messages yet.")
@@ -87,10 +87,14 @@ def test_a_one_off_message_is_sent_and_its_unsubscribe_link_holds_back_the_next(
 
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Messages").click()
     expect(page.get_by_role("heading", name="Outbox", level=1)).to_be_visible()
+    page.get_by_role("navigation", name="Parts of the outbox").get_by_role("link", name="History").click()
     row = page.locator("#outbox tbody tr").filter(has_text="Maya Okafor")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("One-off message by Email")
     expect(row.locator(".badge")).to_have_text("Sent")
+    row.get_by_role("link", name="Your lab results").click()  # the row's line: the message's own subject
+    expect(page.get_by_role("heading", name="What was sent")).to_be_visible()
+    expect(page.locator("#message-text")).to_contain_text("Your results are in and they look encouraging.")
 
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
@@ -108,7 +112,7 @@ def test_a_one_off_message_is_sent_and_its_unsubscribe_link_holds_back_the_next(
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
     # Staff write again; before the worker's next pass, the patient opens the link in their inbox.
-    page.goto(f"{live_server.url}/patients/{maya.pk}/")
+    page.goto(f"{live_server.url}/patients/{maya.pk}/?tab=messages")
     write_one_off(page, "", "Just checking in: how are the new evening routines going?")
     second = panel.locator("#patient-messages > li").filter(has_text="evening routines")
     expect(second.locator(".badge")).to_have_text("Scheduled")
@@ -131,7 +135,7 @@ def test_a_one_off_message_is_sent_and_its_unsubscribe_link_holds_back_the_next(
     assert len(mail.outbox) == 1
     page.reload()
 
-    expect(page.locator("#main")).to_contain_text("Unsubscribed from all messages on")
+    expect(page.locator("#summary-reach-email")).to_have_text("Email: no")
     expect(second.locator(".badge")).to_have_text("Held back")
     expect(second).to_contain_text("patient unsubscribed")
     expect(panel.locator("#reach-email")).to_contain_text("Email: no")

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from patients import services
 from patients.models import Patient
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import open_tab, sign_in
 from tests.factories import PatientFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -43,6 +43,7 @@ def test_staff_finds_a_patient_without_accents_edits_quiet_hours_and_changes_the
     rows.get_by_role("link", name="José Núñez").click()
 
     expect(page.get_by_role("heading", name="José Núñez", level=1)).to_be_visible()
+    open_tab(page, "Contact and team")
     expect(page.locator("#quiet-hours")).to_have_text("20:00–08:00 their time")
 
     page.get_by_role("link", name="Edit details").click()
@@ -51,7 +52,7 @@ def test_staff_finds_a_patient_without_accents_edits_quiet_hours_and_changes_the
     page.get_by_label("Quiet hours end").fill("07:00")
     page.get_by_role("button", name="Save changes").click()
 
-    expect(page).to_have_url(f"{live_server.url}/patients/{clinic.pk}/")
+    expect(page).to_have_url(f"{live_server.url}/patients/{clinic.pk}/?tab=contact#panel-contact")
     expect(page.get_by_role("alert")).to_contain_text("Saved.")
     expect(page.locator("#quiet-hours")).to_have_text("21:30–07:00 their time")
 
@@ -62,7 +63,7 @@ def test_staff_finds_a_patient_without_accents_edits_quiet_hours_and_changes_the
     lead_form.get_by_role("button", name="Change lead").click()
 
     expect(page.get_by_role("alert")).to_contain_text("Dr. Dana Lee now leads José Núñez's care.")
-    expect(page.locator("main header")).to_contain_text("Led by Dr. Dana Lee")
+    expect(page.locator("#summary-lead")).to_contain_text("Dr. Dana Lee")
     team = page.locator("#care-team")
     expect(team.get_by_role("listitem").filter(has_text="Dr. Dana Lee")).to_contain_text("Lead")
     expect(team.get_by_role("listitem").filter(has_text="Dr. Bob Moss")).to_contain_text("Practitioner")

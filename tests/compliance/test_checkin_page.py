@@ -436,7 +436,7 @@ def test_the_clinic_enters_an_answer_taken_by_phone_even_after_it_closed(
         enter_url(checkin), answers(items, "done", "partial", "missed"), follow=True
     )
 
-    assert response.redirect_chain[0] == (journey.patient.get_absolute_url(), 302)
+    assert response.redirect_chain[0] == (journey.patient.section_url("plan", "adherence"), 302)
     assert "is recorded, taken by phone" in response.content.decode()
     answer = CheckInAnswer.objects.get(checkin=checkin)
     assert (answer.via, answer.entered_by) == ("phone", user)
@@ -452,7 +452,7 @@ def test_phone_entry_of_a_missed_checkin_is_refused_with_a_message(client_for, s
 
     response = client_for(staff).post(enter_url(missed), answers(items, "done", "done", "done"), follow=True)
 
-    assert response.redirect_chain[0] == (journey.patient.get_absolute_url(), 302)
+    assert response.redirect_chain[0] == (journey.patient.section_url("plan", "adherence"), 302)
     assert "can no longer be answered" in response.content.decode()
     assert not CheckInAnswer.objects.exists()
 

@@ -319,6 +319,27 @@ def test_a_forbidden_move_is_refused_with_a_message_and_changes_nothing(client_f
     assert journey.stage_changes.count() == 1
 
 
+def test_a_refused_htmx_move_also_says_why_in_the_boards_message_area(client_for, staff):
+    journey = journey_at(Stage.INQUIRY, staff)
+    response = client_for(staff).post(f"/journeys/{journey.pk}/move/", {"to_stage": "check_ins"}, **HTMX)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert '<div id="pipeline-messages" hx-swap-oob="true" aria-live="polite">' in body
+    name = journey.patient.display_name
+    assert f"{name} was not moved: A journey at Inquiry cannot move to Check-ins." in body
+
+
+def test_the_board_offers_drag_and_drop_over_the_move_form(client_for, staff):
+    journey = journey_at(Stage.INTAKE, staff)
+    body = client_for(staff).get("/pipeline/").content.decode()
+    assert "/static/vendor/sortablejs-1.15.7/Sortable.min.js" in body and "/static/js/pipeline.js" in body
+    assert f'data-move-url="/journeys/{journey.pk}/move/"' in body
+    assert 'data-stage-list="intake"\n                   data-moves="commitment paused withdrawn"' in body
+    assert 'data-stage-list="paused"' in body  # a card dropped on Paused asks for its reason
+    assert 'data-collapse-stage="graduated"' in body  # every column folds
+    assert "Move…" in body  # the keyboard's way stays
+
+
 def test_an_exit_move_without_a_reason_is_refused(client_for, staff):
     journey = journey_at(Stage.DISCOVERY, staff)
     response = client_for(staff).post(

@@ -7,6 +7,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessEvent
+from dashboard.patient_page import PATIENT_TABS
 from journeys.models import (
     OFF_PATH,
     PATH,
@@ -25,6 +26,7 @@ from journeys.selectors.timeline import PAGE_SIZE, patient_timeline
 from journeys.services.stages import journey_move, journey_start
 from nudges.models import Nudge
 from tests.factories import PatientFactory
+from tests.support.patient_page import panel_context, tab_url
 
 pytestmark = pytest.mark.django_db
 
@@ -150,9 +152,9 @@ def test_the_journey_panel_highlights_each_path_stage_with_its_tagline(
     client_for, staff, practitioner, patient, stage
 ):
     journey_at(stage, practitioner, patient=patient)
-    response = client_for(staff).get(f"/patients/{patient.pk}/")
+    response = client_for(staff).get(tab_url(patient, "journey"))
     body = response.content.decode()
-    summary = response.context["panels"][0][1]["summary"]
+    summary = panel_context(response, "journey")["summary"]
     states = [step.state for step in summary.steps]
     index = PATH.index(stage)
     assert states == ["done"] * index + ["current"] + ["todo"] * (len(PATH) - index - 1)
@@ -169,9 +171,9 @@ def test_an_off_path_journey_shows_a_badge_with_why_it_left_and_where(
 ):
     left_from = Stage.INTAKE if stage != Stage.DECLINED else Stage.DISCOVERY
     journey_at(stage, practitioner, patient=patient, left_from=left_from)
-    response = client_for(staff).get(f"/patients/{patient.pk}/")
+    response = client_for(staff).get(tab_url(patient, "journey"))
     body = response.content.decode()
-    summary = response.context["panels"][0][1]["summary"]
+    summary = panel_context(response, "journey")["summary"]
     assert summary.off_path and summary.exit_reason == "Cost"
     assert [s.stage for s in summary.steps if s.state == "left"] == [left_from]
     assert f"{Stage(stage).label} · Cost" in body
@@ -183,7 +185,7 @@ def test_the_journey_panel_shows_program_days_in_stage_and_start(client_for, sta
     program = Program.objects.create(name="Gut reset", weeks=12)
     journey = journey_start(patient=patient, actor=staff, program=program, at=ago(days=10))
     journey_move(journey=journey, to_stage=Stage.DISCOVERY, actor=staff, at=ago(days=4))
-    body = client_for(staff).get(f"/patients/{patient.pk}/").content.decode()
+    body = client_for(staff).get(tab_url(patient, "journey")).content.decode()
     assert "Gut reset" in body
     assert "4 days, since 28 Mar 2026" in body
     assert "22 Mar 2026" in body
@@ -202,7 +204,7 @@ def test_the_open_journey_is_shown_before_an_older_closed_one(staff, practitione
 
 def test_a_closed_journey_offers_to_start_a_new_one(client_for, staff, practitioner, patient):
     journey_at(Stage.GRADUATED, practitioner, patient=patient)
-    body = client_for(staff).get(f"/patients/{patient.pk}/").content.decode()
+    body = client_for(staff).get(tab_url(patient, "journey")).content.decode()
     assert "Start a new journey" in body
 
 
@@ -212,7 +214,7 @@ def test_a_closed_journey_offers_to_start_a_new_one(client_for, staff, practitio
 def test_a_patient_without_a_journey_sees_the_empty_state(client_for, staff, patient):
     Program.objects.create(name="Gut reset", weeks=12)
     Program.objects.create(name="Retired plan", weeks=8, active=False)
-    body = client_for(staff).get(f"/patients/{patient.pk}/").content.decode()
+    body = client_for(staff).get(tab_url(patient, "journey")).content.decode()
     assert "No journey yet" in body
     assert f'action="/patients/{patient.pk}/journey/start/"' in body
     assert "Gut reset" in body and "Retired plan" not in body
@@ -225,7 +227,7 @@ def test_every_role_can_start_a_journey(request, client_for, patient, role):
     program = Program.objects.create(name="Gut reset", weeks=12)
     response = client_for(user).post(f"/patients/{patient.pk}/journey/start/", {"program": program.pk})
     assert response.status_code == 302
-    assert response["Location"] == f"/patients/{patient.pk}/#panel-journey"
+    assert response["Location"] == f"/patients/{patient.pk}/?tab=journey#panel-journey"
     journey = Journey.objects.get(patient=patient)
     assert (journey.stage, journey.program) == (Stage.INQUIRY, program)
     change = StageChange.objects.get(journey=journey)
@@ -332,7 +334,7 @@ def test_staff_see_that_a_note_exists_but_never_its_body_nor_a_revision_reason(
     client_for, staff, practitioner, patient
 ):
     history(patient, practitioner, each=2)
-    body = client_for(staff).get(f"/patients/{patient.pk}/").content.decode()
+    body = client_for(staff).get(tab_url(patient, "journey")).content.decode()
     assert "Note 1" in body and "Care plan version 2 published" in body
     assert NOTE_BODY not in body
     assert REVISION_REASON not in body
@@ -370,12 +372,12 @@ def test_the_timeline_shows_25_and_loads_older_ones_with_htmx(client_for, staff,
     for n in range(PAGE_SIZE + 5):
         add_nudge(patient, ago(hours=n + 1), key=f"n{n}")
     client = client_for(staff)
-    response = client.get(f"/patients/{patient.pk}/")
-    first = response.context["panels"][-1][1]["page"]
+    response = client.get(tab_url(patient, "journey"))
+    first = panel_context(response, "timeline")["page"]
     assert len(first.entries) == PAGE_SIZE and first.has_more and first.next_page == 2
     body = response.content.decode()
     assert f'hx-get="/patients/{patient.pk}/timeline/?page=2"' in body
-    assert f'href="/patients/{patient.pk}/?timeline=2#panel-timeline"' in body
+    assert f'href="/patients/{patient.pk}/?tab=journey&amp;timeline=2#panel-timeline"' in body
 
     fragment = client.get(f"/patients/{patient.pk}/timeline/?page=2", **HTMX)
     second = fragment.context["panel"]["page"]
@@ -393,8 +395,8 @@ def test_without_htmx_show_older_grows_the_patient_page(client_for, staff, patie
     client = client_for(staff)
     response = client.get(f"/patients/{patient.pk}/timeline/?page=2")
     assert response.status_code == 302
-    assert response["Location"] == f"/patients/{patient.pk}/?timeline=2#panel-timeline"
-    page = client.get(f"/patients/{patient.pk}/?timeline=2").context["panels"][-1][1]["page"]
+    assert response["Location"] == f"/patients/{patient.pk}/?tab=journey&timeline=2#panel-timeline"
+    page = panel_context(client.get(tab_url(patient, "journey", timeline=2)), "timeline")["page"]
     assert len(page.entries) == PAGE_SIZE + 5 and not page.has_more
 
 
@@ -404,7 +406,7 @@ def test_odd_page_numbers_never_break_the_timeline(client_for, staff, patient, p
     add_nudge(patient, ago(hours=1), key="one")
     client = client_for(staff)
     assert client.get(f"/patients/{patient.pk}/timeline/?page={page_number}", **HTMX).status_code == 200
-    assert client.get(f"/patients/{patient.pk}/?timeline={page_number}").status_code == 200
+    assert client.get(tab_url(patient, "journey", timeline=page_number)).status_code == 200
 
 
 def test_events_at_the_same_moment_are_neither_repeated_nor_lost_across_pages(staff, practitioner, patient):
@@ -468,6 +470,7 @@ def test_the_patient_page_runs_as_many_queries_for_3_events_as_for_60(client_for
     history(large, practitioner, each=12)
     client = client_for(staff)
     client.get(f"/patients/{small.pk}/")  # warm the caches (content types) the audit trail uses
-    assert count_queries(lambda: client.get(f"/patients/{small.pk}/")) == count_queries(
-        lambda: client.get(f"/patients/{large.pk}/")
-    )
+    for tab in PATIENT_TABS:
+        assert count_queries(lambda tab=tab: client.get(tab_url(small, tab.key))) == count_queries(
+            lambda tab=tab: client.get(tab_url(large, tab.key))
+        ), tab.key

@@ -511,7 +511,7 @@ def test_the_visits_panel_lists_coming_and_past_visits_in_a_fixed_number_of_quer
 
 def test_the_visits_panel_renders_on_the_patient_page(client_for, staff, patient, practitioner):
     visit = book(patient, practitioner, kind="intake")
-    response = client_for(staff).get(f"/patients/{patient.pk}/")
+    response = client_for(staff).get(patient.section_url("visits"))
     assert response.status_code == 200
     assert 'id="panel-visits"' in response.text
     assert f'href="/visits/{visit.pk}/"' in response.text and "Intake visit" in response.text

@@ -157,5 +157,5 @@ def test_the_outbox_and_the_messages_panel_show_the_weekly_limit_reason(consenti
     services.nudge_deliver(nudge_id=held.pk)
     client.force_login(staff)
 
-    assert "weekly limit" in client.get(consenting_patient.get_absolute_url()).content.decode()
-    assert "weekly limit" in client.get(reverse("nudges:outbox")).content.decode()
+    assert "weekly limit" in client.get(consenting_patient.section_url("messages")).content.decode()
+    assert "weekly limit" in client.get(reverse("nudges:outbox") + "?view=history").content.decode()

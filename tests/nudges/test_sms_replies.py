@@ -20,6 +20,7 @@ from patients.models import ConsentEvent
 from patients.selectors import patient_consent
 from patients.services import care_team_set_lead
 from tests.nudges.test_sms_inbound import SITE_URL, sign, twilio_webhook_settings  # noqa: F401 — the fixture
+from tests.support.patient_page import tab_url
 
 pytestmark = pytest.mark.django_db
 
@@ -272,7 +273,7 @@ def replied(client, consenting_patient, practitioner, staff):
 
 
 def messages_panel(client, patient) -> str:
-    body = client.get(f"/patients/{patient.pk}/").content.decode()
+    body = client.get(tab_url(patient, "messages")).content.decode()
     start = body.index('id="panel-messages"')
     return body[start : body.index("</section>", start)]
 
@@ -294,12 +295,12 @@ def test_staff_see_that_a_reply_came_but_not_its_words(client_for, staff, replie
 def test_the_panel_costs_the_same_queries_for_one_reply_or_many(client_for, request, replied, role):
     client = client_for(request.getfixturevalue(role))
     with CaptureQueriesContext(connection) as one:
-        client.get(f"/patients/{replied.pk}/")
+        client.get(tab_url(replied, "messages"))
     with time_machine.travel(NOON_NY + timedelta(hours=1), tick=False):
         for n in range(6):
             services.sms_inbound(
                 from_number=PHONE, body=f"note {n} about my week", provider_id=f"SM-many-{n}"
             )
     with CaptureQueriesContext(connection) as many:
-        client.get(f"/patients/{replied.pk}/")
+        client.get(tab_url(replied, "messages"))
     assert len(many) == len(one)

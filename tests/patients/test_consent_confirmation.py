@@ -155,7 +155,7 @@ def test_a_text_message_request_is_asked_by_text_and_grants_nothing(
     assert "reply YES" in (tmp_path / "outbox.jsonl").read_text()
     assert not patient_consent(withdrawn)["sms"].active
     assert mail.outbox == []
-    body = client_for(staff).get(withdrawn.get_absolute_url()).content.decode()
+    body = client_for(staff).get(withdrawn.section_url("contact")).content.decode()
     assert "asked for via inquiry form" in body and "reply YES to the text we sent" in body
 
 

@@ -128,6 +128,7 @@ def test_editing_quiet_hours(client_for, practitioner, patient):
     data |= {"quiet_hours_start": "22:15", "quiet_hours_end": "06:45", "referred_by": ""}
     response = client.post(f"/patients/{patient.pk}/edit/", data)
     assert response.status_code == 302, response.context["form"].errors
+    assert response["Location"] == f"/patients/{patient.pk}/?tab=contact#panel-contact"
     patient.refresh_from_db()
     assert (patient.quiet_hours_start, patient.quiet_hours_end) == (time(22, 15), time(6, 45))
     assert AccessEvent.objects.filter(action="update", detail__contains="quiet_hours_start").exists()
@@ -138,6 +139,7 @@ def test_changing_the_lead_from_the_page(client_for, staff, other_practitioner, 
         f"/patients/{patient.pk}/lead/", {"lead": other_practitioner.pk, "keep_previous": "on"}, follow=True
     )
     assert "now leads" in response.content.decode()
+    assert response.redirect_chain[0][0] == f"/patients/{patient.pk}/?tab=contact#panel-team"
     assert CareTeamMember.objects.current().get(patient=patient, role="lead").user == other_practitioner
 
 
@@ -153,7 +155,8 @@ def test_a_form_post_without_csrf_is_refused(staff, other_practitioner, patient)
 
 def test_recording_and_withdrawing_consent_from_the_page(client_for, staff, patient):
     client = client_for(staff)
-    client.post(f"/patients/{patient.pk}/consent/", {"channel": "email", "granted": "yes"})
+    response = client.post(f"/patients/{patient.pk}/consent/", {"channel": "email", "granted": "yes"})
+    assert response["Location"] == f"/patients/{patient.pk}/?tab=contact#panel-contact"
     assert selectors.patient_consent(patient)["email"].active
     client.post(f"/patients/{patient.pk}/consent/", {"channel": "email", "granted": "no"})
     assert not selectors.patient_consent(patient)["email"].granted
@@ -167,7 +170,7 @@ def test_adding_and_removing_a_care_team_member(client_for, staff, other_practit
     client.post(f"/patients/{patient.pk}/care-team/{member.pk}/remove/")
     member.refresh_from_db()
     assert member.ended_at is not None
-    body = client.get(f"/patients/{patient.pk}/").content.decode()
+    body = client.get(patient.section_url("contact", "team")).content.decode()
     assert "Former care team" in body
 
 
@@ -250,4 +253,6 @@ def test_the_patient_form_sets_the_hour_check_in_requests_go(client_for, staff, 
     client_for(staff).post("/patients/new/", VALID | {"lead": practitioner.pk, "checkin_hour": "18"})
     patient = Patient.objects.get()
     assert patient.checkin_hour == 18
-    assert "Evening (18:00) their time" in client_for(staff).get(f"/patients/{patient.pk}/").content.decode()
+    assert (
+        "Evening (18:00) their time" in client_for(staff).get(patient.section_url("contact")).content.decode()
+    )

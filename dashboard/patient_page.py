@@ -1,0 +1,168 @@
+"""The patient page's composition: a summary header, then the record behind tabs, each tab one or two apps'
+panels, loaded on demand.
+
+``PATIENT_TABS`` lists the tabs in order; each holds the panels it shows, top to bottom. A panel is a plain
+context function in its app's panels module (``context(request, patient)``, a fixed number of queries), so
+a tab costs only what its own panels cost and the page costs the header and one tab. Nothing registers
+itself: a new panel is a function and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.utils import timezone
+
+from compliance import panels as compliance_panels
+from compliance import selectors as compliance_selectors
+from compliance.models import Alert, ClinicSettings
+from journeys.forms.move import MoveForm
+from journeys.models import Visit
+from journeys.panels import blueprints as blueprint_panels
+from journeys.panels import timeline as timeline_panels
+from journeys.panels import visits as visit_panels
+from journeys.selectors.timeline import JourneySummary, patient_journey
+from journeys.selectors.visits import patient_next_visit
+from nudges import panels as nudge_panels
+from nudges.selectors import Reach, patient_reach
+from patients import panels as patient_panels
+from patients.models import Patient
+
+# ``?tab=<key>`` on the patient's page: the tab shown, and the no-JS way to every other one.
+TAB_PARAM = "tab"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One section of the patient page: ``context(request, patient)`` gives ``template_name`` its ``panel``,
+    in a fixed number of queries whatever the patient's history holds."""
+
+    key: str
+    title: str
+    template_name: str
+    context: Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class Tab:
+    """One tab of the patient page: its main panels, top to bottom, and the shorter ``side`` ones, shown
+    beside them on wide screens and before them on narrow ones."""
+
+    key: str
+    title: str
+    panels: tuple[Panel, ...]
+    side: tuple[Panel, ...] = ()
+
+    @property
+    def all_panels(self) -> tuple[Panel, ...]:
+        return (*self.side, *self.panels)
+
+
+CONTACT = Panel(
+    "contact", "Contact and consent", "patients/_contact_panel.html", patient_panels.contact_panel_context
+)
+TEAM = Panel("team", "Care team", "patients/_care_team_panel.html", patient_panels.care_team_panel_context)
+JOURNEY = Panel("journey", "Journey", "journeys/_journey_panel.html", timeline_panels.journey_panel_context)
+BLUEPRINT = Panel(
+    "blueprint", "Care plan", "journeys/_blueprint_panel.html", blueprint_panels.blueprint_panel_context
+)
+VISITS = Panel("visits", "Visits", "journeys/_visits_panel.html", visit_panels.visits_panel_context)
+MESSAGES = Panel("messages", "Messages", "nudges/_patient_panel.html", nudge_panels.messages_panel_context)
+ALERTS = Panel(
+    "alerts",
+    "Alerts and course corrections",
+    "compliance/_alerts_panel.html",
+    compliance_panels.alerts_panel_context,
+)
+ADHERENCE = Panel(
+    "adherence", "Adherence", "compliance/_adherence_panel.html", compliance_panels.adherence_panel_context
+)
+TIMELINE = Panel("timeline", "Timeline", "journeys/_timeline.html", timeline_panels.timeline_panel_context)
+
+PATIENT_TABS = (
+    Tab("plan", "Plan and adherence", (ADHERENCE,), side=(BLUEPRINT, ALERTS)),
+    Tab("visits", "Visits", (VISITS,)),
+    Tab("messages", "Messages", (MESSAGES,)),
+    Tab("journey", "Journey", (TIMELINE,), side=(JOURNEY,)),
+    Tab("contact", "Contact and team", (CONTACT,), side=(TEAM,)),
+)
+TABS_BY_KEY = {tab.key: tab for tab in PATIENT_TABS}
+DEFAULT_TAB = PATIENT_TABS[0]
+
+
+def tab_named(key: str | None) -> Tab | None:
+    return TABS_BY_KEY.get(key or "")
+
+
+@dataclass(frozen=True)
+class TabContent:
+    main: list[tuple[Panel, dict]]
+    side: list[tuple[Panel, dict]]
+
+
+def tab_panels(request, patient: Patient, tab: Tab) -> TabContent:
+    """Each panel of ``tab`` with its context: the side panels, then the main ones."""
+    side = [(panel, panel.context(request, patient)) for panel in tab.side]
+    return TabContent(main=[(panel, panel.context(request, patient)) for panel in tab.panels], side=side)
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """What the header says about the patient at a glance."""
+
+    journey: JourneySummary | None
+    move_form: MoveForm | None
+    adherence_score: float | None
+    adherence_window_days: int
+    adherence_trend: str
+    below_threshold: bool
+    next_visit: Visit | None
+    open_alert: Alert | None
+    open_alerts: int
+    reach: list[Reach]
+    clinic_time_zone: str = settings.TIME_ZONE
+
+    @property
+    def step(self) -> int:
+        """Which step of the path the journey is at (or left from), counting from 1; 0 before any."""
+        if self.journey is None:
+            return 0
+        return next((n for n, s in enumerate(self.journey.steps, 1) if s.state in ("current", "left")), 0)
+
+    @property
+    def steps(self) -> int:
+        return len(self.journey.steps) if self.journey else 0
+
+
+def patient_summary(patient: Patient, *, today: date | None = None) -> PatientSummary:
+    """The header: stage and its progress, a move form, adherence and its trend, the next visit, the open
+    alert, which channels reach the patient. A fixed number of queries (seven; eight for a paused journey,
+    whose move form asks where it paused from), whatever the patient's history holds."""
+    journey = patient_journey(patient)
+    move_form = None
+    if journey is not None and journey.journey.is_open:
+        journey.journey.patient = patient  # the form names the patient: no second read of them
+        move_form = MoveForm(journey=journey.journey)
+    clinic = ClinicSettings.load()
+    today = today or timezone.now().astimezone(patient.tz).date()  # check-ins fall due in their calendar
+    adherence = compliance_selectors.patient_adherence(
+        patient_id=patient.pk, today=today, window_days=clinic.window_days
+    )
+    alerts = compliance_selectors.patient_open_alerts(patient)
+    return PatientSummary(
+        journey=journey,
+        move_form=move_form,
+        adherence_score=adherence.score,
+        adherence_window_days=clinic.window_days,
+        adherence_trend=compliance_selectors.describe_trend(adherence.trend, window_days=clinic.window_days)
+        if adherence.score is not None
+        else "",
+        below_threshold=adherence.score is not None and adherence.score < clinic.adherence_threshold,
+        next_visit=patient_next_visit(patient),
+        open_alert=alerts[0] if alerts else None,
+        open_alerts=len(alerts),
+        reach=patient_reach(patient),
+    )
