@@ -102,7 +102,9 @@ def nudge_detail(request, pk):
 def outbox_csv(request):
     """The outbox as filtered, every page of it, as CSV: streamed as it is read, each patient it names on the
     audit trail as exported before the first line leaves."""
-    filters = OutboxFilterForm(request.GET or None)
+    asked = request.GET.get("view", "")
+    view = asked if asked in dict(selectors.View.choices) else selectors.View.ALL
+    filters = OutboxFilterForm(request.GET or None, view=view)
     patient_ids, rows = selectors.outbox_export(**filters.filters())
     record_export(patient_ids=patient_ids, query=request.GET.urlencode(), what="outbox CSV")
     response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")

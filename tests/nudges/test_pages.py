@@ -304,7 +304,7 @@ def test_a_message_the_service_refuses_keeps_what_was_typed(
 
 def test_only_channels_that_reach_the_patient_now_are_offered(client_for, staff, consenting_patient):
     client = client_for(staff)
-    url = f"/patients/{consenting_patient.pk}/"
+    url = consenting_patient.section_url("messages")
     assert '<option value="sms"' in page(client, url) and '<option value="email"' in page(client, url)
 
     patient_services.consent_record(patient=consenting_patient, channel="sms", granted=False, via="SMS STOP")
@@ -912,5 +912,5 @@ def test_the_outbox_download_is_audited_as_an_export_of_the_patients_it_names(
 
 
 def test_the_outbox_links_its_download_with_its_filters(client_for, staff, mixed_outbox):
-    body = page(client_for(staff), "/nudges/?channel=sms&page=1")
-    assert 'href="/nudges/export.csv?channel=sms"' in body
+    body = page(client_for(staff), "/nudges/?channel=sms&view=all&page=1")
+    assert 'href="/nudges/export.csv?channel=sms&amp;view=all"' in body  # the tab too, not the page

@@ -75,7 +75,7 @@ def test_an_inquiry_asks_the_number_by_one_text_and_grants_nothing(
     assert not Nudge.objects.filter(patient=stopped).exists(), "not through the outbox"
     assert mail.outbox == []
     assert AccessEvent.objects.filter(detail__contains="asked the patient by text to reply YES").exists()
-    page = client_for(staff).get(stopped.get_absolute_url()).content.decode()
+    page = client_for(staff).get(stopped.section_url("contact")).content.decode()
     assert "waiting for the patient to reply YES to the text we sent" in page
 
 
@@ -195,7 +195,7 @@ def test_no_ask_goes_in_the_patients_quiet_hours_the_request_waits_for_the_team(
     inquire(client, django_capture_on_commit_callbacks)
     assert texts(sms_outbox) == []
     assert ConsentRequest.objects.get().confirmation_sent_at is None
-    page = client_for(staff).get(stopped.get_absolute_url()).content.decode()
+    page = client_for(staff).get(stopped.section_url("contact")).content.decode()
     assert "not consent until the patient confirms it to you" in page
     assert replies_in(text_in(client, "YES")) == []
     assert not patient_consent(stopped)["sms"].active

@@ -224,6 +224,6 @@ def test_the_patient_page_shows_a_member_whose_stored_role_is_unknown(client_for
         actor=staff, data={"first_name": "A", "last_name": "B"}, lead=practitioner
     )
     CareTeamMember.objects.create(patient=patient, user=staff, role="chef")
-    response = client_for(staff).get(f"/patients/{patient.pk}/")
+    response = client_for(staff).get(patient.section_url("contact"))
     assert response.status_code == 200
     assert "chef" in response.content.decode()
