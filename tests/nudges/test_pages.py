@@ -701,7 +701,9 @@ def test_the_outbox_runs_the_same_number_of_queries_for_5_and_50_rows(client_for
     large = count_queries(client, url)
     assert len(client.get(url).context["page"].object_list) == 50
     assert large == small
-    assert small <= 10  # a row's words: the wording in force and the leads' names, once for the page
+    # A row's words: the wording in force and the leads' names, once for the page; on PostgreSQL the audit
+    # chain's lock too (accounts.chain).
+    assert small <= (11 if connection.vendor == "postgresql" else 10)
 
 
 def test_the_review_page_runs_the_same_number_of_queries_for_2_and_40_items(client_for, staff):
@@ -711,7 +713,7 @@ def test_the_review_page_runs_the_same_number_of_queries_for_2_and_40_items(clie
     add_nudges(95, staff)
     large = count_queries(client, "/nudges/review/")
     assert large == small
-    assert small <= 6
+    assert small <= (7 if connection.vendor == "postgresql" else 6)  # PostgreSQL: the audit chain's lock
 
 
 def test_the_navigation_offers_messages_and_marks_it_active_on_message_pages(client_for, staff):
