@@ -39,7 +39,9 @@ def violations(page, url: str) -> list[str]:
     found = page.evaluate("async () => (await axe.run(document)).violations")
     return [
         f"{url}: {v['id']} ({v['impact']}) "
-        + "; ".join(f"{n['target']} {(n['any'] or n['all'] or [{}])[0].get('message', '')}" for n in v["nodes"][:4])
+        + "; ".join(
+            f"{n['target']} {(n['any'] or n['all'] or [{}])[0].get('message', '')}" for n in v["nodes"][:4]
+        )
         for v in found
         if v["impact"] in SERIOUS
     ]
