@@ -319,6 +319,8 @@ def test_the_page_and_each_tab_run_as_many_queries_for_5_rows_as_for_50(
     add_history(patient, practitioner, 45)
     assert counts() == small
     # the summary costs seven (stage, settings, adherence's three, next visit, alerts) on top of the tab,
-    # and the audit row three or four (writer lock, the chain's last row, INSERT; PostgreSQL one more)
-    assert small[tab_url(patient, DEFAULT_TAB.key)] <= 25
-    assert max(small.values()) <= 25
+    # the audit row three or four (writer lock, the chain's last row, INSERT; PostgreSQL one more), and the
+    # navigation its capped count of open alerts
+    budget = 26 if connection.vendor == "postgresql" else 25
+    assert small[tab_url(patient, DEFAULT_TAB.key)] <= budget
+    assert max(small.values()) <= budget
