@@ -7,12 +7,10 @@ Every rule is ``journeys.services.visits``': the check asks ``visit_slot_check``
 
 from datetime import timedelta
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,6 +24,7 @@ from ..forms.schedule import SlotBookingForm, SlotCheckForm
 from ..forms.visits import FIELD_FOR_CODE
 from ..selectors.visits import patient_open_journey
 from ..services import visits as services
+from .visits import tell_booked
 
 BOOKING_FIELDS = ("practitioner", "starts_at", "kind", "duration_minutes", "location", "patient")
 
@@ -132,14 +131,7 @@ def slot_book(request):
         except ValidationError as error:
             add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
-            local = timezone.localtime(visit.starts_at)
-            messages.success(
-                request,
-                f"{visit.get_kind_display()} booked for {patient.display_name} with {visit.practitioner} on "
-                f"{local:%A} {local.day} {local:%B at %H:%M}. Reminders will go out as the clinic's rules say.",
-            )
-            if warning := services.visit_quiet_hours_warning(patient=patient, starts_at=visit.starts_at):
-                messages.warning(request, warning)
+            tell_booked(request, visit, patient, naming_patient=True)
             back = _back_url(request)
             if request.htmx:
                 response = HttpResponse(status=204)

@@ -30,6 +30,20 @@ from ..services import visits as services
 from ..services.visits import EARLY_CLOSE
 
 
+def tell_booked(request, visit, patient, *, naming_patient: bool = False) -> None:
+    """The booking's messages: when and with whom (and for whom, from a page that is not the patient's), and
+    the quiet-hours warning when the patient's reminders would be held back."""
+    local = timezone.localtime(visit.starts_at)
+    whom = f" for {patient.display_name}" if naming_patient else ""
+    messages.success(
+        request,
+        f"{visit.get_kind_display()} booked{whom} with {visit.practitioner} on {local:%A} {local.day} "
+        f"{local:%B at %H:%M}. Reminders will go out as the clinic's rules say.",
+    )
+    if warning := services.visit_quiet_hours_warning(patient=patient, starts_at=visit.starts_at):
+        messages.warning(request, warning)
+
+
 def _visit_url(visit) -> str:
     return reverse("journeys:visit_detail", args=[visit.pk])
 
@@ -66,14 +80,7 @@ def visit_create(request, patient_pk):
         except ValidationError as error:
             add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
-            local = timezone.localtime(visit.starts_at)
-            messages.success(
-                request,
-                f"{visit.get_kind_display()} booked with {visit.practitioner} on {local:%A} {local.day} "
-                f"{local:%B at %H:%M}. Reminders will go out as the clinic's rules say.",
-            )
-            if warning := services.visit_quiet_hours_warning(patient=patient, starts_at=visit.starts_at):
-                messages.warning(request, warning)
+            tell_booked(request, visit, patient)
             return redirect(_visit_url(visit))
     return render(request, "journeys/visit_form.html", {"form": form, "patient": patient, "visit": None})
 
