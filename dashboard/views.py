@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -80,5 +82,6 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "closed_toggle": query.urlencode(),
             "all_closed": all_closed,
+            "here": quote(request.get_full_path(), safe="/"),  # each card's move form returns here
         },
     )
