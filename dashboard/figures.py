@@ -25,11 +25,12 @@ from compliance.selectors import ClinicAdherence, Rate, ResponseRates, WeekAdher
 from journeys.selectors.funnel import FunnelStep, journey_funnel
 from journeys.selectors.pipeline import Flow, pipeline_flow
 
+from .forms import PRESETS
 from .models import Figures
 
 PIPELINE_FLOW = "pipeline:flow"
 # The quick ranges Insights offers (days ending today), besides the clinic's own adherence window.
-PRESET_DAYS = (14, 28, 56, 91)
+PRESET_DAYS = tuple(days for days, _ in PRESETS)
 
 
 @dataclass(frozen=True)
