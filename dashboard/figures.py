@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -103,18 +102,22 @@ def refreshed_ranges(today: date, *, window_days: int) -> list[tuple[date, date]
 
 
 def figures_refresh(*, now: datetime | None = None) -> int:
-    """Count the usual ranges and the pipeline's flow and replace their rows; rows for days gone are
-    removed. Returns how many rows were written."""
+    """Count the pipeline's flow and the usual ranges, replacing each one's row as soon as it is counted (a
+    run cut short by the task's time limit still keeps what it counted); rows for days gone are removed.
+    Returns how many rows were written."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    rows = {PIPELINE_FLOW: _encode_flow(pipeline_flow(now=now))}
+    keys = [PIPELINE_FLOW]
+    _store(PIPELINE_FLOW, now, _encode_flow(pipeline_flow(now=now)))
     for start, end in refreshed_ranges(today, window_days=ClinicSettings.load().window_days):
-        rows[_range_key(start, end)] = _encode_range(range_figures_count(start=start, end=end, now=now))
-    with transaction.atomic():
-        for key, data in rows.items():
-            Figures.objects.update_or_create(key=key, defaults={"computed_at": now, "data": data})
-        Figures.objects.exclude(key__in=list(rows)).delete()
-    return len(rows)
+        keys.append(_range_key(start, end))
+        _store(keys[-1], now, _encode_range(range_figures_count(start=start, end=end, now=now)))
+    Figures.objects.exclude(key__in=keys).delete()
+    return len(keys)
+
+
+def _store(key: str, now: datetime, data: dict) -> None:
+    Figures.objects.update_or_create(key=key, defaults={"computed_at": now, "data": data})
 
 
 # --- The summary's rows as JSON ------------------------------------------------------------------------
