@@ -367,6 +367,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "nudges.beat:Scheduler"  # beat's own, writing "beat last seen" as it schedules
 # /healthz answers 503 when the worker's or beat's heartbeat is older than this.
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)
+# Insights' usual ranges and the pipeline's flow are counted by beat this often (dashboard.figures); a view
+# uses them while they are younger than twice this, else counts its own.
+FIGURES_REFRESH_SECONDS = env.int("FIGURES_REFRESH_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "nudges.heartbeat",
@@ -376,6 +379,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-nudges": {"task": "nudges.reconcile", "schedule": NUDGE_RECONCILE_SECONDS},
     "mark-missed-checkins": {"task": "compliance.mark_missed", "schedule": 900.0},
     "detect-faltering": {"task": "compliance.detect_faltering", "schedule": 3600.0},
+    "refresh-figures": {"task": "dashboard.refresh_figures", "schedule": float(FIGURES_REFRESH_SECONDS)},
     # The audit trail's head in the log and to AUDIT_HEAD_MAIL_TO, once a day (verify_audit --expect-head).
     "audit-head": {"task": "accounts.audit_head", "schedule": crontab(hour=6, minute=0)},
 }

@@ -118,12 +118,20 @@ class CheckInAnswer(models.Model):
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The answer's item reports tallied, and its check-in's due day: kept by ``checkin_answer_record`` with
+    # the logs, so the clinic's adherence over a range is a sum over answers, not a join over every log.
+    due_on = models.DateField(null=True, blank=True, editable=False)
+    done = models.PositiveSmallIntegerField(default=0, editable=False)
+    partly = models.PositiveSmallIntegerField(default=0, editable=False)
+    missed = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-answered_at"]
         indexes = [
             models.Index(fields=["patient", "-answered_at"], name="answer_patient_recent"),
             models.Index(fields=["answered_at"], name="answer_answered_at"),  # Insights' barriers window
+            # Insights' adherence: the range's answers read from the index alone on PostgreSQL.
+            models.Index(fields=["due_on", "patient", "done", "partly", "missed"], name="answer_due_tally"),
         ]
         constraints = [
             models.CheckConstraint(

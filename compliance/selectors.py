@@ -11,17 +11,32 @@ from __future__ import annotations
 import statistics
 import zoneinfo
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Extract
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
+from journeys.selectors.pipeline import Median
 from nudges.models import Kind, Nudge
 from patients.models import CareTeamMember, Channel, Patient
 
@@ -195,32 +210,67 @@ def _zone(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo:
     return cache[name]
 
 
-def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates:
-    """Of the check-ins whose request nudge was sent between ``since`` and ``until``, how many were
-    answered: by channel, by the hour it reached the patient in their own time zone, and the median time
-    from request to answer. A check-in still open is left out until it closes. One query."""
+def _requests(*, since: datetime, until: datetime) -> QuerySet[CheckIn]:
+    """The check-ins whose request nudge was sent between ``since`` and ``until`` and that have closed."""
     # A request goes out on its check-in's due day (quiet hours only push it later, and a check-in closes days
     # after it is due): the due-day window lets the check-in side use its index too.
     due = Q(
         due_on__gte=since.date() - timedelta(days=REQUEST_LATE_DAYS),
         due_on__lte=until.date() + timedelta(days=1),
     )
-    rows = (
+    return (
         CheckIn.objects.filter(due, request_nudge__sent_at__gte=since, request_nudge__sent_at__lte=until)
         .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=until)
-        .values_list(
-            "request_nudge__sent_at",
-            "request_nudge__channel",
-            "journey__patient__time_zone",
-            "status",
-            "answered_at",
-        )
+        .order_by()
     )
+
+
+class _LocalHour(Func):
+    """PostgreSQL: the hour of a moment on the clock of a time zone named by a column."""
+
+    template = "EXTRACT(HOUR FROM %(expressions)s)"
+    arg_joiner = " AT TIME ZONE "
+    output_field = IntegerField()
+
+
+def _rates_in_sql(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta | None]:
+    """PostgreSQL counts the requests and answers per channel and local hour, and takes the median wait:
+    two queries, a few dozen rows back, whatever the range holds."""
+    answered = Q(status=CheckIn.Status.ANSWERED)
+    channels: dict[str, list[int]] = {value: [0, 0] for value in Channel.values}
+    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for channel, hour, sent, replied in (
+        requests.annotate(
+            hour=_LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone")),
+        )
+        .values_list("request_nudge__channel", "hour")
+        .annotate(sent=Count("pk"), replied=Count("pk", filter=answered))
+    ):
+        for tally in (channels.setdefault(channel, [0, 0]), hours[int(hour)]):
+            tally[0] += sent
+            tally[1] += replied
+    wait = ExpressionWrapper(
+        Extract(F("answered_at") - F("request_nudge__sent_at"), "epoch"), output_field=FloatField()
+    )
+    median = requests.filter(answered, answered_at__gte=F("request_nudge__sent_at")).aggregate(
+        median=Median(wait)
+    )["median"]
+    return channels, hours, None if median is None else timedelta(seconds=median)
+
+
+def _rates_in_python(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta | None]:
+    """Elsewhere the requests come back one row each and Python reads each patient's clock: one query."""
     zones: dict[str, zoneinfo.ZoneInfo] = {}
     channels: dict[str, list[int]] = {value: [0, 0] for value in Channel.values}
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     waits: list[float] = []
-    for sent_at, channel, time_zone, status, answered_at in rows:
+    for sent_at, channel, time_zone, status, answered_at in requests.values_list(
+        "request_nudge__sent_at",
+        "request_nudge__channel",
+        "journey__patient__time_zone",
+        "status",
+        "answered_at",
+    ):
         if sent_at is None:  # filtered out above; the type checker can't know
             continue
         answered = status == CheckIn.Status.ANSWERED
@@ -230,6 +280,19 @@ def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates
             tally[1] += answered
         if answered and answered_at is not None and answered_at >= sent_at:
             waits.append((answered_at - sent_at).total_seconds())
+    return channels, hours, timedelta(seconds=statistics.median(waits)) if waits else None
+
+
+def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates:
+    """Of the check-ins whose request nudge was sent between ``since`` and ``until``, how many were
+    answered: by channel, by the hour it reached the patient in their own time zone, and the median time
+    from request to answer. A check-in still open is left out until it closes. Counted in SQL on
+    PostgreSQL (two queries), in Python from one query's rows elsewhere."""
+    requests = _requests(since=since, until=until)
+    if connection.vendor == "postgresql":
+        channels, hours, median = _rates_in_sql(requests)
+    else:
+        channels, hours, median = _rates_in_python(requests)
     labels = dict(Channel.choices)
     return ResponseRates(
         since=since,
@@ -242,7 +305,7 @@ def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates
             Rate(key=str(hour), label=f"{hour:02d}:00–{hour:02d}:59", sent=sent, answered=answered)
             for hour, (sent, answered) in sorted(hours.items())
         ],
-        median_to_answer=timedelta(seconds=statistics.median(waits)) if waits else None,
+        median_to_answer=median,
         sent=sum(sent for sent, _ in channels.values()),
         answered=sum(answered for _, answered in channels.values()),
     )
@@ -264,47 +327,44 @@ class ClinicAdherence:
         return round(self.score - self.previous_score, 1)
 
 
+TALLY = {
+    "done": ComplianceLog.Status.DONE,
+    "partly": ComplianceLog.Status.PARTIAL,
+    "missed": ComplianceLog.Status.MISSED,
+}
+
+
+def _score(tally: Mapping[str, int | None]) -> tuple[float | None, int]:
+    """(0–100, item reports) from an answer tally's sums: ``compliance.scoring``'s weights, paused left out."""
+    counts = {name: tally.get(name) or 0 for name in TALLY}
+    reports = sum(counts.values())
+    if not reports:
+        return None, 0
+    points = sum(ComplianceLog.SCORES[status] * counts[name] for name, status in TALLY.items())
+    return round(100 * points / reports, 1), reports
+
+
 def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
-    """Every patient's item reports in the check-ins due in the window, scored together, and the window
-    before for the trend. Two queries (the reports; the patients who made them)."""
+    """Every patient's item reports in the check-ins due in the window, scored together, the window before
+    for the trend, and how many patients reported. One aggregate over the answers' tallies (each answer
+    carries its due day and its done/partly/missed counts), read from one index on PostgreSQL."""
     start = today - timedelta(days=window_days - 1)
     previous_start = start - timedelta(days=window_days)
-    now = Q(checkin__due_on__gte=start, checkin__due_on__lte=today)
-    before = Q(checkin__due_on__gte=previous_start, checkin__due_on__lt=start)
-    counts = ComplianceLog.objects.filter(
-        checkin__due_on__gte=previous_start, checkin__due_on__lte=today
-    ).aggregate(
-        **{
-            f"{status}_{name}": Count("pk", filter=window & Q(status=status))
-            for status in ComplianceLog.SCORES
-            for name, window in (("now", now), ("before", before))
-        }
+    now, before = Q(due_on__gte=start), Q(due_on__lt=start)
+    reported = Q(done__gt=0) | Q(partly__gt=0) | Q(missed__gt=0)
+    sums = CheckInAnswer.objects.filter(due_on__gte=previous_start, due_on__lte=today).aggregate(
+        **{f"{name}_now": Sum(name, filter=now) for name in TALLY},
+        **{f"{name}_before": Sum(name, filter=before) for name in TALLY},
+        patients=Count("patient_id", distinct=True, filter=now & reported),
     )
-    # The patients apart, from the window's answers: the logs' aggregate then needs no join to the answers.
-    scored = ComplianceLog.objects.filter(answer=OuterRef("pk"), status__in=list(ComplianceLog.SCORES))
-    counts["patients"] = (
-        CheckInAnswer.objects.filter(checkin__due_on__gte=start, checkin__due_on__lte=today)
-        .filter(Exists(scored))
-        .values("patient_id")
-        .distinct()
-        .count()
-    )
-
-    def score(name: str) -> tuple[float | None, int]:
-        reports = sum(counts[f"{status}_{name}"] for status in ComplianceLog.SCORES)
-        if not reports:
-            return None, 0
-        points = sum(weight * counts[f"{status}_{name}"] for status, weight in ComplianceLog.SCORES.items())
-        return round(100 * points / reports, 1), reports
-
-    current, reports = score("now")
+    current, reports = _score({name: sums[f"{name}_now"] for name in TALLY})
     return ClinicAdherence(
         window_start=start,
         window_end=today,
         score=current,
-        previous_score=score("before")[0],
+        previous_score=_score({name: sums[f"{name}_before"] for name in TALLY})[0],
         reports=reports,
-        patients=counts["patients"],
+        patients=sums["patients"],
     )
 
 
@@ -317,38 +377,55 @@ class WeekAdherence:
 
 def clinic_weekly_adherence(*, start: date, end: date) -> list[WeekAdherence]:
     """Every patient's item reports scored together, per week of check-ins due from ``start`` to ``end`` (the
-    weeks that overlap the range, Monday first). One query: the reports counted per due day and status."""
+    weeks that overlap the range, Monday first). One query: the answers' tallies summed per due day."""
     first = start - timedelta(days=start.weekday())
-    counts: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for due_on, status, n in (
-        ComplianceLog.objects.filter(checkin__due_on__gte=start, checkin__due_on__lte=end)
-        .values_list("checkin__due_on", "status")
-        .annotate(n=Count("pk"))
+    counts: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TALLY, 0))
+    for due_on, *sums in (
+        CheckInAnswer.objects.filter(due_on__gte=start, due_on__lte=end)
         .order_by()
+        .values("due_on")
+        .annotate(**{name: Sum(name) for name in TALLY})
+        .values_list("due_on", *TALLY)
     ):
-        counts[due_on - timedelta(days=due_on.weekday())][status] += n
+        if due_on is None:  # filtered out above; the type checker can't know
+            continue
+        tally = counts[due_on - timedelta(days=due_on.weekday())]
+        for name, n in zip(TALLY, sums, strict=True):
+            tally[name] += n or 0
     weeks = []
-    week = first
-    while week <= end:
-        scored = {status: counts[week].get(status, 0) for status in ComplianceLog.SCORES}
-        reports = sum(scored.values())
-        points = sum(weight * scored[status] for status, weight in ComplianceLog.SCORES.items())
-        weeks.append(
-            WeekAdherence(
-                week=week, score=round(100 * points / reports, 1) if reports else None, reports=reports
-            )
-        )
-        week += timedelta(weeks=1)
+    monday = first
+    while monday <= end:
+        score, reports = _score(counts[monday]) if monday in counts else (None, 0)
+        weeks.append(WeekAdherence(week=monday, score=score, reports=reports))
+        monday += timedelta(weeks=1)
     return weeks
 
 
+BARRIER_COUNTS_SQL = """
+SELECT barrier.value, COUNT(*) FROM compliance_checkinanswer AS answer
+CROSS JOIN LATERAL jsonb_array_elements_text(
+    CASE WHEN jsonb_typeof(answer.barriers) = 'array' THEN answer.barriers ELSE '[]'::jsonb END
+) AS barrier(value)
+WHERE answer.answered_at >= %s AND answer.answered_at <= %s
+GROUP BY barrier.value
+"""
+
+
 def common_barriers(*, since: datetime, until: datetime) -> list[tuple[str, int]]:
-    """How many answers named each barrier category, most common first. One query."""
+    """How many answers named each barrier category, most common first. One query: counted in SQL on
+    PostgreSQL (an answer names each category once, ``checkin_answer_record`` sees to it), in Python from
+    the answers' lists elsewhere."""
     counts: Counter[str] = Counter()
-    for barriers in CheckInAnswer.objects.filter(answered_at__gte=since, answered_at__lte=until).values_list(
-        "barriers", flat=True
-    ):
-        counts.update(barrier_labels(barriers))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(BARRIER_COUNTS_SQL, [since, until])
+            for value, n in cursor.fetchall():
+                counts[BARRIER_LABELS.get(value, str(value))] += n
+    else:
+        for barriers in CheckInAnswer.objects.filter(
+            answered_at__gte=since, answered_at__lte=until
+        ).values_list("barriers", flat=True):
+            counts.update(barrier_labels(barriers))
     return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
 
 

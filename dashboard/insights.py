@@ -5,7 +5,7 @@ beside a table of its numbers, and every table as CSV. A fixed number of queries
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
@@ -18,9 +18,10 @@ from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from compliance import selectors as compliance_selectors
 from compliance.models import ClinicSettings
-from journeys.selectors.funnel import FunnelStep, journey_funnel
+from journeys.selectors.funnel import FunnelStep
 
 from . import charts
+from .figures import range_figures
 from .forms import InsightsRangeForm, preset_ranges
 
 
@@ -35,30 +36,28 @@ class Insights:
     barriers: list[tuple[str, int]]
     funnel: list[FunnelStep]
     open_alerts: int
+    as_of: datetime | None = None  # when the figures were counted (the beat task's summary); None: now
 
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
 
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
 def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
-    """The figures for the days ``start`` to ``end`` (the clinic's days, both included)."""
-    since = _start_of(start)
-    until = min(timezone.now(), _start_of(end + timedelta(days=1)))
+    """The figures for the days ``start`` to ``end`` (the clinic's days, both included): from the summary
+    the beat task keeps when it holds this range, else counted now (``dashboard.figures``)."""
+    figures = range_figures(start=start, end=end)
     return Insights(
         start=start,
         end=end,
         threshold=clinic.adherence_threshold,
-        adherence=compliance_selectors.clinic_adherence(today=end, window_days=(end - start).days + 1),
-        weekly=compliance_selectors.clinic_weekly_adherence(start=start, end=end),
-        responses=compliance_selectors.checkin_response_rates(since=since, until=until),
-        barriers=compliance_selectors.common_barriers(since=since, until=until),
-        funnel=journey_funnel(since=since, until=until),
+        adherence=figures.adherence,
+        weekly=figures.weekly,
+        responses=figures.responses,
+        barriers=figures.barriers,
+        funnel=figures.funnel,
         open_alerts=compliance_selectors.open_alert_count(),
+        as_of=figures.as_of,
     )
 
 

@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -9,6 +11,7 @@ from journeys.selectors.pipeline import pipeline_board
 from patients.selectors import patient_get_for
 
 from . import patient_page
+from .figures import pipeline_flow_stored
 from .selectors import today_for
 
 
@@ -66,7 +69,9 @@ def pipeline(request):
     all_closed = request.GET.get("closed") == "all"
     query = request.GET.copy()
     query["closed"] = "recent" if all_closed else "all"
-    board = pipeline_board(**filters.filters(), all_closed=all_closed)
+    # The whole clinic's conversion and median days come from the beat task's summary when it is fresh.
+    flow = None if filters.is_narrowed() else pipeline_flow_stored()
+    board = pipeline_board(**filters.filters(), all_closed=all_closed, flow=flow)
     record_list(patient_ids=board.patient_ids, query=request.GET.urlencode(), what="pipeline")
     return render(
         request,
@@ -77,5 +82,6 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "closed_toggle": query.urlencode(),
             "all_closed": all_closed,
+            "here": quote(request.get_full_path(), safe="/"),  # each card's move form returns here
         },
     )

@@ -1,5 +1,5 @@
 """The journey funnel for Insights: along the path from inquiry to advocate, how many journeys entered each stage
-in a period, how many of them went on to the next, and the median days a stay took. Three queries."""
+in a period, how many of them went on to the next, and the median days a stay took. Two queries."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def journey_funnel(*, since: datetime, until: datetime) -> list[FunnelStep]:
     """The path's stages in order, over the moves made from ``since`` (inclusive) to ``until`` (exclusive)."""
     changes = StageChange.objects.filter(at__gte=since, at__lt=until)
     conversion = stage_conversion(changes)
-    medians = stage_median_days(changes)
+    medians = stage_median_days(changes, until=until)
     return [
         FunnelStep(
             stage=stage,

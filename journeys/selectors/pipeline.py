@@ -10,8 +10,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
-from django.db.models.functions import Coalesce, Lead, NullIf, RowNumber
+from django.db.models import (
+    Aggregate,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, Extract, NullIf, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -29,11 +42,14 @@ BOARD_STAGES = [*PATH, Stage.PAUSED]
 RECENT_EXITS = [Stage.DECLINED, Stage.WITHDRAWN]
 # Columns journeys end in and pile up: they show the recent period unless the board asks for all of it.
 CLOSED_COLUMNS = [Stage.GRADUATED, Stage.ADVOCATE]
-MEDIAN_SQL = (
-    "SELECT stays.to_stage, percentile_cont(0.5) WITHIN GROUP "
-    "(ORDER BY EXTRACT(EPOCH FROM stays.ended - stays.at) / 86400.0) "
-    "FROM ({stays}) stays WHERE stays.ended IS NOT NULL GROUP BY stays.to_stage"
-)
+
+
+class Median(Aggregate):
+    """PostgreSQL's ``percentile_cont(0.5) WITHIN GROUP (ORDER BY …)``: the median of a float expression."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,7 @@ class PipelineBoard:
     recent_exits: dict[str, int] = field(default_factory=dict)
     recent_exit_days: int = RECENT_EXIT_DAYS
     total: int = 0
+    flow_as_of: datetime | None = None  # when conversion and median days were counted; None: for this view
 
     @property
     def is_empty(self) -> bool:
@@ -146,15 +163,24 @@ def stage_cards(
     journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
 ) -> dict[str, list[Journey]]:
     """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
-    lead practitioner's name: one query. The per-stage row numbers are taken over bare journeys first, so
-    the lead's name is looked up for the cards shown only."""
-    position = Window(
-        RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
-    )
+    lead practitioner's name: one query. Each column's ids come from its own LIMITed read of the
+    ``(stage, stage_entered_at, id)`` index, joined in a UNION ALL where the database allows LIMIT inside
+    one (PostgreSQL), else from per-stage row numbers; the lead's name is looked up for the cards shown only.
+    """
     board = journeys.filter(stage__in=BOARD_STAGES)
     if closed_since is not None:
         board = board.exclude(stage__in=CLOSED_COLUMNS, stage_entered_at__lt=closed_since)
-    shown = board.annotate(position=position).filter(position__lte=per_column).values("pk")
+    if connection.features.supports_slicing_ordering_in_compound:
+        columns = [
+            board.filter(stage=stage).order_by("stage_entered_at", "pk").values("pk")[:per_column]
+            for stage in BOARD_STAGES
+        ]
+        shown = columns[0].union(*columns[1:], all=True)
+    else:
+        position = Window(
+            RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
+        )
+        shown = board.annotate(position=position).filter(position__lte=per_column).values("pk")
     rows = (
         Journey.objects.filter(pk__in=shown)
         .select_related("patient", "program")
@@ -168,43 +194,68 @@ def stage_cards(
 
 
 def stage_conversion(changes: QuerySet[StageChange]) -> dict[str, tuple[int, int]]:
-    """Per path stage: (journeys that ever entered it, those of them that moved on to the next stage).
+    """Per path stage: (journeys that entered it along the path, those that moved on to the next stage).
 
-    One aggregate query. Under the allowed moves the next stage is only ever entered from this one (a
-    paused journey resumes where it paused), so "went on" is a move from this stage to the next.
+    One aggregate query over the moves, counted per (from, to): under the allowed moves a journey enters a
+    path stage from the stage before it once (a paused journey resuming there is not a new entry) and goes
+    on from it to the next once, so counting moves counts journeys, with no DISTINCT to sort.
     """
-    counts = {}
-    for stage, following in zip(PATH, [*PATH[1:], None], strict=True):
-        counts[f"entered_{stage}"] = Count("journey", distinct=True, filter=Q(to_stage=stage))
-        if following:
-            went_on = Q(from_stage=stage, to_stage=following)
-            counts[f"went_on_{stage}"] = Count("journey", distinct=True, filter=went_on)
-    totals = changes.order_by().aggregate(**counts)
-    return {stage: (totals[f"entered_{stage}"], totals.get(f"went_on_{stage}", 0)) for stage in PATH}
+    moves = {
+        (row["from_stage"], row["to_stage"]): row["n"]
+        for row in changes.order_by().values("from_stage", "to_stage").annotate(n=Count("pk"))
+    }
+    entered = {stage: 0 for stage in PATH}
+    for (from_stage, to_stage), n in moves.items():
+        if to_stage in entered and from_stage != Stage.PAUSED:
+            entered[to_stage] += n
+    return {
+        stage: (entered[stage], moves.get((stage, following), 0) if following else 0)
+        for stage, following in zip(PATH, [*PATH[1:], None], strict=True)
+    }
 
 
-def stage_median_days(changes: QuerySet[StageChange]) -> dict[str, float]:
-    """Median days (to a tenth) of a completed stay in each stage, from entering it to the next move: one query.
+def stage_median_days(changes: QuerySet[StageChange], *, until: datetime | None = None) -> dict[str, float]:
+    """Median days (to a tenth) of a completed stay in each stage, from entering it to the next move (before
+    ``until`` when given): one query.
 
     A journey still in a stage has not finished its stay and does not count; each stay counts once, so a
-    journey that paused and resumed contributes two stays. Each stay's end is the journey's next move
-    (``LEAD`` over the journey's changes, in SQL); PostgreSQL takes the median too (``percentile_cont``),
-    other databases return the stays per stage and Python takes it.
+    journey that paused and resumed contributes two stays. A stay's end is its change's ``left_at``, set by
+    the next move; PostgreSQL takes the median too (``percentile_cont``), other databases return the stays'
+    lengths and Python takes it.
     """
-    stays = changes.order_by().annotate(
-        ended=Window(Lead("at"), partition_by=[F("journey_id")], order_by=[F("at").asc(), F("pk").asc()])
-    )
-    inner, params = stays.values("to_stage", "at", "ended").query.sql_with_params()
+    stays = changes.order_by().filter(left_at__isnull=False)
+    if until is not None:
+        stays = stays.filter(left_at__lt=until)
     if connection.vendor == "postgresql":
-        sql = MEDIAN_SQL.format(stays=inner)  # the ORM's own SQL inside; every value is a parameter
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {stage: round(float(days), 1) for stage, days in cursor.fetchall()}
+        days = ExpressionWrapper(
+            Extract(F("left_at") - F("at"), "epoch") / 86400.0, output_field=FloatField()
+        )
+        rows = stays.values("to_stage").annotate(median=Median(days)).values_list("to_stage", "median")
+        return {stage: round(float(median), 1) for stage, median in rows}
     by_stage: dict[str, list[float]] = {}
-    for row in stays.values_list("to_stage", "at", "ended"):
-        if row[2] is not None:
-            by_stage.setdefault(row[0], []).append((row[2] - row[1]) / timedelta(days=1))
+    for stage, at, left_at in stays.values_list("to_stage", "at", "left_at"):
+        if left_at is not None:  # filtered out above; the type checker can't know
+            by_stage.setdefault(stage, []).append((left_at - at) / timedelta(days=1))
     return {stage: round(statistics.median(days), 1) for stage, days in by_stage.items()}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Conversion (entered, went on) and median days per stage over the moves of the last ``FLOW_DAYS``
+    days; ``as_of`` is when they were counted, None when counted for this view."""
+
+    conversion: dict[str, tuple[int, int]]
+    medians: dict[str, float]
+    as_of: datetime | None = None
+
+
+def pipeline_flow(*, now: datetime | None = None, journeys: QuerySet[Journey] | None = None) -> Flow:
+    """The flow of the last ``FLOW_DAYS`` days, of every journey or of ``journeys``: two queries."""
+    now = now or timezone.now()
+    changes = StageChange.objects.filter(at__gte=now - timedelta(days=FLOW_DAYS))
+    if journeys is not None:
+        changes = changes.filter(journey__in=journeys.values("pk"))
+    return Flow(conversion=stage_conversion(changes), medians=stage_median_days(changes))
 
 
 def pipeline_board(
@@ -214,10 +265,12 @@ def pipeline_board(
     per_column: int | None = None,
     now: datetime | None = None,
     all_closed: bool = False,
+    flow: Flow | None = None,
 ) -> PipelineBoard:
     """The pipeline board: one column per path stage and the paused ones, each with its exact count,
     its oldest journeys first, its conversion to the next stage and its median days (over the moves of the
-    last ``FLOW_DAYS`` days). Four queries.
+    last ``FLOW_DAYS`` days; ``flow`` when the caller has them counted already, for the whole clinic only).
+    Four queries, two with ``flow``.
 
     The graduated and advocate columns hold the last ``RECENT_EXIT_DAYS`` days unless ``all_closed``."""
     per_column = per_column or CARDS_PER_COLUMN
@@ -230,11 +283,10 @@ def pipeline_board(
         empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
         return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
     cards = stage_cards(journeys, per_column=per_column, closed_since=closed_since)
-    changes = StageChange.objects.filter(at__gte=now - timedelta(days=FLOW_DAYS))
-    if lead_id is not None or program_id is not None:
-        changes = changes.filter(journey__in=journeys.values("pk"))
-    conversion = stage_conversion(changes)
-    medians = stage_median_days(changes)
+    narrowed = lead_id is not None or program_id is not None
+    if flow is None or narrowed:
+        flow = pipeline_flow(now=now, journeys=journeys if narrowed else None)
+    conversion, medians = flow.conversion, flow.medians
     columns = [
         StageColumn(
             stage=stage,
@@ -259,6 +311,7 @@ def pipeline_board(
         paused=paused,
         recent_exits={stage: counts[stage] for stage in RECENT_EXITS},
         total=counts["total"],
+        flow_as_of=flow.as_of,
     )
 
 

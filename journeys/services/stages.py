@@ -90,6 +90,7 @@ def journey_move(
     elif reason:
         raise ValidationError("A reason is only recorded when a patient leaves the path.")
     at = at or timezone.now()
+    StageChange.objects.filter(journey=journey, left_at__isnull=True).update(left_at=at)
     change = StageChange.objects.create(
         journey=journey,
         from_stage=journey.stage,

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessEvent
 from compliance.models import Alert, CheckInAnswer, ComplianceLog
+from compliance.services import answer_tallies_refresh
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Stage
 from nudges.models import Nudge
 from tests.factories import PatientFactory
@@ -71,6 +72,7 @@ def checkin(journey, *, sent_at, channel, answered_after=None, statuses=(), barr
                 status=item_status,
                 paused_reason="away" if item_status == "paused" else "",
             )
+        answer_tallies_refresh(answer_ids=[answer.pk])  # written here without checkin_answer_record
     return row
 
 
@@ -233,8 +235,9 @@ def moves(practitioner):
 
     def journey(moves):
         j = Journey.objects.create(patient=PatientFactory(), stage=moves[-1][1])
-        for at, to, frm in moves:
-            StageChange.objects.create(journey=j, from_stage=frm, to_stage=to, at=at)
+        left = [at for at, _, _ in moves[1:]] + [None]
+        for (at, to, frm), left_at in zip(moves, left, strict=True):
+            StageChange.objects.create(journey=j, from_stage=frm, to_stage=to, at=at, left_at=left_at)
         return j
 
     day = lambda d: datetime(2026, 11, d, 12, tzinfo=UTC)  # noqa: E731

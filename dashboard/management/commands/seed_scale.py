@@ -21,6 +21,7 @@ import random
 import resource
 import time as clock
 import zoneinfo
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -462,7 +463,9 @@ class Seeder:
                 ["id", "patient_id", "program_id", "stage", "stage_entered_at", "started_at", "ended_at"],
                 now,
             ),
-            "change": Table(StageChange, ["id", "journey_id", "from_stage", "to_stage", "at", "by_id"], now),
+            "change": Table(
+                StageChange, ["id", "journey_id", "from_stage", "to_stage", "at", "by_id", "left_at"], now
+            ),
             "visit": Table(
                 Visit,
                 [
@@ -519,6 +522,10 @@ class Seeder:
                     "sleep",
                     "mood",
                     "digestion",
+                    "due_on",
+                    "done",
+                    "partly",
+                    "missed",
                 ],
                 now,
             ),
@@ -654,9 +661,13 @@ class Seeder:
         ended = at if stage in (Stage.GRADUATED, Stage.ADVOCATE, Stage.DECLINED, Stage.WITHDRAWN) else None
         t["journey"].add(jid, pid, self.program_id, stage, at, started, ended)
         changes = t["change"]
-        changes.add(ids.take(StageChange), jid, "", Stage.INQUIRY, started, None)
-        for from_stage, to_stage, when in moves:
-            changes.add(ids.take(StageChange), jid, from_stage, to_stage, min(when, now), lead_or_any)
+        left = [min(when, now) for _, _, when in moves]
+        changes.add(ids.take(StageChange), jid, "", Stage.INQUIRY, started, None, left[0] if left else None)
+        for index, (from_stage, to_stage, when) in enumerate(moves):
+            left_at = left[index + 1] if index + 1 < len(left) else None
+            changes.add(
+                ids.take(StageChange), jid, from_stage, to_stage, min(when, now), lead_or_any, left_at
+            )
         self.nudge(rng, pid, channel, NudgeKind.INQUIRY_WELCOME, started, f"scale:{pid}:welcome")
 
         # Visits: one for each stage reached that has one, plus a few follow-ups; some today, some ahead.
@@ -734,10 +745,11 @@ class Seeder:
                 t["checkin"].add(cid, jid, day, closes, CheckIn.Status.ANSWERED, answered, nudge_id)
                 aid = ids.take(CheckInAnswer)
                 barriers = rng.sample(BARRIERS, rng.randint(0, 2))
-                t["answer"].add(aid, cid, pid, answered, rng.choice(FAILED_WORDS), barriers, rng.randint(3, 9),
-                                rng.randint(3, 9), rng.randint(3, 9), rng.randint(3, 9))  # fmt: skip
+                answer = [aid, cid, pid, answered, rng.choice(FAILED_WORDS), barriers, rng.randint(3, 9),
+                          rng.randint(3, 9), rng.randint(3, 9), rng.randint(3, 9)]  # fmt: skip
                 follow = 0.3 if late else 0.5 + 0.45 * steady
                 log = t["log"]
+                first_log = len(log.rows)
                 score = 0.0
                 for iid in items:
                     roll = rng.random()
@@ -752,6 +764,8 @@ class Seeder:
                     else:
                         status_, reason = ComplianceLog.Status.PAUSED, "paused with the practitioner"
                     log.add(ids.take(ComplianceLog), aid, cid, iid, status_, reason)
+                tally = Counter(row[4] for row in log.rows[first_log:])
+                t["answer"].add(*answer, day, *(tally[s] for s in ComplianceLog.SCORES))
                 missed_run = 0
                 low_weeks = low_weeks + 1 if score / len(items) < 0.6 else 0
             else:

@@ -1,0 +1,177 @@
+"""Insights' and the pipeline's costly figures: counted for the view, or read from the summary that the
+``dashboard.refresh_figures`` beat task rewrites every ``FIGURES_REFRESH_SECONDS``.
+
+At a large clinic, a quarter of Insights reads hundreds of thousands of check-ins, answers and nudges, and the
+pipeline's conversion and median days read a year of moves: cheap enough for a task, too costly for each view.
+The task counts the ranges people open most (the clinic's adherence window and the quick ranges, all ending
+today) and the pipeline's flow for the whole clinic, and stores them in ``Figures``; a view of one of those
+reads a single row and says when it was counted. Any other range, a narrowed pipeline, or a summary older
+than twice the refresh period (beat not running) is counted for the view, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from compliance import selectors as compliance_selectors
+from compliance.models import ClinicSettings
+from compliance.selectors import ClinicAdherence, Rate, ResponseRates, WeekAdherence
+from journeys.selectors.funnel import FunnelStep, journey_funnel
+from journeys.selectors.pipeline import Flow, pipeline_flow
+
+from .forms import PRESETS
+from .models import Figures
+
+PIPELINE_FLOW = "pipeline:flow"
+# The quick ranges Insights offers (days ending today), besides the clinic's own adherence window.
+PRESET_DAYS = tuple(days for days, _ in PRESETS)
+
+
+@dataclass(frozen=True)
+class RangeFigures:
+    """Insights' figures for the days ``start`` to ``end``; ``as_of`` when they were counted, None when
+    counted for this view."""
+
+    adherence: ClinicAdherence
+    weekly: list[WeekAdherence]
+    responses: ResponseRates
+    barriers: list[tuple[str, int]]
+    funnel: list[FunnelStep]
+    as_of: datetime | None = None
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def range_figures_count(*, start: date, end: date, now: datetime | None = None) -> RangeFigures:
+    """Count the figures of the days ``start`` to ``end`` (the clinic's days, both included) now."""
+    since = _start_of(start)
+    until = min(now or timezone.now(), _start_of(end + timedelta(days=1)))
+    return RangeFigures(
+        adherence=compliance_selectors.clinic_adherence(today=end, window_days=(end - start).days + 1),
+        weekly=compliance_selectors.clinic_weekly_adherence(start=start, end=end),
+        responses=compliance_selectors.checkin_response_rates(since=since, until=until),
+        barriers=compliance_selectors.common_barriers(since=since, until=until),
+        funnel=journey_funnel(since=since, until=until),
+    )
+
+
+def _range_key(start: date, end: date) -> str:
+    return f"insights:{start.isoformat()}:{end.isoformat()}"
+
+
+def _fresh_since(now: datetime) -> datetime:
+    return now - timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS)
+
+
+def _stored(key: str) -> Figures | None:
+    return Figures.objects.filter(key=key, computed_at__gte=_fresh_since(timezone.now())).first()
+
+
+def range_figures(*, start: date, end: date) -> RangeFigures:
+    """The figures of a range: from the summary when it holds them fresh (one query), else counted."""
+    stored = _stored(_range_key(start, end))
+    if stored is None:
+        return range_figures_count(start=start, end=end)
+    return _decode_range(stored.data, as_of=stored.computed_at)
+
+
+def pipeline_flow_stored() -> Flow | None:
+    """The whole clinic's pipeline flow from the summary when fresh (one query), else None."""
+    stored = _stored(PIPELINE_FLOW)
+    if stored is None:
+        return None
+    data = stored.data
+    return Flow(
+        conversion={stage: (pair[0], pair[1]) for stage, pair in data["conversion"].items()},
+        medians=data["medians"],
+        as_of=stored.computed_at,
+    )
+
+
+def refreshed_ranges(today: date, *, window_days: int) -> list[tuple[date, date]]:
+    """The ranges the summary holds: the clinic's adherence window and the quick ranges, ending today."""
+    days = sorted({window_days, *PRESET_DAYS})
+    return [(today - timedelta(days=n - 1), today) for n in days]
+
+
+def figures_refresh(*, now: datetime | None = None) -> int:
+    """Count the pipeline's flow and the usual ranges, replacing each one's row as soon as it is counted (a
+    run cut short by the task's time limit still keeps what it counted); rows for days gone are removed.
+    Returns how many rows were written."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    keys = [PIPELINE_FLOW]
+    _store(PIPELINE_FLOW, now, _encode_flow(pipeline_flow(now=now)))
+    for start, end in refreshed_ranges(today, window_days=ClinicSettings.load().window_days):
+        keys.append(_range_key(start, end))
+        _store(keys[-1], now, _encode_range(range_figures_count(start=start, end=end, now=now)))
+    Figures.objects.exclude(key__in=keys).delete()
+    return len(keys)
+
+
+def _store(key: str, now: datetime, data: dict) -> None:
+    Figures.objects.update_or_create(key=key, defaults={"computed_at": now, "data": data})
+
+
+# --- The summary's rows as JSON ------------------------------------------------------------------------
+
+
+def _encode_flow(flow: Flow) -> dict:
+    return {"conversion": {str(k): list(v) for k, v in flow.conversion.items()}, "medians": flow.medians}
+
+
+def _encode_range(figures: RangeFigures) -> dict:
+    responses = asdict(figures.responses)
+    wait = figures.responses.median_to_answer
+    responses["median_to_answer"] = None if wait is None else wait.total_seconds()
+    return {
+        "adherence": asdict(figures.adherence),
+        "weekly": [asdict(week) for week in figures.weekly],
+        "responses": responses,
+        "barriers": [list(pair) for pair in figures.barriers],
+        "funnel": [asdict(step) for step in figures.funnel],
+    }
+
+
+def _datetime(value: str) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"not a date and time: {value!r}")
+    return parsed
+
+
+def _decode_range(data: dict, *, as_of: datetime) -> RangeFigures:
+    adherence = data["adherence"]
+    responses = data["responses"]
+    wait = responses["median_to_answer"]
+    return RangeFigures(
+        adherence=ClinicAdherence(
+            **adherence
+            | {
+                "window_start": date.fromisoformat(adherence["window_start"]),
+                "window_end": date.fromisoformat(adherence["window_end"]),
+            }
+        ),
+        weekly=[
+            WeekAdherence(**week | {"week": date.fromisoformat(week["week"])}) for week in data["weekly"]
+        ],
+        responses=ResponseRates(
+            since=_datetime(responses["since"]),
+            until=_datetime(responses["until"]),
+            by_channel=[Rate(**rate) for rate in responses["by_channel"]],
+            by_hour=[Rate(**rate) for rate in responses["by_hour"]],
+            median_to_answer=None if wait is None else timedelta(seconds=wait),
+            sent=responses["sent"],
+            answered=responses["answered"],
+        ),
+        barriers=[(label, count) for label, count in data["barriers"]],
+        funnel=[FunnelStep(**step) for step in data["funnel"]],
+        as_of=as_of,
+    )
