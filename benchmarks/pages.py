@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ OUT_DIR = ROOT / "var" / "bench"
 SIZES = {"S": 10_000, "M": 100_000}
 PAGE_BUDGET_SECONDS = 20.0  # a slow page gets fewer rounds (at least MIN_ROUNDS) so a run stays bounded
 MIN_ROUNDS = 5
-DUE_NUDGES = 5_000
+DUE_NUDGES = 5_000  # the dispatcher sends this many, made due
+SWEEP_ROWS = 2_000  # the missed-check-in sweep finds this many closed
 JOBS = ("falter", "sweep", "dispatch", "export")
 
 # Issue 13's targets.
@@ -182,20 +184,33 @@ def main(argv: list[str] | None = None) -> int:
             return code or 2
         reports[label] = json.loads(out.read_text())
         status = status or code
-    result = {
+    result = combine(reports, minutes=round((time.monotonic() - started) / 60, 1))
+    print()
+    print(render(result))
+    path = write_result(result, OUT_DIR)
+    print(f"\nwritten {path} ({result['minutes']} min)")
+    return status
+
+
+def combine(reports: dict[str, dict], *, minutes: float) -> dict:
+    """One run's figures for every size, with the targets checked on them."""
+    return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "minutes": round((time.monotonic() - started) / 60, 1),
+        "minutes": minutes,
         "sizes": reports,
         "targets": targets(reports),
     }
-    print()
-    print(render(result))
+
+
+def write_result(result: dict, folder: Path) -> Path:
+    """``bench-<when>.json`` and ``latest.json`` in ``folder``; the path of the first."""
+    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    for path in (OUT_DIR / f"bench-{stamp}.json", OUT_DIR / "latest.json"):
-        path.write_text(json.dumps(result, indent=2))
-    print(f"\nwritten {OUT_DIR / f'bench-{stamp}.json'} ({result['minutes']} min)")
-    return status
+    path = folder / f"bench-{stamp}.json"
+    for target in (path, folder / "latest.json"):
+        target.write_text(json.dumps(result, indent=2))
+    return path
 
 
 def machine() -> dict:
@@ -283,21 +298,51 @@ def measure(*, rounds: int, only: set[str], jobs_in_subprocess: bool, skip_jobs:
     }
     report: dict[str, Any] = {"counts": counts, "pages": measure_pages(rounds=rounds, only=only)}
     jobs: dict[str, dict] = {}
-    if not skip_jobs:
-        print(f"\n{'job':28} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'queries':>7} {'peak MB':>8}")
-        for name in JOBS:
-            if only and name not in only:
-                continue
-            figures = job_in_subprocess(name) if jobs_in_subprocess else run_job(name)
+    report["jobs"] = jobs
+    names = [name for name in JOBS if not only or name in only]
+    if skip_jobs or not names:
+        return report
+    print(f"\n{'job':30} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'queries':>7} {'peak MB':>8}")
+    copy_url = copy_database() if jobs_in_subprocess else None  # the jobs write: on a copy, in their order
+    try:
+        for name in names:
+            figures = job_in_subprocess(name, copy_url) if copy_url else run_job(name)
             jobs[name] = figures
             for step in figures["steps"]:
                 print(
-                    f"{step['name']:28} {step['rows']:>8} {step['seconds']:>8} {step['rows_per_s']:>9} "
+                    f"{step['name']:30} {step['rows']:>8} {step['seconds']:>8} {step['rows_per_s'] or '—':>9} "
                     f"{step['queries']:>7} {figures['peak_mb']:>8}",
                     flush=True,
                 )
-    report["jobs"] = jobs
+    finally:
+        if copy_url:
+            drop_database(copy_url)
     return report
+
+
+def copy_database() -> str:
+    """A copy of the bench database (``<name>_jobs``) for the jobs, which change rows: the seeded one stays as
+    it is for ``--reuse``. The jobs run on it without a surrounding transaction, as beat runs them (a rolled-back
+    transaction around them would turn each of their commits into a subtransaction, which slows PostgreSQL)."""
+    import psycopg
+    from django.db import connections
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    url = os.environ["DATABASE_URL"]
+    params = conninfo_to_dict(url)
+    name = params["dbname"]
+    copy = f"{name}_jobs"
+    connections.close_all()  # a template must have no other session
+    with psycopg.connect(make_conninfo(**(params | {"dbname": "postgres"})), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(copy), sql.Identifier(name)
+            )
+        )
+    head, _, _ = url.rpartition("/")
+    return f"{head}/{copy}"
 
 
 # --- Pages -------------------------------------------------------------------------------------------------
@@ -463,9 +508,10 @@ def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
         if only and name not in only:
             continue
         client = clients[who]
+        response = client.get(url, secure=True)  # warm: what a session does once is not the page's cost
         connection.queries_log.clear()  # a full log (its deque is bounded) would hide the new statements
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(url, secure=True)
+            client.get(url, secure=True)
         queries = [q["sql"] for q in captured.captured_queries]  # now: the next request empties the log
         # The reads: what the page costs the database (writes — audit rows, the session — are replayed with
         # the page's own cost measured in its p95, never twice into the tables).
@@ -504,24 +550,10 @@ def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
 # --- Jobs --------------------------------------------------------------------------------------------------
 
 
-def job_in_subprocess(name: str) -> dict:
+def job_in_subprocess(name: str, url: str) -> dict:
     """One job in a fresh process, so its peak memory is its own."""
-    completed = subprocess.run(  # noqa: S603 — our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "pages",
-            "--job",
-            name,
-            "--database-url",
-            os.environ["DATABASE_URL"],
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    command = [sys.executable, "-m", "benchmarks", "pages", "--job", name, "--database-url", url]
+    completed = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)  # noqa: S603
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -549,59 +581,74 @@ def _step(name: str, rows: int, seconds: float, queries: int, **more: Any) -> di
     }
 
 
-class Rollback(Exception):
-    pass
+class StatementCounter:
+    """Counts the statements a job sends (a capture would keep them all, and Django's log keeps 9,000)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+@contextmanager
+def counted(connection):
+    counter = StatementCounter()
+    with connection.execute_wrapper(counter):
+        yield counter
 
 
 def run_job(name: str) -> dict:
-    """Run one job inside a transaction that is rolled back: the data stays as seeded."""
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
+    """Run one job on the database Django is connected to, as beat would (no surrounding transaction)."""
+    from django.db import connection
 
     before = _peak_mb()
     steps: list[dict] = []
-    try:
-        with transaction.atomic():
-            runner = {"falter": _falter, "sweep": _sweep, "dispatch": _dispatch, "export": _export}[name]
-            runner(steps, connection, CaptureQueriesContext)
-            raise Rollback
-    except Rollback:
-        pass
+    runner = {"falter": _falter, "sweep": _sweep, "dispatch": _dispatch, "export": _export}[name]
+    runner(steps, connection)
     return {"job": name, "steps": steps, "baseline_mb": before, "peak_mb": _peak_mb()}
 
 
-def _falter(steps, connection, capture) -> None:
+def _falter(steps, connection) -> None:
     from accounts.audit import system_context
     from compliance import detection
     from journeys.models import Journey, Stage
 
     patients = Journey.objects.filter(stage=Stage.CHECK_INS, ended_at__isnull=True).count()
     for name in ("falter detection, 1st pass", "falter detection, 2nd pass"):
-        with system_context("bench falter detection"), capture(connection) as captured:
+        with system_context("bench falter detection"), counted(connection) as counter:
             started = time.perf_counter()
             opened = detection.detect_faltering()
             seconds = time.perf_counter() - started
+        per_patient = round(1000 * seconds / patients, 3) if patients else None
         steps.append(
-            _step(name, patients, seconds, len(captured.captured_queries), alerts_opened=len(opened),
-                  ms_per_patient=round(1000 * seconds / patients, 3) if patients else None)
-        )  # fmt: skip
+            _step(
+                name, patients, seconds, counter.count, alerts_opened=len(opened), ms_per_patient=per_patient
+            )
+        )
 
 
-def _sweep(steps, connection, capture) -> None:
-    from django.utils import timezone
-
+def _sweep(steps, connection) -> None:
     from accounts.audit import system_context
     from compliance import detection
+    from journeys.models import CheckIn
 
-    ahead = timezone.now() + timedelta(days=4)  # every check-in open now has closed by then
-    with system_context("bench missed sweep"), capture(connection) as captured:
+    # As if beat had not swept for a while: the first SWEEP_ROWS open check-ins have closed (the same number at
+    # every size, so rows per second compare).
+    open_ones = CheckIn.objects.filter(status=CheckIn.Status.SCHEDULED).order_by("closes_at", "id")
+    closes = list(open_ones.values_list("closes_at", flat=True)[:SWEEP_ROWS])
+    if not closes:
+        steps.append(_step("missed check-in sweep", 0, 0.0, 0))
+        return
+    with system_context("bench missed sweep"), counted(connection) as counter:
         started = time.perf_counter()
-        marked = detection.checkins_mark_missed(now=ahead)
+        marked = detection.checkins_mark_missed(now=closes[-1] + timedelta(seconds=1))
         seconds = time.perf_counter() - started
-    steps.append(_step("missed check-in sweep", marked, seconds, len(captured.captured_queries)))
+    steps.append(_step("missed check-in sweep", marked, seconds, counter.count))
 
 
-def _dispatch(steps, connection, capture) -> None:
+def _dispatch(steps, connection) -> None:
     from django.utils import timezone
 
     from accounts.audit import system_context
@@ -615,7 +662,7 @@ def _dispatch(steps, connection, capture) -> None:
         .values_list("pk", flat=True)[:DUE_NUDGES]
     )
     Nudge.objects.filter(pk__in=due).update(send_at=now - timedelta(minutes=1))
-    with system_context("bench dispatcher"), capture(connection) as captured:
+    with system_context("bench dispatcher"), counted(connection) as counter:
         started = time.perf_counter()
         report = services.nudge_dispatch_due(time_budget=600.0, soft_time_limit=900.0)
         seconds = time.perf_counter() - started
@@ -623,23 +670,23 @@ def _dispatch(steps, connection, capture) -> None:
         report.sent + report.failed + report.suppressed + report.deferred + report.unknown + report.retrying
     )
     steps.append(
-        _step("dispatcher", handled, seconds, len(captured.captured_queries), sent=report.sent,
-              suppressed=report.suppressed, deferred=report.deferred, failed=report.failed)
+        _step("dispatcher", handled, seconds, counter.count, sent=report.sent, suppressed=report.suppressed,
+              deferred=report.deferred, failed=report.failed)
     )  # fmt: skip
 
 
-def _export(steps, connection, capture) -> None:
+def _export(steps, connection) -> None:
     from django.urls import reverse
 
     clients = signed_in_clients()
-    with capture(connection) as captured:
+    with counted(connection) as counter:
         started = time.perf_counter()
         response = clients["staff"].get(reverse("patients:export"), secure=True)
         lines = sum(chunk.count(b"\n") for chunk in response.streaming_content)
         seconds = time.perf_counter() - started
     if response.status_code != 200:
         raise SystemExit(f"bench pages: the patient CSV answered {response.status_code}")
-    steps.append(_step("patient list CSV, all", max(0, lines - 1), seconds, len(captured.captured_queries)))
+    steps.append(_step("patient list CSV, all", max(0, lines - 1), seconds, counter.count))
 
 
 # --- The table and the targets ------------------------------------------------------------------------------

@@ -625,7 +625,9 @@ class Seeder:
             user = User.objects.filter(username=username).first()
             if user is None and not self.dry_run:
                 user = User(
-                    username=username, display_name=f"Dr. {FIRST[n % len(FIRST)]} {LAST[n % len(LAST)]}"
+                    username=username,
+                    email=f"{username}@clinic.invalid",
+                    display_name=f"Dr. {FIRST[n % len(FIRST)]} {LAST[n % len(LAST)]}",
                 )
                 user.role = Role.PRACTITIONER
                 user.set_unusable_password()
