@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drop", action="store_true", help="drop each database at the end")
     parser.add_argument("--only", default="", help="comma-separated page or job names to run (default: all)")
     parser.add_argument("--skip-jobs", action="store_true", help="pages only")
+    parser.add_argument(
+        "--job-timeout", type=float, default=900.0, help="seconds before a job is stopped and marked so (900)"
+    )
     # Internal: one size in this process (the orchestrator starts one per size), or one job.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--job", default="", help=argparse.SUPPRESS)
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                    "--patients", str(patients), "--database-url", database_url_for(label), "--out", str(out),
                    "--rounds", str(args.rounds), "--seed", str(args.seed), "--only", args.only]  # fmt: skip
         command += ["--reuse"] * args.reuse + ["--drop"] * args.drop + ["--skip-jobs"] * args.skip_jobs
+        command += ["--job-timeout", str(args.job_timeout)]
         print(f"\n== {label}: {patients:,} patients ({database_url_for(label)})", flush=True)
         code = subprocess.call(command, cwd=ROOT)  # noqa: S603 — our own interpreter and arguments
         if code == 2 or not out.exists():
@@ -249,7 +253,10 @@ def worker_main(args: argparse.Namespace) -> int:
         print(f"seeded in {seed['seconds']} s, peak memory {seed['peak_mb']} MB", flush=True)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     try:
-        report = measure(rounds=args.rounds, only=only, jobs_in_subprocess=True, skip_jobs=args.skip_jobs)
+        report = measure(
+            rounds=args.rounds, only=only, jobs_in_subprocess=True, skip_jobs=args.skip_jobs,
+            job_timeout=args.job_timeout,
+        )  # fmt: skip
     finally:
         if args.drop:
             from django.db import connections
@@ -285,7 +292,14 @@ def seed_in_subprocess(*, patients: int, seed: int) -> dict:
     return {"seconds": round(time.monotonic() - started, 1), "peak_mb": round(peak)}
 
 
-def measure(*, rounds: int, only: set[str], jobs_in_subprocess: bool, skip_jobs: bool = False) -> dict:
+def measure(
+    *,
+    rounds: int,
+    only: set[str],
+    jobs_in_subprocess: bool,
+    skip_jobs: bool = False,
+    job_timeout: float = 900.0,
+) -> dict:
     """Every page and job on the database Django is connected to (in this process)."""
     from django.db.models import Q
 
@@ -306,12 +320,12 @@ def measure(*, rounds: int, only: set[str], jobs_in_subprocess: bool, skip_jobs:
     copy_url = copy_database() if jobs_in_subprocess else None  # the jobs write: on a copy, in their order
     try:
         for name in names:
-            figures = job_in_subprocess(name, copy_url) if copy_url else run_job(name)
+            figures = job_in_subprocess(name, copy_url, timeout=job_timeout) if copy_url else run_job(name)
             jobs[name] = figures
             for step in figures["steps"]:
                 print(
                     f"{step['name']:30} {step['rows']:>8} {step['seconds']:>8} {step['rows_per_s'] or '—':>9} "
-                    f"{step['queries']:>7} {figures['peak_mb']:>8}",
+                    f"{step['queries']:>7} {figures['peak_mb'] or '—':>8}",
                     flush=True,
                 )
     finally:
@@ -550,10 +564,18 @@ def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
 # --- Jobs --------------------------------------------------------------------------------------------------
 
 
-def job_in_subprocess(name: str, url: str) -> dict:
-    """One job in a fresh process, so its peak memory is its own."""
+def job_in_subprocess(name: str, url: str, *, timeout: float) -> dict:
+    """One job in a fresh process, so its peak memory is its own; stopped after ``timeout`` seconds (a step
+    that did not finish is reported with ``rows_per_s`` None and ``timed_out``)."""
     command = [sys.executable, "-m", "benchmarks", "pages", "--job", name, "--database-url", url]
-    completed = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)  # noqa: S603
+    try:
+        completed = subprocess.run(  # noqa: S603 — our own interpreter and arguments
+            command, cwd=ROOT, check=True, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        step = _step(f"{name} (stopped after {timeout:.0f} s)", 0, timeout, 0, timed_out=True)
+        step["rows_per_s"] = None
+        return {"job": name, "steps": [step], "baseline_mb": None, "peak_mb": None}
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -758,6 +780,11 @@ def _job_targets(reports: dict[str, dict], top: str) -> list[dict]:
                 checks.append(_check(f"{b['name']}: time per patient M / S", _ratio(ratio),
                                      f"≤ {TARGET_FALTER_GROWTH}",
                                      None if ratio is None else ratio <= TARGET_FALTER_GROWTH))  # fmt: skip
+    for job in reports[top].get("jobs", {}).values():
+        for stopped in job["steps"]:
+            if stopped.get("timed_out"):
+                checks.append(_check(f"{stopped['name']} ({top})", f"> {stopped['seconds']:.0f} s", "finishes",
+                                     False))  # fmt: skip
     first = step(reports[top], "falter")
     if first and first.get("ms_per_patient") is not None:
         projected = first["ms_per_patient"] * 100_000 / 1000
@@ -818,7 +845,7 @@ def render(result: dict) -> str:
                 line += f" | {'':>9} {'':>7} {'':>7} {'':>5} {'':>5}"
                 continue
             step, peak = by_label[label]
-            line += f" | {step['rows']:>9} {step['seconds']:>7} {step['rows_per_s'] or '—':>7} {step['queries']:>5} {peak:>5}"
+            line += f" | {step['rows']:>9} {step['seconds']:>7} {step['rows_per_s'] or '—':>7} {step['queries']:>5} {peak or '—':>5}"
         lines.append(line)
     checks = result["targets"]
     met = sum(1 for c in checks if c["met"] is True)

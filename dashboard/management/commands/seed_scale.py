@@ -15,8 +15,10 @@ end. ``--dry-run`` generates everything and writes nothing (to time the generato
 
 from __future__ import annotations
 
+import queue
 import random
 import resource
+import threading
 import time as clock
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
@@ -254,32 +256,34 @@ class Table:
     def add(self, *values: Any) -> None:
         self.rows.append(values)
 
-    def flush(self, *, copy: bool, dry_run: bool) -> None:
-        if not self.rows:
-            return
-        self.written += len(self.rows)
-        if dry_run:
-            self.rows = []
+    def take(self) -> list[tuple]:
+        """The rows added since the last take, to be written."""
+        rows, self.rows = self.rows, []
+        self.written += len(rows)
+        return rows
+
+    def write(self, rows: list[tuple], *, copy: bool) -> None:
+        """Write ``rows`` on this thread's connection (inside the caller's transaction)."""
+        if not rows:
             return
         if copy:
-            self._copy()
+            self._copy(rows)
         else:
             names = self.fields + self.tail_fields
-            objects = [self.model(**dict(zip(names, row + self.tail, strict=True))) for row in self.rows]
-            self.model._default_manager.bulk_create(objects, batch_size=500)  # type: ignore[attr-defined]
-        self.rows = []
+            objects = [self.model(**dict(zip(names, row + self.tail, strict=True))) for row in rows]
+            self.model._default_manager.bulk_create(objects, batch_size=2_000)  # type: ignore[attr-defined]
 
-    def _copy(self) -> None:
+    def _copy(self, rows: list[tuple]) -> None:
         # psycopg adapts each value itself (its C implementation): no text formatting in Python.
         sql = f"COPY {self.model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN"
         tail = self.tail
         with connection.cursor() as cursor, cursor.connection.cursor().copy(sql) as copy:  # raw psycopg
             write = copy.write_row
             if not self.json_at:
-                for row in self.rows:
+                for row in rows:
                     write(row + tail)
                 return
-            for row in self.rows:
+            for row in rows:
                 values = list(row + tail)
                 for n in self.json_at:
                     values[n] = Jsonb(values[n])
@@ -297,25 +301,74 @@ class ChainedTable(Table):
         super().__init__(model, fields + self.CHAIN, now)
 
     def add(self, *values: Any) -> None:
-        self.rows.append(values)  # the chain's three values are computed at flush
+        self.rows.append(values)  # the chain's three values are computed as the rows are written
 
-    def flush(self, *, copy: bool, dry_run: bool) -> None:
-        if self.rows and not dry_run:
-            self._chain()
-        super().flush(copy=copy, dry_run=dry_run)
+    def write(self, rows: list[tuple], *, copy: bool) -> None:
+        if rows:
+            super().write(self._chain(rows), copy=copy)
 
-    def _chain(self) -> None:
+    def _chain(self, rows: list[tuple]) -> list[tuple]:
         chain.lock_chain(connection)
         last = self.model._default_manager.order_by("-seq").values_list("seq", "hash").first()  # type: ignore[attr-defined]
         seq, prev = last if last is not None else (0, chain.GENESIS)
         names = self.fields[: -len(self.CHAIN)] + self.tail_fields
         chained = []
-        for row in self.rows:
+        for row in rows:
             seq += 1
             event = SimpleNamespace(**dict(zip(names, row + self.tail, strict=True)), seq=seq, prev_hash=prev)
             prev = chain.row_hash(event)
             chained.append((*row, seq, event.prev_hash, prev))
-        self.rows = chained
+        return chained
+
+
+class Writer(threading.Thread):
+    """Writes each chunk in a transaction on a connection of its own while the next chunk is generated, so
+    PostgreSQL's side of the load (parsing, the unique indexes, the commit) runs beside Python's. At most one
+    chunk waits for it (memory stays bounded); chunks are written in order, so the audit chain continues."""
+
+    def __init__(self) -> None:
+        super().__init__(name="seed_scale writer", daemon=True)
+        self.queue: queue.Queue[list[tuple[Table, list[tuple]]] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            load_session()
+            while (batch := self.queue.get()) is not None:
+                if self.error is None:
+                    with transaction.atomic():
+                        for table, rows in batch:
+                            table.write(rows, copy=True)
+        except BaseException as error:  # handed to the main thread, which raises it
+            self.error = error
+            while self.queue.get() is not None:  # let the main thread finish putting
+                pass
+        finally:
+            connection.close()
+
+    def put(self, batch: list[tuple[Table, list[tuple]]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(batch)
+
+    def close_quietly(self) -> None:
+        self.error = self.error or CommandError("stopped")  # what is still queued is not written
+        self.queue.put(None)
+        self.join()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def load_session() -> None:
+    """A bulk load: the generator makes every reference itself, so the foreign-key triggers (one lookup per
+    row) are skipped for this session, and commits need not wait for the disk."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("SET synchronous_commit = off")
 
 
 class Ids:
@@ -390,6 +443,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
+            "--single-thread",
+            action="store_true",
+            help="PostgreSQL: write each chunk before generating the next",
+        )
+        parser.add_argument(
             "--vacuum",
             action="store_true",
             help="PostgreSQL: VACUUM (ANALYZE) the tables at the end, not ANALYZE",
@@ -409,7 +467,7 @@ class Command(BaseCommand):
 
     def handle(
         self, *args, patients: int, weeks: int, seed: int, chunk: int, now, dry_run: bool, keep_indexes: bool,
-        vacuum: bool, **options,
+        vacuum: bool, single_thread: bool, **options,
     ):  # fmt: skip
         if patients < 1 or weeks < 1 or chunk < 1:
             raise CommandError("--patients, --weeks and --chunk must be positive")
@@ -422,13 +480,35 @@ class Command(BaseCommand):
         seeder = Seeder(now=moment, weeks=weeks, seed=seed, dry_run=dry_run)
         seeder.prepare(patients)
         dropped = [] if dry_run or keep_indexes or not seeder.copy else drop_secondary_indexes(MODELS)
+        # A thread writes beside the generator, on a connection of its own; not when the caller holds a
+        # transaction open (a test's), whose locks and rows that connection could not share.
+        threaded = seeder.copy and not dry_run and not connection.in_atomic_block and not single_thread
+        writer = Writer() if threaded else None
         try:
+            if writer is not None:
+                writer.start()
+            elif seeder.copy and not dry_run:
+                load_session()
             for first in range(0, patients, chunk):
-                with transaction.atomic():
-                    seeder.chunk(first, min(chunk, patients - first))
+                batch = seeder.chunk(first, min(chunk, patients - first))
+                if writer is not None:
+                    writer.put(batch)
+                elif not dry_run:
+                    with transaction.atomic():
+                        for table, rows in batch:
+                            table.write(rows, copy=seeder.copy)
                 if options["verbosity"] > 1:
                     self.stdout.write(f"  {first + chunk:,} patients, {clock.monotonic() - started:.0f} s")
+            if writer is not None:
+                writer.close()
+                writer = None
         finally:
+            if writer is not None:  # stopped by an error here: let the writer end before the indexes
+                writer.close_quietly()
+            elif seeder.copy and not dry_run:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET session_replication_role")
+                    cursor.execute("RESET synchronous_commit")
             if dropped:  # built again even when the load stopped half-way
                 loaded = clock.monotonic()
                 build_indexes(dropped)
@@ -651,24 +731,16 @@ class Seeder:
             program = Program.objects.create(name="Foundations, 12 weeks", weeks=12, checkin_every_days=7)
         self.program_id = program.pk if program else None
         self.ids = Ids(*MODELS)
-        if self.copy and not self.dry_run:
-            # A bulk load: the generator makes every reference itself, so the foreign-key triggers (one
-            # lookup per row) are skipped for this session, and commits need not wait for the disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET session_replication_role = replica")
-                cursor.execute("SET synchronous_commit = off")
 
-    def chunk(self, first: int, size: int) -> None:
+    def chunk(self, first: int, size: int) -> list[tuple[Table, list[tuple]]]:
+        """Generate the rows of ``size`` patients from the ``first``-th: per table, what to write."""
         rng = random.Random(f"{self.seed}:{first}")
         for n in range(first, first + size):
             self.patient(rng, n)
-        for table in self.tables.values():
-            table.flush(copy=self.copy, dry_run=self.dry_run)
+        return [(table, table.take()) for table in self.tables.values()]
 
     def finish(self, *, vacuum: bool) -> None:
         with connection.cursor() as cursor:
-            if self.copy:
-                cursor.execute("SET session_replication_role = DEFAULT")
             for sql in connection.ops.sequence_reset_sql(no_style(), [User, Program, *MODELS]):
                 cursor.execute(sql)
             if connection.vendor == "postgresql":
