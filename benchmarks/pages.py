@@ -109,6 +109,9 @@ def configure_environment(url: str) -> None:
             "DJANGO_ALLOWED_HOSTS": "localhost,testserver",
             "DJANGO_LOG_LEVEL": "WARNING",
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            # Production settings with transports that deliver nothing: a demo deployment, for the system checks.
+            "ALLIANCE_DEMO_DEPLOYMENT": "true",
+            "ALLIANCE_SITE_URL": os.environ.get("ALLIANCE_SITE_URL", "https://localhost"),
             "CELERY_BROKER_URL": "memory://",  # nothing the jobs queue is kept (their transactions roll back)
             "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "SMS_BACKEND": "benchmarks.null_backend.NullSmsBackend",
@@ -183,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--reuse"] * args.reuse + ["--drop"] * args.drop + ["--skip-jobs"] * args.skip_jobs
         command += ["--job-timeout", str(args.job_timeout)]
         print(f"\n== {label}: {patients:,} patients ({database_url_for(label)})", flush=True)
+        out.unlink(missing_ok=True)  # never the figures of an earlier run
         code = subprocess.call(command, cwd=ROOT)  # noqa: S603 — our own interpreter and arguments
         if code == 2 or not out.exists():
             return code or 2

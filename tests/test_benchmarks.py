@@ -58,3 +58,28 @@ def _archived() -> int:
     from patients.models import Patient
 
     return Patient.objects.filter(archived=True).count()
+
+
+def _size(p95: dict[str, float], queries: int = 10, floor: float = 50.0) -> dict:
+    rows = [
+        {"page": name, "status": 200, "queries": queries, "p50_ms": ms, "p95_ms": ms, "sql_floor_ms": floor}
+        for name, ms in p95.items()
+    ]
+    return {"counts": {"patients": 1}, "pages": rows, "jobs": {}}
+
+
+def test_the_targets_are_marked_met_or_missed_from_the_two_sizes():
+    small = _size({"patients p1": 100.0, "patients last": 110.0, "admin patients": 400.0, "pipeline": 100.0})
+    large = _size({"patients p1": 120.0, "patients last": 250.0, "admin patients": 900.0, "pipeline": 400.0})
+    large["pages"][3]["queries"] = 11  # the pipeline's count grew with the data
+
+    checks = {c["target"]: c["met"] for c in pages.targets({"S": small, "M": large})}
+
+    assert checks["patients p1: queries M = S"] is True
+    assert checks["pipeline: queries M = S"] is False
+    assert checks["patients p1: p95 M / S"] is True  # 1.2×
+    assert checks["pipeline: p95 M / S"] is False  # 4×
+    assert checks["pipeline: p95 at M"] is False  # 400 ms
+    assert checks["pipeline: p95 / SQL floor (M)"] is False  # 8×
+    assert checks["patients last / patients p1 (M)"] is False  # 2.1×
+    assert checks["patients p1 / admin changelist (M)"] is True  # 0.13×
