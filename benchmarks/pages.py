@@ -251,10 +251,14 @@ def worker_main(args: argparse.Namespace) -> int:
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)  # production settings read the manifest
-    seed = None
+    seed_file = OUT_DIR / f"seed-{url.rpartition('/')[2]}.json"  # the seed's figures, kept for --reuse
     if fresh or not Patient.objects.exists():
         seed = seed_in_subprocess(patients=args.patients, seed=args.seed)
         print(f"seeded in {seed['seconds']} s, peak memory {seed['peak_mb']} MB", flush=True)
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        seed_file.write_text(json.dumps(seed))
+    else:
+        seed = json.loads(seed_file.read_text()) | {"reused": True} if seed_file.exists() else None
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     try:
         report = measure(
