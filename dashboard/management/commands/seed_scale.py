@@ -479,10 +479,13 @@ class Command(BaseCommand):
         started = clock.monotonic()
         seeder = Seeder(now=moment, weeks=weeks, seed=seed, dry_run=dry_run)
         seeder.prepare(patients)
-        dropped = [] if dry_run or keep_indexes or not seeder.copy else drop_secondary_indexes(MODELS)
-        # A thread writes beside the generator, on a connection of its own; not when the caller holds a
-        # transaction open (a test's), whose locks and rows that connection could not share.
-        threaded = seeder.copy and not dry_run and not connection.in_atomic_block and not single_thread
+        # Indexes dropped for the load and a writer thread beside the generator, on a connection of its own:
+        # not when the caller holds a transaction open (a test's), whose locks, deferred checks and rows
+        # neither could share.
+        alone = not connection.in_atomic_block
+        bulk = seeder.copy and not dry_run and alone and not keep_indexes
+        dropped = drop_secondary_indexes(MODELS) if bulk else []
+        threaded = seeder.copy and not dry_run and alone and not single_thread
         writer = Writer() if threaded else None
         try:
             if writer is not None:
