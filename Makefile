@@ -34,7 +34,7 @@ help:
 	@echo "make test   install if needed and run the whole test suite"
 	@echo "make lint   ruff, djLint and mypy"
 	@echo "make lock   re-pin the lock files after changing dependencies in pyproject.toml"
-	@echo "make bench  print benchmark figures (never part of the test suite); BENCH_PAGES_ARGS=--m for 100,000 patients"
+	@echo "make bench  the dispatcher, then every page and job at 10,000 and 100,000 patients (BENCH_PAGES_ARGS=--s: 10,000 only)"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \

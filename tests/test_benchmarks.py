@@ -1,6 +1,12 @@
-"""``make bench`` fails when the outbox sent a nudge twice; the benchmark itself never runs in the suite."""
+"""``make bench``: it fails when the outbox sent a nudge twice, and its page and job harness runs end to end on a
+tiny seeded clinic. The figures are the benchmark's, never asserted here (no timings in the suite)."""
 
-from benchmarks import dispatch
+import json
+
+import pytest
+from django.core.management import call_command
+
+from benchmarks import dispatch, pages
 
 
 def test_the_bench_fails_when_the_transport_wrote_one_nudge_down_twice(tmp_path):
@@ -18,3 +24,62 @@ def test_the_bench_passes_when_every_nudge_went_once(tmp_path):
 
     assert dispatch.duplicates(tmp_path) == (3, 0)
     assert dispatch.exit_status({"duplicates": 0}, {"duplicates": 0}) == 0
+
+
+@pytest.mark.django_db
+def test_the_harness_measures_every_page_and_job_on_a_tiny_seeded_clinic(tmp_path, settings):
+    settings.DEBUG = False
+    call_command("seed_scale", patients=40, weeks=8, seed=5, verbosity=0)
+
+    report = pages.measure(rounds=1, only=set(), jobs_in_subprocess=False)
+    result = pages.combine({"S": report}, minutes=0.0)
+    path = pages.write_result(result, tmp_path)
+
+    measured = {row["page"]: row for row in report["pages"]}
+    not_ok = {
+        name: (row["status"], row.get("location")) for name, row in measured.items() if row["status"] != 200
+    }
+    assert not not_ok, "every page answers 200 to a user signed in with both factors"
+    for page in ("today (staff)", "today (practitioner)", "patients p1", "patients last", "patient heavy",
+                 "pipeline", "outbox p1", "review", "alerts", "insights", "schedule week (clinic)",
+                 "admin patients"):  # fmt: skip
+        assert page in measured, page
+        assert measured[page]["queries"] > 0
+    assert {"falter", "sweep", "dispatch", "export"} <= set(report["jobs"])
+    export = report["jobs"]["export"]["steps"][0]
+    assert export["rows"] == report["counts"]["patients"] - _archived()
+    written = json.loads(path.read_text())
+    assert written["sizes"]["S"]["pages"] == report["pages"]
+    assert (tmp_path / "latest.json").exists()
+    assert "patients p1 / admin changelist" in pages.render(written)
+
+
+def _archived() -> int:
+    from patients.models import Patient
+
+    return Patient.objects.filter(archived=True).count()
+
+
+def _size(p95: dict[str, float], queries: int = 10, floor: float = 50.0) -> dict:
+    rows = [
+        {"page": name, "status": 200, "queries": queries, "p50_ms": ms, "p95_ms": ms, "sql_floor_ms": floor}
+        for name, ms in p95.items()
+    ]
+    return {"counts": {"patients": 1}, "pages": rows, "jobs": {}}
+
+
+def test_the_targets_are_marked_met_or_missed_from_the_two_sizes():
+    small = _size({"patients p1": 100.0, "patients last": 110.0, "admin patients": 400.0, "pipeline": 100.0})
+    large = _size({"patients p1": 120.0, "patients last": 250.0, "admin patients": 900.0, "pipeline": 400.0})
+    large["pages"][3]["queries"] = 11  # the pipeline's count grew with the data
+
+    checks = {c["target"]: c["met"] for c in pages.targets({"S": small, "M": large})}
+
+    assert checks["patients p1: queries M = S"] is True
+    assert checks["pipeline: queries M = S"] is False
+    assert checks["patients p1: p95 M / S"] is True  # 1.2×
+    assert checks["pipeline: p95 M / S"] is False  # 4×
+    assert checks["pipeline: p95 at M"] is False  # 400 ms
+    assert checks["pipeline: p95 / SQL floor (M)"] is False  # 8×
+    assert checks["patients last / patients p1 (M)"] is False  # 2.1×
+    assert checks["patients p1 / admin changelist (M)"] is True  # 0.13×

@@ -24,7 +24,7 @@ STAFF_PAGES = [
     ("dashboard:schedule", "?view=week&practitioner="),
     ("patients:list", ""),
     ("patients:list", "?page=2"),
-    ("patients:list", "?q=kim"),
+    ("patients:list", "?q=example"),  # every seeded email: a search with rows at 5 patients and at 50
     ("dashboard:pipeline", ""),
     ("nudges:outbox", ""),
     ("nudges:outbox", "?page=2"),

@@ -15,10 +15,10 @@ end. ``--dry-run`` generates everything and writes nothing (to time the generato
 
 from __future__ import annotations
 
-import io
-import json
+import queue
 import random
 import resource
+import threading
 import time as clock
 import zoneinfo
 from collections import Counter
@@ -26,19 +26,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from accounts import chain
 from accounts.models import AccessEvent, Role, User
-from compliance.models import Alert, CheckInAnswer, ComplianceLog
+from compliance.models import Alert, CheckInAnswer, ComplianceLog, CourseCorrection
 from journeys.models import (
     Blueprint,
     BlueprintItem,
     CheckIn,
+    Inquiry,
     ItemKind,
     Journey,
     Program,
@@ -46,12 +49,13 @@ from journeys.models import (
     StageChange,
     Visit,
     VisitNote,
+    WorkingHours,
 )
+from nudges.models import InboundMessage, Nudge
 from nudges.models import Kind as NudgeKind
-from nudges.models import Nudge
 from patients.models import CareTeamMember, Channel, ConsentEvent, Patient, digits, fold
 
-CHUNK = 2_000
+CHUNK = 1_000
 ITEMS_PER_PLAN = 8
 PRACTITIONERS_PER_THOUSAND = 2
 
@@ -207,6 +211,7 @@ PLAN_ITEMS = [
     (ItemKind.THERAPY, "Stretch routine", "10 minutes", "mornings"),
 ]
 BARRIERS = ["cost", "time", "side_effects", "taste", "forgot", "unclear", "life_event", "family", "other"]
+REPLIES = ["Thanks, see you then!", "Can we move it to the afternoon?", "Got it", "Will do, thank you."]
 FAILED_WORDS = [
     "Busy week at work, lost track of the evening supplements.",
     "Travel threw off my routine.",
@@ -242,39 +247,48 @@ class Table:
             self.columns.append(field.column)
             tail.append(default)
         self.tail = tuple(tail)
+        every = [meta.get_field(name) for name in fields] + [
+            meta.get_field(name) for name in self.tail_fields
+        ]
+        self.json_at = [n for n, field in enumerate(every) if isinstance(field, models.JSONField)]
         self.rows: list[tuple] = []
         self.written = 0
 
     def add(self, *values: Any) -> None:
         self.rows.append(values)
 
-    def flush(self, *, copy: bool, dry_run: bool) -> None:
-        if not self.rows:
-            return
-        self.written += len(self.rows)
-        if dry_run:
-            self.rows = []
+    def take(self) -> list[tuple]:
+        """The rows added since the last take, to be written."""
+        rows, self.rows = self.rows, []
+        self.written += len(rows)
+        return rows
+
+    def write(self, rows: list[tuple], *, copy: bool) -> None:
+        """Write ``rows`` on this thread's connection (inside the caller's transaction)."""
+        if not rows:
             return
         if copy:
-            self._copy()
+            self._copy(rows)
         else:
             names = self.fields + self.tail_fields
-            objects = [self.model(**dict(zip(names, row + self.tail, strict=True))) for row in self.rows]
-            self.model._default_manager.bulk_create(objects, batch_size=500)  # type: ignore[attr-defined]
-        self.rows = []
+            objects = [self.model(**dict(zip(names, row + self.tail, strict=True))) for row in rows]
+            self.model._default_manager.bulk_create(objects, batch_size=2_000)  # type: ignore[attr-defined]
 
-    def _copy(self) -> None:
-        buffer = io.StringIO()
-        tail = "\t".join(_text(value) for value in self.tail)
-        tail = "\t" + tail if tail else ""
-        write = buffer.write
-        for row in self.rows:
-            write("\t".join(map(_text, row)))
-            write(tail)
-            write("\n")
+    def _copy(self, rows: list[tuple]) -> None:
+        # psycopg adapts each value itself (its C implementation): no text formatting in Python.
         sql = f"COPY {self.model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN"
+        tail = self.tail
         with connection.cursor() as cursor, cursor.connection.cursor().copy(sql) as copy:  # raw psycopg
-            copy.write(buffer.getvalue())
+            write = copy.write_row
+            if not self.json_at:
+                for row in rows:
+                    write(row + tail)
+                return
+            for row in rows:
+                values = list(row + tail)
+                for n in self.json_at:
+                    values[n] = Jsonb(values[n])
+                write(values)
 
 
 class ChainedTable(Table):
@@ -288,47 +302,74 @@ class ChainedTable(Table):
         super().__init__(model, fields + self.CHAIN, now)
 
     def add(self, *values: Any) -> None:
-        self.rows.append(values)  # the chain's three values are computed at flush
+        self.rows.append(values)  # the chain's three values are computed as the rows are written
 
-    def flush(self, *, copy: bool, dry_run: bool) -> None:
-        if self.rows and not dry_run:
-            self._chain()
-        super().flush(copy=copy, dry_run=dry_run)
+    def write(self, rows: list[tuple], *, copy: bool) -> None:
+        if rows:
+            super().write(self._chain(rows), copy=copy)
 
-    def _chain(self) -> None:
+    def _chain(self, rows: list[tuple]) -> list[tuple]:
         chain.lock_chain(connection)
         last = self.model._default_manager.order_by("-seq").values_list("seq", "hash").first()  # type: ignore[attr-defined]
         seq, prev = last if last is not None else (0, chain.GENESIS)
         names = self.fields[: -len(self.CHAIN)] + self.tail_fields
         chained = []
-        for row in self.rows:
+        for row in rows:
             seq += 1
             event = SimpleNamespace(**dict(zip(names, row + self.tail, strict=True)), seq=seq, prev_hash=prev)
             prev = chain.row_hash(event)
             chained.append((*row, seq, event.prev_hash, prev))
-        self.rows = chained
+        return chained
 
 
-def _text(value: Any) -> str:
-    """A value in COPY's text format."""
-    if value is None:
-        return r"\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        value = json.dumps(value)
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
+class Writer(threading.Thread):
+    """Writes each chunk in a transaction on a connection of its own while the next chunk is generated, so
+    PostgreSQL's side of the load (parsing, the unique indexes, the commit) runs beside Python's. At most one
+    chunk waits for it (memory stays bounded); chunks are written in order, so the audit chain continues."""
+
+    def __init__(self) -> None:
+        super().__init__(name="seed_scale writer", daemon=True)
+        self.queue: queue.Queue[list[tuple[Table, list[tuple]]] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            load_session()
+            while (batch := self.queue.get()) is not None:
+                if self.error is None:
+                    with transaction.atomic():
+                        for table, rows in batch:
+                            table.write(rows, copy=True)
+        except BaseException as error:  # handed to the main thread, which raises it
+            self.error = error
+            while self.queue.get() is not None:  # let the main thread finish putting
+                pass
+        finally:
+            connection.close()
+
+    def put(self, batch: list[tuple[Table, list[tuple]]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(batch)
+
+    def close_quietly(self) -> None:
+        self.error = self.error or CommandError("stopped")  # what is still queued is not written
+        self.queue.put(None)
+        self.join()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def load_session() -> None:
+    """A bulk load: the generator makes every reference itself, so the foreign-key triggers (one lookup per
+    row) are skipped for this session, and commits need not wait for the disk."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("SET synchronous_commit = off")
 
 
 class Ids:
@@ -348,6 +389,9 @@ class Ids:
 
 MODELS: list[type[models.Model]] = [
     Patient,
+    Inquiry,
+    InboundMessage,
+    CourseCorrection,
     ConsentEvent,
     CareTeamMember,
     Journey,
@@ -365,18 +409,67 @@ MODELS: list[type[models.Model]] = [
 ]
 
 
+def drop_secondary_indexes(tables: list[type[models.Model]]) -> list[str]:
+    """Drop the indexes of ``tables`` that back no constraint and enforce nothing (not primary keys, not
+    unique): a bulk load then maintains only those. Returns their definitions, to build them again."""
+    names = [model._meta.db_table for model in tables]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+            FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+            WHERE t.relname = ANY(%s) AND NOT i.indisprimary AND NOT i.indisunique
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+            ORDER BY 1
+            """,
+            [names],
+        )
+        found = cursor.fetchall()
+        for name, _definition in found:
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+    return [definition for _name, definition in found]
+
+
+def build_indexes(definitions: list[str]) -> None:
+    """Build the dropped indexes again, with room to sort in memory."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        for definition in definitions:
+            cursor.execute(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+        cursor.execute("RESET maintenance_work_mem")
+
+
 class Command(BaseCommand):
     help = __doc__.splitlines()[0]
 
     def add_arguments(self, parser):
+        parser.add_argument(
+            "--single-thread",
+            action="store_true",
+            help="PostgreSQL: write each chunk before generating the next",
+        )
+        parser.add_argument(
+            "--vacuum",
+            action="store_true",
+            help="PostgreSQL: VACUUM (ANALYZE) the tables at the end, not ANALYZE",
+        )
         parser.add_argument("--patients", type=int, required=True, help="how many patients to add")
         parser.add_argument("--weeks", type=int, default=52, help="longest check-in history in weeks (52)")
         parser.add_argument("--seed", type=int, default=13, help="random seed (13): same seed, same clinic")
         parser.add_argument("--chunk", type=int, default=CHUNK, help=f"patients per chunk ({CHUNK})")
         parser.add_argument("--now", help="the clinic's present moment, ISO 8601 (default: today 09:00 UTC)")
         parser.add_argument("--dry-run", action="store_true", help="generate the rows, write nothing")
+        parser.add_argument(
+            "--keep-indexes",
+            action="store_true",
+            help="PostgreSQL: keep the secondary indexes during the load (by default they are dropped first "
+            "and built again at the end, which is several times faster)",
+        )
 
-    def handle(self, *args, patients: int, weeks: int, seed: int, chunk: int, now, dry_run: bool, **options):
+    def handle(
+        self, *args, patients: int, weeks: int, seed: int, chunk: int, now, dry_run: bool, keep_indexes: bool,
+        vacuum: bool, single_thread: bool, **options,
+    ):  # fmt: skip
         if patients < 1 or weeks < 1 or chunk < 1:
             raise CommandError("--patients, --weeks and --chunk must be positive")
         if now:
@@ -387,13 +480,49 @@ class Command(BaseCommand):
         started = clock.monotonic()
         seeder = Seeder(now=moment, weeks=weeks, seed=seed, dry_run=dry_run)
         seeder.prepare(patients)
-        for first in range(0, patients, chunk):
-            with transaction.atomic():
-                seeder.chunk(first, min(chunk, patients - first))
-            if options["verbosity"] > 1:
-                self.stdout.write(f"  {first + chunk:,} patients, {clock.monotonic() - started:.0f} s")
+        # Indexes dropped for the load and a writer thread beside the generator, on a connection of its own:
+        # not when the caller holds a transaction open (a test's), whose locks, deferred checks and rows
+        # neither could share.
+        alone = not connection.in_atomic_block
+        bulk = seeder.copy and not dry_run and alone and not keep_indexes
+        dropped = drop_secondary_indexes(MODELS) if bulk else []
+        threaded = seeder.copy and not dry_run and alone and not single_thread
+        writer = Writer() if threaded else None
+        try:
+            if writer is not None:
+                writer.start()
+            elif seeder.copy and not dry_run:
+                load_session()
+            for first in range(0, patients, chunk):
+                batch = seeder.chunk(first, min(chunk, patients - first))
+                if writer is not None:
+                    writer.put(batch)
+                elif not dry_run:
+                    with transaction.atomic():
+                        for table, rows in batch:
+                            table.write(rows, copy=seeder.copy)
+                if options["verbosity"] > 1:
+                    self.stdout.write(f"  {first + chunk:,} patients, {clock.monotonic() - started:.0f} s")
+            if writer is not None:
+                writer.close()
+                writer = None
+        finally:
+            if writer is not None:  # stopped by an error here: let the writer end before the indexes
+                writer.close_quietly()
+            elif seeder.copy and not dry_run:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET session_replication_role")
+                    cursor.execute("RESET synchronous_commit")
+            if dropped:  # built again even when the load stopped half-way
+                loaded = clock.monotonic()
+                build_indexes(dropped)
+                if options["verbosity"] > 1:
+                    self.stdout.write(f"  {len(dropped)} indexes built in {clock.monotonic() - loaded:.0f} s")
         if not dry_run:
-            seeder.finish()
+            finishing = clock.monotonic()
+            seeder.finish(vacuum=vacuum)
+            if options["verbosity"] > 1:
+                self.stdout.write(f"  statistics gathered in {clock.monotonic() - finishing:.0f} s")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         counts = ", ".join(f"{t.model.__name__} {t.written:,}" for t in seeder.tables.values())
         verb = "Generated" if dry_run else "Seeded"
@@ -430,8 +559,44 @@ class Seeder:
                     "updated_at",
                     "unsubscribed_at",
                     "date_of_birth",
+                    "referred_by_id",
                 ],
                 now,
+            ),
+            "inquiry": Table(
+                Inquiry,
+                [
+                    "id",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "phone",
+                    "message",
+                    "how_heard",
+                    "consent_email",
+                    "consent_sms",
+                    "received_at",
+                    "patient_id",
+                    "journey_id",
+                ],
+                now,
+            ),
+            "inbound": Table(
+                InboundMessage,
+                [
+                    "id",
+                    "patient_id",
+                    "channel",
+                    "from_address",
+                    "body",
+                    "received_at",
+                    "provider_id",
+                    "in_reply_to_id",
+                ],
+                now,
+            ),
+            "correction": Table(
+                CourseCorrection, ["id", "alert_id", "practitioner_id", "change", "note", "created_at"], now
             ),
             "consent": Table(
                 ConsentEvent, ["id", "patient_id", "channel", "granted", "address", "at", "via"], now
@@ -550,41 +715,49 @@ class Seeder:
             user = User.objects.filter(username=username).first()
             if user is None and not self.dry_run:
                 user = User(
-                    username=username, display_name=f"Dr. {FIRST[n % len(FIRST)]} {LAST[n % len(LAST)]}"
+                    username=username,
+                    email=f"{username}@clinic.invalid",
+                    display_name=f"Dr. {FIRST[n % len(FIRST)]} {LAST[n % len(LAST)]}",
                 )
                 user.role = Role.PRACTITIONER
                 user.set_unusable_password()
                 user.save()
             practitioners.append(user.pk if user else n + 1)
         self.practitioners = practitioners
+        # Their working week, in clinic time: mornings and afternoons, Monday to Friday (Wednesday afternoons
+        # off for every third), so the schedule has hours to lay visits in and free slots to offer.
+        if not self.dry_run and not WorkingHours.objects.filter(practitioner_id__in=practitioners).exists():
+            WorkingHours.objects.bulk_create(
+                WorkingHours(practitioner_id=pk, weekday=weekday, starts=start, ends=end)
+                for n, pk in enumerate(practitioners)
+                for weekday in range(5)
+                for start, end in ((time(8, 30), time(12, 30)), (time(13, 30), time(17, 30)))
+                if not (n % 3 == 0 and weekday == 2 and start.hour > 12)
+            )
+        self.clinic_zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        self.referrers: list[int] = []  # graduated patients and advocates so far, who refer newer ones
         program = Program.objects.filter(name="Foundations, 12 weeks").first()
         if program is None and not self.dry_run:
             program = Program.objects.create(name="Foundations, 12 weeks", weeks=12, checkin_every_days=7)
         self.program_id = program.pk if program else None
         self.ids = Ids(*MODELS)
-        if self.copy and not self.dry_run:
-            # A bulk load: the generator makes every reference itself, so the foreign-key triggers (one
-            # lookup per row) are skipped for this session, and commits need not wait for the disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET session_replication_role = replica")
-                cursor.execute("SET synchronous_commit = off")
 
-    def chunk(self, first: int, size: int) -> None:
+    def chunk(self, first: int, size: int) -> list[tuple[Table, list[tuple]]]:
+        """Generate the rows of ``size`` patients from the ``first``-th: per table, what to write."""
         rng = random.Random(f"{self.seed}:{first}")
         for n in range(first, first + size):
             self.patient(rng, n)
-        for table in self.tables.values():
-            table.flush(copy=self.copy, dry_run=self.dry_run)
+        return [(table, table.take()) for table in self.tables.values()]
 
-    def finish(self) -> None:
+    def finish(self, *, vacuum: bool) -> None:
         with connection.cursor() as cursor:
-            if self.copy:
-                cursor.execute("SET session_replication_role = DEFAULT")
             for sql in connection.ops.sequence_reset_sql(no_style(), [User, Program, *MODELS]):
                 cursor.execute(sql)
             if connection.vendor == "postgresql":
+                # Statistics for the planner; with --vacuum also the visibility map autovacuum would leave a
+                # live database with (index-only scans), which costs a pass over every page written.
                 for model in MODELS:
-                    cursor.execute(f"ANALYZE {model._meta.db_table}")
+                    cursor.execute(f"{'VACUUM (ANALYZE)' if vacuum else 'ANALYZE'} {model._meta.db_table}")
 
     # --- one patient and everything about them -----------------------------------------------------------
 
@@ -625,9 +798,11 @@ class Seeder:
         search = " ".join(fold(p) for p in (first, last, email)) + (f" {digits(phone)}" if phone else "")
         dob = date(1950 + n % 50, 1 + n % 12, 1 + n % 28)
         channel = Channel.SMS if phone and rng.random() < 0.3 else Channel.EMAIL
+        source = rng.choice(["referral", "website", "event", "social", "other"])
+        referrer = rng.choice(self.referrers) if source == "referral" and self.referrers else None
         t["patient"].add(
-            pid, first, last, "", email, phone, zone_name, channel, rng.choice(["referral", "website", "event",
-            "social", "other"]), archived, search, started, started, unsubscribed, dob,
+            pid, first, last, "", email, phone, zone_name, channel, source, archived, search, started, started,
+            unsubscribed, dob, referrer,
         )  # fmt: skip
         t["consent"].add(
             ids.take(ConsentEvent), pid, Channel.EMAIL, rng.random() < 0.92, email, started, "form"
@@ -660,6 +835,10 @@ class Seeder:
         at = min(at, now)
         ended = at if stage in (Stage.GRADUATED, Stage.ADVOCATE, Stage.DECLINED, Stage.WITHDRAWN) else None
         t["journey"].add(jid, pid, self.program_id, stage, at, started, ended)
+        if stage in (Stage.GRADUATED, Stage.ADVOCATE) and len(self.referrers) < 5_000:
+            self.referrers.append(pid)
+        t["inquiry"].add(ids.take(Inquiry), first, last, email, phone, "I would like to feel like myself again.",
+                         source, True, bool(phone), started, pid, jid)  # fmt: skip
         changes = t["change"]
         left = [min(when, now) for _, _, when in moves]
         changes.add(ids.take(StageChange), jid, "", Stage.INQUIRY, started, None, left[0] if left else None)
@@ -668,7 +847,13 @@ class Seeder:
             changes.add(
                 ids.take(StageChange), jid, from_stage, to_stage, min(when, now), lead_or_any, left_at
             )
-        self.nudge(rng, pid, channel, NudgeKind.INQUIRY_WELCOME, started, f"scale:{pid}:welcome")
+        welcome = self.nudge(rng, pid, channel, NudgeKind.INQUIRY_WELCOME, started, f"scale:{pid}:welcome")
+        if phone and rng.random() < 0.08:  # a text back, kept for the care team (the inbox)
+            iid = ids.take(InboundMessage)
+            received = min(started + timedelta(hours=rng.randint(1, 200)), now - timedelta(minutes=5))
+            t["inbound"].add(
+                iid, pid, Channel.SMS, phone, rng.choice(REPLIES), received, f"SMscale{iid}", welcome
+            )
 
         # Visits: one for each stage reached that has one, plus a few follow-ups; some today, some ahead.
         visits = []
@@ -676,11 +861,9 @@ class Seeder:
             if reached >= step:
                 visits.append((kind, reached_at[PATH[step]] - timedelta(days=1), Visit.Status.COMPLETED))
             elif reached == step - 1 and stage == PATH[reached]:
-                ahead = now + timedelta(days=rng.randint(0, 14), hours=rng.randint(-8, 8))
-                visits.append((kind, ahead, Visit.Status.SCHEDULED))
+                visits.append((kind, self.visit_slot(rng, 14), Visit.Status.SCHEDULED))
         if stage == Stage.CHECK_INS:
-            ahead = now + timedelta(days=rng.randint(0, 21), hours=rng.randint(-8, 8))
-            visits.append((Visit.Kind.FOLLOW_UP, ahead, Visit.Status.SCHEDULED))
+            visits.append((Visit.Kind.FOLLOW_UP, self.visit_slot(rng, 21), Visit.Status.SCHEDULED))
         for kind, starts, status in visits:
             starts = starts.replace(minute=(starts.minute // 15) * 15, second=0, microsecond=0)
             if status == Visit.Status.SCHEDULED and starts < now:
@@ -717,6 +900,15 @@ class Seeder:
         if reached < 5:
             return
         self.checkins(rng, pid, jid, channel, zone, items, reached_at[Stage.CHECK_INS], at, stage, ended)
+
+    def visit_slot(self, rng: random.Random, days: int) -> datetime:
+        """A booked time in the coming ``days`` (today included), a weekday inside the working hours, in
+        clinic time: today's list, the schedule's day and week and the next visits all have rows."""
+        day = self.now.astimezone(self.clinic_zone).date() + timedelta(days=rng.randint(0, days))
+        if day.weekday() >= 5:
+            day += timedelta(days=7 - day.weekday())
+        hour = rng.choice([9, 10, 11, 14, 15, 16])
+        return datetime.combine(day, time(hour, rng.choice([0, 15, 30, 45])), tzinfo=self.clinic_zone)
 
     def checkins(self, rng, pid, jid, channel, zone, items, begun, stage_at, stage, ended) -> None:
         """Weekly check-ins from the start of check-ins: answered or missed; the next one scheduled."""
@@ -785,8 +977,12 @@ class Seeder:
         if rng.random() < 0.08:
             opened = begun + timedelta(days=rng.randint(14, 40))
             if opened < now - timedelta(days=2):
-                t["alert"].add(ids.take(Alert), pid, jid, Alert.Reason.ADHERENCE_DROP, "dropped 30 points",
+                alert_id = ids.take(Alert)
+                t["alert"].add(alert_id, pid, jid, Alert.Reason.ADHERENCE_DROP, "dropped 30 points",
                                opened, opened + timedelta(days=2))  # fmt: skip
+                t["correction"].add(ids.take(CourseCorrection), alert_id, self.practitioners[pid % len(
+                    self.practitioners)], CourseCorrection.Change.SIMPLIFIED, "Fewer items for a few weeks.",
+                    opened + timedelta(days=2))  # fmt: skip
 
     def nudge(
         self, rng: random.Random, pid: int, channel: str, kind: str, send_at: datetime, key: str
