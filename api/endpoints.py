@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, NinjaAPI, Path, Query, Schema
+from ninja import Field, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
@@ -469,7 +469,7 @@ def visit_create(request: HttpRequest, payload: VisitIn):
     )
     audit(key, AccessEvent.Action.CREATE, what="API: visit booked", patient_id=p.pk, obj=visit)
     visit = Visit.objects.select_related("patient", "practitioner").get(pk=visit.pk)
-    return 201, _visit(visit)
+    return Status(201, _visit(visit))
 
 
 # --- Inquiries ----------------------------------------------------------------------------------------
@@ -500,12 +500,15 @@ def inquiry_create(request: HttpRequest, payload: InquiryIn):
         limit_by_address=False,
     )
     audit(key, AccessEvent.Action.CREATE, what="API: inquiry", patient_id=inquiry.patient_id, obj=inquiry)
-    return 201, {
-        "id": inquiry.pk,
-        "patient_id": inquiry.patient_id,
-        "journey_id": inquiry.journey_id,
-        "matched_existing": inquiry.matched_existing,
-    }
+    return Status(
+        201,
+        {
+            "id": inquiry.pk,
+            "patient_id": inquiry.patient_id,
+            "journey_id": inquiry.journey_id,
+            "matched_existing": inquiry.matched_existing,
+        },
+    )
 
 
 # --- The outbox ---------------------------------------------------------------------------------------

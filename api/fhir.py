@@ -159,8 +159,6 @@ def _episode(journey, changes: list) -> dict:
     history = []
     for number, change in enumerate(ordered):
         end = ordered[number + 1].at if number + 1 < len(ordered) else journey.ended_at
-        if number + 1 == len(ordered) and end is None:
-            continue  # the current stage is the episode's own status
         history.append(
             {
                 "status": EPISODE_STATUS[change.to_stage],

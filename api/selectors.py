@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
+from accounts.models import User
 from compliance.models import Alert, CheckInAnswer, ComplianceLog
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, StageChange, Visit, VisitNote
 from journeys.selectors.schedule import clinic_zone
@@ -74,7 +75,7 @@ def api_checkin(*, pk: int) -> CheckIn:
     return get_object_or_404(CheckIn.objects.select_related("answer", "journey"), pk=pk)
 
 
-def api_practitioner(*, pk: int):
+def api_practitioner(*, pk: int) -> User:
     return get_object_or_404(get_user_model(), pk=pk, is_active=True)
 
 
