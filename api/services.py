@@ -148,7 +148,13 @@ def webhooks_fan_out(*, now: datetime | None = None) -> int:
             for endpoint in endpoints
             if event.name in endpoint.events and event.at >= endpoint.created_at
         ]
-        made = WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        existing = set(
+            WebhookDelivery.objects.filter(event_id__in=[row.event.pk for row in rows]).values_list(
+                "endpoint_id", "event_id"
+            )
+        )
+        rows = [row for row in rows if (row.endpoint.pk, row.event.pk) not in existing]
+        made = WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)  # another fan-out's: skipped
         if fresh:
             cursor.last_event_id = fresh[-1].pk
             cursor.save(update_fields=["last_event_id"])
