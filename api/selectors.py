@@ -155,11 +155,15 @@ def fhir_chunk(ids: list[int], *, clinical: bool) -> Chunk:
         .order_by("answered_at", "pk")
     ):
         chunk.answers[a.patient_id].append(a)
-    for log in ComplianceLog.objects.filter(answer__patient_id__in=ids).select_related("item").order_by("pk"):
+    logs = ComplianceLog.objects.filter(answer__patient_id__in=ids).select_related("item")
+    for log in logs.only("answer_id", "item_id", "status", "item__title").order_by("pk"):
         chunk.logs[log.answer_id].append(log)
     for alert in Alert.objects.filter(patient_id__in=ids).order_by("opened_at", "pk"):
         chunk.alerts[alert.patient_id].append(alert)
-    for n in Nudge.objects.filter(patient_id__in=ids, status=Nudge.Status.SENT).order_by("sent_at", "pk"):
+    sent = Nudge.objects.filter(patient_id__in=ids, status=Nudge.Status.SENT).defer(
+        "body_html", "context", "last_error"
+    )
+    for n in sent.order_by("sent_at", "pk"):
         chunk.nudges[n.patient_id].append(n)
     for e in ConsentEvent.objects.filter(patient_id__in=ids).order_by("at", "pk"):
         chunk.consents[e.patient_id].append(e)
