@@ -3,7 +3,9 @@ key that has every scope, and none is answered 500. Kept to a few examples per o
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -31,4 +33,11 @@ def test_no_generated_call_gets_a_500(case, every_scope, settings_override):
 
 @pytest.fixture
 def settings_override(settings):
+    """No rate limit, and the database connection kept between calls, as Django's test client keeps it: a raw
+    WSGI call would close it at the end of each request, and with it the test's transaction."""
     settings.API_RATE_PER_MINUTE = 100_000
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
