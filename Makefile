@@ -84,6 +84,7 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks pages $(BENCH_PAGES_ARGS)
+	$(BIN)/python -m benchmarks fhir
 
 clean:
 	rm -rf var/broker var/celerybeat-schedule* var/mail

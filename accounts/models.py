@@ -176,3 +176,37 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DomainEvent(models.Model):
+    """Something that happened to a patient's care that another system may want to hear of (an inquiry
+    received, a stage changed, a visit booked…): written by the service that causes it, in its transaction,
+    by ``accounts.events.domain_event_record``. Plain ids, never clinical text; append-only.
+
+    The API floor's webhooks read these rows (``api.services.webhooks_fan_out``); no lower floor knows of
+    the API. Kept here, on the lowest floor every service can reach, beside the audit trail.
+    """
+
+    class Name(models.TextChoices):
+        INQUIRY_RECEIVED = "inquiry.received", "Inquiry received"
+        STAGE_CHANGED = "stage.changed", "Stage changed"
+        VISIT_BOOKED = "visit.booked", "Visit booked"
+        VISIT_CANCELLED = "visit.cancelled", "Visit cancelled"
+        CHECKIN_ANSWERED = "checkin.answered", "Check-in answered"
+        ALERT_OPENED = "alert.opened", "Alert opened"
+        ALERT_RESOLVED = "alert.resolved", "Alert resolved"
+
+    name = models.CharField(max_length=40, choices=Name.choices)
+    at = models.DateTimeField(default=timezone.now)
+    patient_id = models.BigIntegerField(null=True, blank=True)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="Ids and codes only.")
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["at"], name="domainevent_at")]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.object_id}"

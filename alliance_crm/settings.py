@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "crispy_forms",
     "crispy_bootstrap5",
+    "ninja",  # the API's docs page: its vendored Swagger UI (static/ninja/), no CDN
     # Ours, lowest floor first (see DESIGN.md: a lower app never imports a higher one).
     "accounts",
     "patients",
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "journeys",
     "compliance",
     "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -382,7 +384,18 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-figures": {"task": "dashboard.refresh_figures", "schedule": float(FIGURES_REFRESH_SECONDS)},
     # The audit trail's head in the log and to AUDIT_HEAD_MAIL_TO, once a day (verify_audit --expect-head).
     "audit-head": {"task": "accounts.audit_head", "schedule": crontab(hour=6, minute=0)},
+    "dispatch-webhooks": {
+        "task": "api.dispatch_webhooks",
+        "schedule": env.float("WEBHOOK_DISPATCH_SECONDS", default=30.0),
+    },
 }
+
+# --- The API, FHIR export and webhooks (api/) ------------------------------------------------------
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=120)  # per key; past it: 429
+API_PAGE_SIZE = 50
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)  # then the delivery gives up
+WEBHOOK_SENDING_LEASE_SECONDS = 120  # a claim older than this (the dispatcher died mid-request): unknown
 AUDIT_HEAD_MAIL_TO = env.list("AUDIT_HEAD_MAIL_TO", default=[])
 
 # --- Logging -------------------------------------------------------------------------------------

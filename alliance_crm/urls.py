@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("patients.urls_public")),  # the consent confirmation link: no sign-in
     path("", include("nudges.urls_public")),  # /healthz, unsubscribe links, the Twilio webhook: no sign-in
     path("", include("dashboard.urls")),
+    path("", include("api.urls")),  # /api/v1/ (keys, not sessions) and the admin's FHIR download
 ]
 
 handler403 = "alliance_crm.errors.permission_denied"

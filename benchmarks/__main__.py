@@ -1,6 +1,7 @@
 """``python -m benchmarks`` (``make bench``): print the outbox's figures. Benchmarks are never tests.
 
-``python -m benchmarks pages [--m]`` times the staff pages over a seeded clinic instead (``benchmarks.pages``).
+``python -m benchmarks pages [--m]`` times the staff pages over a seeded clinic instead (``benchmarks.pages``);
+``python -m benchmarks fhir`` the FHIR bulk export of 10,000 patients (``benchmarks.fhir``).
 
 Needs PostgreSQL and Redis. ``BENCH_DATABASE_URL`` (default postgres://postgres@127.0.0.1:5432/alliance_bench)
 is created if missing and emptied on every run; ``BENCH_BROKER_URL`` defaults to redis://127.0.0.1:6379/9.
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import pages
 
         return pages.main(argv[1:])
+    if argv[:1] == ["fhir"]:
+        from benchmarks import fhir
+
+        return fhir.main(argv[1:])
     args = parse_args(argv)
     configure_environment(args)
     status = 1

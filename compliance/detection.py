@@ -56,6 +56,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_access
+from accounts.events import domain_event_record
 from accounts.models import AccessEvent
 from journeys.models import CheckIn, Journey, Stage
 from journeys.tokens import checkin_token
@@ -529,6 +530,12 @@ def _open_one(plan: _Plan, *, now: datetime, outreach_after, reached: set[int]) 
                 patient_id=patient.pk,
                 obj=alert,
                 detail=f"alert opened: {_labels(plan.findings)}",
+            )
+            domain_event_record(
+                name="alert.opened",
+                patient_id=patient.pk,
+                object_id=alert.pk,
+                data={"alert_id": alert.pk, "reason": alert.reason},
             )
     except IntegrityError:
         return None  # another run opened this patient's alert a moment ago

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.audit import record_access
+from accounts.events import domain_event_record
 from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
 from journeys.models import Blueprint, BlueprintItem, CheckIn
@@ -206,6 +207,12 @@ def checkin_answer_record(
         checkin.save(update_fields=["status", "answered_at"])
         nudge_cancel(dedupe_keys=[request_key(checkin.pk)], reason=ANSWERED_EARLY)
         action = AccessEvent.Action.CREATE
+        domain_event_record(
+            name="checkin.answered",
+            patient_id=checkin.journey.patient_id,
+            object_id=checkin.pk,
+            data={"checkin_id": checkin.pk, "answer_id": answer.pk},
+        )
     else:
         for name, value in fields.items():
             setattr(answer, name, value)
@@ -314,6 +321,12 @@ def course_correct(
         alert.save(update_fields=["resolved_at", "resolved_by", "resolution"])
         _withdraw_unsent_outreach(alert)
         detail += "; alert resolved"
+        domain_event_record(
+            name="alert.resolved",
+            patient_id=alert.patient_id,
+            object_id=alert.pk,
+            data={"alert_id": alert.pk},
+        )
     record_access(
         action=AccessEvent.Action.CREATE,
         actor=actor,

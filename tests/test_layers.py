@@ -14,6 +14,7 @@ FLOORS = {
     "journeys": 4,
     "compliance": 5,
     "dashboard": 6,
+    "api": 7,
 }
 
 

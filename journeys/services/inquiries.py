@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.events import domain_event_record
 from nudges.models import Kind
 from nudges.services import consent_ask_by_text, nudge_schedule
 from patients.models import Channel, Patient
@@ -47,14 +48,17 @@ def inquiry_rate_limited(*, ip_address: str | None, now: datetime | None = None)
 
 
 @transaction.atomic
-def inquiry_receive(*, data: dict, ip_address: str | None, user_agent: str) -> Inquiry:
+def inquiry_receive(
+    *, data: dict, ip_address: str | None, user_agent: str, limit_by_address: bool = True
+) -> Inquiry:
     """Record one inquiry, all or nothing: find or create the patient, make sure they have an open
     journey, keep what they wrote, and schedule the welcome message when they allowed us to write.
 
     ``data`` is the cleaned form: first_name, last_name, email, phone (E.164), message, how_heard,
     consent_email, consent_sms. An existing patient's details are never overwritten by the form.
+    ``limit_by_address=False`` is for the API's twin of the form, whose key has a rate limit of its own.
     """
-    if inquiry_rate_limited(ip_address=ip_address):
+    if limit_by_address and inquiry_rate_limited(ip_address=ip_address):
         raise InquiryRateLimited(ip_address)
     email = (data.get("email") or "").strip()
     phone = data.get("phone") or ""
@@ -126,6 +130,12 @@ def inquiry_record(
         patient=patient,
         journey=journey,
         matched_existing=matched_existing,
+    )
+    domain_event_record(
+        name="inquiry.received",
+        patient_id=patient.pk,
+        object_id=inquiry.pk,
+        data={"inquiry_id": inquiry.pk, "journey_id": journey.pk},
     )
     # The welcome says "we will be in touch to set up a discovery call": it fits only a journey still
     # at its first stage. It is scheduled only when some channel may carry it now; otherwise the outbox

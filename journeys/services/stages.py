@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import record_access
+from accounts.events import domain_event_record
 from accounts.models import AccessEvent, User
 from patients.models import Patient
 
@@ -48,9 +49,10 @@ def journey_start(
             )
     except IntegrityError:
         raise ValidationError("This patient already has an open journey.") from None
-    StageChange.objects.create(
+    change = StageChange.objects.create(
         journey=journey, from_stage="", to_stage=Stage.INQUIRY, at=at, by=actor, note=note
     )
+    _stage_event(journey, change)
     record_access(
         action=AccessEvent.Action.CREATE,
         actor=actor,
@@ -112,8 +114,23 @@ def journey_move(
         obj=journey,
         detail=f"moved from {change.from_stage} to {to_stage}",
     )
+    _stage_event(journey, change)
     _stage_effects(journey=journey, change=change, actor=actor)
     return change
+
+
+def _stage_event(journey: Journey, change: StageChange) -> None:
+    domain_event_record(
+        name="stage.changed",
+        patient_id=journey.patient_id,
+        object_id=journey.pk,
+        data={
+            "journey_id": journey.pk,
+            "stage_change_id": change.pk,
+            "from": change.from_stage,
+            "to": change.to_stage,
+        },
+    )
 
 
 def _stage_effects(*, journey: Journey, change: StageChange, actor: User | None) -> None:

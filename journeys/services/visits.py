@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import dateformat, timezone
 
 from accounts.audit import record_access
+from accounts.events import domain_event_record
 from accounts.models import AccessEvent, User
 from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge, NudgeRule
@@ -279,6 +280,9 @@ def visit_schedule(
         detail=f"booked with {practitioner} for {starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
     )
     _schedule_reminders(visit, actor=actor)
+    domain_event_record(
+        name="visit.booked", patient_id=patient.pk, object_id=visit.pk, data={"visit_id": visit.pk}
+    )
     return visit
 
 
@@ -344,6 +348,9 @@ def visit_cancel(*, visit: Visit, actor: User, reason: str = "") -> Visit:
     visit.status = Visit.Status.CANCELLED
     visit.save(update_fields=["status"])
     withdrawn = _withdraw_reminders(visit, reason="visit cancelled")
+    domain_event_record(
+        name="visit.cancelled", patient_id=visit.patient_id, object_id=visit.pk, data={"visit_id": visit.pk}
+    )
     reason = " ".join(reason.split())
     record_access(
         action=AccessEvent.Action.UPDATE,

@@ -179,6 +179,9 @@ NO_PATIENT_DATA = {
     "nudges.MessageTemplate",
     "nudges.NudgeRule",
     "compliance.ClinicSettings",
+    "api.ApiKey",  # keys, endpoints and deliveries carry event names and ids, no patient's details
+    "api.WebhookEndpoint",
+    "api.WebhookDelivery",
     "auth.Group",
     "axes.AccessAttempt",
     "axes.AccessFailureLog",

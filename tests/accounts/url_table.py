@@ -57,6 +57,7 @@ N = {"pk": "note"}
 A = {"pk": "alert"}
 ITEM = {"pk": "journey", "item_pk": "item"}
 
+API = Row({}, 401, 401, 401, 401, audited=False)
 SIGN_IN = Row({}, 200, 302, 302, 302, audited=False)
 SIGN_OUT = Row({}, 302, 200, 200, 200, audited=False)
 
@@ -167,4 +168,18 @@ URLS: dict[str, Row] = {
     "mfa_generate_recovery_codes": own_account(),
     "mfa_view_recovery_codes": own_account(404),  # none generated yet
     "mfa_download_recovery_codes": own_account(404),
+    # The API (api/endpoints.py): a key in the Authorization header, never a session — 401 to everyone here
+    "api:openapi-json": public(),  # the schema names no patient
+    "api:openapi-view": public(),  # the docs page
+    "api:api-root": public(status=404),
+    "api:patients": API,
+    "api:patient": Row({"patient_id": "patient"}, 401, 401, 401, 401, audited=False),
+    "api:journeys": Row({"patient_id": "patient"}, 401, 401, 401, 401, audited=False),
+    "api:checkins": Row({"patient_id": "patient"}, 401, 401, 401, 401, audited=False),
+    "api:checkin": Row({"checkin_id": "checkin"}, 401, 401, 401, 401, audited=False),
+    "api:visits": API,
+    "api:visit_create": API,  # the same path as api:visits
+    "api:inquiry_create": public(status=405),  # POST only
+    "api:nudge": Row({"nudge_id": "nudge"}, 401, 401, 401, 401, audited=False),
+    "fhir_patient_export": Row(P, LOGIN, 403, 403, 200),  # the admin's FHIR download: audited as an export
 }
