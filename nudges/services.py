@@ -119,6 +119,70 @@ def nudge_schedule(
     return nudge
 
 
+@dataclass(frozen=True)
+class NudgeRequest:
+    """One nudge for ``nudge_schedule_many``: the arguments ``nudge_schedule`` takes (no person behind it)."""
+
+    patient: Patient
+    kind: str
+    send_at: datetime
+    dedupe_key: str
+    context: dict = field(default_factory=dict)
+    channel: str | None = None
+    expires_at: datetime | None = None
+
+
+def nudge_schedule_many(requests: list[NudgeRequest]) -> dict[str, Nudge]:
+    """``nudge_schedule`` for many nudges at once, for the periodic jobs: the same rules (a ``dedupe_key``
+    makes at most one nudge; scheduling again returns the first one unchanged; the channel falls back to the
+    one with consent) in four statements whatever their number. Return the nudge of each key."""
+    for request in requests:
+        if request.kind not in Kind.values:
+            raise ValidationError(f"Unknown kind of nudge “{request.kind}”.")
+        if timezone.is_naive(request.send_at):
+            raise ValidationError("send_at must carry a time zone.")
+        if rendering.plain(request.context) != request.context:
+            raise ValidationError("A nudge's context may hold only plain text and numbers.")
+    wanted = {request.dedupe_key: request for request in reversed(requests)}  # the first of a key wins
+    if not wanted:
+        return {}
+    found = {n.dedupe_key: n for n in Nudge.objects.filter(dedupe_key__in=list(wanted))}
+    todo = [request for key, request in wanted.items() if key not in found]
+    if not todo:
+        return found
+    choosing = {request.patient.pk for request in todo if not request.channel}
+    patients = {p.pk: p for p in Patient.objects.with_consent().filter(pk__in=choosing)} if choosing else {}
+    with transaction.atomic():
+        Nudge.objects.bulk_create(
+            [
+                Nudge(
+                    patient_id=request.patient.pk,
+                    kind=request.kind,
+                    channel=request.channel or _channel_for(patients[request.patient.pk], None),
+                    send_at=request.send_at,
+                    expires_at=request.expires_at,
+                    dedupe_key=request.dedupe_key,
+                    context=request.context,
+                )
+                for request in todo
+            ],
+            batch_size=1_000,
+            ignore_conflicts=True,  # another process scheduled one of them a moment ago: its row stands
+        )
+        made = Nudge.objects.filter(dedupe_key__in=[request.dedupe_key for request in todo])
+        found |= {nudge.dedupe_key: nudge for nudge in made}
+    now = timezone.now()
+    due = [found[request.dedupe_key].pk for request in todo if found[request.dedupe_key].send_at <= now]
+    if due:
+        transaction.on_commit(functools.partial(_enqueue_all, due))
+    return found
+
+
+def _enqueue_all(nudge_ids: list[int]) -> None:
+    for nudge_id in nudge_ids:
+        _enqueue_delivery(nudge_id)
+
+
 def nudge_send_one_off(
     *,
     patient: Patient,
