@@ -385,6 +385,56 @@ def _settle(nudge: Nudge, **fields: Any) -> bool:
 
 
 @functools.cache
+def _sent_sql(vendor: str) -> str:
+    """Record 'sent' for a nudge this batch took — unless a person has acted on it since (``_settle``'s rule)
+    — as one statement. On PostgreSQL its commit is asynchronous (``synchronous_commit`` off for this
+    transaction alone, by ``set_config(…, true)`` in the same statement): it does not wait for the disk.
+
+    Why that is safe: the take before the transport is committed synchronously, so a message can only have
+    left once its take is on disk. If this commit is lost (the database server crashes within a fraction of
+    a second, before the WAL writer or the next synchronous commit — the next take — flushes it), the row is
+    left taken and unmarked: the lease makes it ``unknown`` for a person, exactly as when the worker dies
+    after the transport returns. Never sent twice; at worst a sent message shows as unknown."""
+    table = connection.ops.quote_name(Nudge._meta.db_table)
+    update = (
+        f"UPDATE {table} SET status = %s, sent_at = %s, provider_id = %s, last_error = '', status_reason = ''"  # noqa: S608
+        " WHERE id = %s AND taken_at = %s AND (status = %s OR (status = %s AND reviewed_at IS NULL))"
+    )
+    if vendor != "postgresql":
+        return update
+    lazy = "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS off) "
+    return f"{lazy}{update} AND EXISTS (SELECT 1 FROM lazy)"  # noqa: S608
+
+
+def _settle_sent(nudge: Nudge, *, provider_id: str) -> bool:
+    """``_settle(nudge, status=SENT, …)`` in one statement with an asynchronous commit (``_sent_sql``), with
+    the same waiting for a database that is restarting."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        Nudge.Status.SENT, adapt(timezone.now()), provider_id, nudge.pk, adapt(nudge.taken_at),
+        Nudge.Status.SENDING, Nudge.Status.UNKNOWN,
+    ]  # fmt: skip
+    if connection.in_atomic_block:  # inside a caller's transaction its commit decides: write it plainly
+        return _settle(
+            nudge, status=Nudge.Status.SENT, sent_at=timezone.now(), provider_id=provider_id, last_error="",
+            status_reason="",
+        )  # fmt: skip
+    delays = iter(SETTLE_RETRY_DELAYS)
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_sent_sql(connection.vendor), params)
+                return cursor.rowcount == 1
+        except (OperationalError, InterfaceError):
+            delay = next(delays, None)
+            if delay is None:
+                raise  # the lease will make it unknown: it was taken, and nobody can say more now
+            logger.warning("nudge %s: could not record its outcome yet; retrying in %s s", nudge.pk, delay)
+            connection.close()  # the next query opens a new connection
+            sleep(delay)
+
+
+@functools.cache
 def _take_sql(channel: str, vendor: str) -> str:
     """The take as one statement, for one channel: the claim re-checked and the patient's consent, unsubscribe
     and archive read by the same UPDATE. The rule is ``patients.selectors.patient_may_message``'s: not archived,
@@ -603,14 +653,7 @@ def _transmit(ready: _Ready, report: DispatchReport) -> None:
     else:
         # One UPDATE per nudge, right after its transport returns: the window in which a crash leaves a
         # sent message taken but unmarked (later 'unknown', never resent) stays one message wide.
-        _settle(
-            nudge,
-            status=Nudge.Status.SENT,
-            sent_at=timezone.now(),
-            provider_id=provider_id[:120],
-            last_error="",
-            status_reason="",
-        )
+        _settle_sent(nudge, provider_id=provider_id[:120])
         report.count("sent")
 
 
