@@ -178,7 +178,20 @@ def nudge_schedule_many(requests: list[NudgeRequest]) -> dict[str, Nudge]:
     return found
 
 
+# Up to this many due nudges scheduled at once are queued one task each; more are left to one dispatch pass
+# (queued at once), which claims them in batches: thousands of broker round trips cost more than the sends.
+ENQUEUE_EACH_UP_TO = 20
+
+
 def _enqueue_all(nudge_ids: list[int]) -> None:
+    if len(nudge_ids) > ENQUEUE_EACH_UP_TO:
+        from .tasks import dispatch_due
+
+        try:
+            dispatch_due.apply_async(retry=True, retry_policy={"max_retries": 0})
+        except Exception:  # the broker is down: beat's next dispatch sends them
+            logger.warning("could not queue a dispatch for %s nudges", len(nudge_ids), exc_info=True)
+        return
     for nudge_id in nudge_ids:
         _enqueue_delivery(nudge_id)
 
