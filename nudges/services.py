@@ -5,7 +5,8 @@ sending) and then taken for its own send by a conditional UPDATE just before its
 dispatchers, a retried task or a second beat never send it twice; consent, unsubscribe and archive are
 read in the very statement that takes it, quiet hours just before; only a nudge whose transport may have
 run can become ``unknown`` (it waits for a person) — one whose batch stopped before taking it is sent later,
-once.
+once. The take commits synchronously; the record of *sent* after it does not wait for the disk (``_sent_sql``):
+lost in a database crash, it leaves the nudge taken, and so ``unknown``, never sent again.
 """
 
 from __future__ import annotations
