@@ -13,3 +13,19 @@ def domain_event_record(
     if name not in DomainEvent.Name.values:
         raise ValueError(f"unknown domain event: {name!r}")
     return DomainEvent.objects.create(name=name, patient_id=patient_id, object_id=object_id, data=data or {})
+
+
+def domain_events_record_many(events: list[dict]) -> list[DomainEvent]:
+    """``domain_event_record`` for many at once, in one statement (falter detection opens alerts in bulk)."""
+    unknown = {event["name"] for event in events} - set(DomainEvent.Name.values)
+    if unknown:
+        raise ValueError(f"unknown domain event: {sorted(unknown)!r}")
+    return DomainEvent.objects.bulk_create(
+        DomainEvent(
+            name=event["name"],
+            patient_id=event.get("patient_id"),
+            object_id=event.get("object_id"),
+            data=event.get("data") or {},
+        )
+        for event in events
+    )

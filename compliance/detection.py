@@ -42,31 +42,33 @@ alert opened or changed.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import record_access
-from accounts.events import domain_event_record
+from accounts.audit import record_access_many
+from accounts.events import domain_events_record_many
 from accounts.models import AccessEvent
 from journeys.models import CheckIn, Journey, Stage
 from journeys.tokens import checkin_token
 from nudges.models import Kind, Nudge, NudgeRule
-from nudges.services import nudge_schedule
+from nudges.services import NudgeRequest, nudge_schedule_many
 from patients.models import CareTeamMember
 
 from .emails import render_email
 from .models import Alert, Barrier, CheckInAnswer, ClinicSettings, ComplianceLog
-from .scoring import latest_against_usual, recent_and_baseline
+from .scoring import RECENT_AT_MOST, latest_against_usual, recent_and_baseline
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ MISSED_LABEL = "missed check-in sweep"
 DEFAULT_OFFSET_MINUTES = {Kind.CHECKIN_MISSED: 24 * 60, Kind.ADHERENCE_OUTREACH: 0}
 # A follow-up to a missed check-in stops mattering once the next week's check-in has come and gone.
 MISSED_FOLLOW_UP_USEFUL_FOR = timedelta(days=7)
+# The periodic jobs work through this many journeys (check-ins for the sweep) at a time, each chunk read,
+# judged and committed on its own: memory stays bounded, and a run cut short at Celery's time limit keeps
+# every alert and follow-up of the chunks it finished.
+DETECTION_CHUNK = 1_000
+SWEEP_CHUNK = 1_000
 
 
 def missed_key(checkin_id: int) -> str:
@@ -149,44 +156,64 @@ def _calling_from() -> dict[int, datetime]:
 
 def checkins_mark_missed(*, now: datetime | None = None) -> int:
     """Mark closed, unanswered check-ins missed, each once, and schedule one gentle follow-up for each
-    (only while its journey is still at check-ins). Return how many were marked."""
+    (only while its journey is still at check-ins). Return how many were marked.
+
+    Set-based: a fixed number of statements per ``SWEEP_CHUNK`` check-ins marked (the claim, then per chunk
+    the check-ins, their next ones, the follow-ups in bulk and the audit rows in one chained insert), each
+    chunk committed on its own."""
     now = now or timezone.now()
     marked = _claim_closed(now)
     if not marked:
         return 0
-    missed = list(CheckIn.objects.filter(pk__in=marked).select_related("journey__patient").order_by("pk"))
     calling_from = _calling_from()
-    following = [
-        c
+    offset = _rule_offset(Kind.CHECKIN_MISSED)
+    for start in range(0, len(marked), SWEEP_CHUNK):
+        with transaction.atomic():
+            _follow_up_missed(marked[start : start + SWEEP_CHUNK], now, calling_from, offset)
+    return len(marked)
+
+
+def _follow_up_missed(
+    ids: list[int], now: datetime, calling_from: dict[int, datetime], offset: timedelta | None
+) -> None:
+    missed = list(CheckIn.objects.filter(pk__in=ids).select_related("journey__patient").order_by("pk"))
+    following = {
+        c.pk
         for c in missed
-        if c.journey.is_open
+        if offset is not None
+        and c.journey.is_open
         and c.journey.stage == Stage.CHECK_INS
         and not c.closes_at > calling_from.get(c.journey.patient_id, c.closes_at)
-    ]
-    offset = _rule_offset(Kind.CHECKIN_MISSED) if following else None
-    next_by_journey = _next_checkins({c.journey_id for c in following}, now)
+    }
+    next_by_journey = (
+        _next_checkins({c.journey_id for c in missed if c.pk in following}, now) if following else {}
+    )
+    requests = []
     for checkin in missed:
-        patient = checkin.journey.patient
-        detail = f"check-in due {checkin.due_on:%Y-%m-%d} closed unanswered"
-        if checkin in following and offset is not None:
+        if checkin.pk in following and offset is not None:
             next_id = next_by_journey.get(checkin.journey_id)
-            nudge_schedule(
-                patient=patient,
-                kind=Kind.CHECKIN_MISSED,
-                send_at=max(now, checkin.closes_at + offset),
-                expires_at=checkin.closes_at + MISSED_FOLLOW_UP_USEFUL_FOR,
-                dedupe_key=missed_key(checkin.pk),
-                context={"checkin_url": checkin_url(next_id)} if next_id else {},
+            requests.append(
+                NudgeRequest(
+                    patient=checkin.journey.patient,
+                    kind=Kind.CHECKIN_MISSED,
+                    send_at=max(now, checkin.closes_at + offset),
+                    expires_at=checkin.closes_at + MISSED_FOLLOW_UP_USEFUL_FOR,
+                    dedupe_key=missed_key(checkin.pk),
+                    context={"checkin_url": checkin_url(next_id)} if next_id else {},
+                )
             )
-            detail += "; a gentle follow-up is scheduled"
-        record_access(
-            action=AccessEvent.Action.UPDATE,
-            actor_label=MISSED_LABEL,
-            patient_id=patient.pk,
-            obj=checkin,
-            detail=detail,
-        )
-    return len(marked)
+    nudge_schedule_many(requests)
+    record_access_many(
+        {
+            "action": AccessEvent.Action.UPDATE,
+            "actor_label": MISSED_LABEL,
+            "patient_id": checkin.journey.patient_id,
+            "obj": checkin,
+            "detail": f"check-in due {checkin.due_on:%Y-%m-%d} closed unanswered"
+            + ("; a gentle follow-up is scheduled" if checkin.pk in following else ""),
+        }
+        for checkin in missed
+    )
 
 
 # --- Faltering ------------------------------------------------------------------------------------
@@ -279,11 +306,55 @@ class _Seen:
     statuses: list[str] = field(default_factory=list)
 
 
-def _history(journey_ids: list[int], now: datetime) -> dict[int, list[_Seen]]:
+def _history(journey_ids: list[int], now: datetime, window_days: int) -> dict[int, list[_Seen]]:
     """Per journey, its check-ins that are answered, closed, or asked and waiting, newest first, with the
     item reports of the answered ones. Two queries. A check-in still marked scheduled after its window closed
-    counts as missed, so detection never waits for the missed-check-in sweep."""
-    rows = (
+    counts as missed, so detection never waits for the missed-check-in sweep.
+
+    Only the rules' window is kept: once a journey has ``RECENT_AT_MOST`` answered check-ins, nothing due more
+    than ``window_days`` before the oldest of them can change a finding (the recent sample is at most those
+    answers, the baseline reaches ``window_days`` before it, the silence rules read the newest closed ones),
+    so older check-ins are dropped and their item reports never read."""
+    rows = _history_rows(journey_ids, now, window_days)
+    history: dict[int, list[_Seen]] = defaultdict(list)
+    answered: dict[int, _Seen] = {}
+    answers_seen: dict[int, int] = defaultdict(int)
+    cutoff: dict[int, date] = {}
+    for journey_id, pk, due_on, status, answered_at, closes_at, asked_at, answer_id, barriers, words in rows:
+        if journey_id in cutoff and due_on < cutoff[journey_id]:
+            continue  # older than anything the rules read
+        if status == CheckIn.Status.ANSWERED:
+            seen = _Seen(pk, due_on, "answered", answered_at or closes_at, answer_id)
+            seen.side_effect = answer_id is not None and reports_side_effect(barriers=barriers, words=words)
+            seen.told = bool(barriers) or bool((words or "").strip())
+            answered[pk] = seen
+            answers_seen[journey_id] += 1
+            if answers_seen[journey_id] == RECENT_AT_MOST:
+                cutoff[journey_id] = due_on - timedelta(days=window_days)
+        elif status == CheckIn.Status.MISSED or closes_at <= now:
+            seen = _Seen(pk, due_on, "missed", closes_at)
+        else:
+            seen = _Seen(pk, due_on, "waiting", asked_at)
+        history[journey_id].append(seen)
+    for checkin_id, status in _item_reports(list(answered)):
+        answered[checkin_id].statuses.append(status)
+    return history
+
+
+def _history_rows(journey_ids: list[int], now: datetime, window_days: int):
+    """The check-in rows ``_history`` reads. On PostgreSQL the rules' window is cut in the database (per
+    journey, nothing due more than ``window_days`` before its ``RECENT_AT_MOST``-th newest answer, found by
+    one index probe per journey), so a year of weekly check-ins costs what a few weeks cost; elsewhere
+    ``_history`` cuts it in Python."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_HISTORY_SQL, {"ids": journey_ids, "now": now, "window": window_days})
+            # Django has psycopg hand JSON back as text (the field decodes it): decode the barriers here.
+            return [
+                (*row[:8], json.loads(row[8]) if isinstance(row[8], str) else row[8], row[9])
+                for row in cursor.fetchall()
+            ]
+    return (
         CheckIn.objects.filter(journey_id__in=journey_ids)
         .filter(
             Q(status__in=[CheckIn.Status.ANSWERED, CheckIn.Status.MISSED])
@@ -296,34 +367,51 @@ def _history(journey_ids: list[int], now: datetime) -> dict[int, list[_Seen]]:
             "answer__pk", "answer__barriers", "answer__where_it_failed",
         )
     )  # fmt: skip
-    history: dict[int, list[_Seen]] = defaultdict(list)
-    answered: dict[int, _Seen] = {}
-    for journey_id, pk, due_on, status, answered_at, closes_at, asked_at, answer_id, barriers, words in rows:
-        if status == CheckIn.Status.ANSWERED:
-            seen = _Seen(pk, due_on, "answered", answered_at or closes_at, answer_id)
-            seen.side_effect = answer_id is not None and reports_side_effect(barriers=barriers, words=words)
-            seen.told = bool(barriers) or bool((words or "").strip())
-            answered[pk] = seen
-        elif status == CheckIn.Status.MISSED or closes_at <= now:
-            seen = _Seen(pk, due_on, "missed", closes_at)
-        else:
-            seen = _Seen(pk, due_on, "waiting", asked_at)
-        history[journey_id].append(seen)
-    if answered:
-        for checkin_id, status in ComplianceLog.objects.filter(checkin_id__in=list(answered)).values_list(
-            "checkin_id", "status"
-        ):
-            answered[checkin_id].statuses.append(status)
-    return history
 
 
-def _last_corrected() -> dict[int, datetime]:
-    """Per patient, when their latest alert was answered: the rules read only what came after."""
+# The same rows as the ORM query in ``_history_rows``, with the window cut per journey. ``cut`` is
+# materialised so its one probe per journey is not re-run for every check-in row.
+_HISTORY_SQL = f"""
+WITH cut AS MATERIALIZED (
+    SELECT j.id AS journey_id,
+           (SELECT a.due_on FROM journeys_checkin a
+             WHERE a.journey_id = j.id AND a.status = 'answered'
+             ORDER BY a.due_on DESC OFFSET {RECENT_AT_MOST - 1} LIMIT 1) - %(window)s AS since
+      FROM unnest(%(ids)s::bigint[]) AS j(id)
+)
+SELECT c.journey_id, c.id, c.due_on, c.status, c.answered_at, c.closes_at, n.sent_at,
+       ans.id, ans.barriers, ans.where_it_failed
+  FROM cut
+  JOIN journeys_checkin c ON c.journey_id = cut.journey_id AND (cut.since IS NULL OR c.due_on >= cut.since)
+  LEFT JOIN nudges_nudge n ON n.id = c.request_nudge_id
+  LEFT JOIN compliance_checkinanswer ans ON ans.checkin_id = c.id
+ WHERE c.status IN ('answered', 'missed') OR c.closes_at <= %(now)s OR n.sent_at IS NOT NULL
+ ORDER BY c.journey_id, c.due_on DESC
+"""  # noqa: S608  (only a constant is interpolated)
+
+
+def _item_reports(checkin_ids: list[int]):
+    """(check-in id, status) of every item report of these check-ins: one query, its ids one parameter."""
+    if not checkin_ids:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT checkin_id, status FROM compliance_compliancelog WHERE checkin_id = ANY(%s)",
+                [checkin_ids],
+            )
+            return cursor.fetchall()
+    return ComplianceLog.objects.filter(checkin_id__in=checkin_ids).values_list("checkin_id", "status")
+
+
+def _last_corrected(patient_ids: list[int] | None = None) -> dict[int, datetime]:
+    """Per patient (of ``patient_ids``, else all), when their latest alert was answered: the rules read only
+    what came after. One query."""
+    answered = Alert.objects.filter(resolved_at__isnull=False)
+    if patient_ids is not None:
+        answered = answered.filter(patient_id__in=patient_ids)
     return dict(
-        Alert.objects.filter(resolved_at__isnull=False)
-        .values("patient_id")
-        .annotate(last=Max("resolved_at"))
-        .values_list("patient_id", "last")
+        answered.values("patient_id").annotate(last=Max("resolved_at")).values_list("patient_id", "last")
     )
 
 
@@ -408,15 +496,16 @@ class _Open:
         return {row["reason"] for row in self.reasons}
 
 
-def _open_alerts() -> dict[int, _Open]:
-    """Per patient, their open alert. One query."""
+def _open_alerts(patient_ids: list[int] | None = None) -> dict[int, _Open]:
+    """Per patient (of ``patient_ids``, else all), their open alert. One query."""
+    open_ = Alert.objects.filter(resolved_at__isnull=True)
+    if patient_ids is not None:
+        open_ = open_.filter(patient_id__in=patient_ids)
     return {
         patient_id: _Open(
             pk, reasons or [{"reason": reason, "detail": detail}], sent_at or opened_at, bool(up)
         )
-        for pk, patient_id, reason, detail, reasons, sent_at, opened_at, up in Alert.objects.filter(
-            resolved_at__isnull=True
-        ).values_list(
+        for pk, patient_id, reason, detail, reasons, sent_at, opened_at, up in open_.values_list(
             "pk",
             "patient_id",
             "reason",
@@ -441,14 +530,26 @@ class _Plan:
     last_missed_id: int | None = None
 
 
-def _plans(now: datetime) -> list[_Plan]:
-    rules = ClinicSettings.load()
-    journeys = list(_journeys_at_checkins())
-    if not journeys:
-        return []
-    history = _history([j.pk for j in journeys], now)
-    open_alerts = _open_alerts()
-    corrected = _last_corrected()
+def _journey_chunks() -> Iterator[list[Journey]]:
+    """The journeys at check-ins, ``DETECTION_CHUNK`` at a time in id order (keyset: each chunk one query
+    starting after the last id, so nothing is held open between chunks and commits)."""
+    after = 0
+    while True:
+        chunk = list(_journeys_at_checkins().filter(pk__gt=after)[:DETECTION_CHUNK])
+        if not chunk:
+            return
+        yield chunk
+        if len(chunk) < DETECTION_CHUNK:
+            return
+        after = chunk[-1].pk
+
+
+def _plans_for(
+    journeys: list[Journey], rules: ClinicSettings, now: datetime, open_alerts: dict[int, _Open]
+) -> list[_Plan]:
+    """What one run does for these journeys' patients. Three queries whatever their number."""
+    history = _history([j.pk for j in journeys], now, rules.window_days)
+    corrected = _last_corrected([j.patient_id for j in journeys])
     plans = []
     for journey in journeys:
         seen = history.get(journey.pk, [])
@@ -467,11 +568,20 @@ def _plans(now: datetime) -> list[_Plan]:
     return plans
 
 
+def _plans(now: datetime) -> Iterator[list[_Plan]]:
+    """Chunk after chunk, what one run does: read, judge and (in ``detect_faltering``) act on one chunk of
+    journeys before the next is read."""
+    rules = ClinicSettings.load()
+    open_alerts = _open_alerts()
+    for journeys in _journey_chunks():
+        yield _plans_for(journeys, rules, now, open_alerts)
+
+
 def falter_findings(*, now: datetime | None = None) -> list[Finding]:
     """What the rules see now that the patient's open alert does not carry yet (nor an answered one, whose
     evidence the rules no longer read). Reads only: ``--dry-run`` shows this."""
     now = now or timezone.now()
-    return [finding for plan in _plans(now) for finding in plan.findings]
+    return [finding for plans in _plans(now) for plan in plans for finding in plan.findings]
 
 
 def _recently_reached(now: datetime, days: int) -> set[int]:
@@ -483,121 +593,200 @@ def _recently_reached(now: datetime, days: int) -> set[int]:
     )
 
 
-def _outreach_for(plan: _Plan, alert: Alert, *, now, outreach_after, reached: set[int]):
-    """The warm note for a new alert: none for a side effect alone (it is for the practitioner); for a
-    check-in left unanswered, the gentle follow-up the sweep sends for it; otherwise one outreach, at most
-    once per patient in the clinic's ``outreach_every_days``."""
-    reasons = {f.reason for f in plan.findings}
-    if reasons == {Alert.Reason.SIDE_EFFECT}:
-        return None
-    if plan.findings[0].reason == Alert.Reason.MISSED_CHECKINS and plan.last_missed_id is not None:
-        follow_up = Nudge.objects.filter(dedupe_key=missed_key(plan.last_missed_id)).first()
-        if follow_up is not None or _rule_offset(Kind.CHECKIN_MISSED) is not None:
-            return follow_up
-    if outreach_after is None or alert.patient_id in reached:
-        return None
-    reached.add(alert.patient_id)
-    return nudge_schedule(
-        patient=plan.journey.patient,
-        kind=Kind.ADHERENCE_OUTREACH,
-        send_at=now + outreach_after,
-        dedupe_key=outreach_key(alert.pk),
+def _outreach_many(pairs: list[tuple[_Plan, Alert]], *, now, outreach_after, reached: set[int]) -> set[int]:
+    """The warm note for each new alert (set on ``alert.outreach_nudge``): none for a side effect alone (it is
+    for the practitioner); for a check-in left unanswered, the gentle follow-up the sweep sends for it;
+    otherwise one outreach, at most once per patient in the clinic's ``outreach_every_days``. A fixed
+    handful of queries whatever the number of alerts. Return the patients an outreach was scheduled for."""
+    silent = {
+        alert.pk: missed_key(plan.last_missed_id)
+        for plan, alert in pairs
+        if plan.findings[0].reason == Alert.Reason.MISSED_CHECKINS and plan.last_missed_id is not None
+    }
+    follow_ups = (
+        {n.dedupe_key: n for n in Nudge.objects.filter(dedupe_key__in=list(silent.values()))}
+        if silent
+        else {}
     )
+    sweep_follows_up = silent and _rule_offset(Kind.CHECKIN_MISSED) is not None
+    requests = []
+    reaching: set[int] = set()
+    for plan, alert in pairs:
+        if {f.reason for f in plan.findings} == {Alert.Reason.SIDE_EFFECT}:
+            continue
+        if alert.pk in silent:
+            follow_up = follow_ups.get(silent[alert.pk])
+            if follow_up is not None or sweep_follows_up:
+                alert.outreach_nudge = follow_up
+                continue
+        if outreach_after is None or alert.patient_id in reached or alert.patient_id in reaching:
+            continue
+        reaching.add(alert.patient_id)
+        requests.append(
+            NudgeRequest(
+                patient=plan.journey.patient,
+                kind=Kind.ADHERENCE_OUTREACH,
+                send_at=now + outreach_after,
+                dedupe_key=outreach_key(alert.pk),
+            )
+        )
+    made = nudge_schedule_many(requests)
+    for _plan, alert in pairs:
+        if alert.outreach_nudge_id is None and outreach_key(alert.pk) in made:
+            alert.outreach_nudge = made[outreach_key(alert.pk)]
+    return reaching
 
 
 def _labels(findings: list[Finding]) -> str:
     return ", ".join(f.reason_label.lower() for f in findings)
 
 
-def _open_one(plan: _Plan, *, now: datetime, outreach_after, reached: set[int]) -> Alert | None:
-    first = plan.findings[0]
-    patient = first.patient
+def _open_many(
+    plans: list[_Plan], *, now: datetime, outreach_after, reached: set[int]
+) -> list[tuple[_Plan, Alert]]:
+    """Open one alert per plan, with its outreach and its audit row, in a fixed number of statements; return
+    the alerts opened. When another run opened one of these patients' alerts a moment ago (the partial unique
+    constraint refuses a second), the plans are opened one by one and that patient's is left out."""
+    if not plans:
+        return []
     try:
         with transaction.atomic():
-            alert = Alert.objects.create(
-                patient=patient, journey=plan.journey, reason=first.reason, detail=first.detail, opened_at=now,
-                reasons=[f.as_row(now) for f in plan.findings],
-                answer_id=next((f.answer_id for f in plan.findings if f.answer_id), None),
-            )  # fmt: skip
-            alert.outreach_nudge = _outreach_for(
-                plan, alert, now=now, outreach_after=outreach_after, reached=reached
-            )
-            if alert.outreach_nudge is not None:
-                alert.save(update_fields=["outreach_nudge"])
-            record_access(
-                action=AccessEvent.Action.CREATE,
-                actor_label=DETECTION_LABEL,
-                patient_id=patient.pk,
-                obj=alert,
-                detail=f"alert opened: {_labels(plan.findings)}",
-            )
-            domain_event_record(
-                name="alert.opened",
-                patient_id=patient.pk,
-                object_id=alert.pk,
-                data={"alert_id": alert.pk, "reason": alert.reason},
-            )
+            return _open_all(plans, now=now, outreach_after=outreach_after, reached=reached)
     except IntegrityError:
-        return None  # another run opened this patient's alert a moment ago
-    return alert
+        if len(plans) == 1:
+            return []  # another run opened this patient's alert a moment ago
+    return [
+        pair
+        for plan in plans
+        for pair in _open_many([plan], now=now, outreach_after=outreach_after, reached=reached)
+    ]
+
+
+def _open_all(
+    plans: list[_Plan], *, now: datetime, outreach_after, reached: set[int]
+) -> list[tuple[_Plan, Alert]]:
+    alerts = Alert.objects.bulk_create(
+        [
+            Alert(
+                patient=plan.journey.patient, journey=plan.journey, reason=plan.findings[0].reason,
+                detail=plan.findings[0].detail, opened_at=now, reasons=[f.as_row(now) for f in plan.findings],
+                answer_id=next((f.answer_id for f in plan.findings if f.answer_id), None),
+            )
+            for plan in plans
+        ]
+    )  # fmt: skip
+    pairs = list(zip(plans, alerts, strict=True))
+    reaching = _outreach_many(pairs, now=now, outreach_after=outreach_after, reached=reached)
+    with_note = [alert for alert in alerts if alert.outreach_nudge_id is not None]
+    if with_note:
+        Alert.objects.bulk_update(with_note, ["outreach_nudge"], batch_size=1_000)
+    record_access_many(
+        {
+            "action": AccessEvent.Action.CREATE,
+            "actor_label": DETECTION_LABEL,
+            "patient_id": alert.patient_id,
+            "obj": alert,
+            "detail": f"alert opened: {_labels(plan.findings)}",
+        }
+        for plan, alert in pairs
+    )
+    domain_events_record_many(
+        [
+            {
+                "name": "alert.opened",
+                "patient_id": alert.patient_id,
+                "object_id": alert.pk,
+                "data": {"alert_id": alert.pk, "reason": alert.reason},
+            }
+            for alert in alerts
+        ]
+    )
+    reached |= reaching  # only once this chunk's alerts stand (a refused bulk insert reached nobody)
+    return pairs
+
+
+def _open_one(plan: _Plan, *, now: datetime, outreach_after, reached: set[int]) -> Alert | None:
+    opened = _open_many([plan], now=now, outreach_after=outreach_after, reached=reached)
+    return opened[0][1] if opened else None
+
+
+def _carry_on_many(plans: list[_Plan], *, now: datetime) -> list[tuple[_Plan, Alert]]:
+    """Add the new reasons to each patient's open alert, and escalate it when they stayed silent after
+    outreach; no second alert, no second note. The alert rows are locked and read again (one statement), so
+    two runs adding reasons at once keep both; the changed rows are written and audited in bulk. Return the
+    alerts a side effect joined (the lead is told at once)."""
+    if not plans:
+        return []
+    heard = []
+    with transaction.atomic():
+        locked = {
+            alert.pk: alert
+            for alert in Alert.objects.select_for_update()
+            .filter(
+                pk__in={plan.open.pk for plan in plans if plan.open is not None}, resolved_at__isnull=True
+            )
+            .order_by("pk")
+        }
+        changed: dict[int, tuple[Alert, list[str]]] = {}
+        fields: set[str] = set()
+        for plan in plans:
+            alert = locked.get(plan.open.pk) if plan.open is not None else None
+            if alert is None:
+                continue  # answered a moment ago: its evidence is no longer read
+            rows = alert.reasons or [{"reason": alert.reason, "detail": alert.detail}]
+            have = {row["reason"] for row in rows}
+            added = [f for f in plan.findings if f.reason not in have]
+            escalate = plan.escalate and alert.escalated_at is None
+            if not added and not escalate:
+                continue
+            said = changed.setdefault(alert.pk, (alert, []))[1]
+            if added:
+                alert.reasons = rows + [f.as_row(now) for f in added]
+                fields.add("reasons")
+                answer_id = next((f.answer_id for f in added if f.answer_id), None)
+                if answer_id:
+                    alert.answer_id = answer_id
+                    fields.add("answer")
+                said.append(f"reasons added: {_labels(added)}")
+            if escalate:
+                alert.escalated_at = now
+                fields.add("escalated_at")
+                said.append("no answer since the patient was reached: call the patient")
+            plan.open.reasons, plan.open.escalated = alert.reasons, alert.escalated_at is not None
+            if any(f.reason == Alert.Reason.SIDE_EFFECT for f in added):
+                heard.append((plan, alert))
+        if not changed:
+            return heard
+        Alert.objects.bulk_update([alert for alert, _ in changed.values()], sorted(fields), batch_size=1_000)
+        record_access_many(
+            {
+                "action": AccessEvent.Action.UPDATE,
+                "actor_label": DETECTION_LABEL,
+                "patient_id": alert.patient_id,
+                "obj": alert,
+                "detail": "; ".join(said),
+            }
+            for alert, said in changed.values()
+        )
+    return heard
 
 
 def _carry_on(plan: _Plan, *, now: datetime) -> Alert | None:
-    """Add the new reasons to the patient's open alert, and escalate it when they stayed silent after
-    outreach; no second alert, no second note. The alert row is locked and read again, so two runs adding
-    reasons at once keep both. Return the alert when a side effect joined it (the lead is told at once),
-    else None."""
-    with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update()
-            .select_related("patient")
-            .filter(pk=plan.open.pk, resolved_at__isnull=True)
-            .first()
-        )
-        if alert is None:
-            return None  # answered a moment ago: its evidence is no longer read
-        rows = alert.reasons or [{"reason": alert.reason, "detail": alert.detail}]
-        have = {row["reason"] for row in rows}
-        added = [f for f in plan.findings if f.reason not in have]
-        escalate = plan.escalate and alert.escalated_at is None
-        if not added and not escalate:
-            return None
-        said = []
-        fields = []
-        if added:
-            alert.reasons = rows + [f.as_row(now) for f in added]
-            fields.append("reasons")
-            answer_id = next((f.answer_id for f in added if f.answer_id), None)
-            if answer_id:
-                alert.answer_id = answer_id
-                fields.append("answer")
-            said.append(f"reasons added: {_labels(added)}")
-        if escalate:
-            alert.escalated_at = now
-            fields.append("escalated_at")
-            said.append("no answer since the patient was reached: call the patient")
-        alert.save(update_fields=fields)
-        record_access(
-            action=AccessEvent.Action.UPDATE,
-            actor_label=DETECTION_LABEL,
-            patient_id=alert.patient_id,
-            obj=alert,
-            detail="; ".join(said),
-        )
-    plan.open.reasons, plan.open.escalated = alert.reasons, alert.escalated_at is not None
-    return alert if any(f.reason == Alert.Reason.SIDE_EFFECT for f in added) else None
+    """``_carry_on_many`` for one plan: the alert when a side effect joined it, else None."""
+    heard = _carry_on_many([plan], now=now)
+    return heard[0][1] if heard else None
 
 
 def _lowered(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _email_lead(journey: Journey, alert: Alert, findings: list[Finding]) -> None:
-    """Tell the lead practitioner why, once per alert opened (or side effect heard): the reasons only, the
-    rest is behind their sign-in. The subject never names the patient."""
+def _lead_email(journey: Journey, alert: Alert, findings: list[Finding]) -> EmailMultiAlternatives | None:
+    """The email telling the lead practitioner why, once per alert opened (or side effect heard): the reasons
+    only, the rest is behind their sign-in. The subject never names the patient. None without a lead."""
     email = getattr(journey, "lead_email", None)
     if not email or not findings:
-        return
+        return None
     patient = journey.patient
     site = settings.ALLIANCE_SITE_URL
     rendered = render_email(
@@ -616,36 +805,81 @@ def _email_lead(journey: Journey, alert: Alert, findings: list[Finding]) -> None
         subject=rendered.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email]
     )
     message.attach_alternative(rendered.html, "text/html")
+    return message
+
+
+def _email_lead(journey: Journey, alert: Alert, findings: list[Finding]) -> None:
+    _email_leads([(journey, alert, findings)])
+
+
+def _email_leads(emails: list[tuple[Journey, Alert, list[Finding]]]) -> None:
+    """Send the leads' emails (a chunk's) over one connection to the mail server; one that fails is logged
+    and the rest still go — the alerts are open and on the alerts page either way."""
+    messages = [(journey, _lead_email(journey, alert, findings)) for journey, alert, findings in emails]
+    ready = [(journey, message) for journey, message in messages if message is not None]
+    if not ready:
+        return
+    backend = mailers.default
     try:
-        message.send()
-    except Exception:  # the alerts are open and on the alerts page either way
-        logger.warning("could not email the lead practitioner about patient %s", patient.pk, exc_info=True)
+        opened = backend.open()
+    except Exception:
+        logger.warning("could not reach the mail server for the leads' emails", exc_info=True)
+        return
+    try:
+        for journey, message in ready:
+            try:
+                backend.send_messages([message])
+            except Exception:
+                logger.warning(
+                    "could not email the lead practitioner about patient %s",
+                    journey.patient_id,
+                    exc_info=True,
+                )
+    finally:
+        if opened:
+            try:
+                backend.close()
+            except Exception:
+                logger.warning("could not close the mail connection", exc_info=True)
 
 
 def detect_faltering(*, now: datetime | None = None) -> list[Alert]:
     """Open at most one alert per patient, carrying every reason that holds, with at most one outreach per
     patient in the clinic's ``outreach_every_days`` and one email to the lead practitioner; add later reasons
-    to the open alert and escalate it when the patient stays silent after outreach. Return the alerts opened."""
+    to the open alert and escalate it when the patient stays silent after outreach. Return the alerts opened.
+
+    Chunk by chunk of ``DETECTION_CHUNK`` journeys: read, judge, then open and change alerts in bulk and
+    commit, before the next chunk is read — a fixed number of queries per chunk, and a run cut short at the
+    time limit keeps what the chunks before it found. The leads' emails of a chunk go after its commit."""
     now = now or timezone.now()
-    plans = _plans(now)
-    if not plans:
-        return []
     rules = ClinicSettings.load()
-    outreach_after = _rule_offset(Kind.ADHERENCE_OUTREACH)
-    reached = _recently_reached(now, rules.outreach_every_days)
+    open_alerts = _open_alerts()
+    outreach_after: timedelta | None = None
+    reached: set[int] | None = None
     opened: list[Alert] = []
-    for plan in plans:
-        if plan.open is not None:
-            heard = _carry_on(plan, now=now)
-            if heard is not None:
-                _email_lead(
-                    plan.journey, heard, [f for f in plan.findings if f.reason == Alert.Reason.SIDE_EFFECT]
-                )
+    for journeys in _journey_chunks():
+        plans = _plans_for(journeys, rules, now, open_alerts)
+        if not plans:
             continue
-        alert = _open_one(plan, now=now, outreach_after=outreach_after, reached=reached)
-        if alert is not None:
-            opened.append(alert)
-            _email_lead(plan.journey, alert, plan.findings)
+        if reached is None:  # read once, when the first chunk has something to do
+            outreach_after = _rule_offset(Kind.ADHERENCE_OUTREACH)
+            reached = _recently_reached(now, rules.outreach_every_days)
+        with transaction.atomic():
+            heard = _carry_on_many([plan for plan in plans if plan.open is not None], now=now)
+            new = _open_many(
+                [plan for plan in plans if plan.open is None],
+                now=now,
+                outreach_after=outreach_after,
+                reached=reached,
+            )
+        _email_leads(
+            [
+                (plan.journey, alert, [f for f in plan.findings if f.reason == Alert.Reason.SIDE_EFFECT])
+                for plan, alert in heard
+            ]
+            + [(plan.journey, alert, plan.findings) for plan, alert in new]
+        )
+        opened += [alert for _plan, alert in new]
     return opened
 
 
@@ -660,7 +894,7 @@ def side_effect_heard(*, answer: CheckInAnswer, now: datetime | None = None) -> 
     journey = _journeys_at_checkins().filter(
         pk=answer.checkin.journey_id
     ).first() or Journey.objects.select_related("patient").get(pk=answer.checkin.journey_id)
-    corrected = _last_corrected().get(answer.patient_id)
+    corrected = _last_corrected([answer.patient_id]).get(answer.patient_id)
     if corrected is not None and answer.answered_at <= corrected:
         return None
     finding = Finding(
@@ -669,7 +903,7 @@ def side_effect_heard(*, answer: CheckInAnswer, now: datetime | None = None) -> 
         f"Reported in the check-in due {_day(answer.checkin.due_on)}",
         answer_id=answer.pk,
     )
-    current = _open_alerts().get(answer.patient_id)
+    current = _open_alerts([answer.patient_id]).get(answer.patient_id)
     if current is not None:
         if Alert.Reason.SIDE_EFFECT in current.reason_values:
             return None

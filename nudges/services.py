@@ -5,7 +5,8 @@ sending) and then taken for its own send by a conditional UPDATE just before its
 dispatchers, a retried task or a second beat never send it twice; consent, unsubscribe and archive are
 read in the very statement that takes it, quiet hours just before; only a nudge whose transport may have
 run can become ``unknown`` (it waits for a person) — one whose batch stopped before taking it is sent later,
-once.
+once. The take commits synchronously; the record of *sent* after it does not wait for the disk (``_sent_sql``):
+lost in a database crash, it leaves the nudge taken, and so ``unknown``, never sent again.
 """
 
 from __future__ import annotations
@@ -117,6 +118,83 @@ def nudge_schedule(
     if send_at <= timezone.now():
         transaction.on_commit(lambda: _enqueue_delivery(nudge.pk))
     return nudge
+
+
+@dataclass(frozen=True)
+class NudgeRequest:
+    """One nudge for ``nudge_schedule_many``: the arguments ``nudge_schedule`` takes (no person behind it)."""
+
+    patient: Patient
+    kind: str
+    send_at: datetime
+    dedupe_key: str
+    context: dict = field(default_factory=dict)
+    channel: str | None = None
+    expires_at: datetime | None = None
+
+
+def nudge_schedule_many(requests: list[NudgeRequest]) -> dict[str, Nudge]:
+    """``nudge_schedule`` for many nudges at once, for the periodic jobs: the same rules (a ``dedupe_key``
+    makes at most one nudge; scheduling again returns the first one unchanged; the channel falls back to the
+    one with consent) in four statements whatever their number. Return the nudge of each key."""
+    for request in requests:
+        if request.kind not in Kind.values:
+            raise ValidationError(f"Unknown kind of nudge “{request.kind}”.")
+        if timezone.is_naive(request.send_at):
+            raise ValidationError("send_at must carry a time zone.")
+        if rendering.plain(request.context) != request.context:
+            raise ValidationError("A nudge's context may hold only plain text and numbers.")
+    wanted = {request.dedupe_key: request for request in reversed(requests)}  # the first of a key wins
+    if not wanted:
+        return {}
+    found = {n.dedupe_key: n for n in Nudge.objects.filter(dedupe_key__in=list(wanted))}
+    todo = [request for key, request in wanted.items() if key not in found]
+    if not todo:
+        return found
+    choosing = {request.patient.pk for request in todo if not request.channel}
+    patients = {p.pk: p for p in Patient.objects.with_consent().filter(pk__in=choosing)} if choosing else {}
+    with transaction.atomic():
+        Nudge.objects.bulk_create(
+            [
+                Nudge(
+                    patient_id=request.patient.pk,
+                    kind=request.kind,
+                    channel=request.channel or _channel_for(patients[request.patient.pk], None),
+                    send_at=request.send_at,
+                    expires_at=request.expires_at,
+                    dedupe_key=request.dedupe_key,
+                    context=request.context,
+                )
+                for request in todo
+            ],
+            batch_size=1_000,
+            ignore_conflicts=True,  # another process scheduled one of them a moment ago: its row stands
+        )
+        made = Nudge.objects.filter(dedupe_key__in=[request.dedupe_key for request in todo])
+        found |= {nudge.dedupe_key: nudge for nudge in made}
+    now = timezone.now()
+    due = [found[request.dedupe_key].pk for request in todo if found[request.dedupe_key].send_at <= now]
+    if due:
+        transaction.on_commit(functools.partial(_enqueue_all, due))
+    return found
+
+
+# Up to this many due nudges scheduled at once are queued one task each; more are left to one dispatch pass
+# (queued at once), which claims them in batches: thousands of broker round trips cost more than the sends.
+ENQUEUE_EACH_UP_TO = 20
+
+
+def _enqueue_all(nudge_ids: list[int]) -> None:
+    if len(nudge_ids) > ENQUEUE_EACH_UP_TO:
+        from .tasks import dispatch_due
+
+        try:
+            dispatch_due.apply_async(retry=True, retry_policy={"max_retries": 0})
+        except Exception:  # the broker is down: beat's next dispatch sends them
+            logger.warning("could not queue a dispatch for %s nudges", len(nudge_ids), exc_info=True)
+        return
+    for nudge_id in nudge_ids:
+        _enqueue_delivery(nudge_id)
 
 
 def nudge_send_one_off(
@@ -314,6 +392,56 @@ def _settle(nudge: Nudge, **fields: Any) -> bool:
         except (OperationalError, InterfaceError):
             delay = next(delays, None)
             if delay is None or connection.in_atomic_block:
+                raise  # the lease will make it unknown: it was taken, and nobody can say more now
+            logger.warning("nudge %s: could not record its outcome yet; retrying in %s s", nudge.pk, delay)
+            connection.close()  # the next query opens a new connection
+            sleep(delay)
+
+
+@functools.cache
+def _sent_sql(vendor: str) -> str:
+    """Record 'sent' for a nudge this batch took — unless a person has acted on it since (``_settle``'s rule)
+    — as one statement. On PostgreSQL its commit is asynchronous (``synchronous_commit`` off for this
+    transaction alone, by ``set_config(…, true)`` in the same statement): it does not wait for the disk.
+
+    Why that is safe: the take before the transport is committed synchronously, so a message can only have
+    left once its take is on disk. If this commit is lost (the database server crashes within a fraction of
+    a second, before the WAL writer or the next synchronous commit — the next take — flushes it), the row is
+    left taken and unmarked: the lease makes it ``unknown`` for a person, exactly as when the worker dies
+    after the transport returns. Never sent twice; at worst a sent message shows as unknown."""
+    table = connection.ops.quote_name(Nudge._meta.db_table)
+    update = (
+        f"UPDATE {table} SET status = %s, sent_at = %s, provider_id = %s, last_error = '', status_reason = ''"  # noqa: S608
+        " WHERE id = %s AND taken_at = %s AND (status = %s OR (status = %s AND reviewed_at IS NULL))"
+    )
+    if vendor != "postgresql":
+        return update
+    lazy = "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS off) "
+    return f"{lazy}{update} AND EXISTS (SELECT 1 FROM lazy)"  # noqa: S608
+
+
+def _settle_sent(nudge: Nudge, *, provider_id: str) -> bool:
+    """``_settle(nudge, status=SENT, …)`` in one statement with an asynchronous commit (``_sent_sql``), with
+    the same waiting for a database that is restarting."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        Nudge.Status.SENT, adapt(timezone.now()), provider_id, nudge.pk, adapt(nudge.taken_at),
+        Nudge.Status.SENDING, Nudge.Status.UNKNOWN,
+    ]  # fmt: skip
+    if connection.in_atomic_block:  # inside a caller's transaction its commit decides: write it plainly
+        return _settle(
+            nudge, status=Nudge.Status.SENT, sent_at=timezone.now(), provider_id=provider_id, last_error="",
+            status_reason="",
+        )  # fmt: skip
+    delays = iter(SETTLE_RETRY_DELAYS)
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_sent_sql(connection.vendor), params)
+                return cursor.rowcount == 1
+        except (OperationalError, InterfaceError):
+            delay = next(delays, None)
+            if delay is None:
                 raise  # the lease will make it unknown: it was taken, and nobody can say more now
             logger.warning("nudge %s: could not record its outcome yet; retrying in %s s", nudge.pk, delay)
             connection.close()  # the next query opens a new connection
@@ -539,14 +667,7 @@ def _transmit(ready: _Ready, report: DispatchReport) -> None:
     else:
         # One UPDATE per nudge, right after its transport returns: the window in which a crash leaves a
         # sent message taken but unmarked (later 'unknown', never resent) stays one message wide.
-        _settle(
-            nudge,
-            status=Nudge.Status.SENT,
-            sent_at=timezone.now(),
-            provider_id=provider_id[:120],
-            last_error="",
-            status_reason="",
-        )
+        _settle_sent(nudge, provider_id=provider_id[:120])
         report.count("sent")
 
 

@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import DatabaseError
 from django.test import RequestFactory
 
-from accounts.audit import record_access, record_list, request_context
+from accounts.audit import record_access, record_access_many, record_list, request_context
 from accounts.chain import GENESIS, row_hash, walk_chain
 from accounts.models import AccessEvent
 
@@ -63,6 +63,23 @@ def test_each_row_is_chained_to_the_one_before(trail):
         assert after.prev_hash == before.hash
     for stored in AccessEvent.objects.order_by("seq"):
         assert stored.hash == row_hash(stored)
+
+
+def test_rows_written_together_are_chained_in_order_after_the_trail_and_verify(trail, practitioner):
+    """The periodic jobs write their rows with ``record_access_many``: one lock, one insert, the same chain."""
+    many = record_access_many(
+        {"action": "update", "actor_label": "a job", "patient_id": n, "detail": f"bulk {n}"} for n in range(3)
+    )
+    record_access(action="view", actor=practitioner, patient_id=9, detail="after")
+
+    assert [e.seq for e in many] == [6, 7, 8]
+    assert many[0].prev_hash == trail[-1].hash
+    stored = list(AccessEvent.objects.order_by("seq"))
+    for before, after in itertools.pairwise(stored):
+        assert after.prev_hash == before.hash
+    assert all(row.hash == row_hash(row) for row in stored)
+    assert "holds: 9 rows" in verify()
+    assert record_access_many([]) == []
 
 
 def test_verify_audit_says_an_untouched_trail_holds(trail):

@@ -399,15 +399,115 @@ def test_opening_an_alert_is_audited(led):
     )
 
 
-def test_detection_reads_a_fixed_number_of_queries_per_patient(led, django_assert_max_num_queries):
-    journey, _ = led
-    week(journey, MONDAY, ["done", "done", "done"])
-    for _ in range(4):
-        Journey.objects.create(patient=PatientFactory(), stage=Stage.CHECK_INS)
-    patients = 5
+def faltering_clinic(n, practitioner, *, lead_every=2):
+    """``n`` patients at check-ins, each with a plan of three items and two check-ins answered at 0% (low
+    adherence), every other one with a lead practitioner; outreach an hour after the alert (not due yet)."""
+    NudgeRule.objects.update_or_create(
+        kind=Kind.ADHERENCE_OUTREACH, defaults={"enabled": True, "offsets_minutes": [60]}
+    )
+    blueprint_items = []
+    for n_ in range(n):
+        patient = PatientFactory()
+        journey = Journey.objects.create(patient=patient, stage=Stage.CHECK_INS)
+        blueprint = journey.blueprints.create(version=1, status="published", created_by=practitioner)
+        blueprint_items += [
+            BlueprintItem(blueprint=blueprint, kind="lifestyle", title=f"Item {i}", position=i)
+            for i in range(3)
+        ]
+        if n_ % lead_every == 0:
+            CareTeamMemberFactory(patient=patient, user=practitioner, role="lead")
+    BlueprintItem.objects.bulk_create(blueprint_items)
+    for journey in Journey.objects.filter(stage=Stage.CHECK_INS):
+        faltering(journey)
 
-    with django_assert_max_num_queries(6 + 5 * patients):
-        assert detection.detect_faltering(now=NOW) == []
+
+def test_a_detection_run_costs_the_same_queries_for_5_and_50_patients(practitioner, mailoutbox):
+    """Set-based: opening 5 alerts (with their outreach, audit rows and the leads' emails) costs what
+    opening 50 costs, and so does a run that finds nothing new."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for n in (5, 50):
+        Journey.objects.update(stage=Stage.GRADUATED)  # the smaller clinic's patients leave the run
+        faltering_clinic(n, practitioner)
+        patients = list(Journey.objects.filter(stage=Stage.CHECK_INS).values_list("patient_id", flat=True))
+        with CaptureQueriesContext(connection) as first:
+            opened = detection.detect_faltering(now=NOW)
+        with CaptureQueriesContext(connection) as again:
+            assert detection.detect_faltering(now=NOW) == []
+        assert len(opened) == n
+        assert Nudge.objects.filter(kind=Kind.ADHERENCE_OUTREACH, patient_id__in=patients).count() == n
+        assert AccessEvent.objects.filter(action="create", patient_id__in=patients).count() == n
+        counts[n] = (len(first), len(again))
+    assert counts[5] == counts[50], counts
+    assert counts[50][1] <= 6, counts
+    assert len(mailoutbox) == 5 // 2 + 1 + 50 // 2
+
+
+def test_a_run_adding_reasons_to_many_open_alerts_costs_what_it_costs_for_few(practitioner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for n in (5, 50):
+        Journey.objects.update(stage=Stage.GRADUATED)
+        faltering_clinic(n, practitioner)
+        detection.detect_faltering(now=NOW)
+        for journey in Journey.objects.filter(stage=Stage.CHECK_INS):
+            week(journey, MONDAY + timedelta(days=14), missed=True)
+            week(journey, MONDAY + timedelta(days=21), missed=True)
+        with CaptureQueriesContext(connection) as joined:
+            detection.detect_faltering(now=NOW)
+        counts[n] = len(joined)
+        assert [
+            [row["reason"] for row in alert.reasons]
+            for alert in Alert.objects.filter(journey__stage=Stage.CHECK_INS)
+        ] == [["low_adherence", "missed_checkins"]] * n
+    assert counts[5] == counts[50], counts
+
+
+def test_a_run_works_through_the_journeys_a_chunk_at_a_time_committing_each(
+    practitioner, monkeypatch, django_assert_max_num_queries
+):
+    """A run cut short (Celery's time limit) keeps the alerts of the chunks it finished."""
+    monkeypatch.setattr(detection, "DETECTION_CHUNK", 4)
+    faltering_clinic(10, practitioner)
+    calls = []
+    real = detection._plans_for
+
+    def stop_at_the_third_chunk(journeys, *args):
+        calls.append(len(journeys))
+        if len(calls) == 3:
+            raise TimeoutError("time limit")
+        return real(journeys, *args)
+
+    monkeypatch.setattr(detection, "_plans_for", stop_at_the_third_chunk)
+    with pytest.raises(TimeoutError):
+        detection.detect_faltering(now=NOW)
+
+    assert calls == [4, 4, 2]
+    assert Alert.objects.count() == 8
+    monkeypatch.setattr(detection, "_plans_for", real)
+    assert len(detection.detect_faltering(now=NOW)) == 2
+    assert Alert.objects.count() == 10
+
+
+def test_old_check_ins_beyond_the_rules_window_are_not_read(led):
+    """Four answered check-ins and the baseline window before them are all the rules read: a year of older
+    answers at 0% changes no finding, and it is not even read."""
+    journey, _ = led
+    for n in range(40):
+        week(journey, MONDAY - timedelta(days=7 * (50 - n)), ["missed", "missed", "missed"])
+    for n in range(4):
+        week(journey, MONDAY + timedelta(days=7 * n), ["done", "done", "done"])
+    window = ClinicSettings.load().window_days
+
+    history = detection._history([journey.pk], NOW + timedelta(days=28), window)[journey.pk]
+
+    assert len(history) == 4
+    assert all(s.due_on >= MONDAY - timedelta(days=window) for s in history)
+    assert detection.detect_faltering(now=NOW + timedelta(days=28)) == []
 
 
 # --- The command and the tasks --------------------------------------------------------------------

@@ -128,3 +128,36 @@ def test_the_follow_up_reads_kindly_without_a_link(checkin):
         text = rendering.render_message(kind=nudge.kind, channel=channel, context=context).text
         assert "tell us what got in the way" in text.lower()
         assert "None" not in text and "{" not in text and "http" not in text
+
+
+def test_the_sweep_costs_the_same_statements_for_5_and_50_check_ins(db):
+    """Set-based: marking 5 check-ins missed, with their follow-ups (each linking its journey's next
+    check-in) and audit rows, costs the statements 50 cost."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import PatientFactory
+
+    counts = {}
+    for n in (5, 50):
+        closes = CLOSES + timedelta(days=len(counts))
+        nexts = {}
+        for _ in range(n):
+            journey = Journey.objects.create(patient=PatientFactory(), stage=Stage.CHECK_INS)
+            CheckIn.objects.create(journey=journey, due_on=MONDAY, closes_at=closes)
+            nexts[journey.patient_id] = CheckIn.objects.create(
+                journey=journey, due_on=MONDAY + timedelta(days=7), closes_at=closes + timedelta(days=7)
+            ).pk
+        audited = AccessEvent.objects.filter(actor_label="missed check-in sweep").count()
+
+        with CaptureQueriesContext(connection) as run:
+            assert checkins_mark_missed(now=closes + SECOND) == n
+
+        counts[n] = len(run)
+        made = follow_ups().filter(patient_id__in=nexts)
+        assert {
+            nudge.patient_id: read_checkin_token(nudge.context["checkin_url"].rstrip("/").rsplit("/", 1)[-1])
+            for nudge in made
+        } == nexts
+        assert AccessEvent.objects.filter(actor_label="missed check-in sweep").count() == audited + n
+    assert counts[5] == counts[50], counts

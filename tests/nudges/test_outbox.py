@@ -483,19 +483,21 @@ def test_a_sent_nudge_is_recorded_as_sent_even_when_the_database_blinks_right_af
     consenting_patient, outbox, monkeypatch
 ):
     from django.db import OperationalError
-    from django.db.models.query import QuerySet
+    from django.db.backends.utils import CursorWrapper
 
     monkeypatch.setattr(services, "SETTLE_RETRY_DELAYS", (0, 0, 0))
     monkeypatch.setattr(services, "sleep", lambda seconds: None)
-    update, failures = QuerySet.update, []
+    execute, failures = CursorWrapper.execute, []
 
-    def update_while_the_database_restarts(self, **fields):
-        if fields.get("status") == "sent" and len(failures) < 2:
-            failures.append(fields)
+    def execute_while_the_database_restarts(self, sql, params=None):
+        # The statement recording 'sent' (raw, or the ORM's inside a caller's transaction).
+        recording_sent = "UPDATE" in sql and "sent_at" in sql.split("WHERE")[0] and "sent" in (params or ())
+        if recording_sent and len(failures) < 2:
+            failures.append(sql)
             raise OperationalError("the database system is starting up")
-        return update(self, **fields)
+        return execute(self, sql, params)
 
-    monkeypatch.setattr(QuerySet, "update", update_while_the_database_restarts)
+    monkeypatch.setattr(CursorWrapper, "execute", execute_while_the_database_restarts)
     nudge = schedule(consenting_patient, channel="email")
     assert services.nudge_dispatch_due().sent == 1
     nudge.refresh_from_db()
