@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, DomainEvent
 from compliance import detection, tasks
 from compliance.models import Alert, CheckInAnswer, ClinicSettings
 from journeys.models import BlueprintItem, CheckIn, Journey, Stage
@@ -71,6 +71,20 @@ def test_low_adherence_opens_an_alert_just_below_the_threshold(seven_items):
     assert [(a.reason, a.detail) for a in opened] == [("low_adherence", "69.2% over the last two check-ins")]
     alert = opened[0]
     assert (alert.journey, alert.opened_at, alert.is_open) == (journey, NOW, True)
+
+
+def test_an_opened_alert_is_an_event_for_the_clinics_webhooks_with_ids_only(seven_items):
+    journey = seven_items
+    faltering(journey)
+
+    (alert,) = detection.detect_faltering(now=NOW)
+
+    event = DomainEvent.objects.get(name="alert.opened")
+    assert (event.patient_id, event.object_id, event.data) == (
+        journey.patient_id,
+        alert.pk,
+        {"alert_id": alert.pk, "reason": "low_adherence"},
+    )
 
 
 def test_low_adherence_exactly_at_the_threshold_opens_nothing(led):
