@@ -5,7 +5,8 @@ A patient's stage is the stage of their current journey: the open one, else the 
 advocate, declined, withdrawn). Patients with no journey yet have none.
 
 The list pages ids first and annotates only the page (``accounts.paging.page_rows``). Name and date added are
-read from the partial indexes over active patients, however many there are; the stage and lead orders need a
+read from the partial indexes over active patients a keyset page at a time (``accounts.paging.keyset_page``:
+the rows after the last one shown, never an OFFSET), however many there are; the stage and lead orders need a
 per-patient lookup, so they sort at most ``SORT_BOUND`` patients — a longer list stays in name order and says
 so, and a filter brings it under the bound.
 """
@@ -97,6 +98,11 @@ class PatientListing:
     sort: str
     sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
     bound: int = SORT_BOUND
+
+    @property
+    def bounded(self) -> bool:
+        """Sorted by a per-patient lookup: at most ``bound`` ids, read whole and paged in order."""
+        return self.sort in BOUNDED_SORTS
 
 
 def patient_listing(
