@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
 from patients.models import CareTeamMember, Patient
-from patients.selectors import SORTS, patient_list, patient_list_rows
+from patients.selectors import SORTS, patient_export_rows, patient_list, patient_list_rows
 
 from ..models import CLOSING, Journey, Stage
 
@@ -155,26 +155,25 @@ class PatientRow:
         return Stage(self.stage).label if self.stage else ""
 
 
-def patient_rows(patient_ids: list[int]) -> list[PatientRow]:
-    """The patients of one page with their lead, consent and stage: two queries."""
+def patient_rows(patient_ids: list[int], *, fetch=patient_list_rows) -> list[PatientRow]:
+    """The patients of one page with their lead, consent and stage: two queries (``fetch`` reads the
+    patients; a download passes ``patient_export_rows``)."""
     stages = stages_of(patient_ids)
-    return [
-        PatientRow(patient=patient, stage=stages.get(patient.pk, ""))
-        for patient in patient_list_rows(patient_ids)
-    ]
+    return [PatientRow(patient=patient, stage=stages.get(patient.pk, "")) for patient in fetch(patient_ids)]
 
 
 def patient_export(
     listing: PatientListing, *, chunk: int = EXPORT_CHUNK
 ) -> tuple[list[int], Iterator[PatientRow]]:
     """Every patient of the listing, in its order: their ids at once (for the audit trail, before anything
-    leaves) and the rows as they are read, ``chunk`` patients and two queries at a time."""
+    leaves) and the rows as they are read, ``chunk`` patients and four queries at a time (patients, leads,
+    consent, stages: each by index, no per-patient subquery), so memory and each query stay bounded."""
     ids = list(listing.ids)
 
     def rows() -> Iterator[PatientRow]:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            by_id = {patient.pk: patient for patient in patient_rows(part)}
+            by_id = {row.pk: row for row in patient_rows(part, fetch=patient_export_rows)}
             yield from (by_id[pk] for pk in part if pk in by_id)
 
     return ids, rows()

@@ -338,3 +338,25 @@ def test_phone_numbers_are_exported_as_stored_and_kept_as_text(client_for, staff
     assert (
         rows[0]["phone"] == "'+13125550147"
     )  # E.164; the apostrophe keeps a spreadsheet from reading a formula
+
+
+def test_the_csv_reads_four_queries_a_chunk_whatever_the_patients_hold(
+    client_for, staff, practitioner, monkeypatch
+):
+    monkeypatch.setattr(patient_reads.patient_export, "__kwdefaults__", {"chunk": 5})
+    client = client_for(staff)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            download(client)
+        return len(captured)
+
+    def add(n):
+        for patient in PatientFactory.create_batch(n):
+            journey(patient, Stage.CHECK_INS)
+            CareTeamMember.objects.create(patient=patient, user=practitioner, role="lead")
+
+    add(10)  # two chunks
+    two = queries()
+    add(10)  # four chunks
+    assert queries() - two == 2 * 4  # patients, leads, consent and stages for each chunk; no query a patient
