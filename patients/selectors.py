@@ -79,7 +79,7 @@ def patient_export_rows(ids: list[int]) -> list[Patient]:
         .filter(patient_id__in=ids, role=CareTeamMember.Role.LEAD)
         .values_list("patient_id", "user__display_name")
     )
-    latest: dict[tuple[int, str], tuple[bool, str]] = {}
+    latest: dict[tuple[int, str], tuple[bool | None, str | None]] = {}
     for patient_id, channel, granted, address in (
         ConsentEvent.objects.filter(patient_id__in=ids)
         .order_by("patient_id", "channel", "-at", "-id")

@@ -13,7 +13,7 @@ so, and a filter brings it under the bound.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
@@ -155,7 +155,9 @@ class PatientRow:
         return Stage(self.stage).label if self.stage else ""
 
 
-def patient_rows(patient_ids: list[int], *, fetch=patient_list_rows) -> list[PatientRow]:
+def patient_rows(
+    patient_ids: list[int], *, fetch: Callable[[list[int]], Iterable[Patient]] = patient_list_rows
+) -> list[PatientRow]:
     """The patients of one page with their lead, consent and stage: two queries (``fetch`` reads the
     patients; a download passes ``patient_export_rows``)."""
     stages = stages_of(patient_ids)
