@@ -89,9 +89,9 @@ def patient_export_rows(ids: list[int]) -> list[Patient]:
     for patient in patients:
         patient.lead_name = leads.get(patient.pk)
         for channel in Channel.values:
-            granted, address = latest.get((patient.pk, channel), (None, None))
-            setattr(patient, f"{channel}_consent_granted", granted)
-            setattr(patient, f"{channel}_consent_address", address)
+            given, to = latest.get((patient.pk, channel), (None, None))
+            setattr(patient, f"{channel}_consent_granted", given)
+            setattr(patient, f"{channel}_consent_address", to)
     return patients
 
 
