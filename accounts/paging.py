@@ -1,19 +1,44 @@
-"""Paging for the staff lists: a capped count, so no list page counts every row of a large table."""
+"""Paging for the staff lists: keyset pages and a capped count, so no list page counts every row of a large
+table or skips rows with OFFSET.
+
+A keyset page is read from where the last one stopped: the link to the next page names the last row shown
+(``?after=<id>``), and the page is the rows after that row in the list's order, read straight from the index
+that serves the order. Page 200 and the last page cost what page 1 costs. Cursors are row ids, so no name or
+date reaches a URL or the audit trail's query string, and a link still works after rows are added.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
+
+# Django's tuple comparisons (the machinery of composite primary keys): ``(a, b, id) > (SELECT a, b, id ...)``,
+# which PostgreSQL and SQLite both read as a range of the index over (a, b, id).
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 COUNT_CAP = 10_000
+LAST = "last"
+
+
+def capped_count(rows, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows, counting at most ``cap`` (``qs[:cap + 1].count()``: bare ids, unsorted); and whether
+    there are more."""
+    if hasattr(rows, "values"):  # a QuerySet: count bare ids, unsorted, never the annotations
+        rows = rows.order_by().values("pk")
+    seen = rows[: cap + 1].count() if hasattr(rows, "count") else len(rows[: cap + 1])
+    return (cap, True) if seen > cap else (seen, False)
 
 
 class CappedPaginator(Paginator):
     """A paginator that counts at most ``cap`` rows (``qs[:cap + 1].count()``, cheap on an indexed order).
 
     Past the cap, ``capped`` is true, the count reads as ``cap`` and the pages stop there: the list
-    says "more than 10,000" and the filters reach the rest.
+    says "more than 10,000" and the filters reach the rest. Django admin's changelists use it.
     """
 
     def __init__(
@@ -25,14 +50,133 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        rows = self.object_list
-        if hasattr(rows, "values"):  # a QuerySet: count bare ids, unsorted, never the annotations
-            rows = rows.order_by().values("pk")
-        seen = rows[: self.cap + 1].count() if hasattr(rows, "count") else len(rows[: self.cap + 1])
-        if seen > self.cap:
-            self.capped = True
-            return self.cap
+        seen, self.capped = capped_count(self.object_list, self.cap)
         return seen
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a keyset page starts: after a row, before a row, the last page, or (none of them) the first."""
+
+    after: int | None = None
+    before: int | None = None
+    last: bool = False
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Any]) -> Cursor:
+        """``?after=<id>``, ``?before=<id>`` or ``?page=last``; anything else (an old ``?page=3``, a
+        cursor that is not an id) opens the first page."""
+
+        def row_id(name: str) -> int | None:
+            value = str(query.get(name) or "")
+            return int(value) if value.isdigit() and 0 < int(value) < 2**63 else None
+
+        if after := row_id("after"):
+            return cls(after=after)
+        if before := row_id("before"):
+            return cls(before=before)
+        return cls(last=query.get("page") == LAST)
+
+    @property
+    def first(self) -> bool:
+        return not (self.after or self.before or self.last)
+
+
+@dataclass
+class KeysetPage:
+    """One page of a list read by keyset; ``object_list`` holds its rows (or ids) in the list's order."""
+
+    object_list: list
+    has_next: bool
+    has_previous: bool
+    count: int  # rows in the whole list, up to the cap
+    capped: bool = False  # there are more than ``count``
+    key: Callable[[Any], int] = field(default=lambda row: row if isinstance(row, int) else row.pk, repr=False)
+
+    def has_other_pages(self) -> bool:
+        return self.has_next or self.has_previous
+
+    @property
+    def next_cursor(self) -> int | None:
+        return self.key(self.object_list[-1]) if self.has_next and self.object_list else None
+
+    @property
+    def previous_cursor(self) -> int | None:
+        return self.key(self.object_list[0]) if self.has_previous and self.object_list else None
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+
+def _key_fields(rows: QuerySet, order: Sequence[str] | None) -> tuple[list[str], bool]:
+    order = list(order or rows.query.order_by)
+    if not order or any(not isinstance(name, str) for name in order):
+        raise ValueError("a keyset page needs the list ordered by field names")
+    descending = {name.startswith("-") for name in order}
+    if len(descending) != 1:
+        raise ValueError(f"a keyset order runs one way: {order}")
+    fields = [name.lstrip("-") for name in order]
+    if fields[-1] not in ("id", "pk"):
+        raise ValueError(f"a keyset order ends with the id, so every row has its own place: {order}")
+    return fields, descending.pop()
+
+
+def keyset_page(
+    rows: QuerySet,
+    cursor: Cursor,
+    *,
+    per_page: int,
+    order: Sequence[str] | None = None,
+    count: tuple[int, bool] = (0, False),
+) -> KeysetPage:
+    """The page of ``rows`` that ``cursor`` names, in ``order`` (default: the queryset's own order, which
+    must be field names running one way and ending with the id). One query, whichever page; one more only
+    when the cursor's row has gone (the nearest end of the list is shown instead)."""
+    fields, descending = _key_fields(rows, order)
+    forward = [f"-{name}" if descending else name for name in fields]
+    backward = [name if descending else f"-{name}" for name in fields]
+    key = Tuple(*(F(name) for name in fields))
+
+    def beyond(row_id: int, *, later: bool):
+        at = rows.model._base_manager.filter(pk=row_id).order_by().values(*fields)
+        lookup = TupleGreaterThan if later != descending else TupleLessThan
+        return rows.filter(lookup(key, at.query))
+
+    if cursor.after:
+        got = list(beyond(cursor.after, later=True).order_by(*forward)[: per_page + 1])
+        if not got:
+            return keyset_page(rows, Cursor(last=True), per_page=per_page, order=order, count=count)
+        return KeysetPage(got[:per_page], len(got) > per_page, True, *count)
+    if cursor.before:
+        got = list(beyond(cursor.before, later=False).order_by(*backward)[: per_page + 1])
+        if not got:
+            return keyset_page(rows, Cursor(), per_page=per_page, order=order, count=count)
+        return KeysetPage(got[:per_page][::-1], True, len(got) > per_page, *count)
+    if cursor.last:
+        got = list(rows.order_by(*backward)[: per_page + 1])
+        return KeysetPage(got[:per_page][::-1], False, len(got) > per_page, *count)
+    got = list(rows.order_by(*forward)[: per_page + 1])
+    return KeysetPage(got[:per_page], len(got) > per_page, False, *count)
+
+
+def keyset_page_of_ids(ids: Sequence[int], cursor: Cursor, *, per_page: int) -> KeysetPage:
+    """The same page read from a short list of ids already in order (a bounded sort): the cursor's place in
+    the list, no query. A cursor not in the list opens the first page."""
+    ids = list(ids)
+    place = {row_id: n for n, row_id in enumerate(ids)}
+    stop = None
+    if cursor.after in place:
+        start = place[cursor.after] + 1  # type: ignore[index]
+    elif cursor.before in place:
+        stop = place[cursor.before]  # type: ignore[index]
+        start = max(0, stop - per_page)
+    elif cursor.last:
+        start = max(0, len(ids) - per_page)
+    else:
+        start = 0
+    shown = ids[start : start + per_page if stop is None else stop]
+    end = start + len(shown)
+    return KeysetPage(shown, end < len(ids), start > 0, len(ids))
 
 
 def page_rows(page, fetch) -> None:

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.admin import PatientAuditMixin, ReadOnlyMixin
+from accounts.admin import LargeTableMixin, PatientAuditMixin, ReadOnlyMixin
 from journeys.admin import patient_search
 
 from .models import Alert, CheckInAnswer, ClinicSettings, ComplianceLog, CourseCorrection
@@ -109,7 +109,7 @@ class CourseCorrectionAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
 
 
 @admin.register(CheckInAnswer)
-class CheckInAnswerAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
+class CheckInAnswerAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """A patient's answers, in their own words: read here, never edited."""
 
     list_display = ("answered_at", "patient", "checkin", "via", "amended_at")
@@ -117,13 +117,12 @@ class CheckInAnswerAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_select_related = ("patient", "checkin")
     search_fields = patient_search("patient__")
     search_help_text = "Patient's name or email."
-    date_hierarchy = "answered_at"
     readonly_fields = [f.name for f in CheckInAnswer._meta.fields]
     audit_label = "check-in answer in admin"
 
 
 @admin.register(ComplianceLog)
-class ComplianceLogAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
+class ComplianceLogAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_display = ("checkin", "patient", "item", "status", "paused_reason")
     list_filter = ("status",)
     list_select_related = ("answer__patient", "checkin", "item")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
-from accounts.paging import CappedPaginator
+from accounts.paging import Cursor, capped_count, keyset_page
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
@@ -233,9 +233,13 @@ ALERTS_PER_PAGE = 50
 
 @role_required(*EVERYONE)
 def alert_list(request):
-    """Open alerts, the longest waiting first, a page at a time; the recently resolved below."""
-    page = CappedPaginator(selectors.alerts_open(), ALERTS_PER_PAGE).get_page(request.GET.get("page"))
-    alerts, resolved = list(page.object_list), list(selectors.alerts_recently_resolved())
+    """Open alerts (one row a patient), the longest waiting first, a keyset page at a time read from the
+    index of open alerts; the recently resolved below."""
+    open_alerts = selectors.alerts_open()
+    page = keyset_page(
+        open_alerts, Cursor.from_query(request.GET), per_page=ALERTS_PER_PAGE, count=capped_count(open_alerts)
+    )
+    alerts, resolved = page.object_list, list(selectors.alerts_recently_resolved())
     record_list(
         patient_ids=[alert.patient_id for alert in alerts + resolved],
         query=request.GET.urlencode(),
@@ -244,7 +248,7 @@ def alert_list(request):
     return render(
         request,
         "compliance/alerts.html",
-        {"alerts": alerts, "page": page, "querystring": "", "resolved": resolved},
+        {"alerts": alerts, "page": page, "querystring": "", "resolved": resolved},  # no filters to keep
     )
 
 

@@ -4,13 +4,12 @@ journey stage, so it is composed here, above journeys (``dashboard/urls_patients
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.audit import record_export, record_list
-from accounts.paging import page_rows
+from accounts.paging import Cursor, capped_count, keyset_page, keyset_page_of_ids, page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from accounts.reports import csv_lines
@@ -29,8 +28,7 @@ CSV_HEADER = (
 
 def _headers(request, sort: str) -> list[dict]:
     """Each column header's link and its aria-sort: the current order's column says which way it runs."""
-    query = request.GET.copy()
-    query.pop("page", None)
+    query = _without_cursor(request)
     headers = []
     for key, label in SORTABLE:
         current = sort.lstrip("-") == key
@@ -48,6 +46,13 @@ def _headers(request, sort: str) -> list[dict]:
     return headers
 
 
+def _without_cursor(request):
+    query = request.GET.copy()
+    for name in ("page", "after", "before"):
+        query.pop(name, None)
+    return query
+
+
 @role_required(*EVERYONE)
 def patient_list(request):
     filters = PatientListForm(request.GET or None)
@@ -60,13 +65,16 @@ def patient_list(request):
             f"Sorting by {listing.sort_refused.lstrip('-')} works on up to {SORT_BOUND:,} patients at a time, and "
             "this list has more: it stays in name order. Narrow it with a stage, a lead or a search first.",
         )
-    page = Paginator(listing.ids, filters.page_size()).get_page(request.GET.get("page"))
+    cursor, per_page = Cursor.from_query(request.GET), filters.page_size()
+    if listing.bounded:  # a bounded sort: its ids are read once (at most SORT_BOUND) and paged in order
+        page = keyset_page_of_ids(listing.ids, cursor, per_page=per_page)
+    else:  # an indexed order: the page's ids straight from the index, after the cursor's row
+        page = keyset_page(listing.ids, cursor, per_page=per_page, count=capped_count(listing.ids))
     page_rows(page, patient_rows)
     record_list(
         patient_ids=[row.pk for row in page.object_list], query=request.GET.urlencode(), what="patient list"
     )
-    query = request.GET.copy()
-    query.pop("page", None)
+    query = _without_cursor(request)
     return render(
         request,
         "patients/patient_list.html",

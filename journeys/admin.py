@@ -7,7 +7,7 @@ or write of a patient's record also lands in the clinic's audit trail.
 
 from django.contrib import admin, messages
 
-from accounts.admin import NoAddMixin, PatientAuditMixin, ReadOnlyMixin
+from accounts.admin import LargeTableMixin, NoAddMixin, PatientAuditMixin, ReadOnlyMixin
 from patients.selectors import lead_candidates
 
 from .models import (
@@ -141,13 +141,12 @@ class JourneyAdmin(NoAddMixin, PatientAuditMixin, admin.ModelAdmin):
 
 
 @admin.register(StageChange)
-class StageChangeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
+class StageChangeAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_display = ("at", "journey", "patient", "from_stage", "to_stage", "by", "reason")
-    list_filter = ("to_stage", "from_stage", "reason")
+    list_filter = ("to_stage", "from_stage", "reason", "at")
     list_select_related = ("journey__patient", "by")
     search_fields = (*patient_search("journey__patient__"), "note")
     search_help_text = "Patient's name or email, or the note on the move."
-    date_hierarchy = "at"
     readonly_fields = [f.name for f in StageChange._meta.fields]
     patient_id_path = "journey.patient_id"
     audit_label = "stage change in admin"
@@ -303,7 +302,7 @@ class BlueprintAdmin(NoAddMixin, PatientAuditMixin, admin.ModelAdmin):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
+class CheckInAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """The check-in schedule, as the services made it; it changes when the journey moves or the patient answers."""
 
     list_display = ("due_on", "journey", "patient", "status", "closes_at", "answered_at")
@@ -311,7 +310,6 @@ class CheckInAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     list_select_related = ("journey__patient",)
     search_fields = patient_search("journey__patient__")
     search_help_text = "Patient's name or email."
-    date_hierarchy = "due_on"
     readonly_fields = [f.name for f in CheckIn._meta.fields]
     patient_id_path = "journey.patient_id"
     audit_label = "check-in in admin"

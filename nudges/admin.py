@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import escape, format_html
 
-from accounts.admin import PatientAuditMixin, ReadOnlyMixin
+from accounts.admin import LargeTableMixin, PatientAuditMixin, ReadOnlyMixin
 from patients.models import Channel
 
 from . import offsets, rendering
@@ -197,11 +197,11 @@ class NudgeRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Nudge)
-class NudgeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
+class NudgeAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """The outbox, to look at only: nudges change through the services (send again, leave as is)."""
 
     list_display = ("send_at", "patient", "kind", "channel", "status", "attempts", "status_reason", "sent_at")
-    list_filter = ("status", "kind", "channel")
+    list_filter = ("status", "kind", "channel", "send_at")
     list_select_related = ("patient",)
     search_fields = (
         "patient__first_name",
@@ -211,7 +211,6 @@ class NudgeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
         "dedupe_key",
     )
     search_help_text = "Patient's name or email, or the nudge's dedupe key."
-    date_hierarchy = "send_at"
     fields = (
         ("patient", "kind", "channel"),
         ("status", "status_reason"),
@@ -230,15 +229,14 @@ class NudgeAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
+class InboundMessageAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.ModelAdmin):
     """What patients wrote back, to look at only — texts from numbers no patient has are here too."""
 
     list_display = ("received_at", "patient", "channel", "from_address", "action")
-    list_filter = ("action", "channel")
+    list_filter = ("action", "channel", "received_at")
     list_select_related = ("patient",)
     search_fields = ("patient__first_name", "patient__last_name", "from_address")
     search_help_text = "Patient's name, or the number it came from."
-    date_hierarchy = "received_at"
     fields = (
         ("patient", "channel", "from_address"),
         ("received_at", "action"),

@@ -220,23 +220,34 @@ def review_list() -> QuerySet[Nudge]:
     return Nudge.objects.needs_review().select_related("patient").defer("body_html").order_by("send_at", "id")
 
 
+REVIEW_COUNT_CAP = 1_000
+
+
 @dataclass(frozen=True)
 class ReviewCounts:
     failed: int
     unknown: int
+    cap: int = REVIEW_COUNT_CAP
 
     @property
     def total(self) -> int:
         return self.failed + self.unknown
 
+    @property
+    def capped(self) -> bool:
+        """More than ``cap`` wait: the counts are of the first ``cap + 1`` only, so the page says "more than"."""
+        return self.total > self.cap
 
-def review_counts() -> ReviewCounts:
-    """How many failed and unknown nudges wait for a person, in one query."""
-    counts = Nudge.objects.needs_review().aggregate(
-        failed=Count("pk", filter=Q(status=Nudge.Status.FAILED)),
-        unknown=Count("pk", filter=Q(status=Nudge.Status.UNKNOWN)),
+
+def review_counts(cap: int = REVIEW_COUNT_CAP) -> ReviewCounts:
+    """How many failed and unknown nudges wait for a person, counting at most ``cap + 1`` of them: one query
+    over the oldest of them in the review index, whatever the size of the outbox."""
+    waiting = Nudge.objects.needs_review().order_by("send_at", "id").values("status")[: cap + 1]
+    counts = waiting.aggregate(
+        failed=Count("status", filter=Q(status=Nudge.Status.FAILED)),
+        unknown=Count("status", filter=Q(status=Nudge.Status.UNKNOWN)),
     )
-    return ReviewCounts(failed=counts["failed"], unknown=counts["unknown"])
+    return ReviewCounts(failed=counts["failed"], unknown=counts["unknown"], cap=cap)
 
 
 def nudge_for_review(*, pk: int) -> Nudge:

@@ -5,10 +5,9 @@ from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from accounts.admin import PatientAuditMixin, ReadOnlyMixin
+from accounts.admin import LargeTableMixin, PatientAuditMixin, ReadOnlyMixin
 from accounts.audit import record_access
 from accounts.models import AccessEvent
-from accounts.paging import CappedPaginator
 from accounts.reports import write_access_report
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
@@ -77,7 +76,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Patient)
-class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
+class PatientAdmin(LargeTableMixin, PatientAuditMixin, admin.ModelAdmin):
     form = PatientAdminForm
     change_list_template = "admin/patients/patient/change_list.html"
     change_form_template = "admin/patients/patient/change_form.html"
@@ -93,14 +92,16 @@ class PatientAdmin(PatientAuditMixin, admin.ModelAdmin):
         "archived",
         "created_at",
     )
-    list_filter = ("archived", "source", "preferred_channel", ("unsubscribed_at", admin.EmptyFieldListFilter))
+    list_filter = (
+        "archived",
+        "source",
+        "preferred_channel",
+        ("unsubscribed_at", admin.EmptyFieldListFilter),
+        "created_at",
+    )
     list_select_related = ("referred_by",)
-    # No second COUNT(*) of every patient for "x of y selected", and a capped count for the pages.
-    show_full_result_count = False
-    paginator = CappedPaginator
     search_fields = ("search_text",)  # searched with Patient.objects.matching, like the clinic's patient list
     search_help_text = "Name (accents optional), email, or phone number in any style."
-    date_hierarchy = "created_at"
     autocomplete_fields = ("referred_by",)
     readonly_fields = ("unsubscribed_at", "created_at", "updated_at", "created_by")
     inlines = (CareTeamMemberInline, ConsentEventInline)

@@ -69,6 +69,32 @@ def patient_list_rows(ids: list[int]) -> QuerySet[Patient]:
     return Patient.objects.with_lead().with_consent().filter(pk__in=ids)
 
 
+def patient_export_rows(ids: list[int]) -> list[Patient]:
+    """The patients ``ids`` name with the same ``lead_name`` and consent attributes as
+    ``patient_list_rows``, for a download: three plain queries by index (the patients, their current leads,
+    their consent history) and no per-patient subquery, so a chunk of thousands costs what its rows cost."""
+    patients = list(Patient.objects.filter(pk__in=ids))
+    leads = dict(
+        CareTeamMember.objects.current()
+        .filter(patient_id__in=ids, role=CareTeamMember.Role.LEAD)
+        .values_list("patient_id", "user__display_name")
+    )
+    latest: dict[tuple[int, str], tuple[bool | None, str | None]] = {}
+    for patient_id, channel, granted, address in (
+        ConsentEvent.objects.filter(patient_id__in=ids)
+        .order_by("patient_id", "channel", "-at", "-id")
+        .values_list("patient_id", "channel", "granted", "address")
+    ):
+        latest.setdefault((patient_id, channel), (granted, address))
+    for patient in patients:
+        patient.lead_name = leads.get(patient.pk)
+        for channel in Channel.values:
+            given, to = latest.get((patient.pk, channel), (None, None))
+            setattr(patient, f"{channel}_consent_granted", given)
+            setattr(patient, f"{channel}_consent_address", to)
+    return patients
+
+
 # Who may open a patient's record: every active member of the clinic, whatever their role.
 PATIENT_READERS = EVERYONE
 

@@ -5,20 +5,21 @@ A patient's stage is the stage of their current journey: the open one, else the 
 advocate, declined, withdrawn). Patients with no journey yet have none.
 
 The list pages ids first and annotates only the page (``accounts.paging.page_rows``). Name and date added are
-read from the partial indexes over active patients, however many there are; the stage and lead orders need a
+read from the partial indexes over active patients a keyset page at a time (``accounts.paging.keyset_page``:
+the rows after the last one shown, never an OFFSET), however many there are; the stage and lead orders need a
 per-patient lookup, so they sort at most ``SORT_BOUND`` patients — a longer list stays in name order and says
 so, and a filter brings it under the bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
 from patients.models import CareTeamMember, Patient
-from patients.selectors import SORTS, patient_list, patient_list_rows
+from patients.selectors import SORTS, patient_export_rows, patient_list, patient_list_rows
 
 from ..models import CLOSING, Journey, Stage
 
@@ -98,6 +99,11 @@ class PatientListing:
     sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
     bound: int = SORT_BOUND
 
+    @property
+    def bounded(self) -> bool:
+        """Sorted by a per-patient lookup: at most ``bound`` ids, read whole and paged in order."""
+        return self.sort in BOUNDED_SORTS
+
 
 def patient_listing(
     *,
@@ -149,26 +155,27 @@ class PatientRow:
         return Stage(self.stage).label if self.stage else ""
 
 
-def patient_rows(patient_ids: list[int]) -> list[PatientRow]:
-    """The patients of one page with their lead, consent and stage: two queries."""
+def patient_rows(
+    patient_ids: list[int], *, fetch: Callable[[list[int]], Iterable[Patient]] = patient_list_rows
+) -> list[PatientRow]:
+    """The patients of one page with their lead, consent and stage: two queries (``fetch`` reads the
+    patients; a download passes ``patient_export_rows``)."""
     stages = stages_of(patient_ids)
-    return [
-        PatientRow(patient=patient, stage=stages.get(patient.pk, ""))
-        for patient in patient_list_rows(patient_ids)
-    ]
+    return [PatientRow(patient=patient, stage=stages.get(patient.pk, "")) for patient in fetch(patient_ids)]
 
 
 def patient_export(
     listing: PatientListing, *, chunk: int = EXPORT_CHUNK
 ) -> tuple[list[int], Iterator[PatientRow]]:
     """Every patient of the listing, in its order: their ids at once (for the audit trail, before anything
-    leaves) and the rows as they are read, ``chunk`` patients and two queries at a time."""
+    leaves) and the rows as they are read, ``chunk`` patients and four queries at a time (patients, leads,
+    consent, stages: each by index, no per-patient subquery), so memory and each query stay bounded."""
     ids = list(listing.ids)
 
     def rows() -> Iterator[PatientRow]:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            by_id = {patient.pk: patient for patient in patient_rows(part)}
+            by_id = {row.pk: row for row in patient_rows(part, fetch=patient_export_rows)}
             yield from (by_id[pk] for pk in part if pk in by_id)
 
     return ids, rows()

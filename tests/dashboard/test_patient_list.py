@@ -201,6 +201,38 @@ def test_the_list_costs_the_same_queries_for_5_and_50_patients(client_for, staff
     assert queries() == few
 
 
+@pytest.mark.parametrize("sort", ["name", "-added", "stage"])
+def test_a_deep_page_and_the_last_page_cost_the_queries_page_1_costs(client_for, staff, practitioner, sort):
+    for patient in PatientFactory.create_batch(60):
+        journey(patient, Stage.CHECK_INS)
+        CareTeamMember.objects.create(patient=patient, user=practitioner, role="lead")
+    client = client_for(staff)
+
+    def queries(query):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"/patients/?per_page=25&sort={sort}{query}")
+        assert response.status_code == 200 and len(response.context["page"].object_list) == 25
+        return len(captured), response.context["page"]
+
+    first_count, first = queries("")
+    second_count, second = queries(f"&after={first.next_cursor}")
+    last_count, last = queries("&page=last")
+    back_count, back = queries(f"&before={second.previous_cursor}")
+    assert first_count == second_count == last_count == back_count
+    assert [row.pk for row in back.object_list] == [row.pk for row in first.object_list]
+    assert not set(row.pk for row in first.object_list) & set(row.pk for row in second.object_list)
+    assert not last.has_next and first.has_next and not first.has_previous
+
+
+def test_no_page_reads_past_rows_with_an_offset(client_for, staff):
+    PatientFactory.create_batch(30)
+    client = client_for(staff)
+    first = client.get("/patients/").context["page"]
+    with CaptureQueriesContext(connection) as captured:
+        client.get(f"/patients/?after={first.next_cursor}")
+    assert not [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"].upper()]
+
+
 # --- The CSV download ---------------------------------------------------------------------------------
 
 
@@ -306,3 +338,25 @@ def test_phone_numbers_are_exported_as_stored_and_kept_as_text(client_for, staff
     assert (
         rows[0]["phone"] == "'+13125550147"
     )  # E.164; the apostrophe keeps a spreadsheet from reading a formula
+
+
+def test_the_csv_reads_four_queries_a_chunk_whatever_the_patients_hold(
+    client_for, staff, practitioner, monkeypatch
+):
+    monkeypatch.setattr(patient_reads.patient_export, "__kwdefaults__", {"chunk": 5})
+    client = client_for(staff)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            download(client)
+        return len(captured)
+
+    def add(n):
+        for patient in PatientFactory.create_batch(n):
+            journey(patient, Stage.CHECK_INS)
+            CareTeamMember.objects.create(patient=patient, user=practitioner, role="lead")
+
+    add(10)  # two chunks
+    two = queries()
+    add(10)  # four chunks
+    assert queries() - two == 2 * 4  # patients, leads, consent and stages for each chunk; no query a patient

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessEvent
-from nudges import services
+from nudges import selectors, services
 from nudges.models import InboundMessage, Nudge
 from patients import services as patient_services
 from tests.factories import PatientFactory
@@ -668,15 +668,19 @@ def test_a_messages_page_runs_the_same_queries_whatever_its_patient_holds(
     assert count_queries(client, f"/nudges/{nudge.pk}/") == small <= 10
 
 
-def test_the_outbox_paginates_by_50(client_for, staff, consenting_patient):
+def test_the_outbox_paginates_by_50_from_the_last_row_shown(client_for, staff, consenting_patient):
     for _ in range(55):
         make(consenting_patient)
     client = client_for(staff)
     first = client.get("/nudges/?status=pending")
-    assert len(first.context["page"].object_list) == 50
-    assert "1–50 of 55 messages" in first.content.decode()
-    assert "status=pending&amp;view=all&amp;page=2" in first.content.decode()
-    assert len(client.get("/nudges/?status=pending&page=2").context["page"].object_list) == 5
+    page = first.context["page"]
+    assert len(page.object_list) == 50
+    body = first.content.decode()
+    assert "50 shown of 55 messages" in body
+    assert f"status=pending&amp;view=all&amp;after={page.next_cursor}" in body
+    second = client.get(f"/nudges/?status=pending&after={page.next_cursor}").context["page"]
+    assert len(second.object_list) == 5 and not second.has_next
+    assert not {n.pk for n in page.object_list} & {n.pk for n in second.object_list}
 
 
 def count_queries(client, url):
@@ -704,6 +708,27 @@ def test_the_outbox_runs_the_same_number_of_queries_for_5_and_50_rows(client_for
     # A row's words: the wording in force and the leads' names, once for the page; on PostgreSQL the audit
     # chain's lock too (accounts.chain).
     assert small <= (11 if connection.vendor == "postgresql" else 10)
+
+
+@pytest.mark.parametrize("view", ["needs", "upcoming", "history", "all"])
+def test_a_deep_page_of_each_tab_costs_the_queries_page_1_costs(client_for, staff, view):
+    client = client_for(staff)
+    add_nudges(60 * 5, staff)  # sixty rows in each tab: three pages of 50 in All, two in the others
+    url = f"/nudges/?view={view}"
+    first = count_queries(client, url)
+    cursor = client.get(url).context["page"].next_cursor
+    deep = client.get(f"{url}&after={cursor}").context["page"]
+    assert deep.has_previous and deep.object_list
+    assert count_queries(client, f"{url}&after={cursor}") == first
+    assert count_queries(client, f"{url}&page=last") == first
+    assert count_queries(client, f"{url}&before={deep.previous_cursor}") == first
+
+
+def test_the_to_review_count_stops_at_its_cap(staff):
+    add_nudges(5 * 5, staff)  # five failed and five unknown
+    counts = selectors.review_counts(cap=6)
+    assert counts.capped and counts.total == 7
+    assert not selectors.review_counts(cap=10).capped and selectors.review_counts(cap=10).total == 10
 
 
 def test_the_review_page_runs_the_same_number_of_queries_for_2_and_40_items(client_for, staff):

@@ -196,14 +196,25 @@ def test_searching_without_accents_finds_the_patient(client_for, staff, patient)
     assert "No patient matches" in body
 
 
-def test_the_list_paginates(client_for, staff):
+def test_the_list_paginates_by_the_last_row_shown(client_for, staff):
     PatientFactory.create_batch(30)
     client = client_for(staff)
     first = client.get("/patients/")
-    assert len(first.context["page"].object_list) == 25
-    assert "1–25 of 30 patients" in first.content.decode()
-    second = client.get("/patients/?page=2")
+    page = first.context["page"]
+    assert len(page.object_list) == 25
+    body = first.content.decode()
+    assert "25 shown of 30 patients" in body
+    last_shown = page.object_list[-1].pk
+    assert f'href="?after={last_shown}">Next</a>' in body.replace('rel="next"\n             ', "")
+    second = client.get(f"/patients/?after={last_shown}")
     assert len(second.context["page"].object_list) == 5
+    assert not second.context["page"].has_next and second.context["page"].has_previous
+    back = client.get(f"/patients/?before={second.context['page'].object_list[0].pk}")
+    assert [row.pk for row in back.context["page"].object_list] == [row.pk for row in page.object_list]
+    last = client.get("/patients/?page=last").context["page"]  # the last 25 rows, ending where the list ends
+    assert len(last.object_list) == 25 and not last.has_next and last.has_previous
+    assert [row.pk for row in last.object_list][-5:] == [row.pk for row in second.context["page"].object_list]
+    assert len(client.get("/patients/?page=2").context["page"].object_list) == 25  # an old link: page 1
 
 
 def count_queries(client, url):

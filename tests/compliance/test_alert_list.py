@@ -1,0 +1,58 @@
+"""The alerts list: one row a patient, a keyset page at a time, the same queries however many alerts are open
+and however deep the page."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from compliance.models import Alert
+from patients.models import CareTeamMember
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+def open_alerts(n, lead, *, start=0):
+    for i, patient in enumerate(PatientFactory.create_batch(n), start=start):
+        CareTeamMember.objects.create(patient=patient, user=lead, role="lead")
+        Alert.objects.create(
+            patient=patient, reason="low_adherence", detail="55%", opened_at=START + timedelta(hours=i)
+        )
+
+
+def shown(client, query=""):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/alerts/{query}")
+    assert response.status_code == 200
+    return len(captured), response.context["page"]
+
+
+def test_the_list_costs_the_same_queries_for_5_and_50_alerts(client_for, staff, practitioner):
+    client = client_for(staff)
+    open_alerts(5, practitioner)
+    few, page = shown(client)
+    assert len(page.object_list) == 5
+    open_alerts(45, practitioner, start=5)
+    many, page = shown(client)
+    assert len(page.object_list) == 50 and many == few
+    # session, user, the capped count, the page, the recently resolved, the audit row (and on PostgreSQL
+    # its chain's lock), the navigation's count of open alerts
+    assert few <= (10 if connection.vendor == "postgresql" else 9)
+
+
+def test_a_deep_page_costs_what_page_1_costs_and_shows_the_next_alerts(client_for, staff, practitioner):
+    client = client_for(staff)
+    open_alerts(120, practitioner)
+    first_queries, first = shown(client)
+    assert [a.opened_at for a in first.object_list] == sorted(a.opened_at for a in first.object_list)
+    second_queries, second = shown(client, f"?after={first.next_cursor}")
+    last_queries, last = shown(client, "?page=last")
+    assert first_queries == second_queries == last_queries
+    assert second.object_list[0].opened_at == first.object_list[-1].opened_at + timedelta(hours=1)
+    assert not last.has_next and len(last.object_list) == 50
+    assert last.object_list[-1].opened_at == START + timedelta(hours=119)
+    assert first.count == 120 and not first.capped
