@@ -109,6 +109,7 @@ def configure_environment(url: str) -> None:
             "DJANGO_ALLOWED_HOSTS": "localhost,testserver",
             "DJANGO_LOG_LEVEL": "WARNING",
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            "API_RATE_PER_MINUTE": "100000",  # the bench calls each endpoint ~20 times a minute with one key
             # Production settings with transports that deliver nothing: a demo deployment, for the system checks.
             "ALLIANCE_DEMO_DEPLOYMENT": "true",
             "ALLIANCE_SITE_URL": os.environ.get("ALLIANCE_SITE_URL", "https://localhost"),
@@ -379,15 +380,27 @@ def page_list() -> list[tuple[str, str, str]]:
 
     from compliance.models import Alert
     from nudges.models import Nudge
+    from nudges.selectors import outbox
     from patients.models import Patient
 
-    active = Patient.objects.filter(archived=False).count()
-    last_page = max(1, -(-active // 25))
+    active = Patient.objects.filter(archived=False)
+
+    def after(rows, place: int) -> str:
+        """The keyset cursor of page ``place // 25 + 1``: the id of the row just before it (lists page by id,
+        never by OFFSET; an old ``?page=N`` opens page 1)."""
+        row_id = rows.values_list("pk", flat=True)[place - 1 : place].first()
+        return f"after={row_id}" if row_id else ""
+
+    by_name = after(active.order_by("last_name", "first_name", "id"), 199 * 25)
+    by_added = after(active.order_by("-created_at", "-id"), 199 * 25)
+    outbox_p200 = {view: after(outbox(view=view), 199 * 50) for view in ("upcoming", "history", "all")}
     heavy = (
         Nudge.objects.values("patient_id").annotate(n=Count("pk")).order_by("-n", "patient_id").first() or {}
     ).get("patient_id") or 0
     typical = (
-        Patient.objects.order_by("pk").values_list("pk", flat=True)[active // 2 : active // 2 + 1].first()
+        Patient.objects.order_by("pk")
+        .values_list("pk", flat=True)[(n := active.count()) // 2 : n // 2 + 1]
+        .first()
         or 0
     )
     alert = (
@@ -407,10 +420,10 @@ def page_list() -> list[tuple[str, str, str]]:
         ("schedule week (clinic)", "staff", "dashboard:schedule", (), "?view=week"),
         ("schedule week (practitioner)", "practitioner", "dashboard:schedule", (), "?view=week"),
         ("patients p1", "staff", "patients:list", (), ""),
-        ("patients p200", "staff", "patients:list", (), "?page=200"),
-        ("patients last", "staff", "patients:list", (), f"?page={last_page}"),
+        ("patients p200", "staff", "patients:list", (), f"?{by_name}"),
+        ("patients last", "staff", "patients:list", (), "?page=last"),
         ("patients search", "staff", "patients:list", (), "?q=kim"),
-        ("patients by added", "staff", "patients:list", (), "?sort=-added&page=200"),
+        ("patients by added", "staff", "patients:list", (), f"?sort=-added&{by_added}"),
         ("patients by stage", "staff", "patients:list", (), "?sort=stage"),
         ("patients stage+lead", "staff", "patients:list", (), "?stage=paused&sort=lead&per_page=100"),
         ("patient heavy", "practitioner", "dashboard:patient", (heavy,), ""),
@@ -423,10 +436,10 @@ def page_list() -> list[tuple[str, str, str]]:
         ("outbox p1", "staff", "nudges:outbox", (), ""),
         ("outbox needs", "staff", "nudges:outbox", (), "?view=needs"),
         ("outbox upcoming", "staff", "nudges:outbox", (), "?view=upcoming"),
-        ("outbox upcoming p200", "staff", "nudges:outbox", (), "?view=upcoming&page=200"),
+        ("outbox upcoming p200", "staff", "nudges:outbox", (), f"?view=upcoming&{outbox_p200['upcoming']}"),
         ("outbox history", "staff", "nudges:outbox", (), "?view=history"),
-        ("outbox history p200", "staff", "nudges:outbox", (), "?view=history&page=200"),
-        ("outbox all p200", "staff", "nudges:outbox", (), "?view=all&page=200"),
+        ("outbox history p200", "staff", "nudges:outbox", (), f"?view=history&{outbox_p200['history']}"),
+        ("outbox all p200", "staff", "nudges:outbox", (), f"?view=all&{outbox_p200['all']}"),
         ("message", "staff", "nudges:detail", (_latest_nudge(),), ""),
         ("review", "staff", "nudges:review", (), ""),
         ("alerts", "staff", "compliance:alerts", (), ""),
@@ -437,10 +450,10 @@ def page_list() -> list[tuple[str, str, str]]:
         ("inbox", "staff", "dashboard:inbox", (), ""),
         ("inbox (nudges)", "staff", "nudges:inbox", (), ""),
         ("advocates", "staff", "dashboard:advocates", (), ""),
-        ("api patients", "admin", "api:patient-list", (), ""),
-        ("api patients", "admin", "api:patients", (), ""),
-        ("api visits", "admin", "api:visit-list", (), ""),
-        ("api check-ins", "admin", "api:checkin-list", (), ""),
+        ("api patients", "api", "api:patients", (), ""),
+        ("api patients search", "api", "api:patients", (), "?q=example"),
+        ("api visits", "api", "api:visits", (), f"?day={today}"),
+        ("api check-ins", "api", "api:checkins", (heavy,), ""),
         ("admin patients", "admin", "admin:patients_patient_changelist", (), ""),
     ]
     pages = []
@@ -481,6 +494,7 @@ def signed_in_clients() -> dict:
     from allauth.mfa.models import Authenticator
     from django.test import Client
 
+    from api.services import api_key_create
     from tests.support.signin import enrol, force_login_with_second_factor
 
     people = users()
@@ -491,6 +505,11 @@ def signed_in_clients() -> dict:
             enrol(people[who])
         force_login_with_second_factor(client, people[who])
         clients[who] = client
+    # The API answers to a key, not a session: one with every read scope, made by the admin.
+    _, raw = api_key_create(
+        actor=people["admin"], name="make bench", scopes=["patients:read", "schedule:read", "outbox:read"]
+    )
+    clients["api"] = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {raw}")
     return clients
 
 
