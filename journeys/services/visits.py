@@ -24,6 +24,7 @@ from nudges.timing import next_allowed_moment
 from patients.models import Patient
 from patients.validation import PRACTISING_ROLES
 
+from .. import intake_services
 from ..models import Journey, TimeOff, Visit, WorkingHours
 from ..selectors.schedule import clinic_zone, day_stretches
 
@@ -279,6 +280,8 @@ def visit_schedule(
         detail=f"booked with {practitioner} for {starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
     )
     _schedule_reminders(visit, actor=actor)
+    if visit.kind == Visit.Kind.INTAKE:
+        intake_services.intake_visit_booked(visit=visit, actor=actor)
     return visit
 
 
@@ -333,6 +336,8 @@ def visit_reschedule(
     if (visit.starts_at, visit.practitioner_id) != before:
         _withdraw_reminders(visit, reason="visit rescheduled")
         _schedule_reminders(visit, actor=actor)
+        if visit.kind == Visit.Kind.INTAKE:
+            intake_services.intake_visit_moved(visit=visit, actor=actor)
     return visit
 
 
@@ -344,6 +349,8 @@ def visit_cancel(*, visit: Visit, actor: User, reason: str = "") -> Visit:
     visit.status = Visit.Status.CANCELLED
     visit.save(update_fields=["status"])
     withdrawn = _withdraw_reminders(visit, reason="visit cancelled")
+    if visit.kind == Visit.Kind.INTAKE:
+        intake_services.intake_visit_cancelled(visit=visit, actor=actor)
     reason = " ".join(reason.split())
     record_access(
         action=AccessEvent.Action.UPDATE,
