@@ -178,6 +178,7 @@ def intake_send(
     response = _open_response(patient)
     if response is not None:
         if visit is not None:
+            visit = _next_intake_visit(patient.pk) or visit  # the soonest booked intake sets the link's end
             response.visit = visit
             response.closes_at = _closes_at(response.questionnaire, visit, now=now)
             response.save(update_fields=["visit", "closes_at"])
@@ -225,14 +226,17 @@ def intake_visit_booked(*, visit: Visit, actor: User | None) -> QuestionnaireRes
 def intake_stage_reached(*, journey: Journey, actor: User | None) -> QuestionnaireResponse | None:
     """``journey_move`` calls this when a journey enters ``intake``: the booked intake visit, if any, sets
     the link's end."""
-    visit = (
-        Visit.objects.blocking()
-        .filter(patient_id=journey.patient_id, kind=Visit.Kind.INTAKE, starts_at__gt=timezone.now())
-        .select_related("practitioner")
-        .order_by("starts_at")
-        .first()
-    )
+    visit = _next_intake_visit(journey.patient_id)
     return intake_send(patient=journey.patient, journey=journey, visit=visit, actor=actor)
+
+
+def _next_intake_visit(patient_id: int, *, exclude: Visit | None = None) -> Visit | None:
+    visits = Visit.objects.blocking().filter(
+        patient_id=patient_id, kind=Visit.Kind.INTAKE, starts_at__gt=timezone.now()
+    )
+    if exclude is not None:
+        visits = visits.exclude(pk=exclude.pk)
+    return visits.select_related("practitioner").order_by("starts_at").first()
 
 
 def _responses_of(visit: Visit) -> list[QuestionnaireResponse]:
@@ -256,9 +260,17 @@ def intake_visit_moved(*, visit: Visit, actor: User | None) -> None:
 def intake_visit_cancelled(*, visit: Visit, actor: User | None) -> None:
     """``visit_cancel`` calls this: what has not gone out is withdrawn; a questionnaire nobody started is
     withdrawn with it (its link stops), one under way keeps the patient's words until its own end."""
+    now = timezone.now()
     for response in _responses_of(visit):
         _withdraw_reminders(response, reason="intake visit cancelled")
-        if response.status == QuestionnaireResponse.Status.SENT:
+        other = _next_intake_visit(response.patient_id, exclude=visit)
+        if other is not None:  # another intake visit is still booked: the questionnaire now leads to that one
+            response.visit = other
+            response.closes_at = _closes_at(response.questionnaire, other, now=max(now, response.sent_at))
+            response.save(update_fields=["visit", "closes_at"])
+            _schedule_reminders(response, other, now=now)
+            detail = "intake visit cancelled: the questionnaire now leads to the next intake visit"
+        elif response.status == QuestionnaireResponse.Status.SENT:
             nudge_cancel(key_prefix=f"{_prefix(response)}link", reason="intake visit cancelled")
             response.status = QuestionnaireResponse.Status.WITHDRAWN
             response.visit = None

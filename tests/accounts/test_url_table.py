@@ -13,10 +13,10 @@ from django.utils import timezone
 from accounts.admin import PatientAuditMixin
 from accounts.models import AccessEvent
 from compliance.models import Alert
+from journeys.intake_services import agreements_to_sign, intake_send, intake_submit
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Program, Stage
 from journeys.services.notes import note_create
 from journeys.services.visits import visit_schedule
-from journeys.intake_services import agreements_to_sign, intake_send, intake_submit
 from journeys.tokens import checkin_token, intake_token
 from nudges.models import Nudge
 from nudges.tokens import unsubscribe_token
