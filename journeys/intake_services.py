@@ -99,6 +99,12 @@ def _context(response: QuestionnaireResponse, visit: Visit | None) -> dict[str, 
     return context
 
 
+def _sending_enabled() -> bool:
+    """The clinic sends the questionnaire unless an admin unticked the *Intake questionnaire* nudge rule."""
+    rule = NudgeRule.objects.filter(kind=NudgeKind.INTAKE_QUESTIONNAIRE).first()
+    return rule is None or rule.enabled
+
+
 def _reminder_offsets() -> list[int]:
     rule = NudgeRule.objects.filter(kind=NudgeKind.INTAKE_REMINDER).first()
     if rule is None:
@@ -173,7 +179,8 @@ def intake_send(
 ) -> QuestionnaireResponse | None:
     """Send the patient their intake questionnaire once. Already under way: the link is not sent again
     (unless it was withdrawn before it left), the visit's time sets its end and its reminder. Already
-    submitted for this journey, or no questionnaire published: nothing is sent (``None``)."""
+    submitted for this journey, no questionnaire published, or the *Intake questionnaire* nudge rule
+    unticked: nothing is sent (``None``)."""
     now = now or timezone.now()
     response = _open_response(patient)
     if response is not None:
@@ -191,7 +198,7 @@ def intake_send(
     if journey is not None and submitted.filter(journey=journey).exists():
         return None
     questionnaire = questionnaire_to_send()
-    if questionnaire is None or patient.archived:
+    if questionnaire is None or patient.archived or not _sending_enabled():
         return None
     try:
         with transaction.atomic():
