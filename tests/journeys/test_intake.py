@@ -598,3 +598,15 @@ def test_the_section_page_and_the_answers_page_cost_the_same_with_5_or_50_questi
     extra = 1 if connection.vendor == "postgresql" else 0
     with django_assert_max_num_queries(14 + extra):
         assert signed_in.get(reverse("journeys:intake", args=[patient.pk])).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_shipped_questionnaire_and_agreements_come_back_after_a_flush_without_overwriting_edits():
+    from django.core.management import call_command
+
+    call_command("flush", "--noinput", verbosity=0)
+    assert Questionnaire.objects.get(slug="your-story").sections.count() == 10
+    assert Agreement.objects.count() == 3
+    Agreement.objects.filter(key="financial-policy").update(body="Our own policy")
+    call_command("migrate", verbosity=0)
+    assert Agreement.objects.get(key="financial-policy").body == "Our own policy"
