@@ -223,6 +223,10 @@ class QuestionnaireResponse(models.Model):
         return self.status in (self.Status.SENT, self.Status.IN_PROGRESS)
 
     @property
+    def link_closed(self) -> bool:
+        return self.closes_at <= timezone.now()
+
+    @property
     def fhir_status(self) -> str:
         return self.FHIR_STATUS[self.Status(self.status)]
 

@@ -610,3 +610,10 @@ def test_the_shipped_questionnaire_and_agreements_come_back_after_a_flush_withou
     Agreement.objects.filter(key="financial-policy").update(body="Our own policy")
     call_command("migrate", verbosity=0)
     assert Agreement.objects.get(key="financial-policy").body == "Our own policy"
+
+
+def test_the_patient_page_says_when_an_unsubmitted_link_has_closed(client_for, staff, response):
+    url = reverse("dashboard:patient_panel", args=[response.patient_id, "visits"])
+    assert "Link open until" in client_for(staff).get(url).content.decode()
+    with time_machine.travel(VISIT_AT + timedelta(hours=1), tick=False):
+        assert "Not submitted; the link closed" in client_for(staff).get(url).content.decode()
