@@ -161,7 +161,7 @@ def _send_link(response: QuestionnaireResponse, visit: Visit | None, *, now: dat
 
 def _open_response(patient: Patient) -> QuestionnaireResponse | None:
     return (
-        QuestionnaireResponse.objects.select_for_update()
+        QuestionnaireResponse.objects.select_for_update(of=("self",))
         .select_related("patient", "questionnaire", "link_nudge")
         .filter(patient=patient, status__in=OPEN)
         .first()
