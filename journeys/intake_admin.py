@@ -29,15 +29,15 @@ class DraftOnlyMixin:
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and _editable(obj)
 
+
+class DraftOnlyInlineMixin(DraftOnlyMixin):
+    """An inline of a questionnaire or section: rows are added only while it is a draft."""
+
     def has_add_permission(self, request, obj=None):
-        return (
-            super().has_add_permission(request)
-            if obj is None
-            else _editable(obj) and super().has_add_permission(request)
-        )
+        return super().has_add_permission(request, obj) and _editable(obj)
 
 
-class SectionInline(DraftOnlyMixin, admin.TabularInline):
+class SectionInline(DraftOnlyInlineMixin, admin.TabularInline):
     model = QuestionnaireSection
     fields = ("position", "link_id", "title", "intro", "note_field")
     extra = 0
@@ -52,9 +52,6 @@ class QuestionnaireAdmin(DraftOnlyMixin, admin.ModelAdmin):
     readonly_fields = ("status", "published_at")
     inlines = [SectionInline]
     actions = ["publish", "new_version"]
-
-    def has_add_permission(self, request, obj=None):
-        return admin.ModelAdmin.has_add_permission(self, request)
 
     @admin.action(description="Publish the selected draft (it becomes the version sent)")
     def publish(self, request, queryset):
@@ -79,7 +76,7 @@ class QuestionnaireAdmin(DraftOnlyMixin, admin.ModelAdmin):
                 )
 
 
-class QuestionInline(DraftOnlyMixin, admin.StackedInline):
+class QuestionInline(DraftOnlyInlineMixin, admin.StackedInline):
     model = QuestionnaireQuestion
     fields = (
         ("position", "link_id", "kind", "required"),
@@ -97,9 +94,6 @@ class QuestionnaireSectionAdmin(DraftOnlyMixin, admin.ModelAdmin):
     list_filter = ("questionnaire",)
     fields = ("questionnaire", "position", "link_id", "title", "intro", "note_field")
     inlines = [QuestionInline]
-
-    def has_add_permission(self, request, obj=None):
-        return admin.ModelAdmin.has_add_permission(self, request)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "questionnaire":

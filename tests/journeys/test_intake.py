@@ -618,3 +618,25 @@ def test_the_patient_page_says_when_an_unsubmitted_link_has_closed(client_for, s
     assert "Link open until" in client_for(staff).get(url).content.decode()
     with time_machine.travel(VISIT_AT + timedelta(hours=1), tick=False):
         assert "Not submitted; the link closed" in client_for(staff).get(url).content.decode()
+
+
+def test_an_admin_edits_a_draft_version_and_its_sections_but_only_reads_a_published_one(
+    client_for, admin_user
+):
+    admin = client_for(admin_user)
+    published = Questionnaire.objects.get(slug="your-story")
+    draft = services.questionnaire_new_version(questionnaire=published)
+    section = draft.sections.first()
+    for url in (
+        reverse("admin:journeys_questionnaire_add"),
+        reverse("admin:journeys_questionnaire_change", args=[draft.pk]),
+        reverse("admin:journeys_questionnaire_change", args=[published.pk]),
+        reverse("admin:journeys_questionnairesection_change", args=[section.pk]),
+        reverse("admin:journeys_questionnairesection_change", args=[published.sections.first().pk]),
+        reverse("admin:journeys_agreement_changelist"),
+    ):
+        assert admin.get(url).status_code == 200, url
+    body = admin.get(reverse("admin:journeys_questionnaire_change", args=[published.pk])).content.decode()
+    assert 'name="title"' not in body  # read-only
+    body = admin.get(reverse("admin:journeys_questionnaire_change", args=[draft.pk])).content.decode()
+    assert 'name="title"' in body
