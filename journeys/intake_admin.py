@@ -9,6 +9,8 @@ agreement's wording makes a new version of it (signatures keep the exact text th
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from accounts.refusals import validation_message
+
 from . import intake_services as services
 from .models import Agreement, Questionnaire, QuestionnaireQuestion, QuestionnaireSection
 
@@ -59,7 +61,7 @@ class QuestionnaireAdmin(DraftOnlyMixin, admin.ModelAdmin):
             try:
                 services.questionnaire_publish(questionnaire=questionnaire)
             except ValidationError as error:
-                self.message_user(request, f"{questionnaire}: {' '.join(error.messages)}", messages.ERROR)
+                self.message_user(request, f"{questionnaire}: {validation_message(error)}", messages.ERROR)
             else:
                 self.message_user(request, f"{questionnaire.title} v{questionnaire.version} is published.")
 
@@ -69,7 +71,7 @@ class QuestionnaireAdmin(DraftOnlyMixin, admin.ModelAdmin):
             try:
                 draft = services.questionnaire_new_version(questionnaire=questionnaire)
             except ValidationError as error:
-                self.message_user(request, f"{questionnaire}: {' '.join(error.messages)}", messages.ERROR)
+                self.message_user(request, f"{questionnaire}: {validation_message(error)}", messages.ERROR)
             else:
                 self.message_user(
                     request, f"Draft version {draft.version} of {draft.title} is ready to edit."
