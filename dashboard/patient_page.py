@@ -22,6 +22,7 @@ from compliance.models import Alert, ClinicSettings
 from journeys.forms.move import MoveForm
 from journeys.models import Visit
 from journeys.panels import blueprints as blueprint_panels
+from journeys.panels import intake as intake_panels
 from journeys.panels import timeline as timeline_panels
 from journeys.panels import visits as visit_panels
 from journeys.selectors.timeline import JourneySummary, patient_journey
@@ -70,6 +71,9 @@ BLUEPRINT = Panel(
     "blueprint", "Care plan", "journeys/_blueprint_panel.html", blueprint_panels.blueprint_panel_context
 )
 VISITS = Panel("visits", "Visits", "journeys/_visits_panel.html", visit_panels.visits_panel_context)
+INTAKE = Panel(
+    "intake", "Intake questionnaire", "journeys/_intake_panel.html", intake_panels.intake_panel_context
+)
 MESSAGES = Panel("messages", "Messages", "nudges/_patient_panel.html", nudge_panels.messages_panel_context)
 ALERTS = Panel(
     "alerts",
@@ -84,7 +88,7 @@ TIMELINE = Panel("timeline", "Timeline", "journeys/_timeline.html", timeline_pan
 
 PATIENT_TABS = (
     Tab("plan", "Plan and adherence", (ADHERENCE,), side=(BLUEPRINT, ALERTS)),
-    Tab("visits", "Visits", (VISITS,)),
+    Tab("visits", "Visits", (VISITS,), side=(INTAKE,)),
     Tab("messages", "Messages", (MESSAGES,)),
     Tab("journey", "Journey", (TIMELINE,), side=(JOURNEY,)),
     Tab("contact", "Contact and team", (CONTACT,), side=(TEAM,)),

@@ -317,3 +317,6 @@ class CheckInAdmin(LargeTableMixin, ReadOnlyMixin, PatientAuditMixin, admin.Mode
     @admin.display(description="patient", ordering="journey__patient__last_name")
     def patient(self, obj):
         return obj.journey.patient
+
+
+from . import intake_admin  # noqa: E402, F401 — the questionnaire and agreements' admin, in its own module

@@ -538,3 +538,16 @@ class CheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"Check-in due {self.due_on:%Y-%m-%d}"
+
+
+# The patient's own intake questionnaire lives in its own module (journeys/intake_models.py).
+from .intake_models import (  # noqa: E402, F401
+    Agreement,
+    AgreementSignature,
+    QuestionKind,
+    Questionnaire,
+    QuestionnaireAnswer,
+    QuestionnaireQuestion,
+    QuestionnaireResponse,
+    QuestionnaireSection,
+)

@@ -25,3 +25,20 @@ def read_checkin_token(token: str, *, max_age: int | float | timedelta | None = 
     if not isinstance(data, dict) or type(data.get("c")) is not int:
         raise signing.BadSignature("unexpected token content")
     return data["c"]
+
+
+INTAKE_SALT = "alliance.journeys.intake"
+
+
+def intake_token(response_id: int) -> str:
+    """A URL-safe token naming one intake questionnaire response (the patient's ``/q/<token>/`` link)."""
+    return signing.dumps({"q": response_id}, salt=INTAKE_SALT, compress=True)
+
+
+def read_intake_token(token: str) -> int:
+    """The response id, or raise ``signing.BadSignature`` for a tampered or foreign token. No ``max_age``:
+    the response's own ``closes_at`` (the visit's start, or the clinic's limit) is the guard."""
+    data = signing.loads(token, salt=INTAKE_SALT)
+    if not isinstance(data, dict) or type(data.get("q")) is not int:
+        raise signing.BadSignature("unexpected token content")
+    return data["q"]

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import intake_views
 from .views import blueprints, inquiry, pipeline, schedule, timeline, visits
 
 app_name = "journeys"
@@ -63,4 +64,15 @@ urlpatterns = [
     path("schedule/book/", schedule.slot_book, name="slot_book"),
     path("schedule/book/check/", schedule.slot_check, name="slot_check"),
     path("schedule/book/patients/", schedule.slot_patients, name="slot_patients"),
+    # The intake questionnaire: the patient's own link (public), and the clinic's pages (intake_views.py)
+    path("q/<str:token>/", intake_views.questionnaire, name="questionnaire"),
+    path("q/<str:token>/<int:number>/", intake_views.questionnaire_section, name="questionnaire_section"),
+    path("q/<str:token>/sign/", intake_views.questionnaire_sign, name="questionnaire_sign"),
+    path("patients/<int:patient_pk>/intake/", intake_views.intake_detail, name="intake"),
+    path(
+        "patients/<int:patient_pk>/intake/to-blueprint/",
+        intake_views.intake_to_blueprint,
+        name="intake_to_blueprint",
+    ),
+    path("intake-agreements/<int:pk>.txt", intake_views.intake_signature, name="intake_signature"),
 ]

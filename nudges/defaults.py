@@ -18,6 +18,11 @@ RULES = {
     Kind.GRADUATION: ([0], "When the journey reaches graduated."),
     Kind.REFERRAL_THANKS: ([0], "When a referred inquiry arrives."),
     Kind.ONE_OFF: ([0], "Written by staff; sent at the time they choose."),
+    Kind.INTAKE_QUESTIONNAIRE: ([0], "When an intake visit is booked or the journey reaches intake; once."),
+    Kind.INTAKE_REMINDER: (
+        [-2880],
+        "48 hours before the intake visit, if the questionnaire is not finished.",
+    ),
 }
 
 

@@ -17,6 +17,8 @@ class Kind(models.TextChoices):
     GRADUATION = "graduation", "Graduation"
     REFERRAL_THANKS = "referral_thanks", "Referral thanks"
     ONE_OFF = "one_off", "One-off message"
+    INTAKE_QUESTIONNAIRE = "intake_questionnaire", "Intake questionnaire"
+    INTAKE_REMINDER = "intake_reminder", "Intake questionnaire reminder"
 
 
 class MessageTemplate(models.Model):

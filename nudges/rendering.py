@@ -129,6 +129,8 @@ SAMPLE_CONTEXT = {
     "visit_kind": "intake visit",
     "visit_when": "Tuesday 14 April at 10:00",
     "checkin_url": "https://crm.example/c/sample-token/",
+    "questionnaire_url": "https://crm.example/q/sample-token/",
+    "questionnaire_until": "Tuesday 14 April at 10:00",
     "unsubscribe_url": "https://crm.example/u/sample-token/",
     "referred_name": "José",
     "subject": "A note from Dr. Rivera",

@@ -27,6 +27,8 @@ PATIENT_FACING_GLOBS = [
     "compliance/_checkin_fields.html",
     "journeys/inquire*.html",
     "journeys/your_plan.html",
+    "journeys/questionnaire_*.html",  # the patient's intake questionnaire
+    "journeys/_questionnaire_*.html",
 ]
 BLAME = [
     "non-compliant",
@@ -81,6 +83,9 @@ def test_the_list_of_patient_facing_templates_covers_every_kind_of_page_and_mess
         "journeys/inquire.html",
         "journeys/inquire_thanks.html",
         "journeys/your_plan.html",
+        "journeys/questionnaire_section.html",
+        "journeys/questionnaire_sign.html",
+        "journeys/questionnaire_closed.html",
     }
     for kind in Kind.values:
         expected |= {f"nudges/{kind}_subject.txt", f"nudges/{kind}_body.txt", f"nudges/{kind}_sms.txt"}
@@ -144,3 +149,28 @@ def test_the_check_in_page_as_the_patient_reads_it_never_scolds(client, checkin_
     assert "Thank you, Renée" in thanks
     for page in (asking, unanswered, paused, thanks):
         assert blaming_words(page) == []
+
+
+def test_the_intake_questionnaire_as_the_patient_reads_it_never_scolds(client, db):
+    """Every screen of the shipped "Your story", a refused answer, the agreements and the closed page."""
+    from journeys.models import Agreement, Questionnaire, QuestionnaireResponse
+    from journeys.tokens import intake_token
+
+    questionnaire = Questionnaire.objects.get(slug="your-story", status="active")
+    response = QuestionnaireResponse.objects.create(
+        patient=PatientFactory(first_name="Renée"),
+        questionnaire=questionnaire,
+        closes_at=timezone.now() + timedelta(days=3),
+    )
+    token = intake_token(response.pk)
+    pages = [client.get(reverse("journeys:questionnaire", args=[token]))]
+    pages += [
+        client.get(reverse("journeys:questionnaire_section", args=[token, n]))
+        for n in range(1, questionnaire.sections.count() + 1)
+    ]
+    pages.append(client.post(reverse("journeys:questionnaire_section", args=[token, 1]), {"q-affects": "12"}))
+    pages.append(client.post(reverse("journeys:questionnaire_sign", args=[token]), {}))
+    for page in pages:
+        assert page.status_code == 200
+        assert blaming_words(page.content.decode()) == []
+    assert blaming_words(" ".join(a.body for a in Agreement.objects.all())) == []

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('compliance', '0005_hard_week_points'),
-        ('journeys', '0006_stagechange_left_at'),
+        ('journeys', '0008_stagechange_left_at'),
         ('patients', '0007_patient_active_by_added'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -13,6 +13,7 @@ from accounts.events import domain_event_record
 from accounts.models import AccessEvent, User
 from patients.models import Patient
 
+from ..intake_services import intake_stage_reached
 from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Program, Stage, StageChange
 from .checkins import checkins_schedule, checkins_withdraw_unasked
 
@@ -134,8 +135,10 @@ def _stage_event(journey: Journey, change: StageChange) -> None:
 
 
 def _stage_effects(*, journey: Journey, change: StageChange, actor: User | None) -> None:
-    """What a move causes beyond its own rows, in the move's transaction: entering check-ins schedules the
-    check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked."""
+    """What a move causes beyond its own rows, in the move's transaction: entering intake sends the intake
+    questionnaire (once); entering check-ins schedules the check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked."""
+    if change.to_stage == Stage.INTAKE:
+        intake_stage_reached(journey=journey, actor=actor)
     if change.to_stage == Stage.CHECK_INS:
         checkins_schedule(journey=journey, actor=actor)
     elif change.from_stage == Stage.CHECK_INS:

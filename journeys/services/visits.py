@@ -25,6 +25,7 @@ from nudges.timing import next_allowed_moment
 from patients.models import Patient
 from patients.validation import PRACTISING_ROLES
 
+from .. import intake_services
 from ..models import Journey, TimeOff, Visit, WorkingHours
 from ..selectors.schedule import clinic_zone, day_stretches
 
@@ -283,6 +284,8 @@ def visit_schedule(
     domain_event_record(
         name="visit.booked", patient_id=patient.pk, object_id=visit.pk, data={"visit_id": visit.pk}
     )
+    if visit.kind == Visit.Kind.INTAKE:
+        intake_services.intake_visit_booked(visit=visit, actor=actor)
     return visit
 
 
@@ -337,6 +340,8 @@ def visit_reschedule(
     if (visit.starts_at, visit.practitioner_id) != before:
         _withdraw_reminders(visit, reason="visit rescheduled")
         _schedule_reminders(visit, actor=actor)
+        if visit.kind == Visit.Kind.INTAKE:
+            intake_services.intake_visit_moved(visit=visit, actor=actor)
     return visit
 
 
@@ -351,6 +356,8 @@ def visit_cancel(*, visit: Visit, actor: User, reason: str = "") -> Visit:
     domain_event_record(
         name="visit.cancelled", patient_id=visit.patient_id, object_id=visit.pk, data={"visit_id": visit.pk}
     )
+    if visit.kind == Visit.Kind.INTAKE:
+        intake_services.intake_visit_cancelled(visit=visit, actor=actor)
     reason = " ".join(reason.split())
     record_access(
         action=AccessEvent.Action.UPDATE,

@@ -15,6 +15,7 @@ from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 from patients.selectors import patient_get_for
 
+from .. import intake_selectors
 from ..forms.visits import (
     FIELD_FOR_CODE,
     AddendumForm,
@@ -213,7 +214,15 @@ def note_create(request, pk):
             add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             return _saved(request, note)
-    return render(request, "journeys/note_form.html", {"form": form, "visit": visit, "note": None})
+    return render(request, "journeys/note_form.html", _note_form_context(request, form, visit, None))
+
+
+def _note_form_context(request, form, visit, note) -> dict:
+    """The note form, and beside an intake visit's note the patient's submitted intake (audited as read)."""
+    intake = (
+        intake_selectors.intake_summary_for_visit(user=request.user, visit=visit) if form.intake else None
+    )
+    return {"form": form, "visit": visit, "note": note, "intake": intake}
 
 
 def _saved(request, note):
@@ -270,7 +279,7 @@ def note_edit(request, pk):
             add_service_error(form, error, fields=FIELD_FOR_CODE)
         else:
             return _saved(request, note)
-    return render(request, "journeys/note_form.html", {"form": form, "visit": note.visit, "note": note})
+    return render(request, "journeys/note_form.html", _note_form_context(request, form, note.visit, note))
 
 
 @role_required(*CLINICAL)

@@ -17,6 +17,9 @@ PUBLIC = {
     "consent_confirm",
     "twilio_inbound_sms",
     "compliance:checkin_answer",
+    "journeys:questionnaire",  # the patient's intake questionnaire, proven by its signed link
+    "journeys:questionnaire_section",
+    "journeys:questionnaire_sign",
     "journeys:inquire",
     "journeys:inquire_thanks",
     # allauth's pages for someone not signed in yet: the second-factor step of a sign-in, password reset,

@@ -13,10 +13,11 @@ from django.utils import timezone
 from accounts.admin import PatientAuditMixin
 from accounts.models import AccessEvent
 from compliance.models import Alert
+from journeys.intake_services import agreements_to_sign, intake_send, intake_submit
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Program, Stage
 from journeys.services.notes import note_create
 from journeys.services.visits import visit_schedule
-from journeys.tokens import checkin_token
+from journeys.tokens import checkin_token, intake_token
 from nudges.models import Nudge
 from nudges.tokens import unsubscribe_token
 from patients.models import ConsentRequest
@@ -64,6 +65,9 @@ class Scenario:
     checkin_token: str
     unsubscribe_token: str
     consent_token: str
+    intake_token: str
+    intake_signature: object
+    intake_section: int = 1
     insights_table: str = "funnel"
     # allauth's links carry keys of their own: a made-up one is what a stale or forged link brings
     email_key: str = "not-a-key"
@@ -109,6 +113,10 @@ def build_scenario(*, practitioner, staff) -> Scenario:
     consent_request = ConsentRequest.objects.create(
         patient=patient, channel="email", address=patient.email or "renee@example.com", via="inquiry form"
     )
+    intake = intake_send(patient=patient, journey=journey, actor=staff)
+    intake_submit(
+        response=intake, signed_name="Renée Côté", agreed={a.pk: a.version for a in agreements_to_sign()}
+    )
     return Scenario(
         patient=patient,
         journey=journey,
@@ -123,6 +131,8 @@ def build_scenario(*, practitioner, staff) -> Scenario:
         checkin_token=checkin_token(checkin.pk),
         unsubscribe_token=unsubscribe_token(patient_id=patient.pk, nudge_id=nudge.pk),
         consent_token=consent_confirm_token(consent_request.pk),
+        intake_token=intake_token(intake.pk),
+        intake_signature=intake.signatures.first(),
     )
 
 
@@ -176,6 +186,9 @@ NO_PATIENT_DATA = {
     "journeys.BlueprintTemplate",
     "journeys.WorkingHours",  # practitioners' hours and time off: no patient in them
     "journeys.TimeOff",
+    "journeys.Questionnaire",  # the intake questionnaire's versions and agreements: the clinic's wording
+    "journeys.QuestionnaireSection",
+    "journeys.Agreement",
     "nudges.MessageTemplate",
     "nudges.NudgeRule",
     "compliance.ClinicSettings",

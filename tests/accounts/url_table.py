@@ -123,6 +123,13 @@ URLS: dict[str, Row] = {
     "journeys:note_edit": Row(N, LOGIN, 403, 200, 403),  # a draft note is edited by its author only
     "journeys:note_sign": Row(N, LOGIN, 403, 200, 403),  # the signing step: the note's author only
     "journeys:note_addendum": clinical_page(N),
+    # the intake questionnaire: the patient's own link (a first name at most), then the clinic's pages
+    "journeys:questionnaire": public({"token": "intake_token"}),
+    "journeys:questionnaire_section": public({"token": "intake_token", "number": "intake_section"}),
+    "journeys:questionnaire_sign": public({"token": "intake_token"}),
+    "journeys:intake": clinical_page({"patient_pk": "patient"}),  # the answers: staff 403, audited as denied
+    "journeys:intake_to_blueprint": post_only({"patient_pk": "patient"}, clinical=True),
+    "journeys:intake_signature": staff_page({"pk": "intake_signature"}),  # the clinic's copy: an export
     "compliance:checkin_answer": public({"token": "checkin_token"}),
     "compliance:checkin_enter": staff_page({"pk": "checkin"}),
     "compliance:alerts": staff_page(),

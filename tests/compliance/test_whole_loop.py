@@ -113,7 +113,11 @@ def test_a_faltering_patient_is_noticed_once_reached_warmly_and_met_with_a_simpl
     assert len(checkins) == 12  # weekly for twelve weeks, without a program
     assert all(c.request_nudge.kind == Kind.CHECKIN_REQUEST for c in checkins)
     assert checkins[0].request_nudge.send_at == FIRST_REQUEST
-    assert nudge_dispatch_due().sent == 0 and mailoutbox == []  # nothing is due yet
+    # Walking through intake sent the intake questionnaire; nothing else is due yet.
+    assert nudge_dispatch_due().sent == 1
+    assert [m.subject for m in mailoutbox] == ["Your story, before we meet, Renée"]
+    mailoutbox.clear()
+    assert nudge_dispatch_due().sent == 0
 
     # Week 1: the request goes out on its morning, with the patient's own link.
     time_machine.move_to(FIRST_REQUEST, tick=False)

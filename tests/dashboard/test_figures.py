@@ -81,7 +81,7 @@ def test_the_flow_is_counted_right_on_a_small_clinic(small_clinic):
 def test_the_migration_fills_the_end_of_every_stay_as_the_service_does(small_clinic):
     kept = dict(StageChange.objects.values_list("pk", "left_at"))
     StageChange.objects.update(left_at=None)
-    migration = importlib.import_module("journeys.migrations.0006_stagechange_left_at")
+    migration = importlib.import_module("journeys.migrations.0008_stagechange_left_at")
     with connection.cursor() as cursor:
         cursor.execute(migration.LEFT_AT)
     assert dict(StageChange.objects.values_list("pk", "left_at")) == kept
@@ -172,7 +172,7 @@ def test_the_seed_writes_the_kept_columns_as_the_services_would():
     seeded_answers = set(CheckInAnswer.objects.values_list("pk", "due_on", "done", "partly", "missed"))
     seeded_stays = set(StageChange.objects.values_list("pk", "left_at"))
     answer_tallies_refresh()
-    migration = importlib.import_module("journeys.migrations.0006_stagechange_left_at")
+    migration = importlib.import_module("journeys.migrations.0008_stagechange_left_at")
     StageChange.objects.update(left_at=None)
     with connection.cursor() as cursor:
         cursor.execute(migration.LEFT_AT)

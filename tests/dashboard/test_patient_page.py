@@ -85,6 +85,7 @@ def test_every_panel_is_in_exactly_one_tab():
         "journey",
         "blueprint",
         "visits",
+        "intake",
         "messages",
         "alerts",
         "adherence",

@@ -30,6 +30,7 @@ from journeys.models import (
     Inquiry,
     Journey,
     Program,
+    QuestionnaireResponse,
     Stage,
     StageChange,
     Visit,
@@ -38,6 +39,7 @@ from journeys.models import (
 )
 from journeys.selectors.pipeline import pipeline_board
 from journeys.services.visits import visit_hours_warning
+from nudges.models import Kind as NudgeKind
 from nudges.models import Nudge
 from patients.models import CareTeamMember, ConsentEvent, Patient, fold
 
@@ -285,6 +287,22 @@ class TestTheLivingClinic:
                 starts_at=visit.starts_at,
                 duration_minutes=visit.duration_minutes,
             ), visit
+
+    def test_a_patient_with_an_intake_booked_has_their_questionnaire_link_waiting_for_the_worker(
+        self, seeded
+    ):
+        """``make run``'s worker sends it at once, so var/mail holds a link that opens the form on a phone."""
+        booked = Visit.objects.filter(kind=Visit.Kind.INTAKE, status=Visit.Status.SCHEDULED)
+        links = Nudge.objects.filter(
+            kind=NudgeKind.INTAKE_QUESTIONNAIRE,
+            status=Nudge.Status.PENDING,
+            channel="email",
+            patient__in=booked.values("patient"),
+            send_at__lte=timezone.now(),
+        )
+        assert links.exists()
+        response = QuestionnaireResponse.objects.get(patient=links.first().patient, status="sent")
+        assert response.visit in booked and response.closes_at == response.visit.starts_at
 
     def test_signed_intake_notes_tell_the_story_in_four_sections(self, seeded):
         intake_notes = VisitNote.objects.filter(visit__kind=Visit.Kind.INTAKE, addendum_to__isnull=True)

@@ -24,7 +24,7 @@ from journeys.models import (
 from journeys.panels.timeline import journey_panel_context, timeline_panel_context
 from journeys.selectors.timeline import PAGE_SIZE, patient_timeline
 from journeys.services.stages import journey_move, journey_start
-from nudges.models import Nudge
+from nudges.models import Nudge, NudgeRule
 from tests.factories import PatientFactory
 from tests.support.patient_page import panel_context, tab_url
 
@@ -45,6 +45,12 @@ def frozen_clock():
 @pytest.fixture
 def patient(db):
     return PatientFactory(first_name="Ana", last_name="Silva")
+
+
+@pytest.fixture(autouse=True)
+def no_intake_questionnaire(db):
+    """These journeys walk through intake: the questionnaire it would send is left out of their timelines."""
+    NudgeRule.objects.filter(kind="intake_questionnaire").update(enabled=False)
 
 
 def ago(**delta):

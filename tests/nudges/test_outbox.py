@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from nudges import services
-from nudges.models import Nudge
+from nudges.models import Kind, Nudge
 from patients import services as patient_services
 
 pytestmark = pytest.mark.django_db
@@ -418,7 +418,9 @@ def test_the_shipped_wording_and_rules_come_back_after_a_flush():
 
     MessageTemplate.objects.filter(kind="graduation", channel="sms").update(body="Our own words")
     call_command("flush", "--noinput", verbosity=0)
-    assert MessageTemplate.objects.count() == 16 and NudgeRule.objects.count() == 8
+    assert MessageTemplate.objects.count() == 2 * len(Kind.values) and NudgeRule.objects.count() == len(
+        Kind.values
+    )
     MessageTemplate.objects.filter(kind="graduation", channel="sms").update(body="Our own words")
     call_command("migrate", verbosity=0)
     assert MessageTemplate.objects.get(kind="graduation", channel="sms").body == "Our own words"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('journeys', '0006_stagechange_left_at'),
+        ('journeys', '0008_stagechange_left_at'),
         ('patients', '0007_patient_active_by_added'),
     ]
 

@@ -21,7 +21,7 @@ def fill_left_at(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('journeys', '0005_visitnote_unsigned_index'),
+        ('journeys', '0007_your_story_default_intake'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
