@@ -560,6 +560,15 @@ def test_the_questionnaire_and_its_answers_map_onto_fhir_questionnaire_and_respo
     }
 
 
+def test_the_questionnaire_and_its_answers_validate_as_fhir_r4(submitted):
+    """The shape is FHIR's own, checked by fhir.resources' R4B models (issue 17 exports them)."""
+    from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse as FhirResponse
+
+    FhirQuestionnaire.model_validate(questionnaire_resource(submitted.questionnaire))
+    FhirResponse.model_validate(response_resource(submitted))
+
+
 # --- Pages stay fast ------------------------------------------------------------------------------
 
 
