@@ -65,9 +65,19 @@ def concrete(route: str) -> str:
     return "/" + route.lstrip("^").rstrip("$").replace("\\Z", "")
 
 
-def app_routes():
+API_PUBLIC = {
+    "api:openapi-json",
+    "api:openapi-view",
+    "api:api-root",
+}  # schema, docs, a bare 404: no patient data
+
+
+def app_routes(*, api: bool = False):
+    """The site's pages (``api=False``) or the REST API's endpoints (``api=True``), which answer to a key."""
     for route, name in walk(get_resolver()):
         if route.startswith("admin/") or name in PUBLIC or "(?P" in route:
+            continue
+        if route.startswith("api/") != api or name in API_PUBLIC:
             continue
         yield pytest.param(concrete(route), id=name or route)
 
@@ -78,6 +88,15 @@ def test_every_non_public_page_sends_an_anonymous_visitor_to_sign_in(client, url
     response = client.get(url)
     assert response.status_code == 302, url
     assert response["Location"].startswith("/accounts/sign-in/?next=")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", list(app_routes(api=True)))
+def test_every_api_endpoint_refuses_a_call_without_a_key(client, url):
+    """The API never sends a caller to a sign-in page: without a key it answers 401 (or 405 to a GET of a
+    POST-only endpoint), and never a page of data."""
+    response = client.get(url)
+    assert response.status_code in (401, 405), url
 
 
 def test_the_route_walk_found_the_pages():
