@@ -18,6 +18,7 @@ from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from compliance import selectors as compliance_selectors
 from compliance.models import ClinicSettings
+from journeys.selectors.advocates import AdvocacyFigures, advocacy_figures
 from journeys.selectors.funnel import FunnelStep, journey_funnel
 
 from . import charts
@@ -35,6 +36,7 @@ class Insights:
     barriers: list[tuple[str, int]]
     funnel: list[FunnelStep]
     open_alerts: int
+    advocacy: AdvocacyFigures
 
     @property
     def days(self) -> int:
@@ -59,6 +61,7 @@ def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
         barriers=compliance_selectors.common_barriers(since=since, until=until),
         funnel=journey_funnel(since=since, until=until),
         open_alerts=compliance_selectors.open_alert_count(),
+        advocacy=advocacy_figures(since=since, until=until),
     )
 
 

@@ -18,6 +18,8 @@ RULES = {
     Kind.GRADUATION: ([0], "When the journey reaches graduated."),
     Kind.REFERRAL_THANKS: ([0], "When a referred inquiry arrives."),
     Kind.ONE_OFF: ([0], "Written by staff; sent at the time they choose."),
+    Kind.FOLLOW_UP_CHECKIN: ([0], "1, 3 and 6 months after graduation, at the patient's check-in hour."),
+    Kind.ADVOCACY_ASK: ([0], "When the journey reaches advocate; only with marketing consent, 09:00-20:00."),
 }
 
 

@@ -14,6 +14,7 @@ from patients.models import Patient
 
 from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Program, Stage, StageChange
 from .checkins import checkins_schedule, checkins_withdraw_unasked
+from .graduation import advocacy_ask, graduation_celebrate
 
 
 def allowed_moves(journey: Journey) -> list[str]:
@@ -117,10 +118,15 @@ def journey_move(
 
 def _stage_effects(*, journey: Journey, change: StageChange, actor: User | None) -> None:
     """What a move causes beyond its own rows, in the move's transaction: entering check-ins schedules the
-    check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked."""
+    check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked;
+    entering graduated sends the graduation message and schedules the follow-ups (``graduation``)."""
     if change.to_stage == Stage.CHECK_INS:
         checkins_schedule(journey=journey, actor=actor)
     elif change.from_stage == Stage.CHECK_INS:
         checkins_withdraw_unasked(
             journey=journey, actor=actor, reason=f"journey moved to {Stage(change.to_stage).label.lower()}"
         )
+    if change.to_stage == Stage.GRADUATED:
+        graduation_celebrate(journey=journey, at=change.at, actor=actor)
+    elif change.to_stage == Stage.ADVOCATE:
+        advocacy_ask(journey=journey, at=change.at, actor=actor)
