@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from accounts.permissions import CLINICAL
 from patients.models import CareTeamMember, Channel, Patient
 from patients.selectors import patient_may_message
 
@@ -385,17 +386,26 @@ def conversation_read_at(patient: Patient, user: User) -> datetime | None:
 
 
 def conversation(
-    patient: Patient, *, user: User, limit: int = CONVERSATION_SHOWN, now: datetime | None = None
+    patient: Patient,
+    *,
+    user: User,
+    reads_words: bool,
+    limit: int = CONVERSATION_SHOWN,
+    now: datetime | None = None,
 ) -> list[Entry]:
     """The patient's conversation, oldest first: the last ``limit`` of what they wrote and what we sent
-    them (not the check-in requests still to come), with ``unread`` set for ``user``. Three queries."""
+    them (not the check-in requests still to come), with ``unread`` set for ``user``. What the patient wrote
+    is loaded only with ``reads_words`` (``reads_patient_words``). Three queries."""
     now = now or timezone.now()
     read_at = conversation_read_at(patient, user)
-    inbound = list(
+    inbound_rows = (
         InboundMessage.objects.filter(patient=patient)
         .only("pk", "channel", "body", "subject", "received_at", "action", "auto_reply")
-        .order_by("-received_at", "-id")[:limit]
+        .order_by("-received_at", "-id")
     )
+    if not reads_words:
+        inbound_rows = inbound_rows.defer("body", "subject")
+    inbound = list(inbound_rows[:limit])
     future = _future_requests(patient, now)
     outbound = list(
         Nudge.objects.filter(patient=patient)
@@ -422,8 +432,8 @@ def conversation(
             at=m.received_at,
             direction="in",
             channel=m.channel,
-            text=m.body,
-            subject=m.subject,
+            text=m.body if reads_words else "",
+            subject=m.subject if reads_words else "",
             label="" if m.action == InboundMessage.Action.KEPT else m.get_action_display(),
             unread=m.action == InboundMessage.Action.KEPT and (read_at is None or m.received_at > read_at),
             pk=m.pk,
@@ -455,6 +465,14 @@ def _unread_for(user: User) -> Q:
     return Q(action=InboundMessage.Action.KEPT) & ~Q(Exists(read))
 
 
+def reads_patient_words(user: User, patient: Patient) -> bool:
+    """Whether ``user`` reads what the patient wrote to the clinic: clinical roles always, anyone else on the
+    patient's current care team (one query for them); others see that a message came, not its words."""
+    if user.role in CLINICAL:
+        return True
+    return CareTeamMember.objects.current().filter(user=user, patient=patient).exists()
+
+
 def _my_patients(user: User) -> QuerySet:
     return CareTeamMember.objects.current().filter(user=user).values("patient_id")
 
@@ -476,14 +494,15 @@ def unread_conversation_count(user: User, *, cap: int = NAV_CAP) -> int:
 class InboxRow:
     patient: Patient
     last_at: datetime
-    last_text: str
+    last_text: str | None  # None: not for this reader (``reads_patient_words``)
     last_channel: str
     unread: int
 
 
 def inbox(*, user: User, everyone: bool = False, limit: int = INBOX_PAGE) -> list[InboxRow]:
     """Conversations with something the patient wrote, unread ones first, then the most recent: ``user``'s own
-    patients (care team), or every patient with ``everyone``. At most ``limit`` rows, in three queries."""
+    patients (care team), or every patient with ``everyone`` (then the words only of those ``user`` reads).
+    At most ``limit`` rows, in three queries (four for staff asking for everyone's)."""
     kept = InboundMessage.objects.filter(action=InboundMessage.Action.KEPT, patient__isnull=False)
     if not everyone:
         kept = kept.filter(patient_id__in=_my_patients(user))
@@ -500,6 +519,11 @@ def inbox(*, user: User, everyone: bool = False, limit: int = INBOX_PAGE) -> lis
         return []
     ids = [row["patient_id"] for row in summary]
     patients = Patient.objects.with_lead().in_bulk(ids)
+    readable = (
+        set(ids)
+        if user.role in CLINICAL or not everyone
+        else set(_my_patients(user).filter(patient_id__in=ids).values_list("patient_id", flat=True))
+    )
     last: dict[int, InboundMessage] = {}
     for message in (
         InboundMessage.objects.filter(patient_id__in=ids, action=InboundMessage.Action.KEPT)
@@ -514,7 +538,7 @@ def inbox(*, user: User, everyone: bool = False, limit: int = INBOX_PAGE) -> lis
             InboxRow(
                 patient=patients[row["patient_id"]],
                 last_at=row["last_at"],
-                last_text=message.body,
+                last_text=message.body if row["patient_id"] in readable else None,
                 last_channel=message.get_channel_display(),
                 unread=row["unread"],
             )
