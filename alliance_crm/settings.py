@@ -103,6 +103,7 @@ TEMPLATES = [
                 "alliance_crm.context_processors.clinic",
                 "accounts.context_processors.session_timeout",
                 "compliance.context_processors.navigation",  # the open-alert count, read lazily
+                "nudges.context_processors.navigation",  # the unread-conversation count, read lazily
             ],
         },
     },
@@ -298,6 +299,10 @@ ALLIANCE_SITE_URL = env.str(
 ).rstrip("/")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="")
+# Email replies: each nudge email's Reply-To is reply+<nudge>-<proof>@INBOUND_EMAIL_DOMAIN; the provider posts what
+# arrives there to /hooks/email/inbound/, signed with INBOUND_EMAIL_SECRET (nudges.webhooks.email_inbound).
+INBOUND_EMAIL_DOMAIN = env.str("INBOUND_EMAIL_DOMAIN", default="")
+INBOUND_EMAIL_SECRET = env.str("INBOUND_EMAIL_SECRET", default="")
 # A known patient's request on the public form for texts, with their SMS consent withdrawn, is confirmed by one
 # text asking them to reply YES (nudges.services.consent_ask_by_text); false: the request waits for the team.
 CONSENT_ASK_BY_TEXT = env.bool("CONSENT_ASK_BY_TEXT", default=True)

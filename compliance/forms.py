@@ -56,10 +56,22 @@ class CheckInAnswerForm(forms.Form):
     mood = _rating_field("mood")
     digestion = _rating_field("digestion")
 
-    def __init__(self, *args, items: list[BlueprintItem], answer: CheckInAnswer | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        items: list[BlueprintItem],
+        answer: CheckInAnswer | None = None,
+        follow_up: bool = False,
+        **kwargs,
+    ):
         if answer is not None:
             kwargs.setdefault("initial", self.initial_from(answer))
         super().__init__(*args, **kwargs)
+        if follow_up:  # after graduation: no plan to ask about, only how they are now
+            self.fields["where_it_failed"].label = "How are you now?"
+            self.fields[
+                "where_it_failed"
+            ].help_text = "Whatever you would like to tell us: what has stayed with you, anything that has become harder."
         self.items = list(items)
         for item in self.items:
             status, reason = self._names(item)

@@ -37,7 +37,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
 from journeys.selectors.pipeline import Median
-from nudges.models import Kind, Nudge
+from nudges.models import InboundMessage, Kind, Nudge
 from patients.models import CareTeamMember, Channel, Patient
 
 from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
@@ -110,7 +110,7 @@ def patient_adherence(*, patient_id: int, today: date, window_days: int = 28) ->
     score, reports = score_of(_statuses(patient_id, start, today))
     previous, _ = score_of(_statuses(patient_id, previous_start, previous_end))
     counts = CheckIn.objects.filter(
-        journey__patient_id=patient_id, due_on__gte=start, due_on__lte=today
+        journey__patient_id=patient_id, due_on__gte=start, due_on__lte=today, kind=CheckIn.Kind.PROGRAM
     ).aggregate(
         answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
         missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
@@ -140,7 +140,9 @@ def item_adherence(*, patient_id: int, today: date, window_days: int = 28) -> di
 def recent_answered_score(*, patient_id: int, count: int = 2) -> tuple[float | None, int]:
     """(score over the last ``count`` answered check-ins together, how many were found)."""
     checkin_ids = list(
-        CheckIn.objects.filter(journey__patient_id=patient_id, status=CheckIn.Status.ANSWERED)
+        CheckIn.objects.filter(
+            journey__patient_id=patient_id, status=CheckIn.Status.ANSWERED, kind=CheckIn.Kind.PROGRAM
+        )
         .order_by("-due_on")
         .values_list("pk", flat=True)[:count]
     )
@@ -220,6 +222,7 @@ def _requests(*, since: datetime, until: datetime) -> QuerySet[CheckIn]:
     )
     return (
         CheckIn.objects.filter(due, request_nudge__sent_at__gte=since, request_nudge__sent_at__lte=until)
+        .filter(kind=CheckIn.Kind.PROGRAM)
         .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=until)
         .order_by()
     )
@@ -507,6 +510,7 @@ class AnswerSummary:
     barriers: list[str]
     words: str | None = None
     ratings: list[tuple[str, int]] = field(default_factory=list)
+    replies: list[InboundMessage] = field(default_factory=list)  # what they wrote back about this check-in
 
 
 def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[AnswerSummary]:
@@ -514,14 +518,18 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
     ``clinical``. One query."""
     fields = ["pk", "answered_at", "amended_at", "checkin__due_on", "via", "barriers"]
     if clinical:
-        fields += ["where_it_failed", *RATINGS]
+        fields += ["where_it_failed", "checkin__request_nudge_id", *RATINGS]
     via = dict(CheckInAnswer.Via.choices)
     answers = []
-    for row in (
+    rows = list(
         CheckInAnswer.objects.filter(patient_id=patient_id)
         .order_by("-answered_at", "-checkin__due_on", "-pk")
         .values(*fields)[:limit]
-    ):
+    )
+    replies = (
+        checkin_replies(request_ids=[row["checkin__request_nudge_id"] for row in rows]) if clinical else {}
+    )
+    for row in rows:
         answers.append(
             AnswerSummary(
                 pk=row["pk"],
@@ -534,9 +542,31 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
                 ratings=[(name.capitalize(), row[name]) for name in RATINGS if row.get(name) is not None]
                 if clinical
                 else [],
+                replies=replies.get(row.get("checkin__request_nudge_id"), []),
             )
         )
     return answers
+
+
+def checkin_replies(*, request_ids: Iterable[int | None]) -> dict[int, list[InboundMessage]]:
+    """What the patient wrote back (by text or email) within a few days of each check-in request, oldest
+    first, by request nudge id: their own words about that check-in. One query (none without ids)."""
+    ids = [pk for pk in request_ids if pk]
+    if not ids:
+        return {}
+    by_request: dict[int, list[InboundMessage]] = defaultdict(list)
+    for message in (
+        InboundMessage.objects.filter(checkin_request_id__in=ids)
+        .only("pk", "checkin_request_id", "channel", "body", "received_at")
+        .order_by("received_at", "pk")
+    ):
+        by_request[message.checkin_request_id or 0].append(message)
+    return by_request
+
+
+def checkin_replies_for(checkin: CheckIn) -> list[InboundMessage]:
+    """The patient's words attached to one check-in (see ``checkin_replies``)."""
+    return checkin_replies(request_ids=[checkin.request_nudge_id]).get(checkin.request_nudge_id or 0, [])
 
 
 # --- Falter alerts and course corrections ---------------------------------------------------------------
@@ -663,3 +693,57 @@ def alert_unlinked_version(alert: Alert) -> Blueprint | None:
     the practitioner has just published from the alert and is asked to confirm as the correction."""
     linked = CourseCorrection.objects.filter(alert=alert, blueprint__isnull=False).values("blueprint_id")
     return blueprints_since(alert).exclude(pk__in=linked).first()
+
+
+# --- Graduation: then and now ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Week:
+    due_on: date
+    score: float | None
+    ratings: list[tuple[str, int | None]]
+
+
+@dataclass(frozen=True)
+class ThenAndNow:
+    then: Week
+    now: Week
+    follow_ups: list[tuple[date, str, list[tuple[str, int | None]]]]  # after graduation: due, status, ratings
+
+
+def then_and_now(*, patient_id: int) -> ThenAndNow | None:
+    """The first and the last answered weekly check-in of the program — adherence and the 0–10 self-ratings —
+    and the "how are you now?" follow-ups after it; None before two weeks were answered. Three queries."""
+    answered = CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
+    fields = ("checkin_id", "checkin__due_on", *RATINGS)
+    first = answered.order_by("checkin__due_on", "pk").values(*fields).first()
+    last = answered.order_by("-checkin__due_on", "-pk").values(*fields).first()
+    if first is None or last is None or first["checkin_id"] == last["checkin_id"]:
+        return None
+    statuses: dict[int, list[str]] = defaultdict(list)
+    for checkin_id, status in ComplianceLog.objects.filter(
+        checkin_id__in=[first["checkin_id"], last["checkin_id"]]
+    ).values_list("checkin_id", "status"):
+        statuses[checkin_id].append(status)
+
+    def week(row: dict) -> Week:
+        return Week(
+            due_on=row["checkin__due_on"],
+            score=score_of(statuses[row["checkin_id"]])[0],
+            ratings=[(name.capitalize(), row[name]) for name in RATINGS],
+        )
+
+    follow_ups = [
+        (
+            due_on,
+            CheckIn.Status(status).label,
+            [(name.capitalize(), value) for name, value in zip(RATINGS, values, strict=True)],
+        )
+        for due_on, status, *values in CheckIn.objects.filter(
+            journey__patient_id=patient_id, kind=CheckIn.Kind.FOLLOW_UP
+        )
+        .order_by("due_on")
+        .values_list("due_on", "status", *(f"answer__{name}" for name in RATINGS))
+    ]
+    return ThenAndNow(then=week(first), now=week(last), follow_ups=follow_ups)

@@ -44,7 +44,10 @@ class Refusal:
 
 
 def checkin_answerable_items(checkin: CheckIn) -> list[BlueprintItem]:
-    """The items a check-in asks about: the active and paused items of the journey's published plan."""
+    """The items a check-in asks about: the active and paused items of the journey's published plan; none for
+    a follow-up after graduation ("how are you now?" is never counted as adherence)."""
+    if checkin.kind == CheckIn.Kind.FOLLOW_UP:
+        return []
     return list(
         BlueprintItem.objects.filter(
             blueprint__journey_id=checkin.journey_id,

@@ -88,6 +88,7 @@ def checkin_answer(request, token):
         request.POST if request.method == "POST" else None,
         items=services.checkin_answerable_items(checkin),
         answer=answer,
+        follow_up=checkin.kind == CheckIn.Kind.FOLLOW_UP,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -129,6 +130,7 @@ def checkin_enter(request, pk):
         request.POST if request.method == "POST" else None,
         items=services.checkin_answerable_items(checkin),
         answer=answer,
+        follow_up=checkin.kind == CheckIn.Kind.FOLLOW_UP,
     )
     if request.method == "POST" and form.is_valid():
         try:

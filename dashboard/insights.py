@@ -5,7 +5,7 @@ beside a table of its numbers, and every table as CSV. A fixed number of queries
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
@@ -18,6 +18,7 @@ from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from compliance import selectors as compliance_selectors
 from compliance.models import ClinicSettings
+from journeys.selectors.advocates import AdvocacyFigures, advocacy_figures
 from journeys.selectors.funnel import FunnelStep
 
 from . import charts
@@ -36,6 +37,7 @@ class Insights:
     barriers: list[tuple[str, int]]
     funnel: list[FunnelStep]
     open_alerts: int
+    advocacy: AdvocacyFigures  # counted live: advocates and referrals are few
     as_of: datetime | None = None  # when the figures were counted (the beat task's summary); None: now
 
     @property
@@ -47,6 +49,8 @@ def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
     """The figures for the days ``start`` to ``end`` (the clinic's days, both included): from the summary
     the beat task keeps when it holds this range, else counted now (``dashboard.figures``)."""
     figures = range_figures(start=start, end=end)
+    since = timezone.make_aware(datetime.combine(start, time.min))
+    until = min(timezone.now(), timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
     return Insights(
         start=start,
         end=end,
@@ -58,6 +62,7 @@ def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
         funnel=figures.funnel,
         open_alerts=compliance_selectors.open_alert_count(),
         as_of=figures.as_of,
+        advocacy=advocacy_figures(since=since, until=until),
     )
 
 

@@ -85,12 +85,25 @@ ADHERENCE = Panel(
     "adherence", "Adherence", "compliance/_adherence_panel.html", compliance_panels.adherence_panel_context
 )
 TIMELINE = Panel("timeline", "Timeline", "journeys/_timeline.html", timeline_panels.timeline_panel_context)
+CONVERSATION = Panel(
+    "conversation", "Conversation", "nudges/_conversation_panel.html", nudge_panels.conversation_panel_context
+)
+THEN_AND_NOW = Panel(
+    "then-and-now",
+    "Then and now",
+    "compliance/_then_and_now_panel.html",
+    compliance_panels.then_and_now_panel_context,
+)
+ADVOCACY = Panel(
+    "advocacy", "Advocacy", "patients/_advocacy_panel.html", patient_panels.advocacy_panel_context
+)
 
 PATIENT_TABS = (
     Tab("plan", "Plan and adherence", (ADHERENCE,), side=(BLUEPRINT, ALERTS)),
     Tab("visits", "Visits", (VISITS,), side=(INTAKE,)),
+    Tab("conversation", "Conversation", (CONVERSATION,)),
     Tab("messages", "Messages", (MESSAGES,)),
-    Tab("journey", "Journey", (TIMELINE,), side=(JOURNEY,)),
+    Tab("journey", "Journey", (TIMELINE,), side=(JOURNEY, THEN_AND_NOW, ADVOCACY)),
     Tab("contact", "Contact and team", (CONTACT,), side=(TEAM,)),
 )
 TABS_BY_KEY = {tab.key: tab for tab in PATIENT_TABS}

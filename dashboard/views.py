@@ -7,7 +7,9 @@ from django.views.decorators.http import require_GET
 from accounts.audit import record_list
 from accounts.permissions import EVERYONE, role_required
 from journeys.forms.move import PipelineFilterForm
+from journeys.selectors.advocates import advocate_rows
 from journeys.selectors.pipeline import pipeline_board
+from nudges import selectors as nudge_selectors
 from patients.selectors import patient_get_for
 
 from . import patient_page
@@ -85,3 +87,23 @@ def pipeline(request):
             "here": quote(request.get_full_path(), safe="/"),  # each card's move form returns here
         },
     )
+
+
+@role_required(*EVERYONE)
+@require_GET
+def inbox(request):
+    """The conversations of the user's own patients (care team) with something the patient wrote, unread first;
+    ``?all=1``: every patient's."""
+    everyone = request.GET.get("all") == "1"
+    rows = nudge_selectors.inbox(user=request.user, everyone=everyone)
+    record_list(patient_ids=[row.patient.pk for row in rows], query=request.GET.urlencode(), what="inbox")
+    return render(request, "dashboard/inbox.html", {"rows": rows, "everyone": everyone})
+
+
+@role_required(*EVERYONE)
+@require_GET
+def advocates(request):
+    """Patients who speak for the clinic: testimonials, referrals, and how many referred reached commitment."""
+    rows = advocate_rows()
+    record_list(patient_ids=[row.patient.pk for row in rows], query=request.GET.urlencode(), what="advocates")
+    return render(request, "dashboard/advocates.html", {"rows": rows})

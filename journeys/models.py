@@ -203,6 +203,17 @@ class Inquiry(models.Model):
     matched_existing = models.BooleanField(
         default=False, help_text="The email or phone matched a known patient."
     )
+    referred_by_name = models.CharField(
+        "who referred you?", max_length=200, blank=True, help_text="What the prospect wrote, if anything."
+    )
+    referred_by = models.ForeignKey(
+        "patients.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referred_inquiries",
+        help_text="The advocate whose personal referral link it came through.",
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -507,14 +518,23 @@ class BlueprintTemplateItem(models.Model):
 
 
 class CheckIn(models.Model):
-    """One scheduled check-in of a journey; answered through a signed link in its request nudge."""
+    """One scheduled check-in of a journey; answered through a signed link in its request nudge.
+
+    A ``follow_up`` check-in ("how are you now?") comes 1, 3 and 6 months after graduation: the same page,
+    no plan items, never counted as adherence.
+    """
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
         ANSWERED = "answered", "Answered"
         MISSED = "missed", "Missed"
 
+    class Kind(models.TextChoices):
+        PROGRAM = "program", "Weekly check-in"
+        FOLLOW_UP = "follow_up", "How are you now? (after graduation)"
+
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="checkins")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PROGRAM)
     due_on = models.DateField(help_text="The day the request goes out, in the patient's own calendar.")
     closes_at = models.DateTimeField(help_text="After this the check-in counts as missed.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)

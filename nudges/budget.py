@@ -41,6 +41,8 @@ PRIORITY = {
     Kind.INQUIRY_WELCOME: 1,
     Kind.GRADUATION: 1,
     Kind.REFERRAL_THANKS: 1,
+    Kind.FOLLOW_UP_CHECKIN: 1,
+    Kind.ADVOCACY_ASK: 0,
 }
 
 

@@ -28,6 +28,8 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from . import tokens
+
 logger = logging.getLogger(__name__)
 
 
@@ -56,6 +58,15 @@ def message_id_for(nudge) -> str:
     digest = hashlib.sha256(nudge.dedupe_key.encode()).hexdigest()[:16]
     domain = urlsplit(settings.ALLIANCE_SITE_URL).hostname or "alliance.invalid"
     return f"<nudge-{nudge.pk}-{digest}@{domain}>"
+
+
+def reply_to_for(nudge) -> list[str] | None:
+    """Where the patient's reply goes: with ``INBOUND_EMAIL_DOMAIN`` set, an address of this very message
+    (``reply+<nudge>-<proof>@domain``), so a reply comes back through the inbound webhook threaded with it;
+    else the clinic's ``CLINIC_REPLY_TO``, if any."""
+    if settings.INBOUND_EMAIL_DOMAIN:
+        return [f"reply+{tokens.reply_token(nudge_id=nudge.pk)}@{settings.INBOUND_EMAIL_DOMAIN}"]
+    return [settings.CLINIC_REPLY_TO] if settings.CLINIC_REPLY_TO else None
 
 
 class _DataWatch:
@@ -90,7 +101,7 @@ def send_email(*, nudge, to: str, subject: str, text: str, html: str, unsubscrib
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
-        reply_to=[settings.CLINIC_REPLY_TO] if settings.CLINIC_REPLY_TO else None,
+        reply_to=reply_to_for(nudge),
         headers={
             "Message-ID": message_id,
             "List-Unsubscribe": f"<{unsubscribe_url}>",

@@ -23,6 +23,8 @@ RULES = {
         [-2880],
         "48 hours before the intake visit, if the questionnaire is not finished.",
     ),
+    Kind.FOLLOW_UP_CHECKIN: ([0], "1, 3 and 6 months after graduation, at the patient's check-in hour."),
+    Kind.ADVOCACY_ASK: ([0], "When the journey reaches advocate; only with marketing consent, 09:00-20:00."),
 }
 
 

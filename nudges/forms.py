@@ -151,3 +151,12 @@ class OutboxFilterForm(forms.Form):
 
     def is_narrowed(self) -> bool:
         return any(value for name, value in self.filters().items() if name != "view")
+
+
+class ConversationReplyForm(OneOffMessageForm):
+    """A reply written in the patient's conversation: sent now (quiet hours still apply), no time to choose."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["send_at"]
+        self.fields["message"].label = "Your reply"

@@ -19,6 +19,13 @@ class Kind(models.TextChoices):
     ONE_OFF = "one_off", "One-off message"
     INTAKE_QUESTIONNAIRE = "intake_questionnaire", "Intake questionnaire"
     INTAKE_REMINDER = "intake_reminder", "Intake questionnaire reminder"
+    FOLLOW_UP_CHECKIN = "follow_up_checkin", "How are you now? (after graduation)"
+    ADVOCACY_ASK = "advocacy_ask", "Referral or testimonial ask"
+
+
+# Marketing-type messages: never without the patient's explicit marketing consent, and only between
+# MARKETING_HOURS local, whatever the patient's own quiet hours allow.
+MARKETING_KINDS = frozenset({Kind.REFERRAL_THANKS, Kind.ADVOCACY_ASK})
 
 
 class MessageTemplate(models.Model):
@@ -207,7 +214,7 @@ class Nudge(models.Model):
 
 
 class InboundMessage(models.Model):
-    """What a patient wrote back (an SMS reply today), kept whole and threaded with the last text we sent them.
+    """What a patient wrote back (an SMS or an email reply), kept whole and threaded with what we sent them.
 
     Every reply is kept — opt-outs, HELP and START included — so the care team sees what the patient said and
     what the clinic answered automatically. A text from a number no patient has is kept without a patient.
@@ -242,6 +249,16 @@ class InboundMessage(models.Model):
     auto_reply = models.TextField(
         blank=True, help_text="What the clinic answered automatically, if anything."
     )
+    subject = models.CharField(max_length=255, blank=True, help_text="An email reply's subject.")
+    checkin_request = models.ForeignKey(
+        Nudge,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="checkin_replies",
+        help_text="The check-in request sent within a few days before it: the reply is the patient's words "
+        "about that check-in.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -256,6 +273,23 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} reply from patient {self.patient_id or 'unknown'}"
+
+
+class ConversationRead(models.Model):
+    """How far one member of the clinic has read one patient's conversation: what arrived after ``read_at``
+    is unread for them."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "patient"], name="conversation_read_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read patient {self.patient_id} up to {self.read_at:%Y-%m-%d %H:%M}"
 
 
 class Heartbeat(models.Model):

@@ -7,17 +7,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
-from patients.models import Channel, Patient
+from accounts.permissions import CLINICAL
+from patients.models import CareTeamMember, Channel, Patient
 from patients.selectors import patient_may_message
 
 from . import rendering
-from .models import Heartbeat, InboundMessage, Kind, Nudge
+from .models import ConversationRead, Heartbeat, InboundMessage, Kind, Nudge
 from .services import message_context
 from .timing import next_allowed_moment
 
@@ -352,3 +353,205 @@ def heartbeats_fresh(*, now: datetime, stale_after: timedelta) -> dict[str, bool
         component: component in seen and now - seen[component] <= stale_after
         for component in Heartbeat.Component.values
     }
+
+
+# --- The conversation and the inbox ---------------------------------------------------------------
+
+CONVERSATION_SHOWN = 60
+INBOX_PAGE = 50
+NAV_CAP = 99
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message in a patient's conversation: what we sent (``out``) or what they wrote (``in``)."""
+
+    at: datetime
+    direction: str  # "in" or "out"
+    channel: str
+    text: str
+    subject: str
+    label: str  # what kind of message it was, or what the reply did
+    status: str = ""
+    author: str = ""
+    unread: bool = False
+    pk: int = 0
+
+    @property
+    def incoming(self) -> bool:
+        return self.direction == "in"
+
+
+def _outgoing_text(nudge: Nudge) -> str:
+    if nudge.body_text:
+        return nudge.body_text
+    if nudge.kind == Kind.ONE_OFF:
+        return str(nudge.context.get("message", ""))
+    return ""
+
+
+def conversation_read_at(patient: Patient, user: User) -> datetime | None:
+    return (
+        ConversationRead.objects.filter(patient=patient, user=user).values_list("read_at", flat=True).first()
+    )
+
+
+def conversation(
+    patient: Patient,
+    *,
+    user: User,
+    reads_words: bool,
+    limit: int = CONVERSATION_SHOWN,
+    now: datetime | None = None,
+) -> list[Entry]:
+    """The patient's conversation, oldest first: the last ``limit`` of what they wrote and what we sent
+    them (not the check-in requests still to come), with ``unread`` set for ``user``. What the patient wrote
+    is loaded only with ``reads_words`` (``reads_patient_words``). Three queries."""
+    now = now or timezone.now()
+    read_at = conversation_read_at(patient, user)
+    inbound_rows = (
+        InboundMessage.objects.filter(patient=patient)
+        .only("pk", "channel", "body", "subject", "received_at", "action", "auto_reply")
+        .order_by("-received_at", "-id")
+    )
+    if not reads_words:
+        inbound_rows = inbound_rows.defer("body", "subject")
+    inbound = list(inbound_rows[:limit])
+    future = _future_requests(patient, now)
+    outbound = list(
+        Nudge.objects.filter(patient=patient)
+        .exclude(status=Nudge.Status.CANCELLED)
+        .exclude(pk__in=future.values("pk"))
+        .select_related("created_by")
+        .only(
+            "pk",
+            "kind",
+            "channel",
+            "status",
+            "send_at",
+            "sent_at",
+            "subject",
+            "body_text",
+            "context",
+            "created_by__display_name",
+            "created_by__username",
+        )
+        .order_by("-send_at", "-id")[:limit]
+    )
+    entries = [
+        Entry(
+            at=m.received_at,
+            direction="in",
+            channel=m.channel,
+            text=m.body if reads_words else "",
+            subject=m.subject if reads_words else "",
+            label="" if m.action == InboundMessage.Action.KEPT else m.get_action_display(),
+            unread=m.action == InboundMessage.Action.KEPT and (read_at is None or m.received_at > read_at),
+            pk=m.pk,
+        )
+        for m in inbound
+    ] + [
+        Entry(
+            at=n.sent_at or n.send_at,
+            direction="out",
+            channel=n.channel,
+            text=_outgoing_text(n),
+            subject=n.subject,
+            label=n.get_kind_display(),
+            status=n.get_status_display(),
+            author=str(n.created_by) if n.created_by else "",
+            pk=n.pk,
+        )
+        for n in outbound
+    ]
+    entries.sort(key=lambda e: (e.at, e.direction == "in", e.pk))
+    return entries[-limit:]
+
+
+def _unread_for(user: User) -> Q:
+    """Kept replies that arrived after ``user`` last read the conversation (or that they never read)."""
+    read = ConversationRead.objects.filter(
+        user=user, patient_id=OuterRef("patient_id"), read_at__gte=OuterRef("received_at")
+    )
+    return Q(action=InboundMessage.Action.KEPT) & ~Q(Exists(read))
+
+
+def reads_patient_words(user: User, patient: Patient) -> bool:
+    """Whether ``user`` reads what the patient wrote to the clinic: clinical roles always, anyone else on the
+    patient's current care team (one query for them); others see that a message came, not its words."""
+    if user.role in CLINICAL:
+        return True
+    return CareTeamMember.objects.current().filter(user=user, patient=patient).exists()
+
+
+def _my_patients(user: User) -> QuerySet:
+    return CareTeamMember.objects.current().filter(user=user).values("patient_id")
+
+
+def unread_conversation_count(user: User, *, cap: int = NAV_CAP) -> int:
+    """How many of ``user``'s patients (on whose care team they are) wrote something ``user`` has not read;
+    one query, counting at most ``cap + 1``."""
+    patients = (
+        InboundMessage.objects.filter(patient_id__in=_my_patients(user))
+        .filter(_unread_for(user))
+        .order_by()
+        .values("patient_id")
+        .distinct()
+    )
+    return patients[: cap + 1].count()
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    patient: Patient
+    last_at: datetime
+    last_text: str | None  # None: not for this reader (``reads_patient_words``)
+    last_channel: str
+    unread: int
+
+
+def inbox(*, user: User, everyone: bool = False, limit: int = INBOX_PAGE) -> list[InboxRow]:
+    """Conversations with something the patient wrote, unread ones first, then the most recent: ``user``'s own
+    patients (care team), or every patient with ``everyone`` (then the words only of those ``user`` reads).
+    At most ``limit`` rows, in three queries (four for staff asking for everyone's)."""
+    kept = InboundMessage.objects.filter(action=InboundMessage.Action.KEPT, patient__isnull=False)
+    if not everyone:
+        kept = kept.filter(patient_id__in=_my_patients(user))
+    summary = list(
+        kept.order_by()
+        .values("patient_id")
+        .annotate(
+            last_at=Max("received_at"),
+            unread=Count("pk", filter=_unread_for(user)),
+        )
+        .order_by(F("unread").desc(nulls_last=True), "-last_at", "-patient_id")[:limit]
+    )
+    if not summary:
+        return []
+    ids = [row["patient_id"] for row in summary]
+    patients = Patient.objects.with_lead().in_bulk(ids)
+    readable = (
+        set(ids)
+        if user.role in CLINICAL or not everyone
+        else set(_my_patients(user).filter(patient_id__in=ids).values_list("patient_id", flat=True))
+    )
+    last: dict[int, InboundMessage] = {}
+    for message in (
+        InboundMessage.objects.filter(patient_id__in=ids, action=InboundMessage.Action.KEPT)
+        .order_by("patient_id", "-received_at", "-id")
+        .only("patient_id", "body", "channel", "received_at")
+    ):
+        last.setdefault(message.patient_id or 0, message)
+    rows = []
+    for row in summary:
+        message = last[row["patient_id"]]
+        rows.append(
+            InboxRow(
+                patient=patients[row["patient_id"]],
+                last_at=row["last_at"],
+                last_text=message.body if row["patient_id"] in readable else None,
+                last_channel=message.get_channel_display(),
+                unread=row["unread"],
+            )
+        )
+    return rows

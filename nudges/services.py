@@ -12,12 +12,14 @@ lost in a database crash, it leaves the nudge taken, and so ``unknown``, never s
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import time as monotonic_time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from time import sleep
 from typing import Any
 
@@ -33,7 +35,11 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from patients.models import Channel, ConsentEvent, ConsentRequest, Patient
-from patients.selectors import consent_requests_awaiting_text_reply, patient_may_message
+from patients.selectors import (
+    consent_requests_awaiting_text_reply,
+    marketing_consent_granted,
+    patient_may_message,
+)
 from patients.services import (
     CONFIRMATION_VALID_FOR,
     ConsentConfirmation,
@@ -45,12 +51,13 @@ from patients.services import (
 
 from . import channels, keywords, rendering, tokens
 from .budget import budget_hold_reason
-from .models import Heartbeat, InboundMessage, Kind, Nudge, NudgeRule
-from .timing import START_MARGIN, next_allowed_moment
+from .models import MARKETING_KINDS, ConversationRead, Heartbeat, InboundMessage, Kind, Nudge, NudgeRule
+from .timing import START_MARGIN, next_allowed_moment, next_marketing_moment
 
 logger = logging.getLogger(__name__)
 
 BACKOFF_MINUTES = (1, 5, 15, 60, 180)
+NO_MARKETING_CONSENT = "no consent to referral and testimonial messages"
 
 
 def _enqueue_delivery(nudge_id: int) -> None:
@@ -550,7 +557,12 @@ def _hold(
         _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
         report.count("suppressed", reason)
         return None
-    later = next_allowed_moment(
+    if nudge.kind in MARKETING_KINDS and not marketing_consent_granted(patient):
+        reason = NO_MARKETING_CONSENT
+        _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
+        report.count("suppressed", reason)
+        return None
+    later = (next_marketing_moment if nudge.kind in MARKETING_KINDS else next_allowed_moment)(
         now, tz=patient.tz, start=patient.quiet_hours_start, end=patient.quiet_hours_end
     )
     if nudge.expires_at is not None and later >= nudge.expires_at:
@@ -567,7 +579,7 @@ def _hold(
             status=Nudge.Status.PENDING,
             send_at=later,
             claimed_at=None,
-            status_reason=f"deferred for quiet hours to {local:%Y-%m-%d %H:%M} {patient.time_zone}",
+            status_reason=f"deferred for {'marketing' if nudge.kind in MARKETING_KINDS else 'quiet'} hours to {local:%Y-%m-%d %H:%M} {patient.time_zone}",
         )
         report.count("deferred")
         return None
@@ -1000,6 +1012,27 @@ def _send_consent_ask(*, request_id: int) -> None:
         logger.warning("could not text the consent question for request %s", request.pk, exc_info=True)
 
 
+# A reply within this long of a check-in request is the patient's words about that check-in.
+CHECKIN_REPLY_WITHIN = timedelta(days=3)
+CHECKIN_REQUEST_KINDS = (Kind.CHECKIN_REQUEST, Kind.FOLLOW_UP_CHECKIN)
+
+
+def _checkin_request_before(patient: Patient, received: datetime) -> Nudge | None:
+    """The latest check-in request sent to the patient in the ``CHECKIN_REPLY_WITHIN`` before ``received``."""
+    return (
+        Nudge.objects.filter(
+            patient=patient,
+            kind__in=CHECKIN_REQUEST_KINDS,
+            status=Nudge.Status.SENT,
+            sent_at__lte=received,
+            sent_at__gte=received - CHECKIN_REPLY_WITHIN,
+        )
+        .order_by("-sent_at", "-id")
+        .only("pk")
+        .first()
+    )
+
+
 def _last_sms_sent(patient: Patient) -> Nudge | None:
     return (
         Nudge.objects.filter(patient=patient, channel=Channel.SMS, status=Nudge.Status.SENT)
@@ -1048,6 +1081,9 @@ def sms_inbound(*, from_number: str, body: str, provider_id: str = "") -> Inboun
             received_at=received,
             provider_id=provider_id,
             in_reply_to=_last_sms_sent(patient) if patient else None,
+            checkin_request=_checkin_request_before(patient, received)
+            if patient is not None and action == InboundMessage.Action.KEPT
+            else None,
             action=action,
         )
         messages.append(message)
@@ -1076,6 +1112,100 @@ def sms_inbound(*, from_number: str, body: str, provider_id: str = "") -> Inboun
     if reply:
         InboundMessage.objects.filter(pk__in=[m.pk for m in messages]).update(auto_reply=reply)
     return InboundOutcome(action=action, reply=reply, messages=messages)
+
+
+# --- Email replies and the conversation --------------------------------------------------------
+
+
+def _provider_key(message_id: str) -> str:
+    message_id = message_id.strip()
+    if len(message_id) <= 64:
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()[:57]
+
+
+@transaction.atomic
+def email_inbound(
+    *, recipient: str, sender: str, subject: str, text: str, message_id: str = ""
+) -> InboundMessage:
+    """Keep an email reply in the patient's conversation, threaded with the message it answers.
+
+    The patient is the one the reply-to address was made for (``reply+<nudge>-<proof>@…``, see
+    ``nudges.tokens``); without a valid one, the one patient whose email is the sender's; otherwise it is kept
+    without a patient for a person to look at. The same provider message received twice is kept once.
+    """
+    provider_id = _provider_key(message_id)
+    if provider_id:
+        existing = InboundMessage.objects.filter(provider_id=provider_id, channel=Channel.EMAIL).first()
+        if existing is not None:
+            return existing
+    address = parseaddr(sender)[1].strip().lower()[:254]
+    nudge_id = tokens.read_reply_address(recipient)
+    nudge = Nudge.objects.select_related("patient").filter(pk=nudge_id).first() if nudge_id else None
+    patient = nudge.patient if nudge is not None else None
+    if patient is None and address:
+        matches = list(Patient.objects.filter(email__iexact=address).order_by("pk")[:2])
+        patient = matches[0] if len(matches) == 1 else None
+    if patient is not None and nudge is None:
+        nudge = (
+            Nudge.objects.filter(patient=patient, channel=Channel.EMAIL, status=Nudge.Status.SENT)
+            .order_by("-sent_at", "-id")
+            .first()
+        )
+    received = timezone.now()
+    message = InboundMessage.objects.create(
+        patient=patient,
+        channel=Channel.EMAIL,
+        received_at=received,
+        checkin_request=_checkin_request_before(patient, received) if patient is not None else None,
+        from_address=address or sender[:254],
+        subject=subject.strip()[:255],
+        body=text.strip(),
+        provider_id=provider_id,
+        in_reply_to=nudge,
+        action=InboundMessage.Action.KEPT,
+    )
+    if patient is not None:
+        record_access(
+            action=AccessEvent.Action.CREATE,
+            actor_label="the patient, by email",
+            patient_id=patient.pk,
+            obj=message,
+            detail="email reply received: kept for the care team",
+        )
+    return message
+
+
+@transaction.atomic
+def conversation_mark_read(*, patient: Patient, user: User, now: datetime | None = None) -> None:
+    """Everything the patient wrote until now is read for ``user``; the reading is audited."""
+    now = now or timezone.now()
+    updated = ConversationRead.objects.filter(patient=patient, user=user, read_at__lt=now).update(read_at=now)
+    if not updated and not ConversationRead.objects.filter(patient=patient, user=user).exists():
+        try:
+            with transaction.atomic():
+                ConversationRead.objects.create(patient=patient, user=user, read_at=now)
+        except IntegrityError:  # the same person's other tab a moment ago
+            ConversationRead.objects.filter(patient=patient, user=user, read_at__lt=now).update(read_at=now)
+    record_access(
+        action=AccessEvent.Action.VIEW,
+        actor=user,
+        patient_id=patient.pk,
+        obj=patient,
+        detail="conversation read",
+    )
+
+
+def conversation_reply(
+    *, patient: Patient, actor: User, channel: str, message: str, subject: str = ""
+) -> Nudge:
+    """A reply written in the patient's conversation: a one-off nudge sent now, so consent, unsubscribe and
+    quiet hours still decide when, and whether, it goes. Writing it marks the conversation read."""
+    nudge = nudge_send_one_off(
+        patient=patient, actor=actor, channel=channel, message=message, subject=subject
+    )
+    conversation_mark_read(patient=patient, user=actor)
+    return nudge
 
 
 # --- Heartbeats -----------------------------------------------------------------------------------

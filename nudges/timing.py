@@ -154,3 +154,22 @@ def _allowed_stretches(
         elif opened is None:
             opened = edge
     return stretches
+
+
+# Marketing-type messages (a referral or testimonial ask, a thank-you for a referral) go only between these
+# local times, whatever the patient's own quiet hours allow: outside them is quiet for marketing.
+MARKETING_START, MARKETING_END = time(9, 0), time(20, 0)
+
+
+def next_marketing_moment(
+    moment: datetime, *, tz: ZoneInfo, start: time, end: time, margin: timedelta = START_MARGIN
+) -> datetime:
+    """The first moment from ``moment`` outside the patient's quiet hours (``start``–``end``) *and* inside
+    ``MARKETING_START``–``MARKETING_END`` on their clock."""
+    for _ in range(8):  # each pass moves past one stretch; two windows settle within a few passes
+        later = next_allowed_moment(moment, tz=tz, start=start, end=end, margin=margin)
+        later = next_allowed_moment(later, tz=tz, start=MARKETING_END, end=MARKETING_START, margin=margin)
+        if later == moment:
+            return later
+        moment = later
+    return moment  # pragma: no cover

@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/retry/", views.retry, name="retry"),
     path("<int:pk>/reviewed/", views.mark_reviewed, name="mark_reviewed"),
     path("patient/<int:patient_pk>/send/", views.send_one_off, name="send_one_off"),
+    path("patient/<int:patient_pk>/reply/", views.conversation_reply, name="conversation_reply"),
 ]

@@ -21,7 +21,7 @@ from patients.models import Patient
 from patients.selectors import patient_get_for
 
 from . import selectors, services, tokens
-from .forms import OneOffMessageForm, OutboxFilterForm
+from .forms import ConversationReplyForm, OneOffMessageForm, OutboxFilterForm
 from .models import Nudge
 
 PAGE_SIZE = 50
@@ -196,6 +196,40 @@ def send_one_off(request, patient_pk):
         request,
         "nudges/one_off_form.html",
         {"patient": patient, "form": form, "reach": selectors.patient_reach(patient)},
+    )
+
+
+@role_required(*EVERYONE)
+@require_POST
+def conversation_reply(request, patient_pk):
+    """A reply from the patient's conversation: a one-off nudge, sent now unless quiet hours hold it."""
+    patient = patient_get_for(user=request.user, pk=patient_pk, action=AccessEvent.Action.UPDATE)
+    form = ConversationReplyForm(request.POST, patient=patient)
+    if form.is_valid():
+        try:
+            nudge = services.conversation_reply(
+                patient=patient,
+                actor=request.user,
+                channel=form.cleaned_data["channel"],
+                subject=form.cleaned_data["subject"],
+                message=form.cleaned_data["message"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _reply_message(patient, nudge.send_at))
+            return redirect(patient.section_url("conversation"))
+    messages.error(request, f"The reply was not sent. {validation_message(form)}")
+    return redirect(patient.section_url("conversation"))
+
+
+def _reply_message(patient, send_at) -> str:
+    held = selectors.quiet_hours_delay(patient, send_at)
+    if held is None:
+        return "Reply on its way. It appears in the conversation and in the outbox."
+    return (
+        f"Reply written. It is inside {patient.display_name}'s quiet hours now, so it will go at "
+        f"{timezone.localtime(held, patient.tz):%H:%M} their time; it waits in the outbox until then."
     )
 
 

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import CareTeamMember, Channel, CheckinHour, Patient, default_time_zone
+from .models import CareTeamMember, Channel, CheckinHour, Patient, Testimonial, default_time_zone
 from .selectors import lead_candidates, patient_find_duplicates, team_candidates
 from .validation import (
     CARE_TEAM_FIELDS,
@@ -227,3 +227,32 @@ class CareTeamMemberForm(forms.Form):
             except ValidationError as error:
                 self.add_error(CARE_TEAM_FIELDS[error.code], error)
         return cleaned
+
+
+class MarketingConsentForm(forms.Form):
+    granted = forms.TypedChoiceField(
+        coerce=lambda v: v == "yes", choices=[("yes", "grant"), ("no", "withdraw")]
+    )
+    via = forms.CharField(
+        max_length=60,
+        required=False,
+        help_text="How the patient told you (phone call, in person, by email).",
+    )
+
+
+class TestimonialForm(forms.Form):
+    words = forms.CharField(
+        label="The patient's own words",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        error_messages={"required": "Write down the patient's own words."},
+    )
+    places = forms.MultipleChoiceField(
+        label="Where they agreed it may be shown",
+        choices=Testimonial.Place.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose where the patient agreed it may be shown."},
+    )
+    show_name = forms.CharField(
+        label="Shown as", max_length=100, required=False, help_text="“Hannah K.”, or empty for anonymous."
+    )

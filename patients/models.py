@@ -364,3 +364,78 @@ class ConsentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient_id}: asked for {self.get_channel_display()} consent for {self.address}"
+
+
+class MarketingConsentEvent(models.Model):
+    """One grant or withdrawal of consent to marketing-type messages (a referral or testimonial ask, a thank-you
+    for a referral). Separate from consent to be written to about one's care; the latest row is current."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="marketing_consent_events")
+    granted = models.BooleanField()
+    at = models.DateTimeField(default=timezone.now)
+    via = models.CharField(max_length=60, help_text="How it was given or taken back.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["patient", "-at"], name="marketing_consent_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id}: {'granted' if self.granted else 'withdrew'} marketing consent"
+
+
+class Testimonial(models.Model):
+    """The patient's own words about their care, with their consent to show them where they chose: its own
+    consent, withdrawable at any time (a withdrawn testimonial is kept for the record and shown nowhere)."""
+
+    class Place(models.TextChoices):
+        WEBSITE = "website", "The clinic's website"
+        PRINT = "print", "Printed leaflets in the clinic"
+        SOCIAL = "social", "The clinic's social media"
+        TALKS = "talks", "Talks and events"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="testimonials")
+    words = models.TextField(help_text="Exactly what the patient said, in their words.")
+    places = models.JSONField(default=list, help_text="Where the patient agreed it may be shown.")
+    show_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="How the patient wants to be named (“Hannah K.”); empty: anonymous.",
+    )
+    consented_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-consented_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-consented_at"], name="testimonial_patient_recent")]
+
+    def __str__(self) -> str:
+        return f"Testimonial of patient {self.patient_id} ({self.consented_at:%Y-%m-%d})"
+
+    @property
+    def shown(self) -> bool:
+        return self.withdrawn_at is None
+
+    def place_labels(self) -> list[str]:
+        labels = dict(self.Place.choices)
+        return [labels.get(place, place) for place in self.places]
+
+
+class AdvocateLink(models.Model):
+    """An advocate's personal referral code: random, holding nothing about the patient; the link carries it
+    signed (``patients.tokens.referral_token``) so a typed or altered code is refused."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="advocate_link")
+    code = models.CharField(max_length=16, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Referral link of patient {self.patient_id}"

@@ -4,8 +4,10 @@ The dashboard composes the page and calls these, like every other app's panels: 
 patient)`` returns the section's template context in a fixed number of queries.
 """
 
+from django.conf import settings
+
 from . import selectors
-from .forms import CareTeamMemberForm, ChangeLeadForm
+from .forms import CareTeamMemberForm, ChangeLeadForm, MarketingConsentForm, TestimonialForm
 
 CONSENT_HISTORY = 10
 
@@ -28,4 +30,18 @@ def care_team_panel_context(request, patient) -> dict:
         "former_team": former_team,
         "lead_form": ChangeLeadForm(),
         "member_form": CareTeamMemberForm(),
+    }
+
+
+def advocacy_panel_context(request, patient) -> dict:
+    """Marketing consent, testimonials with their consent, the referral link and who came through it:
+    four queries."""
+    return {
+        "marketing_consent": selectors.marketing_consent_granted(patient),
+        "testimonials": selectors.patient_testimonials(patient),
+        "referral_token": selectors.advocate_link_token(patient),
+        "referrals": list(patient.referrals.order_by("-created_at", "-id")[:20]),
+        "site_url": settings.ALLIANCE_SITE_URL,
+        "consent_form": MarketingConsentForm(),
+        "testimonial_form": TestimonialForm(),
     }

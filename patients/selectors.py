@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core import signing
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -16,7 +17,17 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import EVERYONE, has_role
 
-from .models import CareTeamMember, Channel, ConsentEvent, ConsentRequest, Patient
+from .models import (
+    AdvocateLink,
+    CareTeamMember,
+    Channel,
+    ConsentEvent,
+    ConsentRequest,
+    MarketingConsentEvent,
+    Patient,
+    Testimonial,
+)
+from .tokens import read_referral_token, referral_token
 from .validation import PRACTISING_ROLES
 
 # The list's orders that an index serves (patient_active_by_name, patient_active_by_added), read forwards or
@@ -260,3 +271,65 @@ def consent_requests_awaiting_text_reply(*, phone: str, valid_for: timedelta) ->
     for request in requests:
         latest.setdefault(request.patient_id, request)
     return latest
+
+
+# --- Advocacy: marketing consent, testimonials, referral links ------------------------------------
+
+
+def marketing_consent_granted(patient: Patient) -> bool:
+    """Whether the patient's latest word on marketing-type messages is yes (one query)."""
+    latest = (
+        MarketingConsentEvent.objects.filter(patient=patient).order_by("-at", "-id").values("granted").first()
+    )
+    return bool(latest and latest["granted"])
+
+
+def advocate_for_referral_token(token: str) -> Patient | None:
+    """The advocate whose signed referral code this is, or None for a missing, altered or unknown one."""
+    if not token:
+        return None
+    try:
+        code = read_referral_token(token[:100])
+    except signing.BadSignature:
+        return None
+    link = AdvocateLink.objects.select_related("patient").filter(code=code).first()
+    if link is None or link.patient.archived:
+        return None
+    return link.patient
+
+
+def patient_testimonials(patient: Patient) -> list[Testimonial]:
+    return list(Testimonial.objects.filter(patient=patient).order_by("-consented_at", "-id"))
+
+
+def advocates() -> QuerySet[Patient]:
+    """Patients who speak for the clinic: a testimonial (shown or withdrawn), a referral link or a referral,
+    with ``referral_count`` and ``shown_testimonials`` annotated; most referrals first."""
+    has_testimonial = Exists(Testimonial.objects.filter(patient=OuterRef("pk")))
+    has_link = Exists(AdvocateLink.objects.filter(patient=OuterRef("pk")))
+    has_referral = Exists(Patient.objects.filter(referred_by=OuterRef("pk")))
+    return (
+        Patient.objects.filter(has_testimonial | has_link | has_referral)
+        .annotate(referral_count=Count("referrals", distinct=True))
+        .order_by("-referral_count", "last_name", "first_name", "id")
+    )
+
+
+def testimonial_get(*, patient: Patient, pk: int) -> Testimonial:
+    """One of this patient's testimonials (404 otherwise; one of another patient's is refused and audited)."""
+    testimonial = get_object_or_404(Testimonial, pk=pk)
+    if testimonial.patient_id != patient.pk:
+        record_access(
+            action=AccessEvent.Action.DENIED,
+            patient_id=testimonial.patient_id,
+            obj=testimonial,
+            detail=f"testimonial asked for under patient {patient.pk}",
+        )
+        raise Http404("No testimonial matches the given query.")
+    return testimonial
+
+
+def advocate_link_token(patient: Patient) -> str:
+    """The patient's signed referral token, or "" before one was made (one query)."""
+    code = AdvocateLink.objects.filter(patient=patient).values_list("code", flat=True).first()
+    return referral_token(code) if code else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -18,9 +19,18 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 
-from .models import CareTeamMember, Channel, ConsentEvent, ConsentRequest, Patient
+from .models import (
+    AdvocateLink,
+    CareTeamMember,
+    Channel,
+    ConsentEvent,
+    ConsentRequest,
+    MarketingConsentEvent,
+    Patient,
+    Testimonial,
+)
 from .tokens import MAX_AGE as CONSENT_LINK_VALID_FOR
-from .tokens import consent_confirm_token
+from .tokens import consent_confirm_token, referral_token
 from .validation import (
     ALREADY_ON_THE_TEAM,
     ONE_LEAD,
@@ -383,3 +393,115 @@ def patient_unsubscribe(*, patient: Patient, via: str, at: datetime | None = Non
             detail=f"unsubscribed via {via}",
         )
     return bool(updated)
+
+
+# --- Advocacy: marketing consent, testimonials, referral links ------------------------------------
+
+TESTIMONIAL_MAX = 2000
+
+
+@transaction.atomic
+def marketing_consent_record(*, patient: Patient, granted: bool, via: str, actor: User | None) -> None:
+    """Append a grant or withdrawal of consent to marketing-type messages; the history is never edited."""
+    event = MarketingConsentEvent.objects.create(
+        patient=patient,
+        granted=granted,
+        via=via[:60],
+        recorded_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    record_access(
+        action=AccessEvent.Action.UPDATE,
+        actor=actor,
+        actor_label="" if actor else via,
+        patient_id=patient.pk,
+        obj=event,
+        detail=f"{'granted' if granted else 'withdrew'} consent to referral and testimonial messages via {via}",
+    )
+
+
+@transaction.atomic
+def testimonial_record(
+    *, patient: Patient, words: str, places: list[str], show_name: str = "", actor: User
+) -> Testimonial:
+    """Keep the patient's words with their consent to show them in ``places`` (at least one)."""
+    words = words.strip()
+    if not words:
+        raise ValidationError("Write down the patient's own words.", code="words_required")
+    if len(words) > TESTIMONIAL_MAX:
+        raise ValidationError(f"Keep the testimonial under {TESTIMONIAL_MAX} characters.", code="too_long")
+    unknown = [place for place in places if place not in Testimonial.Place.values]
+    if unknown or not places:
+        raise ValidationError("Choose where the patient agreed it may be shown.", code="places_required")
+    testimonial = Testimonial.objects.create(
+        patient=patient,
+        words=words,
+        places=list(dict.fromkeys(places)),
+        show_name=show_name.strip()[:100],
+        recorded_by=actor,
+    )
+    record_access(
+        action=AccessEvent.Action.CREATE,
+        actor=actor,
+        patient_id=patient.pk,
+        obj=testimonial,
+        detail=f"testimonial recorded with consent to show it: {', '.join(testimonial.places)}",
+    )
+    return testimonial
+
+
+@transaction.atomic
+def testimonial_withdraw(*, testimonial: Testimonial, actor: User) -> bool:
+    """Withdraw consent to show a testimonial; it is shown nowhere from now on. False if already withdrawn."""
+    changed = Testimonial.objects.filter(pk=testimonial.pk, withdrawn_at__isnull=True).update(
+        withdrawn_at=timezone.now(), withdrawn_by=actor
+    )
+    if changed:
+        record_access(
+            action=AccessEvent.Action.UPDATE,
+            actor=actor,
+            patient_id=testimonial.patient_id,
+            obj=testimonial,
+            detail="consent to show the testimonial withdrawn",
+        )
+    return bool(changed)
+
+
+def advocate_link_for(*, patient: Patient, actor: User | None = None) -> str:
+    """The advocate's signed referral token, made once (a random code: nothing about the patient)."""
+    link = AdvocateLink.objects.filter(patient=patient).first()
+    if link is None:
+        try:
+            with transaction.atomic():
+                link = AdvocateLink.objects.create(patient=patient, code=secrets.token_urlsafe(9)[:12])
+        except IntegrityError:
+            link = AdvocateLink.objects.get(patient=patient)
+        else:
+            record_access(
+                action=AccessEvent.Action.CREATE,
+                actor=actor,
+                actor_label="" if actor else "referral link",
+                patient_id=patient.pk,
+                obj=link,
+                detail="personal referral link made",
+            )
+    return referral_token(link.code)
+
+
+def referral_link_attach(*, referred: Patient, advocate: Patient) -> bool:
+    """Record that ``advocate`` referred ``referred`` when nobody is recorded yet; True if it was set now."""
+    if referred.pk == advocate.pk:
+        return False
+    changed = Patient.objects.filter(pk=referred.pk, referred_by__isnull=True).update(
+        referred_by=advocate, source=Patient.Source.REFERRAL
+    )
+    if changed:
+        referred.referred_by = advocate
+        referred.source = Patient.Source.REFERRAL
+        record_access(
+            action=AccessEvent.Action.UPDATE,
+            actor_label="public inquiry form",
+            patient_id=referred.pk,
+            obj=referred,
+            detail=f"referred by patient {advocate.pk} through their referral link",
+        )
+    return bool(changed)

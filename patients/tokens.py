@@ -19,3 +19,16 @@ def read_consent_confirm_token(token: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise signing.BadSignature("not a consent request id")
     return value
+
+
+REFERRAL_SALT = "patients.referral-link"
+
+
+def referral_token(code: str) -> str:
+    """``code`` signed for a referral link (``/inquire/?ref=<token>``): no patient data, no expiry."""
+    return signing.Signer(salt=REFERRAL_SALT).sign(code)
+
+
+def read_referral_token(token: str) -> str:
+    """The advocate's code the token was signed for; ``signing.BadSignature`` when altered or forged."""
+    return signing.Signer(salt=REFERRAL_SALT).unsign(token)

@@ -14,4 +14,12 @@ urlpatterns = [
     path("<int:pk>/archive/", views.patient_archive, name="archive"),
     path("<int:pk>/care-team/", views.care_team_add, name="care_team_add"),
     path("<int:pk>/care-team/<int:member_pk>/remove/", views.care_team_remove, name="care_team_remove"),
+    path("<int:pk>/marketing-consent/", views.marketing_consent, name="marketing_consent"),
+    path("<int:pk>/testimonials/", views.testimonial_add, name="testimonial_add"),
+    path(
+        "<int:pk>/testimonials/<int:testimonial_pk>/withdraw/",
+        views.testimonial_withdraw,
+        name="testimonial_withdraw",
+    ),
+    path("<int:pk>/referral-link/", views.referral_link, name="referral_link"),
 ]

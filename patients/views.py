@@ -11,7 +11,14 @@ from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 
 from . import selectors, services
-from .forms import CareTeamMemberForm, ChangeLeadForm, ConsentForm, PatientForm
+from .forms import (
+    CareTeamMemberForm,
+    ChangeLeadForm,
+    ConsentForm,
+    MarketingConsentForm,
+    PatientForm,
+    TestimonialForm,
+)
 from .models import Channel, ConsentRequest
 from .tokens import read_consent_confirm_token
 
@@ -171,3 +178,70 @@ def consent_confirm(request, token):
     elif consent_request.confirmed_at is not None:
         context["outcome"] = services.ConsentConfirmation.ALREADY
     return render(request, "patients/consent_confirm.html", context)
+
+
+# --- Advocacy: marketing consent, testimonials, the referral link ------------------------------------------
+
+
+@role_required(*EVERYONE)
+@require_POST
+def marketing_consent(request, pk):
+    patient = _patient_for_change(request, pk)
+    form = MarketingConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose whether consent is given or withdrawn.")
+        return redirect(patient.section_url("journey", "advocacy"))
+    granted = form.cleaned_data["granted"]
+    services.marketing_consent_record(
+        patient=patient,
+        granted=granted,
+        via=form.cleaned_data["via"] or "told the clinic",
+        actor=request.user,
+    )
+    messages.success(
+        request,
+        f"{patient.display_name} {'agreed to' if granted else 'no longer wants'} referral and testimonial messages.",
+    )
+    return redirect(patient.section_url("journey", "advocacy"))
+
+
+@role_required(*EVERYONE)
+@require_POST
+def testimonial_add(request, pk):
+    patient = _patient_for_change(request, pk)
+    form = TestimonialForm(request.POST)
+    if form.is_valid():
+        try:
+            services.testimonial_record(
+                patient=patient,
+                words=form.cleaned_data["words"],
+                places=form.cleaned_data["places"],
+                show_name=form.cleaned_data["show_name"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            messages.error(request, validation_message(error))
+        else:
+            messages.success(request, "The testimonial is kept, with where it may be shown.")
+    else:
+        messages.error(request, f"The testimonial was not kept. {validation_message(form)}")
+    return redirect(patient.section_url("journey", "advocacy"))
+
+
+@role_required(*EVERYONE)
+@require_POST
+def testimonial_withdraw(request, pk, testimonial_pk):
+    patient = _patient_for_change(request, pk)
+    testimonial = selectors.testimonial_get(patient=patient, pk=testimonial_pk)
+    if services.testimonial_withdraw(testimonial=testimonial, actor=request.user):
+        messages.success(request, "Consent withdrawn: the testimonial is shown nowhere from now on.")
+    return redirect(patient.section_url("journey", "advocacy"))
+
+
+@role_required(*EVERYONE)
+@require_POST
+def referral_link(request, pk):
+    patient = _patient_for_change(request, pk)
+    services.advocate_link_for(patient=patient, actor=request.user)
+    messages.success(request, f"{patient.display_name}'s personal referral link is ready to share.")
+    return redirect(patient.section_url("journey", "advocacy"))

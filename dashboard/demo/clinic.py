@@ -30,6 +30,7 @@ from nudges.models import Kind, Nudge
 
 from .answers import Answers
 from .clock import Clock
+from .conversations import plan_advocate, plan_conversations
 from .data import DemoData, DemoError, demo_data
 from .journeys import Journeys, plan_stories
 from .people import People
@@ -88,6 +89,8 @@ def build_demo_clinic(*, dry_run: bool = False, now: datetime | None = None) -> 
             planned.append(story.patient_plan)
         for story in in_order:
             journeys.put_on_clock(story)
+        plan_conversations(in_order, clock=clock, now=now)
+        plan_advocate(in_order, clock=clock, now=now, staff=staff)
         clock.run()
 
         for story in stories:

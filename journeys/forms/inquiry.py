@@ -75,6 +75,15 @@ class InquiryForm(forms.Form):
         choices=[("", "Choose one (optional)"), *Inquiry.HowHeard.choices],
         error_messages={"invalid_choice": "Please choose one of the options in the list."},
     )
+    referred_by_name = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Who referred you? (optional)",
+        help_text="If someone told you about us, we would love to thank them.",
+        error_messages={"max_length": "Please keep this under 200 characters."},
+    )
+    # An advocate's personal link (/inquire/?ref=…) fills this in; a signed code, nothing about anyone.
+    ref = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     consent_email = forms.BooleanField(required=False, label="Yes, you may email me", widget=ConsentCheckbox)
     consent_sms = forms.BooleanField(
         required=False, label="Yes, you may send me text messages", widget=ConsentCheckbox
@@ -108,7 +117,7 @@ class InquiryForm(forms.Form):
                 "consent_sms",
                 css_class="mt-2",
             ),
-            Fieldset("Your message", "message", "how_heard", css_class="mt-2"),
+            Fieldset("Your message", "message", "how_heard", "referred_by_name", "ref", css_class="mt-2"),
             Div(
                 HONEYPOT,
                 css_class="inquiry-hp",

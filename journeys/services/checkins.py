@@ -124,7 +124,7 @@ def checkins_withdraw_unasked(*, journey: Journey, actor: User | None = None, re
     a check-in already asked for stays (the patient may still answer). Return how many were removed."""
     unasked = Q(request_nudge__isnull=True) | Q(request_nudge__status=Nudge.Status.PENDING)
     candidates = list(
-        CheckIn.objects.filter(journey=journey, status=CheckIn.Status.SCHEDULED)
+        CheckIn.objects.filter(journey=journey, status=CheckIn.Status.SCHEDULED, kind=CheckIn.Kind.PROGRAM)
         .filter(unasked)
         .values_list("pk", flat=True)
     )

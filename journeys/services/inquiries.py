@@ -12,8 +12,14 @@ from accounts.events import domain_event_record
 from nudges.models import Kind
 from nudges.services import consent_ask_by_text, nudge_schedule
 from patients.models import Channel, Patient
-from patients.selectors import patient_consent, patient_find_duplicates, patient_may_message
-from patients.services import consent_request, patient_create
+from patients.selectors import (
+    advocate_for_referral_token,
+    marketing_consent_granted,
+    patient_consent,
+    patient_find_duplicates,
+    patient_may_message,
+)
+from patients.services import consent_request, patient_create, referral_link_attach
 
 from ..models import Inquiry, Journey, Stage
 from .stages import journey_start
@@ -55,8 +61,10 @@ def inquiry_receive(
     journey, keep what they wrote, and schedule the welcome message when they allowed us to write.
 
     ``data`` is the cleaned form: first_name, last_name, email, phone (E.164), message, how_heard,
-    consent_email, consent_sms. An existing patient's details are never overwritten by the form.
-    ``limit_by_address=False`` is for the API's twin of the form, whose key has a rate limit of its own.
+    consent_email, consent_sms, and optionally referred_by_name and ref (an advocate's signed referral code).
+    An existing patient's details are never overwritten by the form; an advocate's link sets ``referred_by``
+    only when nobody is recorded yet. ``limit_by_address=False`` is for the API's twin of the form, whose
+    key has a rate limit of its own.
     """
     if limit_by_address and inquiry_rate_limited(ip_address=ip_address):
         raise InquiryRateLimited(ip_address)
@@ -98,6 +106,7 @@ def inquiry_receive(
         ip_address=ip_address,
         user_agent=user_agent,
         matched_existing=bool(matches),
+        advocate=advocate_for_referral_token(data.get("ref") or ""),
     )
 
 
@@ -110,6 +119,7 @@ def inquiry_record(
     ip_address: str | None = None,
     user_agent: str = "",
     matched_existing: bool = False,
+    advocate: Patient | None = None,
 ) -> Inquiry:
     """Keep what the form received for the patient it belongs to, and schedule the welcome message when the
     journey is still at its first stage and the patient allowed us to write.
@@ -130,6 +140,8 @@ def inquiry_record(
         patient=patient,
         journey=journey,
         matched_existing=matched_existing,
+        referred_by_name=(data.get("referred_by_name") or "").strip()[:200],
+        referred_by=advocate if advocate is not None and advocate.pk != patient.pk else None,
     )
     domain_event_record(
         name="inquiry.received",
@@ -148,8 +160,30 @@ def inquiry_record(
             dedupe_key=f"inquiry-welcome:{inquiry.pk}",
             context={},
         )
-    # A "referral" answer names no referrer, so there is nobody to send referral thanks to.
+    # A "referral" answer or a typed name names nobody for sure: only an advocate's own link is thanked.
+    if inquiry.referred_by is not None:
+        _thank_advocate(advocate=inquiry.referred_by, referred=patient)
     return inquiry
+
+
+def referral_thanks_key(*, advocate_id: int, referred_id: int) -> str:
+    return f"referral-thanks:{advocate_id}:{referred_id}"
+
+
+def _thank_advocate(*, advocate: Patient, referred: Patient) -> None:
+    """Link the referred patient to the advocate (when nobody is recorded) and, with the advocate's marketing
+    consent, thank them: at most once per referred person, however often that person writes in. The thanks
+    never names who came (the outbox checks the consent again, and the 09:00–20:00 window, when it goes)."""
+    referral_link_attach(referred=referred, advocate=advocate)
+    if referred.referred_by_id != advocate.pk or not marketing_consent_granted(advocate):
+        return
+    nudge_schedule(
+        patient=advocate,
+        kind=Kind.REFERRAL_THANKS,
+        send_at=timezone.now(),
+        dedupe_key=referral_thanks_key(advocate_id=advocate.pk, referred_id=referred.pk),
+        context={},
+    )
 
 
 def _create_patient(data: dict, *, email: str, phone: str, consent_email: bool, consent_sms: bool) -> Patient:

@@ -16,6 +16,7 @@ from patients.models import Patient
 from ..intake_services import intake_stage_reached
 from ..models import ALLOWED_MOVES, CLOSING, OFF_PATH, ExitReason, Journey, Program, Stage, StageChange
 from .checkins import checkins_schedule, checkins_withdraw_unasked
+from .graduation import advocacy_ask, graduation_celebrate
 
 
 def allowed_moves(journey: Journey) -> list[str]:
@@ -136,7 +137,9 @@ def _stage_event(journey: Journey, change: StageChange) -> None:
 
 def _stage_effects(*, journey: Journey, change: StageChange, actor: User | None) -> None:
     """What a move causes beyond its own rows, in the move's transaction: entering intake sends the intake
-    questionnaire (once); entering check-ins schedules the check-ins still to come; leaving check-ins (paused, graduated, withdrawn) withdraws those not yet asked."""
+    questionnaire (once); entering check-ins schedules the check-ins still to come; leaving check-ins
+    (paused, graduated, withdrawn) withdraws those not yet asked; entering graduated sends the graduation
+    message and schedules the follow-ups (``graduation``)."""
     if change.to_stage == Stage.INTAKE:
         intake_stage_reached(journey=journey, actor=actor)
     if change.to_stage == Stage.CHECK_INS:
@@ -145,3 +148,7 @@ def _stage_effects(*, journey: Journey, change: StageChange, actor: User | None)
         checkins_withdraw_unasked(
             journey=journey, actor=actor, reason=f"journey moved to {Stage(change.to_stage).label.lower()}"
         )
+    if change.to_stage == Stage.GRADUATED:
+        graduation_celebrate(journey=journey, at=change.at, actor=actor)
+    elif change.to_stage == Stage.ADVOCATE:
+        advocacy_ask(journey=journey, at=change.at, actor=actor)

@@ -32,7 +32,11 @@ def _limited(request):
 @require_http_methods(["GET", "POST"])
 def inquire(request):
     if request.method == "GET":
-        return render(request, "journeys/inquire.html", {"form": InquiryForm()})
+        return render(
+            request,
+            "journeys/inquire.html",
+            {"form": InquiryForm(initial={"ref": request.GET.get("ref", "")[:100]})},
+        )
     if request.POST.get(HONEYPOT, "").strip():
         return redirect("journeys:inquire_thanks")  # a bot: it sees success, nothing is written
     address = client_address(request)

@@ -21,6 +21,7 @@ from journeys.tokens import checkin_token, intake_token
 from nudges.models import Nudge
 from nudges.tokens import unsubscribe_token
 from patients.models import ConsentRequest
+from patients.models import Testimonial as PatientTestimonial
 from patients.services import care_team_add, care_team_set_lead
 from patients.tokens import consent_confirm_token
 from tests.factories import PatientFactory, UserFactory
@@ -74,6 +75,7 @@ class Scenario:
     uidb36: str = "zz"
     reset_key: str = "not-a-key"
     patient_tab: str = "messages"  # a tab of the patient page (dashboard.patient_page.PATIENT_TABS)
+    testimonial: object = None
 
 
 def build_scenario(*, practitioner, staff) -> Scenario:
@@ -133,6 +135,9 @@ def build_scenario(*, practitioner, staff) -> Scenario:
         consent_token=consent_confirm_token(consent_request.pk),
         intake_token=intake_token(intake.pk),
         intake_signature=intake.signatures.first(),
+        testimonial=PatientTestimonial.objects.create(
+            patient=patient, words="They listened.", places=["website"]
+        ),
     )
 
 

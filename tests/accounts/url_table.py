@@ -83,6 +83,10 @@ URLS: dict[str, Row] = {
     "patients:archive": post_only(P),
     "patients:care_team_add": post_only(P),
     "patients:care_team_remove": post_only({"pk": "patient", "member_pk": "member"}),
+    "patients:marketing_consent": post_only(P),
+    "patients:testimonial_add": post_only(P),
+    "patients:testimonial_withdraw": post_only({"pk": "patient", "testimonial_pk": "testimonial"}),
+    "patients:referral_link": post_only(P),
     "nudges:outbox": staff_page(),
     "nudges:outbox_csv": staff_page(),  # the outbox as CSV: audited as an export
     "nudges:review": staff_page(),
@@ -90,6 +94,7 @@ URLS: dict[str, Row] = {
     "nudges:retry": post_only({"pk": "nudge"}),
     "nudges:mark_reviewed": post_only({"pk": "nudge"}),
     "nudges:send_one_off": post_only({"patient_pk": "patient"}),
+    "nudges:conversation_reply": post_only({"patient_pk": "patient"}),
     "journeys:blueprint": clinical_page(J),
     "journeys:blueprint_version": clinical_page({"pk": "journey", "version": "version"}),
     "journeys:blueprint_start": post_only(J, clinical=True),
@@ -138,9 +143,12 @@ URLS: dict[str, Row] = {
     "compliance:alert_revise": post_only(A, clinical=True),
     "unsubscribe": public({"token": "unsubscribe_token"}),
     "twilio_inbound_sms": public(status=405),
+    "email_inbound": public(status=405),  # the email provider's signed POST only
     "dashboard:today": staff_page(),
     "dashboard:schedule": staff_page(),
     "dashboard:pipeline": staff_page(),
+    "dashboard:inbox": staff_page(),  # conversations: the patients on the page, audited as a list
+    "dashboard:advocates": staff_page(),  # advocates and their testimonials, audited as a list
     "dashboard:insights": staff_page(),
     "dashboard:insights_csv": staff_page({"table": "insights_table"}),  # figures only, audited as an export
     "dashboard:patient": staff_page(P),

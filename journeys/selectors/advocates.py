@@ -1,0 +1,89 @@
+"""Advocates and their referrals, for the Advocates page and Insights: who speaks for the clinic, their
+testimonials, how many people they referred, and how many of those reached the commitment consult."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q
+
+from patients.models import AdvocateLink, Patient, Testimonial
+from patients.selectors import advocates
+
+from ..models import Inquiry, Journey, Stage, StageChange
+
+ADVOCATES_SHOWN = 100
+
+
+def _reached_commitment():
+    return Exists(StageChange.objects.filter(journey__patient_id=OuterRef("pk"), to_stage=Stage.COMMITMENT))
+
+
+@dataclass
+class AdvocateRow:
+    patient: Patient
+    referrals: int
+    committed: int = 0
+    has_link: bool = False
+    testimonials: list[Testimonial] = field(default_factory=list)
+
+    @property
+    def shown_testimonials(self) -> list[Testimonial]:
+        return [t for t in self.testimonials if t.shown]
+
+
+def advocate_rows(*, limit: int = ADVOCATES_SHOWN) -> list[AdvocateRow]:
+    """Advocates, most referrals first, with their testimonials (shown and withdrawn), whether they have a
+    referral link, and how many of the people they referred reached commitment. Four queries."""
+    patients = list(advocates()[:limit])
+    if not patients:
+        return []
+    ids = [p.pk for p in patients]
+    committed = dict(
+        Patient.objects.filter(referred_by_id__in=ids)
+        .filter(_reached_commitment())
+        .order_by()
+        .values("referred_by_id")
+        .annotate(n=Count("pk"))
+        .values_list("referred_by_id", "n")
+    )
+    testimonials: dict[int, list[Testimonial]] = defaultdict(list)
+    for testimonial in Testimonial.objects.filter(patient_id__in=ids).order_by("-consented_at", "-id"):
+        testimonials[testimonial.patient_id].append(testimonial)
+    linked = set(AdvocateLink.objects.filter(patient_id__in=ids).values_list("patient_id", flat=True))
+    return [
+        AdvocateRow(
+            patient=p,
+            referrals=getattr(p, "referral_count", 0),
+            committed=committed.get(p.pk, 0),
+            has_link=p.pk in linked,
+            testimonials=testimonials.get(p.pk, []),
+        )
+        for p in patients
+    ]
+
+
+@dataclass(frozen=True)
+class AdvocacyFigures:
+    advocates: int  # journeys at the advocate stage now
+    testimonials_shown: int
+    referred_inquiries: int  # in the period, through an advocate's link
+    referred_patients: int  # patients added in the period with someone recorded as referring them
+    referred_committed: int  # of those, how many have reached the commitment consult
+
+
+def advocacy_figures(*, since: datetime, until: datetime) -> AdvocacyFigures:
+    """Insights' advocacy figures. Four queries."""
+    referred = Patient.objects.filter(referred_by__isnull=False, created_at__gte=since, created_at__lt=until)
+    counts = referred.aggregate(patients=Count("pk"), committed=Count("pk", filter=Q(_reached_commitment())))
+    return AdvocacyFigures(
+        advocates=Journey.objects.filter(stage=Stage.ADVOCATE).count(),
+        testimonials_shown=Testimonial.objects.filter(withdrawn_at__isnull=True).count(),
+        referred_inquiries=Inquiry.objects.filter(
+            referred_by__isnull=False, received_at__gte=since, received_at__lt=until
+        ).count(),
+        referred_patients=counts["patients"],
+        referred_committed=counts["committed"],
+    )

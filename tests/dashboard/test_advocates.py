@@ -1,0 +1,140 @@
+"""Advocates: testimonials with their own, withdrawable consent; the Advocates page with referrals and how many
+referred reached commitment; Insights' advocacy figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AccessEvent
+from journeys.models import Stage
+from journeys.selectors.advocates import advocacy_figures, advocate_rows
+from journeys.services.stages import journey_move, journey_start
+from patients.models import MarketingConsentEvent, Testimonial
+from patients.selectors import marketing_consent_granted
+from patients.services import testimonial_record as record_testimonial
+from tests.factories import PatientFactory
+from tests.support.patient_page import tab_url
+
+pytestmark = pytest.mark.django_db
+
+WORDS = "For the first time someone asked what my week was really like."
+
+
+def referred_to(advocate, actor, *, committed: bool):
+    patient = PatientFactory(referred_by=advocate)
+    journey = journey_start(patient=patient, actor=actor)
+    if committed:
+        for stage in (Stage.DISCOVERY, Stage.INTAKE, Stage.COMMITMENT):
+            journey_move(journey=journey, to_stage=stage, actor=actor)
+    return patient
+
+
+def test_a_testimonial_is_kept_with_where_it_may_be_shown_and_can_be_withdrawn(client_for, staff):
+    patient = PatientFactory()
+    client = client_for(staff)
+    response = client.post(
+        reverse("patients:testimonial_add", args=[patient.pk]),
+        {"words": WORDS, "places": ["website", "print"], "show_name": "Hannah K."},
+    )
+    assert response.status_code == 302
+    testimonial = Testimonial.objects.get(patient=patient)
+    assert (testimonial.words, testimonial.places, testimonial.shown) == (WORDS, ["website", "print"], True)
+    body = client.get(tab_url(patient, "journey")).content.decode()
+    assert "The clinic&#x27;s website, Printed leaflets in the clinic" in body
+
+    client.post(reverse("patients:testimonial_withdraw", args=[patient.pk, testimonial.pk]))
+    testimonial.refresh_from_db()
+    assert testimonial.withdrawn_at is not None and testimonial.withdrawn_by == staff
+    assert "Consent withdrawn" in client.get(tab_url(patient, "journey")).content.decode()
+    assert AccessEvent.objects.filter(detail="consent to show the testimonial withdrawn").count() == 1
+
+
+def test_a_testimonial_without_a_place_or_words_is_refused_and_nothing_is_kept(client_for, staff):
+    patient = PatientFactory()
+    client = client_for(staff)
+    client.post(reverse("patients:testimonial_add", args=[patient.pk]), {"words": WORDS})
+    client.post(reverse("patients:testimonial_add", args=[patient.pk]), {"words": " ", "places": ["website"]})
+    client.post(
+        reverse("patients:testimonial_add", args=[patient.pk]), {"words": WORDS, "places": ["billboard"]}
+    )
+    assert not Testimonial.objects.exists()
+
+
+def test_another_patients_testimonial_is_refused_with_404(client_for, staff):
+    mine, theirs = PatientFactory(), PatientFactory()
+    testimonial = record_testimonial(patient=theirs, words=WORDS, places=["website"], actor=staff)
+    response = client_for(staff).post(
+        reverse("patients:testimonial_withdraw", args=[mine.pk, testimonial.pk])
+    )
+    assert response.status_code == 404
+    testimonial.refresh_from_db()
+    assert testimonial.shown
+
+
+def test_marketing_consent_is_its_own_consent_granted_and_withdrawn_from_the_page(client_for, staff):
+    patient = PatientFactory()
+    client = client_for(staff)
+    assert not marketing_consent_granted(patient)
+    client.post(
+        reverse("patients:marketing_consent", args=[patient.pk]), {"granted": "yes", "via": "in person"}
+    )
+    assert marketing_consent_granted(patient)
+    client.post(reverse("patients:marketing_consent", args=[patient.pk]), {"granted": "no"})
+    assert not marketing_consent_granted(patient)
+    assert MarketingConsentEvent.objects.filter(patient=patient).count() == 2
+    assert not patient.consent_events.exists()  # consent to care messages is untouched
+
+
+def test_the_advocates_page_lists_testimonials_referrals_and_who_reached_commitment(
+    client_for, staff, practitioner
+):
+    advocate = PatientFactory(first_name="Hannah", last_name="Kim")
+    record_testimonial(patient=advocate, words=WORDS, places=["website"], actor=staff)
+    referred_to(advocate, practitioner, committed=True)
+    referred_to(advocate, practitioner, committed=False)
+    quiet = PatientFactory()
+    withdrawn = record_testimonial(patient=quiet, words="Kept private now", places=["social"], actor=staff)
+    withdrawn.withdrawn_at = timezone.now()
+    withdrawn.save()
+
+    rows = {row.patient.pk: row for row in advocate_rows()}
+    assert (rows[advocate.pk].referrals, rows[advocate.pk].committed) == (2, 1)
+    assert rows[quiet.pk].shown_testimonials == []
+
+    response = client_for(staff).get(reverse("dashboard:advocates"))
+    body = response.content.decode()
+    row = body[body.index(f'id="advocate-{advocate.pk}"') :]
+    assert WORDS in row
+    assert "Kept private now" not in body
+    assert (
+        AccessEvent.objects.filter(action="list", object_repr="advocates").get().patient_ids[0] == advocate.pk
+    )
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_the_advocates_page_has_a_query_budget(client_for, staff, count, django_assert_max_num_queries):
+    for _ in range(count):
+        advocate = PatientFactory()
+        record_testimonial(patient=advocate, words=WORDS, places=["website"], actor=staff)
+        PatientFactory(referred_by=advocate)
+    client = client_for(staff)
+    client.get(reverse("dashboard:today"))
+    with django_assert_max_num_queries(14 if connection.vendor == "postgresql" else 13):
+        response = client.get(reverse("dashboard:advocates"))
+    assert response.content.decode().count('<tr id="advocate-') == count
+
+
+def test_insights_show_advocates_and_referrals(client_for, staff, practitioner):
+    advocate = PatientFactory()
+    record_testimonial(patient=advocate, words=WORDS, places=["website"], actor=staff)
+    referred_to(advocate, practitioner, committed=True)
+    now = timezone.now()
+    figures = advocacy_figures(since=now - timedelta(days=1), until=now + timedelta(days=1))
+    assert (figures.testimonials_shown, figures.referred_patients, figures.referred_committed) == (1, 1, 1)
+    body = client_for(staff).get(reverse("dashboard:insights")).content.decode()
+    assert 'id="insights-advocacy"' in body and "Advocates and referrals" in body
