@@ -16,6 +16,7 @@ PUBLIC = {
     "unsubscribe",
     "consent_confirm",
     "twilio_inbound_sms",
+    "email_inbound",  # the email provider's inbound webhook, proven by its signature (POST only)
     "compliance:checkin_answer",
     "journeys:questionnaire",  # the patient's intake questionnaire, proven by its signed link
     "journeys:questionnaire_section",
