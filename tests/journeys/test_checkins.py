@@ -196,7 +196,9 @@ def test_graduating_withdraws_the_check_ins_still_to_come(practitioner):
     journey = journey_to_checkins(practitioner)
     enter(journey, practitioner)
     journey_move(journey=journey, to_stage=Stage.GRADUATED, actor=practitioner)
-    assert not CheckIn.objects.filter(journey=journey).exists()
+    # what is left are graduation's "how are you now?" follow-ups, never program check-ins
+    assert not CheckIn.objects.filter(journey=journey, kind=CheckIn.Kind.PROGRAM).exists()
+    assert CheckIn.objects.filter(journey=journey, kind=CheckIn.Kind.FOLLOW_UP).count() == 3
     assert set(requests(journey).values_list("status", flat=True)) == {Nudge.Status.CANCELLED}
 
 
