@@ -101,7 +101,6 @@ TEMPLATES = [
                 "alliance_crm.context_processors.clinic",
                 "accounts.context_processors.session_timeout",
                 "compliance.context_processors.navigation",  # the open-alert count, read lazily
-                "nudges.context_processors.navigation",  # the unread-conversation count, read lazily
             ],
         },
     },

@@ -9,6 +9,7 @@ urlpatterns = [
     path("schedule/", schedule_views.schedule, name="schedule"),
     path("pipeline/", views.pipeline, name="pipeline"),
     path("inbox/", views.inbox, name="inbox"),
+    path("inbox/unread/", views.inbox_unread, name="inbox_unread"),
     path("advocates/", views.advocates, name="advocates"),
     path("insights/", insights.insights, name="insights"),
     path("insights/<slug:table>.csv", insights.insights_csv, name="insights_csv"),

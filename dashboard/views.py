@@ -96,6 +96,15 @@ def inbox(request):
 
 @role_required(*EVERYONE)
 @require_GET
+def inbox_unread(request):
+    """The navigation's unread count, loaded by htmx after the page (so no page pays its query): how many of
+    the user's patients wrote something they have not read, "99+" past 99. A count, no patient named."""
+    count = nudge_selectors.unread_conversation_count(request.user)
+    return render(request, "dashboard/_inbox_unread.html", {"count": count, "cap": nudge_selectors.NAV_CAP})
+
+
+@role_required(*EVERYONE)
+@require_GET
 def advocates(request):
     """Patients who speak for the clinic: testimonials, referrals, and how many referred reached commitment."""
     rows = advocate_rows()

@@ -1059,13 +1059,13 @@ def email_inbound(
 def conversation_mark_read(*, patient: Patient, user: User, now: datetime | None = None) -> None:
     """Everything the patient wrote until now is read for ``user``; the reading is audited."""
     now = now or timezone.now()
-    updated = ConversationRead.objects.filter(patient=patient, user=user, read_at__lt=now).update(read_at=now)
-    if not updated and not ConversationRead.objects.filter(patient=patient, user=user).exists():
-        try:
-            with transaction.atomic():
-                ConversationRead.objects.create(patient=patient, user=user, read_at=now)
-        except IntegrityError:  # the same person's other tab a moment ago
-            ConversationRead.objects.filter(patient=patient, user=user, read_at__lt=now).update(read_at=now)
+    # One statement whether or not this person read it before (INSERT … ON CONFLICT DO UPDATE).
+    ConversationRead.objects.bulk_create(
+        [ConversationRead(patient=patient, user=user, read_at=now)],
+        update_conflicts=True,
+        unique_fields=["user", "patient"],
+        update_fields=["read_at"],
+    )
     record_access(
         action=AccessEvent.Action.VIEW,
         actor=user,

@@ -140,6 +140,9 @@ URLS: dict[str, Row] = {
     "dashboard:schedule": staff_page(),
     "dashboard:pipeline": staff_page(),
     "dashboard:inbox": staff_page(),  # conversations: the patients on the page, audited as a list
+    "dashboard:inbox_unread": staff_page(
+        audited=False
+    ),  # the navigation's unread count: a number, no patient
     "dashboard:advocates": staff_page(),  # advocates and their testimonials, audited as a list
     "dashboard:insights": staff_page(),
     "dashboard:insights_csv": staff_page({"table": "insights_table"}),  # figures only, audited as an export

@@ -132,9 +132,15 @@ def test_a_keyword_reply_is_kept_but_never_unread(client, practitioner, led):
 
 def test_the_lead_sees_the_unread_count_in_the_navigation(client, client_for, practitioner, led):
     text_in(client, STRUGGLING)
-    body = client_for(practitioner).get(reverse("dashboard:today")).content.decode()
-    assert 'id="nav-inbox">Inbox' in body
-    assert '<span class="badge rounded-pill text-bg-primary">1<span class="visually-hidden"> unread' in body
+    client = client_for(practitioner)
+    body = client.get(reverse("dashboard:today")).content.decode()
+    assert (
+        'id="nav-inbox">Inbox' in body and reverse("dashboard:inbox_unread") in body
+    )  # loaded after the page
+    badge = client.get(reverse("dashboard:inbox_unread")).content.decode()
+    assert '<span class="badge rounded-pill text-bg-primary">1<span class="visually-hidden"> unread' in badge
+    client.get(tab_url(led, "conversation"))
+    assert "badge" not in client.get(reverse("dashboard:inbox_unread")).content.decode()
 
 
 def test_reading_the_conversation_is_audited(client, client_for, practitioner, led):
