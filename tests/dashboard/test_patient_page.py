@@ -92,6 +92,7 @@ def test_every_panel_is_in_exactly_one_tab():
         "conversation",
         "then-and-now",
         "advocacy",
+        "intake",
     }
 
 
