@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",  # csp_nonce, for a <script nonce> if ever needed
                 "alliance_crm.context_processors.clinic",
                 "accounts.context_processors.session_timeout",
+                "accounts.context_processors.second_factor",
                 "compliance.context_processors.navigation",  # the open-alert count, read lazily
             ],
         },
