@@ -19,8 +19,7 @@ from accounts.models import User
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
-from patients.models import CareTeamMember
-from patients.selectors import patient_list
+from patients.models import CareTeamMember, Patient
 from patients.validation import PRACTISING_ROLES
 
 SHOWN = 10
@@ -137,7 +136,16 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
     )
     today.checkins_due_today = _capped(CheckIn.objects.filter(due_on=local.date()))
     today.to_review = _capped(Nudge.objects.needs_review())
-    without_lead = patient_list(lead_id=0).order_by("created_at")
+    # The flag narrows to the patients waiting for a lead by its index; the EXISTS keeps the list true to the
+    # care team whatever wrote it.
+    current_lead = CareTeamMember.objects.current().filter(
+        patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD
+    )
+    without_lead = (
+        Patient.objects.filter(archived=False, has_lead=False)
+        .filter(~Exists(current_lead))
+        .order_by("created_at", "pk")
+    )
     today.without_lead = list(without_lead[:SHOWN])
     today.without_lead_count = _capped(without_lead)
     waiting = Journey.objects.open().filter(stage=Stage.INQUIRY)
