@@ -2,7 +2,6 @@ from urllib.parse import quote
 
 from django.http import Http404
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -16,6 +15,7 @@ from patients.selectors import patient_get_for
 
 from . import patient_page
 from .figures import pipeline_flow_stored
+from .pipeline_cards import board_cards
 from .selectors import today_for
 
 
@@ -67,28 +67,6 @@ def today(request):
     return render(request, "dashboard/today.html", {"today": shown})
 
 
-def _url_maker(name: str):
-    """``pk -> URL`` for the route ``name`` (one ``<int:pk>``), reversed once rather than once a card."""
-    prefix, _, suffix = reverse(name, args=[_URL_PK]).rpartition(str(_URL_PK))
-    return lambda pk: f"{prefix}{pk}{suffix}"
-
-
-_URL_PK = 987654321
-
-
-def _label_cards(board) -> None:
-    """What each card shows, worked out once here: its URLs, its patient's name and its days in the stage."""
-    move_url, patient_url = _url_maker("journeys:move"), _url_maker("dashboard:patient")
-    now = timezone.now()
-    for column in [*board.columns, board.paused]:
-        for journey in column.cards:
-            days = (now - journey.stage_entered_at).days
-            journey.move_url = move_url(journey.pk)
-            journey.patient_url = patient_url(journey.patient_id)
-            journey.card_name = journey.patient.display_name
-            journey.days_label = f"{days} day{'' if days == 1 else 's'}"
-
-
 @role_required(*EVERYONE)
 def pipeline(request):
     filters = PipelineFilterForm(request.GET or None)
@@ -98,7 +76,9 @@ def pipeline(request):
     # The whole clinic's conversion and median days come from the beat task's summary when it is fresh.
     flow = None if filters.is_narrowed() else pipeline_flow_stored()
     board = pipeline_board(**filters.filters(), all_closed=all_closed, flow=flow)
-    _label_cards(board)
+    columns, paused_cards = board_cards(
+        board, here=quote(request.get_full_path(), safe="/"), now=timezone.now()
+    )
     record_list(patient_ids=board.patient_ids, query=request.GET.urlencode(), what="pipeline")
     return render(
         request,
@@ -109,7 +89,8 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "closed_toggle": query.urlencode(),
             "all_closed": all_closed,
-            "here": quote(request.get_full_path(), safe="/"),  # each card's move form returns here
+            "columns": columns,
+            "paused_cards": paused_cards,
         },
     )
 
