@@ -1,14 +1,14 @@
 """The pipeline board's cards, written in Python: a board shows up to 250 of them, and the template engine's
 dozen lookups and filters a card cost more than the database's whole read of the board. The markup is
-the card's only copy; every value goes through ``format_html``, so each is escaped."""
+the card's only copy; every text in it is escaped, as the template engine would."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from html import escape
 
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from journeys.models import Journey
@@ -46,22 +46,28 @@ def _cards(
     move_url: Callable[[int], str],
     patient_url: Callable[[int], str],
 ) -> SafeString:
-    def rows():
-        for journey in cards:
-            days = (now - journey.stage_entered_at).days
-            yield {
-                "pk": journey.pk,
-                "move": move_url(journey.pk),
-                "patient": patient_url(journey.patient_id),
-                "name": journey.patient.display_name,
-                "days": f"{days} day{'' if days == 1 else 's'}",
-                "stage": stage,
-                "here": here,
-                "lead": journey.lead_name or NO_LEAD,  # type: ignore[attr-defined]
-                "program": journey.program.name if journey.program_id else "no program yet",
-            }
-
-    return mark_safe("".join(format_html(CARD, **row) for row in rows()))  # noqa: S308 — format_html escaped each
+    """The cards' HTML: each text escaped (``html.escape``, as Django's ``escape`` does), the values common to
+    the column escaped once; ids and day counts are integers."""
+    stage, here = escape(stage), escape(here)
+    no_program = "no program yet"
+    parts = []
+    for journey in cards:
+        days = (now - journey.stage_entered_at).days
+        lead = journey.lead_name  # type: ignore[attr-defined]
+        parts.append(
+            CARD.format(
+                pk=journey.pk,
+                move=escape(move_url(journey.pk)),
+                patient=escape(patient_url(journey.patient_id)),
+                name=escape(journey.patient.display_name),
+                days=f"{days} day{'' if days == 1 else 's'}",
+                stage=stage,
+                here=here,
+                lead=escape(lead) if lead else NO_LEAD,
+                program=escape(journey.program.name) if journey.program_id else no_program,
+            )
+        )
+    return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped or an integer
 
 
 def board_cards(
