@@ -285,6 +285,15 @@ def _add_lead(*, patient: Patient, user: User, actor: User | None, note: str = "
     return lead
 
 
+def patient_has_lead_sync(*, patient_id: int) -> None:
+    """Set ``Patient.has_lead`` from the care team as it stands: for a change made outside these services
+    (the care team edited in admin), so Today's "no lead yet" list, which reads the flag's index, stays right."""
+    has_lead = (
+        CareTeamMember.objects.current().filter(patient_id=patient_id, role=CareTeamMember.Role.LEAD).exists()
+    )
+    Patient.objects.filter(pk=patient_id).exclude(has_lead=has_lead).update(has_lead=has_lead)
+
+
 @transaction.atomic
 def care_team_set_lead(
     *, patient: Patient, user: User, actor: User, keep_previous: bool = True, note: str = ""
