@@ -12,6 +12,8 @@ from journeys.forms.schedule import ScheduleFilterForm
 from journeys.selectors.schedule import PRACTITIONERS_SHOWN, VISITS_SHOWN, schedule_for
 from patients.selectors import patient_get_for
 
+from . import schedule_rows
+
 
 @role_required(*EVERYONE)
 def schedule(request):
@@ -36,8 +38,9 @@ def schedule(request):
     booking_query = filters.query(**booking, view=None, day=None, practitioner=None, page=None)
     if filters.shown_view == "week":
         _link_days(shown, filters)
+        schedule_rows.week_lines(shown)
     else:
-        _link_slots(shown, reverse("journeys:slot_book"), booking_query)
+        schedule_rows.day_rows(shown, book=reverse("journeys:slot_book"), booking_query=booking_query)
     page, pages = filters.shown_page, filters.page_count
     first = (page - 1) * PRACTITIONERS_SHOWN
     return render(
@@ -74,16 +77,6 @@ def schedule(request):
     )
 
 
-def _link_slots(shown, book: str, booking_query: str) -> None:
-    """Each free slot's booking address, written once (a clinic's day offers hundreds)."""
-    for row in shown.rows:
-        for day in row.days:
-            head = f"{book}?practitioner={row.practitioner.pk}&starts_at="
-            for entry in day.entries:
-                for slot in entry.slots:
-                    slot.href = f"{head}{slot.param}&{booking_query}"
-
-
 def _link_days(shown, filters) -> None:
     """A week: each practitioner's day links to its day view; a weekend nobody works or books is left out."""
     keep = [
@@ -94,10 +87,9 @@ def _link_days(shown, filters) -> None:
     ]
     shown.days = keep
     today = timezone.localdate()
+    base = filters.query(view="day", day=None, practitioner=None, page=None)  # the rest: digits, written once
     for row in shown.rows:
         row.days = [day for day in row.days if day.day in keep]
         for day in row.days:
             day.is_today = day.day == today
-            day.link = filters.query(
-                view="day", day=day.day.isoformat(), practitioner=str(row.practitioner.pk)
-            )
+            day.link = f"{base}&day={day.day.isoformat()}&practitioner={row.practitioner.pk}"

@@ -10,10 +10,12 @@ so the schedule never offers a time ``visit_schedule`` would refuse as taken.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -82,11 +84,18 @@ def free_slots(
     """Starts on the ``SLOT_STEP`` grid of each stretch where ``minutes`` fit before the stretch ends,
     overlap nothing ``taken``, and begin after ``after`` (now). One pass over the grid and the taken
     stretches (joined and in order), whatever their number."""
+    return _free_starts(stretches, merge(taken), minutes=minutes, after=after)
+
+
+def _free_starts(
+    stretches: list[Interval], blocked: list[Interval], *, minutes: int, after: datetime
+) -> list[datetime]:
+    """``free_slots`` with ``blocked`` already joined and in order (a week's, read once per practitioner)."""
     length = timedelta(minutes=minutes)
-    blocked = merge(taken)
+    ends = [end for _, end in blocked]
     slots = []
     for start, end in stretches:
-        moment, index = start, 0
+        moment, index = start, bisect_right(ends, start)
         while moment + length <= end:
             while index < len(blocked) and blocked[index][1] <= moment:
                 index += 1  # joined, they end in order: one over before this start never clashes again
@@ -125,12 +134,11 @@ class ShownVisit:
 @dataclass(slots=True)
 class Slot:
     """A free start: ``at`` the moment, ``label`` "09:30", ``param`` as the booking form reads it
-    ("2026-04-14T09:30"); ``href`` the booking address for it (set by the page)."""
+    ("2026-04-14T09:30")."""
 
     at: datetime
     label: str
     param: str
-    href: str = ""
 
 
 @dataclass(slots=True)
@@ -157,10 +165,10 @@ class PractitionerDay:
     minutes: int
     link: str = ""  # the page's query string for this practitioner's day (set by the page)
     is_today: bool = False  # (set by the page)
+    rows_html: str = ""  # its visits, free slots and time off as the page prints them (set by the page)
     name: str = ""  # the practitioner as the page names them
     hours: str = ""  # "09:00–12:00, 13:00–17:00"
     booked_count: int = 0
-    entries: list[Entry] = field(default_factory=list)
 
     @property
     def works(self) -> bool:
@@ -169,6 +177,11 @@ class PractitionerDay:
     @property
     def booked(self) -> list[ShownVisit]:
         return [visit for visit in self.visits if visit.status != Visit.Status.CANCELLED]
+
+    @cached_property
+    def entries(self) -> list[Entry]:
+        """Its visits, time off and runs of free slots in time order (the day view's list; a week shows counts)."""
+        return _entries(self, clinic_zone())
 
 
 def _entries(day: PractitionerDay, zone: tzinfo) -> list[Entry]:
@@ -192,7 +205,8 @@ def _entries(day: PractitionerDay, zone: tzinfo) -> list[Entry]:
         slots = []
         for moment in run:
             local = moment.astimezone(zone)
-            slots.append(Slot(moment, f"{local:%H:%M}", f"{local:%Y-%m-%dT%H:%M}"))
+            label = clock(local)
+            slots.append(Slot(moment, label, f"{local.date().isoformat()}T{label}"))
         ends = run[-1] + length
         rows.append(Entry("free", run[0], ends, _times(run[0], ends, zone), slots=slots))
     order = {"away": 0, "visit": 1, "free": 2}
@@ -200,7 +214,19 @@ def _entries(day: PractitionerDay, zone: tzinfo) -> list[Entry]:
 
 
 def _times(start: datetime, end: datetime, zone: tzinfo) -> str:
-    return f"{start.astimezone(zone):%H:%M}–{end.astimezone(zone):%H:%M}"
+    return f"{clock(start.astimezone(zone))}–{clock(end.astimezone(zone))}"
+
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = (
+    "", "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def clock(moment: datetime) -> str:
+    """ "09:30": a wall-clock time (``strftime`` costs ten times more, and a week prints hundreds)."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
 
 
 @dataclass
@@ -265,14 +291,17 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
     for pk, patient_id, practitioner_id, kind, status, starts_at, ends_at, location, *names, tz in rows:
         first, last, preferred = names
         local_start, local_end = starts_at.astimezone(zone), ends_at.astimezone(zone)
-        clock = None
+        theirs = None
         if tz != clinic:
             their = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
             local = starts_at.astimezone(their)
             where = tz.replace("_", " ")
-            clock = {
-                "time": f"{local:%H:%M}",
-                "when": f"{local:%A} {local.day} {local:%B} at {local:%H:%M} in {where}",
+            theirs = {
+                "time": clock(local),
+                "when": (
+                    f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
+                    f"at {clock(local)} in {where}"
+                ),
                 "zone": where,
             }
         shown.append(
@@ -286,12 +315,12 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
                 ends_at=ends_at,
                 location=location,
                 patient_name=f"{preferred or first} {last}".strip(),
-                clinic_start=f"{local_start:%H:%M}",
-                clinic_times=f"{local_start:%H:%M}–{local_end:%H:%M}",
+                clinic_start=(begins := clock(local_start)),
+                clinic_times=f"{begins}–{clock(local_end)}",
                 kind_label=KIND_LABELS.get(kind, kind),
                 status_label=STATUS_LABELS.get(status, status),
                 marked=status != Visit.Status.SCHEDULED,
-                patient_clock=clock,
+                patient_clock=theirs,
                 url=f"{head}{pk}{tail}",
             )
         )
@@ -353,7 +382,7 @@ def schedule_for(
         for day, day_start, day_end in bounds:
             stretches = day_stretches(hours, day)
             away = [off for off in away_of[person.pk] if off.starts_at < day_end and off.ends_at > day_start]
-            free = [] if slots_withheld else free_slots(stretches, taken, minutes=minutes, after=now)
+            free = [] if slots_withheld else _free_starts(stretches, taken, minutes=minutes, after=now)
             visits = visits_of[(person.pk, day)]
             shown_day = PractitionerDay(
                 practitioner=person,
@@ -367,7 +396,6 @@ def schedule_for(
                 hours=", ".join(_times(s, e, zone) for s, e in stretches),
                 booked_count=sum(visit.status != Visit.Status.CANCELLED for visit in visits),
             )
-            shown_day.entries = _entries(shown_day, zone)
             person_days.append(shown_day)
         quiet = not hours and not any(day.visits or day.away for day in person_days)
         if whole_clinic and person.role != Role.PRACTITIONER and quiet:
