@@ -22,7 +22,12 @@ from ..selectors.schedule import PRACTITIONERS_SHOWN, clinic_zone, schedule_prac
 from .visits import _VisitTimeForm
 
 VIEWS = [("day", "Day"), ("week", "Week")]
-PRACTITIONER_FIELDS = ["id", "display_name", "username", "role"]
+# in the model's order, as ``Model.from_db`` reads a row of some of its fields
+PRACTITIONER_FIELDS = [
+    field.attname
+    for field in User._meta.concrete_fields
+    if field.attname in {"id", "display_name", "username", "role"}
+]
 
 
 class QuickSelect(forms.Select):
@@ -79,7 +84,8 @@ class ScheduleFilterForm(forms.Form):
         # rows, not users: a large clinic lists hundreds, and only the ones shown become users
         self._query = schedule_practitioners()
         self.practitioners = list(self._query.values_list(*PRACTITIONER_FIELDS))
-        self._names = {pk: display_name or username for pk, display_name, username, _ in self.practitioners}
+        name, username = PRACTITIONER_FIELDS.index("display_name"), PRACTITIONER_FIELDS.index("username")
+        self._names = {row[0]: row[name] or row[username] for row in self.practitioners}  # as User.__str__
         self.today = today or timezone.localdate(timezone.now(), clinic_zone())
         data = data.copy()  # the defaults are filled in, so the controls show what the page shows
         if "practitioner" not in data and user.pk in self._names:
