@@ -1,7 +1,9 @@
 """The schedule: each practitioner's days — visits, working hours, time off, and the free slots between —
 for one day or a week, one practitioner or the whole clinic, in a fixed number of queries whatever the
 number of visits (the practitioners, their working hours, their time off, the calendar's booked times,
-and the visits shown with their patients).
+and the visits shown with their patients). The whole clinic is shown ``PRACTITIONERS_SHOWN`` practitioners
+at a time (the page picks them), so a day or a week costs the same at 20 practitioners or 200; its visits are
+read as rows with what they print worked out once (``ShownVisit``), never as model instances.
 
 Times are the clinic's (``settings.TIME_ZONE``): working hours are kept as clinic wall-clock times. What
 holds a slot is what the booking service refuses to overlap (``Visit.objects.blocking()`` and time off),
