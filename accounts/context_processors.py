@@ -15,5 +15,6 @@ def second_factor(request):
     """Whether this session has passed its second factor: what a page loads after itself (the navigation's unread
     count) waits for it, or the enrolment page would send that request to sign in again."""
     if not hasattr(request, "session") or not hasattr(request, "user"):
-        return {"second_factor_passed": False}  # a template rendered outside a browser's request: nothing loads after it
+        # A template rendered outside a browser's request (a RequestFactory one): nothing loads after it.
+        return {"second_factor_passed": False}
     return {"second_factor_passed": session_passed_second_factor(request)}

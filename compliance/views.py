@@ -66,7 +66,7 @@ def checkin_answer(request, token):
     try:
         checkin_id = read_checkin_token(token)  # no max_age: the check-in's own window is the guard
     except signing.BadSignature:
-        return render(request, "compliance/checkin_invalid.html", status=400)
+        return render(request, "nudges/link_invalid.html", status=400)
     checkin = CheckIn.objects.select_related("journey__patient").filter(pk=checkin_id).first()
     if checkin is None:
         return render(request, "compliance/checkin_unknown.html", status=404)

@@ -22,7 +22,7 @@ from compliance import selectors as compliance_selectors
 from compliance.models import ClinicSettings
 from compliance.selectors import ClinicAdherence, Rate, ResponseRates, WeekAdherence
 from journeys.selectors.funnel import FunnelStep, journey_funnel
-from journeys.selectors.pipeline import Flow, pipeline_flow
+from journeys.selectors.pipeline import Flow, pipeline_flow_with_counts
 
 from .forms import PRESETS
 from .models import Figures
@@ -92,6 +92,8 @@ def pipeline_flow_stored() -> Flow | None:
         conversion={stage: (pair[0], pair[1]) for stage, pair in data["conversion"].items()},
         medians=data["medians"],
         as_of=stored.computed_at,
+        counts=data.get("counts", {}),
+        closed_all=data.get("closed_all", {}),
     )
 
 
@@ -108,7 +110,7 @@ def figures_refresh(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     today = timezone.localdate(now)
     keys = [PIPELINE_FLOW]
-    _store(PIPELINE_FLOW, now, _encode_flow(pipeline_flow(now=now)))
+    _store(PIPELINE_FLOW, now, _encode_flow(pipeline_flow_with_counts(now=now)))
     for start, end in refreshed_ranges(today, window_days=ClinicSettings.load().window_days):
         keys.append(_range_key(start, end))
         _store(keys[-1], now, _encode_range(range_figures_count(start=start, end=end, now=now)))
@@ -124,7 +126,12 @@ def _store(key: str, now: datetime, data: dict) -> None:
 
 
 def _encode_flow(flow: Flow) -> dict:
-    return {"conversion": {str(k): list(v) for k, v in flow.conversion.items()}, "medians": flow.medians}
+    return {
+        "conversion": {str(k): list(v) for k, v in flow.conversion.items()},
+        "medians": flow.medians,
+        "counts": flow.counts,
+        "closed_all": flow.closed_all,
+    }
 
 
 def _encode_range(figures: RangeFigures) -> dict:

@@ -69,7 +69,9 @@ def patient_list(request):
     if listing.bounded:  # a bounded sort: its ids are read once (at most SORT_BOUND) and paged in order
         page = keyset_page_of_ids(listing.ids, cursor, per_page=per_page)
     else:  # an indexed order: the page's ids straight from the index, after the cursor's row
-        page = keyset_page(listing.ids, cursor, per_page=per_page, count=capped_count(listing.ids))
+        page = keyset_page(
+            listing.ids, cursor, per_page=per_page, count=listing.count or capped_count(listing.ids)
+        )
     page_rows(page, patient_rows)
     record_list(
         patient_ids=[row.pk for row in page.object_list], query=request.GET.urlencode(), what="patient list"

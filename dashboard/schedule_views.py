@@ -1,4 +1,5 @@
-"""The schedule page: a day or a week, one practitioner or the whole clinic, with the free slots to book."""
+"""The schedule page: a day or a week, one practitioner or the whole clinic (a screenful of practitioners at
+a time), with the free slots to book."""
 
 from django.conf import settings
 from django.shortcuts import render
@@ -8,24 +9,24 @@ from django.utils import timezone
 from accounts.audit import record_list
 from accounts.permissions import EVERYONE, role_required
 from journeys.forms.schedule import ScheduleFilterForm
-from journeys.selectors.schedule import VISITS_SHOWN, schedule_for
+from journeys.selectors.schedule import PRACTITIONERS_SHOWN, VISITS_SHOWN, schedule_for
 from patients.selectors import patient_get_for
+
+from . import schedule_rows
 
 
 @role_required(*EVERYONE)
 def schedule(request):
     """Practitioners open on their own schedule, everyone else on the whole clinic's; a fixed number of
-    queries whatever the number of visits, and the patients it names on the audit trail."""
+    queries whatever the number of visits or practitioners, and the patients it names on the audit trail."""
     filters = ScheduleFilterForm(request.GET, user=request.user)
     chosen = filters.shown_practitioner
     shown = schedule_for(
         days=filters.days,
-        practitioners=[chosen] if chosen else filters.practitioners,
+        practitioners=filters.page_practitioners,
         whole_clinic=chosen is None,
         minutes=filters.minutes,
     )
-    if filters.shown_view == "week":
-        _link_days(shown, filters)
     patient = patient_get_for(user=request.user, pk=filters.patient_id) if filters.patient_id else None
     record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="schedule")
     here = reverse("dashboard:schedule")
@@ -34,6 +35,14 @@ def schedule(request):
     booking = {"kind": filters.shown_kind, "next": f"{here}?{filters.query()}"}
     if patient is not None:
         booking["patient"] = str(patient.pk)
+    booking_query = filters.query(**booking, view=None, day=None, practitioner=None, page=None)
+    if filters.shown_view == "week":
+        _link_days(shown, filters)
+        schedule_rows.week_lines(shown)
+    else:
+        schedule_rows.day_rows(shown, book=reverse("journeys:slot_book"), booking_query=booking_query)
+    page, pages = filters.shown_page, filters.page_count
+    first = (page - 1) * PRACTITIONERS_SHOWN
     return render(
         request,
         "dashboard/schedule.html",
@@ -48,13 +57,22 @@ def schedule(request):
             "previous": filters.query(day=(filters.shown_day - step).isoformat()),
             "next": filters.query(day=(filters.shown_day + step).isoformat()),
             "to_today": filters.query(day=today.isoformat()),
-            "columns": [(day, filters.query(view="day", day=day.isoformat())) for day in shown.days],
+            "columns": [
+                (day, filters.query(view="day", day=day.isoformat()), day == today) for day in shown.days
+            ],
             "day_view": filters.query(view="day"),
             "week_view": filters.query(view="week"),
             "without_patient": filters.query(patient=None),
             "clinic_time_zone": settings.TIME_ZONE.replace("_", " "),
             "visits_shown": VISITS_SHOWN,
-            "booking_query": filters.query(**booking, view=None, day=None, practitioner=None),
+            "pages": {
+                "shown": chosen is None and pages > 1,
+                "first": first + 1,
+                "last": min(first + PRACTITIONERS_SHOWN, len(filters.practitioners)),
+                "of": len(filters.practitioners),
+                "previous": filters.query(page=str(page - 1) if page > 2 else None) if page > 1 else "",
+                "next": filters.query(page=str(page + 1)) if page < pages else "",
+            },
         },
     )
 
@@ -68,9 +86,10 @@ def _link_days(shown, filters) -> None:
         or any(row.days[index].works or row.days[index].visits or row.days[index].away for row in shown.rows)
     ]
     shown.days = keep
+    today = timezone.localdate()
+    base = filters.query(view="day", day=None, practitioner=None, page=None)  # the rest: digits, written once
     for row in shown.rows:
         row.days = [day for day in row.days if day.day in keep]
         for day in row.days:
-            day.link = filters.query(
-                view="day", day=day.day.isoformat(), practitioner=str(row.practitioner.pk)
-            )
+            day.is_today = day.day == today
+            day.link = f"{base}&day={day.day.isoformat()}&practitioner={row.practitioner.pk}"

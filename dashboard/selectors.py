@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -19,8 +20,7 @@ from accounts.models import User
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
-from patients.models import CareTeamMember
-from patients.selectors import patient_list
+from patients.models import CareTeamMember, Patient
 from patients.validation import PRACTISING_ROLES
 
 SHOWN = 10
@@ -70,8 +70,21 @@ class Today:
         ]
 
 
-def _capped(qs: QuerySet) -> int:
-    return qs.order_by().values("pk")[: COUNT_CAP + 1].count()
+def _capped_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
+    """Each queryset's count, stopping at ``COUNT_CAP + 1``: one query of LIMITed subqueries (a query each
+    cost the page more in Django than in the database)."""
+    quote = connection.ops.quote_name
+    parts: list[str] = []
+    params: list = []
+    for name, qs in querysets.items():
+        sql, more = qs.order_by().values("pk")[: COUNT_CAP + 1].query.sql_with_params()
+        # Our own compiled querysets and quoted names; the values stay parameters.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) {quote('capped_' + name)}) AS {quote(name)}")  # noqa: S608
+        params.extend(more)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return {name: int(n) for name, n in zip(querysets, row, strict=True)}
 
 
 def _my_patients(user: User, patient_ref: str) -> Exists:
@@ -110,17 +123,18 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
         scope=scope,
         practises=user.role in PRACTISING_ROLES,
         visits=list(day_visits.select_related(*with_people).order_by("starts_at", "pk")[:VISITS_SHOWN]),
-        visit_count=_capped(day_visits),
+        visit_count=0,
         next_visits=list(ahead.select_related(*with_people).order_by("starts_at", "pk")[:NEXT_SHOWN]),
         alerts=list(alerts[:SHOWN]),
-        alert_count=_capped(alerts),
+        alert_count=0,
     )
+    counted: dict[str, QuerySet] = {"visit_count": day_visits, "alert_count": alerts}
     if today.practises:
         notes = VisitNote.objects.filter(author=user, signed_at__isnull=True)
         today.notes_to_sign = list(
             notes.select_related("visit__patient").order_by("created_at", "pk")[:SHOWN]
         )
-        today.notes_to_sign_count = _capped(notes)
+        counted["notes_to_sign_count"] = notes
     if mine:
         since = start - timedelta(days=1)
         answered = CheckIn.objects.filter(answered_at__gte=since, answered_at__lte=now).filter(
@@ -129,17 +143,24 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
         today.answered = list(
             answered.select_related("journey__patient").order_by("-answered_at", "-pk")[:SHOWN]
         )
-        today.answered_count = _capped(answered)
-        return today
+        counted["answered_count"] = answered
+        return _with_counts(today, counted)
 
-    today.checkins_answered_today = _capped(
-        CheckIn.objects.filter(answered_at__gte=start, answered_at__lt=end)
+    counted["checkins_answered_today"] = CheckIn.objects.filter(answered_at__gte=start, answered_at__lt=end)
+    counted["checkins_due_today"] = CheckIn.objects.filter(due_on=local.date())
+    counted["to_review"] = Nudge.objects.needs_review()
+    # The flag narrows to the patients waiting for a lead by its index; the EXISTS keeps the list true to the
+    # care team whatever wrote it.
+    current_lead = CareTeamMember.objects.current().filter(
+        patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD
     )
-    today.checkins_due_today = _capped(CheckIn.objects.filter(due_on=local.date()))
-    today.to_review = _capped(Nudge.objects.needs_review())
-    without_lead = patient_list(lead_id=0).order_by("created_at")
+    without_lead = (
+        Patient.objects.filter(archived=False, has_lead=False)
+        .filter(~Exists(current_lead))
+        .order_by("created_at", "pk")
+    )
     today.without_lead = list(without_lead[:SHOWN])
-    today.without_lead_count = _capped(without_lead)
+    counted["without_lead_count"] = without_lead
     waiting = Journey.objects.open().filter(stage=Stage.INQUIRY)
     oldest = waiting.order_by("stage_entered_at", "pk")
     today.inquiries = list(oldest.select_related("patient")[:SHOWN])
@@ -152,7 +173,13 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
     )
     for journey in today.inquiries:
         journey.call_booked = journey.patient_id in booked
-    today.inquiry_count = _capped(waiting)
+    counted["inquiry_count"] = waiting
+    return _with_counts(today, counted)
+
+
+def _with_counts(today: Today, counted: dict[str, QuerySet]) -> Today:
+    for name, n in _capped_counts(counted).items():
+        setattr(today, name, n)
     return today
 
 

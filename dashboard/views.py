@@ -2,6 +2,7 @@ from urllib.parse import quote
 
 from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.audit import record_list
@@ -14,6 +15,7 @@ from patients.selectors import patient_get_for
 
 from . import patient_page
 from .figures import pipeline_flow_stored
+from .pipeline_cards import board_cards
 from .selectors import today_for
 
 
@@ -74,6 +76,9 @@ def pipeline(request):
     # The whole clinic's conversion and median days come from the beat task's summary when it is fresh.
     flow = None if filters.is_narrowed() else pipeline_flow_stored()
     board = pipeline_board(**filters.filters(), all_closed=all_closed, flow=flow)
+    columns, paused_cards = board_cards(
+        board, here=quote(request.get_full_path(), safe="/"), now=timezone.now()
+    )
     record_list(patient_ids=board.patient_ids, query=request.GET.urlencode(), what="pipeline")
     return render(
         request,
@@ -84,7 +89,8 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "closed_toggle": query.urlencode(),
             "all_closed": all_closed,
-            "here": quote(request.get_full_path(), safe="/"),  # each card's move form returns here
+            "columns": columns,
+            "paused_cards": paused_cards,
         },
     )
 

@@ -40,10 +40,10 @@ def _open(request, token):
     try:
         pk = read_intake_token(token)
     except signing.BadSignature:
-        return None, render(request, "journeys/questionnaire_invalid.html", status=400)
+        return None, render(request, "nudges/link_invalid.html", status=400)
     response = QuestionnaireResponse.objects.select_related("patient", "questionnaire").filter(pk=pk).first()
     if response is None:
-        return None, render(request, "journeys/questionnaire_invalid.html", status=404)
+        return None, render(request, "nudges/link_invalid.html", status=404)
     return response, None
 
 

@@ -224,6 +224,9 @@ class Inquiry(models.Model):
         return f"{self.first_name} {self.last_name} ({self.received_at:%Y-%m-%d})"
 
 
+LONGEST_VISIT_MINUTES = 8 * 60  # the booking form's and service's limit, held by a constraint too
+
+
 class VisitQuerySet(models.QuerySet):
     def blocking(self):
         """Visits that hold their time on the practitioner's calendar: the booked ones. The booking service
@@ -231,7 +234,12 @@ class VisitQuerySet(models.QuerySet):
         return self.filter(status=Visit.Status.SCHEDULED)
 
     def overlapping(self, starts_at, ends_at):
-        return self.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+        """Visits that share a moment with [starts_at, ends_at). No visit lasts longer than
+        ``Visit.LONGEST`` (a constraint), so the start is bounded on both sides and the
+        (practitioner, starts_at) index reads the window alone, not the calendar's whole past."""
+        return self.filter(
+            starts_at__lt=ends_at, starts_at__gt=starts_at - Visit.LONGEST, ends_at__gt=starts_at
+        )
 
 
 class Visit(models.Model):
@@ -248,6 +256,7 @@ class Visit(models.Model):
         NO_SHOW = "no_show", "No-show"
 
     DEFAULT_MINUTES = {Kind.DISCOVERY: 20, Kind.INTAKE: 60, Kind.COMMITMENT: 45, Kind.FOLLOW_UP: 30}
+    LONGEST = timedelta(minutes=LONGEST_VISIT_MINUTES)
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="visits")
     journey = models.ForeignKey(
@@ -278,6 +287,11 @@ class Visit(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(duration_minutes__gte=5), name="visit_at_least_five_minutes"),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__lte=LONGEST_VISIT_MINUTES),
+                name="visit_at_most_eight_hours",
+                violation_error_message="A visit lasts at most 8 hours (480 minutes).",
+            ),
             models.CheckConstraint(
                 condition=Q(ends_at__gt=models.F("starts_at")), name="visit_ends_after_start"
             ),

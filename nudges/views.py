@@ -220,7 +220,17 @@ def conversation_reply(request, patient_pk):
             messages.success(request, _reply_message(patient, nudge.send_at))
             return redirect(patient.section_url("conversation"))
     messages.error(request, f"The reply was not sent. {validation_message(form)}")
-    return redirect(patient.section_url("conversation"))
+    record_access(action=AccessEvent.Action.VIEW, patient_id=patient.pk, obj=patient, detail="reply refused")
+    return render(
+        request,
+        "nudges/conversation_reply_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "reach": selectors.patient_reach(patient),
+            "back_url": patient.section_url("conversation"),
+        },
+    )
 
 
 def _reply_message(patient, send_at) -> str:

@@ -12,6 +12,7 @@ from accounts.reports import write_access_report
 
 from .importing import COLUMNS, MAX_BYTES, patients_import
 from .models import CareTeamMember, ConsentEvent, Patient
+from .services import patient_has_lead_sync
 from .validation import format_phone, normalize_phone, time_zone_names
 
 
@@ -164,6 +165,8 @@ class PatientAdmin(LargeTableMixin, PatientAuditMixin, admin.ModelAdmin):
                 obj=instance,
                 detail=f"in admin: care team {instance}",
             )
+            if isinstance(instance, CareTeamMember):
+                patient_has_lead_sync(patient_id=instance.patient_id)
         formset.save_m2m()
 
     def get_urls(self):
@@ -264,3 +267,4 @@ class CareTeamMemberAdmin(PatientAuditMixin, admin.ModelAdmin):
         if not change:
             obj.added_by = request.user
         super().save_model(request, obj, form, change)
+        patient_has_lead_sync(patient_id=obj.patient_id)

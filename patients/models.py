@@ -141,6 +141,9 @@ class Patient(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
     )
     archived = models.BooleanField(default=False, db_index=True)
+    # Set by ``patients.services`` when the patient gets a lead, which is changed but never removed: with the
+    # index below, Today finds the few patients without one without reading every patient's care team.
+    has_lead = models.BooleanField(default=False, editable=False)
     search_text = models.TextField(editable=False, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -181,6 +184,12 @@ class Patient(models.Model):
             # …and its "Added" column, newest or oldest first.
             models.Index(
                 fields=["created_at", "id"], condition=Q(archived=False), name="patient_active_by_added"
+            ),
+            # Today's "without a lead practitioner": only the patients waiting for one.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(archived=False, has_lead=False),
+                name="patient_active_without_lead",
             ),
         ]
         constraints = [

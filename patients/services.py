@@ -70,6 +70,7 @@ def patient_create(
         if field in data:
             setattr(patient, field, data[field])
     patient.full_clean(exclude=["search_text"])
+    patient.has_lead = lead is not None  # the lead's row is added just below, in this transaction
     patient.save()
     if lead is not None:
         _add_lead(patient=patient, user=lead, actor=actor)
@@ -273,11 +274,24 @@ def _add_lead(*, patient: Patient, user: User, actor: User | None, note: str = "
     validate_lead(user)
     try:
         with transaction.atomic():
-            return CareTeamMember.objects.create(
+            lead = CareTeamMember.objects.create(
                 patient=patient, user=user, role=CareTeamMember.Role.LEAD, added_by=actor, note=note
             )
     except IntegrityError:
         raise ValidationError(ONE_LEAD, code="one_lead") from None
+    if not patient.has_lead:
+        Patient.objects.filter(pk=patient.pk).update(has_lead=True)
+        patient.has_lead = True
+    return lead
+
+
+def patient_has_lead_sync(*, patient_id: int) -> None:
+    """Set ``Patient.has_lead`` from the care team as it stands: for a change made outside these services
+    (the care team edited in admin), so Today's "no lead yet" list, which reads the flag's index, stays right."""
+    has_lead = (
+        CareTeamMember.objects.current().filter(patient_id=patient_id, role=CareTeamMember.Role.LEAD).exists()
+    )
+    Patient.objects.filter(pk=patient_id).exclude(has_lead=has_lead).update(has_lead=has_lead)
 
 
 @transaction.atomic

@@ -3,6 +3,8 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
 
 from patients.selectors import lead_candidates
 
@@ -59,9 +61,33 @@ class MoveForm(forms.Form):
         return data
 
 
+class PlainSelect(forms.Select):
+    """A select whose options are joined in Python: the template renderer includes a template per option,
+    which for a clinic's hundreds of practitioners cost the pipeline more than its board."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (option["value"], " selected" if option["selected"] else "", option["label"])
+                for _, group, _ in widget["optgroups"]
+                for option in group
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
+        )
+
+
 class PipelineFilterForm(forms.Form):
-    lead = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Lead practitioner")
-    program = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Program")
+    lead = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Lead practitioner", widget=PlainSelect
+    )
+    program = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Program", widget=PlainSelect
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

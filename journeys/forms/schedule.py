@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from html import escape
 
 from crispy_forms.layout import Layout
 from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.utils import flatatt
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.safestring import mark_safe
 
 from accounts.models import User
 from patients.models import Patient
 
 from ..models import Visit
-from ..selectors.schedule import clinic_zone, schedule_practitioners, week_of
+from ..selectors.schedule import PRACTITIONERS_SHOWN, clinic_zone, schedule_practitioners, week_of
 from .visits import _VisitTimeForm
 
 VIEWS = [("day", "Day"), ("week", "Week")]
+# in the model's order, as ``Model.from_db`` reads a row of some of its fields
+PRACTITIONER_FIELDS = [
+    field.attname
+    for field in User._meta.concrete_fields
+    if field.attname in {"id", "display_name", "username", "role"}
+]
+
+
+class QuickSelect(forms.Select):
+    """A ``<select>`` written in one pass: the practitioner list of a large clinic has hundreds of options,
+    and the template-per-option widget cost more than the rest of the schedule's header."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        chosen = "" if value is None else str(value)
+        attributes = self.build_attrs(self.attrs, attrs) | {"name": name}
+        options = "".join(
+            f'<option value="{escape(str(option))}"{" selected" if str(option) == chosen else ""}>'
+            f"{escape(str(label))}</option>"
+            for option, label in self.choices
+        )
+        return mark_safe(f"<select{flatatt(attributes)}>{options}</select>")  # noqa: S308 — every part escaped
 
 
 def kind_choices() -> list[tuple[str, str]]:
     return [
         (kind, f"{Visit.Kind(kind).label} ({minutes} min)") for kind, minutes in Visit.DEFAULT_MINUTES.items()
     ]
+
+
+NO_SUCH_PRACTITIONER = "That practitioner has no schedule here: choose one from the list."
 
 
 class ScheduleFilterForm(forms.Form):
@@ -36,23 +65,30 @@ class ScheduleFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": "That is not a date: use the picker, or write it as 2026-04-14."},
     )
-    practitioner = forms.TypedChoiceField(
+    practitioner = forms.IntegerField(
         required=False,
-        coerce=int,
-        empty_value=None,
         label="Practitioner",
-        error_messages={
-            "invalid_choice": "That practitioner has no schedule here: choose one from the list."
-        },
+        widget=QuickSelect,  # its options are the clinic's practitioners (set per form)
+        error_messages={"invalid": NO_SUCH_PRACTITIONER},
     )
-    kind = forms.ChoiceField(required=False, label="Free slots for", choices=kind_choices)
+    kind = forms.ChoiceField(required=False, label="Free slots for", choices=kind_choices, widget=QuickSelect)
     patient = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    page = forms.IntegerField(
+        required=False,
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "That is not a page of practitioners.", "min_value": "Pages start at 1."},
+    )
 
     def __init__(self, data, *, user: User, today: date | None = None):
-        self.practitioners = list(schedule_practitioners())
+        # rows, not users: a large clinic lists hundreds, and only the ones shown become users
+        self._query = schedule_practitioners()
+        self.practitioners = list(self._query.values_list(*PRACTITIONER_FIELDS))
+        name, username = PRACTITIONER_FIELDS.index("display_name"), PRACTITIONER_FIELDS.index("username")
+        self._names = {row[0]: row[name] or row[username] for row in self.practitioners}  # as User.__str__
         self.today = today or timezone.localdate(timezone.now(), clinic_zone())
         data = data.copy()  # the defaults are filled in, so the controls show what the page shows
-        if "practitioner" not in data and any(person.pk == user.pk for person in self.practitioners):
+        if "practitioner" not in data and user.pk in self._names:
             data["practitioner"] = str(user.pk) if user.is_practitioner else ""
         for name, default in (
             ("view", "day"),
@@ -62,10 +98,7 @@ class ScheduleFilterForm(forms.Form):
             if not data.get(name):
                 data[name] = default
         super().__init__(data)
-        self.fields["practitioner"].choices = [
-            ("", "Whole clinic"),
-            *((str(person.pk), str(person)) for person in self.practitioners),
-        ]
+        self.fields["practitioner"].widget.choices = [("", "Whole clinic"), *self._names.items()]
         for name in ("view", "practitioner", "kind"):
             self.fields[name].widget.attrs["class"] = "form-select"
         self.fields["day"].widget.attrs["class"] = "form-control"
@@ -96,14 +129,44 @@ class ScheduleFilterForm(forms.Form):
     def minutes(self) -> int:
         return Visit.DEFAULT_MINUTES[Visit.Kind(self.shown_kind)]
 
-    @property
+    def clean_practitioner(self) -> int | None:
+        pk = self.cleaned_data.get("practitioner")
+        if pk is not None and pk not in self._names:
+            raise ValidationError(NO_SUCH_PRACTITIONER, code="invalid_choice")
+        return pk
+
+    def _user(self, row: tuple) -> User:
+        """A listed practitioner as a user, with the listed fields loaded (as ``.only()`` gives it)."""
+        return User.from_db(self._query.db, PRACTITIONER_FIELDS, row)
+
+    @cached_property
     def shown_practitioner(self) -> User | None:
         pk = self._value("practitioner", None)
-        return next((person for person in self.practitioners if person.pk == pk), None)
+        return next((self._user(row) for row in self.practitioners if row[0] == pk), None)
 
     @property
     def patient_id(self) -> int | None:
         return self._value("patient", None)
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-len(self.practitioners) // PRACTITIONERS_SHOWN))
+
+    @cached_property
+    def shown_page(self) -> int:
+        """Which page of the whole clinic's practitioners (``PRACTITIONERS_SHOWN`` a page, by name): a
+        screenful, whatever the size of the clinic; past the last it is the last."""
+        if self.shown_practitioner is not None:
+            return 1
+        return min(self._value("page", 1), self.page_count)
+
+    @property
+    def page_practitioners(self) -> list[User]:
+        """Whose schedule is shown: the chosen practitioner, or this page of the whole clinic."""
+        if self.shown_practitioner is not None:
+            return [self.shown_practitioner]
+        first = (self.shown_page - 1) * PRACTITIONERS_SHOWN
+        return [self._user(row) for row in self.practitioners[first : first + PRACTITIONERS_SHOWN]]
 
     @property
     def days(self) -> list[date]:
@@ -120,7 +183,10 @@ class ScheduleFilterForm(forms.Form):
             "practitioner": str(self.shown_practitioner.pk) if self.shown_practitioner else "",
             "kind": self.shown_kind,
             "patient": str(self.patient_id) if self.patient_id else None,
+            "page": str(self.shown_page) if self.shown_page > 1 else None,
         } | changes
+        if changes.get("practitioner") not in (None, ""):
+            values["page"] = None  # one practitioner: no page of the clinic
         out = QueryDict(mutable=True)
         for key, value in values.items():
             if value is not None:

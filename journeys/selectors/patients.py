@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
+from accounts.paging import capped_count
 from patients.models import CareTeamMember, Patient
 from patients.selectors import SORTS, patient_export_rows, patient_list, patient_list_rows
 
@@ -98,6 +99,7 @@ class PatientListing:
     sort: str
     sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
     bound: int = SORT_BOUND
+    count: tuple[int, bool] | None = None  # a capped count already made (by the refusal), else None
 
     @property
     def bounded(self) -> bool:
@@ -122,8 +124,13 @@ def patient_listing(
         patients = at_stage(patients, stage)
     if sort not in BOUNDED_SORTS:
         return PatientListing(ids=patients.values_list("pk", flat=True), sort=indexed)
-    if patients.order_by().values("pk")[: SORT_BOUND + 1].count() > SORT_BOUND:
-        return PatientListing(ids=patients.values_list("pk", flat=True), sort="name", sort_refused=sort)
+    # One capped count decides the refusal and, when it refuses, is the list's count too: the same number of
+    # queries whether the clinic has 2,000 such patients or 200,000.
+    count = capped_count(patients)
+    if count[1] or count[0] > SORT_BOUND:
+        return PatientListing(
+            ids=patients.values_list("pk", flat=True), sort="name", sort_refused=sort, count=count
+        )
     return PatientListing(ids=_ordered(patients, sort).values_list("pk", flat=True), sort=sort)
 
 

@@ -35,6 +35,18 @@ from patients.models import CareTeamMember
 from ..models import ALLOWED_MOVES, PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
 
 CARDS_PER_COLUMN = 25
+# What a card shows: the rest of a journey's and its patient's columns stay in the database.
+CARD_FIELDS = (
+    "patient_id",
+    "program_id",
+    "stage",
+    "stage_entered_at",
+    "patient__first_name",
+    "patient__last_name",
+    "patient__preferred_name",
+    "program__name",
+)
+COUNT_CAP = 1_000  # counted now up to this; a larger column's count comes from the summary when it is fresh
 RECENT_EXIT_DAYS = 90
 # Conversion and median days read the moves of the last year: the clinic as it runs now, in bounded time.
 FLOW_DAYS = 365
@@ -159,6 +171,43 @@ def stage_counts(
     return journeys.order_by().aggregate(**counts, total=Count("pk"))
 
 
+def _in_column(
+    journeys: QuerySet[Journey], stage: str, closed_since: datetime | None, *, since: datetime | None = None
+) -> QuerySet[Journey]:
+    """The journeys of one column, as a range of the ``(stage, stage_entered_at, id)`` index: a closed column
+    from ``closed_since`` (when given), a recent exit from ``since``."""
+    rows = journeys.filter(stage=stage)
+    if closed_since is not None and stage in CLOSED_COLUMNS:
+        rows = rows.filter(stage_entered_at__gte=closed_since)
+    if since is not None and stage in RECENT_EXITS:
+        rows = rows.filter(stage_entered_at__gte=since)
+    return rows
+
+
+def stage_counts_capped(
+    journeys: QuerySet[Journey], *, since: datetime, closed_since: datetime | None, cap: int
+) -> dict[str, int]:
+    """Like ``stage_counts``, each count stopping at ``cap + 1`` (and ``total`` at 1): one query of LIMITed
+    index ranges, so it reads at most ``cap + 1`` index entries a column however large the clinic."""
+    parts: list[str] = []
+    params: list = []
+    quote = connection.ops.quote_name
+    branches = [
+        (stage, _in_column(journeys, stage, closed_since, since=since), cap + 1) for stage in BOARD_STAGES
+    ]
+    branches += [(stage, _in_column(journeys, stage, None, since=since), cap + 1) for stage in RECENT_EXITS]
+    branches.append(("total", journeys, 1))
+    for name, rows, limit in branches:
+        sql, more = rows.order_by().values("pk")[:limit].query.sql_with_params()
+        # Our own compiled querysets and quoted stage names; the values stay parameters.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) {quote('capped_' + name)}) AS {quote(name)}")  # noqa: S608
+        params.extend(more)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return {name: int(n) for (name, _, _), n in zip(branches, row, strict=True)}
+
+
 def stage_cards(
     journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
 ) -> dict[str, list[Journey]]:
@@ -172,7 +221,9 @@ def stage_cards(
         board = board.exclude(stage__in=CLOSED_COLUMNS, stage_entered_at__lt=closed_since)
     if connection.features.supports_slicing_ordering_in_compound:
         columns = [
-            board.filter(stage=stage).order_by("stage_entered_at", "pk").values("pk")[:per_column]
+            _in_column(journeys, stage, closed_since)
+            .order_by("stage_entered_at", "pk")
+            .values("pk")[:per_column]
             for stage in BOARD_STAGES
         ]
         shown = columns[0].union(*columns[1:], all=True)
@@ -184,6 +235,7 @@ def stage_cards(
     rows = (
         Journey.objects.filter(pk__in=shown)
         .select_related("patient", "program")
+        .only(*CARD_FIELDS)
         .annotate(lead_name=_lead_name())
         .order_by("stage", "stage_entered_at", "pk")
     )
@@ -247,6 +299,10 @@ class Flow:
     conversion: dict[str, tuple[int, int]]
     medians: dict[str, float]
     as_of: datetime | None = None
+    # The whole clinic's ``stage_counts`` when the flow was counted, with the closed columns over their recent
+    # days (``counts``) and over all time (``closed_all``): what a column past ``COUNT_CAP`` shows.
+    counts: dict[str, int] = field(default_factory=dict)
+    closed_all: dict[str, int] = field(default_factory=dict)
 
 
 def pipeline_flow(*, now: datetime | None = None, journeys: QuerySet[Journey] | None = None) -> Flow:
@@ -256,6 +312,37 @@ def pipeline_flow(*, now: datetime | None = None, journeys: QuerySet[Journey] | 
     if journeys is not None:
         changes = changes.filter(journey__in=journeys.values("pk"))
     return Flow(conversion=stage_conversion(changes), medians=stage_median_days(changes))
+
+
+def pipeline_flow_with_counts(*, now: datetime | None = None) -> Flow:
+    """The whole clinic's flow and its exact stage counts (for the summary): four queries."""
+    now = now or timezone.now()
+    since = now - timedelta(days=RECENT_EXIT_DAYS)
+    journeys = Journey.objects.all()
+    flow = pipeline_flow(now=now)
+    every = stage_counts(journeys, since=since)
+    return Flow(
+        conversion=flow.conversion,
+        medians=flow.medians,
+        counts=stage_counts(journeys, since=since, closed_since=since),
+        closed_all={stage: every[stage] for stage in CLOSED_COLUMNS},
+    )
+
+
+def _counts(
+    journeys: QuerySet[Journey], *, since: datetime, closed_since: datetime | None, flow: Flow | None
+) -> dict[str, int]:
+    """Each column's count: exact, counted now; or, with the summary's counts at hand (the whole clinic),
+    counted now up to ``COUNT_CAP`` and taken from the summary past it (a column that large moves by a few
+    journeys between two refreshes, and a full count of it would read every journey)."""
+    if flow is None or not flow.counts:
+        return stage_counts(journeys, since=since, closed_since=closed_since)
+    counts = stage_counts_capped(journeys, since=since, closed_since=closed_since, cap=COUNT_CAP)
+    stored = flow.counts | (flow.closed_all if closed_since is None else {})
+    for stage in [*BOARD_STAGES, *RECENT_EXITS]:
+        if counts[stage] > COUNT_CAP:
+            counts[stage] = max(stored.get(stage, 0), counts[stage])
+    return counts
 
 
 def pipeline_board(
@@ -278,12 +365,12 @@ def pipeline_board(
     since = now - timedelta(days=RECENT_EXIT_DAYS)
     closed_since = None if all_closed else since
     journeys = pipeline_journeys(lead_id=lead_id, program_id=program_id)
-    counts = stage_counts(journeys, since=since, closed_since=closed_since)
+    narrowed = lead_id is not None or program_id is not None
+    counts = _counts(journeys, since=since, closed_since=closed_since, flow=None if narrowed else flow)
     if not counts["total"]:
         empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
         return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
     cards = stage_cards(journeys, per_column=per_column, closed_since=closed_since)
-    narrowed = lead_id is not None or program_id is not None
     if flow is None or narrowed:
         flow = pipeline_flow(now=now, journeys=journeys if narrowed else None)
     conversion, medians = flow.conversion, flow.medians

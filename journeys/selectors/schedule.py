@@ -1,7 +1,9 @@
 """The schedule: each practitioner's days — visits, working hours, time off, and the free slots between —
 for one day or a week, one practitioner or the whole clinic, in a fixed number of queries whatever the
 number of visits (the practitioners, their working hours, their time off, the calendar's booked times,
-and the visits shown with their patients).
+and the visits shown with their patients). The whole clinic is shown ``PRACTITIONERS_SHOWN`` practitioners
+at a time (the page picks them), so a day or a week costs the same at 20 practitioners or 200; its visits are
+read as rows with what they print worked out once (``ShownVisit``), never as model instances.
 
 Times are the clinic's (``settings.TIME_ZONE``): working hours are kept as clinic wall-clock times. What
 holds a slot is what the booking service refuses to overlap (``Visit.objects.blocking()`` and time off),
@@ -10,14 +12,18 @@ so the schedule never offers a time ``visit_schedule`` would refuse as taken.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import cached_property
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -26,6 +32,7 @@ from patients.selectors import lead_candidates
 from ..models import TimeOff, Visit, WorkingHours
 
 SLOT_STEP = timedelta(minutes=30)  # free slots are offered on this grid from the start of each stretch
+PRACTITIONERS_SHOWN = 8  # the whole clinic, a screenful of practitioners at a time (its pages go by name)
 VISITS_SHOWN = 400  # visits listed at once (a week of a large clinic); past it the page says so
 BOOKED_READ = 5_000  # booked times read for the free slots; past it no slot is offered (never a taken one)
 Interval = tuple[datetime, datetime]
@@ -77,27 +84,75 @@ def free_slots(
     stretches: list[Interval], taken: list[Interval], *, minutes: int, after: datetime
 ) -> list[datetime]:
     """Starts on the ``SLOT_STEP`` grid of each stretch where ``minutes`` fit before the stretch ends,
-    overlap nothing ``taken``, and begin after ``after`` (now)."""
+    overlap nothing ``taken``, and begin after ``after`` (now). One pass over the grid and the taken
+    stretches (joined and in order), whatever their number."""
+    return _free_starts(stretches, merge(taken), minutes=minutes, after=after)
+
+
+def _free_starts(
+    stretches: list[Interval], blocked: list[Interval], *, minutes: int, after: datetime
+) -> list[datetime]:
+    """``free_slots`` with ``blocked`` already joined and in order (a week's, read once per practitioner)."""
     length = timedelta(minutes=minutes)
+    ends = [end for _, end in blocked]
     slots = []
     for start, end in stretches:
-        moment = start
+        moment, index = start, bisect_right(ends, start)
         while moment + length <= end:
-            if moment > after and not any(s < moment + length and e > moment for s, e in taken):
+            while index < len(blocked) and blocked[index][1] <= moment:
+                index += 1  # joined, they end in order: one over before this start never clashes again
+            clash = index < len(blocked) and blocked[index][0] < moment + length
+            if moment > after and not clash:
                 slots.append(moment)
             moment += SLOT_STEP
     return slots
 
 
-@dataclass
+@dataclass(slots=True)
+class ShownVisit:
+    """A visit as a schedule row prints it, worked out once (a week lists hundreds): times on the clinic's
+    clock, the kind and status in words, the patient's name and, when they live in another zone, the start
+    on their own clock (``patient_clock``: "15:00", "Thursday 3 December at 15:00 in Europe/London", the
+    zone), and the address of the visit's page."""
+
+    pk: int
+    patient_id: int
+    practitioner_id: int
+    kind: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str
+    patient_name: str
+    clinic_start: str
+    clinic_times: str
+    kind_label: str
+    status_label: str
+    marked: bool  # not simply booked: completed, cancelled or a no-show
+    patient_clock: dict[str, str] | None
+    url: str
+
+
+@dataclass(slots=True)
+class Slot:
+    """A free start: ``at`` the moment, ``label`` "09:30", ``param`` as the booking form reads it
+    ("2026-04-14T09:30")."""
+
+    at: datetime
+    label: str
+    param: str
+
+
+@dataclass(slots=True)
 class Entry:
     """One row of a practitioner's day, in time order: a visit, a run of free slots, or time off."""
 
     what: Literal["visit", "free", "away"]
     starts_at: datetime
     ends_at: datetime
-    visit: Visit | None = None
-    slots: list[datetime] = field(default_factory=list)
+    times: str = ""  # "09:00–10:30" on the clinic's clock
+    visit: ShownVisit | None = None
+    slots: list[Slot] = field(default_factory=list)
     reason: str = ""
 
 
@@ -106,38 +161,74 @@ class PractitionerDay:
     practitioner: User
     day: date
     stretches: list[Interval]
-    visits: list[Visit]
+    visits: list[ShownVisit]
     away: list[TimeOff]
     free: list[datetime]
     minutes: int
     link: str = ""  # the page's query string for this practitioner's day (set by the page)
+    is_today: bool = False  # (set by the page)
+    rows_html: str = ""  # its visits, free slots and time off as the page prints them (set by the page)
+    name: str = ""  # the practitioner as the page names them
+    hours: str = ""  # "09:00–12:00, 13:00–17:00"
+    booked_count: int = 0
 
     @property
     def works(self) -> bool:
         return bool(self.stretches)
 
     @property
-    def booked(self) -> list[Visit]:
+    def booked(self) -> list[ShownVisit]:
         return [visit for visit in self.visits if visit.status != Visit.Status.CANCELLED]
 
-    @property
+    @cached_property
     def entries(self) -> list[Entry]:
-        rows = [Entry("visit", visit.starts_at, visit.ends_at, visit=visit) for visit in self.visits]
-        start_of_day, end_of_day = at(self.day, time.min), at(self.day + timedelta(days=1), time.min)
-        rows += [
-            Entry("away", max(off.starts_at, start_of_day), min(off.ends_at, end_of_day), reason=off.reason)
-            for off in self.away
-        ]
-        runs: list[list[datetime]] = []
-        for slot in self.free:
-            if runs and slot - runs[-1][-1] == SLOT_STEP:
-                runs[-1].append(slot)
-            else:
-                runs.append([slot])
-        length = timedelta(minutes=self.minutes)
-        rows += [Entry("free", run[0], run[-1] + length, slots=run) for run in runs]
-        order = {"away": 0, "visit": 1, "free": 2}
-        return sorted(rows, key=lambda row: (row.starts_at, order[row.what]))
+        """Its visits, time off and runs of free slots in time order (the day view's list; a week shows counts)."""
+        return _entries(self, clinic_zone())
+
+
+def _entries(day: PractitionerDay, zone: tzinfo) -> list[Entry]:
+    """The day's visits, time off and runs of consecutive free slots, in time order."""
+    rows = [
+        Entry("visit", visit.starts_at, visit.ends_at, visit.clinic_times, visit=visit)
+        for visit in day.visits
+    ]
+    start_of_day, end_of_day = at(day.day, time.min), at(day.day + timedelta(days=1), time.min)
+    for off in day.away:
+        starts, ends = max(off.starts_at, start_of_day), min(off.ends_at, end_of_day)
+        rows.append(Entry("away", starts, ends, _times(starts, ends, zone), reason=off.reason))
+    runs: list[list[datetime]] = []
+    for slot in day.free:
+        if runs and slot - runs[-1][-1] == SLOT_STEP:
+            runs[-1].append(slot)
+        else:
+            runs.append([slot])
+    length = timedelta(minutes=day.minutes)
+    for run in runs:
+        slots = []
+        for moment in run:
+            local = moment.astimezone(zone)
+            label = clock(local)
+            slots.append(Slot(moment, label, f"{local.date().isoformat()}T{label}"))
+        ends = run[-1] + length
+        rows.append(Entry("free", run[0], ends, _times(run[0], ends, zone), slots=slots))
+    order = {"away": 0, "visit": 1, "free": 2}
+    return sorted(rows, key=lambda row: (row.starts_at, order[row.what]))
+
+
+def _times(start: datetime, end: datetime, zone: tzinfo) -> str:
+    return f"{clock(start.astimezone(zone))}–{clock(end.astimezone(zone))}"
+
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = (
+    "", "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def clock(moment: datetime) -> str:
+    """ "09:30": a wall-clock time (``strftime`` costs ten times more, and a week prints hundreds)."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
 
 
 @dataclass
@@ -160,7 +251,7 @@ class Schedule:
 
     @property
     def visit_count(self) -> int:
-        return sum(len(day.booked) for row in self.rows for day in row.days)
+        return sum(day.booked_count for row in self.rows for day in row.days)
 
 
 def schedule_practitioners() -> QuerySet[User]:
@@ -168,53 +259,74 @@ def schedule_practitioners() -> QuerySet[User]:
     return lead_candidates().order_by("display_name", "username")
 
 
-def _shown_visits(start: datetime, end: datetime, ids: list[int]) -> list[Visit]:
-    return list(
-        Visit.objects.filter(practitioner_id__in=ids, starts_at__gte=start, starts_at__lt=end)
-        .select_related("patient")
-        .only(
-            "id",
-            "practitioner_id",
-            "kind",
-            "status",
-            "starts_at",
-            "ends_at",
-            "duration_minutes",
-            "location",
-            "patient_id",
-            "patient__first_name",
-            "patient__last_name",
-            "patient__preferred_name",
-            "patient__time_zone",
-        )
-        .order_by("starts_at", "pk")[: VISITS_SHOWN + 1]
-    )
-
-
 KIND_LABELS = dict(Visit.Kind.choices)
 STATUS_LABELS = dict(Visit.Status.choices)
+SHOWN_FIELDS = (
+    "id",
+    "patient_id",
+    "practitioner_id",
+    "kind",
+    "status",
+    "starts_at",
+    "ends_at",
+    "location",
+    "patient__first_name",
+    "patient__last_name",
+    "patient__preferred_name",
+    "patient__time_zone",
+)
 
 
-def _label(visit: Visit, zone: tzinfo) -> None:
-    """What a schedule row prints, worked out once (a day of a large clinic lists hundreds of visits):
-    ``clinic_start``/``clinic_times`` on the clinic's clock, ``kind_label``/``status_label``, and
-    ``patient_clock``: the start on the patient's own clock when they live in another zone ("15:00",
-    "Thursday 3 December at 15:00 in Europe/London"), else None."""
-    start, end = visit.starts_at.astimezone(zone), visit.ends_at.astimezone(zone)
-    visit.clinic_start = f"{start:%H:%M}"  # type: ignore[attr-defined]
-    visit.clinic_times = f"{start:%H:%M}–{end:%H:%M}"  # type: ignore[attr-defined]
-    visit.kind_label = KIND_LABELS.get(visit.kind, visit.kind)  # type: ignore[attr-defined]
-    visit.status_label = STATUS_LABELS.get(visit.status, visit.status)  # type: ignore[attr-defined]
-    patient, clock = visit.patient, None
-    if patient.time_zone != settings.TIME_ZONE:
-        local = visit.starts_at.astimezone(patient.tz)
-        where = patient.time_zone.replace("_", " ")
-        clock = {
-            "time": f"{local:%H:%M}",
-            "when": f"{local:%A} {local.day} {local:%B} at {local:%H:%M} in {where}",
-            "zone": where,
-        }
-    visit.patient_clock = clock  # type: ignore[attr-defined]
+def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) -> list[ShownVisit]:
+    """The visits of ``ids`` starting in [start, end), the first ``VISITS_SHOWN + 1``, as rows (no model
+    instances: a week lists hundreds)."""
+    rows = (
+        Visit.objects.filter(practitioner_id__in=ids, starts_at__gte=start, starts_at__lt=end)
+        .order_by("starts_at", "pk")
+        .values_list(*SHOWN_FIELDS)[: VISITS_SHOWN + 1]
+    )
+    visit_url = reverse("journeys:visit_detail", args=[0])
+    head, tail = visit_url.rsplit("0", 1)
+    zones: dict[str, ZoneInfo] = {}
+    clinic = settings.TIME_ZONE
+    shown = []
+    for pk, patient_id, practitioner_id, kind, status, starts_at, ends_at, location, *names, tz in rows:
+        first, last, preferred = names
+        local_start, local_end = starts_at.astimezone(zone), ends_at.astimezone(zone)
+        theirs = None
+        if tz != clinic:
+            their = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
+            local = starts_at.astimezone(their)
+            where = tz.replace("_", " ")
+            theirs = {
+                "time": clock(local),
+                "when": (
+                    f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
+                    f"at {clock(local)} in {where}"
+                ),
+                "zone": where,
+            }
+        shown.append(
+            ShownVisit(
+                pk=pk,
+                patient_id=patient_id,
+                practitioner_id=practitioner_id,
+                kind=kind,
+                status=status,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                location=location,
+                patient_name=f"{preferred or first} {last}".strip(),
+                clinic_start=(begins := clock(local_start)),
+                clinic_times=f"{begins}–{clock(local_end)}",
+                kind_label=KIND_LABELS.get(kind, kind),
+                status_label=STATUS_LABELS.get(status, status),
+                marked=status != Visit.Status.SCHEDULED,
+                patient_clock=theirs,
+                url=f"{head}{pk}{tail}",
+            )
+        )
+    return shown
 
 
 def schedule_for(
@@ -229,20 +341,24 @@ def schedule_for(
     ones too, marked), working hours, time off, and the free starts for a visit of ``minutes``. For the
     ``whole_clinic``, admins who practise appear only when they have hours, visits or time off."""
     now = now or timezone.now()
+    zone = clinic_zone()
     start, end = at(days[0], time.min), at(days[-1] + timedelta(days=1), time.min)
     people = list(practitioners)
     ids = [person.pk for person in people]
 
     hours_of: dict[int, list[WorkingHours]] = defaultdict(list)
-    for stretch in WorkingHours.objects.filter(practitioner_id__in=ids):
+    for stretch in WorkingHours.objects.filter(practitioner_id__in=ids).order_by():
         hours_of[stretch.practitioner_id].append(stretch)
     away_of: dict[int, list[TimeOff]] = defaultdict(list)
-    for off in TimeOff.objects.filter(practitioner_id__in=ids, starts_at__lt=end, ends_at__gt=start):
+    for off in TimeOff.objects.filter(practitioner_id__in=ids, starts_at__lt=end, ends_at__gt=start).order_by(
+        "starts_at", "pk"
+    ):
         away_of[off.practitioner_id].append(off)
     booked = list(
         Visit.objects.blocking()
         .overlapping(start, end)
         .filter(practitioner_id__in=ids)
+        .order_by()
         .values_list("practitioner_id", "starts_at", "ends_at")[: BOOKED_READ + 1]
     )
     slots_withheld = len(booked) > BOOKED_READ
@@ -252,38 +368,37 @@ def schedule_for(
     for person_id, offs in away_of.items():
         taken_of[person_id] += [(off.starts_at, off.ends_at) for off in offs]
 
-    shown = _shown_visits(start, end, ids)
+    shown = _shown_visits(start, end, ids, zone)
     visits_capped = len(shown) > VISITS_SHOWN
-    visits_of: dict[tuple[int, date], list[Visit]] = defaultdict(list)
-    zone = clinic_zone()
+    visits_of: dict[tuple[int, date], list[ShownVisit]] = defaultdict(list)
     for visit in shown[:VISITS_SHOWN]:
-        _label(visit, zone)
         visits_of[(visit.practitioner_id, visit.starts_at.astimezone(zone).date())].append(visit)
 
+    bounds = [(day, at(day, time.min), at(day + timedelta(days=1), time.min)) for day in days]
     rows = []
     for person in people:
         hours = hours_of[person.pk]
+        name = str(person)
+        taken = merge(taken_of[person.pk])
         person_days = []
-        for day in days:
+        for day, day_start, day_end in bounds:
             stretches = day_stretches(hours, day)
-            day_start, day_end = at(day, time.min), at(day + timedelta(days=1), time.min)
             away = [off for off in away_of[person.pk] if off.starts_at < day_end and off.ends_at > day_start]
-            free = (
-                []
-                if slots_withheld
-                else free_slots(stretches, taken_of[person.pk], minutes=minutes, after=now)
+            free = [] if slots_withheld else _free_starts(stretches, taken, minutes=minutes, after=now)
+            visits = visits_of[(person.pk, day)]
+            shown_day = PractitionerDay(
+                practitioner=person,
+                day=day,
+                stretches=stretches,
+                visits=visits,
+                away=away,
+                free=free,
+                minutes=minutes,
+                name=name,
+                hours=", ".join(_times(s, e, zone) for s, e in stretches),
+                booked_count=sum(visit.status != Visit.Status.CANCELLED for visit in visits),
             )
-            person_days.append(
-                PractitionerDay(
-                    practitioner=person,
-                    day=day,
-                    stretches=stretches,
-                    visits=visits_of[(person.pk, day)],
-                    away=away,
-                    free=free,
-                    minutes=minutes,
-                )
-            )
+            person_days.append(shown_day)
         quiet = not hours and not any(day.visits or day.away for day in person_days)
         if whole_clinic and person.role != Role.PRACTITIONER and quiet:
             continue  # an admin who does not see patients
@@ -299,10 +414,13 @@ def week_of(day: date) -> list[date]:
 
 
 __all__ = [
+    "PRACTITIONERS_SHOWN",
     "SLOT_STEP",
     "Entry",
     "PractitionerDay",
     "Schedule",
+    "ShownVisit",
+    "Slot",
     "at",
     "day_stretches",
     "free_slots",

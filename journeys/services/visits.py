@@ -26,11 +26,11 @@ from patients.models import Patient
 from patients.validation import PRACTISING_ROLES
 
 from .. import intake_services
-from ..models import Journey, TimeOff, Visit, WorkingHours
+from ..models import LONGEST_VISIT_MINUTES, Journey, TimeOff, Visit, WorkingHours
 from ..selectors.schedule import clinic_zone, day_stretches
 
 DEFAULT_REMINDER_OFFSETS = [-1440, -120]
-MIN_MINUTES, MAX_MINUTES = 5, 8 * 60
+MIN_MINUTES, MAX_MINUTES = 5, LONGEST_VISIT_MINUTES
 PAST_GRACE = timedelta(minutes=1)  # a time typed a moment ago still counts as "now"
 EARLY_CLOSE = timedelta(minutes=30)  # a visit that began a little early may be closed a little early
 

@@ -1,11 +1,12 @@
 """Steps the browser flows share: signing in and out through the real pages, and keeping Celery out."""
 
+import re
 from pathlib import Path
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import PASSWORD
 from tests.support.signin import TEST_TOTP_SECRET, enrol, totp_code
@@ -49,6 +50,14 @@ def hold_deliveries(monkeypatch) -> list[int]:
 
     monkeypatch.setattr("nudges.tasks.deliver.apply_async", apply_async)
     return queued
+
+
+def htmx_settled(target: Locator) -> None:
+    """Wait until htmx has finished what it swapped into ``target``. The new content is on the page before its
+    ``hx-`` attributes are live: htmx wires them when it settles (20 ms later, or more on a busy machine),
+    and keeps ``htmx-settling`` on the target until then, so a change made in between triggers nothing.
+    Call it once the swapped content is seen (before, the class is not there yet either)."""
+    expect(target).not_to_have_class(re.compile(r"\bhtmx-(swapping|settling)\b"))
 
 
 def open_tab(page: Page, title: str) -> None:

@@ -5,14 +5,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessEvent
 from journeys.models import TimeOff, Visit, WorkingHours
-from journeys.selectors.schedule import at, free_slots, schedule_for, week_of
+from journeys.selectors.schedule import PRACTITIONERS_SHOWN, at, free_slots, schedule_for, week_of
 from journeys.services.visits import visit_cancel, visit_hours_warning, visit_schedule, visit_slot_check
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -124,6 +124,41 @@ def test_free_slots_are_pure_interval_arithmetic():
     taken = [(at(MONDAY, time(9, 30)), at(MONDAY, time(10)))]
     slots = free_slots([(start, end)], taken, minutes=30, after=at(MONDAY, time(0)))
     assert slots == [at(MONDAY, time(9)), at(MONDAY, time(10)), at(MONDAY, time(10, 30))]
+
+
+def test_free_slots_agree_with_a_slot_by_slot_check_over_overlapping_and_unordered_bookings():
+    day = [(at(MONDAY, time(9)), at(MONDAY, time(12))), (at(MONDAY, time(13)), at(MONDAY, time(17)))]
+    taken = [
+        (at(MONDAY, time(15)), at(MONDAY, time(15, 20))),
+        (at(MONDAY, time(8)), at(MONDAY, time(9, 10))),  # from before the day
+        (at(MONDAY, time(10)), at(MONDAY, time(11))),
+        (at(MONDAY, time(10, 30)), at(MONDAY, time(10, 45))),  # inside the one before
+        (at(MONDAY, time(11, 50)), at(MONDAY, time(13, 5))),  # across lunch
+        (at(TUESDAY, time(9)), at(TUESDAY, time(10))),  # another day of the week
+    ]
+    for minutes in (20, 30, 45, 60):
+        expected = []
+        for start, end in day:
+            moment = start
+            while moment + timedelta(minutes=minutes) <= end:
+                ends = moment + timedelta(minutes=minutes)
+                if not any(s < ends and e > moment for s, e in taken):
+                    expected.append(moment)
+                moment += timedelta(minutes=30)
+        assert free_slots(day, taken, minutes=minutes, after=at(MONDAY, time(0))) == expected, minutes
+
+
+def test_a_visit_lasts_at_most_eight_hours_so_the_overlap_window_is_bounded(bob, ana):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Visit.objects.create(
+            patient=ana, practitioner=bob, kind="intake", starts_at=at(TUESDAY, time(9)), duration_minutes=481
+        )
+    longest = Visit.objects.create(
+        patient=ana, practitioner=bob, kind="intake", starts_at=at(TUESDAY, time(1)), duration_minutes=480
+    )
+    # it began eight hours before 08:59: still found overlapping, and its time is never offered
+    assert list(Visit.objects.overlapping(at(TUESDAY, time(8, 59)), at(TUESDAY, time(9, 30)))) == [longest]
+    assert not Visit.objects.overlapping(at(TUESDAY, time(9)), at(TUESDAY, time(9, 30))).exists()
 
 
 # --- the booking service's own rules --------------------------------------------------------------------
@@ -296,6 +331,91 @@ def test_the_schedule_runs_the_same_queries_for_5_and_50_visits(request, client_
     # session, user, practitioners, hours, time off, booked times, visits shown, the audit row (its chain's
     # last row and INSERT; and its lock on PostgreSQL), the navigation's alert count
     assert few <= (11 if connection.vendor == "postgresql" else 10)
+
+
+def practitioners(count):
+    people = [
+        UserFactory(role="practitioner", username=f"dr{n:02d}", display_name=f"Dr. {n:02d} Quinn")
+        for n in range(count)
+    ]
+    for person in people:
+        works_weekdays(person)
+    return people
+
+
+def test_the_whole_clinic_is_shown_a_screenful_of_practitioners_at_a_time(client_for, staff):
+    people = practitioners(PRACTITIONERS_SHOWN + 3)
+    client = client_for(staff)
+    first = client.get(f"/schedule/?day={TUESDAY}")
+    assert [row.practitioner for row in first.context["schedule"].rows] == people[:PRACTITIONERS_SHOWN]
+    body = first.content.decode()
+    assert f'id="day-{people[0].pk}-heading">Dr. 00 Quinn</h2>' in body
+    assert "Book 09:00 with Dr. 00 Quinn" in body
+    assert f"Practitioners 1–{PRACTITIONERS_SHOWN} of {len(people)}, by name" in body
+    assert "Next practitioners" in body and "Previous practitioners" not in body
+
+    second = client.get(f"/schedule/?day={TUESDAY}&page=2&view=week")
+    assert [row.practitioner for row in second.context["schedule"].rows] == people[PRACTITIONERS_SHOWN:]
+    body = second.content.decode()
+    assert f'<th scope="row" class="text-nowrap">Dr. {PRACTITIONERS_SHOWN:02d} Quinn</th>' in body
+    assert f"Practitioners {PRACTITIONERS_SHOWN + 1}–{len(people)} of {len(people)}" in body
+    assert "Previous practitioners" in body and "Next practitioners" not in body
+    # the other days, day and week keep the page; a practitioner's own day does not need one
+    assert "page=2" in second.context["previous"] and "page=2" in second.context["day_view"]
+    assert "page=" not in second.context["schedule"].rows[0].days[0].link
+
+    last = client.get(f"/schedule/?day={TUESDAY}&page=99")
+    assert [row.practitioner for row in last.context["schedule"].rows] == people[PRACTITIONERS_SHOWN:]
+    chosen = client.get(f"/schedule/?day={TUESDAY}&page=2&practitioner={people[0].pk}")
+    assert [row.practitioner for row in chosen.context["schedule"].rows] == [people[0]]
+    assert str(chosen.context["chosen"]) == "Dr. 00 Quinn"
+    assert "Next practitioners" not in chosen.content.decode()
+    assert "The schedule shows the usual choice instead." in client.get("/schedule/?page=x").content.decode()
+
+
+def test_the_booking_from_a_slot_returns_to_the_same_page_of_practitioners(client_for, staff):
+    people = practitioners(PRACTITIONERS_SHOWN + 1)
+    body = client_for(staff).get(f"/schedule/?day={TUESDAY}&page=2").content.decode()
+    assert f"/schedule/book/?practitioner={people[-1].pk}&amp;starts_at=2026-04-14T09:00&amp;" in body
+    assert (
+        "next=%2Fschedule%2F%3Fview%3Dday%26day%3D2026-04-14%26practitioner%3D%26kind%3Dfollow_up%26page%3D2"
+        in body
+    )
+
+
+def test_what_people_wrote_is_escaped_in_the_schedules_rows(client_for, staff, bob):
+    sly = PatientFactory(first_name="<b>Ana</b>", last_name="O'Hara", time_zone="Europe/London")
+    visit = book(sly, bob, hour=10)
+    Visit.objects.filter(pk=visit.pk).update(location='Room "7" <i>')
+    TimeOff.objects.create(
+        practitioner=bob, starts_at=at(TUESDAY, time(15)), ends_at=at(TUESDAY, time(16)), reason="<script>x"
+    )
+    client = client_for(staff)
+    day = client.get(f"/schedule/?day={TUESDAY}").content.decode()
+    week = client.get(f"/schedule/?day={TUESDAY}&view=week").content.decode()
+    for body in (day, week):
+        assert "<b>Ana" not in body and "&lt;b&gt;Ana&lt;/b&gt; O&#x27;Hara" in body
+        assert "<script>x" not in body
+    assert "· Room &quot;7&quot; &lt;i&gt;" in day and "Away: &lt;script&gt;x" in day
+    assert f'<a href="/visits/{visit.pk}/">' in day and f'<a href="/visits/{visit.pk}/">' in week
+
+
+@pytest.mark.parametrize("view", ["day", "week"])
+def test_the_schedule_runs_the_same_queries_for_a_few_practitioners_and_many(client_for, staff, view):
+    client = client_for(staff)
+    url = f"/schedule/?view={view}&day={TUESDAY}"
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    for person in practitioners(2):
+        book(PatientFactory(), person, hour=10)
+    few = queries()
+    for person in practitioners(3 * PRACTITIONERS_SHOWN)[2:]:
+        book(PatientFactory(), person, hour=11)
+    assert queries() == few
 
 
 # --- booking from a slot --------------------------------------------------------------------------------

@@ -193,3 +193,39 @@ def test_the_attention_queue_shows_one_row_per_patient_with_every_reason(client_
         assert page.count("Rhea Dunn") == 1
         assert "Missed check-ins" in page and "Low adherence" in page
         assert "below 50% over the last two answers" in page
+
+
+# Patients without a lead: the flag the lead services keep, read by its index and checked on the care team
+
+
+def test_the_lead_services_mark_the_patient_as_having_a_lead(practitioner, other_practitioner, staff):
+    from patients.models import Patient
+    from patients.services import care_team_set_lead, patient_create
+
+    data = {"first_name": "Ada", "last_name": "Lind", "email": "ada@example.com"}
+    with_lead = patient_create(actor=staff, data=data, lead=practitioner)
+    waiting = patient_create(actor=staff, data=data | {"email": "bea@example.com", "first_name": "Bea"})
+    assert Patient.objects.get(pk=with_lead.pk).has_lead is True
+    assert Patient.objects.get(pk=waiting.pk).has_lead is False
+
+    care_team_set_lead(patient=waiting, user=other_practitioner, actor=staff)
+    care_team_set_lead(patient=with_lead, user=other_practitioner, actor=staff)  # a change keeps the flag
+    assert set(Patient.objects.filter(has_lead=True).values_list("pk", flat=True)) == {
+        with_lead.pk,
+        waiting.pk,
+    }
+
+
+def test_the_list_without_a_lead_goes_by_the_care_team_whatever_the_flag_says(staff, practitioner):
+    from dashboard.selectors import today_for
+
+    waiting = PatientFactory(first_name="Waiting")
+    led_elsewhere = PatientFactory(first_name="Led")  # a lead row written without the service: flag unset
+    CareTeamMember.objects.create(patient=led_elsewhere, user=practitioner, role="lead")
+    archived = PatientFactory(first_name="Gone", archived=True)
+
+    shown = today_for(staff)
+
+    assert [p.pk for p in shown.without_lead] == [waiting.pk]
+    assert shown.without_lead_count == 1
+    assert archived.pk not in shown.patient_ids

@@ -402,3 +402,30 @@ def test_a_next_with_a_line_break_cannot_split_the_header(client_for, staff):
     )
     assert response.status_code == 302
     assert "\n" not in response["Location"]
+
+
+def test_past_the_cap_a_column_shows_the_summarys_count_and_below_it_counts_now(staff, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    for days in (3, 2, 1):
+        started(staff, days_ago=days)
+    walk(started(staff, days_ago=5), staff, (Stage.DISCOVERY, 4))
+    flow = selectors.pipeline_flow_with_counts()
+    assert flow.counts[Stage.INQUIRY] == 3 and flow.counts[Stage.DISCOVERY] == 1
+    stored = replace(flow, counts=flow.counts | {Stage.INQUIRY: 40, Stage.DISCOVERY: 99})
+
+    board = selectors.pipeline_board(flow=stored)
+
+    assert column(board, Stage.INQUIRY).count == 40  # three now, past the cap of two: the summary's
+    assert column(board, Stage.DISCOVERY).count == 1  # under the cap: counted now
+    assert not board.is_empty
+    assert selectors.pipeline_board(flow=replace(flow, counts={})).columns[0].count == 3  # no summary: exact
+
+
+def test_a_card_escapes_what_the_clinic_typed(client_for, staff):
+    started(staff, days_ago=2, name="<b>Bo</b>")
+    body = client_for(staff).get("/pipeline/").content.decode()
+    assert "&lt;b&gt;Bo&lt;/b&gt;" in body
+    assert "<b>Bo</b>" not in body
+    assert "No lead yet" in body and "2 days" in body

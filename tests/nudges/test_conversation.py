@@ -177,15 +177,19 @@ def test_a_staff_reply_goes_through_the_outbox_and_waits_for_quiet_hours(
     assert "Dr. Rivera will call you tomorrow" in sms_outbox.read_text()
 
 
-def test_a_reply_to_a_patient_without_consent_is_refused_and_nothing_is_scheduled(
+def test_a_reply_to_a_patient_without_consent_is_refused_keeping_its_words_and_nothing_is_scheduled(
     client_for, staff, practitioner
 ):
     patient = PatientFactory()
     care_team_set_lead(patient=patient, user=practitioner, actor=staff)
     response = client_for(staff).post(
-        reverse("nudges:conversation_reply", args=[patient.pk]), {"channel": "sms", "message": "Hello"}
+        reverse("nudges:conversation_reply", args=[patient.pk]),
+        {"channel": "sms", "message": "Hello, how are the mornings going?"},
     )
-    assert response.status_code == 302
+    assert response.status_code == 200  # the form again, with what was typed and why it was refused
+    page = response.content.decode()
+    assert "Hello, how are the mornings going?" in page
+    assert "The reply was not sent." in page
     assert not Nudge.objects.filter(patient=patient).exists()
 
 

@@ -245,7 +245,7 @@ def test_an_admin_edit_normalises_the_phone_and_is_audited(client_for, admin_use
 
     response = client_for(admin_user).post(f"/admin/patients/patient/{jose.pk}/change/", data)
 
-    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert response.status_code == 302, (response.context["adminform"].form.errors, data)
     jose.refresh_from_db()
     assert (jose.phone, jose.email, jose.time_zone) == ("+13125550149", "jose@example.com", "America/Chicago")
     update = AccessEvent.objects.get(action="update", patient_id=jose.pk, object_type__model="patient")
@@ -278,3 +278,29 @@ def test_a_bulk_delete_posted_anyway_deletes_no_patient(client_for, admin_user, 
     )
 
     assert Patient.objects.filter(pk=jose.pk).exists()
+
+
+def test_a_lead_ended_in_admin_puts_the_patient_back_on_the_no_lead_list(
+    client_for, admin_user, staff, practitioner
+):
+    from dashboard.selectors import today_for
+    from patients.services import care_team_set_lead
+
+    patient = PatientFactory(first_name="Wren")
+    care_team_set_lead(patient=patient, user=practitioner, actor=staff)
+    assert Patient.objects.get(pk=patient.pk).has_lead is True
+    lead = CareTeamMember.objects.get(patient=patient, role="lead")
+    url = reverse("admin:patients_careteammember_change", args=[lead.pk])
+    client = client_for(admin_user)
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: ("" if value is None else value) for name, value in data.items()}
+    data["started_at_0"], data["started_at_1"] = lead.started_at.strftime("%Y-%m-%d"), "08:00:00"
+    data["ended_at_0"], data["ended_at_1"] = lead.started_at.strftime("%Y-%m-%d"), "23:59:00"
+    data = {k: v for k, v in data.items() if k not in ("started_at", "ended_at")}
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, (response.context["adminform"].form.errors, data)
+    assert Patient.objects.get(pk=patient.pk).has_lead is False
+    assert [p.pk for p in today_for(staff).without_lead] == [patient.pk]

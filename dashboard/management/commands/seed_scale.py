@@ -560,6 +560,7 @@ class Seeder:
                     "unsubscribed_at",
                     "date_of_birth",
                     "referred_by_id",
+                    "has_lead",
                 ],
                 now,
             ),
@@ -800,10 +801,6 @@ class Seeder:
         channel = Channel.SMS if phone and rng.random() < 0.3 else Channel.EMAIL
         source = rng.choice(["referral", "website", "event", "social", "other"])
         referrer = rng.choice(self.referrers) if source == "referral" and self.referrers else None
-        t["patient"].add(
-            pid, first, last, "", email, phone, zone_name, channel, source, archived, search, started, started,
-            unsubscribed, dob, referrer,
-        )  # fmt: skip
         t["consent"].add(
             ids.take(ConsentEvent), pid, Channel.EMAIL, rng.random() < 0.92, email, started, "form"
         )
@@ -815,6 +812,10 @@ class Seeder:
         if rng.random() < 0.97 or reached >= 2:
             lead = self.practitioners[n % len(self.practitioners)]
             t["team"].add(ids.take(CareTeamMember), pid, CareTeamMember.Role.LEAD, lead, started)
+        t["patient"].add(
+            pid, first, last, "", email, phone, zone_name, channel, source, archived, search, started, started,
+            unsubscribed, dob, referrer, lead is not None,
+        )  # fmt: skip
         lead_or_any = lead or self.practitioners[0]
         audit = t["audit"]
         audit.add(
