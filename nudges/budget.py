@@ -20,6 +20,7 @@ The rule, in full:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -54,9 +55,12 @@ def _outranking(nudge: Nudge) -> Q:
     return Q(kind__in=higher) | (Q(kind__in=same) & earlier)
 
 
-def budget_hold_reason(nudge: Nudge, now: datetime) -> str:
+def budget_hold_reason(nudge: Nudge, now: datetime, *, also_sent: Collection[int] = ()) -> str:
     """``WEEKLY_LIMIT`` if sending ``nudge`` at ``now`` would give its patient more automated messages in seven
-    days than the budget allows, else "". One query; none for an exempt kind or with the budget off."""
+    days than the budget allows, else "". One query; none for an exempt kind or with the budget off.
+
+    ``also_sent``: nudges that went out whose 'sent' is not written yet (the dispatcher writes it with its next
+    statement): they count as sent."""
     budget = settings.NUDGE_WEEKLY_BUDGET
     if budget <= 0 or nudge.kind in EXEMPT:
         return ""
@@ -64,6 +68,8 @@ def budget_hold_reason(nudge: Nudge, now: datetime) -> str:
     went_out = Q(status=Nudge.Status.SENT, sent_at__gt=since) | Q(
         status=Nudge.Status.UNKNOWN, claimed_at__gt=since
     )
+    if also_sent:
+        went_out |= Q(pk__in=list(also_sent))
     going_out = Q(status=Nudge.Status.SENDING) & _outranking(nudge)
     used = (
         Nudge.objects.filter(patient_id=nudge.patient_id)

@@ -42,8 +42,9 @@ class Rendered:
     html: str
 
 
+@lru_cache(maxsize=128)
 def default_wording(kind: str, channel: str) -> tuple[str, str]:
-    """(subject, body) shipped with Alliance for a kind and channel."""
+    """(subject, body) shipped with Alliance for a kind and channel (read once per process: they ship with it)."""
     if channel == Channel.SMS:
         return "", (DEFAULTS_DIR / f"{kind}_sms.txt").read_text().strip()
     subject = (DEFAULTS_DIR / f"{kind}_subject.txt").read_text().strip()
@@ -59,6 +60,13 @@ def wording_for(kind: str, channel: str, templates: dict | None = None) -> tuple
     if template is not None and template.active:
         return template.subject, template.body
     return default_wording(kind, channel)
+
+
+def wording_mentions(kind: str, channel: str, name: str, templates: dict | None = None) -> bool:
+    """Whether the wording for a kind and channel names ``name`` at all (so a value it never shows need not be
+    made: the signed unsubscribe link of a text message, say)."""
+    subject, body = wording_for(kind, channel, templates)
+    return name in subject or name in body
 
 
 def active_templates() -> dict[tuple[str, str], MessageTemplate]:

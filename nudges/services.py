@@ -337,15 +337,17 @@ def unsubscribe_url(*, patient_id: int, nudge_id: int | None = None) -> str:
     return settings.ALLIANCE_SITE_URL + reverse("unsubscribe", args=[token])
 
 
-def message_context(nudge: Nudge, patient: Patient) -> dict:
+def message_context(nudge: Nudge, patient: Patient, *, with_unsubscribe_url: bool = True) -> dict:
     """The plain values a nudge's wording is rendered with: the patient's first name, the clinic, the lead
-    practitioner (``patient.lead_name``, from ``with_lead()``), the unsubscribe link and the nudge's own."""
+    practitioner (``patient.lead_name``, from ``with_lead()``), the unsubscribe link (unless the caller knows
+    the wording never shows it) and the nudge's own."""
     base = {
         "first_name": patient.preferred_name or patient.first_name,
         "clinic_name": settings.CLINIC_NAME,
         "practitioner_name": getattr(patient, "lead_name", None) or "",
-        "unsubscribe_url": unsubscribe_url(patient_id=patient.pk, nudge_id=nudge.pk),
     }
+    if with_unsubscribe_url:
+        base["unsubscribe_url"] = unsubscribe_url(patient_id=patient.pk, nudge_id=nudge.pk)
     return base | rendering.plain(nudge.context)
 
 
@@ -456,12 +458,15 @@ def _settle_sent(nudge: Nudge, *, provider_id: str) -> bool:
 
 
 @functools.cache
-def _take_sql(channel: str, vendor: str) -> str:
+def _take_sql(channel: str, vendor: str, *, settling: bool = False) -> str:
     """The take as one statement, for one channel: the claim re-checked and the patient's consent, unsubscribe
     and archive read by the same UPDATE. The rule is ``patients.selectors.patient_may_message``'s: not archived,
     not unsubscribed, the address is their current one and their latest consent for the channel (latest ``at``,
     then ``id``) is a grant for that very address. Hand-written because building it through the ORM cost more
     CPU per nudge than the whole send did before it (``make bench``); it runs on SQLite and PostgreSQL alike.
+
+    ``settling`` (PostgreSQL): the same statement first records 'sent' for the nudges this batch sent since its
+    last statement (``_SETTLE_CTE``), so a send costs one round trip and one commit, not two.
     """
     quote = connection.ops.quote_name
     nudge, patient, consent = (quote(m._meta.db_table) for m in (Nudge, Patient, ConsentEvent))
@@ -475,22 +480,126 @@ def _take_sql(channel: str, vendor: str) -> str:
 
     # Only identifiers from the models' _meta and two fixed column names are interpolated; values are parameters.
     # The patient's id is a parameter too, not a correlation: PostgreSQL then plans it in a fifth of the time.
-    return (
+    # ``status || ''`` is an expression no index covers, so the row is found by its primary key: compared
+    # plainly, PostgreSQL walked the status index through every nudge in flight (a whole claimed batch, each
+    # row fetched to test its id), which made the take cost ~1.5 ms instead of ~0.2 ms (``make bench``).
+    take = (
         f"UPDATE {nudge} SET taken_at = %s, attempts = attempts + 1, subject = %s, body_text = %s, body_html = %s"  # noqa: S608
-        f" WHERE id = %s AND status = %s AND claimed_at = %s AND taken_at IS NULL AND patient_id = %s"
+        f" WHERE id = %s AND (status || '') = %s AND claimed_at = %s AND taken_at IS NULL AND patient_id = %s"
         f" AND EXISTS (SELECT 1 FROM {patient} p WHERE p.id = %s AND p.archived = %s"
         f" AND p.unsubscribed_at IS NULL AND p.{current} = %s"
         f" AND ({latest('granted')}) = %s AND ({latest('address')}) = %s)"
     )
+    if not settling:
+        return take
+    return f"WITH settled AS ({_settle_many_sql()}) {take}"
 
 
-def _take(nudge: Nudge, address: str, message: rendering.Rendered) -> bool:
+@functools.cache
+def _settle_many_sql() -> str:
+    """Record 'sent' for many nudges this batch took, each with its own provider id and moment — unless a person
+    has acted on one since (``_settle``'s rule). PostgreSQL (``unnest`` of four arrays)."""
+    table = connection.ops.quote_name(Nudge._meta.db_table)
+    return (
+        f"UPDATE {table} n SET status = %s, sent_at = s.sent_at, provider_id = s.provider_id, last_error = '',"  # noqa: S608
+        " status_reason = '' FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
+        " AS s(id, taken_at, sent_at, provider_id)"
+        " WHERE n.id = s.id AND n.taken_at = s.taken_at AND (n.status = %s OR (n.status = %s AND n.reviewed_at IS NULL))"
+        " RETURNING n.id"
+    )
+
+
+@dataclass
+class _Sent:
+    """Nudges this batch sent whose 'sent' is not written yet: it rides on the batch's next statement."""
+
+    nudges: list[tuple[Nudge, datetime, str]] = field(default_factory=list)
+
+    def params(self) -> list:
+        adapt = connection.ops.adapt_datetimefield_value
+        return [
+            Nudge.Status.SENT.value,
+            [nudge.pk for nudge, _, _ in self.nudges],
+            [adapt(nudge.taken_at) for nudge, _, _ in self.nudges],
+            [adapt(sent_at) for _, sent_at, _ in self.nudges],
+            [provider_id for _, _, provider_id in self.nudges],
+            Nudge.Status.SENDING.value,
+            Nudge.Status.UNKNOWN.value,
+        ]
+
+
+def _rides_along() -> bool:
+    """Whether a sent nudge's record waits for the batch's next statement (PostgreSQL) or is written at once."""
+    return connection.vendor == "postgresql"
+
+
+@functools.cache
+def _prepared_cursor_class() -> type:
+    import psycopg  # only on PostgreSQL, whose backend needs it anyway
+
+    class PreparedCursor(psycopg.Cursor):
+        """Server-side binding; each statement prepared on its connection the first time it runs, unless the
+        connection has prepared statements off (Django's default, for connection poolers in transaction mode:
+        ``OPTIONS["prepare_threshold"]`` turns them on)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            prepare = self.connection.prepare_threshold is not None
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+    return PreparedCursor
+
+
+def _prepared_cursor():
+    """On PostgreSQL, a cursor that binds its parameters on the server (no quoting of them in Python) and,
+    where the connection allows, prepares each statement once (no parse and plan of the take's consent
+    subqueries each time); elsewhere Django's own cursor. Either way wrapped by Django: its errors, execute wrappers and query log
+    see every statement."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    cursor = _prepared_cursor_class()(connection.connection)
+    return (
+        connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    )
+
+
+def _settle_sent_all(sent: _Sent) -> None:
+    """Write the 'sent' still riding on the batch (it ends, or the statement carrying it failed), in one
+    statement with an asynchronous commit, waiting for a database that is restarting as ``_settle`` does."""
+    if not sent.nudges:
+        return
+    settled = _settle_many_sql()
+    if connection.in_atomic_block:  # inside a caller's transaction its commit decides: write it plainly
+        sql = f"WITH settled AS ({settled}) SELECT count(*) FROM settled"  # noqa: S608
+    else:
+        lazy = "SELECT set_config('synchronous_commit', 'off', true) AS off"
+        sql = f"WITH lazy AS ({lazy}), settled AS ({settled}) SELECT count(*) FROM settled, lazy"  # noqa: S608
+    params = sent.params()
+    delays = iter(SETTLE_RETRY_DELAYS)
+    while True:
+        try:
+            with _prepared_cursor() as cursor:
+                cursor.execute(sql, params)
+            sent.nudges.clear()
+            return
+        except (OperationalError, InterfaceError):
+            delay = next(delays, None)
+            if delay is None or connection.in_atomic_block:
+                raise  # the lease will make them unknown: they were taken, and nobody can say more now
+            logger.warning(
+                "%s sent nudges: could not record it yet; retrying in %s s", len(sent.nudges), delay
+            )
+            connection.close()  # the next query opens a new connection
+            sleep(delay)
+
+
+def _take(nudge: Nudge, address: str, message: rendering.Rendered, sent: _Sent) -> bool:
     """Just before the transport, in one conditional UPDATE: take the nudge for its own send.
 
     Only while this batch's claim holds, and only if the patient, read by this very statement, may receive
     it on this channel at this address now (consent for the address, not unsubscribed, not archived): an
     opt-out committed a moment ago is seen here, never a copy read when the batch began. The same UPDATE
-    counts the attempt and records what goes out.
+    counts the attempt and records what goes out — and, on PostgreSQL, 'sent' for the nudges in ``sent``.
     """
     if not address:
         return False
@@ -504,9 +613,21 @@ def _take(nudge: Nudge, address: str, message: rendering.Rendered) -> bool:
         *(patient, nudge.channel, True),
         *(patient, nudge.channel, address),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_take_sql(nudge.channel, connection.vendor), params)
-        taken = cursor.rowcount
+    settling = bool(sent.nudges)
+    if settling:
+        params = sent.params() + params
+    try:
+        with _prepared_cursor() as cursor:
+            cursor.execute(_take_sql(nudge.channel, connection.vendor, settling=settling), params)
+            taken = cursor.rowcount
+    except BaseException:
+        # The sends before this one happened: record them on their own (a caller's failed transaction is
+        # rolled back whole; its commit decides), then stop.
+        if settling and not connection.in_atomic_block:
+            _settle_sent_all(sent)
+        raise
+    if settling:
+        sent.nudges.clear()
     if taken != 1:
         return False
     nudge.taken_at, nudge.attempts = taken_at, nudge.attempts + 1
@@ -535,13 +656,19 @@ def _may_message_now(patient: Patient, channel: str) -> tuple[Patient, bool, str
     allowed, reason = patient_may_message(patient, channel)
     if allowed:
         return patient, True, ""  # _take reads it again, in the statement that takes the nudge
-    patient = Patient.objects.with_consent().with_lead().get(pk=patient.pk)
-    allowed, reason = patient_may_message(patient, channel)
-    return patient, allowed, reason
+    fresh = Patient.objects.with_consent().get(pk=patient.pk)
+    fresh.lead_name = getattr(patient, "lead_name", None)  # the wording's, from the batch's read
+    allowed, reason = patient_may_message(fresh, channel)
+    return fresh, allowed, reason
 
 
 def _hold(
-    nudge: Nudge, patient: Patient, now: datetime, report: DispatchReport, switched_off: set
+    nudge: Nudge,
+    patient: Patient,
+    now: datetime,
+    report: DispatchReport,
+    switched_off: set,
+    sent: _Sent | None = None,
 ) -> Patient | None:
     """Hold back (suppress) or defer a claimed nudge if it may not go now.
 
@@ -583,7 +710,8 @@ def _hold(
         )
         report.count("deferred")
         return None
-    if reason := budget_hold_reason(nudge, now):  # the weekly message budget (nudges.budget)
+    also_sent = [n.pk for n, _, _ in sent.nudges if n.patient_id == nudge.patient_id] if sent else []
+    if reason := budget_hold_reason(nudge, now, also_sent=also_sent):  # the weekly budget (nudges.budget)
         _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
         report.count("suppressed", reason)
         return None
@@ -603,15 +731,24 @@ class _Ready:
 
 
 def _prepare(
-    nudge: Nudge, patient: Patient, templates: dict, report: DispatchReport, switched_off: set
+    nudge: Nudge,
+    patient: Patient,
+    templates: dict,
+    report: DispatchReport,
+    switched_off: set,
+    sent: _Sent | None = None,
 ) -> _Ready | None:
     """Hold the nudge back, or render what would go out; None when it is not to be sent now."""
-    to = _hold(nudge, patient, timezone.now(), report, switched_off)
+    to = _hold(nudge, patient, timezone.now(), report, switched_off, sent)
     if to is None:
         return None
     patient = to
     try:
-        context = message_context(nudge, patient)
+        # An email always carries the link (its List-Unsubscribe header); a text only when its wording shows it.
+        link = nudge.channel == Channel.EMAIL or rendering.wording_mentions(
+            nudge.kind, nudge.channel, "unsubscribe_url", templates
+        )
+        context = message_context(nudge, patient, with_unsubscribe_url=link)
         message = rendering.render_message(
             kind=nudge.kind, channel=nudge.channel, context=context, templates=templates
         )
@@ -619,7 +756,9 @@ def _prepare(
         _mark(nudge, status=Nudge.Status.FAILED, last_error=f"wording: {error}"[:2000], status_reason="")
         report.count("failed", "wording")
         return None
-    return _Ready(nudge=nudge, patient=patient, message=message, unsubscribe_url=context["unsubscribe_url"])
+    return _Ready(
+        nudge=nudge, patient=patient, message=message, unsubscribe_url=context.get("unsubscribe_url", "")
+    )
 
 
 def _run_transport(ready: _Ready) -> str:
@@ -636,9 +775,9 @@ def _run_transport(ready: _Ready) -> str:
     return channels.send_sms(nudge=nudge, to=ready.address, text=message.text)
 
 
-def _transmit(ready: _Ready, report: DispatchReport) -> None:
+def _transmit(ready: _Ready, report: DispatchReport, sent: _Sent) -> None:
     nudge = ready.nudge
-    if not _take(nudge, ready.address, ready.message):
+    if not _take(nudge, ready.address, ready.message, sent):
         _not_taken(nudge, report)
         return
     # From here the message may leave. Only a transport's proof that nothing left (NotSent) lets it be
@@ -677,9 +816,13 @@ def _transmit(ready: _Ready, report: DispatchReport) -> None:
         _interrupted(nudge, error)
         raise
     else:
-        # One UPDATE per nudge, right after its transport returns: the window in which a crash leaves a
-        # sent message taken but unmarked (later 'unknown', never resent) stays one message wide.
-        _settle_sent(nudge, provider_id=provider_id[:120])
+        # On PostgreSQL 'sent' rides on the batch's next take (or its last statement): one round trip a send.
+        # The window in which a crash leaves a sent message taken but unmarked (later 'unknown', never resent)
+        # stays about one message wide: it closes when the next nudge is taken.
+        if _rides_along():
+            sent.nudges.append((nudge, timezone.now(), provider_id[:120]))
+        else:
+            _settle_sent(nudge, provider_id=provider_id[:120])
         report.count("sent")
 
 
@@ -780,6 +923,7 @@ def _send_many(ids: list[int], report: DispatchReport, *, deadline: float = math
     renew_every = settings.NUDGE_SENDING_LEASE_SECONDS / 3
     renewed = monotonic_time.monotonic()
     reached = 0  # nudges[reached:] are claimed and not yet taken by this batch
+    sent = _Sent()
     try:
         for nudge in nudges:
             now = monotonic_time.monotonic()
@@ -788,15 +932,18 @@ def _send_many(ids: list[int], report: DispatchReport, *, deadline: float = math
             if now - renewed >= renew_every:
                 _renew_claims(nudges[reached:])
                 renewed = now
-            ready = _prepare(nudge, patients[nudge.patient_id], templates, report, switched_off)
+            ready = _prepare(nudge, patients[nudge.patient_id], templates, report, switched_off, sent)
             if ready is not None:
-                _transmit(ready, report)
+                _transmit(ready, report, sent)
             reached += 1
     finally:
         try:
-            _put_back(nudges[reached:], report)
-        except Exception:  # the batch is already failing (the database went away?): the lease will do it
-            logger.warning("could not put back %s claimed nudges", len(nudges) - reached, exc_info=True)
+            _settle_sent_all(sent)  # what this batch sent since its last take
+        finally:
+            try:
+                _put_back(nudges[reached:], report)
+            except Exception:  # the batch is already failing (the database went away?): the lease will do it
+                logger.warning("could not put back %s claimed nudges", len(nudges) - reached, exc_info=True)
 
 
 def nudge_deliver(*, nudge_id: int, soft_time_limit: float | None = None) -> bool:
