@@ -192,10 +192,15 @@ def send_one_off(request, patient_pk):
     record_access(
         action=AccessEvent.Action.VIEW, patient_id=patient.pk, obj=patient, detail="one-off message refused"
     )
-    return render(
+    return _message_refused(
         request,
-        "nudges/one_off_form.html",
-        {"patient": patient, "form": form, "reach": selectors.patient_reach(patient)},
+        patient,
+        form,
+        heading="Write to",
+        crumb="Write a message",
+        form_template="nudges/_one_off_form.html",
+        back_url=patient.section_url("messages"),
+        back_label=patient.display_name,
     )
 
 
@@ -221,16 +226,22 @@ def conversation_reply(request, patient_pk):
             return redirect(patient.section_url("conversation"))
     messages.error(request, f"The reply was not sent. {validation_message(form)}")
     record_access(action=AccessEvent.Action.VIEW, patient_id=patient.pk, obj=patient, detail="reply refused")
-    return render(
+    return _message_refused(
         request,
-        "nudges/conversation_reply_form.html",
-        {
-            "patient": patient,
-            "form": form,
-            "reach": selectors.patient_reach(patient),
-            "back_url": patient.section_url("conversation"),
-        },
+        patient,
+        form,
+        heading="Reply to",
+        crumb="Reply",
+        form_template="nudges/_conversation_reply_form.html",
+        back_url=patient.section_url("conversation"),
+        back_label="the conversation",
     )
+
+
+def _message_refused(request, patient, form, **page):
+    """The form of a message that was not sent, again with what was typed (and why, in the messages)."""
+    context = {"patient": patient, "form": form, "reach": selectors.patient_reach(patient), **page}
+    return render(request, "nudges/message_refused.html", context)
 
 
 def _reply_message(patient, send_at) -> str:
