@@ -24,9 +24,14 @@ REPLY_SALT = "alliance.nudges.reply-to"
 REPLY_ADDRESS = re.compile(r"reply\+(?P<token>[0-9]+-[0-9a-f]{16})@", re.IGNORECASE)
 
 
-def reply_token(*, nudge_id: int) -> str:
+# New addresses are proved with SHA-256; SHA-1 (Django's old default) is still read, for replies to messages
+# sent before the change.
+REPLY_ALGORITHMS = ("sha256", "sha1")
+
+
+def reply_token(*, nudge_id: int, algorithm: str = REPLY_ALGORITHMS[0]) -> str:
     """``<nudge id>-<proof>``: the local part of a message's own reply-to address (letters an address keeps)."""
-    return f"{nudge_id}-{salted_hmac(REPLY_SALT, str(nudge_id)).hexdigest()[:16]}"
+    return f"{nudge_id}-{salted_hmac(REPLY_SALT, str(nudge_id), algorithm=algorithm).hexdigest()[:16]}"
 
 
 def read_reply_address(address: str) -> int | None:
@@ -36,4 +41,8 @@ def read_reply_address(address: str) -> int | None:
         return None
     token = match["token"].lower()
     nudge_id = int(token.split("-", 1)[0])
-    return nudge_id if constant_time_compare(token, reply_token(nudge_id=nudge_id)) else None
+    proved = any(
+        constant_time_compare(token, reply_token(nudge_id=nudge_id, algorithm=algorithm))
+        for algorithm in REPLY_ALGORITHMS
+    )
+    return nudge_id if proved else None

@@ -14,7 +14,8 @@ from accounts.models import AccessEvent
 from journeys.models import Stage
 from journeys.selectors.advocates import advocacy_figures, advocate_rows
 from journeys.services.stages import journey_move, journey_start
-from patients.models import MarketingConsentEvent, Testimonial
+from patients.models import MarketingConsentEvent
+from patients.models import Testimonial as PatientTestimonial  # "Test…" would be collected by pytest
 from patients.selectors import marketing_consent_granted
 from patients.services import testimonial_record as record_testimonial
 from tests.factories import PatientFactory
@@ -42,7 +43,7 @@ def test_a_testimonial_is_kept_with_where_it_may_be_shown_and_can_be_withdrawn(c
         {"words": WORDS, "places": ["website", "print"], "show_name": "Hannah K."},
     )
     assert response.status_code == 302
-    testimonial = Testimonial.objects.get(patient=patient)
+    testimonial = PatientTestimonial.objects.get(patient=patient)
     assert (testimonial.words, testimonial.places, testimonial.shown) == (WORDS, ["website", "print"], True)
     body = client.get(tab_url(patient, "journey")).content.decode()
     assert "The clinic&#x27;s website, Printed leaflets in the clinic" in body
@@ -62,7 +63,7 @@ def test_a_testimonial_without_a_place_or_words_is_refused_and_nothing_is_kept(c
     client.post(
         reverse("patients:testimonial_add", args=[patient.pk]), {"words": WORDS, "places": ["billboard"]}
     )
-    assert not Testimonial.objects.exists()
+    assert not PatientTestimonial.objects.exists()
 
 
 def test_another_patients_testimonial_is_refused_with_404(client_for, staff):

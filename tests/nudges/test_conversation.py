@@ -209,21 +209,32 @@ def test_staff_off_the_care_team_see_that_a_message_came_but_not_its_words(clien
 
 
 def test_each_email_carries_its_own_reply_to_address(led, outbox):
-    nudge = services.nudge_send_one_off(patient=led, actor=UserFactory(), channel="email", message="Hello")
-    services.nudge_dispatch_due()
+    with time_machine.travel(MORNING_NY, tick=False):  # never in the patient's quiet hours, whatever the clock
+        nudge = services.nudge_send_one_off(patient=led, actor=UserFactory(), channel="email", message="Hello")
+        services.nudge_dispatch_due()
     [mail] = outbox
     assert mail.reply_to == [f"reply+{reply_token(nudge_id=nudge.pk)}@{DOMAIN}"]
     assert read_reply_address(mail.reply_to[0]) == nudge.pk
     assert read_reply_address(f"reply+{nudge.pk}-0000000000000000@{DOMAIN}") is None
 
 
+def test_a_reply_address_made_before_sha256_is_still_read():
+    legacy = reply_token(nudge_id=41, algorithm="sha1")
+    assert legacy != reply_token(nudge_id=41)
+    assert read_reply_address(f"reply+{legacy}@{DOMAIN}") == 41
+    assert read_reply_address(f"reply+{reply_token(nudge_id=41, algorithm='md5')}@{DOMAIN}") is None
+
+
 def test_an_email_reply_lands_in_the_conversation_threaded_with_what_we_sent(
     client, practitioner, led, outbox
 ):
-    nudge = services.nudge_send_one_off(
-        patient=led, actor=practitioner, channel="email", message="How are you?"
-    )
-    services.nudge_dispatch_due()
+    with time_machine.travel(MORNING_NY, tick=False):
+        nudge = services.nudge_send_one_off(
+            patient=led, actor=practitioner, channel="email", message="How are you?"
+        )
+        services.nudge_dispatch_due()
+    nudge.refresh_from_db()
+    assert nudge.status == Nudge.Status.SENT
     response = email_in(
         client,
         {
