@@ -251,12 +251,15 @@ class Alert(models.Model):
         """Each reason with its label and what was seen, the first first (also for alerts from before
         ``reasons`` was kept)."""
         rows = self.reasons or [{"reason": self.reason, "detail": self.detail}]
-        labels = dict(self.Reason.choices)
-        return [{**row, "label": labels.get(row["reason"], row["reason"])} for row in rows]
+        return [{**row, "label": _REASON_LABELS.get(row["reason"], row["reason"])} for row in rows]
 
     @property
     def reason_values(self) -> list[str]:
         return [row["reason"] for row in self.all_reasons]
+
+
+# Built once: ``Choices.choices`` builds its list on every call, and the alerts list asks for every row's labels.
+_REASON_LABELS = dict(Alert.Reason.choices)
 
 
 class CourseCorrection(models.Model):
