@@ -100,12 +100,12 @@ class _InSmallSet(Func):
     arity = 2
     output_field = BooleanField()
 
-    def as_sql(self, compiler, connection, **extra_context):
+    def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context):
         column, subquery = self.source_expressions
         lhs, lhs_params = compiler.compile(column)
         rhs, rhs_params = compiler.compile(subquery)
-        template = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
-        return template % (lhs, rhs), (*lhs_params, *rhs_params)
+        shape = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
+        return shape % (lhs, rhs), (*lhs_params, *rhs_params)
 
 
 def _among_my_patients(user: User, patient_column: str) -> _InSmallSet:
