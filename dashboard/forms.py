@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from django import forms
 
+from accounts.widgets import PlainSelect
 from journeys.models import Stage
 from journeys.selectors.patients import NO_JOURNEY, STAGE_ORDER
 from patients.models import Patient
@@ -32,17 +33,25 @@ class PatientListForm(forms.Form):
     OLD_SORTS = {"newest": "-added", "oldest": "added"}  # the words of older bookmarked links
 
     q = forms.CharField(required=False, label="Name, email or phone", max_length=100)
-    stage = forms.ChoiceField(required=False, label="Stage")
-    lead = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Lead")
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Patient.Source.choices])
-    archived = forms.ChoiceField(required=False, choices=ARCHIVED_CHOICES, label="Showing")
-    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Order")
+    # Selects rendered in Python: the lead's options are the clinic's practitioners, hundreds at a large clinic.
+    stage = forms.ChoiceField(required=False, label="Stage", widget=PlainSelect)
+    lead = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Lead", widget=PlainSelect
+    )
+    source = forms.ChoiceField(
+        required=False, choices=[("", "Any source"), *Patient.Source.choices], widget=PlainSelect
+    )
+    archived = forms.ChoiceField(
+        required=False, choices=ARCHIVED_CHOICES, label="Showing", widget=PlainSelect
+    )
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Order", widget=PlainSelect)
     per_page = forms.TypedChoiceField(
         required=False,
         coerce=int,
         empty_value=PAGE_SIZES[0],
         choices=[(str(size), f"{size} a page") for size in PAGE_SIZES],
         label="Rows",
+        widget=PlainSelect,
     )
 
     def __init__(self, data=None, *args, **kwargs):

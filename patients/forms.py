@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.widgets import PlainSelect
+
 from .models import CareTeamMember, Channel, CheckinHour, Patient, Testimonial, default_time_zone
 from .selectors import lead_candidates, patient_find_duplicates, team_candidates
 from .validation import (
@@ -21,6 +23,10 @@ from .validation import (
 
 
 class PractitionerChoiceField(forms.ModelChoiceField):
+    widget = (
+        PlainSelect  # a clinic's hundreds of practitioners: options joined in Python, not a template each
+    )
+
     def label_from_instance(self, obj):
         return str(obj)
 
@@ -29,6 +35,7 @@ class PatientForm(forms.ModelForm):
     """The patient's details. On create it also asks for the lead practitioner and the consent given."""
 
     time_zone = forms.ChoiceField(
+        widget=PlainSelect,  # about 400 zones
         initial=default_time_zone,  # the clinic's; a bare ChoiceField would start on the list's first entry
         help_text="The patient's own time zone: messages respect their local quiet hours.",
     )

@@ -3,9 +3,8 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
-from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
 
+from accounts.widgets import PlainSelect
 from patients.selectors import lead_candidates
 
 from ..models import OFF_PATH, ExitReason, Journey, Stage
@@ -59,26 +58,6 @@ class MoveForm(forms.Form):
             data["reason"] = ""  # a reason is only recorded when a patient leaves the path
         data["note"] = (data.get("note") or "").strip()
         return data
-
-
-class PlainSelect(forms.Select):
-    """A select whose options are joined in Python: the template renderer includes a template per option,
-    which for a clinic's hundreds of practitioners cost the pipeline more than its board."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (option["value"], " selected" if option["selected"] else "", option["label"])
-                for _, group, _ in widget["optgroups"]
-                for option in group
-            ),
-        )
-        return format_html(
-            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
-        )
 
 
 class PipelineFilterForm(forms.Form):

@@ -209,8 +209,11 @@ def test_staff_off_the_care_team_see_that_a_message_came_but_not_its_words(clien
 
 
 def test_each_email_carries_its_own_reply_to_address(led, outbox):
-    with time_machine.travel(MORNING_NY, tick=False):  # never in the patient's quiet hours, whatever the clock
-        nudge = services.nudge_send_one_off(patient=led, actor=UserFactory(), channel="email", message="Hello")
+    # A morning in New York: never the patient's quiet hours, whatever the clock says when the suite runs.
+    with time_machine.travel(MORNING_NY, tick=False):
+        nudge = services.nudge_send_one_off(
+            patient=led, actor=UserFactory(), channel="email", message="Hello"
+        )
         services.nudge_dispatch_due()
     [mail] = outbox
     assert mail.reply_to == [f"reply+{reply_token(nudge_id=nudge.pk)}@{DOMAIN}"]
