@@ -75,7 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=0, help="one clinic of this many patients instead")
     parser.add_argument(
         # 40: the p95 of 15 requests was their second slowest, one stray pause away from the page's cost.
-        "--rounds", type=int, default=40, help="requests per page (40; fewer for a slow page)"
+        "--rounds",
+        type=int,
+        default=40,
+        help="requests per page (40; fewer for a slow page)",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--reuse", action="store_true", help="keep a database that holds a clinic already")

@@ -35,9 +35,7 @@ def adherence_panel_context(request, patient) -> dict:
     """Eight queries at most, whatever the patient's history holds (seven without a published plan)."""
     clinic = ClinicSettings.load()
     today = timezone.now().astimezone(patient.tz).date()  # check-ins fall due in the patient's calendar
-    adherence = selectors.patient_adherence(
-        patient_id=patient.pk, today=today, window_days=clinic.window_days
-    )
+    adherence = selectors.patient_adherence_of(patient, today=today, window_days=clinic.window_days)
     this_monday = today - timedelta(days=today.weekday())
     weeks = [this_monday - timedelta(weeks=n) for n in range(CHART_WEEKS - 1, -1, -1)]
     weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)

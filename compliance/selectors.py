@@ -126,6 +126,18 @@ def patient_adherence(*, patient_id: int, today: date, window_days: int = 28) ->
     )
 
 
+def patient_adherence_of(patient: Patient, *, today: date, window_days: int) -> Adherence:
+    """``patient_adherence`` for this patient object, counted once however many parts of a page ask (the
+    patient page's header and its adherence panel both show it): kept on the object, which lives as long as
+    the request that read it."""
+    memo = patient.__dict__.setdefault("_adherence_of", {})
+    if (today, window_days) not in memo:
+        memo[today, window_days] = patient_adherence(
+            patient_id=patient.pk, today=today, window_days=window_days
+        )
+    return memo[today, window_days]
+
+
 def item_adherence(*, patient_id: int, today: date, window_days: int = 28) -> dict[int, float | None]:
     """Per plan item (by id): its score in the window, None when only paused or not reported."""
     start = today - timedelta(days=window_days - 1)
@@ -623,7 +635,13 @@ def alert_others_open(alert: Alert) -> list[Alert]:
 
 
 def patient_open_alerts(patient: Patient) -> list[Alert]:
-    return list(Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk"))
+    """The patient's open alerts, oldest first; read once per patient object (the patient page's header and
+    its alerts panel both show them)."""
+    if "_open_alerts" not in patient.__dict__:
+        patient.__dict__["_open_alerts"] = list(
+            Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk")
+        )
+    return patient.__dict__["_open_alerts"]
 
 
 def _corrections(**alert_filter):

@@ -165,8 +165,8 @@ def patient_summary(patient: Patient, *, today: date | None = None) -> PatientSu
         move_form = MoveForm(journey=journey.journey)
     clinic = ClinicSettings.load()
     today = today or timezone.now().astimezone(patient.tz).date()  # check-ins fall due in their calendar
-    adherence = compliance_selectors.patient_adherence(
-        patient_id=patient.pk, today=today, window_days=clinic.window_days
+    adherence = compliance_selectors.patient_adherence_of(
+        patient, today=today, window_days=clinic.window_days
     )
     alerts = compliance_selectors.patient_open_alerts(patient)
     return PatientSummary(
