@@ -264,6 +264,10 @@ def worker_main(args: argparse.Namespace) -> int:
         seed_file.write_text(json.dumps(seed))
     else:
         seed = json.loads(seed_file.read_text()) | {"reused": True} if seed_file.exists() else None
+    vacuum_seconds = vacuum_database()
+    print(
+        f"vacuumed in {vacuum_seconds} s (the visibility map autovacuum keeps on a live clinic)", flush=True
+    )
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     try:
         report = measure(
@@ -277,6 +281,7 @@ def worker_main(args: argparse.Namespace) -> int:
             connections.close_all()
             drop_database(url)
     report["seed"] = seed
+    report["vacuum_seconds"] = vacuum_seconds
     report["label"] = args.label
     Path(args.out).write_text(json.dumps(report, indent=2))
     failed = [row for row in report["pages"] if row["status"] != 200]
@@ -291,6 +296,19 @@ def worker_main(args: argparse.Namespace) -> int:
             )
         return 1
     return 0
+
+
+def vacuum_database() -> float:
+    """``VACUUM (ANALYZE)`` the seeded clinic, as autovacuum would have done to a clinic's tables after weeks of
+    use: a table loaded by ``COPY`` has no visibility map yet, so the planner prices every index-only scan as a
+    heap visit and picks sequential scans no live database would (Today's count of messages to review read 52,000
+    nudges in 12 ms instead of 1,001 index entries in 0.5 ms). Quick on a database vacuumed before."""
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    return round(time.monotonic() - started, 1)
 
 
 def refresh_figures() -> dict:
