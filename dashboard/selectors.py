@@ -4,7 +4,8 @@ A practitioner opens on their own day (``scope="mine"``): their visits, the note
 their patients' open alerts and the check-ins their patients answered since yesterday. Staff and admins
 open on the whole practice (``scope="practice"``): everyone's visits, the inquiries waiting and how long,
 the messages to review, the patients without a lead. Whoever practises may switch between the two. Every
-list is capped and every count stops at ``COUNT_CAP``; "my patients" is an EXISTS on the care team.
+list is capped and every count stops at ``COUNT_CAP``; "my patients" is the current care team (an EXISTS for
+alerts, ``_InSmallSet`` for the answered check-ins, whose EXISTS PostgreSQL hashed over every journey).
 """
 
 from __future__ import annotations
