@@ -7,7 +7,8 @@ its own (production settings: DEBUG off), which
 
 - requests each staff page through the full stack with Django's test client, signed in with both factors as
   staff, a practitioner or an admin, ``--rounds`` times (fewer when a page is slow), and records p50/p95, the
-  number of queries and the SQL floor: the same statements replayed through a raw cursor. Every page must answer
+  number of queries and the SQL floor: the page's reads replayed through a raw cursor, plus its writes (the audit
+  row and the durable COMMIT that keeps it, a session saved) timed as they ran. Every page must answer
   200; any other answer (a 302 to the sign-in, a 500) fails the run. Django admin's Patient changelist is the
   baseline. Pages whose URL name does not exist (yet) are skipped;
 - runs each job in a process of its own, inside a transaction rolled back at the end (so ``--reuse`` measures the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import statistics
@@ -41,6 +43,7 @@ OUT_DIR = ROOT / "var" / "bench"
 SIZES = {"S": 10_000, "M": 100_000}
 PAGE_BUDGET_SECONDS = 20.0  # a slow page gets fewer rounds (at least MIN_ROUNDS) so a run stays bounded
 MIN_ROUNDS = 5
+WRITE_ROUNDS = 5  # requests timed statement by statement for the floor's writes (see write_seconds)
 DUE_NUDGES = 5_000  # the dispatcher sends this many, made due
 SWEEP_ROWS = 2_000  # the missed-check-in sweep finds this many closed
 JOBS = ("falter", "sweep", "dispatch", "export")
@@ -569,6 +572,48 @@ def sql_floor(statements: list[str]) -> float | None:
     return time.perf_counter() - started
 
 
+class _WriteTimes(logging.Handler):
+    """Adds up the database's own time for the statements that are not reads (the audit row, a session saved,
+    BEGIN and COMMIT), as Django times each one for its ``django.db.backends`` log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sql = str(getattr(record, "sql", ""))
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            self.seconds += float(getattr(record, "duration", 0.0))
+
+
+def write_seconds(client, url: str, *, rounds: int = WRITE_ROUNDS) -> float:
+    """The median time a request of ``url`` spends in its writes, measured as they run (they cannot be
+    replayed: the audit chain's next row has the next number, and a durable COMMIT is the cost of the trail)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    logger = logging.getLogger("django.db.backends")
+    handler = _WriteTimes()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    samples = []
+    try:
+        with CaptureQueriesContext(
+            connection
+        ):  # Django times and logs each statement only while queries are kept
+            for _ in range(rounds):
+                handler.seconds = 0.0
+                client.get(url, secure=True)
+                samples.append(handler.seconds)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+    return statistics.median(samples)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -605,6 +650,8 @@ def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
             client.get(url, secure=True)
             times.append(time.perf_counter() - started)
         floors = [f for f in (sql_floor(statements) for _ in range(3)) if f is not None]
+        reads = statistics.median(floors) if floors else None
+        writes = write_seconds(client, url)
         row = {
             "page": name,
             "who": who,
@@ -614,7 +661,10 @@ def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
             "rounds": len(times),
             "p50_ms": round(1000 * statistics.median(times), 1),
             "p95_ms": round(1000 * percentile(times, 0.95), 1),
-            "sql_floor_ms": round(1000 * statistics.median(floors), 1) if floors else None,
+            # The floor: the reads replayed through a raw cursor, plus the writes as they ran.
+            "sql_floor_ms": None if reads is None else round(1000 * (reads + writes), 1),
+            "read_floor_ms": None if reads is None else round(1000 * reads, 1),
+            "write_ms": round(1000 * writes, 1),
         }
         if response.status_code != 200:
             row["location"] = response.get("Location", "")

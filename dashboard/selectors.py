@@ -5,7 +5,7 @@ their patients' open alerts and the check-ins their patients answered since yest
 open on the whole practice (``scope="practice"``): everyone's visits, the inquiries waiting and how long,
 the messages to review, the patients without a lead. Whoever practises may switch between the two. Every
 list is capped and every count stops at ``COUNT_CAP``; "my patients" is the current care team (an EXISTS for
-alerts, ``_InSmallSet`` for the answered check-ins, whose EXISTS PostgreSQL hashed over every journey).
+alerts, ``InSmallSet`` for the answered check-ins, whose EXISTS PostgreSQL hashed over every journey).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, Func, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.queries import InSmallSet
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
@@ -93,26 +94,10 @@ def _my_patients(user: User, patient_ref: str) -> Exists:
     return Exists(CareTeamMember.objects.current().filter(patient=OuterRef(patient_ref), user=user))
 
 
-class _InSmallSet(Func):
-    """``column IN (subquery)``, which on PostgreSQL is written ``column = ANY(ARRAY(subquery))``: the planner
-    then takes the subquery for a handful of values and probes the column's index for each, where for ``IN`` or
-    ``EXISTS`` it hashed the whole other table (every journey of the clinic, to find one practitioner's ~500)."""
-
-    arity = 2
-    output_field = BooleanField()
-
-    def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context):
-        column, subquery = self.source_expressions
-        lhs, lhs_params = compiler.compile(column)
-        rhs, rhs_params = compiler.compile(subquery)
-        shape = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
-        return shape % (lhs, rhs), (*lhs_params, *rhs_params)
-
-
-def _among_my_patients(user: User, patient_column: str) -> _InSmallSet:
+def _among_my_patients(user: User, patient_column: str) -> InSmallSet:
     """``patient_column`` is one of the patients whose current care team ``user`` is on."""
     mine = CareTeamMember.objects.current().filter(user=user).values("patient_id")
-    return _InSmallSet(patient_column, Subquery(mine))
+    return InSmallSet(patient_column, Subquery(mine))
 
 
 def today_scope(user: User, asked: str | None) -> str:

@@ -130,6 +130,17 @@ def render_message(*, kind: str, channel: str, context: dict, templates: dict | 
     return Rendered(subject=subject, text=text, html=html)
 
 
+def render_line(*, kind: str, channel: str, context: dict, templates: dict | None = None) -> Rendered:
+    """What a list of messages shows of one: an email's subject (its text only when the subject renders
+    empty), a text message's words, with none of the email's HTML (its urlized body, the page around it)
+    that only the whole message needs. ``context`` must already be plain."""
+    subject_source, body_source = wording_for(kind, channel, templates)
+    if channel == Channel.SMS:
+        return Rendered(subject="", text=f"{_render(body_source, context).strip()} {SMS_OPT_OUT}", html="")
+    subject = " ".join(_render(subject_source, context).split())[:255]
+    return Rendered(subject=subject, text="" if subject else _render(body_source, context).strip(), html="")
+
+
 SAMPLE_CONTEXT = {
     "first_name": "Renée",
     "clinic_name": "Alliance Functional Medicine",

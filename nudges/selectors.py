@@ -108,16 +108,20 @@ class Message:
         return first if len(first) <= LINE_CHARS else first[: LINE_CHARS - 1].rstrip() + "…"
 
 
-def _message(nudge: Nudge, patient: Patient, templates: dict) -> Message:
+def _message(nudge: Nudge, patient: Patient, templates: dict, *, line: bool = False) -> Message:
+    """The message as sent, or as it reads now; with ``line``, only what its one line needs (a list's row:
+    the wording rendered without the email around it, the signed unsubscribe link only where it is shown)."""
     # A take records the words it hands over; a nudge back in the queue (a retry) is written again when it goes.
     taken = nudge.taken_at is not None or bool(nudge.body_text)
     if taken and nudge.status != Nudge.Status.PENDING:
         return Message(subject=nudge.subject, text=nudge.body_text, sent=True)
+    render = rendering.render_line if line else rendering.render_message
+    link = not line or rendering.wording_mentions(nudge.kind, nudge.channel, "unsubscribe_url", templates)
     try:
-        rendered = rendering.render_message(
+        rendered = render(
             kind=nudge.kind,
             channel=nudge.channel,
-            context=message_context(nudge, patient),
+            context=message_context(nudge, patient, with_unsubscribe_url=link),
             templates=templates,
         )
     except (rendering.WordingError, OSError) as error:
@@ -126,7 +130,7 @@ def _message(nudge: Nudge, patient: Patient, templates: dict) -> Message:
 
 
 def outbox_messages(nudges: list[Nudge]) -> None:
-    """Give each nudge of a page its ``message``: two queries for the page (the wording in force, the
+    """Give each nudge of a page its ``message``, enough for its one line: two queries for the page (the wording in force, the
     patients' lead practitioners), whatever it holds. Only the clinic's wording and the plain values a nudge
     carries are rendered: nothing a patient wrote is ever part of a message."""
     if not nudges:
@@ -139,7 +143,7 @@ def outbox_messages(nudges: list[Nudge]) -> None:
     )
     for nudge in nudges:
         nudge.patient.lead_name = leads.get(nudge.patient_id)
-        nudge.message = _message(nudge, nudge.patient, templates)
+        nudge.message = _message(nudge, nudge.patient, templates, line=True)
 
 
 def nudge_get_for(*, user: User, pk: int) -> Nudge:

@@ -26,7 +26,7 @@ from .models import Nudge
 
 PAGE_SIZE = 50
 COUNT_CAP = 1_000  # "more than 1,000 messages" says all a tab needs to; Next and Last reach every row
-REVIEW_LIMIT = 200
+REVIEW_LIMIT = 50  # the oldest first, a screenful to work through: each is a decision, not a row to scan
 
 
 def _outbox_view(request, to_review: selectors.ReviewCounts) -> str:

@@ -98,6 +98,7 @@ class Patient(models.Model):
     """A person in the clinic's care, from first inquiry to advocate."""
 
     lead_name: str | None  # not a column: PatientQuerySet.with_lead() annotates it (and selectors may set it)
+    referral_count: int  # not a column: patients.selectors.advocates sets it
 
     class Source(models.TextChoices):
         REFERRAL = "referral", "Referral"

@@ -16,7 +16,7 @@ from journeys.selectors.advocates import advocacy_figures, advocate_rows
 from journeys.services.stages import journey_move, journey_start
 from patients.models import MarketingConsentEvent
 from patients.models import Testimonial as PatientTestimonial  # "Test…" would be collected by pytest
-from patients.selectors import marketing_consent_granted
+from patients.selectors import advocates, marketing_consent_granted
 from patients.services import testimonial_record as record_testimonial
 from tests.factories import PatientFactory
 from tests.support.patient_page import tab_url
@@ -117,6 +117,40 @@ def test_the_advocates_page_lists_testimonials_referrals_and_who_reached_commitm
     )
 
 
+def test_advocates_are_most_referrals_first_then_by_name_and_then_those_who_only_spoke(staff):
+    def referrer(last_name: str, referrals: int):
+        patient = PatientFactory(first_name="A", last_name=last_name)
+        for _ in range(referrals):
+            PatientFactory(referred_by=patient)
+        return patient
+
+    most, tied_b, tied_a, one = (
+        referrer("Most", 3),
+        referrer("Bell", 2),
+        referrer("Abbott", 2),
+        referrer("One", 1),
+    )
+    spoke = PatientFactory(first_name="A", last_name="Zed")
+    record_testimonial(patient=spoke, words=WORDS, places=["website"], actor=staff)
+    earlier = PatientFactory(first_name="A", last_name="Young")
+    record_testimonial(patient=earlier, words=WORDS, places=["website"], actor=staff)
+
+    def listed(limit):
+        return [(p.pk, p.referral_count) for p in advocates(limit=limit)]
+
+    assert listed(10) == [
+        (most.pk, 3),
+        (tied_a.pk, 2),
+        (tied_b.pk, 2),
+        (one.pk, 1),
+        (earlier.pk, 0),
+        (spoke.pk, 0),
+    ]
+    # The cut falls inside a tie: the tie is broken by name, not by who was read first.
+    assert listed(2) == [(most.pk, 3), (tied_a.pk, 2)]
+    assert listed(5) == [(most.pk, 3), (tied_a.pk, 2), (tied_b.pk, 2), (one.pk, 1), (earlier.pk, 0)]
+
+
 @pytest.mark.parametrize("count", [5, 50])
 def test_the_advocates_page_has_a_query_budget(client_for, staff, count, django_assert_max_num_queries):
     for _ in range(count):
@@ -125,7 +159,7 @@ def test_the_advocates_page_has_a_query_budget(client_for, staff, count, django_
         PatientFactory(referred_by=advocate)
     client = client_for(staff)
     client.get(reverse("dashboard:today"))
-    with django_assert_max_num_queries(14 if connection.vendor == "postgresql" else 13):
+    with django_assert_max_num_queries(16 if connection.vendor == "postgresql" else 15):
         response = client.get(reverse("dashboard:advocates"))
     assert response.content.decode().count('<tr id="advocate-') == count
 
