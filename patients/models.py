@@ -5,8 +5,9 @@ from datetime import time
 from django.conf import settings
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
-from django.urls import reverse
 from django.utils import timezone
+
+from accounts.links import url_for_id
 
 from .validation import (
     ALREADY_ON_THE_TEAM,
@@ -218,7 +219,7 @@ class Patient(models.Model):
 
     def get_absolute_url(self) -> str:
         # The patient page is the dashboard's: it composes every app's panels about the patient.
-        return reverse("dashboard:patient", args=[self.pk])
+        return url_for_id("dashboard:patient", self.pk)
 
     def section_url(self, tab: str, panel: str = "") -> str:
         """One tab of the patient page (``?tab=``), at one of its panels: where a form in that panel returns."""

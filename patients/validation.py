@@ -5,7 +5,7 @@ that message, and a form or the import that checks early raises the same one. Ne
 """
 
 import zoneinfo
-from functools import cache
+from functools import cache, lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -40,6 +40,12 @@ def format_phone(e164: str) -> str:
     """A stored E.164 number as people write it: national form at home, international abroad."""
     if not e164:
         return ""
+    return _format_phone(e164, settings.PHONE_DEFAULT_REGION)
+
+
+@lru_cache(maxsize=20_000)
+def _format_phone(e164: str, home: str) -> str:
+    # phonenumbers takes 0.2–0.4 ms a number here: a list of 25 patients spent several ms on their phones.
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -47,7 +53,7 @@ def format_phone(e164: str) -> str:
     region = phonenumbers.region_code_for_number(number)
     style = (
         phonenumbers.PhoneNumberFormat.NATIONAL
-        if region == settings.PHONE_DEFAULT_REGION
+        if region == home
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     return phonenumbers.format_number(number, style)

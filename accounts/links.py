@@ -1,0 +1,30 @@
+"""Links to one row's page, for lists that write dozens of them.
+
+``reverse()`` walks the URL resolver on every call: 40–100 µs here, so a page of 50 rows with two links each
+spent several milliseconds building them. A link whose only argument is an integer id has the same shape for
+every id, so it is reversed once (per URLconf and script prefix) around a marker and the id is put in its place.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
+
+_MARKER = 918_273_645  # an id no URL pattern spells any other way
+
+
+@lru_cache(maxsize=256)
+def _around_id(name: str, urlconf: str, prefix: str) -> tuple[str, str]:
+    path = reverse(name, args=[_MARKER], urlconf=urlconf)
+    head, found, tail = path.partition(str(_MARKER))
+    if not found or str(_MARKER) in tail:
+        raise ValueError(f"{name} does not take one integer id")
+    return head, tail
+
+
+def url_for_id(name: str, pk: int) -> str:
+    """``reverse(name, args=[pk])`` for a URL whose one argument is an integer id, without the resolver."""
+    head, tail = _around_id(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return f"{head}{int(pk)}{tail}"
