@@ -215,7 +215,7 @@ class ResponseRates:
         return format_duration(self.median_to_answer)
 
 
-def _zone(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo:
+def zone_of(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo:
     if name not in cache:
         try:
             cache[name] = zoneinfo.ZoneInfo(name)
@@ -240,7 +240,22 @@ def _requests(*, since: datetime, until: datetime) -> QuerySet[CheckIn]:
     )
 
 
-class _LocalHour(Func):
+def checkin_requests(*, since: datetime, until: datetime, closed_by: datetime) -> QuerySet[CheckIn]:
+    """The check-ins whose request nudge was sent from ``since`` (inclusive) to ``until`` (exclusive) and that
+    had closed by ``closed_by``: the same selection as the response rates', for Insights' daily roll-ups."""
+    due = Q(
+        due_on__gte=since.date() - timedelta(days=REQUEST_LATE_DAYS),
+        due_on__lte=until.date() + timedelta(days=1),
+    )
+    return (
+        CheckIn.objects.filter(due, request_nudge__sent_at__gte=since, request_nudge__sent_at__lt=until)
+        .filter(kind=CheckIn.Kind.PROGRAM)
+        .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=closed_by)
+        .order_by()
+    )
+
+
+class LocalHour(Func):
     """PostgreSQL: the hour of a moment on the clock of a time zone named by a column."""
 
     template = "EXTRACT(HOUR FROM %(expressions)s)"
@@ -256,7 +271,7 @@ def _rates_in_sql(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta | 
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for channel, hour, sent, replied in (
         requests.annotate(
-            hour=_LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone")),
+            hour=LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone")),
         )
         .values_list("request_nudge__channel", "hour")
         .annotate(sent=Count("pk"), replied=Count("pk", filter=answered))
@@ -289,7 +304,7 @@ def _rates_in_python(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta
         if sent_at is None:  # filtered out above; the type checker can't know
             continue
         answered = status == CheckIn.Status.ANSWERED
-        hour = sent_at.astimezone(_zone(time_zone, zones)).hour
+        hour = sent_at.astimezone(zone_of(time_zone, zones)).hour
         for tally in (channels.setdefault(channel, [0, 0]), hours[hour]):
             tally[0] += 1
             tally[1] += answered
