@@ -11,7 +11,7 @@ arithmetic, so a range read from the roll-ups equals the range counted now, by c
 
 A day can still change while its check-ins are open, their requests late, or their answers open to amendment
 (``recount_days``): the refresh recounts those days every time, and fills the days never counted, back to
-``FILL_DAYS`` (a year and the year before it, for the longest range's trend), in chunks of ``CHUNK_DAYS``,
+``FILL_DAYS`` (a year and the year before it, for the longest range's trend, and a month more), in chunks of ``CHUNK_DAYS``,
 each chunk one transaction replacing its days' rows. A day counted after it stopped changing is ``final``.
 """
 
@@ -63,7 +63,8 @@ from patients.models import Channel
 from .forms import MOST_DAYS
 from .models import DailyFigures, DailyFiguresDay, DailyLengths, DailyPatients
 
-FILL_DAYS = 2 * MOST_DAYS  # the longest range and the range before it (its trend)
+# The longest range and the range before it (its trend), for a range ending any day of the last month.
+FILL_DAYS = 2 * MOST_DAYS + 31
 CHUNK_DAYS = 31  # days counted per statement, and per transaction
 ADVISORY_LOCK = 0x616C_6C79_3233  # "ally23": one refill at a time on PostgreSQL
 
@@ -266,8 +267,8 @@ def _count_moves(days: Days, since: datetime, until: datetime) -> None:
 
 
 def days_count(*, first: date, last: date, now: datetime, adherence_from: date | None = None) -> Days:
-    """Count the clinic days ``first`` to ``last`` (and adherence from ``adherence_from``, for a trend): six
-    queries on PostgreSQL, five elsewhere, however many days or rows."""
+    """Count the clinic days ``first`` to ``last`` (and adherence from ``adherence_from``, for a trend): seven
+    queries on PostgreSQL, six elsewhere, however many days or rows."""
     days = Days()
     since, until = start_of(first), min(start_of(last + timedelta(days=1)), now)
     _count_adherence(days, adherence_from or first, last)
