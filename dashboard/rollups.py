@@ -562,6 +562,12 @@ def _unlock() -> None:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK])
 
 
+def rollups_forget() -> None:
+    """Mark every day as never counted, so the next refresh counts them all again: after rows were written
+    for past days without the services (``seed_scale``). Until then a range is counted live."""
+    DailyFiguresDay.objects.all().delete()
+
+
 def rollups_refresh(*, now: datetime | None = None, everything: bool = False) -> int:
     """Count the days never counted (back to ``FILL_DAYS``) and those that can still change, a chunk of at
     most ``CHUNK_DAYS`` per transaction (a run cut short keeps the chunks it finished); ``everything``

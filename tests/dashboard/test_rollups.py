@@ -7,7 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from compliance.models import CheckInAnswer, ComplianceLog
@@ -16,6 +16,7 @@ from dashboard import figures, rollups
 from dashboard.models import DailyFiguresDay
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Stage, StageChange
 from nudges.models import Nudge
+from tests.conftest import require
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -311,3 +312,19 @@ def test_insights_refuses_a_range_of_367_days_with_a_clear_message(client_for, s
     body = response.content.decode()
     assert "Choose at most 366 days between “From” and “To”." in body
     assert response.context["insights"].days == 28
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_is_skipped_while_another_holds_the_lock():
+    require("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://…")
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [rollups.ADVISORY_LOCK])
+        assert rollups.rollups_refresh(now=NOW) == 0
+        assert not DailyFiguresDay.objects.exists()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [rollups.ADVISORY_LOCK])
+        assert rollups.rollups_refresh(now=NOW) == rollups.FILL_DAYS
+    finally:
+        other.close()
