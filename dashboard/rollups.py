@@ -580,17 +580,15 @@ def rollups_refresh(*, now: datetime | None = None, everything: bool = False) ->
     if not _locked():
         return 0
     try:
-        done = set()
-        if not everything:
-            done = set(
-                DailyFiguresDay.objects.filter(day__gte=first, final=True).values_list("day", flat=True)
-            )
+        counted = dict(DailyFiguresDay.objects.values_list("day", "final"))
+        done = set() if everything else {day for day, final in counted.items() if final}
         wanted = [first + timedelta(days=i) for i in range(FILL_DAYS)]
         todo = [day for day in wanted if day not in done]
         for chunk_first, chunk_last in _chunks(todo):
             _store(chunk_first, chunk_last, now=now, final_before=final_before)
-        for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
-            model.objects.filter(day__lt=first).delete()
+        if min(counted, default=first) < first:  # days gone by: once a day
+            for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
+                model.objects.filter(day__lt=first).delete()
         return len(todo)
     finally:
         _unlock()
