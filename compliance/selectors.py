@@ -364,7 +364,7 @@ TALLY = {
 }
 
 
-def _score(tally: Mapping[str, int | None]) -> tuple[float | None, int]:
+def tally_score(tally: Mapping[str, int | None]) -> tuple[float | None, int]:
     """(0–100, item reports) from an answer tally's sums: ``compliance.scoring``'s weights, paused left out."""
     counts = {name: tally.get(name) or 0 for name in TALLY}
     reports = sum(counts.values())
@@ -387,12 +387,12 @@ def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
         **{f"{name}_before": Sum(name, filter=before) for name in TALLY},
         patients=Count("patient_id", distinct=True, filter=now & reported),
     )
-    current, reports = _score({name: sums[f"{name}_now"] for name in TALLY})
+    current, reports = tally_score({name: sums[f"{name}_now"] for name in TALLY})
     return ClinicAdherence(
         window_start=start,
         window_end=today,
         score=current,
-        previous_score=_score({name: sums[f"{name}_before"] for name in TALLY})[0],
+        previous_score=tally_score({name: sums[f"{name}_before"] for name in TALLY})[0],
         reports=reports,
         patients=sums["patients"],
     )
@@ -425,7 +425,7 @@ def clinic_weekly_adherence(*, start: date, end: date) -> list[WeekAdherence]:
     weeks = []
     monday = first
     while monday <= end:
-        score, reports = _score(counts[monday]) if monday in counts else (None, 0)
+        score, reports = tally_score(counts[monday]) if monday in counts else (None, 0)
         weeks.append(WeekAdherence(week=monday, score=score, reports=reports))
         monday += timedelta(weeks=1)
     return weeks

@@ -317,7 +317,7 @@ def _score(days: Iterable[dict[str, int]]) -> tuple[float | None, int]:
     for counts in days:
         for name, n in counts.items():
             tally[name] += n
-    return compliance_selectors._score(tally)
+    return compliance_selectors.tally_score(tally)
 
 
 def _adherence(sums: Summed, start: date, end: date) -> tuple[ClinicAdherence, list[WeekAdherence]]:
