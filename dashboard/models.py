@@ -46,7 +46,8 @@ class DailyFigures(models.Model):
 class DailyLengths(models.Model):
     """A histogram of one clinic day, for the medians (which cannot be summed, but histograms can): how many
     waits from request to answer took ``length`` minutes (bucketed, ``rollups.wait_bucket``), by the day the
-    request was sent; how many stays in a stage lasted ``length`` tenths of a day, by the day the stay ended."""
+    request was sent; how many stays in a stage lasted ``length`` tenths of a day (``rollups.stay_bucket``),
+    by the day the stay ended."""
 
     day = models.DateField()
     measure = models.CharField(max_length=20)

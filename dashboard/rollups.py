@@ -92,19 +92,24 @@ def recount_days(*, amend_hours: int) -> int:
 
 
 def wait_bucket(seconds: float) -> int:
-    """Minutes from request to answer, bucketed: whole minutes under 2 h, 5 minutes to 48 h, hours after
-    (what ``format_duration`` shows at each size), so a day holds a few hundred lengths at most."""
+    """Minutes from request to answer, bucketed so a day holds a few hundred lengths at most, whatever the
+    clinic's size: whole minutes under 1 h, 5 minutes to 6 h, 15 minutes to 48 h, hours after (a median of
+    hours is read to within minutes; ``format_duration`` shows days and hours past 48 h)."""
     minutes = int(seconds // 60)
-    if minutes < 120:
+    if minutes < 60:
         return minutes
-    if minutes < 2880:
+    if minutes < 360:
         return minutes - minutes % 5
+    if minutes < 2880:
+        return minutes - minutes % 15
     return minutes - minutes % 60
 
 
-def stay_tenths(seconds: float) -> int:
-    """A stay's length in tenths of a day, to the nearest (halves up)."""
-    return math.floor(seconds / 8640 + 0.5)
+def stay_bucket(seconds: float) -> int:
+    """A stay's length in tenths of a day, to the nearest (halves up), and in whole days (as tenths) from 30
+    days on: a long stay's median reads to the day, and a day's rows stay few at any size."""
+    tenths = max(0, math.floor(seconds / 8640 + 0.5))
+    return tenths if tenths < 300 else tenths - tenths % 10
 
 
 def histogram_median(histogram: Mapping[int, int]) -> float | None:
@@ -150,9 +155,15 @@ def _count_adherence(days: Days, first: date, last: date) -> None:
             if n and due_on is not None:
                 days.counts[due_on, ADHERENCE, name] += n
     reported = Q(done__gt=0) | Q(partly__gt=0) | Q(missed__gt=0)
+    ids: dict[date, list[int]] = defaultdict(list)
     for due_on, patient_id in answers.filter(reported).values_list("due_on", "patient_id").distinct():
         if due_on is not None:
-            days.patients[due_on] |= 1 << patient_id
+            ids[due_on].append(patient_id)
+    for day, day_ids in ids.items():  # bits set in a buffer: OR-ing big ints one id at a time is quadratic
+        bits = bytearray(max(day_ids) // 8 + 1)
+        for patient_id in day_ids:
+            bits[patient_id >> 3] |= 1 << (patient_id & 7)
+        days.patients[day] = int.from_bytes(bits, "little")
 
 
 def _count_requests(days: Days, since: datetime, until: datetime, now: datetime) -> None:
@@ -180,8 +191,9 @@ def _count_requests(days: Days, since: datetime, until: datetime, now: datetime)
             .annotate(day=sent_day, minutes=Cast(Floor(seconds), IntegerField()))
             .annotate(
                 bucket=Case(
-                    When(minutes__lt=120, then=minutes),
-                    When(minutes__lt=2880, then=minutes - minutes % 5),
+                    When(minutes__lt=60, then=minutes),
+                    When(minutes__lt=360, then=minutes - minutes % 5),
+                    When(minutes__lt=2880, then=minutes - minutes % 15),
                     default=minutes - minutes % 60,
                     output_field=IntegerField(),
                 )
@@ -253,8 +265,14 @@ def _count_moves(days: Days, since: datetime, until: datetime) -> None:
         tenths = ExpressionWrapper(
             Extract(F("left_at") - F("at"), "epoch") / 8640.0 + 0.5, output_field=FloatField()
         )
+        whole = F("tenths")
         for day, stage, length, n in (
-            stays.annotate(day=TruncDate("left_at", tzinfo=zone), length=Cast(Floor(tenths), IntegerField()))
+            stays.annotate(day=TruncDate("left_at", tzinfo=zone), tenths=Cast(Floor(tenths), IntegerField()))
+            .annotate(
+                length=Case(
+                    When(tenths__lt=300, then=whole), default=whole - whole % 10, output_field=IntegerField()
+                )
+            )
             .values_list("day", "to_stage", "length")
             .annotate(n=Count("pk"))
         ):
@@ -263,7 +281,7 @@ def _count_moves(days: Days, since: datetime, until: datetime) -> None:
     for stage, at, left_at in stays.values_list("to_stage", "at", "left_at"):
         if left_at is not None:  # filtered out above; the type checker can't know
             day = left_at.astimezone(zone).date()
-            days.lengths[day, STAY, stage, max(0, stay_tenths((left_at - at).total_seconds()))] += 1
+            days.lengths[day, STAY, stage, stay_bucket((left_at - at).total_seconds())] += 1
 
 
 def days_count(*, first: date, last: date, now: datetime, adherence_from: date | None = None) -> Days:

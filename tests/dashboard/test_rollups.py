@@ -184,8 +184,12 @@ def test_the_median_of_a_histogram_interpolates_between_the_two_middle_values():
     assert rollups.histogram_median({10: 1, 30: 1}) == 20
     assert rollups.histogram_median({10: 3, 30: 1}) == 10
     assert rollups.histogram_median({10: 2, 30: 2}) == 20
-    assert [rollups.wait_bucket(s) for s in (59, 61, 7199, 7260, 7500, 172_799, 172_800, 183_000)] == [
-        0, 1, 119, 120, 125, 2875, 2880, 3000,
+    assert [rollups.wait_bucket(s) for s in (59, 61, 3599, 3600, 3899, 21_599, 21_600, 22_500, 172_799, 172_800, 183_000)] == [
+        0, 1, 59, 60, 60, 355, 360, 375, 2865, 2880, 3000,
+    ]  # fmt: skip
+    day = 86_400
+    assert [rollups.stay_bucket(s) for s in (-5, 4319, 4320, 29.94 * day, 29.96 * day, 84.37 * day)] == [
+        0, 0, 1, 299, 300, 840,
     ]  # fmt: skip
 
 
