@@ -52,7 +52,7 @@ def range_figures_count(*, start: date, end: date, now: datetime | None = None) 
     return _range(rollups.figures_count(start=start, end=end, now=now or timezone.now()))
 
 
-def _range(figures: rollups.Figures, *, as_of: datetime | None = None) -> RangeFigures:
+def _range(figures: rollups.RangeCounts, *, as_of: datetime | None = None) -> RangeFigures:
     return RangeFigures(
         adherence=figures.adherence,
         weekly=figures.weekly,

@@ -429,7 +429,7 @@ def _funnel(sums: Summed) -> list[FunnelStep]:
 
 
 @dataclass(frozen=True)
-class Figures:
+class RangeCounts:
     """The parts of ``dashboard.figures.RangeFigures`` (which adds ``as_of``)."""
 
     adherence: ClinicAdherence
@@ -439,12 +439,12 @@ class Figures:
     funnel: list[FunnelStep]
 
 
-def figures_of(sums: Summed, *, start: date, end: date, now: datetime) -> Figures:
+def figures_of(sums: Summed, *, start: date, end: date, now: datetime) -> RangeCounts:
     """Insights' figures for ``start`` to ``end`` from its summed days. The funnel's median days are those of
     the stays that ended in the range."""
     adherence, weekly = _adherence(sums, start, end)
     until = min(now, start_of(end + timedelta(days=1)))
-    return Figures(
+    return RangeCounts(
         adherence=adherence,
         weekly=weekly,
         responses=_responses(sums, start_of(start), until),
@@ -457,7 +457,7 @@ def previous_start(start: date, end: date) -> date:
     return start - timedelta(days=(end - start).days + 1)
 
 
-def figures_count(*, start: date, end: date, now: datetime) -> Figures:
+def figures_count(*, start: date, end: date, now: datetime) -> RangeCounts:
     """The range's figures counted now: its days counted live, summed, as the roll-ups would be."""
     days = days_count(first=start, last=end, now=now, adherence_from=previous_start(start, end))
     return figures_of(summed(days, start=start, end=end), start=start, end=end, now=now)
@@ -470,7 +470,7 @@ def _fresh_since(now: datetime) -> datetime:
     return now - timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS)
 
 
-def figures_stored(*, start: date, end: date, now: datetime) -> tuple[Figures, datetime] | None:
+def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCounts, datetime] | None:
     """The range's figures from the roll-ups, and when they were counted; None unless every day of the range
     and of the range before it is counted, and counted fresh if it could still change. Five queries, however
     long the range."""
