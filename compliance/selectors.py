@@ -215,7 +215,7 @@ class ResponseRates:
         return format_duration(self.median_to_answer)
 
 
-def _zone(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo:
+def zone_of(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo:
     if name not in cache:
         try:
             cache[name] = zoneinfo.ZoneInfo(name)
@@ -240,7 +240,22 @@ def _requests(*, since: datetime, until: datetime) -> QuerySet[CheckIn]:
     )
 
 
-class _LocalHour(Func):
+def checkin_requests(*, since: datetime, until: datetime, closed_by: datetime) -> QuerySet[CheckIn]:
+    """The check-ins whose request nudge was sent from ``since`` (inclusive) to ``until`` (exclusive) and that
+    had closed by ``closed_by``: the same selection as the response rates', for Insights' daily roll-ups."""
+    due = Q(
+        due_on__gte=since.date() - timedelta(days=REQUEST_LATE_DAYS),
+        due_on__lte=until.date() + timedelta(days=1),
+    )
+    return (
+        CheckIn.objects.filter(due, request_nudge__sent_at__gte=since, request_nudge__sent_at__lt=until)
+        .filter(kind=CheckIn.Kind.PROGRAM)
+        .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=closed_by)
+        .order_by()
+    )
+
+
+class LocalHour(Func):
     """PostgreSQL: the hour of a moment on the clock of a time zone named by a column."""
 
     template = "EXTRACT(HOUR FROM %(expressions)s)"
@@ -256,7 +271,7 @@ def _rates_in_sql(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta | 
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for channel, hour, sent, replied in (
         requests.annotate(
-            hour=_LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone")),
+            hour=LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone")),
         )
         .values_list("request_nudge__channel", "hour")
         .annotate(sent=Count("pk"), replied=Count("pk", filter=answered))
@@ -289,7 +304,7 @@ def _rates_in_python(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta
         if sent_at is None:  # filtered out above; the type checker can't know
             continue
         answered = status == CheckIn.Status.ANSWERED
-        hour = sent_at.astimezone(_zone(time_zone, zones)).hour
+        hour = sent_at.astimezone(zone_of(time_zone, zones)).hour
         for tally in (channels.setdefault(channel, [0, 0]), hours[hour]):
             tally[0] += 1
             tally[1] += answered
@@ -349,7 +364,7 @@ TALLY = {
 }
 
 
-def _score(tally: Mapping[str, int | None]) -> tuple[float | None, int]:
+def tally_score(tally: Mapping[str, int | None]) -> tuple[float | None, int]:
     """(0–100, item reports) from an answer tally's sums: ``compliance.scoring``'s weights, paused left out."""
     counts = {name: tally.get(name) or 0 for name in TALLY}
     reports = sum(counts.values())
@@ -372,12 +387,12 @@ def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
         **{f"{name}_before": Sum(name, filter=before) for name in TALLY},
         patients=Count("patient_id", distinct=True, filter=now & reported),
     )
-    current, reports = _score({name: sums[f"{name}_now"] for name in TALLY})
+    current, reports = tally_score({name: sums[f"{name}_now"] for name in TALLY})
     return ClinicAdherence(
         window_start=start,
         window_end=today,
         score=current,
-        previous_score=_score({name: sums[f"{name}_before"] for name in TALLY})[0],
+        previous_score=tally_score({name: sums[f"{name}_before"] for name in TALLY})[0],
         reports=reports,
         patients=sums["patients"],
     )
@@ -410,7 +425,7 @@ def clinic_weekly_adherence(*, start: date, end: date) -> list[WeekAdherence]:
     weeks = []
     monday = first
     while monday <= end:
-        score, reports = _score(counts[monday]) if monday in counts else (None, 0)
+        score, reports = tally_score(counts[monday]) if monday in counts else (None, 0)
         weeks.append(WeekAdherence(week=monday, score=score, reports=reports))
         monday += timedelta(weeks=1)
     return weeks

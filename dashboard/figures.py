@@ -5,25 +5,26 @@ At a large clinic, a quarter of Insights reads hundreds of thousands of check-in
 pipeline's conversion and median days read a year of moves: cheap enough for a task, too costly for each view.
 The task counts the ranges people open most (the clinic's adherence window and the quick ranges, all ending
 today) and the pipeline's flow for the whole clinic, and stores them in ``Figures``; a view of one of those
-reads a single row and says when it was counted. Any other range, a narrowed pipeline, or a summary older
-than twice the refresh period (beat not running) is counted for the view, as before.
+reads a single row and says when it was counted. Any other range up to a year is summed from the daily
+roll-ups the same task keeps (``dashboard.rollups``); a range whose days are not all counted, a narrowed
+pipeline, or a summary older than twice the refresh period (beat not running) is counted for the view.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from compliance import selectors as compliance_selectors
 from compliance.models import ClinicSettings
 from compliance.selectors import ClinicAdherence, Rate, ResponseRates, WeekAdherence
-from journeys.selectors.funnel import FunnelStep, journey_funnel
+from journeys.selectors.funnel import FunnelStep
 from journeys.selectors.pipeline import Flow, pipeline_flow_with_counts
 
+from . import rollups
 from .forms import PRESETS
 from .models import Figures
 
@@ -45,20 +46,20 @@ class RangeFigures:
     as_of: datetime | None = None
 
 
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
 def range_figures_count(*, start: date, end: date, now: datetime | None = None) -> RangeFigures:
-    """Count the figures of the days ``start`` to ``end`` (the clinic's days, both included) now."""
-    since = _start_of(start)
-    until = min(now or timezone.now(), _start_of(end + timedelta(days=1)))
+    """Count the figures of the days ``start`` to ``end`` (the clinic's days, both included) now, day by day as
+    the roll-ups count them (``dashboard.rollups``), so both ways give the same figures."""
+    return _range(rollups.figures_count(start=start, end=end, now=now or timezone.now()))
+
+
+def _range(figures: rollups.RangeCounts, *, as_of: datetime | None = None) -> RangeFigures:
     return RangeFigures(
-        adherence=compliance_selectors.clinic_adherence(today=end, window_days=(end - start).days + 1),
-        weekly=compliance_selectors.clinic_weekly_adherence(start=start, end=end),
-        responses=compliance_selectors.checkin_response_rates(since=since, until=until),
-        barriers=compliance_selectors.common_barriers(since=since, until=until),
-        funnel=journey_funnel(since=since, until=until),
+        adherence=figures.adherence,
+        weekly=figures.weekly,
+        responses=figures.responses,
+        barriers=figures.barriers,
+        funnel=figures.funnel,
+        as_of=as_of,
     )
 
 
@@ -75,11 +76,17 @@ def _stored(key: str) -> Figures | None:
 
 
 def range_figures(*, start: date, end: date) -> RangeFigures:
-    """The figures of a range: from the summary when it holds them fresh (one query), else counted."""
+    """The figures of a range: from the summary when it holds them fresh (one query), else from the daily
+    roll-ups when every day they need is counted (five queries more), else counted now. ``as_of`` says when
+    the oldest of the counts read was made."""
     stored = _stored(_range_key(start, end))
-    if stored is None:
-        return range_figures_count(start=start, end=end)
-    return _decode_range(stored.data, as_of=stored.computed_at)
+    if stored is not None:
+        return _decode_range(stored.data, as_of=stored.computed_at)
+    now = timezone.now()
+    rolled = rollups.figures_stored(start=start, end=end, now=now)
+    if rolled is not None:
+        return _range(rolled[0], as_of=rolled[1])
+    return range_figures_count(start=start, end=end, now=now)
 
 
 def pipeline_flow_stored() -> Flow | None:
@@ -104,16 +111,21 @@ def refreshed_ranges(today: date, *, window_days: int) -> list[tuple[date, date]
 
 
 def figures_refresh(*, now: datetime | None = None) -> int:
-    """Count the pipeline's flow and the usual ranges, replacing each one's row as soon as it is counted (a
-    run cut short by the task's time limit still keeps what it counted); rows for days gone are removed.
-    Returns how many rows were written."""
+    """Bring the daily roll-ups up to date (``rollups.rollups_refresh``), then count the pipeline's flow and
+    the usual ranges — summed from the roll-ups just counted, or counted live where a day is missing (another
+    refresh holds the lock) — replacing each one's row as soon as it is counted (a run cut short by the
+    task's time limit still keeps what it counted); rows for days gone are removed. Returns how many summary
+    rows were written."""
     now = now or timezone.now()
     today = timezone.localdate(now)
+    rollups.rollups_refresh(now=now)
     keys = [PIPELINE_FLOW]
     _store(PIPELINE_FLOW, now, _encode_flow(pipeline_flow_with_counts(now=now)))
     for start, end in refreshed_ranges(today, window_days=ClinicSettings.load().window_days):
         keys.append(_range_key(start, end))
-        _store(keys[-1], now, _encode_range(range_figures_count(start=start, end=end, now=now)))
+        rolled = rollups.figures_stored(start=start, end=end, now=now)
+        counted = rolled[0] if rolled is not None else rollups.figures_count(start=start, end=end, now=now)
+        _store(keys[-1], now, _encode_range(_range(counted)))
     Figures.objects.exclude(key__in=keys).delete()
     return len(keys)
 

@@ -106,10 +106,10 @@ class PatientListForm(forms.Form):
         )
 
 
-# The clinic's window and these quick ranges are counted by beat (``dashboard.figures``); any other range is
-# counted for the view, reading every check-in request of the range in SQL: at 100,000 patients that is
-# about 10 times what a 10,000-patient clinic reads, so a range spans at most a quarter.
-MOST_DAYS = 92
+# The clinic's window and these quick ranges are counted by beat (``dashboard.figures``); any other range up
+# to a year (and the year before it, for the trend) is summed from the daily roll-ups beat keeps
+# (``dashboard.rollups``, which fills ``2 * MOST_DAYS`` days).
+MOST_DAYS = 366
 PRESETS = ((14, "Last 2 weeks"), (28, "Last 4 weeks"), (56, "Last 8 weeks"), (91, "Last 13 weeks"))
 
 

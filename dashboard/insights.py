@@ -47,7 +47,8 @@ class Insights:
 
 def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
     """The figures for the days ``start`` to ``end`` (the clinic's days, both included): from the summary
-    the beat task keeps when it holds this range, else counted now (``dashboard.figures``)."""
+    the beat task keeps when it holds this range, else summed from its daily roll-ups, else counted now
+    (``dashboard.figures``)."""
     figures = range_figures(start=start, end=end)
     since = timezone.make_aware(datetime.combine(start, time.min))
     until = min(timezone.now(), timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))

@@ -6,6 +6,7 @@ Every read here runs a fixed number of queries, however many journeys the clinic
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -256,6 +257,12 @@ def stage_conversion(changes: QuerySet[StageChange]) -> dict[str, tuple[int, int
         (row["from_stage"], row["to_stage"]): row["n"]
         for row in changes.order_by().values("from_stage", "to_stage").annotate(n=Count("pk"))
     }
+    return conversion_of_moves(moves)
+
+
+def conversion_of_moves(moves: Mapping[tuple[str, str], int]) -> dict[str, tuple[int, int]]:
+    """``stage_conversion`` from the moves already counted per (from, to) — Insights sums them from its
+    daily roll-ups."""
     entered = {stage: 0 for stage in PATH}
     for (from_stage, to_stage), n in moves.items():
         if to_stage in entered and from_stage != Stage.PAUSED:

@@ -209,10 +209,15 @@ def test_insights_reads_the_summary_for_a_usual_range_and_says_when_it_was_count
     _, rows = csv_rows(client, "adherence")
     assert ["2026-11-23", "62.5", "4"] in rows  # the download reads the same summary
 
-    other = client.get("/insights/?start=2026-11-20&end=2026-12-01")  # not a usual range: counted now
-    assert other.context["insights"].as_of is None
-    assert other.context["insights"].adherence.score == 31.2
-    assert "figures as of" not in other.content.decode()
+    # Not a usual range: summed from the daily roll-ups the same refresh counted, and as of then too.
+    other = client.get("/insights/?start=2026-11-20&end=2026-12-01")
+    assert other.context["insights"].as_of == datetime(2026, 12, 1, 14, 20, tzinfo=UTC)
+    assert other.context["insights"].adherence.score == 62.5
+    assert "figures as of" in other.content.decode()
+    figures.figures_refresh()  # at 14:25: now the second answer counts too
+    assert (
+        client.get("/insights/?start=2026-11-20&end=2026-12-01").context["insights"].adherence.score == 31.2
+    )
 
 
 def test_a_summary_older_than_twice_the_refresh_period_is_not_used(client_for, staff, plan, time_machine):

@@ -208,7 +208,7 @@ def test_a_range_narrows_every_figure(client_for, staff, clinic):
     [
         ("start=2026-11-20&end=2026-11-10", "“From” is after “To”: choose an earlier start."),
         ("start=2026-11-20&end=2026-12-25", "“To” is after today"),
-        ("start=2026-08-01&end=2026-11-30", "Choose at most 92 days"),
+        ("start=2025-11-29&end=2026-11-30", "Choose at most 366 days"),  # 367 days
         ("start=yesterday&end=2026-11-30", "“From” is not a date"),
         ("end=30/11/2026", "“To” is not a date"),
     ],

@@ -37,6 +37,7 @@ from psycopg.types.json import Jsonb
 from accounts import chain
 from accounts.models import AccessEvent, Role, User
 from compliance.models import Alert, CheckInAnswer, ComplianceLog, CourseCorrection
+from dashboard.rollups import rollups_forget
 from journeys.models import (
     Blueprint,
     BlueprintItem,
@@ -519,6 +520,7 @@ class Command(BaseCommand):
                 if options["verbosity"] > 1:
                     self.stdout.write(f"  {len(dropped)} indexes built in {clock.monotonic() - loaded:.0f} s")
         if not dry_run:
+            rollups_forget()  # past days changed: Insights' roll-ups count them again at beat's next refresh
             finishing = clock.monotonic()
             seeder.finish(vacuum=vacuum)
             if options["verbosity"] > 1:

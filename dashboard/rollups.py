@@ -1,0 +1,612 @@
+"""Insights for any range up to a year, from daily roll-ups that the ``dashboard.refresh_figures`` beat task keeps.
+
+A range's figures are sums — adherence tallies, requests sent and answered, barriers named, journey moves —
+so each clinic day (``settings.TIME_ZONE``) is counted once into a few small rows (``DailyFigures``) and a range
+is the sum of at most 366 days of them, read in a fixed number of queries. What cannot be summed is kept in a
+form that can: the medians as histograms (``DailyLengths``, the median taken from the summed histogram), the
+distinct patients who reported as a bitmap of their ids per day (``DailyPatients``, OR-ed over the range).
+
+The live count (``days_count`` over the range, then ``figures_of``) goes through the same buckets and the same
+arithmetic, so a range read from the roll-ups equals the range counted now, by construction.
+
+A day can still change while its check-ins are open, their requests late, or their answers open to amendment
+(``recount_days``): the refresh recounts those days every time, and fills the days never counted, back to
+``FILL_DAYS`` (a year and the year before it, for the longest range's trend, and a month more), in chunks of ``CHUNK_DAYS``,
+each chunk one transaction replacing its days' rows. A day counted after it stopped changing is ``final``.
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    When,
+)
+from django.db.models.functions import Cast, Extract, Floor, TruncDate
+from django.utils import timezone
+
+from compliance import selectors as compliance_selectors
+from compliance.models import CheckInAnswer, ClinicSettings
+from compliance.selectors import (
+    BARRIER_LABELS,
+    REQUEST_LATE_DAYS,
+    TALLY,
+    ClinicAdherence,
+    LocalHour,
+    Rate,
+    ResponseRates,
+    WeekAdherence,
+)
+from journeys.models import PATH, CheckIn, StageChange
+from journeys.selectors.funnel import FunnelStep
+from journeys.selectors.pipeline import conversion_of_moves
+from journeys.services.checkins import OPEN_DAYS_AFTER_DUE
+from patients.models import Channel
+
+from .forms import MOST_DAYS
+from .models import DailyFigures, DailyFiguresDay, DailyLengths, DailyPatients
+
+# The longest range and the range before it (its trend), for a range ending any day of the last month.
+FILL_DAYS = 2 * MOST_DAYS + 31
+CHUNK_DAYS = 31  # days counted per statement, and per transaction
+ADVISORY_LOCK = 0x616C_6C79_3233  # "ally23": one refill at a time on PostgreSQL
+
+ADHERENCE, SENT, ANSWERED, BARRIER, MOVE = "adherence", "sent", "answered", "barrier", "move"
+WAIT, STAY = "wait", "stay"
+
+
+def clinic_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def start_of(day: date) -> datetime:
+    """The first moment of a clinic day."""
+    return datetime.combine(day, time.min, tzinfo=clinic_zone())
+
+
+def recount_days(*, amend_hours: int) -> int:
+    """How many days back a day's figures can still change, today included: a request goes out up to
+    ``REQUEST_LATE_DAYS`` after its due day, a check-in stays open ``OPEN_DAYS_AFTER_DUE`` days after it (to the
+    end of that day), and an answer is open to amendment ``amend_hours`` after it is given; one day of margin."""
+    return REQUEST_LATE_DAYS + OPEN_DAYS_AFTER_DUE + 1 + math.ceil(amend_hours / 24) + 1
+
+
+# --- Buckets and medians, the same for the roll-ups and the live count ----------------------------------
+
+
+def wait_bucket(seconds: float) -> int:
+    """Minutes from request to answer, bucketed so a day holds a few hundred lengths at most, whatever the
+    clinic's size: whole minutes under 1 h, 5 minutes to 6 h, 15 minutes to 48 h, hours after (a median of
+    hours is read to within minutes; ``format_duration`` shows days and hours past 48 h)."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return minutes
+    if minutes < 360:
+        return minutes - minutes % 5
+    if minutes < 2880:
+        return minutes - minutes % 15
+    return minutes - minutes % 60
+
+
+def stay_bucket(seconds: float) -> int:
+    """A stay's length in tenths of a day, to the nearest (halves up), and in whole days (as tenths) from 30
+    days on: a long stay's median reads to the day, and a day's rows stay few at any size."""
+    tenths = max(0, math.floor(seconds / 8640 + 0.5))
+    return tenths if tenths < 300 else tenths - tenths % 10
+
+
+def histogram_median(histogram: Mapping[int, int]) -> float | None:
+    """The median of the values a histogram counts, interpolated between the two middle ones when their
+    number is even (as ``percentile_cont(0.5)``)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    low_rank, high_rank = (total - 1) // 2, total // 2
+    low: int | None = None
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if low is None and seen > low_rank:
+            low = value
+        if seen > high_rank:
+            return ((low if low is not None else value) + value) / 2
+    return None  # not reached: the ranks are below the total
+
+
+# --- Counting days ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Days:
+    """Some clinic days counted: additive rows, histogram rows and each day's patients who reported."""
+
+    counts: dict[tuple[date, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    lengths: dict[tuple[date, str, str, int], int] = field(default_factory=lambda: defaultdict(int))
+    patients: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _hour_key(channel: str, hour: int) -> str:
+    return f"{channel}:{hour}"
+
+
+def _count_adherence(days: Days, first: date, last: date) -> None:
+    answers = CheckInAnswer.objects.filter(due_on__gte=first, due_on__lte=last).order_by()
+    for due_on, *sums in (
+        answers.values("due_on").annotate(**{name: Sum(name) for name in TALLY}).values_list("due_on", *TALLY)
+    ):
+        for name, n in zip(TALLY, sums, strict=True):
+            if n and due_on is not None:
+                days.counts[due_on, ADHERENCE, name] += n
+    reported = Q(done__gt=0) | Q(partly__gt=0) | Q(missed__gt=0)
+    ids: dict[date, list[int]] = defaultdict(list)
+    for due_on, patient_id in answers.filter(reported).values_list("due_on", "patient_id").distinct():
+        if due_on is not None:
+            ids[due_on].append(patient_id)
+    for day, day_ids in ids.items():  # bits set in a buffer: OR-ing big ints one id at a time is quadratic
+        bits = bytearray(max(day_ids) // 8 + 1)
+        for patient_id in day_ids:
+            bits[patient_id >> 3] |= 1 << (patient_id & 7)
+        days.patients[day] = int.from_bytes(bits, "little")
+
+
+def _count_requests(days: Days, since: datetime, until: datetime, now: datetime) -> None:
+    requests = compliance_selectors.checkin_requests(since=since, until=until, closed_by=now)
+    zone = clinic_zone()
+    answered = Q(status=CheckIn.Status.ANSWERED)
+    if connection.vendor == "postgresql":
+        sent_day = TruncDate("request_nudge__sent_at", tzinfo=zone)
+        for day, channel, hour, sent, replied in (
+            requests.annotate(
+                day=sent_day, hour=LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone"))
+            )
+            .values_list("day", "request_nudge__channel", "hour")
+            .annotate(sent=Count("pk"), replied=Count("pk", filter=answered))
+        ):
+            days.counts[day, SENT, _hour_key(channel, int(hour))] += sent
+            if replied:
+                days.counts[day, ANSWERED, _hour_key(channel, int(hour))] += replied
+        seconds = ExpressionWrapper(
+            Extract(F("answered_at") - F("request_nudge__sent_at"), "epoch") / 60.0, output_field=FloatField()
+        )
+        minutes = F("minutes")
+        for day, bucket, n in (
+            requests.filter(answered, answered_at__gte=F("request_nudge__sent_at"))
+            .annotate(day=sent_day, minutes=Cast(Floor(seconds), IntegerField()))
+            .annotate(
+                bucket=Case(
+                    When(minutes__lt=60, then=minutes),
+                    When(minutes__lt=360, then=minutes - minutes % 5),
+                    When(minutes__lt=2880, then=minutes - minutes % 15),
+                    default=minutes - minutes % 60,
+                    output_field=IntegerField(),
+                )
+            )
+            .values_list("day", "bucket")
+            .annotate(n=Count("pk"))
+        ):
+            days.lengths[day, WAIT, "", int(bucket)] += n
+        return
+    zones: dict[str, zoneinfo.ZoneInfo] = {}
+    for sent_at, channel, time_zone, status, answered_at in requests.values_list(
+        "request_nudge__sent_at",
+        "request_nudge__channel",
+        "journey__patient__time_zone",
+        "status",
+        "answered_at",
+    ):
+        if sent_at is None:  # filtered out above; the type checker can't know
+            continue
+        day = sent_at.astimezone(zone).date()
+        key = _hour_key(channel, sent_at.astimezone(compliance_selectors.zone_of(time_zone, zones)).hour)
+        days.counts[day, SENT, key] += 1
+        if status == CheckIn.Status.ANSWERED:
+            days.counts[day, ANSWERED, key] += 1
+            if answered_at is not None and answered_at >= sent_at:
+                days.lengths[day, WAIT, "", wait_bucket((answered_at - sent_at).total_seconds())] += 1
+
+
+BARRIERS_BY_DAY_SQL = """
+SELECT (answer.answered_at AT TIME ZONE %s)::date, barrier.value, COUNT(*)
+FROM compliance_checkinanswer AS answer
+CROSS JOIN LATERAL jsonb_array_elements_text(
+    CASE WHEN jsonb_typeof(answer.barriers) = 'array' THEN answer.barriers ELSE '[]'::jsonb END
+) AS barrier(value)
+WHERE answer.answered_at >= %s AND answer.answered_at < %s
+GROUP BY 1, 2
+"""
+
+
+def _count_barriers(days: Days, since: datetime, until: datetime) -> None:
+    """Barriers named, by the day answered; an answer names each category once (``checkin_answer_record``)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(BARRIERS_BY_DAY_SQL, [settings.TIME_ZONE, since, until])
+            for day, value, n in cursor.fetchall():
+                days.counts[day, BARRIER, str(value)] += n
+        return
+    zone = clinic_zone()
+    for answered_at, barriers in CheckInAnswer.objects.filter(
+        answered_at__gte=since, answered_at__lt=until
+    ).values_list("answered_at", "barriers"):
+        for value in dict.fromkeys(barriers) if isinstance(barriers, list) else ():
+            days.counts[answered_at.astimezone(zone).date(), BARRIER, str(value)] += 1
+
+
+def _count_moves(days: Days, since: datetime, until: datetime) -> None:
+    """Journey moves per (from, to) by the day made; completed stays by the day they ended."""
+    zone = clinic_zone()
+    for day, from_stage, to_stage, n in (
+        StageChange.objects.filter(at__gte=since, at__lt=until)
+        .order_by()
+        .annotate(day=TruncDate("at", tzinfo=zone))
+        .values_list("day", "from_stage", "to_stage")
+        .annotate(n=Count("pk"))
+    ):
+        days.counts[day, MOVE, f"{from_stage}>{to_stage}"] += n
+    stays = StageChange.objects.filter(left_at__gte=since, left_at__lt=until).order_by()
+    if connection.vendor == "postgresql":
+        tenths = ExpressionWrapper(
+            Extract(F("left_at") - F("at"), "epoch") / 8640.0 + 0.5, output_field=FloatField()
+        )
+        whole = F("tenths")
+        for day, stage, length, n in (
+            stays.annotate(day=TruncDate("left_at", tzinfo=zone), tenths=Cast(Floor(tenths), IntegerField()))
+            .annotate(
+                length=Case(
+                    When(tenths__lt=300, then=whole), default=whole - whole % 10, output_field=IntegerField()
+                )
+            )
+            .values_list("day", "to_stage", "length")
+            .annotate(n=Count("pk"))
+        ):
+            days.lengths[day, STAY, stage, max(0, int(length))] += n
+        return
+    for stage, at, left_at in stays.values_list("to_stage", "at", "left_at"):
+        if left_at is not None:  # filtered out above; the type checker can't know
+            day = left_at.astimezone(zone).date()
+            days.lengths[day, STAY, stage, stay_bucket((left_at - at).total_seconds())] += 1
+
+
+def days_count(*, first: date, last: date, now: datetime, adherence_from: date | None = None) -> Days:
+    """Count the clinic days ``first`` to ``last`` (and adherence from ``adherence_from``, for a trend): seven
+    queries on PostgreSQL, six elsewhere, however many days or rows."""
+    days = Days()
+    since, until = start_of(first), min(start_of(last + timedelta(days=1)), now)
+    _count_adherence(days, adherence_from or first, last)
+    _count_requests(days, since, until, now)
+    _count_barriers(days, since, until)
+    _count_moves(days, since, until)
+    return days
+
+
+# --- Figures of a range, from summed days ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summed:
+    """A range's days summed: adherence per due day (for the weeks and the trend), the other counts per
+    (measure, key) over the range, the histograms per (measure, key), the patients' bitmap."""
+
+    adherence: dict[date, dict[str, int]]
+    counts: dict[tuple[str, str], int]
+    lengths: dict[tuple[str, str], dict[int, int]]
+    patients: int
+
+
+def summed(days: Days, *, start: date, end: date) -> Summed:
+    """``Days`` counted live, summed over ``start`` to ``end`` as the roll-ups' reads sum them."""
+    adherence: dict[date, dict[str, int]] = defaultdict(dict)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for (day, measure, key), n in days.counts.items():
+        if measure == ADHERENCE:
+            adherence[day][key] = adherence[day].get(key, 0) + n
+        elif start <= day <= end:
+            counts[measure, key] += n
+    for (day, measure, key, length), n in days.lengths.items():
+        if start <= day <= end:
+            lengths[measure, key][length] += n
+    bits = 0
+    for day, day_bits in days.patients.items():
+        if start <= day <= end:
+            bits |= day_bits
+    return Summed(adherence=adherence, counts=counts, lengths=lengths, patients=bits.bit_count())
+
+
+def _score(days: Iterable[dict[str, int]]) -> tuple[float | None, int]:
+    tally = dict.fromkeys(TALLY, 0)
+    for counts in days:
+        for name, n in counts.items():
+            tally[name] += n
+    return compliance_selectors.tally_score(tally)
+
+
+def _adherence(sums: Summed, start: date, end: date) -> tuple[ClinicAdherence, list[WeekAdherence]]:
+    previous_start = start - (end - start) - timedelta(days=1)
+    now = [counts for day, counts in sums.adherence.items() if start <= day <= end]
+    before = [counts for day, counts in sums.adherence.items() if previous_start <= day < start]
+    score, reports = _score(now)
+    adherence = ClinicAdherence(
+        window_start=start,
+        window_end=end,
+        score=score,
+        previous_score=_score(before)[0],
+        reports=reports,
+        patients=sums.patients,
+    )
+    by_week: dict[date, list[dict[str, int]]] = defaultdict(list)
+    for day, counts in sums.adherence.items():
+        if start <= day <= end:
+            by_week[day - timedelta(days=day.weekday())].append(counts)
+    weeks = []
+    monday = start - timedelta(days=start.weekday())
+    while monday <= end:
+        week_score, week_reports = _score(by_week.get(monday, []))
+        weeks.append(WeekAdherence(week=monday, score=week_score, reports=week_reports))
+        monday += timedelta(weeks=1)
+    return adherence, weeks
+
+
+def _responses(sums: Summed, since: datetime, until: datetime) -> ResponseRates:
+    channels: dict[str, list[int]] = {value: [0, 0] for value in Channel.values}
+    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for (measure, key), n in sorted(sums.counts.items()):
+        if measure not in (SENT, ANSWERED):
+            continue
+        channel, hour = key.rsplit(":", 1)
+        index = 0 if measure == SENT else 1
+        channels.setdefault(channel, [0, 0])[index] += n
+        hours[int(hour)][index] += n
+    median = histogram_median(sums.lengths.get((WAIT, ""), {}))
+    labels = dict(Channel.choices)
+    return ResponseRates(
+        since=since,
+        until=until,
+        by_channel=[
+            Rate(key=key, label=labels.get(key, key), sent=sent, answered=answered)
+            for key, (sent, answered) in channels.items()
+        ],
+        by_hour=[
+            Rate(key=str(hour), label=f"{hour:02d}:00–{hour:02d}:59", sent=sent, answered=answered)
+            for hour, (sent, answered) in sorted(hours.items())
+        ],
+        median_to_answer=None if median is None else timedelta(minutes=median),
+        sent=sum(sent for sent, _ in channels.values()),
+        answered=sum(answered for _, answered in channels.values()),
+    )
+
+
+def _barriers(sums: Summed) -> list[tuple[str, int]]:
+    counts: dict[str, int] = defaultdict(int)
+    for (measure, key), n in sums.counts.items():
+        if measure == BARRIER:
+            counts[BARRIER_LABELS.get(key, key)] += n
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _funnel(sums: Summed) -> list[FunnelStep]:
+    moves: dict[tuple[str, str], int] = {}
+    for (measure, key), n in sums.counts.items():
+        if measure == MOVE:
+            from_stage, to_stage = key.split(">", 1)
+            moves[from_stage, to_stage] = n
+    conversion = conversion_of_moves(moves)
+    medians = {
+        key: histogram_median(histogram)
+        for (measure, key), histogram in sums.lengths.items()
+        if measure == STAY
+    }
+    steps = []
+    for stage, following in zip(PATH, [*PATH[1:], None], strict=True):
+        median = medians.get(stage)
+        steps.append(
+            FunnelStep(
+                stage=stage,
+                entered=conversion[stage][0],
+                went_on=conversion[stage][1],
+                next_stage=following,
+                median_days=None if median is None else round(median / 10, 1),
+            )
+        )
+    return steps
+
+
+@dataclass(frozen=True)
+class RangeCounts:
+    """The parts of ``dashboard.figures.RangeFigures`` (which adds ``as_of``)."""
+
+    adherence: ClinicAdherence
+    weekly: list[WeekAdherence]
+    responses: ResponseRates
+    barriers: list[tuple[str, int]]
+    funnel: list[FunnelStep]
+
+
+def figures_of(sums: Summed, *, start: date, end: date, now: datetime) -> RangeCounts:
+    """Insights' figures for ``start`` to ``end`` from its summed days. The funnel's median days are those of
+    the stays that ended in the range."""
+    adherence, weekly = _adherence(sums, start, end)
+    until = min(now, start_of(end + timedelta(days=1)))
+    return RangeCounts(
+        adherence=adherence,
+        weekly=weekly,
+        responses=_responses(sums, start_of(start), until),
+        barriers=_barriers(sums),
+        funnel=_funnel(sums),
+    )
+
+
+def previous_start(start: date, end: date) -> date:
+    return start - timedelta(days=(end - start).days + 1)
+
+
+def figures_count(*, start: date, end: date, now: datetime) -> RangeCounts:
+    """The range's figures counted now: its days counted live, summed, as the roll-ups would be."""
+    days = days_count(first=start, last=end, now=now, adherence_from=previous_start(start, end))
+    return figures_of(summed(days, start=start, end=end), start=start, end=end, now=now)
+
+
+# --- Reading the roll-ups --------------------------------------------------------------------------------
+
+
+def _fresh_since(now: datetime) -> datetime:
+    return now - timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS)
+
+
+def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCounts, datetime] | None:
+    """The range's figures from the roll-ups, and when they were counted; None unless every day of the range
+    and of the range before it is counted, and counted fresh if it could still change. Five queries, however
+    long the range."""
+    before = previous_start(start, end)
+    state = DailyFiguresDay.objects.filter(day__gte=before, day__lte=end).aggregate(
+        days=Count("pk"),
+        stale=Count("pk", filter=Q(final=False, counted_at__lt=_fresh_since(now))),
+        oldest_open=Min("counted_at", filter=Q(final=False)),
+        newest=Max("counted_at"),
+    )
+    if state["days"] != (end - before).days + 1 or state["stale"]:
+        return None
+    # A final day's count never changes, whenever it was made: the figures are as of the oldest count of a
+    # day that could still change, or of the latest count when none could.
+    as_of = state["oldest_open"] or state["newest"]
+    adherence: dict[date, dict[str, int]] = defaultdict(dict)
+    for day, key, n in DailyFigures.objects.filter(
+        day__gte=before, day__lte=end, measure=ADHERENCE
+    ).values_list("day", "key", "n"):
+        adherence[day][key] = n
+    in_range = Q(day__gte=start, day__lte=end)
+    counts = {
+        (measure, key): n
+        for measure, key, n in DailyFigures.objects.filter(in_range)
+        .exclude(measure=ADHERENCE)
+        .order_by()
+        .values("measure", "key")
+        .annotate(total=Sum("n"))
+        .values_list("measure", "key", "total")
+    }
+    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for measure, key, length, n in (
+        DailyLengths.objects.filter(in_range)
+        .order_by()
+        .values("measure", "key", "length")
+        .annotate(total=Sum("n"))
+        .values_list("measure", "key", "length", "total")
+    ):
+        lengths[measure, key][length] = n
+    bits = 0
+    for stored in DailyPatients.objects.filter(in_range).values_list("bits", flat=True):
+        bits |= int.from_bytes(bytes(stored), "little")
+    sums = Summed(adherence=adherence, counts=counts, lengths=lengths, patients=bits.bit_count())
+    return figures_of(sums, start=start, end=end, now=now), as_of
+
+
+# --- Refreshing the roll-ups -----------------------------------------------------------------------------
+
+
+def _chunks(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Runs of consecutive days, cut to ``CHUNK_DAYS`` at most."""
+    run: list[date] = []
+    for day in sorted(days):
+        if run and (day != run[-1] + timedelta(days=1) or len(run) == CHUNK_DAYS):
+            yield run[0], run[-1]
+            run = []
+        run.append(day)
+    if run:
+        yield run[0], run[-1]
+
+
+def _bitmap(bits: int) -> bytes:
+    return bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+
+
+@transaction.atomic
+def _store(first: date, last: date, *, now: datetime, final_before: date) -> None:
+    """Count the days ``first`` to ``last`` and replace their rows: a fixed number of statements."""
+    days = days_count(first=first, last=last, now=now)
+    span = Q(day__gte=first, day__lte=last)
+    for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
+        model.objects.filter(span).delete()
+    DailyFigures.objects.bulk_create(
+        DailyFigures(day=day, measure=measure, key=key, n=n)
+        for (day, measure, key), n in days.counts.items()
+        if n and first <= day <= last
+    )
+    DailyLengths.objects.bulk_create(
+        DailyLengths(day=day, measure=measure, key=key, length=length, n=n)
+        for (day, measure, key, length), n in days.lengths.items()
+        if n and first <= day <= last
+    )
+    DailyPatients.objects.bulk_create(
+        DailyPatients(day=day, bits=_bitmap(bits))
+        for day, bits in days.patients.items()
+        if bits and first <= day <= last
+    )
+    DailyFiguresDay.objects.bulk_create(
+        DailyFiguresDay(
+            day=first + timedelta(days=i), counted_at=now, final=first + timedelta(days=i) < final_before
+        )
+        for i in range((last - first).days + 1)
+    )
+
+
+def _locked() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK])
+
+
+def rollups_forget() -> None:
+    """Mark every day as never counted, so the next refresh counts them all again: after rows were written
+    for past days without the services (``seed_scale``). Until then a range is counted live."""
+    DailyFiguresDay.objects.all().delete()
+
+
+def rollups_refresh(*, now: datetime | None = None, everything: bool = False) -> int:
+    """Count the days never counted (back to ``FILL_DAYS``) and those that can still change, a chunk of at
+    most ``CHUNK_DAYS`` per transaction (a run cut short keeps the chunks it finished); ``everything``
+    recounts every day (after a bulk load). Skipped while another refresh holds the lock. Returns how many days
+    were counted."""
+    now = now or timezone.now()
+    today = timezone.localdate(now, clinic_zone())
+    first = today - timedelta(days=FILL_DAYS - 1)
+    final_before = today - timedelta(days=recount_days(amend_hours=ClinicSettings.load().amend_hours) - 1)
+    if not _locked():
+        return 0
+    try:
+        counted = dict(DailyFiguresDay.objects.values_list("day", "final"))
+        done = set() if everything else {day for day, final in counted.items() if final}
+        wanted = [first + timedelta(days=i) for i in range(FILL_DAYS)]
+        todo = [day for day in wanted if day not in done]
+        for chunk_first, chunk_last in _chunks(todo):
+            _store(chunk_first, chunk_last, now=now, final_before=final_before)
+        if min(counted, default=first) < first:  # days gone by: once a day
+            for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
+                model.objects.filter(day__lt=first).delete()
+        return len(todo)
+    finally:
+        _unlock()
