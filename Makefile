@@ -72,8 +72,8 @@ run: demo
 	@echo "Alliance CRM on http://127.0.0.1:$(PORT) — Ctrl-C stops the web server, worker and beat."
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
-# The suite runs on every core through pytest-xdist (about 14 minutes in one process on the 2-core CI machine,
-# under 10 on two workers). PYTEST_XDIST=0 runs it in one process (so does -n0 in PYTEST_ARGS, which comes last);
+# The suite runs on every core through pytest-xdist (13–17 minutes in one process on the 2-core CI machine,
+# about 8 on two workers: README, Tests). PYTEST_XDIST=0 runs it in one process (so does -n0 in PYTEST_ARGS, which comes last);
 # PYTEST_XDIST=3 picks the number of workers.
 PYTEST_XDIST ?= auto
 test: install
