@@ -8,37 +8,30 @@ out in Python from one query's rows. How a report scores is ``compliance.scoring
 
 from __future__ import annotations
 
-import statistics
 import zoneinfo
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import (
     Count,
-    ExpressionWrapper,
     F,
-    FloatField,
     Func,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Sum,
 )
-from django.db.models.functions import Extract
 from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
-from journeys.selectors.pipeline import Median
 from nudges.models import InboundMessage, Kind, Nudge
-from patients.models import CareTeamMember, Channel, Patient
+from patients.models import CareTeamMember, Patient
 
 from .models import Alert, Barrier, CheckInAnswer, ComplianceLog, CourseCorrection
 from .scoring import Adherence, score_of
@@ -224,25 +217,9 @@ def zone_of(name: str, cache: dict[str, zoneinfo.ZoneInfo]) -> zoneinfo.ZoneInfo
     return cache[name]
 
 
-def _requests(*, since: datetime, until: datetime) -> QuerySet[CheckIn]:
-    """The check-ins whose request nudge was sent between ``since`` and ``until`` and that have closed."""
-    # A request goes out on its check-in's due day (quiet hours only push it later, and a check-in closes days
-    # after it is due): the due-day window lets the check-in side use its index too.
-    due = Q(
-        due_on__gte=since.date() - timedelta(days=REQUEST_LATE_DAYS),
-        due_on__lte=until.date() + timedelta(days=1),
-    )
-    return (
-        CheckIn.objects.filter(due, request_nudge__sent_at__gte=since, request_nudge__sent_at__lte=until)
-        .filter(kind=CheckIn.Kind.PROGRAM)
-        .exclude(status=CheckIn.Status.SCHEDULED, closes_at__gt=until)
-        .order_by()
-    )
-
-
 def checkin_requests(*, since: datetime, until: datetime, closed_by: datetime) -> QuerySet[CheckIn]:
     """The check-ins whose request nudge was sent from ``since`` (inclusive) to ``until`` (exclusive) and that
-    had closed by ``closed_by``: the same selection as the response rates', for Insights' daily roll-ups."""
+    had closed by ``closed_by``: the requests Insights' response rates count, read by its daily roll-ups."""
     due = Q(
         due_on__gte=since.date() - timedelta(days=REQUEST_LATE_DAYS),
         due_on__lte=until.date() + timedelta(days=1),
@@ -261,84 +238,6 @@ class LocalHour(Func):
     template = "EXTRACT(HOUR FROM %(expressions)s)"
     arg_joiner = " AT TIME ZONE "
     output_field = IntegerField()
-
-
-def _rates_in_sql(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta | None]:
-    """PostgreSQL counts the requests and answers per channel and local hour, and takes the median wait:
-    two queries, a few dozen rows back, whatever the range holds."""
-    answered = Q(status=CheckIn.Status.ANSWERED)
-    channels: dict[str, list[int]] = {value: [0, 0] for value in Channel.values}
-    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for channel, hour, sent, replied in (
-        requests.annotate(
-            hour=LocalHour(F("request_nudge__sent_at"), F("journey__patient__time_zone")),
-        )
-        .values_list("request_nudge__channel", "hour")
-        .annotate(sent=Count("pk"), replied=Count("pk", filter=answered))
-    ):
-        for tally in (channels.setdefault(channel, [0, 0]), hours[int(hour)]):
-            tally[0] += sent
-            tally[1] += replied
-    wait = ExpressionWrapper(
-        Extract(F("answered_at") - F("request_nudge__sent_at"), "epoch"), output_field=FloatField()
-    )
-    median = requests.filter(answered, answered_at__gte=F("request_nudge__sent_at")).aggregate(
-        median=Median(wait)
-    )["median"]
-    return channels, hours, None if median is None else timedelta(seconds=median)
-
-
-def _rates_in_python(requests: QuerySet[CheckIn]) -> tuple[dict, dict, timedelta | None]:
-    """Elsewhere the requests come back one row each and Python reads each patient's clock: one query."""
-    zones: dict[str, zoneinfo.ZoneInfo] = {}
-    channels: dict[str, list[int]] = {value: [0, 0] for value in Channel.values}
-    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    waits: list[float] = []
-    for sent_at, channel, time_zone, status, answered_at in requests.values_list(
-        "request_nudge__sent_at",
-        "request_nudge__channel",
-        "journey__patient__time_zone",
-        "status",
-        "answered_at",
-    ):
-        if sent_at is None:  # filtered out above; the type checker can't know
-            continue
-        answered = status == CheckIn.Status.ANSWERED
-        hour = sent_at.astimezone(zone_of(time_zone, zones)).hour
-        for tally in (channels.setdefault(channel, [0, 0]), hours[hour]):
-            tally[0] += 1
-            tally[1] += answered
-        if answered and answered_at is not None and answered_at >= sent_at:
-            waits.append((answered_at - sent_at).total_seconds())
-    return channels, hours, timedelta(seconds=statistics.median(waits)) if waits else None
-
-
-def checkin_response_rates(*, since: datetime, until: datetime) -> ResponseRates:
-    """Of the check-ins whose request nudge was sent between ``since`` and ``until``, how many were
-    answered: by channel, by the hour it reached the patient in their own time zone, and the median time
-    from request to answer. A check-in still open is left out until it closes. Counted in SQL on
-    PostgreSQL (two queries), in Python from one query's rows elsewhere."""
-    requests = _requests(since=since, until=until)
-    if connection.vendor == "postgresql":
-        channels, hours, median = _rates_in_sql(requests)
-    else:
-        channels, hours, median = _rates_in_python(requests)
-    labels = dict(Channel.choices)
-    return ResponseRates(
-        since=since,
-        until=until,
-        by_channel=[
-            Rate(key=key, label=labels.get(key, key), sent=sent, answered=answered)
-            for key, (sent, answered) in channels.items()
-        ],
-        by_hour=[
-            Rate(key=str(hour), label=f"{hour:02d}:00–{hour:02d}:59", sent=sent, answered=answered)
-            for hour, (sent, answered) in sorted(hours.items())
-        ],
-        median_to_answer=median,
-        sent=sum(sent for sent, _ in channels.values()),
-        answered=sum(answered for _, answered in channels.values()),
-    )
 
 
 @dataclass(frozen=True)
@@ -374,89 +273,11 @@ def tally_score(tally: Mapping[str, int | None]) -> tuple[float | None, int]:
     return round(100 * points / reports, 1), reports
 
 
-def clinic_adherence(*, today: date, window_days: int) -> ClinicAdherence:
-    """Every patient's item reports in the check-ins due in the window, scored together, the window before
-    for the trend, and how many patients reported. One aggregate over the answers' tallies (each answer
-    carries its due day and its done/partly/missed counts), read from one index on PostgreSQL."""
-    start = today - timedelta(days=window_days - 1)
-    previous_start = start - timedelta(days=window_days)
-    now, before = Q(due_on__gte=start), Q(due_on__lt=start)
-    reported = Q(done__gt=0) | Q(partly__gt=0) | Q(missed__gt=0)
-    sums = CheckInAnswer.objects.filter(due_on__gte=previous_start, due_on__lte=today).aggregate(
-        **{f"{name}_now": Sum(name, filter=now) for name in TALLY},
-        **{f"{name}_before": Sum(name, filter=before) for name in TALLY},
-        patients=Count("patient_id", distinct=True, filter=now & reported),
-    )
-    current, reports = tally_score({name: sums[f"{name}_now"] for name in TALLY})
-    return ClinicAdherence(
-        window_start=start,
-        window_end=today,
-        score=current,
-        previous_score=tally_score({name: sums[f"{name}_before"] for name in TALLY})[0],
-        reports=reports,
-        patients=sums["patients"],
-    )
-
-
 @dataclass(frozen=True)
 class WeekAdherence:
     week: date  # the Monday that starts it
     score: float | None  # None: no item reported in check-ins due that week
     reports: int
-
-
-def clinic_weekly_adherence(*, start: date, end: date) -> list[WeekAdherence]:
-    """Every patient's item reports scored together, per week of check-ins due from ``start`` to ``end`` (the
-    weeks that overlap the range, Monday first). One query: the answers' tallies summed per due day."""
-    first = start - timedelta(days=start.weekday())
-    counts: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TALLY, 0))
-    for due_on, *sums in (
-        CheckInAnswer.objects.filter(due_on__gte=start, due_on__lte=end)
-        .order_by()
-        .values("due_on")
-        .annotate(**{name: Sum(name) for name in TALLY})
-        .values_list("due_on", *TALLY)
-    ):
-        if due_on is None:  # filtered out above; the type checker can't know
-            continue
-        tally = counts[due_on - timedelta(days=due_on.weekday())]
-        for name, n in zip(TALLY, sums, strict=True):
-            tally[name] += n or 0
-    weeks = []
-    monday = first
-    while monday <= end:
-        score, reports = tally_score(counts[monday]) if monday in counts else (None, 0)
-        weeks.append(WeekAdherence(week=monday, score=score, reports=reports))
-        monday += timedelta(weeks=1)
-    return weeks
-
-
-BARRIER_COUNTS_SQL = """
-SELECT barrier.value, COUNT(*) FROM compliance_checkinanswer AS answer
-CROSS JOIN LATERAL jsonb_array_elements_text(
-    CASE WHEN jsonb_typeof(answer.barriers) = 'array' THEN answer.barriers ELSE '[]'::jsonb END
-) AS barrier(value)
-WHERE answer.answered_at >= %s AND answer.answered_at <= %s
-GROUP BY barrier.value
-"""
-
-
-def common_barriers(*, since: datetime, until: datetime) -> list[tuple[str, int]]:
-    """How many answers named each barrier category, most common first. One query: counted in SQL on
-    PostgreSQL (an answer names each category once, ``checkin_answer_record`` sees to it), in Python from
-    the answers' lists elsewhere."""
-    counts: Counter[str] = Counter()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(BARRIER_COUNTS_SQL, [since, until])
-            for value, n in cursor.fetchall():
-                counts[BARRIER_LABELS.get(value, str(value))] += n
-    else:
-        for barriers in CheckInAnswer.objects.filter(
-            answered_at__gte=since, answered_at__lte=until
-        ).values_list("barriers", flat=True):
-            counts.update(barrier_labels(barriers))
-    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def open_alert_count() -> int:

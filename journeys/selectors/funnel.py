@@ -1,13 +1,12 @@
-"""The journey funnel for Insights: along the path from inquiry to advocate, how many journeys entered each stage
-in a period, how many of them went on to the next, and the median days a stay took. Two queries."""
+"""A step of the journey funnel Insights shows: along the path from inquiry to advocate, how many journeys entered
+a stage in a period, how many of them went on to the next, and the median days a stay took (counted from the
+daily roll-ups, ``dashboard.rollups``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from ..models import PATH, Stage, StageChange
-from .pipeline import stage_conversion, stage_median_days
+from ..models import Stage
 
 
 @dataclass(frozen=True)
@@ -32,20 +31,3 @@ class FunnelStep:
         if self.next_stage is None or not self.entered:
             return None
         return round(100 * self.went_on / self.entered, 1)
-
-
-def journey_funnel(*, since: datetime, until: datetime) -> list[FunnelStep]:
-    """The path's stages in order, over the moves made from ``since`` (inclusive) to ``until`` (exclusive)."""
-    changes = StageChange.objects.filter(at__gte=since, at__lt=until)
-    conversion = stage_conversion(changes)
-    medians = stage_median_days(changes, until=until)
-    return [
-        FunnelStep(
-            stage=stage,
-            entered=conversion[stage][0],
-            went_on=conversion[stage][1],
-            next_stage=following,
-            median_days=medians.get(stage),
-        )
-        for stage, following in zip(PATH, [*PATH[1:], None], strict=True)
-    ]
