@@ -655,8 +655,8 @@ def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
         with CaptureQueriesContext(connection) as captured:
             client.get(url, secure=True)
         queries = [q["sql"] for q in captured.captured_queries]  # now: the next request empties the log
-        # The reads: what the page costs the database (writes — audit rows, the session — are replayed with
-        # the page's own cost measured in its p95, never twice into the tables).
+        # The reads are replayed for the floor; the writes (audit rows, the session) never go twice into the
+        # tables: write_seconds times them as the page runs them.
         statements = [sql for sql in queries if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
         times: list[float] = []
         budget_end = time.monotonic() + PAGE_BUDGET_SECONDS
