@@ -10,7 +10,7 @@ from accounts.widgets import PlainSelect
 from journeys.models import Stage
 from journeys.selectors.patients import NO_JOURNEY, STAGE_ORDER
 from patients.models import Patient
-from patients.selectors import lead_candidates
+from patients.selectors import lead_choices
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -67,7 +67,7 @@ class PatientListForm(forms.Form):
         self.fields["lead"].choices = [
             ("", "Any lead"),
             ("0", "No lead yet"),
-            *((str(u.pk), str(u)) for u in lead_candidates()),
+            *lead_choices(),
         ]
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("class", "form-control" if name == "q" else "form-select")

@@ -22,10 +22,22 @@ from .validation import (
 )
 
 
+class _PractitionerNames(forms.models.ModelChoiceIterator):
+    """The options as ``(id, name)`` read with ``values_list``: the field's one query, without a ``User`` built
+    for each of a clinic group's hundreds of practitioners on every page that shows the select."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for pk, display_name, username in self.queryset.values_list("pk", "display_name", "username"):
+            yield (pk, display_name or username)  # as ``User.__str__`` names them
+
+
 class PractitionerChoiceField(forms.ModelChoiceField):
     widget = (
         PlainSelect  # a clinic's hundreds of practitioners: options joined in Python, not a template each
     )
+    iterator = _PractitionerNames
 
     def label_from_instance(self, obj):
         return str(obj)

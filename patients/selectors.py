@@ -249,6 +249,15 @@ def lead_candidates() -> QuerySet:
     return get_user_model().objects.filter(is_active=True, role__in=PRACTISING_ROLES)
 
 
+def lead_choices() -> list[tuple[str, str]]:
+    """``(id, name)`` of every lead candidate, in name order, for a filter's options: one query and no model
+    instance each (a clinic group has hundreds of practitioners on every list page's filter bar)."""
+    return [
+        (str(pk), display_name or username)  # as ``User.__str__`` names them
+        for pk, display_name, username in lead_candidates().values_list("pk", "display_name", "username")
+    ]
+
+
 def team_candidates() -> QuerySet:
     return get_user_model().objects.filter(is_active=True)
 

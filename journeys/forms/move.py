@@ -5,7 +5,7 @@ from crispy_forms.layout import Field, Layout
 from django import forms
 
 from accounts.widgets import PlainSelect
-from patients.selectors import lead_candidates
+from patients.selectors import lead_choices
 
 from ..models import OFF_PATH, ExitReason, Journey, Stage
 from ..selectors.pipeline import program_choices
@@ -73,7 +73,7 @@ class PipelineFilterForm(forms.Form):
         self.fields["lead"].choices = [
             ("", "Any lead"),
             ("0", "No lead yet"),
-            *((str(u.pk), str(u)) for u in lead_candidates()),
+            *lead_choices(),
         ]
         self.fields["program"].choices = [
             ("", "Any program"),

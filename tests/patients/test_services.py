@@ -234,3 +234,31 @@ def test_duplicates_are_found_by_email_or_phone(staff):
 def test_inactive_users_are_not_lead_candidates(practitioner):
     UserFactory(role="practitioner", username="gone", is_active=False)
     assert list(selectors.lead_candidates()) == [practitioner]
+
+
+def test_lead_choices_name_the_candidates_in_order_without_the_inactive(practitioner):
+    UserFactory(role="practitioner", username="gone", is_active=False)
+    UserFactory(role="practitioner", username="zed", display_name="")
+    UserFactory(role="practitioner", username="amy1", display_name="Amy Adams")
+    UserFactory(role="staff", username="desk", display_name="Front desk")
+    expected = [(str(u.pk), str(u)) for u in selectors.lead_candidates().order_by("display_name", "username")]
+    assert selectors.lead_choices() == expected
+    assert ("Front desk" not in dict(expected).values()) and "zed" in dict(expected).values()
+
+
+def test_the_practitioner_select_names_each_candidate_once_in_order(practitioner, django_assert_num_queries):
+    from patients.forms import ChangeLeadForm
+
+    UserFactory(role="practitioner", username="zed", display_name="")
+    UserFactory(role="practitioner", username="amy1", display_name="Amy <b>Adams</b>")
+    UserFactory(role="practitioner", username="gone", is_active=False)
+    field = ChangeLeadForm().fields["lead"]
+    with django_assert_num_queries(1):
+        options = [*iter(field.choices)]  # list() would count them first
+    expected = [(u.pk, str(u)) for u in selectors.lead_candidates().order_by("display_name", "username")]
+    assert options == [("", field.empty_label), *expected]
+    with django_assert_num_queries(1):
+        markup = str(ChangeLeadForm()["lead"])
+    assert "Amy &lt;b&gt;Adams&lt;/b&gt;" in markup and ">zed</option>" in markup and "gone" not in markup
+    form = ChangeLeadForm(data={"lead": str(practitioner.pk)})
+    assert form.is_valid() and form.cleaned_data["lead"] == practitioner  # choosing still gives the user
