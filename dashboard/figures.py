@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from compliance.models import ClinicSettings
 from compliance.selectors import ClinicAdherence, Rate, ResponseRates, WeekAdherence
+from journeys.selectors.advocates import referrals_by_day
 from journeys.selectors.funnel import FunnelStep
 from journeys.selectors.pipeline import Flow, pipeline_flow_with_counts
 
@@ -29,6 +30,7 @@ from .forms import PRESETS
 from .models import Figures
 
 PIPELINE_FLOW = "pipeline:flow"
+REFERRALS = "referrals:by-day"  # referred patients added each day, and how many reached commitment
 # The quick ranges Insights offers (days ending today), besides the clinic's own adherence window.
 PRESET_DAYS = tuple(days for days, _ in PRESETS)
 
@@ -89,6 +91,22 @@ def range_figures(*, start: date, end: date) -> RangeFigures:
     return range_figures_count(start=start, end=end, now=now)
 
 
+def referrals_stored(*, start: date, end: date) -> tuple[int, int] | None:
+    """The referred patients added from ``start`` to ``end`` (the clinic's days, both included) and how many
+    of them reached commitment, from the summary when it holds them fresh (one query), else None. Whether a
+    patient has committed changes any day after they were added, so the summary recounts every day of the
+    roll-ups' span each time; read from it, a range costs the same at any size."""
+    stored = _stored(REFERRALS)
+    if stored is None:
+        return None
+    patients = committed = 0
+    for day, (n, of_them) in stored.data["days"].items():
+        if start.isoformat() <= day <= end.isoformat():  # ISO dates order as the days do
+            patients += n
+            committed += of_them
+    return patients, committed
+
+
 def pipeline_flow_stored() -> Flow | None:
     """The whole clinic's pipeline flow from the summary when fresh (one query), else None."""
     stored = _stored(PIPELINE_FLOW)
@@ -119,8 +137,11 @@ def figures_refresh(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     today = timezone.localdate(now)
     rollups.rollups_refresh(now=now)
-    keys = [PIPELINE_FLOW]
+    keys = [PIPELINE_FLOW, REFERRALS]
     _store(PIPELINE_FLOW, now, _encode_flow(pipeline_flow_with_counts(now=now)))
+    first = today - timedelta(days=rollups.FILL_DAYS - 1)
+    by_day = referrals_by_day(since=rollups.start_of(first), until=now, zone=rollups.clinic_zone())
+    _store(REFERRALS, now, {"days": {day.isoformat(): list(pair) for day, pair in sorted(by_day.items())}})
     for start, end in refreshed_ranges(today, window_days=ClinicSettings.load().window_days):
         keys.append(_range_key(start, end))
         rolled = rollups.figures_stored(start=start, end=end, now=now)

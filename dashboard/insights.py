@@ -22,7 +22,7 @@ from journeys.selectors.advocates import AdvocacyFigures, advocacy_figures
 from journeys.selectors.funnel import FunnelStep
 
 from . import charts
-from .figures import range_figures
+from .figures import range_figures, referrals_stored
 from .forms import InsightsRangeForm, preset_ranges
 
 
@@ -37,7 +37,7 @@ class Insights:
     barriers: list[tuple[str, int]]
     funnel: list[FunnelStep]
     open_alerts: int
-    advocacy: AdvocacyFigures  # counted live: advocates and referrals are few
+    advocacy: AdvocacyFigures  # counted live, but for the referred patients added (kept by beat when fresh)
     as_of: datetime | None = None  # when the figures were counted (the beat task's summary); None: now
 
     @property
@@ -63,7 +63,7 @@ def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
         funnel=figures.funnel,
         open_alerts=compliance_selectors.open_alert_count(),
         as_of=figures.as_of,
-        advocacy=advocacy_figures(since=since, until=until),
+        advocacy=advocacy_figures(since=since, until=until, referred=referrals_stored(start=start, end=end)),
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import TruncDate
 
 from patients.models import AdvocateLink, Patient, Testimonial
 from patients.selectors import advocates
@@ -75,16 +76,41 @@ class AdvocacyFigures:
     referred_committed: int  # of those, how many have reached the commitment consult
 
 
-def advocacy_figures(*, since: datetime, until: datetime) -> AdvocacyFigures:
-    """Insights' advocacy figures. Four queries."""
-    referred = Patient.objects.filter(referred_by__isnull=False, created_at__gte=since, created_at__lt=until)
-    counts = referred.aggregate(patients=Count("pk"), committed=Count("pk", filter=Q(_reached_commitment())))
+def _referred(*, since: datetime, until: datetime):
+    return Patient.objects.filter(referred_by__isnull=False, created_at__gte=since, created_at__lt=until)
+
+
+def referrals_by_day(*, since: datetime, until: datetime, zone: tzinfo) -> dict[date, tuple[int, int]]:
+    """Referred patients added each day (``zone``'s days) from ``since`` to ``until``, and how many of them
+    have reached the commitment consult: ``{day: (patients, committed)}``, days with none left out. One
+    query; the beat task keeps it for Insights (``dashboard.figures``), as a range's count grows with it."""
+    return {
+        day: (patients, committed)
+        for day, patients, committed in _referred(since=since, until=until)
+        .order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day")
+        .annotate(patients=Count("pk"), committed=Count("pk", filter=Q(_reached_commitment())))
+        .values_list("day", "patients", "committed")
+    }
+
+
+def advocacy_figures(
+    *, since: datetime, until: datetime, referred: tuple[int, int] | None = None
+) -> AdvocacyFigures:
+    """Insights' advocacy figures: four queries, three when ``referred`` (the referred patients added in the
+    period and how many of them committed) is already known."""
+    if referred is None:
+        counts = _referred(since=since, until=until).aggregate(
+            patients=Count("pk"), committed=Count("pk", filter=Q(_reached_commitment()))
+        )
+        referred = (counts["patients"], counts["committed"])
     return AdvocacyFigures(
         advocates=Journey.objects.filter(stage=Stage.ADVOCATE).count(),
         testimonials_shown=Testimonial.objects.filter(withdrawn_at__isnull=True).count(),
         referred_inquiries=Inquiry.objects.filter(
             referred_by__isnull=False, received_at__gte=since, received_at__lt=until
         ).count(),
-        referred_patients=counts["patients"],
-        referred_committed=counts["committed"],
+        referred_patients=referred[0],
+        referred_committed=referred[1],
     )

@@ -173,3 +173,65 @@ def test_insights_show_advocates_and_referrals(client_for, staff, practitioner):
     assert (figures.testimonials_shown, figures.referred_patients, figures.referred_committed) == (1, 1, 1)
     body = client_for(staff).get(reverse("dashboard:insights")).content.decode()
     assert 'id="insights-advocacy"' in body and "Advocates and referrals" in body
+
+
+def test_insights_read_the_referrals_beat_counted_and_count_them_live_once_stale(
+    client_for, staff, practitioner, time_machine
+):
+    from datetime import UTC, date, datetime
+
+    from django.conf import settings
+
+    from dashboard import figures
+
+    now = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # noon in New York, the clinic's zone
+    advocate = PatientFactory()
+    # Referred patients added on 10, 20 and 30 November (two on the 20th, one committed), one added before
+    # midnight New York time on the 24th (the 25th in UTC), one not referred.
+    for added, committed in [
+        (datetime(2026, 11, 10, 15, tzinfo=UTC), True),
+        (datetime(2026, 11, 20, 15, tzinfo=UTC), True),
+        (datetime(2026, 11, 20, 16, tzinfo=UTC), False),
+        (datetime(2026, 11, 25, 3, tzinfo=UTC), False),
+        (datetime(2026, 11, 30, 15, tzinfo=UTC), True),
+    ]:
+        time_machine.move_to(added, tick=False)
+        referred_to(advocate, practitioner, committed=committed)
+    PatientFactory()
+    time_machine.move_to(now, tick=False)
+    figures.figures_refresh(now=now)
+
+    ranges = [(date(2026, 11, 1), date(2026, 12, 1)), (date(2026, 11, 20), date(2026, 11, 20)),
+              (date(2026, 11, 21), date(2026, 11, 24)), (date(2026, 11, 25), date(2026, 11, 30)),
+              (date(2026, 11, 11), date(2026, 11, 19))]  # fmt: skip
+    expected = [(5, 3), (2, 1), (1, 0), (1, 1), (0, 0)]
+    for (start, end), counts in zip(ranges, expected, strict=True):
+        assert figures.referrals_stored(start=start, end=end) == counts
+        since = timezone.make_aware(datetime.combine(start, datetime.min.time()))
+        until = timezone.make_aware(datetime.combine(end + timedelta(days=1), datetime.min.time()))
+        live = advocacy_figures(since=since, until=until)
+        assert (live.referred_patients, live.referred_committed) == counts
+
+    # Two of them commit after the count: Insights shows the first once beat counts again, and counts the
+    # referrals itself once beat's count is stale.
+    not_yet = list(advocate.referrals.filter(journeys__stage=Stage.INQUIRY).order_by("created_at"))
+    assert len(not_yet) == 2
+
+    def commit(patient):
+        journey = patient.journeys.get()
+        for stage in (Stage.DISCOVERY, Stage.INTAKE, Stage.COMMITMENT):
+            journey_move(journey=journey, to_stage=stage, actor=practitioner)
+
+    url = f"{reverse('dashboard:insights')}?start=2026-11-01&end=2026-12-01"
+
+    def shown():
+        return client_for(staff).get(url).context["insights"].advocacy.referred_committed
+
+    commit(not_yet[0])
+    assert shown() == 3  # as beat counted them
+    figures.figures_refresh(now=now)
+    assert shown() == 4
+    commit(not_yet[1])
+    time_machine.move_to(now + timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS + 1), tick=False)
+    assert figures.referrals_stored(start=date(2026, 11, 1), end=date(2026, 12, 1)) is None
+    assert shown() == 5

@@ -197,7 +197,9 @@ def test_insights_reads_the_summary_for_a_usual_range_and_says_when_it_was_count
     journey, items = plan
     answer(journey, items, date(2026, 11, 23), ["done", "done", "partial", "missed"])
     time_machine.move_to(datetime(2026, 12, 1, 14, 20, tzinfo=UTC), tick=False)
-    assert refresh_figures() == 5  # the pipeline's flow and the 14, 28, 56 and 91 days ending today
+    assert (
+        refresh_figures() == 6
+    )  # the pipeline's flow, the referrals by day and the 14, 28, 56 and 91 days ending today
     answer(journey, items, date(2026, 11, 30), ["missed", "missed", "missed", "missed"])
     time_machine.move_to(datetime(2026, 12, 1, 14, 25, tzinfo=UTC), tick=False)
     client = client_for(staff)
@@ -234,7 +236,9 @@ def test_the_summary_keeps_only_todays_ranges(time_machine):
     time_machine.move_to(NOW + timedelta(days=1), tick=False)
     figures.figures_refresh()
     keys = set(Figures.objects.values_list("key", flat=True))
-    assert len(keys) == 5 and all(key.endswith("2026-12-02") for key in keys - {figures.PIPELINE_FLOW})
+    assert len(keys) == 6 and all(
+        key.endswith("2026-12-02") for key in keys - {figures.PIPELINE_FLOW, figures.REFERRALS}
+    )
 
 
 def test_the_whole_clinics_board_reads_its_flow_from_the_summary_a_narrowed_one_counts_its_own(
