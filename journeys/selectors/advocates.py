@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from patients.models import AdvocateLink, Patient, Testimonial
@@ -76,7 +76,7 @@ class AdvocacyFigures:
     referred_committed: int  # of those, how many have reached the commitment consult
 
 
-def _referred(*, since: datetime, until: datetime):
+def _referred(*, since: datetime, until: datetime) -> QuerySet[Patient]:
     return Patient.objects.filter(referred_by__isnull=False, created_at__gte=since, created_at__lt=until)
 
 
