@@ -26,6 +26,7 @@ print(json.dumps({
     "csrf_secure": settings.CSRF_COOKIE_SECURE,
     "hsts": settings.SECURE_HSTS_SECONDS,
     "site_url": settings.ALLIANCE_SITE_URL,
+    "conn": [settings.DATABASES["default"]["CONN_MAX_AGE"], settings.DATABASES["default"]["CONN_HEALTH_CHECKS"]],
 }))
 """
 
@@ -87,6 +88,18 @@ def test_postgresql_and_redis_come_from_the_environment(tmp_path):
     assert resolved["host"] == "127.0.0.1"
     assert resolved["broker"] == "redis://127.0.0.1:6379/3"
     assert resolved["broker_options"] == {}, "filesystem options must not leak into another broker"
+    assert resolved["conn"] == [0, False]  # a connection a request
+
+
+def test_a_reused_database_connection_is_tested_before_a_request_uses_it(tmp_path):
+    result = run_settings(
+        tmp_path,
+        DJANGO_DEBUG="true",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/clinic",
+        DATABASE_CONN_MAX_AGE="60",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["conn"] == [60, True]
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
