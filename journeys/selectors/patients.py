@@ -41,6 +41,9 @@ STAGE_ORDER: list[str] = [
 ]
 ENDED_STAGES = {*CLOSING, Stage.ADVOCATE}  # a journey at these has ended
 SORT_BOUND = 2_000
+# A search with at most this many matches is read whole by the trigram index and paged in order: walking the
+# name index for the first 25 matches of "kim" read 13,000 patients at 100,000 (22 ms), the matches sorted 9 ms.
+SEARCH_BOUND = 5_000
 SORTS_BY_INDEX = set(SORTS)
 BOUNDED_SORTS = {"stage", "-stage", "lead", "-lead"}
 EXPORT_CHUNK = 2_000
@@ -100,11 +103,13 @@ class PatientListing:
     sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
     bound: int = SORT_BOUND
     count: tuple[int, bool] | None = None  # a capped count already made (by the refusal), else None
+    few: bool = False  # a search with at most ``SEARCH_BOUND`` matches
 
     @property
     def bounded(self) -> bool:
-        """Sorted by a per-patient lookup: at most ``bound`` ids, read whole and paged in order."""
-        return self.sort in BOUNDED_SORTS
+        """Sorted by a per-patient lookup, or a search with few matches: at most ``bound`` ids, read whole and
+        paged in order."""
+        return self.sort in BOUNDED_SORTS or self.few
 
 
 def patient_listing(
@@ -116,14 +121,21 @@ def patient_listing(
     stage: str = "",
     sort: str = "name",
 ) -> PatientListing:
-    """The list's ids, searched, filtered and sorted: one query when read, plus one capped count for the stage
-    and lead orders."""
+    """The list's ids, searched, filtered and sorted: one query when read, plus one capped count for a search
+    and for the stage and lead orders."""
     indexed = sort if sort in SORTS_BY_INDEX else "name"
     patients = patient_list(query=query, lead_id=lead_id, source=source, archived=archived, sort=indexed)
     if stage:
         patients = at_stage(patients, stage)
     if sort not in BOUNDED_SORTS:
-        return PatientListing(ids=patients.values_list("pk", flat=True), sort=indexed)
+        ids = patients.values_list("pk", flat=True)
+        if not query:
+            return PatientListing(ids=ids, sort=indexed)
+        # A search's capped count says whether its matches are few enough to read whole (the list counts
+        # them anyway): the same two queries either way.
+        count = capped_count(patients)
+        few = not count[1] and count[0] <= SEARCH_BOUND
+        return PatientListing(ids=ids, sort=indexed, count=count, few=few, bound=SEARCH_BOUND)
     # One capped count decides the refusal and, when it refuses, is the list's count too: the same number of
     # queries whether the clinic has 2,000 such patients or 200,000.
     count = capped_count(patients)

@@ -379,3 +379,38 @@ def test_the_csv_reads_four_queries_a_chunk_whatever_the_patients_hold(
     two = queries()
     add(10)  # four chunks
     assert queries() - two == 2 * 4  # patients, leads, consent and stages for each chunk; no query a patient
+
+
+@pytest.mark.parametrize("sort", ["name", "-added"])
+def test_a_search_with_few_matches_is_read_whole_and_pages_as_one_with_many(
+    client_for, staff, monkeypatch, sort
+):
+    """A search under ``SEARCH_BOUND`` matches reads them whole (by the trigram index on PostgreSQL, not by
+    walking the name index for the page's first matches) and pages them in order; over it, page by page from
+    the index. The same pages and the same number of queries either way."""
+    for n in range(60):
+        with time_machine.travel(datetime(2026, 3, 1, 12, n, tzinfo=UTC), tick=False):
+            PatientFactory(first_name="Kim" if n % 2 else "Lee", last_name=f"Zed{n % 7}")
+    client = client_for(staff)
+
+    def walk():
+        pages, cursor, counts = [], "", []
+        while True:
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get(f"/patients/?q=kim&per_page=25&sort={sort}{cursor}")
+            page = response.context["page"]
+            pages.append([row.pk for row in page.object_list])
+            counts.append(len(captured))
+            if not page.has_next:
+                return pages, counts, page
+            cursor = f"&after={page.next_cursor}"
+
+    client.get("/patients/?q=kim")  # sessions, caches and the like, once
+    few_pages, few_counts, few_last = walk()
+    assert patient_reads.patient_listing(query="kim", sort=sort).few
+    monkeypatch.setattr(patient_reads, "SEARCH_BOUND", 5)
+    assert not patient_reads.patient_listing(query="kim", sort=sort).few
+    many_pages, many_counts, many_last = walk()
+    assert few_pages == many_pages and [len(p) for p in few_pages] == [25, 5]
+    assert few_counts == many_counts
+    assert few_last.count == many_last.count == 30
