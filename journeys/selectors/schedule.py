@@ -167,7 +167,6 @@ class PractitionerDay:
     minutes: int
     link: str = ""  # the page's query string for this practitioner's day (set by the page)
     is_today: bool = False  # (set by the page)
-    rows_html: str = ""  # its visits, free slots and time off as the page prints them (set by the page)
     name: str = ""  # the practitioner as the page names them
     hours: str = ""  # "09:00–12:00, 13:00–17:00"
     booked_count: int = 0
