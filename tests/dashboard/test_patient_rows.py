@@ -216,3 +216,15 @@ def test_the_page_shows_the_rows_it_wrote(client_for, staff, patients):
     body = client_for(staff).get("/patients/?archived=all").content.decode()
     for row in patient_rows([patient.pk for patient in patients]):
         assert str(patient_rows_html([row])) in body
+
+
+def test_each_page_reads_its_own_patients_from_the_one_annotated_queryset(
+    patients, django_assert_num_queries
+):
+    from patients import selectors
+
+    first, second = {patients[0].pk, patients[1].pk}, {patients[2].pk}
+    with django_assert_num_queries(2):
+        assert {p.pk for p in selectors.patient_list_rows(list(first))} == first
+        assert {p.pk for p in selectors.patient_list_rows(list(second))} == second
+    assert selectors._list_rows.queryset._result_cache is None  # only ever filtered, never read
