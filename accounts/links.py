@@ -24,7 +24,13 @@ def _around_id(name: str, urlconf: str, prefix: str) -> tuple[str, str]:
     return head, tail
 
 
+def url_around_id(name: str) -> tuple[str, str]:
+    """What comes before and after the id in ``reverse(name, args=[pk])``: a list writing hundreds of rows
+    joins ``head``, the id and ``tail`` itself (and escapes the two once)."""
+    return _around_id(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
 def url_for_id(name: str, pk: int) -> str:
     """``reverse(name, args=[pk])`` for a URL whose one argument is an integer id, without the resolver."""
-    head, tail = _around_id(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    head, tail = url_around_id(name)
     return f"{head}{int(pk)}{tail}"

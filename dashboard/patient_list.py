@@ -16,6 +16,7 @@ from accounts.reports import csv_lines
 from journeys.selectors.patients import SORT_BOUND, PatientRow, patient_export, patient_listing, patient_rows
 
 from .forms import PatientListForm
+from .patient_rows import header_cells_html, patient_rows_html
 
 # The list's sortable columns: (key, header). A header's link sorts by its key, and again the other way.
 SORTABLE = (("name", "Patient"), ("stage", "Stage"), ("lead", "Lead practitioner"), ("added", "Added"))
@@ -85,7 +86,8 @@ def patient_list(request):
             "page": page,
             "querystring": query.urlencode(),
             "narrowed": filters.is_narrowed(),
-            "headers": _headers(request, listing.sort),
+            "headers": header_cells_html(_headers(request, listing.sort)),
+            "rows": patient_rows_html(page.object_list),
             "sort": listing.sort,
         },
     )

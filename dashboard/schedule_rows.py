@@ -1,18 +1,37 @@
-"""The schedule's repeated rows — each visit, run of free slots and time off — written once in Python.
+"""The schedule's repeated markup — each practitioner's day (its heading, visits, runs of free slots and time
+off) and each practitioner's row of the week — written once in Python.
 
 A clinic's week lists hundreds of visits and its day offers hundreds of free slots: through the template
 engine each row cost tens of microseconds (a lookup, an escape and a node per value), here a few. The page's
-structure stays in the templates (``dashboard/_schedule_day.html``, ``_schedule_week.html``); these are only
-the rows inside it. Every value that comes from a person (names, places, reasons) is escaped here; the rest
-(times, ids, the clinic's own labels) is made of digits and fixed words, and escaped all the same where it
-costs nothing to.
+frame stays in the templates (``dashboard/_schedule_day.html``, ``_schedule_week.html``); these are only
+what repeats inside it. Every value that comes from a person (names, places, reasons) is escaped here; the
+clinic's own labels are escaped once, up front; the rest (times, ids, counts) is made of digits.
 """
 
 from html import escape
 
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
-from journeys.selectors.schedule import Entry, Schedule, ShownVisit
+from journeys.models import Visit
+from journeys.selectors.schedule import Entry, PractitionerDay, Schedule, ShownVisit
+
+KINDS = {kind: (escape(kind), escape(label)) for kind, label in Visit.Kind.choices}
+STATUSES = {
+    status: (escape(status), escape(label), escape(label.lower())) for status, label in Visit.Status.choices
+}
+
+
+def _kind(visit: ShownVisit) -> tuple[str, str]:
+    return KINDS.get(visit.kind) or (escape(visit.kind), escape(visit.kind_label))
+
+
+def _status(visit: ShownVisit) -> tuple[str, str, str]:
+    label = visit.status_label
+    return STATUSES.get(visit.status) or (escape(visit.status), escape(label), escape(label.lower()))
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def _their_time(visit: ShownVisit, *, zone: bool) -> str:
@@ -31,18 +50,18 @@ def _their_time(visit: ShownVisit, *, zone: bool) -> str:
 
 
 def _visit_item(visit: ShownVisit) -> str:
-    status = (
-        f'<span class="badge schedule-status">{escape(visit.status_label)}</span>' if visit.marked else ""
-    )
+    status, status_label, _ = _status(visit)
+    kind, kind_label = _kind(visit)
+    marked = f'<span class="badge schedule-status">{status_label}</span>' if visit.marked else ""
     location = (
         f'<span class="small text-body-secondary">· {escape(visit.location)}</span>' if visit.location else ""
     )
     return (
-        f'<li class="schedule-entry schedule-visit schedule-{escape(visit.status)}">'
+        f'<li class="schedule-entry schedule-visit schedule-{status}">'
         f'<span class="schedule-time">{visit.clinic_times}</span> '
         f'<span class="schedule-what">'
-        f'<span class="badge schedule-kind schedule-kind-{escape(visit.kind)}">{escape(visit.kind_label)}</span> '
-        f'<a href="{visit.url}">{escape(visit.patient_name)}</a> {status} {_their_time(visit, zone=True)} '
+        f'<span class="badge schedule-kind schedule-kind-{kind}">{kind_label}</span> '
+        f'<a href="{visit.url}">{escape(visit.patient_name)}</a> {marked} {_their_time(visit, zone=True)} '
         f"{location}</span></li>"
     )
 
@@ -69,41 +88,84 @@ def _away_item(entry: Entry) -> str:
     )
 
 
-def day_rows(shown: Schedule, *, book: str, booking_query: str) -> None:
-    """Each practitioner's day as the ``<li>`` rows of its list (``day.rows_html``), in time order; a free
-    slot links to ``book`` for its practitioner and time, with ``booking_query`` (kind, patient, way back)."""
+def _day_section(day: PractitionerDay, *, pk: int, head: str, tail: str) -> str:
+    name = escape(day.name)
+    free = len(day.free)
+    summary = (
+        f"Working {day.hours} · {day.booked_count} visit{_plural(day.booked_count)}"
+        f" · {free} free time{_plural(free)}"
+        if day.works
+        else f"Not working this day · {day.booked_count} visit{_plural(day.booked_count)}"
+    )
+    items = []
+    for entry in day.entries:
+        if entry.visit is not None:
+            items.append(_visit_item(entry.visit))
+        elif entry.slots:
+            items.append(_free_item(entry, name, head, tail))
+        else:
+            items.append(_away_item(entry))
+    if items:
+        body = '<ol class="list-unstyled schedule-entries mb-0">\n' + "\n".join(items) + "\n</ol>"
+    else:
+        body = f'<p class="text-body-secondary mb-0">{"Fully booked." if day.works else "No visits this day."}</p>'
+    return (
+        f'<section class="card mb-3 schedule-day" id="day-{pk}" aria-labelledby="day-{pk}-heading">'
+        '<div class="card-body">'
+        '<div class="d-flex flex-wrap justify-content-between align-items-baseline gap-2 mb-2">'
+        f'<h2 class="h5 mb-0" id="day-{pk}-heading">{name}</h2>'
+        f'<span class="small text-body-secondary">{summary}</span>'
+        f"</div>\n{body}\n</div></section>"
+    )
+
+
+def day_sections(shown: Schedule, *, book: str, booking_query: str) -> SafeString:
+    """Each practitioner's day as its card: the heading and hours, then its visits, time off and runs of
+    free slots in time order; a free slot links to ``book`` for its practitioner and time, with
+    ``booking_query`` (kind, patient, way back)."""
     tail = escape(f"&{booking_query}")
+    sections = []
     for row in shown.rows:
-        head = escape(f"{book}?practitioner={row.practitioner.pk}&starts_at=")
-        for day in row.days:
-            name = escape(day.name)
-            items = []
-            for entry in day.entries:
-                if entry.visit is not None:
-                    items.append(_visit_item(entry.visit))
-                elif entry.slots:
-                    items.append(_free_item(entry, name, head, tail))
-                else:
-                    items.append(_away_item(entry))
-            day.rows_html = mark_safe("\n".join(items))  # noqa: S308 — every value above is escaped
+        pk = int(row.practitioner.pk)
+        head = escape(f"{book}?practitioner={pk}&starts_at=")
+        sections.append(_day_section(row.days[0], pk=pk, head=head, tail=tail))
+    return mark_safe("\n".join(sections))  # noqa: S308 — every value above is escaped or digits
 
 
-def week_lines(shown: Schedule) -> None:
-    """Each practitioner's day of the week as the visit lines of its cell (``day.rows_html``)."""
+def _week_cell(day: PractitionerDay) -> str:
+    lines = []
+    for visit in day.visits:
+        status, _, status_lower = _status(visit)
+        marked = f' <span class="text-body-secondary">({status_lower})</span>' if visit.marked else ""
+        lines.append(
+            f'<div class="small schedule-week-visit schedule-{status}">'
+            f'<span class="fw-semibold">{visit.clinic_start}</span> '
+            f'<a href="{visit.url}">{escape(visit.patient_name)}</a> '
+            f'<span class="text-body-secondary">{_kind(visit)[1]}</span>{marked} '
+            f"{_their_time(visit, zone=False)}</div>"
+        )
+    for off in day.away:
+        reason = f": {escape(off.reason)}" if off.reason else ""
+        lines.append(f'<div class="small text-body-secondary">Away{reason}</div>')
+    if day.free:
+        free = len(day.free)
+        lines.append(
+            f'<a class="small no-print" href="{escape(f"?{day.link}")}">{free} free time{_plural(free)}</a>'
+        )
+    elif not day.works and not day.visits:
+        lines.append('<span class="small text-body-secondary">Not working</span>')
+    elif not day.visits and not day.away:
+        lines.append('<span class="small text-body-secondary">No free time</span>')
+    today = ' class="schedule-today"' if day.is_today else ""
+    return f"<td{today}>" + "\n".join(lines) + "</td>"
+
+
+def week_rows(shown: Schedule) -> SafeString:
+    """Each practitioner's row of the week: their name, then a cell a day with its visits, time off and a
+    link to the day's free times (``day.link``, set by the page)."""
+    rows = []
     for row in shown.rows:
-        for day in row.days:
-            lines = []
-            for visit in day.visits:
-                status = (
-                    f' <span class="text-body-secondary">({escape(visit.status_label.lower())})</span>'
-                    if visit.marked
-                    else ""
-                )
-                lines.append(
-                    f'<div class="small schedule-week-visit schedule-{escape(visit.status)}">'
-                    f'<span class="fw-semibold">{visit.clinic_start}</span> '
-                    f'<a href="{visit.url}">{escape(visit.patient_name)}</a> '
-                    f'<span class="text-body-secondary">{escape(visit.kind_label)}</span>{status} '
-                    f"{_their_time(visit, zone=False)}</div>"
-                )
-            day.rows_html = mark_safe("\n".join(lines))  # noqa: S308 — every value above is escaped
+        cells = "\n".join(_week_cell(day) for day in row.days)
+        name = escape(row.days[0].name) if row.days else ""
+        rows.append(f'<tr>\n<th scope="row" class="text-nowrap">{name}</th>\n{cells}\n</tr>')
+    return mark_safe("\n".join(rows))  # noqa: S308 — every value above is escaped or digits

@@ -38,9 +38,13 @@ def schedule(request):
     booking_query = filters.query(**booking, view=None, day=None, practitioner=None, page=None)
     if filters.shown_view == "week":
         _link_days(shown, filters)
-        schedule_rows.week_lines(shown)
+        rows = {"week_rows": schedule_rows.week_rows(shown)}
     else:
-        schedule_rows.day_rows(shown, book=reverse("journeys:slot_book"), booking_query=booking_query)
+        rows = {
+            "day_sections": schedule_rows.day_sections(
+                shown, book=reverse("journeys:slot_book"), booking_query=booking_query
+            )
+        }
     page, pages = filters.shown_page, filters.page_count
     first = (page - 1) * PRACTITIONERS_SHOWN
     return render(
@@ -73,6 +77,7 @@ def schedule(request):
                 "previous": filters.query(page=str(page - 1) if page > 2 else None) if page > 1 else "",
                 "next": filters.query(page=str(page + 1)) if page < pages else "",
             },
+            **rows,
         },
     )
 

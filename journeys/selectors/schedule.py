@@ -97,6 +97,10 @@ def _free_starts(
     ends = [end for _, end in blocked]
     slots = []
     for start, end in stretches:
+        if end <= after:
+            continue  # the whole stretch is past
+        if start <= after:  # the first start on its grid after ``after``
+            start += ((after - start) // SLOT_STEP + 1) * SLOT_STEP
         moment, index = start, bisect_right(ends, start)
         while moment + length <= end:
             while index < len(blocked) and blocked[index][1] <= moment:
@@ -167,7 +171,6 @@ class PractitionerDay:
     minutes: int
     link: str = ""  # the page's query string for this practitioner's day (set by the page)
     is_today: bool = False  # (set by the page)
-    rows_html: str = ""  # its visits, free slots and time off as the page prints them (set by the page)
     name: str = ""  # the practitioner as the page names them
     hours: str = ""  # "09:00–12:00, 13:00–17:00"
     booked_count: int = 0
@@ -289,41 +292,53 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
     head, tail = visit_url.rsplit("0", 1)
     zones: dict[str, ZoneInfo] = {}
     clinic = settings.TIME_ZONE
+    # A week's hundreds of visits start and end at a few dozen moments: each moment is put on the clinic's
+    # clock (and a patient's) once.
+    clinic_clock: dict[datetime, str] = {}
+    their_clock: dict[tuple[datetime, str], dict[str, str]] = {}
+    scheduled = Visit.Status.SCHEDULED
     shown = []
     for pk, patient_id, practitioner_id, kind, status, starts_at, ends_at, location, *names, tz in rows:
         first, last, preferred = names
-        local_start, local_end = starts_at.astimezone(zone), ends_at.astimezone(zone)
+        begins = clinic_clock.get(starts_at)
+        if begins is None:
+            begins = clinic_clock[starts_at] = clock(starts_at.astimezone(zone))
+        ends = clinic_clock.get(ends_at)
+        if ends is None:
+            ends = clinic_clock[ends_at] = clock(ends_at.astimezone(zone))
         theirs = None
         if tz != clinic:
-            their = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
-            local = starts_at.astimezone(their)
-            where = tz.replace("_", " ")
-            theirs = {
-                "time": clock(local),
-                "when": (
-                    f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
-                    f"at {clock(local)} in {where}"
-                ),
-                "zone": where,
-            }
+            theirs = their_clock.get((starts_at, tz))
+            if theirs is None:
+                their = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
+                local = starts_at.astimezone(their)
+                where = tz.replace("_", " ")
+                theirs = their_clock[(starts_at, tz)] = {
+                    "time": clock(local),
+                    "when": (
+                        f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
+                        f"at {clock(local)} in {where}"
+                    ),
+                    "zone": where,
+                }
         shown.append(
             ShownVisit(
-                pk=pk,
-                patient_id=patient_id,
-                practitioner_id=practitioner_id,
-                kind=kind,
-                status=status,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                location=location,
-                patient_name=f"{preferred or first} {last}".strip(),
-                clinic_start=(begins := clock(local_start)),
-                clinic_times=f"{begins}–{clock(local_end)}",
-                kind_label=KIND_LABELS.get(kind, kind),
-                status_label=STATUS_LABELS.get(status, status),
-                marked=status != Visit.Status.SCHEDULED,
-                patient_clock=theirs,
-                url=f"{head}{pk}{tail}",
+                pk,
+                patient_id,
+                practitioner_id,
+                kind,
+                status,
+                starts_at,
+                ends_at,
+                location,
+                f"{preferred or first} {last}".strip(),
+                begins,
+                f"{begins}–{ends}",
+                KIND_LABELS.get(kind, kind),
+                STATUS_LABELS.get(status, status),
+                status != scheduled,
+                theirs,
+                f"{head}{pk}{tail}",
             )
         )
     return shown
@@ -371,8 +386,12 @@ def schedule_for(
     shown = _shown_visits(start, end, ids, zone)
     visits_capped = len(shown) > VISITS_SHOWN
     visits_of: dict[tuple[int, date], list[ShownVisit]] = defaultdict(list)
+    day_of: dict[datetime, date] = {}
     for visit in shown[:VISITS_SHOWN]:
-        visits_of[(visit.practitioner_id, visit.starts_at.astimezone(zone).date())].append(visit)
+        day = day_of.get(visit.starts_at) or day_of.setdefault(
+            visit.starts_at, visit.starts_at.astimezone(zone).date()
+        )
+        visits_of[(visit.practitioner_id, day)].append(visit)
 
     bounds = [(day, at(day, time.min), at(day + timedelta(days=1), time.min)) for day in days]
     rows = []

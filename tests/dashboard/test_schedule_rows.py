@@ -1,0 +1,269 @@
+"""dashboard.schedule_rows: the schedule's day cards and week rows written in Python are the markup the
+templates wrote (compared as a browser reads it: runs of white space are one, none at a block's edges),
+over every branch — visits of each status, a patient on another clock, a place, time off, a day off, a
+day with nothing free — with what people wrote escaped, and writing them reads nothing."""
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from html import escape
+
+import pytest
+import time_machine
+from django.template import Context, Template
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+
+from dashboard import schedule_rows
+from journeys.models import TimeOff, Visit, WorkingHours
+from journeys.selectors.schedule import at, schedule_for
+from journeys.services.visits import visit_cancel, visit_complete, visit_no_show, visit_schedule
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 4, 14, 12, 0, tzinfo=UTC)  # Tuesday 14 April, 08:00 in the clinic (New York, EDT)
+MONDAY, TUESDAY, WEDNESDAY = date(2026, 4, 13), date(2026, 4, 14), date(2026, 4, 15)
+
+# The day cards and the week's rows as the templates wrote them before they moved to Python; the rows of
+# a day's list (``day.rows_html``) and a week cell's visit lines came from the same Python as now.
+OLD_DAY = """{% for row in schedule.rows %}
+  {% with day=row.days.0 %}
+    <section class="card mb-3 schedule-day"
+             id="day-{{ row.practitioner.pk }}"
+             aria-labelledby="day-{{ row.practitioner.pk }}-heading">
+      <div class="card-body">
+        <div class="d-flex flex-wrap justify-content-between align-items-baseline gap-2 mb-2">
+          <h2 class="h5 mb-0" id="day-{{ row.practitioner.pk }}-heading">{{ day.name }}</h2>
+          <span class="small text-body-secondary">
+            {% if day.works %}
+              Working {{ day.hours }}
+            {% else %}
+              Not working this day
+            {% endif %}
+            · {{ day.booked_count }} visit{{ day.booked_count|pluralize }}
+            {% if day.works %}· {{ day.free|length }} free time{{ day.free|length|pluralize }}{% endif %}
+          </span>
+        </div>
+        {% if day.entries %}
+          <ol class="list-unstyled schedule-entries mb-0">
+            {{ day.rows_html }}
+          </ol>
+        {% else %}
+          <p class="text-body-secondary mb-0">
+            {% if day.works %}
+              Fully booked.
+            {% else %}
+              No visits this day.
+            {% endif %}
+          </p>
+        {% endif %}
+      </div>
+    </section>
+  {% endwith %}
+{% endfor %}"""
+OLD_WEEK = """{% for row in schedule.rows %}
+            <tr>
+              <th scope="row" class="text-nowrap">{{ row.days.0.name }}</th>
+              {% for day in row.days %}
+                <td{% if day.is_today %} class="schedule-today"{% endif %}>
+                  {{ day.rows_html }}
+                  {% for off in day.away %}
+                    <div class="small text-body-secondary">Away{% if off.reason %}: {{ off.reason }}{% endif %}</div>
+                  {% endfor %}
+                  {% if day.free %}
+                    <a class="small no-print" href="?{{ day.link }}">{{ day.free|length }} free time{{ day.free|length|pluralize }}</a>
+                  {% elif not day.works and not day.visits %}
+                    <span class="small text-body-secondary">Not working</span>
+                  {% elif not day.visits and not day.away %}
+                    <span class="small text-body-secondary">No free time</span>
+                  {% endif %}
+                </td>
+              {% endfor %}
+            </tr>
+          {% endfor %}"""
+BLOCKS = "tr|td|th|div|li|ol|section|p|h2"
+
+
+def as_read(html: str) -> str:
+    html = re.sub(r"\s+", " ", html).replace(" >", ">")
+    html = re.sub(rf"\s*(</?(?:{BLOCKS})\b[^>]*>)\s*", r"\1", html)
+    # White space just inside the day's summary, after a heading and before the end of its block.
+    return re.sub(r'(<span class="small text-body-secondary">) ', r"\1", html).replace(
+        " </span></div>", "</span></div>"
+    )
+
+
+def old_day_rows(shown, *, book, booking_query):
+    """What ``day.rows_html`` held: the entries as the list's items, from the same item writers."""
+    tail = escape(f"&{booking_query}")
+    for row in shown.rows:
+        head = escape(f"{book}?practitioner={row.practitioner.pk}&starts_at=")
+        for day in row.days:
+            items = []
+            for entry in day.entries:
+                if entry.visit is not None:
+                    items.append(schedule_rows._visit_item(entry.visit))
+                elif entry.slots:
+                    items.append(schedule_rows._free_item(entry, escape(day.name), head, tail))
+                else:
+                    items.append(schedule_rows._away_item(entry))
+            day.rows_html = mark_safe("\n".join(items))  # noqa: S308 — escaped by the writers
+
+
+def old_week_lines(shown):
+    """What ``day.rows_html`` held in a week: each visit's line, as the old ``week_lines`` wrote it."""
+    for row in shown.rows:
+        for day in row.days:
+            lines = []
+            for visit in day.visits:
+                status = (
+                    f' <span class="text-body-secondary">({escape(visit.status_label.lower())})</span>'
+                    if visit.marked
+                    else ""
+                )
+                lines.append(
+                    f'<div class="small schedule-week-visit schedule-{escape(visit.status)}">'
+                    f'<span class="fw-semibold">{visit.clinic_start}</span> '
+                    f'<a href="{visit.url}">{escape(visit.patient_name)}</a> '
+                    f'<span class="text-body-secondary">{escape(visit.kind_label)}</span>{status} '
+                    f"{schedule_rows._their_time(visit, zone=False)}</div>"
+                )
+            day.rows_html = mark_safe("\n".join(lines))  # noqa: S308 — escaped above
+
+
+@pytest.fixture
+def clinic(practitioner, other_practitioner, admin_user):
+    """Bob works weekdays and has a varied Tuesday; Dana works Wednesdays only, fully booked; an admin
+    practises with no hours at all."""
+    with time_machine.travel(NOW - timedelta(days=7), tick=False):  # booked ahead, marked afterwards
+        for weekday in range(5):
+            WorkingHours.objects.create(
+                practitioner=practitioner, weekday=weekday, starts=time(9), ends=time(12)
+            )
+            WorkingHours.objects.create(
+                practitioner=practitioner, weekday=weekday, starts=time(13), ends=time(17)
+            )
+        WorkingHours.objects.create(practitioner=other_practitioner, weekday=2, starts=time(9), ends=time(10))
+        sly = PatientFactory(first_name="<b>Ana</b>", last_name='O\'Hara & "Co"', time_zone="Europe/London")
+        ben = PatientFactory(first_name="Ben", preferred_name="Benny <3", last_name="Okafor")
+        cy = PatientFactory(first_name="Cy", last_name="Park", time_zone="Asia/Tokyo")
+
+        def book(patient, who, day, hour, kind="follow_up", minute=0):
+            return visit_schedule(
+                patient=patient, practitioner=who, kind=kind, starts_at=at(day, time(hour, minute)), actor=who
+            )
+
+        intake = book(sly, practitioner, TUESDAY, 10, kind="intake")
+        Visit.objects.filter(pk=intake.pk).update(location='Room "7" <i>')
+        visit_cancel(visit=book(ben, practitioner, TUESDAY, 13), actor=practitioner)
+        book(cy, practitioner, TUESDAY, 14, kind="discovery")
+        done = book(ben, practitioner, MONDAY, 9)
+        missed = book(cy, practitioner, MONDAY, 11)
+        book(ben, other_practitioner, WEDNESDAY, 9)
+        book(cy, other_practitioner, WEDNESDAY, 9, minute=30)
+    with time_machine.travel(NOW - timedelta(hours=20), tick=False):
+        visit_complete(visit=done, actor=practitioner)
+        visit_no_show(visit=missed, actor=practitioner)
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        starts_at=at(TUESDAY, time(15)),
+        ends_at=at(TUESDAY, time(16)),
+        reason="<script>x",
+    )
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        starts_at=at(WEDNESDAY, time(9)),
+        ends_at=at(WEDNESDAY, time(17)),
+        reason="",
+    )
+    admin_user.role = "admin"
+    return [practitioner, other_practitioner]
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.mark.parametrize(
+    "day", [MONDAY, TUESDAY, WEDNESDAY, WEDNESDAY - timedelta(days=7), date(2026, 4, 18)]
+)
+def test_the_day_cards_are_the_markup_the_template_wrote(clinic, day):
+    book, query = reverse("journeys:slot_book"), "kind=follow_up&next=%2Fschedule%2F%3Fday%3D1"
+    shown = schedule_for(days=[day], practitioners=clinic, whole_clinic=True)
+    new = schedule_rows.day_sections(shown, book=book, booking_query=query)
+    old_day_rows(shown, book=book, booking_query=query)
+    old = Template(OLD_DAY).render(Context({"schedule": shown}))
+    assert as_read(new) == as_read(old)
+
+
+def test_the_day_cards_cover_every_branch(clinic):
+    bodies = []
+    for day in (TUESDAY, WEDNESDAY - timedelta(days=7), date(2026, 4, 18)):
+        shown = schedule_for(days=[day], practitioners=clinic, whole_clinic=True)
+        bodies.append(schedule_rows.day_sections(shown, book="/book/", booking_query="k=1"))
+    tuesday, past_wednesday, saturday = bodies
+    for branch in (
+        "schedule-cancelled",
+        "Cancelled",
+        "their time (Europe/London)",
+        "Room &quot;7&quot;",
+        "Away: ",
+    ):
+        assert branch in tuesday
+    assert (
+        "Fully booked." in past_wednesday
+        and "No visits this day." in saturday
+        and "Not working this day" in saturday
+    )
+
+
+@pytest.mark.parametrize("week_of", [MONDAY - timedelta(days=7), MONDAY])
+def test_the_week_rows_are_the_markup_the_template_wrote(clinic, week_of):
+    days = [week_of + timedelta(days=offset) for offset in range(5)]
+    shown = schedule_for(days=days, practitioners=clinic, whole_clinic=True)
+    for row in shown.rows:
+        for day in row.days:
+            day.is_today = day.day == TUESDAY
+            day.link = f"view=day&day={day.day.isoformat()}&practitioner={row.practitioner.pk}"
+    new = schedule_rows.week_rows(shown)
+    old_week_lines(shown)
+    old = Template(OLD_WEEK).render(Context({"schedule": shown}))
+    assert as_read(new) == as_read(old)
+    if week_of == MONDAY:
+        for branch in (
+            "(completed)",
+            "(no-show)",
+            "(cancelled)",
+            "Away: &lt;script&gt;x",
+            "Away<",
+            "schedule-today",
+        ):
+            assert branch in new
+        assert "free times</a>" in new and "Not working" in new and "&amp;day=" in new
+    else:
+        assert "No free time" in new
+
+
+def test_what_people_wrote_is_escaped_in_the_day_and_the_week(clinic):
+    day = schedule_rows.day_sections(
+        schedule_for(days=[TUESDAY], practitioners=clinic), book="/book/", booking_query="a=<b>"
+    )
+    week = schedule_rows.week_rows(schedule_for(days=[MONDAY, TUESDAY], practitioners=clinic))
+    for html in (day, week):
+        assert "<b>" not in html and "<script>" not in html and "<3" not in html
+        assert "&lt;b&gt;Ana&lt;/b&gt; O&#x27;Hara &amp; &quot;Co&quot;" in html
+        assert "Benny &lt;3 Okafor" in html
+    assert "&amp;a=&lt;b&gt;" in day and "Room &quot;7&quot; &lt;i&gt;" in day
+
+
+@pytest.mark.parametrize("view", ["day", "week"])
+def test_writing_the_rows_reads_nothing(clinic, view, django_assert_num_queries):
+    shown = schedule_for(days=[MONDAY, TUESDAY] if view == "week" else [TUESDAY], practitioners=clinic)
+    shown.rows[0].days[0].entries  # noqa: B018 — worked out by the selector's data, no query
+    with django_assert_num_queries(0):
+        if view == "week":
+            schedule_rows.week_rows(shown)
+        else:
+            schedule_rows.day_sections(shown, book="/book/", booking_query="k=1")
