@@ -8,7 +8,7 @@ filter does (``j M Y, H:i``; ``j M, H:i``; ``c`` in UTC)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -47,6 +47,15 @@ def badge(status: str) -> str:
     """_status_badge.html: the status's label in its colour (an unknown status in the light one, as its own text)."""
     found = BADGES.get(status)
     return found if found is not None else f'<span class="badge text-bg-light border">{escape(status)}</span>'
+
+
+_MARKER = 987_654_321
+
+
+def _links(name: str) -> Callable[[int], str]:
+    """``pk -> escaped URL`` for the route ``name`` (one integer id): reversed and escaped once a page, not a row."""
+    head, _, tail = escape(url_for_id(name, _MARKER)).partition(str(_MARKER))
+    return lambda pk: f"{head}{int(pk)}{tail}"
 
 
 def _label(labels: dict[str, str], value: str) -> str:
@@ -125,6 +134,7 @@ def outbox_rows(nudges: Iterable[Nudge], *, clinic_time_zone: str) -> SafeString
     """The outbox table's rows (``selectors.outbox`` with ``selectors.outbox_messages``: each nudge with its
     patient, author and ``message``)."""
     clock = _Clock(clinic_time_zone)
+    patient_url, detail_url = _links("dashboard:patient"), _links("nudges:detail")
     parts = []
     for nudge in nudges:
         patient = nudge.patient
@@ -134,14 +144,14 @@ def outbox_rows(nudges: Iterable[Nudge], *, clinic_time_zone: str) -> SafeString
             OUTBOX_ROW.format(
                 pk=nudge.pk,
                 when=clock.when(nudge.sent_at or nudge.send_at, patient.time_zone),
-                patient_url=escape(url_for_id("dashboard:patient", patient.pk)),
+                patient_url=patient_url(patient.pk),
                 name=escape(patient.display_name),
                 kind=_label(_KINDS, nudge.kind),
                 channel=_label(_CHANNELS, nudge.channel),
                 author=f'<span class="text-body-secondary">· written by {escape(str(author))}</span> '
                 if author
                 else "",
-                detail_url=escape(url_for_id("nudges:detail", nudge.pk)),
+                detail_url=detail_url(nudge.pk),
                 line=escape(line) if line else f"Open the {_label(_KINDS_LOWER, nudge.kind)}",
                 badge=badge(nudge.status),
                 attempts=f'<div class="small text-body-secondary">{nudge.attempts} attempts</div> '
@@ -210,6 +220,8 @@ def review_items(nudges: Iterable[Nudge], *, clinic_time_zone: str, csrf_token: 
     """The review queue's cards (``selectors.review_list``: each nudge with its patient), each with its two
     forms carrying ``csrf_token``."""
     clock = _Clock(clinic_time_zone)
+    patient_url, detail_url = _links("dashboard:patient"), _links("nudges:detail")
+    retry_url, reviewed_url = _links("nudges:retry"), _links("nudges:mark_reviewed")
     csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(csrf_token)}">'
     parts = []
     for nudge in nudges:
@@ -219,16 +231,16 @@ def review_items(nudges: Iterable[Nudge], *, clinic_time_zone: str, csrf_token: 
             REVIEW_ITEM.format(
                 pk=pk,
                 badge=badge(nudge.status),
-                detail_url=escape(url_for_id("nudges:detail", pk)),
+                detail_url=detail_url(pk),
                 kind=_label(_KINDS, nudge.kind),
                 channel=_label(_CHANNELS, nudge.channel),
-                patient_url=escape(url_for_id("dashboard:patient", patient.pk)),
+                patient_url=patient_url(patient.pk),
                 name=escape(patient.display_name),
                 when=clock.when(nudge.send_at, patient.time_zone),
                 attempts=nudge.attempts,
                 plural="" if nudge.attempts == 1 else "s",
-                retry_url=escape(url_for_id("nudges:retry", pk)),
-                reviewed_url=escape(url_for_id("nudges:mark_reviewed", pk)),
+                retry_url=retry_url(pk),
+                reviewed_url=reviewed_url(pk),
                 csrf=csrf,
                 unknown=UNKNOWN if nudge.status == Nudge.Status.UNKNOWN else "",
                 error=escape(nudge.last_error) if nudge.last_error else "No error was recorded.",
