@@ -71,6 +71,7 @@ def outbox(request):
         "nudges/outbox.html",
         {
             "filters": filters,
+            "widgets": filters.widgets(),
             "page": page,
             "view": view,
             "views": selectors.View.choices,

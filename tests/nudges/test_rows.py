@@ -9,11 +9,13 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.db import connection
+from django.http import QueryDict
 from django.template import Context, Engine
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from nudges import rows, selectors
+from nudges.forms import OutboxFilterForm
 from nudges.models import Kind, Nudge
 from tests.factories import PatientFactory, UserFactory
 from tests.nudges.test_pages import make
@@ -284,3 +286,19 @@ def test_the_pages_queries_stay_fixed_with_5_rows_and_with_50(client_for, staff)
     large = {name: _queries(client, url) for name, url in urls.items()}
     assert small == large
     assert large == QUERY_BUDGETS
+
+
+@pytest.mark.parametrize("view", [view for view, _ in selectors.View.choices])
+@pytest.mark.parametrize(
+    "query", ["", "view=needs&after=5", "status=failed&kind=one_off", "date_from=nonsense"]
+)
+def test_the_filter_widgets_are_the_forms_own_each_time(view, query):
+    def form():
+        made = OutboxFilterForm(QueryDict(query) or None, view=view)
+        made.filters()
+        return made
+
+    live = form()
+    expected = {name: str(live[name]) for name in live.fields}
+    assert form().widgets() == expected
+    assert form().widgets() == expected  # the second time as the first (kept, when nothing was chosen)
