@@ -115,15 +115,17 @@ def _message(nudge: Nudge, patient: Patient, templates: dict, *, line: bool = Fa
     taken = nudge.taken_at is not None or bool(nudge.body_text)
     if taken and nudge.status != Nudge.Status.PENDING:
         return Message(subject=nudge.subject, text=nudge.body_text, sent=True)
-    render = rendering.render_line if line else rendering.render_message
     link = not line or rendering.wording_mentions(nudge.kind, nudge.channel, "unsubscribe_url", templates)
     try:
-        rendered = render(
-            kind=nudge.kind,
-            channel=nudge.channel,
-            context=message_context(nudge, patient, with_unsubscribe_url=link),
-            templates=templates,
-        )
+        context = message_context(nudge, patient, with_unsubscribe_url=link)
+        if line:
+            rendered = rendering.render_line(
+                kind=nudge.kind, channel=nudge.channel, context=context, templates=templates
+            )
+        else:  # the subject and text the page shows; never the email's HTML around them
+            rendered = rendering.render_message(
+                kind=nudge.kind, channel=nudge.channel, context=context, templates=templates, with_html=False
+            )
     except (rendering.WordingError, OSError) as error:
         return Message(subject="", text="", sent=False, error=str(error))
     return Message(subject=rendered.subject, text=rendered.text, sent=False)
