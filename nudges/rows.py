@@ -8,6 +8,7 @@ filter does (``j M Y, H:i``; ``j M, H:i``; ``c`` in UTC)."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from html import escape
@@ -102,6 +103,14 @@ class _Clock:
         return f'{head} <span class="text-body-secondary">clinic time · {theirs} their time</span>'
 
 
+def truncated(text: str, chars: int) -> str:
+    """The ``truncatechars`` filter: ``Truncator(text).chars(chars)``, which, for a text no longer than ``chars``,
+    is the text in its NFC form, without its walk over every character."""
+    if len(text) <= chars:
+        return unicodedata.normalize("NFC", text)
+    return Truncator(text).chars(chars)
+
+
 def reason(nudge: Nudge) -> str:
     """_reason.html: why a message that did not go (yet) did not, and its transport's last error."""
     if nudge.status == Nudge.Status.SENT:
@@ -110,9 +119,7 @@ def reason(nudge: Nudge) -> str:
     if nudge.status_reason:
         parts.append(f"<div>{escape(nudge.status_reason)}</div>")
     if nudge.last_error:
-        parts.append(
-            f'<div class="text-danger-emphasis">{escape(Truncator(nudge.last_error).chars(300))}</div>'
-        )
+        parts.append(f'<div class="text-danger-emphasis">{escape(truncated(nudge.last_error, 300))}</div>')
     return " ".join(parts)
 
 
@@ -174,7 +181,7 @@ def preview(nudge: Nudge, chars: int) -> str:
             '<span class="text-body-secondary">The clinic\'s '
             f"{_label(_KINDS_LOWER, nudge.kind)} wording, written when it goes.</span>"
         )
-    text = escape(Truncator(str(text)).chars(chars))
+    text = escape(truncated(str(text), chars))
     if subject:
         return f'<span class="fw-semibold">{escape(str(subject))}</span> — {text}'
     return text

@@ -13,6 +13,7 @@ from django.http import QueryDict
 from django.template import Context, Engine
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.text import Truncator
 
 from nudges import rows, selectors
 from nudges.forms import OutboxFilterForm
@@ -302,3 +303,10 @@ def test_the_filter_widgets_are_the_forms_own_each_time(view, query):
     expected = {name: str(live[name]) for name in live.fields}
     assert form().widgets() == expected
     assert form().widgets() == expected  # the second time as the first (kept, when nothing was chosen)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "short", "e\u0301" * 200, "x" * 300, "x" * 301, "é" * 299 + "\u0301", "a\u0301" * 160]
+)
+def test_truncated_is_truncatechars(text):
+    assert rows.truncated(text, 300) == Truncator(text).chars(300)
