@@ -55,11 +55,11 @@ class View:
 
 # A row of the outbox reads the whole nudge but its HTML, and of its patient and author only what it names:
 # a patient's whole record is 22 columns to convert and set, 50 times a page.
-OUTBOX_FIELDS = (
+_ROW_FIELDS = (
     *(field.name for field in Nudge._meta.concrete_fields if field.name != "body_html"),
     "patient__first_name", "patient__last_name", "patient__preferred_name", "patient__time_zone",
-    "created_by__display_name", "created_by__username",
 )  # fmt: skip
+OUTBOX_FIELDS = (*_ROW_FIELDS, "created_by__display_name", "created_by__username")
 
 
 def outbox(
@@ -232,8 +232,8 @@ def outbox_export(**filters: Any) -> tuple[list[int], Iterator[list]]:
 
 
 def review_list() -> QuerySet[Nudge]:
-    """Failed and unknown nudges nobody has looked at yet, oldest first."""
-    return Nudge.objects.needs_review().select_related("patient").defer("body_html").order_by("send_at", "id")
+    """Failed and unknown nudges nobody has looked at yet, oldest first (of their patients, what a card names)."""
+    return Nudge.objects.needs_review().select_related("patient").only(*_ROW_FIELDS).order_by("send_at", "id")
 
 
 REVIEW_COUNT_CAP = 1_000
