@@ -152,6 +152,21 @@ class OutboxFilterForm(forms.Form):
     def is_narrowed(self) -> bool:
         return any(value for name, value in self.filters().items() if name != "view")
 
+    def widgets(self) -> dict[str, str]:
+        """Each field's widget as HTML. With no filter given (how every tab opens) they are the same markup
+        every time, so they are rendered once per tab (and process) rather than on every request: a dozen
+        widget templates and their options' each time otherwise."""
+        if self.is_bound and any(name in self.data for name in self.fields):
+            return {name: str(self[name]) for name in self.fields}
+        key = (self.view, self.is_bound)
+        found = _UNFILTERED_WIDGETS.get(key)
+        if found is None:
+            found = _UNFILTERED_WIDGETS[key] = {name: str(self[name]) for name in self.fields}
+        return found
+
+
+_UNFILTERED_WIDGETS: dict[tuple[str, bool], dict[str, str]] = {}
+
 
 class ConversationReplyForm(OneOffMessageForm):
     """A reply written in the patient's conversation: sent now (quiet hours still apply), no time to choose."""

@@ -116,14 +116,21 @@ def _render(source: str, context: dict) -> str:
         raise WordingError(f"the wording does not render: {error}") from error
 
 
-def render_message(*, kind: str, channel: str, context: dict, templates: dict | None = None) -> Rendered:
-    """Render one message. ``context`` must already be plain (see ``plain``)."""
+def render_message(
+    *, kind: str, channel: str, context: dict, templates: dict | None = None, with_html: bool = True
+) -> Rendered:
+    """Render one message. ``context`` must already be plain (see ``plain``). Without ``with_html``, an
+    email's HTML part is left empty: a page that shows the subject and text has no use for it."""
     subject_source, body_source = wording_for(kind, channel, templates)
     body = _render(body_source, context).strip()
     if channel == Channel.SMS:
         return Rendered(subject="", text=f"{body} {SMS_OPT_OUT}", html="")
     subject = " ".join(_render(subject_source, context).split())[:255]
-    html = render_to_string("nudges/email.html", {**context, "subject": subject, "body": body})
+    html = (
+        render_to_string("nudges/email.html", {**context, "subject": subject, "body": body})
+        if with_html
+        else ""
+    )
     text = body
     if context.get("unsubscribe_url"):  # plain-text readers get the way out too, not only the HTML footer
         text += f"\n\n--\nTo stop these messages: {context['unsubscribe_url']}"

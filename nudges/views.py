@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -20,7 +21,7 @@ from accounts.reports import csv_lines
 from patients.models import Patient
 from patients.selectors import patient_get_for
 
-from . import selectors, services, tokens
+from . import rows, selectors, services, tokens
 from .forms import ConversationReplyForm, OneOffMessageForm, OutboxFilterForm
 from .models import Nudge
 
@@ -70,6 +71,7 @@ def outbox(request):
         "nudges/outbox.html",
         {
             "filters": filters,
+            "widgets": filters.widgets(),
             "page": page,
             "view": view,
             "views": selectors.View.choices,
@@ -77,7 +79,7 @@ def outbox(request):
             "tab_querystring": tab_query.urlencode(),
             "narrowed": filters.is_narrowed(),
             "to_review": to_review,
-            "clinic_time_zone": settings.TIME_ZONE,
+            "rows": rows.outbox_rows(page.object_list, clinic_time_zone=settings.TIME_ZONE),
         },
     )
 
@@ -110,9 +112,9 @@ def outbox_csv(request):
     asked = request.GET.get("view", "")
     view = asked if asked in dict(selectors.View.choices) else selectors.View.ALL
     filters = OutboxFilterForm(request.GET or None, view=view)
-    patient_ids, rows = selectors.outbox_export(**filters.filters())
+    patient_ids, lines = selectors.outbox_export(**filters.filters())
     record_export(patient_ids=patient_ids, query=request.GET.urlencode(), what="outbox CSV")
-    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="outbox-{timezone.localdate():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "no-store"
     return response
@@ -131,9 +133,11 @@ def review(request):
         "nudges/review.html",
         {
             "nudges": nudges[:REVIEW_LIMIT],
+            "items": rows.review_items(
+                nudges[:REVIEW_LIMIT], clinic_time_zone=settings.TIME_ZONE, csrf_token=get_token(request)
+            ),
             "more": len(nudges) > REVIEW_LIMIT,
             "limit": REVIEW_LIMIT,
-            "clinic_time_zone": settings.TIME_ZONE,
         },
     )
 
