@@ -12,13 +12,15 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
+from accounts.dates import day_month_year, day_month_year_time
+from accounts.links import url_for_id
 from accounts.models import User
 from nudges.models import Nudge
 from patients.models import Patient
@@ -54,12 +56,16 @@ def _url(name: str, *args: object) -> str:
         return ""
 
 
-def _day(value: date | datetime) -> str:
-    return dateformat.format(timezone.localtime(value) if isinstance(value, datetime) else value, "j M Y")
+def _id_url(name: str, pk: int) -> str:
+    """``_url(name, pk)`` for a page whose one argument is an id, reversed once rather than once a row."""
+    try:
+        return url_for_id(name, pk)
+    except NoReverseMatch:
+        return ""
 
 
-def _moment(value: datetime) -> str:
-    return dateformat.format(timezone.localtime(value), "j M Y, H:i")
+_day = day_month_year  # "j M Y", as the date filter writes it
+_moment = day_month_year_time  # "j M Y, H:i"
 
 
 def _name(user: User | None) -> str:
@@ -245,7 +251,7 @@ def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timeli
             by=f"with {_name(visit.practitioner)}",
             badge=visit.get_status_display(),
             tone=VISIT_TONES.get(visit.status, "secondary"),
-            url=_url("journeys:visit_detail", visit.pk),
+            url=_id_url("journeys:visit_detail", visit.pk),
         )
         for visit in visits
     ]
@@ -283,7 +289,7 @@ def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timelin
                 by=f"by {_name(note.author)}",
                 badge="Signed" if note.signed_at else "Unsigned",
                 tone="success" if note.signed_at else "light",
-                url=_url("journeys:note_detail", note.pk),
+                url=_id_url("journeys:note_detail", note.pk),
             )
         )
     return entries
