@@ -2,7 +2,7 @@
 
 ``dateformat.format`` parses its format string and resolves a lazy translation for every month name, each
 time: 30–50 µs a call, and a page of rows calls it twice a row. These write the same characters for the few
-formats the rows use (``"j M Y"``, ``"j M Y, H:i"``, ``"c"``) with the month's short name translated once per
+formats the rows use (``"j M"``, ``"j M Y"``, ``"j M Y, H:i"``, ``"c"``) with the month's short name translated once per
 language. An aware datetime is first put in the current time zone, as the template engine does before its
 ``date`` filter runs.
 """
@@ -24,6 +24,13 @@ def _months(language: str | None) -> tuple[str, ...]:
 
 def _local(value: datetime) -> datetime:
     return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
+def day_month(value: date | datetime) -> str:
+    """``{{ value|date:"j M" }}``: "4 Dec"."""
+    if isinstance(value, datetime):
+        value = _local(value)
+    return f"{value.day} {_months(translation.get_language())[value.month]}"
 
 
 def day_month_year(value: date | datetime) -> str:
