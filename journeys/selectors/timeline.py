@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -125,7 +126,7 @@ def _steps(stage: str, left_from: str | None) -> tuple[list[Step], int]:
 
 
 @cache
-def _journey_queryset() -> QuerySet[Journey]:
+def _journey_queryset() -> QuerySet[Any]:  # Journey rows with the exit_* annotations
     """``patient_journey``'s query but for the patient, built once per process (its three subqueries cost more
     Python to build than the database spends on the read). Never evaluated itself: each read filters a copy."""
     exit_change = StageChange.objects.filter(journey=OuterRef("pk"), to_stage=OuterRef("stage")).order_by(
