@@ -14,6 +14,8 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.dates import day_month, day_month_year
+
 SAGE = "#2f6f5e"
 SAGE_LIGHT = "#9cc5b7"
 AMBER = "#f2c57c"
@@ -31,12 +33,9 @@ def _t(value) -> str:
     return str(escape(str(value)))
 
 
-def _week(day: date) -> str:
-    return date_format(day, "j M")
-
-
-def _long_week(day: date) -> str:
-    return date_format(day, "j M Y")
+# "j M" and "j M Y" as dateformat writes them, without parsing the format for each of a heatmap's cells.
+_week = day_month
+_long_week = day_month_year
 
 
 def _percent(score: float | None) -> str:

@@ -27,6 +27,7 @@ from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
 
 from . import selectors, services
+from .alert_rows import open_alert_rows, resolved_alert_rows
 from .charts import weekly_adherence_svg
 from .forms import CheckInAnswerForm, CourseCorrectionForm
 from .models import Alert, CheckInAnswer, ClinicSettings, CourseCorrection
@@ -250,7 +251,14 @@ def alert_list(request):
     return render(
         request,
         "compliance/alerts.html",
-        {"alerts": alerts, "page": page, "querystring": "", "resolved": resolved},  # no filters to keep
+        {
+            "alerts": alerts,
+            "alert_rows": open_alert_rows(alerts),
+            "page": page,
+            "querystring": "",  # no filters to keep
+            "resolved": resolved,
+            "resolved_rows": resolved_alert_rows(resolved),
+        },
     )
 
 

@@ -15,6 +15,7 @@ from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
@@ -31,6 +32,8 @@ from nudges import panels as nudge_panels
 from nudges.selectors import Reach, patient_reach
 from patients import panels as patient_panels
 from patients.models import Patient
+
+from .move_form import move_form_html
 
 # ``?tab=<key>`` on the patient's page: the tab shown, and the no-JS way to every other one.
 TAB_PARAM = "tab"
@@ -141,6 +144,11 @@ class PatientSummary:
     open_alerts: int
     reach: list[Reach]
     clinic_time_zone: str = settings.TIME_ZONE
+
+    @property
+    def move_form_html(self) -> SafeString:
+        """The move form's fields, as ``{% crispy %}`` writes them (rendered once per set of moves)."""
+        return move_form_html(self.move_form) if self.move_form is not None else SafeString("")
 
     @property
     def step(self) -> int:

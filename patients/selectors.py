@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
@@ -122,6 +123,14 @@ def patient_export_rows(ids: list[int]) -> list[Patient]:
 PATIENT_READERS = EVERYONE
 
 
+@cache
+def _record_queryset() -> QuerySet[Patient]:
+    """The patient record's query, built once per process: its eight annotated subqueries cost more Python
+    to build than the read itself costs the database. Never evaluated itself; each read clones it
+    (``.get()`` filters a copy), so no row is ever kept here."""
+    return Patient.objects.with_lead().with_consent().select_related("referred_by")
+
+
 def patient_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> Patient:
     """One patient's record for ``user``, scoped to ``user``; a view (``action="view"``) is audited here,
     any other ``action`` is left to the service that makes the change.
@@ -134,9 +143,7 @@ def patient_get_for(*, user: User, pk: int, action: str = AccessEvent.Action.VIE
     without a clinic role) is refused exactly like an unknown patient, with a 404, and the refusal is
     written to the audit trail as ``denied``. An unknown ``pk`` is a plain 404: there is nobody to audit.
     """
-    patient = get_object_or_404(
-        Patient.objects.with_lead().with_consent().select_related("referred_by"), pk=pk
-    )
+    patient = get_object_or_404(_record_queryset(), pk=pk)
     if not has_role(user, PATIENT_READERS):
         record_access(
             action=AccessEvent.Action.DENIED,

@@ -12,13 +12,17 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, Subquery
+from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
+from accounts.dates import day_month_year, day_month_year_time
+from accounts.links import url_for_id
 from accounts.models import User
 from nudges.models import Nudge
 from patients.models import Patient
@@ -54,12 +58,16 @@ def _url(name: str, *args: object) -> str:
         return ""
 
 
-def _day(value: date | datetime) -> str:
-    return dateformat.format(timezone.localtime(value) if isinstance(value, datetime) else value, "j M Y")
+def _id_url(name: str, pk: int) -> str:
+    """``_url(name, pk)`` for a page whose one argument is an id, reversed once rather than once a row."""
+    try:
+        return url_for_id(name, pk)
+    except NoReverseMatch:
+        return ""
 
 
-def _moment(value: datetime) -> str:
-    return dateformat.format(timezone.localtime(value), "j M Y, H:i")
+_day = day_month_year  # "j M Y", as the date filter writes it
+_moment = day_month_year_time  # "j M Y, H:i"
 
 
 def _name(user: User | None) -> str:
@@ -117,26 +125,31 @@ def _steps(stage: str, left_from: str | None) -> tuple[list[Step], int]:
     return steps, round((reached + 1) * 100 / len(PATH))
 
 
-def patient_journey(patient: Patient) -> JourneySummary | None:
-    """The patient's open journey, else their latest one, with where it stands on the path: one query.
-
-    An off-path journey (paused, declined, withdrawn) carries the reason and note of the move that took
-    it there, and the stage it left from.
-    """
+@cache
+def _journey_queryset() -> QuerySet[Any]:  # Journey rows with the exit_* annotations
+    """``patient_journey``'s query but for the patient, built once per process (its three subqueries cost more
+    Python to build than the database spends on the read). Never evaluated itself: each read filters a copy."""
     exit_change = StageChange.objects.filter(journey=OuterRef("pk"), to_stage=OuterRef("stage")).order_by(
         "-at", "-pk"
     )
-    journey = (
-        Journey.objects.filter(patient=patient)
-        .select_related("program")
+    return (
+        Journey.objects.select_related("program")
         .annotate(
             exit_reason=Subquery(exit_change.values("reason")[:1]),
             exit_note=Subquery(exit_change.values("note")[:1]),
             exit_from=Subquery(exit_change.values("from_stage")[:1]),
         )
         .order_by(F("ended_at").desc(nulls_first=True), "-started_at", "-pk")
-        .first()
     )
+
+
+def patient_journey(patient: Patient) -> JourneySummary | None:
+    """The patient's open journey, else their latest one, with where it stands on the path: one query.
+
+    An off-path journey (paused, declined, withdrawn) carries the reason and note of the move that took
+    it there, and the stage it left from.
+    """
+    journey = _journey_queryset().filter(patient=patient).first()
     if journey is None:
         return None
     off_path = journey.stage in OFF_PATH
@@ -245,7 +258,7 @@ def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timeli
             by=f"with {_name(visit.practitioner)}",
             badge=visit.get_status_display(),
             tone=VISIT_TONES.get(visit.status, "secondary"),
-            url=_url("journeys:visit_detail", visit.pk),
+            url=_id_url("journeys:visit_detail", visit.pk),
         )
         for visit in visits
     ]
@@ -283,7 +296,7 @@ def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timelin
                 by=f"by {_name(note.author)}",
                 badge="Signed" if note.signed_at else "Unsigned",
                 tone="success" if note.signed_at else "light",
-                url=_url("journeys:note_detail", note.pk),
+                url=_id_url("journeys:note_detail", note.pk),
             )
         )
     return entries

@@ -13,7 +13,7 @@ from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from patients.selectors import patient_get_for
 
-from ..panels.timeline import TIMELINE_PAGES_PARAM
+from ..panels.timeline import TIMELINE_PAGES_PARAM, timeline_context
 from ..selectors.timeline import PAGE_SIZE, patient_timeline, startable_programs
 from ..services.stages import journey_start
 
@@ -48,7 +48,9 @@ def timeline(request, patient_pk):
             _patient_page(patient, tab="journey", **{TIMELINE_PAGES_PARAM: page}) + "#panel-timeline"
         )
     entries = patient_timeline(patient=patient, user=request.user, offset=(page - 1) * PAGE_SIZE)
-    return render(request, "journeys/_timeline.html", {"patient": patient, "panel": {"page": entries}})
+    return render(
+        request, "journeys/_timeline.html", {"patient": patient, "panel": timeline_context(entries)}
+    )
 
 
 @role_required(*EVERYONE)

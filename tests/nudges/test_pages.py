@@ -942,3 +942,18 @@ def test_the_outbox_download_is_audited_as_an_export_of_the_patients_it_names(
 def test_the_outbox_links_its_download_with_its_filters(client_for, staff, mixed_outbox):
     body = page(client_for(staff), "/nudges/?channel=sms&view=all&page=1")
     assert 'href="/nudges/export.csv?channel=sms&amp;view=all"' in body  # the tab too, not the page
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_each_row_shows_the_badge_its_template_writes_for_its_status(client_for, staff, consenting_patient):
+    from django.template.loader import render_to_string
+
+    shown = [
+        make(consenting_patient, status, send_at=NOON_NY - timedelta(hours=n))
+        for n, status in enumerate(["sent", "failed", "sent", "suppressed", "failed", "unknown"])
+    ]
+    body = page(client_for(staff), tab_url(consenting_patient, "messages"))
+    for nudge in shown:
+        row = re.search(rf'<li class="border-bottom py-2" id="nudge-{nudge.pk}">(.*?)</li>', body, re.S)
+        assert row, nudge.status
+        assert render_to_string("nudges/_status_badge.html", {"nudge": nudge}).strip() in row.group(1)

@@ -1,0 +1,38 @@
+"""The patient header's "Move stage…" form, rendered by crispy once per set of moves rather than once a page.
+
+Crispy's layout, field and widget templates cost the header more than its queries do, and on the patient page
+the form is always unbound: its markup depends only on the moves offered and on the journey's id (in each
+element's ``id``/``for``). So it is rendered once for each set of moves with a marker for the id, kept, and the
+journey's id put in the marker's place. What crispy writes stays the only copy of the markup.
+"""
+
+from __future__ import annotations
+
+from crispy_forms.utils import render_crispy_form
+from django.utils.safestring import SafeString, mark_safe
+
+from journeys.forms.move import MoveForm
+
+_MARKER = 918_273_645  # an id that no label, choice or attribute of the form spells
+
+
+_cache: dict[tuple, str] = {}
+
+
+def move_form_html(form: MoveForm) -> SafeString:
+    """``{% crispy form %}`` for an unbound ``MoveForm`` (a bound one, with its errors, renders as it is)."""
+    if form.is_bound:
+        return mark_safe(render_crispy_form(form))  # noqa: S308 — crispy's own escaped output
+    pk = form.journey.pk
+    key = (tuple(form.moves), form.offers_exit, str(form.auto_id).replace(str(pk), "{pk}", 1))
+    html = _cache.get(key)
+    if html is None:
+        real = form.auto_id
+        form.auto_id = str(real).replace(str(pk), str(_MARKER), 1)
+        try:
+            html = render_crispy_form(form)
+        finally:
+            form.auto_id = real
+        if len(_cache) < 256:  # a handful of move sets exist; never let it grow past that
+            _cache[key] = html
+    return mark_safe(html.replace(str(_MARKER), str(pk)))  # noqa: S308 — crispy's output, an integer put in

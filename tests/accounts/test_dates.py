@@ -1,0 +1,37 @@
+"""``accounts.dates`` writes what Django's ``date`` filter writes, in every time zone and language."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone, translation
+
+from accounts.dates import day_month, day_month_year, day_month_year_time, iso
+
+FILTERS = Template('{{ v|date:"j M" }}|{{ v|date:"j M Y" }}|{{ v|date:"j M Y, H:i" }}|{{ v|date:"c" }}')
+DAY_FILTERS = Template('{{ v|date:"j M" }}|{{ v|date:"j M Y" }}')
+
+MOMENTS = [
+    datetime(2026, 1, 1, 0, 0, tzinfo=UTC),
+    datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC),  # the clinic's spring-forward night
+    datetime(2026, 11, 1, 5, 30, 0, 1234, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 59, tzinfo=UTC),
+    *(datetime(2026, month, 15, 12, 5, tzinfo=UTC) for month in range(1, 13)),
+]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "UTC", "Asia/Kolkata", "Pacific/Auckland"])
+@pytest.mark.parametrize("language", ["en-us", "de", "fr"])
+def test_moments_are_written_as_the_date_filter_writes_them(zone, language):
+    with timezone.override(zone), translation.override(language):
+        for moment in MOMENTS:
+            ours = f"{day_month(moment)}|{day_month_year(moment)}|{day_month_year_time(moment)}|{iso(moment)}"
+            assert ours == FILTERS.render(Context({"v": moment}))
+
+
+@pytest.mark.parametrize("language", ["en-us", "de"])
+def test_days_are_written_as_the_date_filter_writes_them(language):
+    with translation.override(language):
+        for n in range(0, 366, 7):
+            day = date(2026, 1, 1) + timedelta(days=n)
+            assert f"{day_month(day)}|{day_month_year(day)}" == DAY_FILTERS.render(Context({"v": day}))
