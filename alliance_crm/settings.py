@@ -95,6 +95,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # {% route %} and {% id_url %} in every template: links reversed once, not per page (accounts.links).
+            "builtins": ["accounts.templatetags.links"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

@@ -1,8 +1,10 @@
-"""``{% id_url 'app:name' row.pk %}``: ``{% url %}`` for a row's own page in a long list (see accounts.links)."""
+"""``{% id_url 'app:name' row.pk %}``: ``{% url %}`` for a row's own page in a long list; ``{% route 'app:name' %}``:
+``{% url %}`` for a page that takes no argument (see accounts.links). A builtin of the template engine
+(``TEMPLATES`` in the settings), so every template has both without a ``{% load %}``."""
 
 from django import template
 
-from accounts.links import url_for_id
+from accounts.links import url_for, url_for_id
 
 register = template.Library()
 
@@ -10,3 +12,8 @@ register = template.Library()
 @register.simple_tag
 def id_url(name: str, pk: int) -> str:
     return url_for_id(name, pk)
+
+
+@register.simple_tag
+def route(name: str) -> str:
+    return url_for(name)

@@ -4,7 +4,7 @@ import pytest
 from django.template import Context, Template
 from django.urls import clear_script_prefix, reverse, set_script_prefix
 
-from accounts.links import url_for_id
+from accounts.links import url_for, url_for_id
 
 ID_URLS = [
     "dashboard:patient",
@@ -39,3 +39,40 @@ def test_a_url_that_takes_no_id_is_refused():
 def test_the_template_tag_writes_the_same_link():
     rendered = Template("{% load links %}{% id_url 'nudges:detail' pk %}").render(Context({"pk": 9}))
     assert rendered == reverse("nudges:detail", args=[9])
+
+
+ROUTES = ["dashboard:today", "dashboard:schedule", "patients:list", "compliance:alerts", "nudges:outbox",
+          "dashboard:insights", "accounts:logout", "admin:index"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ROUTES)
+def test_a_link_without_arguments_is_the_one_reverse_builds(name):
+    assert url_for(name) == reverse(name)
+
+
+def test_a_link_without_arguments_follows_the_script_prefix():
+    set_script_prefix("/clinic/")
+    try:
+        assert url_for("dashboard:today") == reverse("dashboard:today") == "/clinic/"
+    finally:
+        clear_script_prefix()
+    assert url_for("dashboard:today") == "/"
+
+
+def test_route_is_in_every_template_without_a_load():
+    rendered = Template("{% route 'patients:list' %}|{% id_url 'nudges:detail' 3 %}").render(Context({}))
+    assert rendered == f"{reverse('patients:list')}|{reverse('nudges:detail', args=[3])}"
+
+
+def test_no_template_reverses_an_argumentless_link_on_every_render():
+    """Every ``{% url 'app:name' %}`` without arguments is a ``{% route %}`` (one reversal a process)."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    found = [
+        f"{path.relative_to(templates)}: {match}"
+        for path in templates.rglob("*.html")
+        for match in re.findall(r"\{% url '[a-z_]+:[a-z_]+' %\}", path.read_text())
+    ]
+    assert not found
