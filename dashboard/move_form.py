@@ -11,12 +11,10 @@ from __future__ import annotations
 from crispy_forms.utils import render_crispy_form
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.once import rendered_once
 from journeys.forms.move import MoveForm
 
 _MARKER = 918_273_645  # an id that no label, choice or attribute of the form spells
-
-
-_cache: dict[tuple, str] = {}
 
 
 def move_form_html(form: MoveForm) -> SafeString:
@@ -24,15 +22,15 @@ def move_form_html(form: MoveForm) -> SafeString:
     if form.is_bound:
         return mark_safe(render_crispy_form(form))  # noqa: S308 — crispy's own escaped output
     pk = form.journey.pk
-    key = (tuple(form.moves), form.offers_exit, str(form.auto_id).replace(str(pk), "{pk}", 1))
-    html = _cache.get(key)
-    if html is None:
+    look = ("move form", tuple(form.moves), form.offers_exit, str(form.auto_id).replace(str(pk), "{pk}", 1))
+
+    def render() -> str:
         real = form.auto_id
         form.auto_id = str(real).replace(str(pk), str(_MARKER), 1)
         try:
-            html = render_crispy_form(form)
+            return render_crispy_form(form)
         finally:
             form.auto_id = real
-        if len(_cache) < 256:  # a handful of move sets exist; never let it grow past that
-            _cache[key] = html
+
+    html = rendered_once(look, render)
     return mark_safe(html.replace(str(_MARKER), str(pk)))  # noqa: S308 — crispy's output, an integer put in

@@ -3,6 +3,7 @@ from datetime import UTC, timedelta
 from django import forms
 from django.utils import timezone
 
+from accounts.once import rendered_once
 from patients.models import Channel
 from patients.selectors import patient_may_message
 
@@ -158,14 +159,12 @@ class OutboxFilterForm(forms.Form):
         widget templates and their options' each time otherwise."""
         if self.is_bound and any(name in self.data for name in self.fields):
             return {name: str(self[name]) for name in self.fields}
-        key = (self.view, self.is_bound)
-        found = _UNFILTERED_WIDGETS.get(key)
-        if found is None:
-            found = _UNFILTERED_WIDGETS[key] = {name: str(self[name]) for name in self.fields}
-        return found
-
-
-_UNFILTERED_WIDGETS: dict[tuple[str, bool], dict[str, str]] = {}
+        return {
+            name: rendered_once(
+                ("outbox filter", self.view, self.is_bound, name), lambda name=name: str(self[name])
+            )
+            for name in self.fields
+        }
 
 
 class ConversationReplyForm(OneOffMessageForm):

@@ -16,10 +16,9 @@ from django import forms, template
 from django.forms.boundfield import BoundField
 from django.utils.safestring import SafeString, mark_safe
 
-register = template.Library()
+from accounts.once import rendered_once
 
-_KEPT: dict[tuple, str] = {}
-_MOST = 512  # fingerprints kept; past that a field renders as usual
+register = template.Library()
 
 
 def _fingerprint(field: BoundField) -> tuple | None:
@@ -54,9 +53,4 @@ def as_crispy_field_once(field: BoundField) -> SafeString:
     key = _fingerprint(field)
     if key is None:
         return as_crispy_field(field)
-    html = _KEPT.get(key)
-    if html is None:
-        html = as_crispy_field(field)
-        if len(_KEPT) < _MOST:
-            _KEPT[key] = html
-    return mark_safe(html)  # noqa: S308 — crispy's own output, kept
+    return mark_safe(rendered_once(("crispy field", *key), lambda: str(as_crispy_field(field))))  # noqa: S308 — crispy's own output, kept
