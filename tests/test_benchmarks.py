@@ -83,3 +83,27 @@ def test_the_targets_are_marked_met_or_missed_from_the_two_sizes():
     assert checks["pipeline: p95 / SQL floor (M)"] is False  # 8×
     assert checks["patients last / patients p1 (M)"] is False  # 2.1×
     assert checks["patients p1 / admin changelist (M)"] is True  # 0.13×
+
+
+def test_the_turns_of_a_size_are_put_together_page_by_page():
+    """S and M take turns (``--passes``): each page's times from every turn make its p50 and p95, its floor
+    is the median of the turns' floors, the seed is the first turn's and the jobs the last turn's."""
+
+    def turn(times, floor, status=200, jobs=None, seed=None):
+        row = {"page": "inbox", "status": status, "queries": 9, "p50_ms": 0.0, "p95_ms": 0.0,
+               "sql_floor_ms": floor, "read_floor_ms": floor - 1, "write_ms": 1.0, "times_ms": times}  # fmt: skip
+        return {"counts": {"patients": 1}, "pages": [row], "jobs": jobs or {}, "seed": seed}
+
+    first = turn([float(n) for n in range(1, 21)], 2.0, seed={"seconds": 9.0})
+    second = turn(
+        [float(n) for n in range(21, 41)], 4.0, jobs={"falter": {"steps": []}}, seed={"reused": True}
+    )
+    report = pages.merged([first, second])
+    (row,) = report["pages"]
+    assert row["rounds"] == 40 and row["turns"] == 2
+    assert row["p50_ms"] == 20.5 and row["p95_ms"] == 38.0  # over the 40 times, not one turn's
+    assert row["sql_floor_ms"] == 3.0 and row["read_floor_ms"] == 2.0
+    assert report["seed"] == {"seconds": 9.0} and report["jobs"] == {"falter": {"steps": []}}
+    failed = pages.merged([first, turn([1.0], 2.0, status=302)])
+    assert failed["pages"][0]["status"] == 302  # a turn that did not answer 200 fails the page
+    assert pages.merged([first]) is first

@@ -1,5 +1,6 @@
 """accounts.once: a look is rendered once and kept, and what rendered it is not kept with it."""
 
+import contextlib
 import gc
 import weakref
 
@@ -37,10 +38,8 @@ def test_a_render_that_fails_is_not_kept():
     def broken() -> str:
         raise ValueError("no")
 
-    try:
+    with contextlib.suppress(ValueError):
         once.rendered_once(("test look", "broken"), broken)
-    except ValueError:
-        pass
     assert once.rendered_once(("test look", "broken"), Form("<d>").render) == "<d>"
 
 
