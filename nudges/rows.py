@@ -64,7 +64,7 @@ def _label(labels: dict[str, str], value: str) -> str:
     return found if found is not None else escape(value)
 
 
-class _Clock:
+class Clock:
     """_when.html for many rows: the clinic's time zone read once, each patient's zone looked up once."""
 
     def __init__(self, clinic_time_zone: str) -> None:
@@ -140,7 +140,7 @@ OUTBOX_ROW = (
 def outbox_rows(nudges: Iterable[Nudge], *, clinic_time_zone: str) -> SafeString:
     """The outbox table's rows (``selectors.outbox`` with ``selectors.outbox_messages``: each nudge with its
     patient, author and ``message``)."""
-    clock = _Clock(clinic_time_zone)
+    clock = Clock(clinic_time_zone)
     patient_url, detail_url = _links("dashboard:patient"), _links("nudges:detail")
     parts = []
     for nudge in nudges:
@@ -226,7 +226,7 @@ def _review_message(nudge: Nudge) -> str:
 def review_items(nudges: Iterable[Nudge], *, clinic_time_zone: str, csrf_token: str) -> SafeString:
     """The review queue's cards (``selectors.review_list``: each nudge with its patient), each with its two
     forms carrying ``csrf_token``."""
-    clock = _Clock(clinic_time_zone)
+    clock = Clock(clinic_time_zone)
     patient_url, detail_url = _links("dashboard:patient"), _links("nudges:detail")
     retry_url, reviewed_url = _links("nudges:retry"), _links("nudges:mark_reviewed")
     csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(csrf_token)}">'

@@ -310,3 +310,34 @@ def test_the_filter_widgets_are_the_forms_own_each_time(view, query):
 )
 def test_truncated_is_truncatechars(text):
     assert rows.truncated(text, 300) == Truncator(text).chars(300)
+
+
+def test_the_row_tags_write_what_the_includes_write(staff):
+    """``{% nudge_when %}``, ``{% nudge_preview %}`` and ``{% nudge_reason %}`` (the Messages tab and the
+    conversation, a row per message) against the includes they replaced, for every kind of row and both zones."""
+    hostile = PatientFactory(first_name="<script>x</script>", time_zone="Asia/Kolkata")
+    nudges = [*_every_kind_of_row(staff)]
+    nudges.append(
+        make(hostile, "failed", kind="one_off", status_reason='<b>"why"</b> & how',
+             last_error="<img src=x onerror=alert(1)>", context={"subject": "<i>s</i>", "message": "a & <b>"})
+    )  # fmt: skip
+    include = (
+        '{% include "nudges/_when.html" with when=moment time_zone=zone clinic_time_zone=clinic %}|'
+        '{% include "nudges/_message_preview.html" with nudge=nudge chars=160 %}|'
+        '{% include "nudges/_reason.html" with nudge=nudge %}'
+    )
+    tags = "{% load nudge_rows %}{% nudge_when moment zone clinic %}|{% nudge_preview nudge 160 %}|{% nudge_reason nudge %}"
+    for nudge in Nudge.objects.filter(pk__in=[n.pk for n in nudges]).select_related("patient"):
+        for moment in (nudge.sent_at, nudge.send_at, None):
+            for zone in (nudge.patient.time_zone, settings.TIME_ZONE, ""):
+                context = {"moment": moment, "zone": zone, "clinic": settings.TIME_ZONE, "nudge": nudge}
+                theirs, ours = _templated(include, **context), _templated(tags, **context)
+                assert [collapsed(part) for part in ours.split("|")] == [
+                    collapsed(part) for part in theirs.split("|")
+                ], (nudge.kind, nudge.status, zone)
+    body = _templated(tags, moment=None, zone="", clinic="", nudge=nudges[-1])
+    assert (
+        "<img" not in body
+        and "&lt;img src=x" in body
+        and "&lt;b&gt;&quot;why&quot;&lt;/b&gt; &amp; how" in body
+    )
