@@ -1,8 +1,31 @@
-"""Query expressions the floors above share, for plans PostgreSQL gets wrong when written the usual way."""
+"""Query expressions the floors above share, for plans PostgreSQL gets wrong when written the usual way, and
+querysets built once per thread for the pages that run them on every request."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from functools import wraps
+
 from django.db.models import BooleanField, Func
+
+
+def built_per_thread[T](build: Callable[[], T]) -> Callable[[], T]:
+    """``build()`` once per thread, then the same object: for a queryset whose annotations cost the ORM more to
+    build than the database to run, kept unevaluated and only ever cloned (``.filter()``, ``.get()``). Per
+    thread, not per process: compiling a query adjusts the alias counts of the subqueries it shares with its
+    clones while it runs, so two threads compiling clones of one queryset at once could write each other's SQL."""
+    local = threading.local()
+
+    @wraps(build)
+    def built() -> T:
+        try:
+            return local.value
+        except AttributeError:
+            local.value = build()
+            return local.value
+
+    return built
 
 
 class InSmallSet(Func):

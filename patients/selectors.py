@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
@@ -18,7 +16,7 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import EVERYONE, has_role
-from accounts.queries import InSmallSet
+from accounts.queries import InSmallSet, built_per_thread
 
 from .models import (
     AdvocateLink,
@@ -78,19 +76,16 @@ def patient_find(query: str, *, limit: int = FIND_SHOWN) -> list[Patient]:
     return list(Patient.objects.active().matching(query).order_by(*SORTS["name"])[:limit])
 
 
-_list_rows = threading.local()
+@built_per_thread
+def _list_rows() -> QuerySet[Patient]:
+    """The list page's annotated queryset: its six subqueries cost the ORM more to build than the database to
+    run, so it is built once per thread, never evaluated, and each page's query is a clone of it."""
+    return Patient.objects.with_lead().with_consent()
 
 
 def patient_list_rows(ids: list[int]) -> QuerySet[Patient]:
-    """The patients of one list page, with lead and consent annotated: one query.
-
-    Its six subqueries cost the ORM more to build than the database to run, so the annotated queryset is
-    built once per thread (never evaluated, only filtered: each page's query is a clone of it; per thread,
-    because compiling a subquery touches its state)."""
-    annotated = getattr(_list_rows, "queryset", None)
-    if annotated is None:
-        annotated = _list_rows.queryset = Patient.objects.with_lead().with_consent()
-    return annotated.filter(pk__in=ids)
+    """The patients of one list page, with lead and consent annotated: one query."""
+    return _list_rows().filter(pk__in=ids)
 
 
 def patient_export_rows(ids: list[int]) -> list[Patient]:
@@ -123,9 +118,9 @@ def patient_export_rows(ids: list[int]) -> list[Patient]:
 PATIENT_READERS = EVERYONE
 
 
-@cache
+@built_per_thread
 def _record_queryset() -> QuerySet[Patient]:
-    """The patient record's query, built once per process: its eight annotated subqueries cost more Python
+    """The patient record's query, built once per thread: its eight annotated subqueries cost more Python
     to build than the read itself costs the database. Never evaluated itself; each read clones it
     (``.get()`` filters a copy), so no row is ever kept here."""
     return Patient.objects.with_lead().with_consent().select_related("referred_by")

@@ -13,7 +13,6 @@ import heapq
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
@@ -24,6 +23,7 @@ from django.utils import timezone
 from accounts.dates import day_month_year, day_month_year_time
 from accounts.links import url_for_id
 from accounts.models import User
+from accounts.queries import built_per_thread
 from nudges.models import Nudge
 from patients.models import Patient
 
@@ -125,9 +125,9 @@ def _steps(stage: str, left_from: str | None) -> tuple[list[Step], int]:
     return steps, round((reached + 1) * 100 / len(PATH))
 
 
-@cache
+@built_per_thread
 def _journey_queryset() -> QuerySet[Any]:  # Journey rows with the exit_* annotations
-    """``patient_journey``'s query but for the patient, built once per process (its three subqueries cost more
+    """``patient_journey``'s query but for the patient, built once per thread (its three subqueries cost more
     Python to build than the database spends on the read). Never evaluated itself: each read filters a copy."""
     exit_change = StageChange.objects.filter(journey=OuterRef("pk"), to_stage=OuterRef("stage")).order_by(
         "-at", "-pk"

@@ -227,4 +227,4 @@ def test_each_page_reads_its_own_patients_from_the_one_annotated_queryset(
     with django_assert_num_queries(2):
         assert {p.pk for p in selectors.patient_list_rows(list(first))} == first
         assert {p.pk for p in selectors.patient_list_rows(list(second))} == second
-    assert selectors._list_rows.queryset._result_cache is None  # only ever filtered, never read
+    assert selectors._list_rows()._result_cache is None  # only ever filtered, never read
