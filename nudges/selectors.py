@@ -15,7 +15,7 @@ from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
 from patients.models import CareTeamMember, Channel, Patient
-from patients.selectors import patient_may_message
+from patients.selectors import patient_may_message, patients_with_lead
 
 from . import rendering
 from .models import ConversationRead, Heartbeat, InboundMessage, Kind, Nudge
@@ -148,7 +148,7 @@ def outbox_messages(nudges: list[Nudge]) -> None:
         return
     templates = rendering.active_templates()
     leads = dict(
-        Patient.objects.with_lead()
+        patients_with_lead()
         .filter(pk__in={nudge.patient_id for nudge in nudges})
         .values_list("pk", "lead_name")
     )
@@ -164,7 +164,7 @@ def nudge_get_for(*, user: User, pk: int) -> Nudge:
         Nudge.objects.select_related("created_by", "reviewed_by"),
         pk=pk,
     )
-    nudge.patient = Patient.objects.with_lead().get(pk=nudge.patient_id)
+    nudge.patient = patients_with_lead().get(pk=nudge.patient_id)
     record_access(
         action=AccessEvent.Action.VIEW, actor=user, patient_id=nudge.patient_id, obj=nudge, detail="message"
     )
@@ -544,7 +544,7 @@ def inbox(*, user: User, everyone: bool = False, limit: int = INBOX_PAGE) -> lis
     if not summary:
         return []
     ids = [row["patient_id"] for row in summary]
-    patients = Patient.objects.with_lead().in_bulk(ids)
+    patients = patients_with_lead().in_bulk(ids)
     readable = (
         set(ids)
         if user.role in CLINICAL or not everyone

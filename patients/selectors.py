@@ -77,6 +77,17 @@ def patient_find(query: str, *, limit: int = FIND_SHOWN) -> list[Patient]:
 
 
 @built_per_thread
+def _with_lead() -> QuerySet[Patient]:
+    return Patient.objects.with_lead()
+
+
+def patients_with_lead() -> QuerySet[Patient]:
+    """Patients with ``lead_name`` (and ``lead_user_id``) annotated, to filter or ``.get()`` from: its two
+    subqueries are built once per thread (they cost the ORM more than a read by key costs the database)."""
+    return _with_lead()
+
+
+@built_per_thread
 def _list_rows() -> QuerySet[Patient]:
     """The list page's annotated queryset: its six subqueries cost the ORM more to build than the database to
     run, so it is built once per thread, never evaluated, and each page's query is a clone of it."""
