@@ -133,12 +133,44 @@ def record_access(
     with transaction.atomic(savepoint=False):
         connection = transaction.get_connection()
         lock_chain(connection)
-        last = AccessEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        event.at = timezone.now()
-        event.hash = row_hash(event)
-        event.save()
+        with connection.cursor() as cursor:
+            cursor.execute(_HEAD_SQL)
+            last = cursor.fetchone()
+            event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            event.at = timezone.now()
+            event.hash = row_hash(event)
+            _insert(cursor, event)
     return event
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'  # standard SQL, as PostgreSQL and SQLite both read it
+
+
+# The two statements every page's audit row runs, written once: built through the ORM (a ``values_list().first()``
+# and ``Model.save()``) they cost more Python than PostgreSQL takes to run them (~1.0 ms a row against ~0.65 ms).
+_FIELDS = [field for field in AccessEvent._meta.concrete_fields if not field.primary_key]
+_TABLE = _quoted(AccessEvent._meta.db_table)
+# Names from the model's own metadata, values only as parameters.
+_HEAD_SQL = f'SELECT "seq", "hash" FROM {_TABLE} ORDER BY "seq" DESC LIMIT 1'  # noqa: S608
+_COLUMNS = ", ".join(_quoted(field.column) for field in _FIELDS)
+_VALUES = ", ".join(["%s"] * len(_FIELDS))
+_INSERT_SQL = (
+    f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES ({_VALUES}) RETURNING {_quoted(AccessEvent._meta.pk.column)}"  # noqa: S608
+)
+
+
+def _insert(cursor: Any, event: AccessEvent) -> None:
+    """``event`` saved as ``Model.save()`` would (each field's value prepared as Django prepares it; nothing
+    listens to the trail's saves), in one INSERT that returns its id."""
+    connection = cursor.db
+    cursor.execute(
+        _INSERT_SQL,
+        [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in _FIELDS],
+    )
+    event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def record_access_many(rows: Iterable[dict[str, Any]]) -> list[AccessEvent]:

@@ -1,7 +1,9 @@
 import pytest
+from django.forms.models import model_to_dict
 from django.test import RequestFactory
 
 from accounts.audit import record_access, request_context
+from accounts.chain import row_hash
 from accounts.models import AccessEvent
 
 
@@ -92,3 +94,27 @@ def test_reading_the_trail_in_admin_is_itself_on_the_trail(client_for, admin_use
     assert client.get(f"/admin/accounts/accessevent/{one.pk}/change/").status_code == 200
     read = AccessEvent.objects.order_by("-seq").first()
     assert (read.action, read.patient_id) == ("view", 7)
+
+
+def test_a_row_reads_back_field_for_field_as_it_was_chained(practitioner):
+    """record_access writes its row with one hand-written INSERT (not Model.save()): every field, the JSON list
+    of ids and the hash included, reads back as the event it returned, and the row verifies."""
+    request = RequestFactory().get("/patients/?q=é", REMOTE_ADDR="2001:db8::1", HTTP_USER_AGENT="Safari ‘x’")
+    request.user = practitioner
+    with request_context(request):
+        event = record_access(
+            action=AccessEvent.Action.LIST,
+            patient_ids=[3, 1, 3, 2],
+            obj=practitioner,
+            detail="q=<b>é</b>",
+            object_repr="patient list",
+        )
+
+    stored = AccessEvent.objects.get(pk=event.pk)
+    assert not event._state.adding
+    assert model_to_dict(stored) == model_to_dict(event)
+    assert (stored.at, stored.seq, stored.hash) == (event.at, event.seq, event.hash)
+    assert stored.patient_ids == [3, 1, 2]
+    assert stored.hash == row_hash(stored)
+    following = record_access(action="view", patient_id=1)
+    assert (following.seq, following.prev_hash) == (event.seq + 1, event.hash)

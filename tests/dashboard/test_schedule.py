@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import AccessEvent
 from journeys.models import TimeOff, Visit, WorkingHours
@@ -263,6 +264,9 @@ def test_the_schedule_is_in_the_navigation_with_the_open_alert_count(client_for,
     assert 'id="nav-alerts">Alerts</a>' in body  # no count when none is open
     for _ in range(3):
         Alert.objects.create(patient=PatientFactory(), reason="low_adherence", detail="50%")
+    Alert.objects.create(
+        patient=PatientFactory(), reason="low_adherence", detail="50%", resolved_at=timezone.now()
+    )
     body = client_for(staff).get("/").content.decode()
     assert (
         '<span class="badge rounded-pill text-bg-warning">3<span class="visually-hidden"> open</span>' in body
