@@ -208,6 +208,7 @@ SESSION_IDLE_WARNING_SECONDS = env.int("SESSION_IDLE_WARNING_SECONDS", default=6
 SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=60 * 60 * 10)
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=SESSION_ABSOLUTE_LIFETIME_SECONDS)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_ENGINE = "accounts.session_store"  # Django's database sessions, read by one statement written once
 
 # The client's address (audit trail, sign-in throttling, the inquiry limit): how many reverse proxies
 # we run in front of the app. 0 = the connection's address; N = the Nth X-Forwarded-For entry from the
