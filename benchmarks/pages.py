@@ -54,6 +54,10 @@ DEFAULT_BLOCK = 5  # requests a size times before the other size takes its turn 
 PREPARE_TIMEOUT = (
     4 * 3600.0
 )  # seconds a worker may take to get ready (a seed of 100,000 patients from nothing)
+# Untimed requests at the start of each block: the first request after the other size's turn took 1.16-1.19 ×
+# the page's median (6 December, blocks of 5; the second 1.00 ×), one in five of the requests, so without it the
+# p95 of 40 was mostly the cost of switching processes, which a size timed on its own never paid.
+REWARM_REQUESTS = 1
 REPLY_TIMEOUT = 600.0  # seconds any other reply may take, the jobs' own timeouts aside
 WRITE_ROUNDS = 5  # requests timed statement by statement for the floor's writes (see write_seconds)
 DUE_NUDGES = 5_000  # the dispatcher sends this many, made due
@@ -312,7 +316,8 @@ def lockstep(
             if min(len(t) for t in times.values()) >= MIN_ROUNDS and time.monotonic() > budget_end:
                 break
             for label, count in turn:
-                reply = workers[label].ask({"cmd": "time", "page": name, "rounds": count})
+                command = {"cmd": "time", "page": name, "rounds": count, "rewarm": REWARM_REQUESTS}
+                reply = workers[label].ask(command)
                 times[label] += reply["times_ms"]
                 if found[label]["status"] == 200:
                     found[label]["status"] = reply["status"]
@@ -593,10 +598,12 @@ def serve_main(args: argparse.Namespace) -> int:
 class Session:
     """One size's clinic, measured on command: the worker's side of the protocol.
 
-    ``{"cmd": "pages"}`` → the pages (name, who, url); ``{"cmd": "warm", "page": name}`` → its status and query
-    count after a warm request (its reads kept for the floor); ``{"cmd": "time", "page": name, "rounds": k}`` → k
-    request times in ms; ``{"cmd": "floor", "page": name}`` → its SQL floor; ``{"cmd": "jobs", "names": [...]}``
-    → the jobs' figures."""
+    - ``{"cmd": "pages"}`` → the pages (name, who, url);
+    - ``{"cmd": "warm", "page": name}`` → its status and query count after a warm request (its reads are kept for
+      the floor);
+    - ``{"cmd": "time", "page": name, "rounds": k, "rewarm": w}`` → k request times in ms, after w untimed ones;
+    - ``{"cmd": "floor", "page": name}`` → its SQL floor, read and write parts;
+    - ``{"cmd": "jobs", "names": [...]}`` → the jobs' figures."""
 
     def __init__(self, *, jobs_in_subprocess: bool, job_timeout: float = 900.0) -> None:
         self.jobs_in_subprocess = jobs_in_subprocess
@@ -632,7 +639,9 @@ class Session:
         if name == "warm":
             return self.warm(command["page"])
         if name == "time":
-            return self.time(command["page"], rounds=int(command["rounds"]))
+            return self.time(
+                command["page"], rounds=int(command["rounds"]), rewarm=int(command.get("rewarm", 0))
+            )
         if name == "floor":
             return self.floor(command["page"])
         if name == "jobs":
@@ -660,10 +669,12 @@ class Session:
             "location": response.get("Location", ""),
         }
 
-    def time(self, page: str, *, rounds: int) -> dict:
+    def time(self, page: str, *, rounds: int, rewarm: int = 0) -> dict:
         who, url = self.pages[page]
         client = self.clients[who]
         times, status = [], 200
+        for _ in range(rewarm):  # untimed: this process's caches after the other size's turn
+            client.get(url, secure=True)
         for _ in range(rounds):
             started = time.perf_counter()
             response = client.get(url, secure=True)

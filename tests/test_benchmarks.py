@@ -113,6 +113,8 @@ class _FakeSize:
 
     def ask(self, command: dict) -> dict:
         self.log.append((self.label, command["cmd"], command.get("page"), command.get("rounds")))
+        if command["cmd"] == "time":
+            assert command["rewarm"] == 1  # each block begins with an untimed request
         if command["cmd"] == "pages":
             return {"pages": [{"page": name, "who": "staff", "url": f"/{name}/"} for name in self.listed]}
         if command["cmd"] == "warm":
