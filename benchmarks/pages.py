@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         if names and not args.skip_jobs:
             for label, worker in workers.items():
                 print(f"\n== {label}: the jobs", flush=True)
-                reports[label]["jobs"] = worker.ask({"cmd": "jobs", "names": names})["jobs"]
+                command = {"cmd": "jobs", "names": names, "timeout": args.job_timeout}
+                reports[label]["jobs"] = worker.ask(command)["jobs"]
         for worker in workers.values():
             worker.close()
     except WorkerFailed as failure:
