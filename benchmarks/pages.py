@@ -2,18 +2,21 @@
 
 For each size the clinic is seeded with ``seed_scale`` into its own PostgreSQL database — the name of
 ``BENCH_PAGES_DATABASE_URL`` (default postgres://postgres@127.0.0.1:5432/alliance_bench_pages) with ``_s`` or
-``_m`` after it — dropped and made anew unless ``--reuse`` finds it seeded already. Each size runs in a process of
-its own (production settings: DEBUG off), which
+``_m`` after it — dropped and made anew unless ``--reuse`` finds it seeded already. Each size has one worker
+process (``--serve``, production settings: DEBUG off), started once, that prepares its clinic and then answers the
+orchestrator's commands, one JSON line each way (its log goes to stderr). Page by page, the orchestrator
 
-- requests each staff page through the full stack with Django's test client, signed in with both factors as
-  staff, a practitioner or an admin, ``--rounds`` times (fewer when a page is slow), and records p50/p95, the
-  number of queries and the SQL floor: the page's reads replayed through a raw cursor, plus its writes (the audit
-  row and the durable COMMIT that keeps it, a session saved) timed as they ran. Every page must answer
-  200; any other answer (a 302 to the sign-in, a 500) fails the run. Django admin's Patient changelist is the
-  baseline. Pages whose URL name does not exist (yet) are skipped;
-- runs each job in a process of its own, inside a transaction rolled back at the end (so ``--reuse`` measures the
-  same data again): falter detection twice (the first pass opens alerts, the second finds them open), the
-  missed-check-in sweep four days ahead (every open check-in closes), the dispatcher over 5,000 nudges made due,
+- requests the page at each size through the full stack with Django's test client, signed in with both factors as
+  staff, a practitioner or an admin: ``--rounds`` times at each size (fewer when the page is slow), in turns of
+  ``--block`` requests at S then at M, so both sizes of a page are timed within the same few seconds and a drift of
+  the machine falls on both; then records p50/p95, the number of queries and the SQL floor: the page's reads
+  replayed through a raw cursor, plus its writes (the audit row and the durable COMMIT that keeps it, a session
+  saved) timed as they ran. Every page must answer 200; any other answer (a 302 to the sign-in, a 500), or a
+  worker that ends or stops answering, fails the run. Django admin's Patient changelist is the baseline. Pages
+  whose URL name does not exist (yet) are skipped;
+- then, after every page, runs each job (S, then M) in a process of its own on a copy of the database (so
+  ``--reuse`` measures the same data again): falter detection twice (the first pass opens alerts, the second finds
+  them open), the missed-check-in sweep over 2,000 closed check-ins, the dispatcher over 5,000 nudges made due,
   and the CSV download of the whole patient list — rows per second, queries and the process's peak memory;
 - records the seed's own time and peak memory.
 
@@ -27,15 +30,19 @@ import argparse
 import json
 import logging
 import os
+import queue
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from contextlib import contextmanager
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/alliance_bench_pages"
@@ -43,6 +50,15 @@ OUT_DIR = ROOT / "var" / "bench"
 SIZES = {"S": 10_000, "M": 100_000}
 PAGE_BUDGET_SECONDS = 20.0  # a slow page gets fewer rounds (at least MIN_ROUNDS) so a run stays bounded
 MIN_ROUNDS = 5
+DEFAULT_BLOCK = 5  # requests a size times before the other size takes its turn (--block)
+PREPARE_TIMEOUT = (
+    4 * 3600.0
+)  # seconds a worker may take to get ready (a seed of 100,000 patients from nothing)
+# Untimed requests at the start of each block: the first request after the other size's turn took 1.16-1.19 ×
+# the page's median (6 December, blocks of 5; the second 1.00 ×), one in five of the requests, so without it the
+# p95 of 40 was mostly the cost of switching processes, which a size timed on its own never paid.
+REWARM_REQUESTS = 1
+REPLY_TIMEOUT = 600.0  # seconds any other reply may take, the jobs' own timeouts aside
 WRITE_ROUNDS = 5  # requests timed statement by statement for the floor's writes (see write_seconds)
 DUE_NUDGES = 5_000  # the dispatcher sends this many, made due
 SWEEP_ROWS = 2_000  # the missed-check-in sweep finds this many closed
@@ -84,12 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="requests per page (40; fewer for a slow page)",
     )
     parser.add_argument(
-        # Two: the first run of this VM after the suite measured every page 1.5-2.5x slower than minutes later,
-        # on one size more than the other, when each size ran once.
-        "--passes",
+        # Five: both sizes of a page are timed within the same few seconds, and a block is still long enough
+        # that a size's first request after the other's (its caches handed over) is one in five.
+        "--block",
         type=int,
-        default=2,
-        help="S then M this many times over, each page's rounds shared out between them (2)",
+        default=DEFAULT_BLOCK,
+        help=f"requests per turn: each page is timed at S and M in turns of this many ({DEFAULT_BLOCK})",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--reuse", action="store_true", help="keep a database that holds a clinic already")
@@ -99,12 +115,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--job-timeout", type=float, default=900.0, help="seconds before a job is stopped and marked so (900)"
     )
-    # Internal: one size in this process (the orchestrator starts one per size), or one job.
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    # Internal: one size's worker, answering the orchestrator's commands (one per size), or one job.
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--job", default="", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--label", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -166,15 +181,15 @@ def drop_database(url: str) -> None:
         )
 
 
-# --- The orchestrator: one process per size, then one table ----------------------------------------------------
+# --- The orchestrator: one worker per size, both sizes of a page timed in turn -----------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.job:
         return job_main(args)
-    if args.worker:
-        return worker_main(args)
+    if args.serve:
+        return serve_main(args)
     if args.patients:
         sizes = [(f"{args.patients}", args.patients)]
     else:
@@ -191,32 +206,42 @@ def main(argv: list[str] | None = None) -> int:
         print("bench pages: needs PostgreSQL (BENCH_PAGES_DATABASE_URL)", file=sys.stderr)
         return 2
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
     started = time.monotonic()
-    # The sizes take turns, each page's rounds shared out between the turns, so a slower minute of the machine
-    # (its other tenants, its page cache handed back to the host) falls on both sizes rather than on one.
-    passes = max(1, args.passes) if len(sizes) > 1 else 1
-    rounds = max(MIN_ROUNDS, -(-args.rounds // passes))
-    runs: dict[str, list[dict]] = {label: [] for label, _ in sizes}
-    status = 0
-    for turn in range(passes):
-        last = turn == passes - 1
+    workers: dict[str, Worker] = {}
+    reports: dict[str, dict] = {}
+    try:
+        # One worker per size, started once and kept: each page is timed at S and at M in alternate blocks of a
+        # few requests, so a slower minute of this VM (its other tenants, its page cache handed back to the
+        # host) falls on both sizes of the page rather than on one.
         for label, patients in sizes:
-            out = OUT_DIR / f"pages-{patients}.json"
-            command = [sys.executable, "-m", "benchmarks", "pages", "--worker", "--label", label,
-                       "--patients", str(patients), "--database-url", database_url_for(label), "--out", str(out),
-                       "--rounds", str(rounds), "--seed", str(args.seed), "--only", args.only]  # fmt: skip
-            command += ["--reuse"] * (args.reuse or turn > 0) + ["--drop"] * (args.drop and last)
-            command += ["--skip-jobs"] * (args.skip_jobs or not last)  # the jobs once, in the last turn
-            command += ["--job-timeout", str(args.job_timeout)]
-            turn_note = f", turn {turn + 1} of {passes}" if passes > 1 else ""
-            print(f"\n== {label}: {patients:,} patients ({database_url_for(label)}){turn_note}", flush=True)
-            out.unlink(missing_ok=True)  # never the figures of an earlier run
-            code = subprocess.call(command, cwd=ROOT)  # noqa: S603 — our own interpreter and arguments
-            if code == 2 or not out.exists():
-                return code or 2
-            runs[label].append(json.loads(out.read_text()))
-            status = status or code
-    reports = {label: merged(parts) for label, parts in runs.items()}
+            print(f"\n== {label}: {patients:,} patients ({database_url_for(label)})", flush=True)
+            (OUT_DIR / f"pages-{patients}.json").unlink(
+                missing_ok=True
+            )  # never the figures of an earlier run
+            workers[label] = Worker.start(
+                label, serve_command(label, patients, args), job_timeout=args.job_timeout
+            )
+            reports[label] = workers[label].ready | {"label": label}
+        print(f"\n== every page at {' and '.join(workers)}, in blocks of {args.block} requests", flush=True)
+        measured = lockstep(workers, rounds=args.rounds, block=args.block, only=only)
+        for label in workers:
+            reports[label]["pages"] = measured[label]
+            reports[label]["jobs"] = {}
+        names = [name for name in JOBS if not only or name in only]
+        if names and not args.skip_jobs:
+            for label, worker in workers.items():
+                print(f"\n== {label}: the jobs", flush=True)
+                command = {"cmd": "jobs", "names": names, "timeout": args.job_timeout}
+                reports[label]["jobs"] = worker.ask(command)["jobs"]
+        for worker in workers.values():
+            worker.close()
+    except WorkerFailed as failure:
+        print(f"\nbench pages: {failure}", file=sys.stderr)
+        return failure.status
+    finally:
+        for worker in workers.values():
+            worker.kill()
     for label, patients in sizes:
         (OUT_DIR / f"pages-{patients}.json").write_text(json.dumps(reports[label], indent=2))
     result = combine(reports, minutes=round((time.monotonic() - started) / 60, 1))
@@ -224,44 +249,242 @@ def main(argv: list[str] | None = None) -> int:
     print(render(result))
     path = write_result(result, OUT_DIR)
     print(f"\nwritten {path} ({result['minutes']} min)")
-    return status
-
-
-def merged(parts: list[dict]) -> dict:
-    """One size's report from its turns: each page's times together (p50 and p95 over all of them), its floor
-    the median of the turns' floors; the seed and the first refresh from the first turn, the jobs from the last."""
-    if len(parts) == 1:
-        return parts[0]
-    report = dict(parts[-1]) | {
-        key: parts[0].get(key) for key in ("seed", "figures_refresh", "vacuum_seconds")
-    }
-    rows: dict[str, list[dict]] = {}
-    for part in parts:
-        for row in part["pages"]:
-            rows.setdefault(row["page"], []).append(row)
-    report["pages"] = []
-    for same in rows.values():
-        times = [ms for row in same for ms in row.get("times_ms", [])]
-
-        def middle(key: str, same: list[dict] = same) -> float | None:
-            values = [row[key] for row in same if row.get(key) is not None]
-            return round(statistics.median(values), 1) if values else None
-
-        report["pages"].append(
-            same[0]
-            | {
-                "status": next((row["status"] for row in same if row["status"] != 200), 200),
-                "queries": max(row["queries"] for row in same),
-                "rounds": len(times),
-                "p50_ms": round(statistics.median(times), 1) if times else same[0]["p50_ms"],
-                "p95_ms": round(percentile(times, 0.95), 1) if times else same[0]["p95_ms"],
-                "sql_floor_ms": middle("sql_floor_ms"),
-                "read_floor_ms": middle("read_floor_ms"),
-                "write_ms": middle("write_ms"),
-                "turns": len(same),
-                "times_ms": times,
-            }
+    failed = [
+        (label, row) for label, report in reports.items() for row in report["pages"] if row["status"] != 200
+    ]
+    if failed:
+        print(
+            "\nbench pages: these pages did not answer 200 — the figures above are not of the page:",
+            file=sys.stderr,
         )
+        for label, row in failed:
+            print(
+                f"  {label} {row['page']}: {row['status']} {row.get('location', '')} ({row['url']})",
+                file=sys.stderr,
+            )
+        return 1
+    return 0
+
+
+def serve_command(label: str, patients: int, args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "benchmarks", "pages", "--serve", "--label", label, "--patients",
+               str(patients), "--database-url", database_url_for(label), "--seed", str(args.seed)]  # fmt: skip
+    return command + ["--reuse"] * args.reuse + ["--drop"] * args.drop
+
+
+def schedule(sizes: Sequence[str], rounds: int, block: int) -> list[list[tuple[str, int]]]:
+    """One page's timing as turns: in each turn every size in order times a block of ``block`` requests (the
+    last turn fewer), until each size has ``rounds``. The orchestrator may stop between two turns (a slow page),
+    never inside one, so the sizes of a page always have as many requests each."""
+    rounds, block = max(1, rounds), max(1, block)
+    turns = []
+    for done in range(0, rounds, block):
+        turns.append([(size, min(block, rounds - done)) for size in sizes])
+    return turns
+
+
+class Asker(Protocol):
+    def ask(self, command: dict) -> dict: ...
+
+
+def lockstep(
+    workers: Mapping[str, Asker],
+    *,
+    rounds: int,
+    block: int = DEFAULT_BLOCK,
+    only: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, list[dict]]:
+    """Every page at every size, page by page: its warm request at each size, then its timed requests in the
+    turns of ``schedule`` (stopped after PAGE_BUDGET_SECONDS a size once each has MIN_ROUNDS), then its floor at
+    each size. The rows of each size, as ``pages-<n>.json`` keeps them."""
+    listed: dict[str, dict[str, dict]] = {}
+    for label, worker in workers.items():
+        listed[label] = {row["page"]: row for row in worker.ask({"cmd": "pages"})["pages"]}
+    names: list[str] = []
+    for pages in listed.values():
+        names += [name for name in pages if name not in names and (not only or name in only)]
+    rows: dict[str, list[dict]] = {label: [] for label in workers}
+    heads = [f" | {label + ' st':>6} {'q':>3} {'p50':>7} {'p95':>7} {'floor':>7}" for label in workers]
+    print(f"{'page':30}{''.join(heads)}   (ms)", flush=True)
+    for name in names:
+        here = [label for label in workers if name in listed[label]]
+        found = {
+            label: listed[label][name] | workers[label].ask({"cmd": "warm", "page": name}) for label in here
+        }
+        times: dict[str, list[float]] = {label: [] for label in here}
+        budget_end = time.monotonic() + PAGE_BUDGET_SECONDS * len(here)
+        for turn in schedule(here, rounds, block):
+            if min(len(t) for t in times.values()) >= MIN_ROUNDS and time.monotonic() > budget_end:
+                break
+            for label, count in turn:
+                command = {"cmd": "time", "page": name, "rounds": count, "rewarm": REWARM_REQUESTS}
+                reply = workers[label].ask(command)
+                times[label] += reply["times_ms"]
+                if found[label]["status"] == 200:
+                    found[label]["status"] = reply["status"]
+        line = f"{name:30}"
+        for label in workers:
+            if label not in here:
+                line += f" | {'':>6} {'':>3} {'':>7} {'':>7} {'':>7}"
+                continue
+            row = page_row(found[label], times[label], workers[label].ask({"cmd": "floor", "page": name}))
+            rows[label].append(row)
+            floor = row["sql_floor_ms"] if row["sql_floor_ms"] is not None else "—"
+            line += (
+                f" | {row['status']:>6} {row['queries']:>3} {row['p50_ms']:>7} {row['p95_ms']:>7} {floor:>7}"
+            )
+        print(line, flush=True)
+    return rows
+
+
+def page_row(found: dict, times_ms: list[float], floor: dict) -> dict:
+    """One page at one size: what its warm request found, its timed requests and its floor."""
+    row = {
+        "page": found["page"],
+        "who": found["who"],
+        "url": found["url"],
+        "status": found["status"],
+        "queries": found["queries"],
+        "rounds": len(times_ms),
+        "p50_ms": round(statistics.median(times_ms), 1),
+        "p95_ms": round(percentile(times_ms, 0.95), 1),
+        # The floor: the reads replayed through a raw cursor, plus the writes as they ran.
+        "sql_floor_ms": floor["sql_floor_ms"],
+        "read_floor_ms": floor["read_floor_ms"],
+        "write_ms": floor["write_ms"],
+        "times_ms": [round(ms, 2) for ms in times_ms],
+    }
+    if found["status"] != 200:
+        row["location"] = found.get("location", "")
+    return row
+
+
+class WorkerFailed(Exception):
+    """A size's worker died, stopped answering or answered an error: the run stops with this message."""
+
+    def __init__(self, message: str, *, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Worker:
+    """One size's ``--serve`` process, spoken to in JSON lines: a command on its stdin, one reply on its stdout.
+    Its log goes to stderr, which it shares with the orchestrator. Every reply is awaited with a timeout, and
+    the end of its stdout (it died) ends the wait at once."""
+
+    def __init__(self, label: str, process: subprocess.Popen, *, job_timeout: float = 900.0) -> None:
+        self.label = label
+        self.process = process
+        self.job_timeout = job_timeout
+        self.replies: queue.Queue[str | None] = queue.Queue()
+        self.ready: dict = {}
+        threading.Thread(target=self._read, name=f"bench {label} replies", daemon=True).start()
+
+    @classmethod
+    def start(
+        cls, label: str, command: list[str], *, job_timeout: float = 900.0, timeout: float = PREPARE_TIMEOUT
+    ) -> Worker:
+        """Start the worker and wait until it has prepared its clinic (a seed can take many minutes)."""
+        process = subprocess.Popen(  # noqa: S603 — our own interpreter and arguments
+            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        worker = cls(label, process, job_timeout=job_timeout)
+        reply = worker.reply(about="getting ready", timeout=timeout)
+        if "ready" not in reply:
+            worker.kill()
+            raise WorkerFailed(f"the {label} worker began with {reply!r}, not its ready line")
+        worker.ready = reply["ready"]
+        return worker
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.replies.put(line)
+        self.replies.put(None)  # its stdout closed: it ended
+
+    def timeout_for(self, command: dict) -> float:
+        if command["cmd"] == "jobs":
+            return self.job_timeout * len(command.get("names", JOBS)) + REPLY_TIMEOUT
+        return REPLY_TIMEOUT
+
+    def ask(self, command: dict, *, timeout: float | None = None) -> dict:
+        assert self.process.stdin is not None
+        about = command["cmd"] + (f" {command['page']!r}" if "page" in command else "")
+        try:
+            self.process.stdin.write(json.dumps(command) + "\n")
+            self.process.stdin.flush()
+        except (OSError, ValueError):  # a broken pipe, or closed by kill: it ended already
+            pass  # the reply's end of file says how
+        return self.reply(about=about, timeout=self.timeout_for(command) if timeout is None else timeout)
+
+    def reply(self, *, about: str, timeout: float) -> dict:
+        try:
+            line = self.replies.get(timeout=timeout)
+        except queue.Empty:
+            raise WorkerFailed(
+                f"the {self.label} worker gave no answer to {about} in {timeout:.0f} s"
+            ) from None
+        if line is None:
+            try:
+                code = self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise WorkerFailed(
+                f"the {self.label} worker ended (exit status {code}) before answering {about}; its log is above",
+                status=2 if code == 2 else 1,
+            )
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError:
+            raise WorkerFailed(
+                f"the {self.label} worker answered {about} with {line.strip()[:200]!r}"
+            ) from None
+        if "error" in reply:
+            raise WorkerFailed(f"the {self.label} worker failed on {about}: {reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        """Ask it to quit (it drops its database then, with ``--drop``) and wait for it to end."""
+        if self.process.poll() is None:
+            self.ask({"cmd": "quit"})
+            self.process.wait(timeout=REPLY_TIMEOUT)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdin is not None:
+            with suppress(OSError):  # what it was not sent never arrives
+                self.process.stdin.close()
+
+
+class InProcess:
+    """A size measured in this process through the same commands (``measure``, the suite's harness test); each
+    reply goes through JSON as a worker's would."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def ask(self, command: dict) -> dict:
+        return json.loads(json.dumps(self.session.handle(json.loads(json.dumps(command)))))
+
+
+def measure(
+    *,
+    rounds: int,
+    only: set[str],
+    jobs_in_subprocess: bool,
+    skip_jobs: bool = False,
+    job_timeout: float = 900.0,
+    block: int = DEFAULT_BLOCK,
+) -> dict:
+    """Every page and job on the database Django is connected to, in this process: one size's report."""
+    session = Session(jobs_in_subprocess=jobs_in_subprocess, job_timeout=job_timeout)
+    report = session.start()
+    here = InProcess(session)
+    report["pages"] = lockstep({"S": here}, rounds=rounds, block=block, only=only)["S"]
+    names = [name for name in JOBS if not only or name in only]
+    report["jobs"] = {} if skip_jobs or not names else here.ask({"cmd": "jobs", "names": names})["jobs"]
     return report
 
 
@@ -294,10 +517,42 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "load": load, "python": sys.version.split()[0]}
 
 
-# --- One size ----------------------------------------------------------------------------------------------
+# --- One size: the worker ----------------------------------------------------------------------------------
 
 
-def worker_main(args: argparse.Namespace) -> int:
+def take_stdout() -> TextIO:
+    """The protocol's channel: the real stdout, kept apart; from now on anything else printed to stdout, by this
+    process or by a process it starts (the seed), goes to stderr, where it cannot be taken for a reply."""
+    sys.stdout.flush()
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return replies
+
+
+def serve(handle: Callable[[dict], dict], commands: TextIO, replies: TextIO, *, ready: dict) -> None:
+    """Write the ready line, then answer each command line with one reply line until ``quit`` or the end of
+    ``commands`` (the orchestrator ended). A command that raises is answered ``{"error": …}``."""
+    replies.write(json.dumps({"ready": ready}) + "\n")
+    replies.flush()
+    for line in commands:
+        if not line.strip():
+            continue
+        command: dict = {}
+        try:
+            command = json.loads(line)
+            reply = {"ok": True} if command.get("cmd") == "quit" else handle(command)
+        except Exception as error:  # the orchestrator stops the run with it
+            traceback.print_exc(file=sys.stderr)
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
+        if command.get("cmd") == "quit":
+            return
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    replies = take_stdout()
     import psycopg
 
     url = args.database_url or database_url_for(args.label or "s")
@@ -328,34 +583,117 @@ def worker_main(args: argparse.Namespace) -> int:
     print(
         f"vacuumed in {vacuum_seconds} s (the visibility map autovacuum keeps on a live clinic)", flush=True
     )
-    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    session = Session(jobs_in_subprocess=True, job_timeout=args.job_timeout)
+    ready = session.start() | {"seed": seed, "vacuum_seconds": vacuum_seconds}
     try:
-        report = measure(
-            rounds=args.rounds, only=only, jobs_in_subprocess=True, skip_jobs=args.skip_jobs,
-            job_timeout=args.job_timeout,
-        )  # fmt: skip
+        serve(session.handle, sys.stdin, replies, ready=ready)
     finally:
         if args.drop:
             from django.db import connections
 
             connections.close_all()
             drop_database(url)
-    report["seed"] = seed
-    report["vacuum_seconds"] = vacuum_seconds
-    report["label"] = args.label
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    failed = [row for row in report["pages"] if row["status"] != 200]
-    if failed:
-        print(
-            "\nbench pages: these pages did not answer 200 — the figures above are not of the page:",
-            file=sys.stderr,
-        )
-        for row in failed:
-            print(
-                f"  {row['page']}: {row['status']} {row.get('location', '')} ({row['url']})", file=sys.stderr
-            )
-        return 1
     return 0
+
+
+class Session:
+    """One size's clinic, measured on command: the worker's side of the protocol.
+
+    - ``{"cmd": "pages"}`` → the pages (name, who, url);
+    - ``{"cmd": "warm", "page": name}`` → its status and query count after a warm request (its reads are kept for
+      the floor);
+    - ``{"cmd": "time", "page": name, "rounds": k, "rewarm": w}`` → k request times in ms, after w untimed ones;
+    - ``{"cmd": "floor", "page": name}`` → its SQL floor, read and write parts;
+    - ``{"cmd": "jobs", "names": [...]}`` → the jobs' figures."""
+
+    def __init__(self, *, jobs_in_subprocess: bool, job_timeout: float = 900.0) -> None:
+        self.jobs_in_subprocess = jobs_in_subprocess
+        self.job_timeout = job_timeout
+        self.clients: dict = {}
+        self.pages: dict[str, tuple[str, str]] = {}
+        self.reads: dict[str, list[str]] = {}
+
+    def start(self) -> dict:
+        """Count the clinic, refresh its figures as beat does and sign everyone in."""
+        from django.db.models import Q
+
+        from journeys.models import Journey, Stage
+        from patients.models import Patient
+
+        counts = {
+            "patients": Patient.objects.count(),
+            "at_checkins": Journey.objects.filter(stage=Stage.CHECK_INS)
+            .filter(Q(ended_at__isnull=True))
+            .count(),
+        }
+        report = {"counts": counts, "figures_refresh": refresh_figures()}
+        self.clients = signed_in_clients()
+        return report
+
+    def handle(self, command: dict) -> dict:
+        name = command["cmd"]
+        if name == "pages":
+            self.pages = {page: (who, url) for page, who, url in page_list()}
+            return {
+                "pages": [{"page": page, "who": who, "url": url} for page, (who, url) in self.pages.items()]
+            }
+        if name == "warm":
+            return self.warm(command["page"])
+        if name == "time":
+            return self.time(
+                command["page"], rounds=int(command["rounds"]), rewarm=int(command.get("rewarm", 0))
+            )
+        if name == "floor":
+            return self.floor(command["page"])
+        if name == "jobs":
+            return {"jobs": run_jobs(command["names"], in_subprocess=self.jobs_in_subprocess,
+                                     timeout=float(command.get("timeout", self.job_timeout)))}  # fmt: skip
+        raise ValueError(f"unknown command {name!r}")
+
+    def warm(self, page: str) -> dict:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        who, url = self.pages[page]
+        client = self.clients[who]
+        response = client.get(url, secure=True)  # warm: what a session does once is not the page's cost
+        connection.queries_log.clear()  # a full log (its deque is bounded) would hide the new statements
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url, secure=True)
+        queries = [q["sql"] for q in captured.captured_queries]  # now: the next request empties the log
+        # The reads are replayed for the floor; the writes (audit rows, the session) never go twice into the
+        # tables: write_seconds times them as the page runs them.
+        self.reads[page] = [sql for sql in queries if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+        return {
+            "status": response.status_code,
+            "queries": len(queries),
+            "location": response.get("Location", ""),
+        }
+
+    def time(self, page: str, *, rounds: int, rewarm: int = 0) -> dict:
+        who, url = self.pages[page]
+        client = self.clients[who]
+        times, status = [], 200
+        for _ in range(rewarm):  # untimed: this process's caches after the other size's turn
+            client.get(url, secure=True)
+        for _ in range(rounds):
+            started = time.perf_counter()
+            response = client.get(url, secure=True)
+            times.append(time.perf_counter() - started)
+            if status == 200:
+                status = response.status_code
+        return {"times_ms": [round(1000 * t, 3) for t in times], "status": status}
+
+    def floor(self, page: str) -> dict:
+        who, url = self.pages[page]
+        floors = [f for f in (sql_floor(self.reads[page]) for _ in range(3)) if f is not None]
+        reads = statistics.median(floors) if floors else None
+        writes = write_seconds(self.clients[who], url)
+        return {
+            "sql_floor_ms": None if reads is None else round(1000 * (reads + writes), 1),
+            "read_floor_ms": None if reads is None else round(1000 * reads, 1),
+            "write_ms": round(1000 * writes, 1),
+        }
 
 
 def vacuum_database() -> float:
@@ -410,36 +748,15 @@ def seed_in_subprocess(*, patients: int, seed: int) -> dict:
     return {"seconds": round(time.monotonic() - started, 1), "peak_mb": round(peak)}
 
 
-def measure(
-    *,
-    rounds: int,
-    only: set[str],
-    jobs_in_subprocess: bool,
-    skip_jobs: bool = False,
-    job_timeout: float = 900.0,
-) -> dict:
-    """Every page and job on the database Django is connected to (in this process)."""
-    from django.db.models import Q
-
-    from journeys.models import Journey, Stage
-    from patients.models import Patient
-
-    counts = {
-        "patients": Patient.objects.count(),
-        "at_checkins": Journey.objects.filter(stage=Stage.CHECK_INS).filter(Q(ended_at__isnull=True)).count(),
-    }
-    report: dict[str, Any] = {"counts": counts, "figures_refresh": refresh_figures()}
-    report["pages"] = measure_pages(rounds=rounds, only=only)
+def run_jobs(names: list[str], *, in_subprocess: bool, timeout: float) -> dict[str, dict]:
+    """The jobs, in order: each in a process of its own on a copy of the database (the seeded one stays as it
+    was), or on this process's database (the suite)."""
     jobs: dict[str, dict] = {}
-    report["jobs"] = jobs
-    names = [name for name in JOBS if not only or name in only]
-    if skip_jobs or not names:
-        return report
     print(f"\n{'job':30} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'queries':>7} {'peak MB':>8}")
-    copy_url = copy_database() if jobs_in_subprocess else None  # the jobs write: on a copy, in their order
+    copy_url = copy_database() if in_subprocess else None  # the jobs write: on a copy, in their order
     try:
         for name in names:
-            figures = job_in_subprocess(name, copy_url, timeout=job_timeout) if copy_url else run_job(name)
+            figures = job_in_subprocess(name, copy_url, timeout=timeout) if copy_url else run_job(name)
             jobs[name] = figures
             for step in figures["steps"]:
                 print(
@@ -450,7 +767,7 @@ def measure(
     finally:
         if copy_url:
             drop_database(copy_url)
-    return report
+    return jobs
 
 
 def copy_database() -> str:
@@ -691,65 +1008,6 @@ def write_seconds(client, url: str, *, rounds: int = WRITE_ROUNDS) -> float:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def measure_pages(*, rounds: int, only: set[str]) -> list[dict]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    clients = signed_in_clients()
-    results = []
-    print(
-        f"{'page':30} {'status':>6} {'queries':>7} {'p50 ms':>8} {'p95 ms':>8} {'SQL floor ms':>12}",
-        flush=True,
-    )
-    for name, who, url in page_list():
-        if only and name not in only:
-            continue
-        client = clients[who]
-        response = client.get(url, secure=True)  # warm: what a session does once is not the page's cost
-        connection.queries_log.clear()  # a full log (its deque is bounded) would hide the new statements
-        with CaptureQueriesContext(connection) as captured:
-            client.get(url, secure=True)
-        queries = [q["sql"] for q in captured.captured_queries]  # now: the next request empties the log
-        # The reads are replayed for the floor; the writes (audit rows, the session) never go twice into the
-        # tables: write_seconds times them as the page runs them.
-        statements = [sql for sql in queries if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
-        times: list[float] = []
-        budget_end = time.monotonic() + PAGE_BUDGET_SECONDS
-        for n in range(max(1, rounds)):
-            if n >= MIN_ROUNDS and time.monotonic() > budget_end:
-                break
-            started = time.perf_counter()
-            client.get(url, secure=True)
-            times.append(time.perf_counter() - started)
-        floors = [f for f in (sql_floor(statements) for _ in range(3)) if f is not None]
-        reads = statistics.median(floors) if floors else None
-        writes = write_seconds(client, url)
-        row = {
-            "page": name,
-            "who": who,
-            "url": url,
-            "status": response.status_code,
-            "queries": len(queries),
-            "rounds": len(times),
-            "p50_ms": round(1000 * statistics.median(times), 1),
-            "p95_ms": round(1000 * percentile(times, 0.95), 1),
-            # The floor: the reads replayed through a raw cursor, plus the writes as they ran.
-            "sql_floor_ms": None if reads is None else round(1000 * (reads + writes), 1),
-            "read_floor_ms": None if reads is None else round(1000 * reads, 1),
-            "write_ms": round(1000 * writes, 1),
-            "times_ms": [round(1000 * t, 2) for t in times],  # for the turns to be put together (merged)
-        }
-        if response.status_code != 200:
-            row["location"] = response.get("Location", "")
-        results.append(row)
-        print(
-            f"{name:30} {row['status']:>6} {row['queries']:>7} {row['p50_ms']:>8} {row['p95_ms']:>8} "
-            f"{row['sql_floor_ms'] if row['sql_floor_ms'] is not None else '—':>12}",
-            flush=True,
-        )
-    return results
 
 
 # --- Jobs --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 tiny seeded clinic. The figures are the benchmark's, never asserted here (no timings in the suite)."""
 
 import json
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -85,25 +86,125 @@ def test_the_targets_are_marked_met_or_missed_from_the_two_sizes():
     assert checks["patients p1 / admin changelist (M)"] is True  # 0.13×
 
 
-def test_the_turns_of_a_size_are_put_together_page_by_page():
-    """S and M take turns (``--passes``): each page's times from every turn make its p50 and p95, its floor
-    is the median of the turns' floors, the seed is the first turn's and the jobs the last turn's."""
+def test_the_schedule_gives_each_size_its_rounds_in_alternate_blocks():
+    turns = pages.schedule(["S", "M"], rounds=12, block=5)
 
-    def turn(times, floor, status=200, jobs=None, seed=None):
-        row = {"page": "inbox", "status": status, "queries": 9, "p50_ms": 0.0, "p95_ms": 0.0,
-               "sql_floor_ms": floor, "read_floor_ms": floor - 1, "write_ms": 1.0, "times_ms": times}  # fmt: skip
-        return {"counts": {"patients": 1}, "pages": [row], "jobs": jobs or {}, "seed": seed}
+    assert turns == [[("S", 5), ("M", 5)], [("S", 5), ("M", 5)], [("S", 2), ("M", 2)]]
+    flat = [size for turn in turns for size, _ in turn]
+    assert flat == ["S", "M"] * 3  # never two blocks of one size in a row
+    for rounds, block in ((40, 5), (7, 3), (5, 5), (3, 10), (1, 1)):
+        turns = pages.schedule(["S", "M"], rounds=rounds, block=block)
+        for size in ("S", "M"):
+            counts = [n for turn in turns for label, n in turn if label == size]
+            assert sum(counts) == rounds
+            assert all(0 < n <= block for n in counts)
+        assert all([label for label, _ in turn] == ["S", "M"] for turn in turns)
 
-    first = turn([float(n) for n in range(1, 21)], 2.0, seed={"seconds": 9.0})
-    second = turn(
-        [float(n) for n in range(21, 41)], 4.0, jobs={"falter": {"steps": []}}, seed={"reused": True}
-    )
-    report = pages.merged([first, second])
-    (row,) = report["pages"]
-    assert row["rounds"] == 40 and row["turns"] == 2
-    assert row["p50_ms"] == 20.5 and row["p95_ms"] == 38.0  # over the 40 times, not one turn's
-    assert row["sql_floor_ms"] == 3.0 and row["read_floor_ms"] == 2.0
-    assert report["seed"] == {"seconds": 9.0} and report["jobs"] == {"falter": {"steps": []}}
-    failed = pages.merged([first, turn([1.0], 2.0, status=302)])
-    assert failed["pages"][0]["status"] == 302  # a turn that did not answer 200 fails the page
-    assert pages.merged([first]) is first
+
+def test_the_schedule_of_one_size_is_its_blocks():
+    assert pages.schedule(["10000"], rounds=11, block=5) == [[("10000", 5)], [("10000", 5)], [("10000", 1)]]
+
+
+class _FakeSize:
+    """A size that answers the commands from made-up figures and writes each one down in ``log``."""
+
+    def __init__(self, label: str, log: list, listed: tuple[str, ...] = ("inbox", "review")) -> None:
+        self.label, self.log, self.listed = label, log, listed
+
+    def ask(self, command: dict) -> dict:
+        self.log.append((self.label, command["cmd"], command.get("page"), command.get("rounds")))
+        if command["cmd"] == "time":
+            assert command["rewarm"] == 1  # each block begins with an untimed request
+        if command["cmd"] == "pages":
+            return {"pages": [{"page": name, "who": "staff", "url": f"/{name}/"} for name in self.listed]}
+        if command["cmd"] == "warm":
+            return {"status": 200, "queries": 9, "location": ""}
+        if command["cmd"] == "time":
+            start = 10.0 if self.label == "S" else 20.0
+            return {"times_ms": [start + n for n in range(command["rounds"])], "status": 200}
+        return {"sql_floor_ms": 3.0, "read_floor_ms": 2.0, "write_ms": 1.0}
+
+
+def test_each_page_is_timed_at_both_sizes_in_turns_then_floored_before_the_next_page():
+    log: list = []
+    sizes = {"S": _FakeSize("S", log), "M": _FakeSize("M", log, listed=("inbox", "review", "advocates"))}
+
+    rows = pages.lockstep(sizes, rounds=7, block=3)
+
+    inbox = [entry for entry in log if entry[2] == "inbox"]
+    assert inbox == [
+        ("S", "warm", "inbox", None), ("M", "warm", "inbox", None),
+        ("S", "time", "inbox", 3), ("M", "time", "inbox", 3),
+        ("S", "time", "inbox", 3), ("M", "time", "inbox", 3),
+        ("S", "time", "inbox", 1), ("M", "time", "inbox", 1),
+        ("S", "floor", "inbox", None), ("M", "floor", "inbox", None),
+    ]  # fmt: skip
+    pages_in_order = [page for _, _, page, _ in log if page]
+    assert pages_in_order.index("review") > max(i for i, page in enumerate(pages_in_order) if page == "inbox")
+    assert [row["page"] for row in rows["S"]] == ["inbox", "review"]  # advocates exists at M only
+    assert [row["page"] for row in rows["M"]] == ["inbox", "review", "advocates"]
+    assert [entry for entry in log if entry[2] == "advocates" and entry[0] == "S"] == []
+    row = rows["M"][0]
+    assert row["rounds"] == 7 and row["times_ms"] == [20.0, 21.0, 22.0, 20.0, 21.0, 22.0, 20.0]
+    assert row["p50_ms"] == 21.0 and row["p95_ms"] == 22.0
+    assert (row["queries"], row["status"], row["sql_floor_ms"], row["write_ms"]) == (9, 200, 3.0, 1.0)
+
+
+# A worker as ``--serve`` runs one, without a database: it prints to stdout as Django's commands and a seed in a
+# child process do, answers ``time`` from made-up figures, and ends on ``die``.
+FAKE_WORKER = """
+import os, subprocess, sys, time
+from benchmarks import pages
+
+replies = pages.take_stdout()
+print("a log line on stdout")
+subprocess.run([sys.executable, "-c", "print('a child process on stdout')"], check=True)
+
+def handle(command):
+    if command["cmd"] == "time":
+        print("timing", command["page"])
+        return {"times_ms": [1.5] * command["rounds"], "status": 200}
+    if command["cmd"] == "die":
+        os._exit(3)
+    if command["cmd"] == "sleep":
+        time.sleep(30)
+    raise ValueError("no such command")
+
+pages.serve(handle, sys.stdin, replies, ready={"counts": {"patients": 1}})
+"""
+
+
+@pytest.fixture
+def fake_worker():
+    worker = pages.Worker.start("S", [sys.executable, "-c", FAKE_WORKER], timeout=60)
+    yield worker
+    worker.kill()
+
+
+def test_a_worker_answers_each_command_on_one_line_whatever_else_it_prints(fake_worker):
+    assert fake_worker.ready == {"counts": {"patients": 1}}
+    assert fake_worker.ask({"cmd": "time", "page": "inbox", "rounds": 3}) == {
+        "times_ms": [1.5, 1.5, 1.5],
+        "status": 200,
+    }
+    assert fake_worker.ask({"cmd": "time", "page": "review", "rounds": 1})["times_ms"] == [1.5]
+    fake_worker.close()
+    assert fake_worker.process.returncode == 0
+
+
+def test_a_worker_that_fails_or_dies_or_hangs_fails_the_run_instead_of_waiting(fake_worker):
+    with pytest.raises(pages.WorkerFailed, match="failed on bogus: ValueError: no such command"):
+        fake_worker.ask({"cmd": "bogus"})
+    with pytest.raises(pages.WorkerFailed, match="gave no answer to sleep"):
+        fake_worker.ask({"cmd": "sleep"}, timeout=0.5)
+    fake_worker.kill()
+    with pytest.raises(pages.WorkerFailed, match=r"ended \(exit status -9\) before answering time 'inbox'"):
+        fake_worker.ask({"cmd": "time", "page": "inbox", "rounds": 1})
+
+
+def test_a_worker_that_dies_mid_command_ends_the_wait_at_once():
+    worker = pages.Worker.start("M", [sys.executable, "-c", FAKE_WORKER], timeout=60)
+    with pytest.raises(pages.WorkerFailed, match=r"the M worker ended \(exit status 3\)") as failed:
+        worker.ask({"cmd": "die"}, timeout=600)
+    assert failed.value.status == 1
+    worker.kill()
