@@ -356,10 +356,10 @@ def patient(request: HttpRequest, patient_id: int = Path(..., ge=1, le=MAX_ID)):
 def journeys(request: HttpRequest, patient_id: int = Path(..., ge=1, le=MAX_ID)):
     """A patient's journeys, oldest first, each with its stage and every move it made."""
     key = need(request, Scope.PATIENTS_READ)
-    p = selectors.api_patient(pk=patient_id)
+    patient_id = selectors.api_patient_id(pk=patient_id)
     clinical = key.allows(Scope.CLINICAL_READ)
-    rows = selectors.api_journeys(patient_id=p.pk)
-    audit(key, AccessEvent.Action.VIEW, what="API: journeys", patient_id=p.pk)
+    rows = selectors.api_journeys(patient_id=patient_id)
+    audit(key, AccessEvent.Action.VIEW, what="API: journeys", patient_id=patient_id)
     return [
         {
             "id": j.pk,
@@ -398,9 +398,9 @@ def checkins(
     """A patient's check-ins and their status; the patient's own words only with ``clinical:read``."""
     key = need(request, Scope.PATIENTS_READ)
     _no_nul(cursor)
-    p = selectors.api_patient(pk=patient_id)
-    rows, next_cursor = page_by_id(selectors.api_checkins(patient_id=p.pk), cursor, limit)
-    audit(key, AccessEvent.Action.LIST, what="API: check-ins", patient_id=p.pk)
+    patient_id = selectors.api_patient_id(pk=patient_id)
+    rows, next_cursor = page_by_id(selectors.api_checkins(patient_id=patient_id), cursor, limit)
+    audit(key, AccessEvent.Action.LIST, what="API: check-ins", patient_id=patient_id)
     clinical = key.allows(Scope.CLINICAL_READ)
     return {"items": [_checkin(c, clinical=clinical) for c in rows], "next": next_cursor}
 
@@ -453,7 +453,7 @@ def visit_create(request: HttpRequest, payload: VisitIn):
     booked by the admin who created the key."""
     key = need(request, Scope.SCHEDULE_WRITE)
     _no_nul(payload.kind, payload.location)
-    p = selectors.api_patient(pk=payload.patient_id)
+    p = selectors.api_patient_record(pk=payload.patient_id)
     practitioner = selectors.api_practitioner(pk=payload.practitioner_id)
     starts_at = payload.starts_at
     if timezone.is_naive(starts_at):

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
@@ -35,7 +36,21 @@ def api_patients(*, query: str = "", include_archived: bool = False) -> QuerySet
 
 
 def api_patient(*, pk: int) -> Patient:
+    """One patient with lead and consent annotated, for the patient's own endpoint (404 otherwise)."""
     return get_object_or_404(Patient.objects.with_lead().with_consent(), pk=pk)
+
+
+def api_patient_record(*, pk: int) -> Patient:
+    """One patient's row alone (404 otherwise): what booking needs, without the detail's eight subqueries."""
+    return get_object_or_404(Patient, pk=pk)
+
+
+def api_patient_id(*, pk: int) -> int:
+    """``pk`` when such a patient exists (404 otherwise): for the endpoints that list what belongs to a patient
+    and need nothing of the patient's own row."""
+    if not Patient.objects.filter(pk=pk).exists():
+        raise Http404("No patient matches the given query.")
+    return pk
 
 
 def api_open_journey(patient: Patient) -> Journey | None:

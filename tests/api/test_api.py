@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AccessEvent
@@ -191,3 +193,17 @@ def test_a_huge_or_odd_id_is_bad_input_never_a_500(make_key, api_client, db, sco
     _, raw = make_key(scope)
     assert api_client(raw).get(f"/api/v1/patients/{2**70}/").status_code == 422
     assert api_client(raw).get("/api/v1/patients/", {"q": "a\x00b"}).status_code == 400
+
+
+@pytest.mark.parametrize("what", ["checkins", "journeys"])
+def test_a_patients_lists_read_the_patient_by_key_alone_and_404_an_unknown_one(
+    make_key, api_client, full_patient, what
+):
+    """The check-ins and journeys of a patient need only that the patient exists: not the detail endpoint's
+    lead and consent subqueries (8 of them, most of the call's Python)."""
+    _, raw = make_key("patients:read")
+    with CaptureQueriesContext(connection) as queries:
+        assert api_client(raw).get(f"/api/v1/patients/{full_patient.pk}/{what}/").status_code == 200
+    (read,) = [q["sql"] for q in queries if ' FROM "patients_patient"' in q["sql"]]
+    assert "careteam" not in read and "consent" not in read and "ORDER BY" not in read
+    assert api_client(raw).get(f"/api/v1/patients/99999999/{what}/").status_code == 404
