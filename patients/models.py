@@ -193,6 +193,9 @@ class Patient(models.Model):
                 condition=Q(archived=False, has_lead=False),
                 name="patient_active_without_lead",
             ),
+            # The name order over every patient, archived ones too: admin's changelist, which without it sorted
+            # the whole table for each page of 100 (105 ms, a seq scan and a top-N sort, at 100,000 patients).
+            models.Index(fields=["last_name", "first_name", "id"], name="patient_by_name"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -304,3 +304,11 @@ def test_a_lead_ended_in_admin_puts_the_patient_back_on_the_no_lead_list(
     assert response.status_code == 302, (response.context["adminform"].form.errors, data)
     assert Patient.objects.get(pk=patient.pk).has_lead is False
     assert [p.pk for p in today_for(staff).without_lead] == [patient.pk]
+
+
+def test_admins_changelist_order_has_an_index_over_every_patient():
+    """Admin lists archived patients too, in the model's order: the list's partial index (active patients only)
+    can't serve it, and without an index of its own each page of 100 sorted the whole table (105 ms at 100,000
+    patients; 4 ms with it)."""
+    ordering = list(Patient._meta.ordering)
+    assert any(list(index.fields) == ordering and index.condition is None for index in Patient._meta.indexes)
