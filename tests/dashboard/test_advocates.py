@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -149,6 +150,14 @@ def test_advocates_are_most_referrals_first_then_by_name_and_then_those_who_only
     # The cut falls inside a tie: the tie is broken by name, not by who was read first.
     assert listed(2) == [(most.pk, 3), (tied_a.pk, 2)]
     assert listed(5) == [(most.pk, 3), (tied_a.pk, 2), (tied_b.pk, 2), (one.pk, 1), (earlier.pk, 0)]
+    # Every referral is counted by COUNT(*) grouped on the referrer, which PostgreSQL reads from the referrer
+    # index alone; COUNT(id) made it read every referred patient's row (16 ms against 3 at 100,000 patients).
+    with CaptureQueriesContext(connection) as queries:
+        listed(2)
+    assert (
+        'COUNT(*) AS "n" FROM "patients_patient" WHERE "patients_patient"."referred_by_id" IS NOT NULL'
+        in (queries[0]["sql"])
+    )
 
 
 @pytest.mark.parametrize("count", [5, 50])
