@@ -39,7 +39,7 @@ from django.db.models import (
     Sum,
     When,
 )
-from django.db.models.functions import Cast, Extract, Floor, TruncDate
+from django.db.models.functions import Cast, Extract, Floor, TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from compliance import selectors as compliance_selectors
@@ -61,7 +61,16 @@ from journeys.services.checkins import OPEN_DAYS_AFTER_DUE
 from patients.models import Channel
 
 from .forms import MOST_DAYS
-from .models import DailyFigures, DailyFiguresDay, DailyLengths, DailyPatients
+from .models import (
+    DailyFigures,
+    DailyFiguresDay,
+    DailyLengths,
+    DailyPatients,
+    MonthlyFigures,
+    MonthlyLengths,
+    MonthlyPatients,
+    MonthlyRollup,
+)
 
 # The longest range and the range before it (its trend), for a range ending any day of the last month.
 FILL_DAYS = 2 * MOST_DAYS + 31
@@ -301,23 +310,34 @@ def days_count(*, first: date, last: date, now: datetime, adherence_from: date |
 
 @dataclass(frozen=True)
 class Summed:
-    """A range's days summed: adherence per due day (for the weeks and the trend), the other counts per
-    (measure, key) over the range, the histograms per (measure, key), the patients' bitmap."""
+    """A range's days summed: adherence per week (its Monday) over the range's days and over the range before
+    it (the trend), the other counts per (measure, key) over the range, the histograms per (measure, key), the
+    patients' bitmap."""
 
-    adherence: dict[date, dict[str, int]]
+    weeks: dict[date, dict[str, int]]
+    previous: dict[str, int]
     counts: dict[tuple[str, str], int]
     lengths: dict[tuple[str, str], dict[int, int]]
     patients: int
 
 
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 def summed(days: Days, *, start: date, end: date) -> Summed:
     """``Days`` counted live, summed over ``start`` to ``end`` as the roll-ups' reads sum them."""
-    adherence: dict[date, dict[str, int]] = defaultdict(dict)
+    before = previous_start(start, end)
+    weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    previous: dict[str, int] = defaultdict(int)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for (day, measure, key), n in days.counts.items():
         if measure == ADHERENCE:
-            adherence[day][key] = adherence[day].get(key, 0) + n
+            if start <= day <= end:
+                weeks[monday_of(day)][key] += n
+            elif before <= day < start:
+                previous[key] += n
         elif start <= day <= end:
             counts[measure, key] += n
     for (day, measure, key, length), n in days.lengths.items():
@@ -327,7 +347,7 @@ def summed(days: Days, *, start: date, end: date) -> Summed:
     for day, day_bits in days.patients.items():
         if start <= day <= end:
             bits |= day_bits
-    return Summed(adherence=adherence, counts=counts, lengths=lengths, patients=bits.bit_count())
+    return Summed(weeks=weeks, previous=previous, counts=counts, lengths=lengths, patients=bits.bit_count())
 
 
 def _score(days: Iterable[dict[str, int]]) -> tuple[float | None, int]:
@@ -339,26 +359,19 @@ def _score(days: Iterable[dict[str, int]]) -> tuple[float | None, int]:
 
 
 def _adherence(sums: Summed, start: date, end: date) -> tuple[ClinicAdherence, list[WeekAdherence]]:
-    previous_start = start - (end - start) - timedelta(days=1)
-    now = [counts for day, counts in sums.adherence.items() if start <= day <= end]
-    before = [counts for day, counts in sums.adherence.items() if previous_start <= day < start]
-    score, reports = _score(now)
+    score, reports = _score(sums.weeks.values())
     adherence = ClinicAdherence(
         window_start=start,
         window_end=end,
         score=score,
-        previous_score=_score(before)[0],
+        previous_score=_score([sums.previous])[0],
         reports=reports,
         patients=sums.patients,
     )
-    by_week: dict[date, list[dict[str, int]]] = defaultdict(list)
-    for day, counts in sums.adherence.items():
-        if start <= day <= end:
-            by_week[day - timedelta(days=day.weekday())].append(counts)
     weeks = []
-    monday = start - timedelta(days=start.weekday())
+    monday = monday_of(start)
     while monday <= end:
-        week_score, week_reports = _score(by_week.get(monday, []))
+        week_score, week_reports = _score([sums.weeks.get(monday, {})])
         weeks.append(WeekAdherence(week=monday, score=week_score, reports=week_reports))
         monday += timedelta(weeks=1)
     return adherence, weeks
@@ -470,10 +483,40 @@ def _fresh_since(now: datetime) -> datetime:
     return now - timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS)
 
 
+def month_last(month: date) -> date:
+    """The last day of the month that ``month`` is in."""
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def whole_months(first: date, last: date, *, today: date) -> list[date]:
+    """The months (their first days) lying wholly in ``first`` to ``last`` and over before ``today``: the
+    month still growing is never one."""
+    months = []
+    month = first if first.day == 1 else month_last(first) + timedelta(days=1)
+    while month_last(month) <= last and month_last(month) < today:
+        months.append(month)
+        month = month_last(month) + timedelta(days=1)
+    return months
+
+
+def _days_outside(first: date, last: date, months: Iterable[date]) -> Q:
+    """The days ``first`` to ``last`` but those of ``months``: a filter on ``day``, a few runs of days."""
+    runs, day = Q(pk__in=[]), first
+    for month in sorted(months):
+        if day < month:
+            runs |= Q(day__gte=day, day__lt=month)
+        day = month_last(month) + timedelta(days=1)
+    if day <= last:
+        runs |= Q(day__gte=day, day__lte=last)
+    return runs
+
+
 def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCounts, datetime] | None:
     """The range's figures from the roll-ups, and when they were counted; None unless every day of the range
-    and of the range before it is counted, and counted fresh if it could still change. Five queries, however
-    long the range."""
+    and of the range before it is counted, and counted fresh if it could still change. The range's whole
+    months (and those of the range before it) are read from their month rows where stored, its other days from
+    their day rows: sums of the same rows either way, so the same figures. Six queries, however long the
+    range."""
     before = previous_start(start, end)
     state = DailyFiguresDay.objects.filter(day__gte=before, day__lte=end).aggregate(
         days=Count("pk"),
@@ -486,34 +529,86 @@ def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCount
     # A final day's count never changes, whenever it was made: the figures are as of the oldest count of a
     # day that could still change, or of the latest count when none could.
     as_of = state["oldest_open"] or state["newest"]
-    adherence: dict[date, dict[str, int]] = defaultdict(dict)
-    for day, key, n in DailyFigures.objects.filter(
-        day__gte=before, day__lte=end, measure=ADHERENCE
-    ).values_list("day", "key", "n"):
-        adherence[day][key] = n
-    in_range = Q(day__gte=start, day__lte=end)
-    counts = {
-        (measure, key): n
-        for measure, key, n in DailyFigures.objects.filter(in_range)
-        .exclude(measure=ADHERENCE)
-        .order_by()
-        .values("measure", "key")
-        .annotate(total=Sum("n"))
-        .values_list("measure", "key", "total")
+    today = timezone.localdate(now, clinic_zone())
+    wanted = {
+        "now": whole_months(start, end, today=today),
+        "before": whole_months(before, start - timedelta(days=1), today=today),
     }
-    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for measure, key, length, n in (
-        DailyLengths.objects.filter(in_range)
+    stored = {
+        month
+        for month, through in MonthlyRollup.objects.filter(month__gte=before, month__lte=end).values_list(
+            "month", "through"
+        )
+        if through == month_last(month)
+    }
+    months = {part: [month for month in wanted[part] if month in stored] for part in wanted}
+    days_now = _days_outside(start, end, months["now"])
+    days_before = _days_outside(before, start - timedelta(days=1), months["before"])
+    weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for monday, key, n in (
+        DailyFigures.objects.filter(day__gte=start, day__lte=end, measure=ADHERENCE)
+        .annotate(week=TruncWeek("day"))
         .order_by()
-        .values("measure", "key", "length")
+        .values("week", "key")
         .annotate(total=Sum("n"))
-        .values_list("measure", "key", "length", "total")
+        .values_list("week", "key", "total")
     ):
-        lengths[measure, key][length] = n
+        weeks[monday][key] += n
+    # The range's counts but adherence, and the adherence of the range before it: month rows and day rows.
+    by_key = ("measure", "key")
+    previous: dict[str, int] = defaultdict(int)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for measure, key, n in (
+        MonthlyFigures.objects.filter(month__in=months["now"])
+        .exclude(measure=ADHERENCE)
+        .values(*by_key)
+        .annotate(total=Sum("n"))
+        .values_list(*by_key, "total")
+        .union(
+            DailyFigures.objects.filter(days_now)
+            .exclude(measure=ADHERENCE)
+            .values(*by_key)
+            .annotate(total=Sum("n"))
+            .values_list(*by_key, "total"),
+            MonthlyFigures.objects.filter(month__in=months["before"], measure=ADHERENCE)
+            .values(*by_key)
+            .annotate(total=Sum("n"))
+            .values_list(*by_key, "total"),
+            DailyFigures.objects.filter(days_before, measure=ADHERENCE)
+            .values(*by_key)
+            .annotate(total=Sum("n"))
+            .values_list(*by_key, "total"),
+            all=True,
+        )
+    ):
+        if measure == ADHERENCE:
+            previous[key] += n
+        else:
+            counts[measure, key] += n
+    by_length = ("measure", "key", "length")
+    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for measure, key, length, n in (
+        MonthlyLengths.objects.filter(month__in=months["now"])
+        .values(*by_length)
+        .annotate(total=Sum("n"))
+        .values_list(*by_length, "total")
+        .union(
+            DailyLengths.objects.filter(days_now)
+            .values(*by_length)
+            .annotate(total=Sum("n"))
+            .values_list(*by_length, "total"),
+            all=True,
+        )
+    ):
+        lengths[measure, key][length] += n
     bits = 0
-    for stored in DailyPatients.objects.filter(in_range).values_list("bits", flat=True):
-        bits |= int.from_bytes(bytes(stored), "little")
-    sums = Summed(adherence=adherence, counts=counts, lengths=lengths, patients=bits.bit_count())
+    for bitmap in (
+        MonthlyPatients.objects.filter(month__in=months["now"])
+        .values_list("bits", flat=True)
+        .union(DailyPatients.objects.filter(days_now).values_list("bits", flat=True), all=True)
+    ):
+        bits |= int.from_bytes(bytes(bitmap), "little")
+    sums = Summed(weeks=weeks, previous=previous, counts=counts, lengths=lengths, patients=bits.bit_count())
     return figures_of(sums, start=start, end=end, now=now), as_of
 
 
@@ -543,6 +638,8 @@ def _store(first: date, last: date, *, now: datetime, final_before: date) -> Non
     span = Q(day__gte=first, day__lte=last)
     for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
         model.objects.filter(span).delete()
+    # The months of these days no longer equal their days: unread until ``_months_store`` sums them again.
+    MonthlyRollup.objects.filter(month__gte=first.replace(day=1), month__lte=last).delete()
     DailyFigures.objects.bulk_create(
         DailyFigures(day=day, measure=measure, key=key, n=n)
         for (day, measure, key), n in days.counts.items()
@@ -584,13 +681,73 @@ def rollups_forget() -> None:
     """Mark every day as never counted, so the next refresh counts them all again: after rows were written
     for past days without the services (``seed_scale``). Until then a range is counted live."""
     DailyFiguresDay.objects.all().delete()
+    MonthlyRollup.objects.all().delete()
+
+
+@transaction.atomic
+def _months_store(months: list[date], *, counted_at: Mapping[date, datetime]) -> None:
+    """Sum the days of ``months`` (complete, every day counted) into their month rows and replace theirs: a
+    fixed number of statements, however many months."""
+    days = Q(pk__in=[])
+    for month in months:
+        days |= Q(day__gte=month, day__lte=month_last(month))
+    for model in (MonthlyFigures, MonthlyLengths, MonthlyPatients, MonthlyRollup):
+        model.objects.filter(month__in=months).delete()
+    by_key = ("month", "measure", "key")
+    MonthlyFigures.objects.bulk_create(
+        MonthlyFigures(month=month, measure=measure, key=key, n=n)
+        for month, measure, key, n in DailyFigures.objects.filter(days)
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values(*by_key)
+        .annotate(total=Sum("n"))
+        .values_list(*by_key, "total")
+    )
+    by_length = (*by_key, "length")
+    MonthlyLengths.objects.bulk_create(
+        MonthlyLengths(month=month, measure=measure, key=key, length=length, n=n)
+        for month, measure, key, length, n in DailyLengths.objects.filter(days)
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values(*by_length)
+        .annotate(total=Sum("n"))
+        .values_list(*by_length, "total")
+    )
+    bits: dict[date, int] = defaultdict(int)
+    for day, bitmap in DailyPatients.objects.filter(days).values_list("day", "bits"):
+        bits[day.replace(day=1)] |= int.from_bytes(bytes(bitmap), "little")
+    MonthlyPatients.objects.bulk_create(
+        MonthlyPatients(month=month, bits=_bitmap(month_bits))
+        for month, month_bits in bits.items()
+        if month_bits
+    )
+    MonthlyRollup.objects.bulk_create(
+        MonthlyRollup(month=month, through=month_last(month), counted_at=counted_at[month])
+        for month in months
+    )
+
+
+def _months_refresh(*, first: date, today: date, counted_at: Mapping[date, datetime]) -> int:
+    """Sum the complete months from ``first`` to yesterday whose month rows are missing or older than the
+    newest count of one of their days (``counted_at``: each day's). Returns how many months were summed."""
+    newest: dict[date, datetime] = {}
+    for day, at in counted_at.items():
+        month = day.replace(day=1)
+        newest[month] = max(at, newest.get(month, at))
+    months = whole_months(first, today, today=today)
+    stored = dict(MonthlyRollup.objects.filter(month__in=months).values_list("month", "counted_at"))
+    todo = [month for month in months if stored.get(month) != newest.get(month)]
+    if todo:
+        _months_store(todo, counted_at=newest)
+    return len(todo)
 
 
 def rollups_refresh(*, now: datetime | None = None, everything: bool = False) -> int:
     """Count the days never counted (back to ``FILL_DAYS``) and those that can still change, a chunk of at
     most ``CHUNK_DAYS`` per transaction (a run cut short keeps the chunks it finished); ``everything``
-    recounts every day (after a bulk load). Skipped while another refresh holds the lock. Returns how many days
-    were counted."""
+    recounts every day (after a bulk load). Then sum each complete month whose days were counted since it was
+    last summed, from its day rows (the month still growing is read from its days). Skipped while another
+    refresh holds the lock. Returns how many days were counted."""
     now = now or timezone.now()
     today = timezone.localdate(now, clinic_zone())
     first = today - timedelta(days=FILL_DAYS - 1)
@@ -598,8 +755,11 @@ def rollups_refresh(*, now: datetime | None = None, everything: bool = False) ->
     if not _locked():
         return 0
     try:
-        counted = dict(DailyFiguresDay.objects.values_list("day", "final"))
-        done = set() if everything else {day for day, final in counted.items() if final}
+        counted = {
+            day: (final, at)
+            for day, final, at in DailyFiguresDay.objects.values_list("day", "final", "counted_at")
+        }
+        done = set() if everything else {day for day, (final, _) in counted.items() if final}
         wanted = [first + timedelta(days=i) for i in range(FILL_DAYS)]
         todo = [day for day in wanted if day not in done]
         for chunk_first, chunk_last in _chunks(todo):
@@ -607,6 +767,10 @@ def rollups_refresh(*, now: datetime | None = None, everything: bool = False) ->
         if min(counted, default=first) < first:  # days gone by: once a day
             for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
                 model.objects.filter(day__lt=first).delete()
+            for model in (MonthlyFigures, MonthlyLengths, MonthlyPatients, MonthlyRollup):
+                model.objects.filter(month__lt=first).delete()
+        counted_at = {day: at for day, (_, at) in counted.items() if day >= first} | dict.fromkeys(todo, now)
+        _months_refresh(first=first, today=today, counted_at=counted_at)
         return len(todo)
     finally:
         _unlock()
