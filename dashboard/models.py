@@ -116,7 +116,9 @@ class MonthlyRollup(models.Model):
         verbose_name_plural = "months of monthly figures"
 
     def __str__(self) -> str:
-        return f"{self.month:%Y-%m} through {self.through}, its days counted by {self.counted_at:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.month:%Y-%m} through {self.through}, its days counted by {self.counted_at:%Y-%m-%d %H:%M}"
+        )
 
 
 class MonthlyFigures(models.Model):

@@ -13,6 +13,16 @@ A day can still change while its check-ins are open, their requests late, or the
 (``recount_days``): the refresh recounts those days every time, and fills the days never counted, back to
 ``FILL_DAYS`` (a year and the year before it, for the longest range's trend, and a month more), in chunks of ``CHUNK_DAYS``,
 each chunk one transaction replacing its days' rows. A day counted after it stopped changing is ``final``.
+
+A year is still 365 days of rows per figure (and a bitmap of every patient's id per day), so each complete
+clinic month is also summed once, from its day rows, into month rows (``MonthlyFigures``, ``MonthlyLengths``
+histograms summed, ``MonthlyPatients`` bitmaps OR-ed) with a marker saying which days they cover
+(``MonthlyRollup.through``). A range reads its whole months from the month rows and its other days — the edges,
+the month still growing, a month not summed yet — from the day rows; every part is a sum (or an OR) of whole
+day rows, never a month minus some of its days, so the figures are those of its days. Adherence by week (weeks
+cross months) is summed by week from the day rows in the database. A month's marker is removed in the
+transaction that counts one of its days again, and the same refresh sums it again after the days: a month read
+always equals its days.
 """
 
 from __future__ import annotations
