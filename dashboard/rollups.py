@@ -509,24 +509,88 @@ def whole_months(first: date, last: date, *, today: date) -> list[date]:
     return months
 
 
-def _days_outside(first: date, last: date, months: Iterable[date]) -> Q:
-    """The days ``first`` to ``last`` but those of ``months``: a filter on ``day``, a few runs of days."""
-    runs, day = Q(pk__in=[]), first
-    for month in sorted(months):
-        if day < month:
-            runs |= Q(day__gte=day, day__lt=month)
-        day = month_last(month) + timedelta(days=1)
-    if day <= last:
-        runs |= Q(day__gte=day, day__lte=last)
-    return runs
+@dataclass(frozen=True)
+class Reading:
+    """How a span of days is read from the roll-ups: the rows of ``months`` and of the days ``days``, less
+    (for histograms, ``subtract``) the rows of the days ``outside`` — days of those months outside the span."""
+
+    months: list[date]
+    days: Q
+    outside: Q
+
+
+def reading(first: date, last: date, *, stored: set[date], subtract: bool = False) -> Reading:
+    """Read the days ``first`` to ``last``: each whole month in ``stored`` from its month rows, the others' days
+    from their day rows; with ``subtract``, a month of ``stored`` the span covers more than half of is read as
+    its month rows less its days outside the span. A month's rows are the sums of its days' rows
+    (``_months_store``), so either way the span's own day rows are summed, exactly."""
+    months: list[date] = []
+    days, outside = Q(pk__in=[]), Q(pk__in=[])
+    month = first.replace(day=1)
+    while month <= last:
+        month_end = month_last(month)
+        inside_first, inside_last = max(first, month), min(last, month_end)
+        inside = (inside_last - inside_first).days + 1
+        if month in stored and (inside == month_end.day or (subtract and 2 * inside > month_end.day)):
+            months.append(month)
+            if month < inside_first:
+                outside |= Q(day__gte=month, day__lt=inside_first)
+            if inside_last < month_end:
+                outside |= Q(day__gt=inside_last, day__lte=month_end)
+        else:
+            days |= Q(day__gte=inside_first, day__lte=inside_last)
+        month = month_end + timedelta(days=1)
+    return Reading(months=months, days=days, outside=outside)
+
+
+def months_stored(first: date, last: date, *, today: date) -> set[date]:
+    """The months touching ``first`` to ``last`` whose month rows are stored and complete."""
+    return {
+        month
+        for month, through in MonthlyRollup.objects.filter(
+            month__gte=first.replace(day=1), month__lte=last
+        ).values_list("month", "through")
+        if through == month_last(month) < today
+    }
+
+
+def lengths_stored(*, start: date, end: date, stored: set[date]) -> dict[tuple[str, str], dict[int, int]]:
+    """The histograms of ``start`` to ``end`` from the roll-ups (``reading`` with ``subtract``): one query."""
+    read = reading(start, end, stored=stored, subtract=True)
+    by_length = ("measure", "key", "length")
+    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for measure, key, length, n in (
+        MonthlyLengths.objects.filter(month__in=read.months)
+        .values(*by_length)
+        .annotate(total=Sum("n"))
+        .values_list(*by_length, "total")
+        .union(
+            DailyLengths.objects.filter(read.days)
+            .values(*by_length)
+            .annotate(total=Sum("n"))
+            .values_list(*by_length, "total"),
+            DailyLengths.objects.filter(read.outside)
+            .values(*by_length)
+            .annotate(total=-Sum("n"))
+            .values_list(*by_length, "total"),
+            all=True,
+        )
+    ):
+        lengths[measure, key][length] += n
+    return {
+        measure_key: kept
+        for measure_key, histogram in lengths.items()
+        if (kept := {length: n for length, n in histogram.items() if n})
+    }
 
 
 def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCounts, datetime] | None:
     """The range's figures from the roll-ups, and when they were counted; None unless every day of the range
     and of the range before it is counted, and counted fresh if it could still change. The range's whole
     months (and those of the range before it) are read from their month rows where stored, its other days from
-    their day rows: sums of the same rows either way, so the same figures. Six queries, however long the
-    range."""
+    their day rows, and its histograms from the month rows less the days outside the range where that reads
+    fewer rows (``reading``): sums of the range's own day rows every way, so the same figures. Six queries,
+    however long the range."""
     before = previous_start(start, end)
     state = DailyFiguresDay.objects.filter(day__gte=before, day__lte=end).aggregate(
         days=Count("pk"),
@@ -539,21 +603,9 @@ def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCount
     # A final day's count never changes, whenever it was made: the figures are as of the oldest count of a
     # day that could still change, or of the latest count when none could.
     as_of = state["oldest_open"] or state["newest"]
-    today = timezone.localdate(now, clinic_zone())
-    wanted = {
-        "now": whole_months(start, end, today=today),
-        "before": whole_months(before, start - timedelta(days=1), today=today),
-    }
-    stored = {
-        month
-        for month, through in MonthlyRollup.objects.filter(month__gte=before, month__lte=end).values_list(
-            "month", "through"
-        )
-        if through == month_last(month)
-    }
-    months = {part: [month for month in wanted[part] if month in stored] for part in wanted}
-    days_now = _days_outside(start, end, months["now"])
-    days_before = _days_outside(before, start - timedelta(days=1), months["before"])
+    stored = months_stored(before, end, today=timezone.localdate(now, clinic_zone()))
+    now_read = reading(start, end, stored=stored)
+    before_read = reading(before, start - timedelta(days=1), stored=stored)
     weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for monday, key, n in (
         DailyFigures.objects.filter(day__gte=start, day__lte=end, measure=ADHERENCE)
@@ -569,22 +621,22 @@ def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCount
     previous: dict[str, int] = defaultdict(int)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for measure, key, n in (
-        MonthlyFigures.objects.filter(month__in=months["now"])
+        MonthlyFigures.objects.filter(month__in=now_read.months)
         .exclude(measure=ADHERENCE)
         .values(*by_key)
         .annotate(total=Sum("n"))
         .values_list(*by_key, "total")
         .union(
-            DailyFigures.objects.filter(days_now)
+            DailyFigures.objects.filter(now_read.days)
             .exclude(measure=ADHERENCE)
             .values(*by_key)
             .annotate(total=Sum("n"))
             .values_list(*by_key, "total"),
-            MonthlyFigures.objects.filter(month__in=months["before"], measure=ADHERENCE)
+            MonthlyFigures.objects.filter(month__in=before_read.months, measure=ADHERENCE)
             .values(*by_key)
             .annotate(total=Sum("n"))
             .values_list(*by_key, "total"),
-            DailyFigures.objects.filter(days_before, measure=ADHERENCE)
+            DailyFigures.objects.filter(before_read.days, measure=ADHERENCE)
             .values(*by_key)
             .annotate(total=Sum("n"))
             .values_list(*by_key, "total"),
@@ -595,27 +647,12 @@ def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCount
             previous[key] += n
         else:
             counts[measure, key] += n
-    by_length = ("measure", "key", "length")
-    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for measure, key, length, n in (
-        MonthlyLengths.objects.filter(month__in=months["now"])
-        .values(*by_length)
-        .annotate(total=Sum("n"))
-        .values_list(*by_length, "total")
-        .union(
-            DailyLengths.objects.filter(days_now)
-            .values(*by_length)
-            .annotate(total=Sum("n"))
-            .values_list(*by_length, "total"),
-            all=True,
-        )
-    ):
-        lengths[measure, key][length] += n
+    lengths = lengths_stored(start=start, end=end, stored=stored)
     bits = 0
     for bitmap in (
-        MonthlyPatients.objects.filter(month__in=months["now"])
+        MonthlyPatients.objects.filter(month__in=now_read.months)
         .values_list("bits", flat=True)
-        .union(DailyPatients.objects.filter(days_now).values_list("bits", flat=True), all=True)
+        .union(DailyPatients.objects.filter(now_read.days).values_list("bits", flat=True), all=True)
     ):
         bits |= int.from_bytes(bytes(bitmap), "little")
     sums = Summed(weeks=weeks, previous=previous, counts=counts, lengths=lengths, patients=bits.bit_count())

@@ -672,3 +672,38 @@ def test_a_range_is_read_in_six_queries_whatever_its_length(
     with django_assert_num_queries(6):
         stored = rollups.figures_stored(start=start, end=end, now=NOW)
     assert stored is not None
+
+
+def day_lengths(start: date, end: date) -> dict[tuple[str, str], dict[int, int]]:
+    """The range's histograms summed from its own day rows, and nothing else."""
+    lengths: dict[tuple[str, str], dict[int, int]] = {}
+    for measure, key, length, n in DailyLengths.objects.filter(day__gte=start, day__lte=end).values_list(
+        "measure", "key", "length", "n"
+    ):
+        histogram = lengths.setdefault((measure, key), {})
+        histogram[length] = histogram.get(length, 0) + n
+    return lengths
+
+
+def test_a_histogram_read_as_months_less_their_days_outside_the_range_is_the_sum_of_its_days(long_clinic):
+    rollups.rollups_refresh(now=NOW)
+    stored = rollups.months_stored(date(2025, 11, 1), TODAY, today=TODAY)
+    assert stored == {date(2025 + (10 + i) // 12, (10 + i) % 12 + 1, 1) for i in range(13)}  # to November
+    rng = random.Random(5)
+    subtracted = 0
+    for _ in range(60):
+        start = date(2026, 6, 1) + timedelta(days=rng.randrange(180))
+        end = min(TODAY, start + timedelta(days=rng.randrange(120)))
+        read = rollups.reading(start, end, stored=stored, subtract=True)
+        subtracted += read.outside != Q(pk__in=[])
+        assert rollups.lengths_stored(start=start, end=end, stored=stored) == day_lengths(start, end), (
+            start,
+            end,
+        )
+    assert subtracted > 20  # most ranges start or end in a month they cover more than half of
+    # And the figures of ranges cut that way are those counted now.
+    for start, end in [(date(2026, 7, 5), date(2026, 9, 25)), (date(2026, 9, 2), date(2026, 9, 29))]:
+        assert rollups.reading(start, end, stored=stored, subtract=True).outside != Q(pk__in=[])
+        stored_figures = rollups.figures_stored(start=start, end=end, now=NOW)
+        assert stored_figures is not None
+        assert stored_figures[0] == rollups.figures_count(start=start, end=end, now=NOW)
