@@ -543,15 +543,39 @@ def reading(first: date, last: date, *, stored: set[date], subtract: bool = Fals
     return Reading(months=months, days=days, outside=outside)
 
 
-def months_stored(first: date, last: date, *, today: date) -> set[date]:
-    """The months touching ``first`` to ``last`` whose month rows are stored and complete."""
+def _days_by_month(first: date, last: date) -> dict[date, tuple[int, datetime | None]]:
+    """How many days of each month touching ``first`` to ``last`` are counted, and the newest count."""
+    return {
+        month: (days, newest)
+        for month, days, newest in DailyFiguresDay.objects.filter(
+            day__gte=first.replace(day=1), day__lte=month_last(last)
+        )
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values("month")
+        .annotate(days=Count("pk"), newest=Max("counted_at"))
+        .values_list("month", "days", "newest")
+    }
+
+
+def _months_usable(
+    first: date, last: date, *, counted: Mapping[date, tuple[int, datetime | None]], today: date
+) -> set[date]:
+    """The months touching ``first`` to ``last`` whose month rows are stored, complete, and summed since their
+    newest day was counted (``counted``: ``_days_by_month``): a month whose day was counted again by a refresh
+    that did not sum it (cut short, or code from before the month roll-ups) is read from its days."""
     return {
         month
-        for month, through in MonthlyRollup.objects.filter(
+        for month, through, counted_at in MonthlyRollup.objects.filter(
             month__gte=first.replace(day=1), month__lte=last
-        ).values_list("month", "through")
-        if through == month_last(month) < today
+        ).values_list("month", "through", "counted_at")
+        if through == month_last(month) < today and counted.get(month) == (through.day, counted_at)
     }
+
+
+def months_stored(first: date, last: date, *, today: date) -> set[date]:
+    """The months touching ``first`` to ``last`` whose month rows can be read (two queries)."""
+    return _months_usable(first, last, counted=_days_by_month(first, last), today=today)
 
 
 def lengths_stored(*, start: date, end: date, stored: set[date]) -> dict[tuple[str, str], dict[int, int]]:
@@ -589,18 +613,36 @@ def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCount
     fewer rows (``reading``): sums of the range's own day rows every way, so the same figures. Seven queries,
     however long the range."""
     before = previous_start(start, end)
-    state = DailyFiguresDay.objects.filter(day__gte=before, day__lte=end).aggregate(
-        days=Count("pk"),
-        stale=Count("pk", filter=Q(final=False, counted_at__lt=_fresh_since(now))),
-        oldest_open=Min("counted_at", filter=Q(final=False)),
-        newest=Max("counted_at"),
-    )
-    if state["days"] != (end - before).days + 1 or state["stale"]:
+    # The days of the range and of the range before it, and of the months they touch, in one read.
+    inside = Q(day__gte=before, day__lte=end)
+    days = stale = 0
+    open_counts, counts_made = [], []
+    counted: dict[date, tuple[int, datetime | None]] = {}
+    for month, in_days, in_stale, oldest_open, newest, month_days, month_newest in (
+        DailyFiguresDay.objects.filter(day__gte=before.replace(day=1), day__lte=month_last(end))
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values("month")
+        .annotate(
+            in_days=Count("pk", filter=inside),
+            in_stale=Count("pk", filter=inside & Q(final=False, counted_at__lt=_fresh_since(now))),
+            oldest_open=Min("counted_at", filter=inside & Q(final=False)),
+            newest=Max("counted_at", filter=inside),
+            month_days=Count("pk"),
+            month_newest=Max("counted_at"),
+        )
+        .values_list("month", "in_days", "in_stale", "oldest_open", "newest", "month_days", "month_newest")
+    ):
+        days, stale = days + in_days, stale + in_stale
+        open_counts += [oldest_open] if oldest_open is not None else []
+        counts_made += [newest] if newest is not None else []
+        counted[month] = (month_days, month_newest)
+    if days != (end - before).days + 1 or stale:
         return None
     # A final day's count never changes, whenever it was made: the figures are as of the oldest count of a
     # day that could still change, or of the latest count when none could.
-    as_of = state["oldest_open"] or state["newest"]
-    stored = months_stored(before, end, today=timezone.localdate(now, clinic_zone()))
+    as_of = min(open_counts) if open_counts else max(counts_made)
+    stored = _months_usable(before, end, counted=counted, today=timezone.localdate(now, clinic_zone()))
     now_read = reading(start, end, stored=stored)
     before_read = reading(before, start - timedelta(days=1), stored=stored)
     weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))

@@ -707,3 +707,29 @@ def test_a_histogram_read_as_months_less_their_days_outside_the_range_is_the_sum
         stored_figures = rollups.figures_stored(start=start, end=end, now=NOW)
         assert stored_figures is not None
         assert stored_figures[0] == rollups.figures_count(start=start, end=end, now=NOW)
+
+
+def test_a_month_whose_day_was_counted_again_without_it_is_read_from_its_days(long_clinic, time_machine):
+    rollups.rollups_refresh(now=NOW)
+    start, end = date(2026, 8, 1), date(2026, 10, 31)
+    september = MonthlyRollup.objects.get(month=date(2026, 9, 1))
+    # A day of September counted again by a refresh that did not sum its month again (one cut short, or a
+    # worker still running code from before the month roll-ups): the month's marker outlived its day's count.
+    journey = Journey.objects.create(patient=PatientFactory(), stage=Stage.DISCOVERY)
+    StageChange.objects.create(
+        journey=journey,
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.DISCOVERY,
+        at=datetime(2026, 9, 10, 15, tzinfo=UTC),
+    )
+    later = NOW + timedelta(minutes=10)
+    time_machine.move_to(later, tick=False)
+    rollups._store(date(2026, 9, 10), date(2026, 9, 10), now=later, final_before=TODAY - timedelta(days=11))
+    september.save(force_insert=True)
+    counted = rollups.figures_count(start=start, end=end, now=later)
+    assert date(2026, 9, 1) not in rollups.months_stored(start, end, today=TODAY)
+    assert date(2026, 8, 1) in rollups.months_stored(start, end, today=TODAY)
+    stored = rollups.figures_stored(start=start, end=end, now=later)
+    assert stored is not None and stored[0] == counted
+    rollups.rollups_refresh(now=later)  # and the next refresh sums it again
+    assert date(2026, 9, 1) in rollups.months_stored(start, end, today=TODAY)
