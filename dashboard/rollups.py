@@ -21,8 +21,10 @@ histograms summed, ``MonthlyPatients`` bitmaps OR-ed) with a marker saying which
 the month still growing, a month not summed yet — from the day rows; every part is a sum (or an OR) of whole
 day rows, never a month minus some of its days, so the figures are those of its days. Adherence by week (weeks
 cross months) is summed by week from the day rows in the database. A month's marker is removed in the
-transaction that counts one of its days again, and the same refresh sums it again after the days: a month read
-always equals its days.
+transaction that counts one of its days again, and the same refresh sums it again after the days; a reader
+also checks the marker against its days' newest count (``_months_usable``): a month read always equals its
+days. A histogram (only sums) of a range covering most of a month is read as the month less the days outside
+the range (``reading``); counts and bitmaps are read as whole months plus days (an OR cannot be undone).
 """
 
 from __future__ import annotations
