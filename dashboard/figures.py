@@ -79,7 +79,8 @@ def _stored(key: str) -> Figures | None:
 
 def range_figures(*, start: date, end: date) -> RangeFigures:
     """The figures of a range: from the summary when it holds them fresh (one query), else from the daily
-    roll-ups when every day they need is counted (five queries more), else counted now. ``as_of`` says when
+    roll-ups when every day they need is counted (seven queries more, its whole months read from the month
+    roll-ups), else counted now. ``as_of`` says when
     the oldest of the counts read was made."""
     stored = _stored(_range_key(start, end))
     if stored is not None:

@@ -96,3 +96,78 @@ class DailyFiguresDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} counted {self.counted_at:%Y-%m-%d %H:%M}"
+
+
+# --- Month roll-ups: a range's whole months, summed once from their days (``dashboard.rollups``) --------
+
+
+class MonthlyRollup(models.Model):
+    """A complete clinic month whose month roll-ups are stored: ``MonthlyFigures``, ``MonthlyLengths`` and
+    ``MonthlyPatients`` hold the sums of its days' rows ``month`` (its first day) to ``through`` (its last),
+    as they stood when its newest day was counted (``counted_at``). Removed in the same transaction as any of
+    its days is counted again, and built again by the same refresh: a month here always equals its days."""
+
+    month = models.DateField(unique=True)
+    through = models.DateField()
+    counted_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "month of monthly figures"
+        verbose_name_plural = "months of monthly figures"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.month:%Y-%m} through {self.through}, its days counted by {self.counted_at:%Y-%m-%d %H:%M}"
+        )
+
+
+class MonthlyFigures(models.Model):
+    """The sum of a month's ``DailyFigures`` per ``measure`` and ``key`` (``month``: its first day)."""
+
+    month = models.DateField()
+    measure = models.CharField(max_length=20)
+    key = models.CharField(max_length=60)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "monthly figures"
+        constraints = [
+            models.UniqueConstraint(fields=["month", "measure", "key"], name="monthlyfigures_one_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.measure} {self.key}: {self.n}"
+
+
+class MonthlyLengths(models.Model):
+    """The sum of a month's ``DailyLengths`` histograms: how many lengths of each bucket its days counted."""
+
+    month = models.DateField()
+    measure = models.CharField(max_length=20)
+    key = models.CharField(max_length=60, blank=True)
+    length = models.PositiveIntegerField()
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "monthly lengths"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "measure", "key", "length"], name="monthlylengths_one_per_length"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.measure} {self.key} {self.length}: {self.n}"
+
+
+class MonthlyPatients(models.Model):
+    """The OR of a month's ``DailyPatients`` bitmaps: the patients who reported on any of its days."""
+
+    month = models.DateField(unique=True)
+    bits = models.BinaryField()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "monthly patients"
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {int.from_bytes(bytes(self.bits), 'little').bit_count()} patients"

@@ -13,6 +13,18 @@ A day can still change while its check-ins are open, their requests late, or the
 (``recount_days``): the refresh recounts those days every time, and fills the days never counted, back to
 ``FILL_DAYS`` (a year and the year before it, for the longest range's trend, and a month more), in chunks of ``CHUNK_DAYS``,
 each chunk one transaction replacing its days' rows. A day counted after it stopped changing is ``final``.
+
+A year is still 365 days of rows per figure (and a bitmap of every patient's id per day), so each complete
+clinic month is also summed once, from its day rows, into month rows (``MonthlyFigures``, ``MonthlyLengths``
+histograms summed, ``MonthlyPatients`` bitmaps OR-ed) with a marker saying which days they cover
+(``MonthlyRollup.through``). A range reads its whole months from the month rows and its other days — the edges,
+the month still growing, a month not summed yet — from the day rows; every part is a sum (or an OR) of whole
+day rows, never a month minus some of its days, so the figures are those of its days. Adherence by week (weeks
+cross months) is summed by week from the day rows in the database. A month's marker is removed in the
+transaction that counts one of its days again, and the same refresh sums it again after the days; a reader
+also checks the marker against its days' newest count (``_months_usable``): a month read always equals its
+days. A histogram (only sums) of a range covering most of a month is read as the month less the days outside
+the range (``reading``); counts and bitmaps are read as whole months plus days (an OR cannot be undone).
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ from django.db.models import (
     Sum,
     When,
 )
-from django.db.models.functions import Cast, Extract, Floor, TruncDate
+from django.db.models.functions import Cast, Extract, Floor, TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from compliance import selectors as compliance_selectors
@@ -61,7 +73,16 @@ from journeys.services.checkins import OPEN_DAYS_AFTER_DUE
 from patients.models import Channel
 
 from .forms import MOST_DAYS
-from .models import DailyFigures, DailyFiguresDay, DailyLengths, DailyPatients
+from .models import (
+    DailyFigures,
+    DailyFiguresDay,
+    DailyLengths,
+    DailyPatients,
+    MonthlyFigures,
+    MonthlyLengths,
+    MonthlyPatients,
+    MonthlyRollup,
+)
 
 # The longest range and the range before it (its trend), for a range ending any day of the last month.
 FILL_DAYS = 2 * MOST_DAYS + 31
@@ -301,23 +322,34 @@ def days_count(*, first: date, last: date, now: datetime, adherence_from: date |
 
 @dataclass(frozen=True)
 class Summed:
-    """A range's days summed: adherence per due day (for the weeks and the trend), the other counts per
-    (measure, key) over the range, the histograms per (measure, key), the patients' bitmap."""
+    """A range's days summed: adherence per week (its Monday) over the range's days and over the range before
+    it (the trend), the other counts per (measure, key) over the range, the histograms per (measure, key), the
+    patients' bitmap."""
 
-    adherence: dict[date, dict[str, int]]
+    weeks: dict[date, dict[str, int]]
+    previous: dict[str, int]
     counts: dict[tuple[str, str], int]
     lengths: dict[tuple[str, str], dict[int, int]]
     patients: int
 
 
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 def summed(days: Days, *, start: date, end: date) -> Summed:
     """``Days`` counted live, summed over ``start`` to ``end`` as the roll-ups' reads sum them."""
-    adherence: dict[date, dict[str, int]] = defaultdict(dict)
+    before = previous_start(start, end)
+    weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    previous: dict[str, int] = defaultdict(int)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for (day, measure, key), n in days.counts.items():
         if measure == ADHERENCE:
-            adherence[day][key] = adherence[day].get(key, 0) + n
+            if start <= day <= end:
+                weeks[monday_of(day)][key] += n
+            elif before <= day < start:
+                previous[key] += n
         elif start <= day <= end:
             counts[measure, key] += n
     for (day, measure, key, length), n in days.lengths.items():
@@ -327,7 +359,7 @@ def summed(days: Days, *, start: date, end: date) -> Summed:
     for day, day_bits in days.patients.items():
         if start <= day <= end:
             bits |= day_bits
-    return Summed(adherence=adherence, counts=counts, lengths=lengths, patients=bits.bit_count())
+    return Summed(weeks=weeks, previous=previous, counts=counts, lengths=lengths, patients=bits.bit_count())
 
 
 def _score(days: Iterable[dict[str, int]]) -> tuple[float | None, int]:
@@ -339,26 +371,19 @@ def _score(days: Iterable[dict[str, int]]) -> tuple[float | None, int]:
 
 
 def _adherence(sums: Summed, start: date, end: date) -> tuple[ClinicAdherence, list[WeekAdherence]]:
-    previous_start = start - (end - start) - timedelta(days=1)
-    now = [counts for day, counts in sums.adherence.items() if start <= day <= end]
-    before = [counts for day, counts in sums.adherence.items() if previous_start <= day < start]
-    score, reports = _score(now)
+    score, reports = _score(sums.weeks.values())
     adherence = ClinicAdherence(
         window_start=start,
         window_end=end,
         score=score,
-        previous_score=_score(before)[0],
+        previous_score=_score([sums.previous])[0],
         reports=reports,
         patients=sums.patients,
     )
-    by_week: dict[date, list[dict[str, int]]] = defaultdict(list)
-    for day, counts in sums.adherence.items():
-        if start <= day <= end:
-            by_week[day - timedelta(days=day.weekday())].append(counts)
     weeks = []
-    monday = start - timedelta(days=start.weekday())
+    monday = monday_of(start)
     while monday <= end:
-        week_score, week_reports = _score(by_week.get(monday, []))
+        week_score, week_reports = _score([sums.weeks.get(monday, {})])
         weeks.append(WeekAdherence(week=monday, score=week_score, reports=week_reports))
         monday += timedelta(weeks=1)
     return adherence, weeks
@@ -470,50 +495,208 @@ def _fresh_since(now: datetime) -> datetime:
     return now - timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS)
 
 
+def month_last(month: date) -> date:
+    """The last day of the month that ``month`` is in."""
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def whole_months(first: date, last: date, *, today: date) -> list[date]:
+    """The months (their first days) lying wholly in ``first`` to ``last`` and over before ``today``: the
+    month still growing is never one."""
+    months = []
+    month = first if first.day == 1 else month_last(first) + timedelta(days=1)
+    while month_last(month) <= last and month_last(month) < today:
+        months.append(month)
+        month = month_last(month) + timedelta(days=1)
+    return months
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a span of days is read from the roll-ups: the rows of ``months`` and of the days ``days``, less
+    (for histograms, ``subtract``) the rows of the days ``outside`` — days of those months outside the span."""
+
+    months: list[date]
+    days: Q
+    outside: Q
+
+
+def reading(first: date, last: date, *, stored: set[date], subtract: bool = False) -> Reading:
+    """Read the days ``first`` to ``last``: each whole month in ``stored`` from its month rows, the others' days
+    from their day rows; with ``subtract``, a month of ``stored`` the span covers more than half of is read as
+    its month rows less its days outside the span. A month's rows are the sums of its days' rows
+    (``_months_store``), so either way the span's own day rows are summed, exactly."""
+    months: list[date] = []
+    days, outside = Q(pk__in=[]), Q(pk__in=[])
+    month = first.replace(day=1)
+    while month <= last:
+        month_end = month_last(month)
+        inside_first, inside_last = max(first, month), min(last, month_end)
+        inside = (inside_last - inside_first).days + 1
+        if month in stored and (inside == month_end.day or (subtract and 2 * inside > month_end.day)):
+            months.append(month)
+            if month < inside_first:
+                outside |= Q(day__gte=month, day__lt=inside_first)
+            if inside_last < month_end:
+                outside |= Q(day__gt=inside_last, day__lte=month_end)
+        else:
+            days |= Q(day__gte=inside_first, day__lte=inside_last)
+        month = month_end + timedelta(days=1)
+    return Reading(months=months, days=days, outside=outside)
+
+
+def _days_by_month(first: date, last: date) -> dict[date, tuple[int, datetime | None]]:
+    """How many days of each month touching ``first`` to ``last`` are counted, and the newest count."""
+    return {
+        month: (days, newest)
+        for month, days, newest in DailyFiguresDay.objects.filter(
+            day__gte=first.replace(day=1), day__lte=month_last(last)
+        )
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values("month")
+        .annotate(days=Count("pk"), newest=Max("counted_at"))
+        .values_list("month", "days", "newest")
+    }
+
+
+def _months_usable(
+    first: date, last: date, *, counted: Mapping[date, tuple[int, datetime | None]], today: date
+) -> set[date]:
+    """The months touching ``first`` to ``last`` whose month rows are stored, complete, and summed since their
+    newest day was counted (``counted``: ``_days_by_month``): a month whose day was counted again by a refresh
+    that did not sum it (cut short, or code from before the month roll-ups) is read from its days."""
+    return {
+        month
+        for month, through, counted_at in MonthlyRollup.objects.filter(
+            month__gte=first.replace(day=1), month__lte=last
+        ).values_list("month", "through", "counted_at")
+        if through == month_last(month) < today and counted.get(month) == (through.day, counted_at)
+    }
+
+
+def months_stored(first: date, last: date, *, today: date) -> set[date]:
+    """The months touching ``first`` to ``last`` whose month rows can be read (two queries)."""
+    return _months_usable(first, last, counted=_days_by_month(first, last), today=today)
+
+
+def lengths_stored(*, start: date, end: date, stored: set[date]) -> dict[tuple[str, str], dict[int, int]]:
+    """The histograms of ``start`` to ``end`` from the roll-ups (``reading`` with ``subtract``): two queries,
+    the month rows' and the day rows' (those outside the range counted negative). Not one UNION: PostgreSQL
+    runs its branches in parallel workers, whose start cost more here than the reads."""
+    read = reading(start, end, stored=stored, subtract=True)
+    by_length = ("measure", "key", "length")
+    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    never = Q(pk__isnull=True)  # so that each query runs, whatever it reads: the same queries for any range
+    for rows in (
+        MonthlyLengths.objects.filter(Q(month__in=read.months) | never)
+        .values(*by_length)
+        .annotate(total=Sum("n")),
+        DailyLengths.objects.filter(read.days | read.outside | never)
+        .values(*by_length)
+        .annotate(
+            total=Sum(Case(When(read.outside, then=-F("n")), default=F("n"), output_field=IntegerField()))
+        ),
+    ):
+        for measure, key, length, n in rows.values_list(*by_length, "total"):
+            lengths[measure, key][length] += n
+    return {
+        measure_key: kept
+        for measure_key, histogram in lengths.items()
+        if (kept := {length: n for length, n in histogram.items() if n})
+    }
+
+
 def figures_stored(*, start: date, end: date, now: datetime) -> tuple[RangeCounts, datetime] | None:
     """The range's figures from the roll-ups, and when they were counted; None unless every day of the range
-    and of the range before it is counted, and counted fresh if it could still change. Five queries, however
-    long the range."""
+    and of the range before it is counted, and counted fresh if it could still change. The range's whole
+    months (and those of the range before it) are read from their month rows where stored, its other days from
+    their day rows, and its histograms from the month rows less the days outside the range where that reads
+    fewer rows (``reading``): sums of the range's own day rows every way, so the same figures. Seven queries,
+    however long the range."""
     before = previous_start(start, end)
-    state = DailyFiguresDay.objects.filter(day__gte=before, day__lte=end).aggregate(
-        days=Count("pk"),
-        stale=Count("pk", filter=Q(final=False, counted_at__lt=_fresh_since(now))),
-        oldest_open=Min("counted_at", filter=Q(final=False)),
-        newest=Max("counted_at"),
-    )
-    if state["days"] != (end - before).days + 1 or state["stale"]:
+    # The days of the range and of the range before it, and of the months they touch, in one read.
+    inside = Q(day__gte=before, day__lte=end)
+    days = stale = 0
+    open_counts, counts_made = [], []
+    counted: dict[date, tuple[int, datetime | None]] = {}
+    for month, in_days, in_stale, oldest_open, newest, month_days, month_newest in (
+        DailyFiguresDay.objects.filter(day__gte=before.replace(day=1), day__lte=month_last(end))
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values("month")
+        .annotate(
+            in_days=Count("pk", filter=inside),
+            in_stale=Count("pk", filter=inside & Q(final=False, counted_at__lt=_fresh_since(now))),
+            oldest_open=Min("counted_at", filter=inside & Q(final=False)),
+            newest=Max("counted_at", filter=inside),
+            month_days=Count("pk"),
+            month_newest=Max("counted_at"),
+        )
+        .values_list("month", "in_days", "in_stale", "oldest_open", "newest", "month_days", "month_newest")
+    ):
+        days, stale = days + in_days, stale + in_stale
+        open_counts += [oldest_open] if oldest_open is not None else []
+        counts_made += [newest] if newest is not None else []
+        counted[month] = (month_days, month_newest)
+    if days != (end - before).days + 1 or stale:
         return None
     # A final day's count never changes, whenever it was made: the figures are as of the oldest count of a
     # day that could still change, or of the latest count when none could.
-    as_of = state["oldest_open"] or state["newest"]
-    adherence: dict[date, dict[str, int]] = defaultdict(dict)
-    for day, key, n in DailyFigures.objects.filter(
-        day__gte=before, day__lte=end, measure=ADHERENCE
-    ).values_list("day", "key", "n"):
-        adherence[day][key] = n
-    in_range = Q(day__gte=start, day__lte=end)
-    counts = {
-        (measure, key): n
-        for measure, key, n in DailyFigures.objects.filter(in_range)
-        .exclude(measure=ADHERENCE)
+    as_of = min(open_counts) if open_counts else max(counts_made)
+    stored = _months_usable(before, end, counted=counted, today=timezone.localdate(now, clinic_zone()))
+    now_read = reading(start, end, stored=stored)
+    before_read = reading(before, start - timedelta(days=1), stored=stored)
+    weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for monday, key, n in (
+        DailyFigures.objects.filter(day__gte=start, day__lte=end, measure=ADHERENCE)
+        .annotate(week=TruncWeek("day"))
         .order_by()
-        .values("measure", "key")
+        .values("week", "key")
         .annotate(total=Sum("n"))
-        .values_list("measure", "key", "total")
-    }
-    lengths: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for measure, key, length, n in (
-        DailyLengths.objects.filter(in_range)
-        .order_by()
-        .values("measure", "key", "length")
-        .annotate(total=Sum("n"))
-        .values_list("measure", "key", "length", "total")
+        .values_list("week", "key", "total")
     ):
-        lengths[measure, key][length] = n
+        weeks[monday][key] += n
+    # The range's counts but adherence, and the adherence of the range before it: month rows and day rows.
+    by_key = ("measure", "key")
+    previous: dict[str, int] = defaultdict(int)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for measure, key, n in (
+        MonthlyFigures.objects.filter(month__in=now_read.months)
+        .exclude(measure=ADHERENCE)
+        .values(*by_key)
+        .annotate(total=Sum("n"))
+        .values_list(*by_key, "total")
+        .union(
+            DailyFigures.objects.filter(now_read.days)
+            .exclude(measure=ADHERENCE)
+            .values(*by_key)
+            .annotate(total=Sum("n"))
+            .values_list(*by_key, "total"),
+            MonthlyFigures.objects.filter(month__in=before_read.months, measure=ADHERENCE)
+            .values(*by_key)
+            .annotate(total=Sum("n"))
+            .values_list(*by_key, "total"),
+            DailyFigures.objects.filter(before_read.days, measure=ADHERENCE)
+            .values(*by_key)
+            .annotate(total=Sum("n"))
+            .values_list(*by_key, "total"),
+            all=True,
+        )
+    ):
+        if measure == ADHERENCE:
+            previous[key] += n
+        else:
+            counts[measure, key] += n
+    lengths = lengths_stored(start=start, end=end, stored=stored)
     bits = 0
-    for stored in DailyPatients.objects.filter(in_range).values_list("bits", flat=True):
-        bits |= int.from_bytes(bytes(stored), "little")
-    sums = Summed(adherence=adherence, counts=counts, lengths=lengths, patients=bits.bit_count())
+    for bitmap in (
+        MonthlyPatients.objects.filter(month__in=now_read.months)
+        .values_list("bits", flat=True)
+        .union(DailyPatients.objects.filter(now_read.days).values_list("bits", flat=True), all=True)
+    ):
+        bits |= int.from_bytes(bytes(bitmap), "little")
+    sums = Summed(weeks=weeks, previous=previous, counts=counts, lengths=lengths, patients=bits.bit_count())
     return figures_of(sums, start=start, end=end, now=now), as_of
 
 
@@ -543,6 +726,8 @@ def _store(first: date, last: date, *, now: datetime, final_before: date) -> Non
     span = Q(day__gte=first, day__lte=last)
     for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
         model.objects.filter(span).delete()
+    # The months of these days no longer equal their days: unread until ``_months_store`` sums them again.
+    MonthlyRollup.objects.filter(month__gte=first.replace(day=1), month__lte=last).delete()
     DailyFigures.objects.bulk_create(
         DailyFigures(day=day, measure=measure, key=key, n=n)
         for (day, measure, key), n in days.counts.items()
@@ -584,13 +769,73 @@ def rollups_forget() -> None:
     """Mark every day as never counted, so the next refresh counts them all again: after rows were written
     for past days without the services (``seed_scale``). Until then a range is counted live."""
     DailyFiguresDay.objects.all().delete()
+    MonthlyRollup.objects.all().delete()
+
+
+@transaction.atomic
+def _months_store(months: list[date], *, counted_at: Mapping[date, datetime]) -> None:
+    """Sum the days of ``months`` (complete, every day counted) into their month rows and replace theirs: a
+    fixed number of statements, however many months."""
+    days = Q(pk__in=[])
+    for month in months:
+        days |= Q(day__gte=month, day__lte=month_last(month))
+    for model in (MonthlyFigures, MonthlyLengths, MonthlyPatients, MonthlyRollup):
+        model.objects.filter(month__in=months).delete()
+    by_key = ("month", "measure", "key")
+    MonthlyFigures.objects.bulk_create(
+        MonthlyFigures(month=month, measure=measure, key=key, n=n)
+        for month, measure, key, n in DailyFigures.objects.filter(days)
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values(*by_key)
+        .annotate(total=Sum("n"))
+        .values_list(*by_key, "total")
+    )
+    by_length = (*by_key, "length")
+    MonthlyLengths.objects.bulk_create(
+        MonthlyLengths(month=month, measure=measure, key=key, length=length, n=n)
+        for month, measure, key, length, n in DailyLengths.objects.filter(days)
+        .annotate(month=TruncMonth("day"))
+        .order_by()
+        .values(*by_length)
+        .annotate(total=Sum("n"))
+        .values_list(*by_length, "total")
+    )
+    bits: dict[date, int] = defaultdict(int)
+    for day, bitmap in DailyPatients.objects.filter(days).values_list("day", "bits"):
+        bits[day.replace(day=1)] |= int.from_bytes(bytes(bitmap), "little")
+    MonthlyPatients.objects.bulk_create(
+        MonthlyPatients(month=month, bits=_bitmap(month_bits))
+        for month, month_bits in bits.items()
+        if month_bits
+    )
+    MonthlyRollup.objects.bulk_create(
+        MonthlyRollup(month=month, through=month_last(month), counted_at=counted_at[month])
+        for month in months
+    )
+
+
+def _months_refresh(*, first: date, today: date, counted_at: Mapping[date, datetime]) -> int:
+    """Sum the complete months from ``first`` to yesterday whose month rows are missing or older than the
+    newest count of one of their days (``counted_at``: each day's). Returns how many months were summed."""
+    newest: dict[date, datetime] = {}
+    for day, at in counted_at.items():
+        month = day.replace(day=1)
+        newest[month] = max(at, newest.get(month, at))
+    months = whole_months(first, today, today=today)
+    stored = dict(MonthlyRollup.objects.filter(month__in=months).values_list("month", "counted_at"))
+    todo = [month for month in months if stored.get(month) != newest.get(month)]
+    if todo:
+        _months_store(todo, counted_at=newest)
+    return len(todo)
 
 
 def rollups_refresh(*, now: datetime | None = None, everything: bool = False) -> int:
     """Count the days never counted (back to ``FILL_DAYS``) and those that can still change, a chunk of at
     most ``CHUNK_DAYS`` per transaction (a run cut short keeps the chunks it finished); ``everything``
-    recounts every day (after a bulk load). Skipped while another refresh holds the lock. Returns how many days
-    were counted."""
+    recounts every day (after a bulk load). Then sum each complete month whose days were counted since it was
+    last summed, from its day rows (the month still growing is read from its days). Skipped while another
+    refresh holds the lock. Returns how many days were counted."""
     now = now or timezone.now()
     today = timezone.localdate(now, clinic_zone())
     first = today - timedelta(days=FILL_DAYS - 1)
@@ -598,8 +843,11 @@ def rollups_refresh(*, now: datetime | None = None, everything: bool = False) ->
     if not _locked():
         return 0
     try:
-        counted = dict(DailyFiguresDay.objects.values_list("day", "final"))
-        done = set() if everything else {day for day, final in counted.items() if final}
+        counted = {
+            day: (final, at)
+            for day, final, at in DailyFiguresDay.objects.values_list("day", "final", "counted_at")
+        }
+        done = set() if everything else {day for day, (final, _) in counted.items() if final}
         wanted = [first + timedelta(days=i) for i in range(FILL_DAYS)]
         todo = [day for day in wanted if day not in done]
         for chunk_first, chunk_last in _chunks(todo):
@@ -607,6 +855,10 @@ def rollups_refresh(*, now: datetime | None = None, everything: bool = False) ->
         if min(counted, default=first) < first:  # days gone by: once a day
             for model in (DailyFigures, DailyLengths, DailyPatients, DailyFiguresDay):
                 model.objects.filter(day__lt=first).delete()
+            for model in (MonthlyFigures, MonthlyLengths, MonthlyPatients, MonthlyRollup):
+                model.objects.filter(month__lt=first).delete()
+        counted_at = {day: at for day, (_, at) in counted.items() if day >= first} | dict.fromkeys(todo, now)
+        _months_refresh(first=first, today=today, counted_at=counted_at)
         return len(todo)
     finally:
         _unlock()

@@ -8,12 +8,23 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Q, Sum
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from compliance.models import CheckInAnswer, ComplianceLog
 from compliance.services import answer_tallies_refresh
 from dashboard import figures, rollups
-from dashboard.models import DailyFiguresDay
+from dashboard.models import (
+    DailyFigures,
+    DailyFiguresDay,
+    DailyLengths,
+    DailyPatients,
+    MonthlyFigures,
+    MonthlyLengths,
+    MonthlyPatients,
+    MonthlyRollup,
+)
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Stage, StageChange
 from nudges.models import Nudge
 from tests.conftest import require
@@ -43,9 +54,9 @@ def journey_for(patient, practitioner):
     return journey
 
 
-def request_and_answer(journey, *, sent_at, channel, wait, statuses, barriers, n):
+def request_and_answer(journey, *, sent_at, channel, wait, statuses, barriers, n, now=NOW):
     """A check-in due the day its request went out (the patient's own day): answered ``wait`` later, missed
-    when ``wait`` is None, or still open when it closes after now."""
+    when ``wait`` is None, or still open when it closes after ``now``."""
     due_on = sent_at.astimezone(journey.patient.tz).date()
     nudge = Nudge.objects.create(
         patient=journey.patient,
@@ -58,10 +69,10 @@ def request_and_answer(journey, *, sent_at, channel, wait, statuses, barriers, n
     )
     closes_at = sent_at + timedelta(days=3)
     answered_at = sent_at + wait if wait is not None else None
-    if answered_at is not None and answered_at > NOW:
+    if answered_at is not None and answered_at > now:
         answered_at = None
     status = CheckIn.Status.ANSWERED if answered_at else CheckIn.Status.MISSED
-    if answered_at is None and closes_at > NOW:
+    if answered_at is None and closes_at > now:
         status = CheckIn.Status.SCHEDULED
     checkin = CheckIn.objects.create(
         journey=journey,
@@ -88,18 +99,17 @@ def request_and_answer(journey, *, sent_at, channel, wait, statuses, barriers, n
     return checkin, answer
 
 
-@pytest.fixture
-def clinic(practitioner):
-    """Five patients in New York and London, 45 days of check-ins (every two or three days, sent at any hour,
-    answered after minutes to days, or missed), barriers, and journeys moving along the path."""
-    rng = random.Random(23)
-    waits: list[tuple[datetime, float]] = []  # (sent_at, seconds to the answer)
-    zones = ["America/New_York", "Europe/London", "America/New_York", "Europe/London", "America/New_York"]
-    n = 0
+def history(practitioner, *, first, last, now, zones, moves=12, seed=23):
+    """Patients in ``zones`` with check-ins from ``first`` to ``last`` (every two or three days, sent at any
+    hour, answered after minutes to days, or missed), barriers, and ``moves`` journeys moving along the path.
+    Returns each answer's (sent_at, seconds to the answer)."""
+    rng = random.Random(seed)
+    waits: list[tuple[datetime, float]] = []
+    n = Nudge.objects.count()
     for zone in zones:
         journey = journey_for(PatientFactory(time_zone=zone), practitioner)
-        day = FIRST
-        while day <= TODAY:
+        day = first
+        while day <= last:
             sent_at = datetime(day.year, day.month, day.day, rng.randrange(24), rng.randrange(60), tzinfo=UTC)
             wait = rng.choice(
                 [None, timedelta(minutes=rng.randrange(1, 110)), timedelta(hours=rng.uniform(2, 47)),
@@ -107,26 +117,25 @@ def clinic(practitioner):
             )  # fmt: skip
             statuses = [rng.choice(STATUSES) for _ in range(3)]
             barriers = rng.sample(BARRIERS, rng.randrange(3))
-            if sent_at <= NOW:
+            if sent_at <= now:
                 n += 1
                 _, answer = request_and_answer(
                     journey, sent_at=sent_at, channel=rng.choice(["email", "sms"]), wait=wait,
-                    statuses=statuses, barriers=barriers, n=n,
+                    statuses=statuses, barriers=barriers, n=n, now=now,
                 )  # fmt: skip
                 if answer is not None:
                     waits.append((sent_at, (answer.answered_at - sent_at).total_seconds()))
             day += timedelta(days=rng.randrange(2, 4))  # never two on one of the patient's days
     answer_tallies_refresh()
     path = [Stage.INQUIRY, Stage.DISCOVERY, Stage.INTAKE, Stage.COMMITMENT, Stage.BLUEPRINT]
-    for _ in range(12):
-        at = datetime.combine(FIRST, datetime.min.time(), tzinfo=UTC) + timedelta(
-            hours=rng.uniform(0, 44 * 24)
-        )
+    hours = ((last - first).days - 1) * 24
+    for _ in range(moves):
+        at = datetime.combine(first, datetime.min.time(), tzinfo=UTC) + timedelta(hours=rng.uniform(0, hours))
         stages = path[: rng.randrange(1, len(path) + 1)]
         journey = Journey.objects.create(patient=PatientFactory(), stage=stages[-1])
         moments = [at]
         for _ in stages[1:]:
-            moments.append(min(moments[-1] + timedelta(hours=rng.uniform(3, 9 * 24)), NOW))
+            moments.append(min(moments[-1] + timedelta(hours=rng.uniform(3, 9 * 24)), now))
         for i, stage in enumerate(stages):
             StageChange.objects.create(
                 journey=journey,
@@ -136,6 +145,14 @@ def clinic(practitioner):
                 left_at=moments[i + 1] if i + 1 < len(moments) else None,
             )
     return waits
+
+
+@pytest.fixture
+def clinic(practitioner):
+    """Five patients in New York and London, 45 days of check-ins, barriers, and journeys moving along the
+    path."""
+    zones = ["America/New_York", "Europe/London", "America/New_York", "Europe/London", "America/New_York"]
+    return history(practitioner, first=FIRST, last=TODAY, now=NOW, zones=zones)
 
 
 RANGES = [
@@ -230,11 +247,31 @@ def test_the_fill_runs_a_fixed_number_of_statements_per_chunk_of_31_days(monkeyp
     assert four - two == 2 * (two - one)
 
 
-def test_a_chunk_with_rows_runs_at_most_seventeen_statements(monkeypatch, clinic):
+def test_a_chunk_with_rows_runs_at_most_eighteen_statements_and_the_months_fifteen(monkeypatch, clinic):
     empty = fill_queries(monkeypatch, 0)
-    # Seven counts (six off PostgreSQL), four deletes, four inserts at most (one with no rows is not sent) and
-    # the chunk's savepoint and its release.
-    assert fill_queries(monkeypatch, 62) - empty <= 2 * 17
+    # A chunk: seven counts (six off PostgreSQL), four deletes and the removal of its months' markers, four
+    # inserts at most (one with no rows is not sent), the savepoint and its release. Then the months (October
+    # and November here): their markers read, four deletes, three reads, four inserts at most, the savepoint
+    # and its release.
+    assert fill_queries(monkeypatch, 62) - empty <= 2 * 18 + 15
+
+
+def test_the_months_are_summed_in_the_same_statements_however_many_there_are(monkeypatch, clinic):
+    monkeypatch.setattr(rollups, "FILL_DAYS", 124)  # 31 July to today: August to November are complete
+    rollups.rollups_refresh(now=NOW)
+
+    def refresh_without(months: list[date]) -> tuple[int, list[date]]:
+        MonthlyRollup.objects.filter(month__in=months).delete()
+        with CaptureQueriesContext(connection) as captured:
+            rollups.rollups_refresh(now=NOW)
+        return len(captured.captured_queries), list(
+            MonthlyRollup.objects.order_by("month").values_list("month", flat=True)
+        )
+
+    months = [date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)]
+    one = refresh_without([])  # November alone: its last days can still change, so they are counted again
+    four = refresh_without(months[:3])
+    assert one == four == (one[0], months)
 
 
 def page_queries(client, url: str) -> int:
@@ -332,3 +369,367 @@ def test_a_refresh_is_skipped_while_another_holds_the_lock():
         assert rollups.rollups_refresh(now=NOW) == rollups.FILL_DAYS
     finally:
         other.close()
+
+
+# --- Month roll-ups: a range's whole months read from month rows, its other days from day rows --------------
+
+EDGES = [  # (request sent, answered after): near the clinic's midnight at a month's end, across a clock change
+    (datetime(2026, 9, 1, 3, 59, tzinfo=UTC), timedelta(minutes=20)),  # 23:59 on 31 August in New York
+    (datetime(2026, 10, 1, 4, 0, tzinfo=UTC), timedelta(minutes=3)),  # midnight on 1 October
+    (
+        datetime(2026, 11, 1, 3, 30, tzinfo=UTC),
+        timedelta(minutes=45),
+    ),  # 31 October 23:30, answered on 1 November
+    (datetime(2026, 11, 1, 5, 40, tzinfo=UTC), timedelta(minutes=30)),  # 01:40 EDT, answered at 01:10 EST
+    (datetime(2026, 11, 1, 6, 30, tzinfo=UTC), timedelta(minutes=80)),  # 01:30 EST: the hour that came twice
+]
+
+
+@pytest.fixture
+def long_clinic(practitioner):
+    """Three patients with check-ins from 20 June to today, twenty journeys moving, and requests, answers and
+    a move at the clinic's month edges (New York)."""
+    waits = history(
+        practitioner,
+        first=date(2026, 6, 20),
+        last=TODAY,
+        now=NOW,
+        zones=["America/New_York", "Europe/London", "America/New_York"],
+        moves=20,
+        seed=29,
+    )
+    for i, (sent_at, wait) in enumerate(EDGES):
+        journey = journey_for(PatientFactory(time_zone="America/New_York"), practitioner)
+        request_and_answer(
+            journey, sent_at=sent_at, channel="sms", wait=wait, statuses=["done", "missed"], barriers=["cost"],
+            n=10_000 + i,
+        )  # fmt: skip
+    answer_tallies_refresh()
+    journey = Journey.objects.create(patient=PatientFactory(), stage=Stage.DISCOVERY)
+    StageChange.objects.create(
+        journey=journey,
+        from_stage="",
+        to_stage=Stage.INQUIRY,
+        at=datetime(2026, 10, 1, 3, 30, tzinfo=UTC),  # 30 September 23:30
+        left_at=datetime(2026, 11, 1, 5, 30, tzinfo=UTC),  # 1 November 01:30 EDT
+    )
+    StageChange.objects.create(
+        journey=journey,
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.DISCOVERY,
+        at=datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+    )
+    return waits
+
+
+LONG_RANGES = [
+    (date(2026, 7, 15), date(2026, 11, 20)),  # across month edges: August to October whole
+    (date(2026, 9, 3), date(2026, 9, 27)),  # inside one month
+    (date(2026, 8, 1), date(2026, 10, 31)),  # whole months only, and whole months before it
+    (
+        date(2026, 10, 1),
+        date(2026, 11, 30),
+    ),  # the clocks change on 1 November; November's last days still open
+    (date(2026, 10, 25), date(2026, 11, 8)),  # both clocks change, no whole month
+    (date(2025, 12, 1), date(2026, 11, 30)),  # a year of whole months
+    (date(2026, 6, 20), TODAY),  # ending today: December, still growing, from its day
+]
+
+
+def stored_months(start: date, end: date) -> list[date]:
+    return list(
+        MonthlyRollup.objects.filter(month__gte=start, month__lte=end)
+        .order_by("month")
+        .values_list("month", flat=True)
+    )
+
+
+@pytest.mark.parametrize(("start", "end"), LONG_RANGES, ids=[f"{s}..{e}" for s, e in LONG_RANGES])
+def test_a_range_read_through_the_month_rollups_equals_the_range_counted_now(long_clinic, start, end):
+    rollups.rollups_refresh(now=NOW)
+    whole = rollups.whole_months(start, end, today=TODAY)
+    assert set(whole) <= set(stored_months(start, end))
+    counted = rollups.figures_count(start=start, end=end, now=NOW)
+    stored = rollups.figures_stored(start=start, end=end, now=NOW)
+    assert stored is not None
+    assert stored[0] == counted
+    assert stored[1] == NOW
+    assert counted.adherence.reports and counted.responses.sent
+
+
+def test_whole_months_are_read_from_the_month_rows_and_the_other_days_from_the_day_rows(long_clinic):
+    rollups.rollups_refresh(now=NOW)
+    start, end = date(2026, 8, 1), date(2026, 10, 31)  # the range before it: May to July
+    counted = rollups.figures_count(start=start, end=end, now=NOW)
+    inside = rollups.figures_count(start=date(2026, 9, 3), end=date(2026, 9, 27), now=NOW)
+    # The day rows of whole months, gone: all of them before the range, all but adherence (read by week) in it.
+    before = Q(day__gte=date(2026, 5, 1), day__lte=date(2026, 7, 31))
+    DailyFigures.objects.filter(
+        before | Q(day__gte=start, day__lte=end) & ~Q(measure=rollups.ADHERENCE)
+    ).delete()
+    for model in (DailyLengths, DailyPatients):
+        model.objects.filter(before | Q(day__gte=start, day__lte=end)).delete()
+    stored = rollups.figures_stored(start=start, end=end, now=NOW)
+    assert stored is not None and stored[0] == counted
+    assert counted.adherence.previous_score is not None and counted.responses.median_to_answer is not None
+    # A range inside September is read from its days, now gone.
+    days = rollups.figures_stored(start=date(2026, 9, 3), end=date(2026, 9, 27), now=NOW)
+    assert days is not None and days[0] != inside
+
+
+def test_a_month_holds_the_sums_of_its_days_and_its_last_day(long_clinic):
+    rollups.rollups_refresh(now=NOW)
+    october = date(2026, 10, 1)
+    marker = MonthlyRollup.objects.get(month=october)
+    assert (marker.through, marker.counted_at) == (date(2026, 10, 31), NOW)
+    days = Q(day__gte=october, day__lte=marker.through)
+    assert {
+        (measure, key): n
+        for measure, key, n in MonthlyFigures.objects.filter(month=october).values_list("measure", "key", "n")
+    } == {
+        (measure, key): n
+        for measure, key, n in DailyFigures.objects.filter(days)
+        .values("measure", "key")
+        .annotate(total=Sum("n"))
+        .values_list("measure", "key", "total")
+    }
+    assert {
+        (measure, key, length): n
+        for measure, key, length, n in MonthlyLengths.objects.filter(month=october).values_list(
+            "measure", "key", "length", "n"
+        )
+    } == {
+        (measure, key, length): n
+        for measure, key, length, n in DailyLengths.objects.filter(days)
+        .values("measure", "key", "length")
+        .annotate(total=Sum("n"))
+        .values_list("measure", "key", "length", "total")
+    }
+    bits = 0
+    for day_bits in DailyPatients.objects.filter(days).values_list("bits", flat=True):
+        bits |= int.from_bytes(bytes(day_bits), "little")
+    month_bits = MonthlyPatients.objects.get(month=october).bits
+    assert (
+        int.from_bytes(bytes(month_bits), "little") == bits and bits.bit_count() == 5
+    )  # the three, and two at the edges
+    # The answer given at 23:30 on 31 October (New York) is October's; the request at 01:40 on 1 November is not.
+    edge = DailyFigures.objects.get(day=date(2026, 10, 31), measure=rollups.SENT, key="sms:23")
+    assert MonthlyFigures.objects.get(month=october, measure=rollups.SENT, key="sms:23").n >= edge.n >= 1
+
+
+def test_a_late_answer_on_a_day_of_a_past_month_changes_that_month_at_the_next_refresh(
+    long_clinic, time_machine
+):
+    rollups.rollups_refresh(now=NOW)
+    start, end = date(2026, 10, 1), date(2026, 11, 30)
+    before = rollups.figures_stored(start=start, end=end, now=NOW)
+    assert before is not None
+    october = MonthlyRollup.objects.get(month=date(2026, 10, 1))
+    # A check-in of late November, still open, answered now (in December): November's days change.
+    checkin = (
+        CheckIn.objects.filter(status=CheckIn.Status.SCHEDULED, due_on__lte=end).order_by("due_on").first()
+    )
+    assert checkin is not None and checkin.due_on.month == 11
+    later = NOW + timedelta(minutes=10)
+    time_machine.move_to(later, tick=False)
+    CheckIn.objects.filter(pk=checkin.pk).update(status=CheckIn.Status.ANSWERED, answered_at=later)
+    answer = CheckInAnswer.objects.create(
+        checkin=checkin, patient=checkin.journey.patient, answered_at=later, barriers=["time"]
+    )
+    item = BlueprintItem.objects.filter(blueprint__journey=checkin.journey).first()
+    ComplianceLog.objects.create(answer=answer, checkin=checkin, item=item, status="done")
+    answer_tallies_refresh(answer_ids=[answer.pk])
+    counted = rollups.figures_count(start=start, end=end, now=later)
+    assert counted != before[0]
+    rollups.rollups_refresh(now=later)
+    after = rollups.figures_stored(start=start, end=end, now=later)
+    assert after is not None and after[0] == counted
+    assert MonthlyRollup.objects.get(month=date(2026, 11, 1)).counted_at == later
+    assert MonthlyRollup.objects.get(month=date(2026, 10, 1)) == october  # not summed again
+    assert MonthlyRollup.objects.get(month=date(2026, 10, 1)).counted_at == NOW
+
+
+def test_a_day_of_a_past_month_counted_again_sums_its_month_again(long_clinic, time_machine):
+    rollups.rollups_refresh(now=NOW)
+    start, end = date(2026, 8, 1), date(2026, 10, 31)
+    before = rollups.figures_stored(start=start, end=end, now=NOW)
+    assert before is not None
+    # A move recorded for a September day long final (an import): unseen until that day is counted again.
+    journey = Journey.objects.create(patient=PatientFactory(), stage=Stage.DISCOVERY)
+    StageChange.objects.create(
+        journey=journey,
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.DISCOVERY,
+        at=datetime(2026, 9, 10, 15, tzinfo=UTC),
+    )
+    later = NOW + timedelta(minutes=10)
+    time_machine.move_to(later, tick=False)
+    counted = rollups.figures_count(start=start, end=end, now=later)
+    assert counted != before[0]
+    rollups.rollups_refresh(now=later)
+    unchanged = rollups.figures_stored(start=start, end=end, now=later)
+    assert unchanged is not None and unchanged[0] == before[0]
+    DailyFiguresDay.objects.filter(day=date(2026, 9, 10)).delete()  # that day, to be counted again
+    assert rollups.rollups_refresh(now=later) == rollups.recount_days(amend_hours=24) + 1
+    after = rollups.figures_stored(start=start, end=end, now=later)
+    assert after is not None and after[0] == counted
+    assert MonthlyRollup.objects.get(month=date(2026, 9, 1)).counted_at == later
+    assert MonthlyRollup.objects.get(month=date(2026, 8, 1)).counted_at == NOW
+    assert rollups.rollups_refresh(now=later, everything=True) == rollups.FILL_DAYS
+    everything = rollups.figures_stored(start=start, end=end, now=later)
+    assert everything is not None and everything[0] == counted
+    assert set(MonthlyRollup.objects.values_list("counted_at", flat=True)) == {later}
+
+
+def test_the_month_still_growing_is_read_from_its_days_until_it_is_complete(
+    long_clinic, practitioner, time_machine
+):
+    rollups.rollups_refresh(now=NOW)
+    journey = journey_for(PatientFactory(time_zone="Europe/London"), practitioner)
+    sent = [0]
+
+    def grow(now: datetime, *days: int) -> None:
+        time_machine.move_to(now, tick=False)
+        for day in days:
+            sent[0] += 1
+            request_and_answer(
+                journey, sent_at=datetime(2026, 12, day, 9, 15, tzinfo=UTC), channel="email",
+                wait=timedelta(minutes=25 + day), statuses=["done", "partial"], barriers=["forgot"],
+                n=20_000 + sent[0], now=now,
+            )  # fmt: skip
+        answer_tallies_refresh()
+        rollups.rollups_refresh(now=now)
+
+    december, start = date(2026, 12, 1), date(2026, 11, 1)
+    for now, days in [
+        (datetime(2026, 12, 12, 17, tzinfo=UTC), (2, 5, 9, 11)),
+        (datetime(2026, 12, 14, 17, tzinfo=UTC), (13, 14)),
+        (datetime(2027, 1, 2, 17, tzinfo=UTC), (20, 31)),
+    ]:
+        grow(now, *days)
+        end = timezone.localdate(now, rollups.clinic_zone())
+        if end.month == 1:
+            end = date(2026, 12, 31)
+        counted = rollups.figures_count(start=start, end=end, now=now)
+        stored = rollups.figures_stored(start=start, end=end, now=now)
+        assert stored is not None and stored[0] == counted
+        december_sent = sum(
+            rate.sent for rate in rollups.figures_count(start=december, end=end, now=now).responses.by_channel
+        )
+        assert december_sent == sent[0]
+        assert MonthlyRollup.objects.filter(month=december).exists() == (now.year == 2027)
+    assert MonthlyRollup.objects.get(month=december).through == date(2026, 12, 31)
+
+
+def test_a_month_is_stored_once_and_a_refresh_that_counts_none_of_its_days_stores_nothing(time_machine):
+    later = datetime(2026, 12, 20, 17, tzinfo=UTC)  # November's days are all final
+    time_machine.move_to(later, tick=False)
+    rollups.rollups_refresh(now=later)
+    months = list(MonthlyRollup.objects.order_by("month").values_list("pk", "month", "through", "counted_at"))
+    assert len(months) == 24  # December 2024 (the fill starts on 18 November) to November 2026
+    assert (months[0][1], months[-1][1]) == (date(2024, 12, 1), date(2026, 11, 1))
+    assert all(through == rollups.month_last(month) for _, month, through, _ in months)
+    with CaptureQueriesContext(connection) as captured:
+        rollups.rollups_refresh(now=later + timedelta(minutes=10))
+    stored = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("INSERT") and "dashboard_monthly" in q["sql"]
+    ]
+    assert stored == []
+    assert (
+        list(MonthlyRollup.objects.order_by("month").values_list("pk", "month", "through", "counted_at"))
+        == months
+    )
+
+
+def test_a_second_refresh_sums_again_only_the_month_whose_days_it_counted_again():
+    rollups.rollups_refresh(now=NOW)
+    months = dict(MonthlyRollup.objects.values_list("month", "pk"))
+    later = NOW + timedelta(minutes=10)
+    rollups.rollups_refresh(now=later)
+    again = dict(MonthlyRollup.objects.values_list("month", "pk"))
+    november = date(2026, 11, 1)  # its last days can still change
+    assert again.keys() == months.keys()
+    assert {month for month in months if again[month] != months[month]} == {november}
+    assert MonthlyRollup.objects.get(month=november).counted_at == later
+
+
+READS = [
+    (TODAY, TODAY),
+    (date(2026, 11, 3), date(2026, 11, 30)),  # 28 days, inside a month
+    (date(2026, 10, 1), date(2026, 10, 31)),  # one whole month
+    (date(2026, 2, 4), date(2026, 11, 30)),  # 300 days
+    (date(2025, 11, 30), date(2026, 11, 30)),  # 366 days
+]
+
+
+@pytest.mark.parametrize(("start", "end"), READS, ids=[f"{s}..{e}" for s, e in READS])
+def test_a_range_is_read_in_seven_queries_whatever_its_length(
+    long_clinic, django_assert_num_queries, start, end
+):
+    rollups.rollups_refresh(now=NOW)
+    with django_assert_num_queries(7):
+        stored = rollups.figures_stored(start=start, end=end, now=NOW)
+    assert stored is not None
+
+
+def day_lengths(start: date, end: date) -> dict[tuple[str, str], dict[int, int]]:
+    """The range's histograms summed from its own day rows, and nothing else."""
+    lengths: dict[tuple[str, str], dict[int, int]] = {}
+    for measure, key, length, n in DailyLengths.objects.filter(day__gte=start, day__lte=end).values_list(
+        "measure", "key", "length", "n"
+    ):
+        histogram = lengths.setdefault((measure, key), {})
+        histogram[length] = histogram.get(length, 0) + n
+    return lengths
+
+
+def test_a_histogram_read_as_months_less_their_days_outside_the_range_is_the_sum_of_its_days(long_clinic):
+    rollups.rollups_refresh(now=NOW)
+    stored = rollups.months_stored(date(2025, 11, 1), TODAY, today=TODAY)
+    assert stored == {date(2025 + (10 + i) // 12, (10 + i) % 12 + 1, 1) for i in range(13)}  # to November
+    rng = random.Random(5)
+    subtracted = 0
+    for _ in range(60):
+        start = date(2026, 6, 1) + timedelta(days=rng.randrange(180))
+        end = min(TODAY, start + timedelta(days=rng.randrange(120)))
+        read = rollups.reading(start, end, stored=stored, subtract=True)
+        subtracted += read.outside != Q(pk__in=[])
+        assert rollups.lengths_stored(start=start, end=end, stored=stored) == day_lengths(start, end), (
+            start,
+            end,
+        )
+    assert subtracted > 20  # most ranges start or end in a month they cover more than half of
+    # And the figures of ranges cut that way are those counted now.
+    for start, end in [(date(2026, 7, 5), date(2026, 9, 25)), (date(2026, 9, 2), date(2026, 9, 29))]:
+        assert rollups.reading(start, end, stored=stored, subtract=True).outside != Q(pk__in=[])
+        stored_figures = rollups.figures_stored(start=start, end=end, now=NOW)
+        assert stored_figures is not None
+        assert stored_figures[0] == rollups.figures_count(start=start, end=end, now=NOW)
+
+
+def test_a_month_whose_day_was_counted_again_without_it_is_read_from_its_days(long_clinic, time_machine):
+    rollups.rollups_refresh(now=NOW)
+    start, end = date(2026, 8, 1), date(2026, 10, 31)
+    september = MonthlyRollup.objects.get(month=date(2026, 9, 1))
+    # A day of September counted again by a refresh that did not sum its month again (one cut short, or a
+    # worker still running code from before the month roll-ups): the month's marker outlived its day's count.
+    journey = Journey.objects.create(patient=PatientFactory(), stage=Stage.DISCOVERY)
+    StageChange.objects.create(
+        journey=journey,
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.DISCOVERY,
+        at=datetime(2026, 9, 10, 15, tzinfo=UTC),
+    )
+    later = NOW + timedelta(minutes=10)
+    time_machine.move_to(later, tick=False)
+    rollups._store(date(2026, 9, 10), date(2026, 9, 10), now=later, final_before=TODAY - timedelta(days=11))
+    september.save(force_insert=True)
+    counted = rollups.figures_count(start=start, end=end, now=later)
+    assert date(2026, 9, 1) not in rollups.months_stored(start, end, today=TODAY)
+    assert date(2026, 8, 1) in rollups.months_stored(start, end, today=TODAY)
+    stored = rollups.figures_stored(start=start, end=end, now=later)
+    assert stored is not None and stored[0] == counted
+    rollups.rollups_refresh(now=later)  # and the next refresh sums it again
+    assert date(2026, 9, 1) in rollups.months_stored(start, end, today=TODAY)
