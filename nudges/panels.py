@@ -30,7 +30,7 @@ def with_status_badges(nudges: Iterable[Nudge]) -> list[Nudge]:
 
 def messages_panel_context(request, patient) -> dict:
     """A fixed number of queries, whatever the patient's history holds (one each for replies and nudges,
-    two for the check-in requests to come)."""
+    one for the check-in requests to come)."""
     reach = selectors.patient_reach(patient)
     clinical = selectors.reads_patient_words(request.user, patient)
     now = timezone.now()

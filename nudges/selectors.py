@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -309,13 +309,18 @@ class ScheduledRequests:
 
 
 def patient_scheduled_requests(patient: Patient, *, now: datetime | None = None) -> ScheduledRequests:
-    """The check-in requests still to be sent to the patient, soonest first: two queries."""
-    future = _future_requests(patient, now or timezone.now())
-    first_two = list(future.order_by("send_at", "id").values_list("send_at", flat=True)[:2])
-    if not first_two:
+    """The check-in requests still to be sent to the patient, soonest first: one query, the first two with the
+    count of them all beside them (``COUNT(*) OVER ()``, taken before the LIMIT), however many there are."""
+    rows = list(
+        _future_requests(patient, now or timezone.now())
+        .annotate(total=Window(Count("*")))
+        .order_by("send_at", "id")
+        .values_list("send_at", "total")[:2]
+    )
+    if not rows:
         return ScheduledRequests(count=0, next_at=None, every_days=None)
-    every = round((first_two[1] - first_two[0]) / timedelta(days=1)) if len(first_two) == 2 else None
-    return ScheduledRequests(count=future.count(), next_at=first_two[0], every_days=every or None)
+    every = round((rows[1][0] - rows[0][0]) / timedelta(days=1)) if len(rows) == 2 else None
+    return ScheduledRequests(count=rows[0][1], next_at=rows[0][0], every_days=every or None)
 
 
 REPLY_FIELDS = ("pk", "patient_id", "channel", "received_at", "action", "auto_reply", "in_reply_to")
