@@ -806,6 +806,7 @@ def page_list() -> list[tuple[str, str, str]]:
     from django.utils import timezone
 
     from compliance.models import Alert
+    from journeys.models import Journey, Stage
     from nudges.models import Nudge
     from nudges.selectors import outbox
     from patients.models import Patient
@@ -821,15 +822,20 @@ def page_list() -> list[tuple[str, str, str]]:
     by_name = after(active.order_by("last_name", "first_name", "id"), 199 * 25)
     by_added = after(active.order_by("-created_at", "-id"), 199 * 25)
     outbox_p200 = {view: after(outbox(view=view), 199 * 50) for view in ("upcoming", "history", "all")}
+    # A patient's pages are measured for patients in the same state at both sizes — an open journey at
+    # check-ins, with its plan — so that a panel that reads one thing more for some patients (the programs a
+    # new journey may start on, when none is open; the adherence of a plan's items) reads it at both or neither.
+    at_checkins = Journey.objects.filter(ended_at__isnull=True, stage=Stage.CHECK_INS).values("patient_id")
     heavy = (
-        Nudge.objects.values("patient_id").annotate(n=Count("pk")).order_by("-n", "patient_id").first() or {}
-    ).get("patient_id") or 0
-    typical = (
-        Patient.objects.order_by("pk")
-        .values_list("pk", flat=True)[(n := active.count()) // 2 : n // 2 + 1]
+        Nudge.objects.filter(patient_id__in=at_checkins)
+        .values("patient_id")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "patient_id")
         .first()
-        or 0
-    )
+        or {}
+    ).get("patient_id") or 0
+    followed = active.filter(pk__in=at_checkins).order_by("pk").values_list("pk", flat=True)
+    typical = followed[(n := followed.count()) // 2 : n // 2 + 1].first() or 0
     alert = (
         Alert.objects.filter(resolved_at__isnull=True)
         .order_by("-opened_at")
