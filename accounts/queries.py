@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable
 from functools import wraps
 
-from django.db.models import BooleanField, Func
+from django.db import connection
+from django.db.models import BooleanField, Func, QuerySet
 
 
 def built_per_thread[T](build: Callable[[], T]) -> Callable[[], T]:
@@ -44,3 +45,21 @@ class InSmallSet(Func):
         rhs, rhs_params = compiler.compile(subquery)
         shape = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
         return shape % (lhs, rhs), (*lhs_params, *rhs_params)
+
+
+def counts_at_once(querysets: dict[str, QuerySet], *, cap: int | None = None) -> dict[str, int]:
+    """Each queryset's count, in one query of subqueries (a query each cost a page more in Django than in the
+    database), each stopping at ``cap + 1`` rows when ``cap`` is given ("1,000+")."""
+    quote = connection.ops.quote_name
+    parts: list[str] = []
+    params: list = []
+    for name, qs in querysets.items():
+        counted = qs.order_by().values("pk")
+        sql, more = (counted if cap is None else counted[: cap + 1]).query.sql_with_params()
+        # Our own compiled querysets and quoted names; the values stay parameters.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) {quote('counted_' + name)}) AS {quote(name)}")  # noqa: S608
+        params.extend(more)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return {name: int(n) for name, n in zip(querysets, row, strict=True)}

@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.queries import InSmallSet
+from accounts.queries import InSmallSet, counts_at_once
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
@@ -70,23 +69,6 @@ class Today:
             *(note.visit.patient_id for note in self.notes_to_sign),
             *(checkin.journey.patient_id for checkin in self.answered),
         ]
-
-
-def _capped_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
-    """Each queryset's count, stopping at ``COUNT_CAP + 1``: one query of LIMITed subqueries (a query each
-    cost the page more in Django than in the database)."""
-    quote = connection.ops.quote_name
-    parts: list[str] = []
-    params: list = []
-    for name, qs in querysets.items():
-        sql, more = qs.order_by().values("pk")[: COUNT_CAP + 1].query.sql_with_params()
-        # Our own compiled querysets and quoted names; the values stay parameters.
-        parts.append(f"(SELECT COUNT(*) FROM ({sql}) {quote('capped_' + name)}) AS {quote(name)}")  # noqa: S608
-        params.extend(more)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
-        row = cursor.fetchone()
-    return {name: int(n) for name, n in zip(querysets, row, strict=True)}
 
 
 def _my_patients(user: User, patient_ref: str) -> Exists:
@@ -186,7 +168,7 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
 
 
 def _with_counts(today: Today, counted: dict[str, QuerySet]) -> Today:
-    for name, n in _capped_counts(counted).items():
+    for name, n in counts_at_once(counted, cap=COUNT_CAP).items():
         setattr(today, name, n)
     return today
 

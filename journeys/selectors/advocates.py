@@ -10,6 +10,7 @@ from datetime import date, datetime, tzinfo
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 
+from accounts.queries import counts_at_once
 from patients.models import AdvocateLink, Patient, Testimonial
 from patients.selectors import advocates
 
@@ -98,19 +99,20 @@ def referrals_by_day(*, since: datetime, until: datetime, zone: tzinfo) -> dict[
 def advocacy_figures(
     *, since: datetime, until: datetime, referred: tuple[int, int] | None = None
 ) -> AdvocacyFigures:
-    """Insights' advocacy figures: four queries, three when ``referred`` (the referred patients added in the
+    """Insights' advocacy figures: two queries, one when ``referred`` (the referred patients added in the
     period and how many of them committed) is already known."""
     if referred is None:
         counts = _referred(since=since, until=until).aggregate(
             patients=Count("pk"), committed=Count("pk", filter=Q(_reached_commitment()))
         )
         referred = (counts["patients"], counts["committed"])
-    return AdvocacyFigures(
-        advocates=Journey.objects.filter(stage=Stage.ADVOCATE).count(),
-        testimonials_shown=Testimonial.objects.filter(withdrawn_at__isnull=True).count(),
-        referred_inquiries=Inquiry.objects.filter(
-            referred_by__isnull=False, received_at__gte=since, received_at__lt=until
-        ).count(),
-        referred_patients=referred[0],
-        referred_committed=referred[1],
+    counts = counts_at_once(
+        {
+            "advocates": Journey.objects.filter(stage=Stage.ADVOCATE),
+            "testimonials_shown": Testimonial.objects.filter(withdrawn_at__isnull=True),
+            "referred_inquiries": Inquiry.objects.filter(
+                referred_by__isnull=False, received_at__gte=since, received_at__lt=until
+            ),
+        }
     )
+    return AdvocacyFigures(**counts, referred_patients=referred[0], referred_committed=referred[1])
