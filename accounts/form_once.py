@@ -15,6 +15,8 @@ form that holds a patient's data or their clinical text, which would be kept in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from crispy_forms.templatetags.crispy_forms_filters import as_crispy_form
 from crispy_forms.utils import render_crispy_form
 from django import forms
@@ -30,20 +32,21 @@ def _choice_key(choices) -> tuple:
     )
 
 
-def form_fingerprint(form: forms.BaseForm) -> tuple | None:
-    """Everything an unbound form's markup depends on, its model choices read (and fixed on their fields);
-    ``None`` for a bound form or a value that cannot be compared."""
+def _look(form: forms.BaseForm) -> tuple[tuple | None, dict[str, list]]:
+    """The form's fingerprint (``None`` for a bound form or a value that cannot be compared) and its model
+    choices, read by the one query each widget would run (a comprehension: ``list()`` would count them first)."""
     if form.is_bound:
-        return None
-    for field in form.fields.values():
-        if isinstance(field, forms.ModelChoiceField):
-            # The widget's one query, now, and not again when it renders (``list()`` would count them first).
-            field.choices = [choice for choice in field.choices]
+        return None, {}
+    read = {
+        name: [choice for choice in field.choices]
+        for name, field in form.fields.items()
+        if isinstance(field, forms.ModelChoiceField)
+    }
     parts: list = [type(form), form.prefix, str(form.auto_id), form.label_suffix, form.use_required_attribute]
     try:
         for bound in form:
             field, widget = bound.field, bound.field.widget
-            choices = getattr(widget, "choices", None)
+            choices = read.get(bound.name, getattr(widget, "choices", None))
             parts.append(
                 (
                     bound.html_name,
@@ -60,21 +63,39 @@ def form_fingerprint(form: forms.BaseForm) -> tuple | None:
             )
         hash(tuple(parts))
     except TypeError:  # something in it cannot be compared: render it as usual
-        return None
-    return tuple(parts)
+        return None, read
+    return tuple(parts), read
+
+
+def _render(form: forms.BaseForm, read: dict[str, list], render: Callable[[], str]) -> str:
+    """``render()`` with the model choices already read fixed on their fields, so it reads nothing more."""
+    for name, choices in read.items():
+        form.fields[name].choices = choices
+    return render()
+
+
+def form_fingerprint(form: forms.BaseForm) -> tuple | None:
+    """Everything an unbound form's markup depends on (its model choices read, and fixed on their fields);
+    ``None`` for a bound form or a value that cannot be compared."""
+    key, read = _look(form)
+    for name, choices in read.items():
+        form.fields[name].choices = choices
+    return key
 
 
 def crispy_form_once(form: forms.BaseForm) -> SafeString:
     """``{% crispy form %}`` (the form's own helper; its ``form_tag`` off, so no CSRF token is written)."""
-    key = form_fingerprint(form)
+    key, read = _look(form)
+    render = lambda: _render(form, read, lambda: render_crispy_form(form))  # noqa: E731
     if key is None:
-        return mark_safe(render_crispy_form(form))  # noqa: S308 — crispy's own escaped output
-    return mark_safe(rendered_once(("crispy form", *key), lambda: render_crispy_form(form)))  # noqa: S308 — crispy's own output, kept
+        return mark_safe(render())  # noqa: S308 — crispy's own escaped output
+    return mark_safe(rendered_once(("crispy form", *key), render))  # noqa: S308 — crispy's own output, kept
 
 
 def as_crispy_form_once(form: forms.BaseForm) -> SafeString:
     """``{{ form|crispy }}`` (crispy's filter, which ignores the form's helper)."""
-    key = form_fingerprint(form)
+    key, read = _look(form)
+    render = lambda: _render(form, read, lambda: str(as_crispy_form(form)))  # noqa: E731
     if key is None:
-        return as_crispy_form(form)
-    return mark_safe(rendered_once(("crispy filter", *key), lambda: str(as_crispy_form(form))))  # noqa: S308 — crispy's own output, kept
+        return mark_safe(render())  # noqa: S308 — crispy's own escaped output
+    return mark_safe(rendered_once(("crispy filter", *key), render))  # noqa: S308 — crispy's own output, kept
