@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix, get_urlconf
 from django.utils import timezone
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
+from accounts.once import rendered_once
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
 from compliance.models import Alert, ClinicSettings
@@ -115,6 +118,19 @@ DEFAULT_TAB = PATIENT_TABS[0]
 
 def tab_named(key: str | None) -> Tab | None:
     return TABS_BY_KEY.get(key or "")
+
+
+_MARKER = 918_273_645  # an id that no tab's key, title or link spells
+
+
+def tabs_html(patient: Patient, tab: Tab, *, swap: bool = False) -> SafeString:
+    """``dashboard/_patient_tabs.html`` with ``tab`` current (``swap``: as htmx's out-of-band swap), rendered by
+    its template once per tab and look with a marker for the patient's id, which is put in its place: its
+    eighteen ``{% url %}`` tags cost every tab ~1.7 ms."""
+    look = ("patient tabs", tab.key, swap, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    context = {"tabs": PATIENT_TABS, "tab": tab, "patient": {"pk": _MARKER}, "swap_tabs": swap}
+    html = rendered_once(look, lambda: render_to_string("dashboard/_patient_tabs.html", context))
+    return mark_safe(html.replace(str(_MARKER), str(int(patient.pk))))  # noqa: S308 — the template's output, an integer put in
 
 
 @dataclass(frozen=True)

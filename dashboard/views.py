@@ -33,6 +33,7 @@ def patient_detail(request, pk):
             "summary": patient_page.patient_summary(patient),
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
+            "tabs_html": patient_page.tabs_html(patient, tab),
             "panels": patient_page.tab_panels(request, patient, tab),
         },
     )
@@ -53,6 +54,7 @@ def patient_panel(request, pk, key):
             "patient": patient,
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
+            "tabs_html": patient_page.tabs_html(patient, tab, swap=True),
             "panels": patient_page.tab_panels(request, patient, tab),
             "swap_tabs": True,
         },
