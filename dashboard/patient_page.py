@@ -178,7 +178,9 @@ class PatientSummary:
         return len(self.journey.steps) if self.journey else 0
 
 
-def patient_summary(patient: Patient, *, today: date | None = None) -> PatientSummary:
+def patient_summary(
+    patient: Patient, *, today: date | None = None, clinic: ClinicSettings | None = None
+) -> PatientSummary:
     """The header: stage and its progress, a move form, adherence and its trend, the next visit, the open
     alert, which channels reach the patient. A fixed number of queries (seven; eight for a paused journey,
     whose move form asks where it paused from), whatever the patient's history holds."""
@@ -187,7 +189,7 @@ def patient_summary(patient: Patient, *, today: date | None = None) -> PatientSu
     if journey is not None and journey.journey.is_open:
         journey.journey.patient = patient  # the form names the patient: no second read of them
         move_form = MoveForm(journey=journey.journey)
-    clinic = ClinicSettings.load()
+    clinic = clinic or ClinicSettings.load()  # the page's own read (``clinic_settings_for``), else one here
     today = today or timezone.now().astimezone(patient.tz).date()  # check-ins fall due in their calendar
     adherence = compliance_selectors.patient_adherence_of(
         patient, today=today, window_days=clinic.window_days

@@ -3,10 +3,14 @@ same markup as ``{% include "dashboard/_patient_tabs.html" %}`` for every tab an
 links, and no query."""
 
 import pytest
+from django.db import connection
 from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
 
 from dashboard.patient_page import PATIENT_TABS, tabs_html
+from journeys.models import Stage
 from tests.factories import PatientFactory
+from tests.journeys.test_stages import journey_at
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +32,12 @@ def test_the_tabs_are_what_their_template_writes_for_each_tab_and_patient(django
                 assert f"/{patient.pk}/" in html and f"/{other.pk}/" not in html
                 assert ('hx-swap-oob="true"' in html) is swap
                 assert f'aria-current="true"\n           href="/patients/{patient.pk}/?tab={tab.key}"' in html
+
+
+def test_the_page_reads_the_clinics_settings_once(client_for, staff, practitioner):
+    patient = journey_at(Stage.CHECK_INS, practitioner).patient  # a header with adherence, on the plan tab
+    client = client_for(staff)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/patients/{patient.pk}/")
+    assert response.status_code == 200
+    assert sum('"compliance_clinicsettings"' in query["sql"] for query in queries.captured_queries) == 1
