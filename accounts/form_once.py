@@ -74,15 +74,6 @@ def _render(form: forms.BaseForm, read: dict[str, list], render: Callable[[], st
     return render()
 
 
-def form_fingerprint(form: forms.BaseForm) -> tuple | None:
-    """Everything an unbound form's markup depends on (its model choices read, and fixed on their fields);
-    ``None`` for a bound form or a value that cannot be compared."""
-    key, read = _look(form)
-    for name, choices in read.items():
-        form.fields[name].choices = choices
-    return key
-
-
 def crispy_form_once(form: forms.BaseForm) -> SafeString:
     """``{% crispy form %}`` (the form's own helper; its ``form_tag`` off, so no CSRF token is written)."""
     key, read = _look(form)

@@ -4,7 +4,7 @@ Crispy's layout, field and widget templates cost the alert's page more than most
 form's markup depends on a handful of settings (which change is ticked, whether a note and a version are filled
 in) and on two of the patient's own values: the note (a published version's reason, clinical text) and the
 versions offered. Neither is ever kept: the form is rendered with a marker in the note's place and one marker
-option in the versions', the markup kept under the form's fingerprint (``accounts.form_once``), and each
+option in the versions', the markup kept under what else it depends on, and each
 request puts its own note (escaped, as the textarea's template escapes it) and options (written as Django's
 ``select_option.html`` writes them) in the markers' places. A bound form, with its errors, renders as it is.
 """
@@ -15,7 +15,6 @@ from crispy_forms.utils import render_crispy_form
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.form_once import form_fingerprint
 from accounts.once import rendered_once
 from journeys.models import Blueprint
 
@@ -46,17 +45,24 @@ def correction_form_html(form: CourseCorrectionForm) -> SafeString:
     empty, *versions = [(str(value), str(label)) for value, label in field.choices]  # the widget's one query
     value = field.prepare_value(form.get_initial_for_field(field, "blueprint"))
     chosen = set(field.widget.format_value(value)) - {""}
-    # A stand-in with the markers in the patient's values' places (no query: it offers no version itself).
-    stand_in = CourseCorrectionForm(
-        blueprints=Blueprint.objects.none(),
-        initial=form.initial
-        | {"note": _NOTE if note_text else "", "blueprint": _VERSION if versions and chosen else None},
+    picked = bool(versions and chosen)
+    # What else the form's markup depends on: its class fixes the rest (labels, help texts, layout, ids).
+    settings = tuple(
+        repr(form.get_initial_for_field(form.fields[name], name)) for name in ("change", "resolve")
     )
-    stand_in.fields["blueprint"].choices = [empty, (_VERSION, _VERSION_LABEL)] if versions else [empty]
-    key = form_fingerprint(stand_in)
-    if key is None:  # not reached for the form as it is built: render it as usual
-        return mark_safe(render_crispy_form(form))  # noqa: S308 — crispy's own escaped output
-    html = rendered_once(("correction form", *key), lambda: render_crispy_form(stand_in))
+    look = ("correction form", *settings, bool(note_text), bool(versions), picked, empty)
+
+    def render() -> str:
+        """A stand-in with the markers in the patient's values' places (no query: it offers no version)."""
+        stand_in = CourseCorrectionForm(
+            blueprints=Blueprint.objects.none(),
+            initial=form.initial
+            | {"note": _NOTE if note_text else "", "blueprint": _VERSION if picked else None},
+        )
+        stand_in.fields["blueprint"].choices = [empty, (_VERSION, _VERSION_LABEL)] if versions else [empty]
+        return render_crispy_form(stand_in)
+
+    html = rendered_once(look, render)
     if versions:
         found = False
         options = []
