@@ -37,7 +37,9 @@ def test_the_record_is_the_orms_record_for_each_patient(practitioner, django_ass
         assert type(read) is Patient and read.pk == patient.pk
         assert fields(read) == fields(expected)
         with django_assert_num_queries(0):
-            assert (read.referred_by and read.referred_by.pk) == (expected.referred_by and expected.referred_by.pk)
+            assert (read.referred_by and read.referred_by.pk) == (
+                expected.referred_by and expected.referred_by.pk
+            )
     assert patient_get_for(user=practitioner, pk=patients[0].pk).lead_name == practitioner.display_name
     assert patient_get_for(user=practitioner, pk=str(patients[1].pk)).pk == patients[1].pk
 
