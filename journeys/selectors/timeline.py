@@ -231,7 +231,9 @@ def _first_page_reads() -> dict[tuple, Compiled]:
     }
 
 
-def _read(build: Callable[..., QuerySet], patient: Patient, *, now: datetime, rows: int, **extra: bool) -> list:
+def _read(
+    build: Callable[..., QuerySet], patient: Patient, *, now: datetime, rows: int, **extra: bool
+) -> list:
     """``build(patient.pk, now, rows, …)``'s rows: the first page's from its SQL compiled once, others anew."""
     if rows != FIRST_PAGE_ROWS:
         return list(build(patient.pk, now, rows, *extra.values()))
