@@ -31,9 +31,20 @@ def alerts_panel_context(request, patient) -> dict:
     }
 
 
+def clinic_settings_for(request) -> ClinicSettings:
+    """``ClinicSettings.load()``, read once per request: the patient page's header and its plan tab both ask.
+    Kept on the request, so it ends with it (an admin's change shows on the next page)."""
+    try:
+        return request.clinic_settings_read
+    except AttributeError:
+        request.clinic_settings_read = ClinicSettings.load()
+        return request.clinic_settings_read
+
+
 def adherence_panel_context(request, patient) -> dict:
-    """Eight queries at most, whatever the patient's history holds (seven without a published plan)."""
-    clinic = ClinicSettings.load()
+    """Eight queries at most, whatever the patient's history holds (seven without a published plan; one
+    fewer when the page read the clinic's settings already)."""
+    clinic = clinic_settings_for(request)
     today = timezone.now().astimezone(patient.tz).date()  # check-ins fall due in the patient's calendar
     adherence = selectors.patient_adherence_of(patient, today=today, window_days=clinic.window_days)
     this_monday = today - timedelta(days=today.weekday())

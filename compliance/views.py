@@ -29,6 +29,7 @@ from patients.selectors import patient_get_for
 from . import selectors, services
 from .alert_rows import open_alert_rows, resolved_alert_rows
 from .charts import weekly_adherence_svg
+from .correction_form import correction_form_html
 from .forms import CheckInAnswerForm, CourseCorrectionForm
 from .models import Alert, CheckInAnswer, ClinicSettings, CourseCorrection
 from .services import REFUSAL_MESSAGES, Refusal
@@ -224,6 +225,7 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
             "draft": draft,
             "published": published,
             "form": form,
+            "form_html": correction_form_html(form) if form is not None else "",
             "clinic_time_zone": settings.TIME_ZONE,
             **_evidence(request, alert),
         },

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.audit import record_list
 from accounts.permissions import EVERYONE, role_required
+from compliance.panels import clinic_settings_for
 from journeys.forms.move import PipelineFilterForm
 from journeys.selectors.advocates import advocate_rows
 from journeys.selectors.pipeline import pipeline_board
@@ -30,9 +31,10 @@ def patient_detail(request, pk):
         "dashboard/patient_detail.html",
         {
             "patient": patient,
-            "summary": patient_page.patient_summary(patient),
+            "summary": patient_page.patient_summary(patient, clinic=clinic_settings_for(request)),
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
+            "tabs_html": patient_page.tabs_html(patient, tab),
             "panels": patient_page.tab_panels(request, patient, tab),
         },
     )
@@ -53,6 +55,7 @@ def patient_panel(request, pk, key):
             "patient": patient,
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
+            "tabs_html": patient_page.tabs_html(patient, tab, swap=True),
             "panels": patient_page.tab_panels(request, patient, tab),
             "swap_tabs": True,
         },

@@ -16,6 +16,7 @@ from django import forms, template
 from django.forms.boundfield import BoundField
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts import form_once
 from accounts.once import rendered_once
 
 register = template.Library()
@@ -54,3 +55,15 @@ def as_crispy_field_once(field: BoundField) -> SafeString:
     if key is None:
         return as_crispy_field(field)
     return mark_safe(rendered_once(("crispy field", *key), lambda: str(as_crispy_field(field))))  # noqa: S308 — crispy's own output, kept
+
+
+@register.filter
+def crispy_form_once(form: forms.BaseForm) -> SafeString:
+    """``{% crispy form %}`` for an untouched form, rendered once per look (``accounts.form_once``)."""
+    return form_once.crispy_form_once(form)
+
+
+@register.filter
+def as_crispy_form_once(form: forms.BaseForm) -> SafeString:
+    """``{{ form|crispy }}`` for an untouched form, rendered once per look (``accounts.form_once``)."""
+    return form_once.as_crispy_form_once(form)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
@@ -23,7 +24,7 @@ from django.utils import timezone
 from accounts.dates import day_month_year, day_month_year_time
 from accounts.links import url_for_id
 from accounts.models import User
-from accounts.queries import built_per_thread
+from accounts.queries import Compiled, built_per_thread
 from nudges.models import Nudge
 from patients.models import Patient
 
@@ -203,12 +204,52 @@ class TimelinePage:
         return (self.offset + len(self.entries)) // PAGE_SIZE + 1
 
 
-def _stage_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    changes = (
-        StageChange.objects.filter(journey__patient=patient, at__lte=now)
+# The first page's six reads (``PAGE_SIZE`` entries and one more, to know there are older ones), compiled once
+# per thread with a marker id and moment and run with each patient's: every load of the Journey tab read them,
+# and compiling them cost the ORM more than PostgreSQL took to run them. Later pages compile as they come.
+FIRST_PAGE_ROWS = PAGE_SIZE + 1
+_ID_MARKER = 918_273_645
+_AT_MARKER = datetime(2001, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+
+
+@built_per_thread
+def _first_page_reads() -> dict[tuple, Compiled]:
+    reads: list[tuple[Any, ...]] = [
+        (_stage_query,),
+        (_visit_query,),
+        (_note_query,),
+        (_blueprint_query, True),
+        (_blueprint_query, False),
+        (_checkin_query,),
+        (_message_query,),
+    ]
+    return {
+        (build, *extra): Compiled(
+            build(_ID_MARKER, _AT_MARKER, FIRST_PAGE_ROWS, *extra), _ID_MARKER, _AT_MARKER
+        )
+        for build, *extra in reads
+    }
+
+
+def _read(
+    build: Callable[..., QuerySet], patient: Patient, *, now: datetime, rows: int, **extra: bool
+) -> list:
+    """``build(patient.pk, now, rows, …)``'s rows: the first page's from its SQL compiled once, others anew."""
+    if rows != FIRST_PAGE_ROWS:
+        return list(build(patient.pk, now, rows, *extra.values()))
+    return _first_page_reads()[(build, *extra.values())].rows(patient.pk, now)
+
+
+def _stage_query(patient_id: int, now: datetime, rows: int) -> QuerySet[StageChange]:
+    return (
+        StageChange.objects.filter(journey__patient_id=patient_id, at__lte=now)
         .select_related("by")
         .order_by("-at", "-pk")[:rows]
     )
+
+
+def _stage_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+    changes = _read(_stage_query, patient, now=now, rows=rows)
     entries = []
     for change in changes:
         to_label = Stage(change.to_stage).label
@@ -242,12 +283,16 @@ VISIT_TONES: dict[str, str] = {
 }
 
 
-def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    visits = (
-        Visit.objects.filter(patient=patient, starts_at__lte=now)
+def _visit_query(patient_id: int, now: datetime, rows: int) -> QuerySet[Visit]:
+    return (
+        Visit.objects.filter(patient_id=patient_id, starts_at__lte=now)
         .select_related("practitioner")
         .order_by("-starts_at", "-pk")[:rows]
     )
+
+
+def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+    visits = _read(_visit_query, patient, now=now, rows=rows)
     return [
         TimelineEntry(
             kind="visit",
@@ -264,10 +309,10 @@ def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timeli
     ]
 
 
-def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+def _note_query(patient_id: int, now: datetime, rows: int) -> QuerySet[VisitNote]:
     # Only the columns the timeline shows: a note's body and intake sections are never read here.
-    notes = (
-        VisitNote.objects.filter(visit__patient=patient, created_at__lte=now)
+    return (
+        VisitNote.objects.filter(visit__patient_id=patient_id, created_at__lte=now)
         .select_related("author", "visit")
         .only(
             "pk",
@@ -282,6 +327,10 @@ def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timelin
         )
         .order_by("-created_at", "-pk")[:rows]
     )
+
+
+def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+    notes = _read(_note_query, patient, now=now, rows=rows)
     entries = []
     for note in notes:
         what = "Addendum" if note.addendum_to_id else "Note"
@@ -302,19 +351,23 @@ def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[Timelin
     return entries
 
 
-def _blueprint_entries(patient: Patient, *, now: datetime, rows: int, clinical: bool) -> list[TimelineEntry]:
-    blueprints = (
+def _blueprint_query(patient_id: int, now: datetime, rows: int, clinical: bool) -> QuerySet[Blueprint]:
+    return (
         Blueprint.objects.filter(
-            journey__patient=patient,
+            journey__patient_id=patient_id,
             status__in=[Blueprint.Status.PUBLISHED, Blueprint.Status.SUPERSEDED],
             published_at__lte=now,
         )
         .select_related("published_by")
         .defer("summary", *([] if clinical else ["revision_reason"]))
-        .order_by("-published_at", "-pk")
+        .order_by("-published_at", "-pk")[:rows]
     )
+
+
+def _blueprint_entries(patient: Patient, *, now: datetime, rows: int, clinical: bool) -> list[TimelineEntry]:
+    blueprints = _read(_blueprint_query, patient, now=now, rows=rows, clinical=clinical)
     entries = []
-    for blueprint in blueprints[:rows]:
+    for blueprint in blueprints:
         assert blueprint.published_at is not None  # published_at__lte above
         current = blueprint.status == Blueprint.Status.PUBLISHED
         entries.append(
@@ -338,16 +391,20 @@ def _blueprint_entries(patient: Patient, *, now: datetime, rows: int, clinical: 
 CHECKIN_TONES: dict[str, str] = {CheckIn.Status.ANSWERED: "success", CheckIn.Status.MISSED: "warning"}
 
 
-def _checkin_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+def _checkin_query(patient_id: int, now: datetime, rows: int) -> QuerySet[CheckIn]:
     # An answered check-in sits at the moment it was answered, any other at the start of its due day.
     due_at = ExpressionWrapper(F("closes_at") - CHECKIN_DUE_BEFORE_CLOSE, output_field=DateTimeField())
-    checkins = (
-        CheckIn.objects.filter(journey__patient=patient)
+    return (
+        CheckIn.objects.filter(journey__patient_id=patient_id)
         .annotate(timeline_at=Coalesce("answered_at", due_at, output_field=DateTimeField()))
         .filter(timeline_at__lte=now)
         .only("pk", "due_on", "status", "answered_at", "closes_at")
         .order_by("-timeline_at", "-pk")[:rows]
     )
+
+
+def _checkin_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+    checkins = _read(_checkin_query, patient, now=now, rows=rows)
     entries = []
     for checkin in checkins:
         if checkin.status == CheckIn.Status.ANSWERED and checkin.answered_at:
@@ -382,9 +439,9 @@ NUDGE_TONES: dict[str, str] = {
 }
 
 
-def _message_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    nudges = (
-        Nudge.objects.filter(patient=patient)
+def _message_query(patient_id: int, now: datetime, rows: int) -> QuerySet[Nudge]:
+    return (
+        Nudge.objects.filter(patient_id=patient_id)
         .annotate(timeline_at=Coalesce("sent_at", "send_at"))
         .filter(timeline_at__lte=now)
         .select_related("created_by")
@@ -401,6 +458,10 @@ def _message_entries(patient: Patient, *, now: datetime, rows: int) -> list[Time
         )
         .order_by("-timeline_at", "-pk")[:rows]
     )
+
+
+def _message_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
+    nudges = _read(_message_query, patient, now=now, rows=rows)
     return [
         TimelineEntry(
             kind="message",

@@ -76,3 +76,20 @@ def test_no_template_reverses_an_argumentless_link_on_every_render():
         for match in re.findall(r"\{% url '[a-z_]+:[a-z_]+' %\}", path.read_text())
     ]
     assert not found
+
+
+def test_every_id_url_in_the_templates_is_the_link_reverse_builds():
+    """Every ``{% id_url 'app:name' … %}`` names a URL of one integer id, and writes what ``{% url %}`` did."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    names = {
+        name
+        for path in templates.rglob("*.html")
+        for name in re.findall(r"\{% id_url '([a-z_:]+)' ", path.read_text())
+    }
+    assert "patients:consent" in names and "compliance:alert_correct" in names
+    for name in sorted(names):
+        for pk in (1, 42, 918_273_645):
+            assert url_for_id(name, pk) == reverse(name, args=[pk]), name

@@ -313,8 +313,8 @@ def test_truncated_is_truncatechars(text):
 
 
 def test_the_row_tags_write_what_the_includes_write(staff):
-    """``{% nudge_when %}``, ``{% nudge_preview %}`` and ``{% nudge_reason %}`` (the Messages tab and the
-    conversation, a row per message) against the includes they replaced, for every kind of row and both zones."""
+    """``{% nudge_when %}``, ``{% nudge_preview %}``, ``{% nudge_reason %}`` and ``{% nudge_badge %}`` (the
+    Messages tab, the conversation, an alert's outreach: a row per message) against the includes they replaced, for every kind of row and both zones."""
     hostile = PatientFactory(first_name="<script>x</script>", time_zone="Asia/Kolkata")
     nudges = [*_every_kind_of_row(staff)]
     nudges.append(
@@ -324,9 +324,13 @@ def test_the_row_tags_write_what_the_includes_write(staff):
     include = (
         '{% include "nudges/_when.html" with when=moment time_zone=zone clinic_time_zone=clinic %}|'
         '{% include "nudges/_message_preview.html" with nudge=nudge chars=160 %}|'
-        '{% include "nudges/_reason.html" with nudge=nudge %}'
+        '{% include "nudges/_reason.html" with nudge=nudge %}|'
+        '{% include "nudges/_status_badge.html" with nudge=nudge %}'
     )
-    tags = "{% load nudge_rows %}{% nudge_when moment zone clinic %}|{% nudge_preview nudge 160 %}|{% nudge_reason nudge %}"
+    tags = (
+        "{% load nudge_rows %}{% nudge_when moment zone clinic %}|{% nudge_preview nudge 160 %}|"
+        "{% nudge_reason nudge %}|{% nudge_badge nudge %}"
+    )
     for nudge in Nudge.objects.filter(pk__in=[n.pk for n in nudges]).select_related("patient"):
         for moment in (nudge.sent_at, nudge.send_at, None):
             for zone in (nudge.patient.time_zone, settings.TIME_ZONE, ""):

@@ -1,0 +1,77 @@
+"""accounts.queries.Compiled: a queryset's SQL compiled once and run again with other values in its marked
+parameters reads what the ORM reads, by the same SQL; the patient record (``patient_get_for``) read that way is
+the ORM's record field for field, its lead, consent and referrer included."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.http import Http404
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.queries import Compiled
+from patients.models import Patient
+from patients.selectors import _record_queryset, patient_get_for
+from patients.services import consent_record
+from tests.factories import CareTeamMemberFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<script>alert('x')</script> \"Quote\" & Sons — Zoë"
+
+
+def fields(patient: Patient) -> dict:
+    annotated = {name: getattr(patient, name) for name in _record_queryset().query.annotations}
+    return {**{f.attname: getattr(patient, f.attname) for f in Patient._meta.concrete_fields}, **annotated}
+
+
+def test_the_record_is_the_orms_record_for_each_patient(practitioner, django_assert_num_queries):
+    referrer = PatientFactory(first_name=HOSTILE)
+    patients = [PatientFactory(referred_by=referrer, first_name=HOSTILE), PatientFactory(), referrer]
+    CareTeamMemberFactory(patient=patients[0], user=practitioner, role="lead")
+    consent_record(patient=patients[0], channel="email", granted=True, via="test")
+    for patient in patients * 2:  # the second round from the SQL compiled in the first
+        expected = _record_queryset().get(pk=patient.pk)
+        read = patient_get_for(user=practitioner, pk=patient.pk)
+        assert type(read) is Patient and read.pk == patient.pk
+        assert fields(read) == fields(expected)
+        with django_assert_num_queries(0):
+            assert (read.referred_by and read.referred_by.pk) == (
+                expected.referred_by and expected.referred_by.pk
+            )
+    assert patient_get_for(user=practitioner, pk=patients[0].pk).lead_name == practitioner.display_name
+    assert patient_get_for(user=practitioner, pk=str(patients[1].pk)).pk == patients[1].pk
+
+
+def test_the_record_is_read_by_the_sql_the_orm_writes(practitioner):
+    patient = PatientFactory()
+    patient_get_for(user=practitioner, pk=patient.pk)  # compiled
+    with CaptureQueriesContext(connection) as ours:
+        patient_get_for(user=practitioner, pk=patient.pk)
+    with CaptureQueriesContext(connection) as orms:
+        _record_queryset().get(pk=patient.pk)
+    assert ours.captured_queries[0]["sql"] == orms.captured_queries[0]["sql"]
+
+
+def test_an_unknown_patient_is_a_404(practitioner):
+    with pytest.raises(Http404):
+        patient_get_for(user=practitioner, pk=918_273_646)
+    with pytest.raises(Http404):
+        patient_get_for(user=practitioner, pk=None)
+
+
+def test_a_moment_is_put_in_its_places():
+    marker = datetime(2001, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+    old, new = PatientFactory(), PatientFactory()
+    Patient.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    compiled = Compiled(Patient.objects.filter(created_at__lte=marker).order_by("pk"), marker)
+    for moment in (timezone.now() - timedelta(days=1), timezone.now(), marker):
+        assert compiled.rows(moment) == list(Patient.objects.filter(created_at__lte=moment).order_by("pk"))
+    assert compiled.rows(timezone.now() - timedelta(days=1)) == [old]
+    assert new in compiled.rows(timezone.now())
+
+
+def test_a_value_the_query_does_not_hold_is_refused():
+    with pytest.raises(ValueError, match="is not a parameter"):
+        Compiled(Patient.objects.filter(pk=5), 918_273_645)
