@@ -6,6 +6,7 @@ with the pipeline card's htmx Move… form: five moves cost about a second in al
 ``journey_move`` directly.
 """
 
+import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,10 @@ def team(transactional_db, monkeypatch):
 def move_on_pipeline(page: Page, *, from_stage: str, to: str) -> None:
     """Open the pipeline, and move the patient's card one step with the card's htmx Move… form."""
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Pipeline").click()
+    expect(page).to_have_url(re.compile(r"/pipeline/$"))
+    # The cards are on the page before htmx is: it wires the Move… buttons' hx-get once the page has loaded,
+    # and a click before then does nothing (on a busy machine the form never came).
+    page.wait_for_load_state()
     column = page.locator(f"#stage-{from_stage}")
     card = column.get_by_role("article").filter(has=page.get_by_role("link", name=NAME))
     expect(card).to_have_count(1)
