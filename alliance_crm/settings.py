@@ -137,7 +137,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses sign-in while an account/address pair is locked out
-    "allauth.account.auth_backends.AuthenticationBackend",  # a ModelBackend that knows allauth's login flow
+    # allauth's (a ModelBackend that knows allauth's sign-in flow), with each request's read of the user compiled
+    # once per thread. A session signed in under another backend's path is signed out.
+    "accounts.backends.AuthenticationBackend",
 ]
 # Sign-in throttling (django-axes, accounts/throttle.py): wrong passwords are counted per address across
 # usernames and per username across addresses. AXES_FAILURE_LIMIT failures for one username (from anywhere),
