@@ -295,7 +295,7 @@ def test_a_file_that_is_not_utf8_is_refused_with_advice(admin_user):
 
 
 def test_optional_columns_are_read(admin_user, practitioner):
-    referrer = PatientFactory(email="friend@example.com")
+    referrer = PatientFactory(email="friend@example.com", first_name="Ada")  # never a random "Margaret"
     header = (
         "First Name,Last Name,preferred_name,pronouns,date_of_birth,email,phone,time_zone,preferred_channel,"
         "quiet_hours_start,quiet_hours_end,source,referred_by_email"
