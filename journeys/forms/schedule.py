@@ -9,7 +9,6 @@ from urllib.parse import quote_plus
 from crispy_forms.layout import Layout
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.choices import normalize_choices
 from django.utils.functional import cached_property
@@ -60,7 +59,24 @@ class QuickSelect(forms.Select):
         options = rendered_once(("schedule select options", listed), lambda: _options(listed))
         # every value is escaped (a quote too), so this start can only be the chosen option's own
         options = options.replace(f'<option value="{chosen}">', f'<option value="{chosen}" selected>')
-        return mark_safe(f"<select{flatatt(attributes)}>{options}</select>")  # noqa: S308 — every part escaped
+        return mark_safe(f"<select{_flat(attributes)}>{options}</select>")  # noqa: S308 — every part escaped
+
+
+def _escaped(value) -> str:
+    """``conditional_escape``: markup already safe kept, anything else escaped."""
+    return value.__html__() if hasattr(value, "__html__") else escape(str(value))
+
+
+def _flat(attrs: dict) -> str:
+    """``flatatt(attrs)`` in one pass: its ``key="value"`` pairs in name order, then its true flags in name
+    order, escaped as it escapes them (its ``format_html_join`` cost ~200 calls a select)."""
+    pairs = sorted(
+        [(key, value) for key, value in attrs.items() if value is not None and not isinstance(value, bool)]
+    )
+    flags = sorted([key for key, value in attrs.items() if value is True])
+    return "".join([f' {_escaped(key)}="{_escaped(value)}"' for key, value in pairs]) + "".join(
+        [f" {_escaped(key)}" for key in flags]
+    )
 
 
 class QuickDateInput(forms.DateInput):

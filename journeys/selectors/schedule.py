@@ -402,26 +402,33 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
     their_clock: dict[tuple[datetime, str], dict[str, str]] = {}
     scheduled = Visit.Status.SCHEDULED
     shown = []
+    # (Lookups by ``in`` and the clock written inline: this loop runs for every visit of a week.)
     for pk, patient_id, practitioner_id, kind, status, starts_at, ends_at, location, *names, tz in rows:
         first, last, preferred = names
-        begins = clinic_clock.get(starts_at)
-        if begins is None:
-            begins = clinic_clock[starts_at] = clock(starts_at.astimezone(zone))
-        ends = clinic_clock.get(ends_at)
-        if ends is None:
-            ends = clinic_clock[ends_at] = clock(ends_at.astimezone(zone))
+        if starts_at in clinic_clock:
+            begins = clinic_clock[starts_at]
+        else:
+            local = starts_at.astimezone(zone)
+            begins = clinic_clock[starts_at] = f"{local.hour:02d}:{local.minute:02d}"
+        if ends_at in clinic_clock:
+            ends = clinic_clock[ends_at]
+        else:
+            local = ends_at.astimezone(zone)
+            ends = clinic_clock[ends_at] = f"{local.hour:02d}:{local.minute:02d}"
         theirs = None
         if tz != clinic:
-            theirs = their_clock.get((starts_at, tz))
-            if theirs is None:
-                their = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
+            if (starts_at, tz) in their_clock:
+                theirs = their_clock[(starts_at, tz)]
+            else:
+                their = zones[tz] if tz in zones else zones.setdefault(tz, ZoneInfo(tz))
                 local = starts_at.astimezone(their)
                 where = tz.replace("_", " ")
+                at_their = f"{local.hour:02d}:{local.minute:02d}"
                 theirs = their_clock[(starts_at, tz)] = {
-                    "time": clock(local),
+                    "time": at_their,
                     "when": (
                         f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
-                        f"at {clock(local)} in {where}"
+                        f"at {at_their} in {where}"
                     ),
                     "zone": where,
                 }

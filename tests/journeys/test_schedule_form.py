@@ -11,7 +11,7 @@ from django.forms.utils import flatatt
 from django.http import QueryDict
 from django.utils.safestring import mark_safe
 
-from journeys.forms.schedule import QuickDateInput, QuickSelect, ScheduleFilterForm
+from journeys.forms.schedule import QuickDateInput, QuickSelect, ScheduleFilterForm, _flat
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +135,19 @@ def test_the_date_input_is_djangos(clinic):
         written = str(form["day"])
         form.fields["day"].widget = theirs
         assert written == str(form["day"])
+
+
+def test_a_selects_attributes_are_flatatts():
+    for attrs in (
+        {},
+        {"name": "practitioner", "id": "id_practitioner", "class": "form-select"},
+        {
+            "name": HOSTILE,
+            "title": mark_safe("<b>kept</b>"),
+            "data-n": 3,
+            "required": True,
+            "disabled": False,
+        },
+        {"z": None, "autofocus": True, "aria-invalid": "true", "a": HOSTILE, "multiple": True},
+    ):
+        assert _flat(attrs) == flatatt(attrs)
