@@ -57,7 +57,7 @@ class Compiled[M: Model]:
     eight). ``Compiled(queryset, marker, …)``: each marker is a value the queryset was filtered on (an id that
     nothing else in it spells, an aware datetime); ``rows(value, …)`` runs the same SQL with each value in its
     marker's places and makes its rows into models (or values) by the ORM's own iterable, as iterating the
-    queryset would. Keep one per thread (``built_per_thread``): the compiler holds the thread's connection.
+    queryset would (a ``values_list()`` queryset's rows are its tuples). Keep one per thread (``built_per_thread``): the compiler holds the thread's connection.
     Only values whose SQL does not change with them: an id, a moment; never ``None`` or a list."""
 
     def __init__(self, queryset: QuerySet[M], *markers: int | datetime) -> None:
@@ -93,7 +93,8 @@ class Compiled[M: Model]:
         query = self.queryset.query.chain(klass=_Replayed)
         query.replay = compiler
         replayed = self.queryset._chain()
-        replayed.query = query
+        replayed.query = query  # (which sets a values query's rows to dicts: its own iterable is put back)
+        replayed._iterable_class = self.queryset._iterable_class
         return list(replayed)
 
 

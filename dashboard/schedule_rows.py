@@ -8,12 +8,20 @@ what repeats inside it. Every value that comes from a person (names, places, rea
 clinic's own labels are escaped once, up front; the rest (times, ids, counts) is made of digits.
 """
 
+from datetime import date
 from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
 from journeys.models import Visit
-from journeys.selectors.schedule import Entry, PractitionerDay, Schedule, ShownVisit
+from journeys.selectors.schedule import (
+    DAY_NAMES,
+    MONTH_NAMES,
+    Entry,
+    PractitionerDay,
+    Schedule,
+    ShownVisit,
+)
 
 KINDS = {kind: (escape(kind), escape(label)) for kind, label in Visit.Kind.choices}
 STATUSES = {
@@ -34,24 +42,43 @@ def _plural(count: int) -> str:
     return "" if count == 1 else "s"
 
 
-def _their_time(visit: ShownVisit, *, zone: bool) -> str:
+def _escaped_names(shown: Schedule) -> dict[int, str]:
+    """Each listed visit's patient name escaped, by visit id: one ``escape`` over them all (a week lists
+    hundreds), joined by NUL, which PostgreSQL's text never holds and ``escape`` leaves alone."""
+    visits = [visit for row in shown.rows for day in row.days for visit in day.visits]
+    if not visits:
+        return {}
+    names = escape("\0".join([visit.patient_name for visit in visits])).split("\0")
+    return dict(zip([visit.pk for visit in visits], names, strict=True))
+
+
+def _their_time(visit: ShownVisit, *, zone: bool, written: dict[tuple[int, bool], str]) -> str:
+    """The visit's start on the patient's own clock; ``written`` keeps each clock's markup for the page (the
+    visits at one moment in one zone share their clock)."""
     clock = visit.patient_clock
     if not clock:
         return ""
+    key = (id(clock), zone)
+    markup = written.get(key)
+    if markup is not None:
+        return markup
     if zone:
-        return (
+        markup = (
             f'<span class="small text-body-secondary text-nowrap" title="{escape(clock["when"])}">'
             f"{clock['time']} their time ({escape(clock['zone'])})</span>"
         )
-    return (
-        f'<span class="text-body-secondary" title="{escape(clock["when"])}">'
-        f"· {clock['time']} their time</span>"
-    )
+    else:
+        markup = (
+            f'<span class="text-body-secondary" title="{escape(clock["when"])}">'
+            f"· {clock['time']} their time</span>"
+        )
+    written[key] = markup
+    return markup
 
 
-def _visit_item(visit: ShownVisit) -> str:
-    status, status_label, _ = _status(visit)
-    kind, kind_label = _kind(visit)
+def _visit_item(visit: ShownVisit, name: str, written: dict) -> str:
+    status, status_label, _ = STATUSES[visit.status] if visit.status in STATUSES else _status(visit)
+    kind, kind_label = KINDS[visit.kind] if visit.kind in KINDS else _kind(visit)
     marked = f'<span class="badge schedule-status">{status_label}</span>' if visit.marked else ""
     location = (
         f'<span class="small text-body-secondary">· {escape(visit.location)}</span>' if visit.location else ""
@@ -61,7 +88,7 @@ def _visit_item(visit: ShownVisit) -> str:
         f'<span class="schedule-time">{visit.clinic_times}</span> '
         f'<span class="schedule-what">'
         f'<span class="badge schedule-kind schedule-kind-{kind}">{kind_label}</span> '
-        f'<a href="{visit.url}">{escape(visit.patient_name)}</a> {marked} {_their_time(visit, zone=True)} '
+        f'<a href="{visit.url}">{name}</a> {marked} {_their_time(visit, zone=True, written=written)} '
         f"{location}</span></li>"
     )
 
@@ -88,7 +115,7 @@ def _away_item(entry: Entry) -> str:
     )
 
 
-def _day_section(day: PractitionerDay, *, pk: int, head: str, tail: str) -> str:
+def _day_section(day: PractitionerDay, *, pk: int, head: str, tail: str, names: dict, written: dict) -> str:
     name = escape(day.name)
     free = len(day.free)
     summary = (
@@ -100,7 +127,7 @@ def _day_section(day: PractitionerDay, *, pk: int, head: str, tail: str) -> str:
     items = []
     for entry in day.entries:
         if entry.visit is not None:
-            items.append(_visit_item(entry.visit))
+            items.append(_visit_item(entry.visit, names[entry.visit.pk], written))
         elif entry.slots:
             items.append(_free_item(entry, name, head, tail))
         else:
@@ -124,25 +151,27 @@ def day_sections(shown: Schedule, *, book: str, booking_query: str) -> SafeStrin
     free slots in time order; a free slot links to ``book`` for its practitioner and time, with
     ``booking_query`` (kind, patient, way back)."""
     tail = escape(f"&{booking_query}")
+    names, written = _escaped_names(shown), {}
     sections = []
     for row in shown.rows:
         pk = int(row.practitioner.pk)
         head = escape(f"{book}?practitioner={pk}&starts_at=")
-        sections.append(_day_section(row.days[0], pk=pk, head=head, tail=tail))
+        sections.append(_day_section(row.days[0], pk=pk, head=head, tail=tail, names=names, written=written))
     return mark_safe("\n".join(sections))  # noqa: S308 — every value above is escaped or digits
 
 
-def _week_cell(day: PractitionerDay) -> str:
+def _week_cell(day: PractitionerDay, names: dict[int, str], written: dict) -> str:
     lines = []
     for visit in day.visits:
-        status, _, status_lower = _status(visit)
+        status, _, status_lower = STATUSES[visit.status] if visit.status in STATUSES else _status(visit)
+        kind_label = KINDS[visit.kind][1] if visit.kind in KINDS else _kind(visit)[1]
         marked = f' <span class="text-body-secondary">({status_lower})</span>' if visit.marked else ""
         lines.append(
             f'<div class="small schedule-week-visit schedule-{status}">'
             f'<span class="fw-semibold">{visit.clinic_start}</span> '
-            f'<a href="{visit.url}">{escape(visit.patient_name)}</a> '
-            f'<span class="text-body-secondary">{_kind(visit)[1]}</span>{marked} '
-            f"{_their_time(visit, zone=False)}</div>"
+            f'<a href="{visit.url}">{names[visit.pk]}</a> '
+            f'<span class="text-body-secondary">{kind_label}</span>{marked} '
+            f"{_their_time(visit, zone=False, written=written)}</div>"
         )
     for off in day.away:
         reason = f": {escape(off.reason)}" if off.reason else ""
@@ -163,9 +192,25 @@ def _week_cell(day: PractitionerDay) -> str:
 def week_rows(shown: Schedule) -> SafeString:
     """Each practitioner's row of the week: their name, then a cell a day with its visits, time off and a
     link to the day's free times (``day.link``, set by the page)."""
+    names, written = _escaped_names(shown), {}
     rows = []
     for row in shown.rows:
-        cells = "\n".join(_week_cell(day) for day in row.days)
+        cells = "\n".join([_week_cell(day, names, written) for day in row.days])
         name = escape(row.days[0].name) if row.days else ""
         rows.append(f'<tr>\n<th scope="row" class="text-nowrap">{name}</th>\n{cells}\n</tr>')
     return mark_safe("\n".join(rows))  # noqa: S308 — every value above is escaped or digits
+
+
+def long_day(day: date) -> str:
+    """ "Monday 7 December 2026", as the template's ``date:"l j F Y"`` writes it in the clinic's English."""
+    return f"{DAY_NAMES[day.weekday()]} {day.day} {MONTH_NAMES[day.month]} {day.year}"
+
+
+def day_of_month(day: date) -> str:
+    """ "7 December 2026" (``date:"j F Y"``)."""
+    return f"{day.day} {MONTH_NAMES[day.month]} {day.year}"
+
+
+def short_day(day: date) -> str:
+    """ "Mon 7 Dec" (``date:"D j M"``)."""
+    return f"{DAY_NAMES[day.weekday()][:3]} {day.day} {MONTH_NAMES[day.month][:3]}"

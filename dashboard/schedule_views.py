@@ -62,8 +62,14 @@ def schedule(request):
             "next": filters.query(day=(filters.shown_day + step).isoformat()),
             "to_today": filters.query(day=today.isoformat()),
             "columns": [
-                (day, filters.query(view="day", day=day.isoformat()), day == today) for day in shown.days
+                (filters.query(view="day", day=day.isoformat()), day == today, schedule_rows.short_day(day))
+                for day in shown.days
             ],
+            # the dates as the template's date filter wrote them, once each
+            "first_day": schedule_rows.long_day(shown.days[0]),
+            "last_day": schedule_rows.long_day(shown.days[-1]),
+            "week_of": schedule_rows.day_of_month(shown.days[0]),
+            "visit_count": shown.visit_count,
             "day_view": filters.query(view="day"),
             "week_view": filters.query(view="week"),
             "without_patient": filters.query(patient=None),

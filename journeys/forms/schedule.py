@@ -4,45 +4,93 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from html import escape
+from urllib.parse import quote_plus
 
 from crispy_forms.layout import Layout
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.utils import flatatt
-from django.http import QueryDict
 from django.utils import timezone
+from django.utils.choices import normalize_choices
 from django.utils.functional import cached_property
 from django.utils.safestring import mark_safe
 
 from accounts.models import User
+from accounts.once import rendered_once
 from patients.models import Patient
 
 from ..models import Visit
-from ..selectors.schedule import PRACTITIONERS_SHOWN, clinic_zone, schedule_practitioners, week_of
+from ..selectors.schedule import (
+    PRACTITIONER_FIELDS,
+    PRACTITIONERS_SHOWN,
+    clinic_zone,
+    schedule_practitioner_rows,
+    week_of,
+)
 from .visits import _VisitTimeForm
 
 VIEWS = [("day", "Day"), ("week", "Week")]
-# in the model's order, as ``Model.from_db`` reads a row of some of its fields
-PRACTITIONER_FIELDS = [
-    field.attname
-    for field in User._meta.concrete_fields
-    if field.attname in {"id", "display_name", "username", "role"}
-]
+
+
+def _options(choices: tuple) -> str:
+    return "".join(
+        f'<option value="{escape(str(option))}">{escape(str(label))}</option>' for option, label in choices
+    )
 
 
 class QuickSelect(forms.Select):
     """A ``<select>`` written in one pass: the practitioner list of a large clinic has hundreds of options,
-    and the template-per-option widget cost more than the rest of the schedule's header."""
+    and the template-per-option widget cost more than the rest of the schedule's header. Its options are
+    written once per list (``rendered_once``: the clinic's practitioners' names and the kinds of visit, no
+    patient's) and the chosen one marked ``selected`` on each request; flat choices are kept as given, not
+    normalised one by one."""
+
+    @property
+    def choices(self):
+        return self._choices
+
+    @choices.setter
+    def choices(self, value):
+        self._choices = list(value) if isinstance(value, list | tuple) else normalize_choices(value)
 
     def render(self, name, value, attrs=None, renderer=None):
-        chosen = "" if value is None else str(value)
+        chosen = escape("" if value is None else str(value))
         attributes = self.build_attrs(self.attrs, attrs) | {"name": name}
-        options = "".join(
-            f'<option value="{escape(str(option))}"{" selected" if str(option) == chosen else ""}>'
-            f"{escape(str(label))}</option>"
-            for option, label in self.choices
-        )
-        return mark_safe(f"<select{flatatt(attributes)}>{options}</select>")  # noqa: S308 — every part escaped
+        listed = tuple(self.choices)
+        options = rendered_once(("schedule select options", listed), lambda: _options(listed))
+        # every value is escaped (a quote too), so this start can only be the chosen option's own
+        options = options.replace(f'<option value="{chosen}">', f'<option value="{chosen}" selected>')
+        return mark_safe(f"<select{_flat(attributes)}>{options}</select>")  # noqa: S308 — every part escaped
+
+
+def _escaped(value) -> str:
+    """``conditional_escape``: markup already safe kept, anything else escaped."""
+    return value.__html__() if hasattr(value, "__html__") else escape(str(value))
+
+
+def _flat(attrs: dict) -> str:
+    """``flatatt(attrs)`` in one pass: its ``key="value"`` pairs in name order, then its true flags in name
+    order, escaped as it escapes them (its ``format_html_join`` cost ~200 calls a select)."""
+    pairs = sorted(
+        [(key, value) for key, value in attrs.items() if value is not None and not isinstance(value, bool)]
+    )
+    flags = sorted([key for key, value in attrs.items() if value is True])
+    return "".join([f' {_escaped(key)}="{_escaped(value)}"' for key, value in pairs]) + "".join(
+        [f" {_escaped(key)}" for key in flags]
+    )
+
+
+class QuickDateInput(forms.DateInput):
+    """Django's ``<input type="date">`` written in Python: the same markup as its template, escaped alike."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        shown = self.format_value(value)
+        parts = [f'<input type="{escape(self.input_type)}" name="{escape(name)}"']
+        if shown is not None:
+            parts.append(f' value="{escape(str(shown))}"')
+        for key, given in self.build_attrs(self.attrs, attrs).items():
+            if given is not False:
+                parts.append(f" {escape(key)}" if given is True else f' {escape(key)}="{escape(str(given))}"')
+        return mark_safe("".join(parts) + ">")  # noqa: S308 — every part escaped
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -62,7 +110,7 @@ class ScheduleFilterForm(forms.Form):
     day = forms.DateField(
         required=False,
         label="Day",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=QuickDateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": "That is not a date: use the picker, or write it as 2026-04-14."},
     )
     practitioner = forms.IntegerField(
@@ -82,8 +130,7 @@ class ScheduleFilterForm(forms.Form):
 
     def __init__(self, data, *, user: User, today: date | None = None):
         # rows, not users: a large clinic lists hundreds, and only the ones shown become users
-        self._query = schedule_practitioners()
-        self.practitioners = list(self._query.values_list(*PRACTITIONER_FIELDS))
+        self.practitioners = schedule_practitioner_rows()
         name, username = PRACTITIONER_FIELDS.index("display_name"), PRACTITIONER_FIELDS.index("username")
         self._names = {row[0]: row[name] or row[username] for row in self.practitioners}  # as User.__str__
         self.today = today or timezone.localdate(timezone.now(), clinic_zone())
@@ -109,15 +156,15 @@ class ScheduleFilterForm(forms.Form):
         value = self.cleaned_data.get(name)
         return default if value in (None, "") else value
 
-    @property
+    @cached_property
     def shown_view(self) -> str:
         return self._value("view", "day")
 
-    @property
+    @cached_property
     def shown_day(self) -> date:
         return self._value("day", self.today)
 
-    @property
+    @cached_property
     def shown_kind(self) -> str:
         return self._value("kind", Visit.Kind.FOLLOW_UP)
 
@@ -137,14 +184,14 @@ class ScheduleFilterForm(forms.Form):
 
     def _user(self, row: tuple) -> User:
         """A listed practitioner as a user, with the listed fields loaded (as ``.only()`` gives it)."""
-        return User.from_db(self._query.db, PRACTITIONER_FIELDS, row)
+        return User.from_db(User.objects.db, PRACTITIONER_FIELDS, row)
 
     @cached_property
     def shown_practitioner(self) -> User | None:
         pk = self._value("practitioner", None)
         return next((self._user(row) for row in self.practitioners if row[0] == pk), None)
 
-    @property
+    @cached_property
     def patient_id(self) -> int | None:
         return self._value("patient", None)
 
@@ -175,23 +222,40 @@ class ScheduleFilterForm(forms.Form):
     def step(self) -> timedelta:
         return timedelta(days=7 if self.shown_view == "week" else 1)
 
-    def query(self, **changes) -> str:
-        """This schedule's query string with ``changes`` (a value of None drops the key)."""
-        values = {
+    @cached_property
+    def _query_values(self) -> dict[str, str | None]:
+        return {
             "view": self.shown_view,
             "day": self.shown_day.isoformat(),
             "practitioner": str(self.shown_practitioner.pk) if self.shown_practitioner else "",
             "kind": self.shown_kind,
             "patient": str(self.patient_id) if self.patient_id else None,
             "page": str(self.shown_page) if self.shown_page > 1 else None,
-        } | changes
+        }
+
+    @cached_property
+    def _query_pairs(self) -> dict[str, str]:
+        return {key: _pair(key, value) for key, value in self._query_values.items() if value is not None}
+
+    def query(self, **changes) -> str:
+        """This schedule's query string with ``changes`` (a value of None drops the key), as ``QueryDict``
+        writes it; the unchanged keys' pairs are encoded once per form (a page writes a dozen links)."""
+        values = self._query_values | changes
         if changes.get("practitioner") not in (None, ""):
             values["page"] = None  # one practitioner: no page of the clinic
-        out = QueryDict(mutable=True)
-        for key, value in values.items():
-            if value is not None:
-                out[key] = value
-        return out.urlencode()
+        pairs = self._query_pairs
+        return "&".join(
+            [
+                _pair(key, value) if key in changes else pairs[key]
+                for key, value in values.items()
+                if value is not None
+            ]
+        )
+
+
+def _pair(key: str, value) -> str:
+    """``key=value`` as ``QueryDict.urlencode`` writes it."""
+    return f"{quote_plus(key)}={quote_plus(str(value))}"
 
 
 class SlotCheckForm(_VisitTimeForm):

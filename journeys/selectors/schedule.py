@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, User
+from accounts.queries import Compiled, built_per_thread
 from patients.selectors import lead_candidates
 
 from ..models import TimeOff, Visit, WorkingHours
@@ -78,6 +79,17 @@ def subtract(intervals: list[Interval], taken: Iterable[Interval]) -> list[Inter
 def day_stretches(hours: Iterable[WorkingHours], day: date) -> list[Interval]:
     """The practitioner's working stretches on ``day``, joined where they touch."""
     return merge((at(day, h.starts), at(day, h.ends)) for h in hours if h.weekday == day.weekday())
+
+
+def _stretches(hours: list[tuple[time, time]] | None, day: date, zone: tzinfo) -> list[Interval]:
+    """``day_stretches`` from a weekday's (starts, ends) rows."""
+    if not hours:
+        return []
+    stretches = [
+        (datetime.combine(day, starts, tzinfo=zone), datetime.combine(day, ends, tzinfo=zone))
+        for starts, ends in hours
+    ]
+    return stretches if len(stretches) == 1 else merge(stretches)
 
 
 def free_slots(
@@ -262,6 +274,25 @@ def schedule_practitioners() -> QuerySet[User]:
     return lead_candidates().order_by("display_name", "username")
 
 
+# in the model's order, as ``Model.from_db`` reads a row of some of its fields
+PRACTITIONER_FIELDS = [
+    field.attname
+    for field in User._meta.concrete_fields
+    if field.attname in {"id", "display_name", "username", "role"}
+]
+
+
+@built_per_thread
+def _practitioners_compiled() -> Compiled:
+    return Compiled(schedule_practitioners().values_list(*PRACTITIONER_FIELDS))
+
+
+def schedule_practitioner_rows() -> list[tuple]:
+    """``schedule_practitioners()`` as rows of ``PRACTITIONER_FIELDS`` (a large clinic lists hundreds, and
+    only the ones shown become users), by its SQL compiled once per thread: the schedule reads it every load."""
+    return _practitioners_compiled().rows()
+
+
 KIND_LABELS = dict(Visit.Kind.choices)
 STATUS_LABELS = dict(Visit.Status.choices)
 SHOWN_FIELDS = (
@@ -280,14 +311,87 @@ SHOWN_FIELDS = (
 )
 
 
-def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) -> list[ShownVisit]:
-    """The visits of ``ids`` starting in [start, end), the first ``VISITS_SHOWN + 1``, as rows (no model
-    instances: a week lists hundreds)."""
-    rows = (
+HOURS_FIELDS = ("id", "practitioner_id", "weekday", "starts", "ends")  # every column, in the model's order
+
+
+def _hours_query(ids: list[int], start: datetime, end: datetime) -> QuerySet:
+    # every column, as ``WorkingHours`` instances read them (the same SQL), as rows
+    return WorkingHours.objects.filter(practitioner_id__in=ids).order_by().values_list(*HOURS_FIELDS)
+
+
+def _time_off_query(ids: list[int], start: datetime, end: datetime) -> QuerySet[TimeOff]:
+    return TimeOff.objects.filter(practitioner_id__in=ids, starts_at__lt=end, ends_at__gt=start).order_by(
+        "starts_at", "pk"
+    )
+
+
+def _booked_query(ids: list[int], start: datetime, end: datetime) -> QuerySet:
+    return (
+        Visit.objects.blocking()
+        .overlapping(start, end)
+        .filter(practitioner_id__in=ids)
+        .order_by()
+        .values_list("practitioner_id", "starts_at", "ends_at")[: BOOKED_READ + 1]
+    )
+
+
+def _shown_query(ids: list[int], start: datetime, end: datetime) -> QuerySet:
+    return (
         Visit.objects.filter(practitioner_id__in=ids, starts_at__gte=start, starts_at__lt=end)
         .order_by("starts_at", "pk")
         .values_list(*SHOWN_FIELDS)[: VISITS_SHOWN + 1]
     )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One of the schedule's reads: its queryset for the practitioners' ids and the window [start, end), and
+    the moments it is filtered on, in the order ``Compiled`` is given their markers."""
+
+    build: Callable[[list[int], datetime, datetime], QuerySet]
+    moments: Callable[[datetime, datetime], tuple[datetime, ...]]
+
+
+_HOURS = _Read(_hours_query, lambda start, end: ())
+_TIME_OFF = _Read(_time_off_query, lambda start, end: (start, end))
+_BOOKED = _Read(_booked_query, lambda start, end: (start, end, start - Visit.LONGEST))
+_SHOWN = _Read(_shown_query, lambda start, end: (start, end))
+
+# The reads of a page of practitioners (one to ``PRACTITIONERS_SHOWN``), compiled once per thread and number of
+# practitioners with marker ids and moments, and run with each page's: every load of the schedule ran them,
+# and building and compiling them cost the ORM more than PostgreSQL took to run them.
+_ID_MARKERS = tuple(918_273_600 + n for n in range(PRACTITIONERS_SHOWN))
+_START_MARKER = datetime(2001, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+_END_MARKER = datetime(2001, 2, 10, 4, 5, 6, 789_012, tzinfo=UTC)
+
+
+@built_per_thread
+def _compiled_reads() -> dict[tuple[_Read, int], Compiled]:
+    return {}  # filled as each shape is first read: at most four reads for each number of practitioners
+
+
+def _read(read: _Read, ids: list[int], start: datetime, end: datetime) -> list:
+    """``read``'s rows for ``ids`` in [start, end): from its SQL compiled once for a page of practitioners
+    (distinct ids, at most ``PRACTITIONERS_SHOWN``), by the ORM for any other list."""
+    count = len(ids)
+    if not 0 < count <= PRACTITIONERS_SHOWN or len(set(ids)) != count:
+        return list(read.build(ids, start, end))
+    reads = _compiled_reads()
+    compiled = reads.get((read, count))
+    if compiled is None:
+        markers = list(_ID_MARKERS[:count])
+        compiled = reads[(read, count)] = Compiled(
+            read.build(markers, _START_MARKER, _END_MARKER),
+            *markers,
+            *read.moments(_START_MARKER, _END_MARKER),
+        )
+    return compiled.rows(*ids, *read.moments(start, end))
+
+
+def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) -> list[ShownVisit]:
+    """The visits of ``ids`` starting in [start, end), the first ``VISITS_SHOWN + 1``, as rows (no model
+    instances: a week lists hundreds)."""
+    rows = _read(_SHOWN, ids, start, end)
     visit_url = reverse("journeys:visit_detail", args=[0])
     head, tail = visit_url.rsplit("0", 1)
     zones: dict[str, ZoneInfo] = {}
@@ -298,26 +402,33 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
     their_clock: dict[tuple[datetime, str], dict[str, str]] = {}
     scheduled = Visit.Status.SCHEDULED
     shown = []
+    # (Lookups by ``in`` and the clock written inline: this loop runs for every visit of a week.)
     for pk, patient_id, practitioner_id, kind, status, starts_at, ends_at, location, *names, tz in rows:
         first, last, preferred = names
-        begins = clinic_clock.get(starts_at)
-        if begins is None:
-            begins = clinic_clock[starts_at] = clock(starts_at.astimezone(zone))
-        ends = clinic_clock.get(ends_at)
-        if ends is None:
-            ends = clinic_clock[ends_at] = clock(ends_at.astimezone(zone))
+        if starts_at in clinic_clock:
+            begins = clinic_clock[starts_at]
+        else:
+            local = starts_at.astimezone(zone)
+            begins = clinic_clock[starts_at] = f"{local.hour:02d}:{local.minute:02d}"
+        if ends_at in clinic_clock:
+            ends = clinic_clock[ends_at]
+        else:
+            local = ends_at.astimezone(zone)
+            ends = clinic_clock[ends_at] = f"{local.hour:02d}:{local.minute:02d}"
         theirs = None
         if tz != clinic:
-            theirs = their_clock.get((starts_at, tz))
-            if theirs is None:
-                their = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
+            if (starts_at, tz) in their_clock:
+                theirs = their_clock[(starts_at, tz)]
+            else:
+                their = zones[tz] if tz in zones else zones.setdefault(tz, ZoneInfo(tz))
                 local = starts_at.astimezone(their)
                 where = tz.replace("_", " ")
+                at_their = f"{local.hour:02d}:{local.minute:02d}"
                 theirs = their_clock[(starts_at, tz)] = {
-                    "time": clock(local),
+                    "time": at_their,
                     "when": (
                         f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
-                        f"at {clock(local)} in {where}"
+                        f"at {at_their} in {where}"
                     ),
                     "zone": where,
                 }
@@ -361,21 +472,13 @@ def schedule_for(
     people = list(practitioners)
     ids = [person.pk for person in people]
 
-    hours_of: dict[int, list[WorkingHours]] = defaultdict(list)
-    for stretch in WorkingHours.objects.filter(practitioner_id__in=ids).order_by():
-        hours_of[stretch.practitioner_id].append(stretch)
+    hours_of: dict[int, dict[int, list[tuple[time, time]]]] = defaultdict(dict)  # by practitioner and weekday
+    for _, practitioner_id, weekday, starts, ends in _read(_HOURS, ids, start, end):
+        hours_of[practitioner_id].setdefault(weekday, []).append((starts, ends))
     away_of: dict[int, list[TimeOff]] = defaultdict(list)
-    for off in TimeOff.objects.filter(practitioner_id__in=ids, starts_at__lt=end, ends_at__gt=start).order_by(
-        "starts_at", "pk"
-    ):
+    for off in _read(_TIME_OFF, ids, start, end):
         away_of[off.practitioner_id].append(off)
-    booked = list(
-        Visit.objects.blocking()
-        .overlapping(start, end)
-        .filter(practitioner_id__in=ids)
-        .order_by()
-        .values_list("practitioner_id", "starts_at", "ends_at")[: BOOKED_READ + 1]
-    )
+    booked = _read(_BOOKED, ids, start, end)
     slots_withheld = len(booked) > BOOKED_READ
     taken_of: dict[int, list[Interval]] = defaultdict(list)
     for person_id, booked_start, booked_end in booked:
@@ -393,16 +496,20 @@ def schedule_for(
         )
         visits_of[(visit.practitioner_id, day)].append(visit)
 
-    bounds = [(day, at(day, time.min), at(day + timedelta(days=1), time.min)) for day in days]
+    bounds = [(day, day.weekday(), at(day, time.min), at(day + timedelta(days=1), time.min)) for day in days]
+    cancelled = Visit.Status.CANCELLED
     rows = []
     for person in people:
         hours = hours_of[person.pk]
         name = str(person)
         taken = merge(taken_of[person.pk])
+        offs = away_of[person.pk]
         person_days = []
-        for day, day_start, day_end in bounds:
-            stretches = day_stretches(hours, day)
-            away = [off for off in away_of[person.pk] if off.starts_at < day_end and off.ends_at > day_start]
+        for day, weekday, day_start, day_end in bounds:
+            stretches = _stretches(hours.get(weekday), day, zone)
+            away = (
+                [off for off in offs if off.starts_at < day_end and off.ends_at > day_start] if offs else []
+            )
             free = [] if slots_withheld else _free_starts(stretches, taken, minutes=minutes, after=now)
             visits = visits_of[(person.pk, day)]
             shown_day = PractitionerDay(
@@ -414,8 +521,8 @@ def schedule_for(
                 free=free,
                 minutes=minutes,
                 name=name,
-                hours=", ".join(_times(s, e, zone) for s, e in stretches),
-                booked_count=sum(visit.status != Visit.Status.CANCELLED for visit in visits),
+                hours=", ".join([_times(s, e, zone) for s, e in stretches]),
+                booked_count=len(visits) - [visit.status for visit in visits].count(cancelled),
             )
             person_days.append(shown_day)
         quiet = not hours and not any(day.visits or day.away for day in person_days)
@@ -434,6 +541,7 @@ def week_of(day: date) -> list[date]:
 
 __all__ = [
     "PRACTITIONERS_SHOWN",
+    "PRACTITIONER_FIELDS",
     "SLOT_STEP",
     "Entry",
     "PractitionerDay",
@@ -444,6 +552,7 @@ __all__ = [
     "day_stretches",
     "free_slots",
     "schedule_for",
+    "schedule_practitioner_rows",
     "schedule_practitioners",
     "week_of",
 ]

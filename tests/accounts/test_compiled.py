@@ -75,3 +75,18 @@ def test_a_moment_is_put_in_its_places():
 def test_a_value_the_query_does_not_hold_is_refused():
     with pytest.raises(ValueError, match="is not a parameter"):
         Compiled(Patient.objects.filter(pk=5), 918_273_645)
+
+
+def test_a_values_query_reads_its_own_rows_tuples_and_dicts_alike():
+    patients = [PatientFactory(first_name=HOSTILE), PatientFactory()]
+    for shape in (("values_list", ("pk", "first_name")), ("values", ("pk", "first_name"))):
+        method, fields = shape
+
+        def built(pk, method=method, fields=fields):
+            return getattr(Patient.objects.filter(pk=pk).order_by(), method)(*fields)
+
+        compiled = Compiled(built(918_273_645), 918_273_645)
+        for patient in patients:
+            assert compiled.rows(patient.pk) == list(built(patient.pk))
+    flat = Compiled(Patient.objects.filter(pk=918_273_645).values_list("first_name", flat=True), 918_273_645)
+    assert flat.rows(patients[0].pk) == [HOSTILE]

@@ -10,12 +10,13 @@ from html import escape
 import pytest
 import time_machine
 from django.template import Context, Template
+from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from dashboard import schedule_rows
 from journeys.models import TimeOff, Visit, WorkingHours
-from journeys.selectors.schedule import at, schedule_for
+from journeys.selectors.schedule import at, schedule_for, week_of
 from journeys.services.visits import visit_cancel, visit_complete, visit_no_show, visit_schedule
 from tests.factories import PatientFactory
 
@@ -102,7 +103,7 @@ def old_day_rows(shown, *, book, booking_query):
             items = []
             for entry in day.entries:
                 if entry.visit is not None:
-                    items.append(schedule_rows._visit_item(entry.visit))
+                    items.append(schedule_rows._visit_item(entry.visit, escape(entry.visit.patient_name), {}))
                 elif entry.slots:
                     items.append(schedule_rows._free_item(entry, escape(day.name), head, tail))
                 else:
@@ -126,7 +127,7 @@ def old_week_lines(shown):
                     f'<span class="fw-semibold">{visit.clinic_start}</span> '
                     f'<a href="{visit.url}">{escape(visit.patient_name)}</a> '
                     f'<span class="text-body-secondary">{escape(visit.kind_label)}</span>{status} '
-                    f"{schedule_rows._their_time(visit, zone=False)}</div>"
+                    f"{schedule_rows._their_time(visit, zone=False, written={})}</div>"
                 )
             day.rows_html = mark_safe("\n".join(lines))  # noqa: S308 — escaped above
 
@@ -267,3 +268,21 @@ def test_writing_the_rows_reads_nothing(clinic, view, django_assert_num_queries)
             schedule_rows.week_rows(shown)
         else:
             schedule_rows.day_sections(shown, book="/book/", booking_query="k=1")
+
+
+def test_the_pages_dates_are_the_templates_date_filter():
+    first = date(2026, 1, 1)
+    for offset in range(3 * 366):  # 2028 a leap year
+        day = first + timedelta(days=offset)
+        assert schedule_rows.long_day(day) == date_filter(day, "l j F Y")
+        assert schedule_rows.day_of_month(day) == date_filter(day, "j F Y")
+        assert schedule_rows.short_day(day) == date_filter(day, "D j M")
+
+
+def test_the_names_are_escaped_at_once_as_one_by_one(clinic):
+    shown = schedule_for(days=week_of(MONDAY), practitioners=clinic, whole_clinic=True)
+    visits = [visit for row in shown.rows for day in row.days for visit in day.visits]
+    assert len(visits) > 5 and any("<" in visit.patient_name for visit in visits)
+    assert schedule_rows._escaped_names(shown) == {visit.pk: escape(visit.patient_name) for visit in visits}
+    saturday = schedule_for(days=[date(2026, 4, 18)], practitioners=clinic)
+    assert schedule_rows._escaped_names(saturday) == {}
