@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
+from accounts.queries import Compiled, built_per_thread
 from patients.models import CareTeamMember, Channel, Patient
 from patients.selectors import patient_may_message, patients_with_lead
 
@@ -96,6 +98,29 @@ def outbox(
     if patient_id:
         qs = qs.filter(patient_id=patient_id)
     return qs.order_by(*order)
+
+
+@built_per_thread
+def _tab_counts() -> dict[str, tuple[str, tuple]]:
+    counted = {}
+    for view, _ in View.choices:
+        rows = outbox(view=view).order_by().values("pk")[: TAB_COUNT_CAP + 1]
+        sql, params = rows.query.sql_with_params()
+        counted[view] = (f'SELECT COUNT(*) FROM ({sql}) AS "counted"', params)  # noqa: S608 — the ORM's SQL
+    return counted
+
+
+TAB_COUNT_CAP = 1_000  # "more than 1,000 messages" says all a tab needs to; Next and Last reach every row
+
+
+def tab_count(view: str) -> tuple[int, bool]:
+    """``accounts.paging.capped_count(outbox(view=view), TAB_COUNT_CAP)`` of a tab without filters (how every
+    tab opens): its SQL written once per thread."""
+    sql, params = _tab_counts()[view]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        seen = cursor.fetchone()[0]
+    return (TAB_COUNT_CAP, True) if seen > TAB_COUNT_CAP else (seen, False)
 
 
 LINE_CHARS = 140
@@ -236,6 +261,20 @@ def review_list() -> QuerySet[Nudge]:
     return Nudge.objects.needs_review().select_related("patient").only(*_ROW_FIELDS).order_by("send_at", "id")
 
 
+REVIEW_LIMIT = 50  # the review queue's page: the oldest first, a screenful to work through
+
+
+@built_per_thread
+def _review_oldest() -> Compiled[Nudge]:
+    return Compiled(review_list()[: REVIEW_LIMIT + 1])
+
+
+def review_oldest() -> list[Nudge]:
+    """The first ``REVIEW_LIMIT`` of ``review_list()`` and one more (there are more): one query, its SQL
+    compiled once per thread."""
+    return _review_oldest().rows()
+
+
 REVIEW_COUNT_CAP = 1_000
 
 
@@ -255,15 +294,30 @@ class ReviewCounts:
         return self.total > self.cap
 
 
+def _review_counts_sql(cap: int) -> tuple[str, tuple]:
+    waiting = Nudge.objects.needs_review().order_by("send_at", "id").values("status")[: cap + 1]
+    sql, params = waiting.query.sql_with_params()
+    counts = 'SELECT COUNT(*) FILTER (WHERE "status" = %s), COUNT(*) FILTER (WHERE "status" = %s)'
+    # The ORM's own SQL of the waiting rows; the statuses stay parameters.
+    return f'{counts} FROM ({sql}) AS "waiting"', (
+        Nudge.Status.FAILED.value,
+        Nudge.Status.UNKNOWN.value,
+        *params,
+    )
+
+
+_review_counts_usual = built_per_thread(lambda: _review_counts_sql(REVIEW_COUNT_CAP))
+
+
 def review_counts(cap: int = REVIEW_COUNT_CAP) -> ReviewCounts:
     """How many failed and unknown nudges wait for a person, counting at most ``cap + 1`` of them: one query
-    over the oldest of them in the review index, whatever the size of the outbox."""
-    waiting = Nudge.objects.needs_review().order_by("send_at", "id").values("status")[: cap + 1]
-    counts = waiting.aggregate(
-        failed=Count("status", filter=Q(status=Nudge.Status.FAILED)),
-        unknown=Count("status", filter=Q(status=Nudge.Status.UNKNOWN)),
-    )
-    return ReviewCounts(failed=counts["failed"], unknown=counts["unknown"], cap=cap)
+    over the oldest of them in the review index, whatever the size of the outbox (its SQL written once per
+    thread for the usual cap)."""
+    sql, params = _review_counts_usual() if cap == REVIEW_COUNT_CAP else _review_counts_sql(cap)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        failed, unknown = cursor.fetchone()
+    return ReviewCounts(failed=failed, unknown=unknown, cap=cap)
 
 
 def nudge_for_review(*, pk: int) -> Nudge:
