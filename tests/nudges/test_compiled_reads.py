@@ -7,15 +7,17 @@ import itertools
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.models import Count, Q
 from django.test.utils import CaptureQueriesContext
 
 from accounts.paging import Cursor, capped_count, keyset_page
-from nudges import rendering, selectors
+from nudges import rendering, selectors, services
 from nudges.models import Kind, MessageTemplate, Nudge
 from patients.models import Channel
-from tests.factories import PatientFactory
+from patients.services import care_team_set_lead
+from tests.factories import PatientFactory, UserFactory
 from tests.nudges.test_pages import NOON_NY, add_nudges, make
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +157,29 @@ def test_the_outbox_pages_are_the_same_with_and_without_a_filter_that_changes_no
         assert page_of(client.get(after).context["page"]) == page_of(
             client.get(f"{after}&date_from=2000-01-01").context["page"]
         )
+
+
+def test_the_inbox_summary_is_the_orms_by_the_orms_sql_for_each_reader(practitioner, staff):
+    patients = PatientFactory.create_batch(4)
+    for patient in patients[:3]:
+        care_team_set_lead(patient=patient, user=practitioner, actor=staff)
+    for hour, patient in enumerate(patients):
+        with time_machine.travel(NOON_NY + timedelta(hours=hour), tick=False):
+            services.sms_inbound(from_number=patient.phone, body=f"note {hour}", provider_id=f"SM-{hour}")
+    with time_machine.travel(NOON_NY + timedelta(hours=9), tick=False):
+        services.conversation_mark_read(patient=patients[0], user=practitioner)
+    other = UserFactory(role="practitioner")
+    for user, everyone in itertools.product((practitioner, staff, other), (False, True)):
+        with CaptureQueriesContext(connection) as compiled:
+            got = selectors._inbox_summaries()[everyone].rows(user.pk)
+        with CaptureQueriesContext(connection) as orm:
+            expected = list(
+                selectors._inbox_summary(user=user, everyone=everyone, limit=selectors.INBOX_PAGE)
+            )
+        assert got == expected, (user, everyone)
+        assert [query["sql"] for query in compiled] == [query["sql"] for query in orm]
+        assert [row.patient.pk for row in selectors.inbox(user=user, everyone=everyone)] == [
+            row["patient_id"] for row in expected
+        ]
+    assert [row["unread"] for row in selectors._inbox_summaries()[False].rows(practitioner.pk)] == [1, 1, 0]
+    assert selectors._inbox_summaries()[False].rows(other.pk) == []
