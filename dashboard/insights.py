@@ -5,7 +5,7 @@ beside a table of its numbers, and every table as CSV. A fixed number of queries
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.audit import record_export, record_list
 from accounts.once import looks_kept
 from accounts.permissions import EVERYONE, role_required
-from accounts.queries import counts_at_once
+from accounts.queries import CountsCompiled, built_per_thread
 from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from compliance import selectors as compliance_selectors
@@ -50,6 +50,20 @@ class Insights:
         return (self.end - self.start).days + 1
 
 
+# Days no range reaches: where a range's first and last moments go in the counts compiled once per thread.
+_SINCE, _UNTIL = datetime(1901, 1, 1, tzinfo=UTC), datetime(1901, 1, 2, tzinfo=UTC)
+
+
+@built_per_thread
+def _counts() -> CountsCompiled:
+    """The advocacy figures' counts and the open alerts, in one query (``accounts.queries.counts_at_once``)."""
+    counted = {
+        **advocacy_counts(since=_SINCE, until=_UNTIL),
+        "open_alerts": compliance_selectors.open_alerts(),
+    }
+    return CountsCompiled(counted, _SINCE, _UNTIL)
+
+
 def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
     """The figures for the days ``start`` to ``end`` (the clinic's days, both included): from the summary
     the beat task keeps when it holds this range, else summed from its daily roll-ups, else counted now
@@ -57,9 +71,7 @@ def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
     figures, referred = insights_figures(start=start, end=end)
     since = timezone.make_aware(datetime.combine(start, time.min))
     until = min(timezone.now(), timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
-    counted = counts_at_once(
-        {**advocacy_counts(since=since, until=until), "open_alerts": compliance_selectors.open_alerts()}
-    )
+    counted = _counts().counts(since, until)
     return Insights(
         start=start,
         end=end,

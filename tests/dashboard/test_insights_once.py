@@ -11,9 +11,13 @@ from django.db import connection
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 
+from accounts.queries import counts_at_once
 from compliance.context_processors import NAV_CAP, OpenAlerts
 from compliance.models import Alert, ClinicSettings
+from compliance.selectors import open_alerts
 from dashboard import figures, insights
+from journeys.models import Inquiry
+from journeys.selectors.advocates import advocacy_counts
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +152,26 @@ def test_the_page_shows_a_refreshed_summary_and_a_new_alert(client_for, staff, t
     html, _ = page_queries(client)
     assert '<p class="fs-3 fw-semibold mb-1">2</p>' in html
     assert "figures as of 07:10" in html  # New York's 12:10 UTC: the header is drawn per request
+
+
+def test_the_counts_compiled_once_are_counts_at_once_for_any_range():
+    advocate = PatientFactory()
+    for days_ago in (1, 5, 20, 40):
+        Inquiry.objects.create(
+            first_name="Ann", last_name="Lee", patient=PatientFactory(), referred_by=advocate,
+            received_at=NOW - timedelta(days=days_ago),
+        )  # fmt: skip
+    alerts(2, resolved=1)
+    for since, until in [
+        (NOW - timedelta(days=28), NOW),
+        (NOW - timedelta(days=7), NOW - timedelta(days=2)),
+        (NOW - timedelta(days=91), NOW + timedelta(days=1)),
+    ]:
+        querysets = {**advocacy_counts(since=since, until=until), "open_alerts": open_alerts()}
+        with CaptureQueriesContext(connection) as orm:
+            expected = counts_at_once(querysets)
+        with CaptureQueriesContext(connection) as compiled:
+            got = insights._counts().counts(since, until)
+        assert got == expected and got["open_alerts"] == 2
+        assert [query["sql"] for query in compiled] == [query["sql"] for query in orm]
+    assert insights._counts().counts(NOW - timedelta(days=28), NOW)["referred_inquiries"] == 3
