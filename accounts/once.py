@@ -29,14 +29,28 @@ class _Look:
         return isinstance(other, _Look) and self.value == other.value
 
 
-@lru_cache(maxsize=LOOKS_KEPT)
-def _kept(look: _Look) -> str:
+def _render(look: _Look) -> str:
     render, look.render = look.render, None  # the key the cache keeps holds no form
     if render is None:  # not reached: a look is rendered the one time it is new
         raise RuntimeError("a kept look cannot be rendered again")
     return render()
 
 
+_kept = lru_cache(maxsize=LOOKS_KEPT)(_render)
+
+
 def rendered_once(look: tuple, render: Callable[[], str]) -> str:
     """``render()``, called once per ``look`` and kept (at most ``LOOKS_KEPT`` looks, the least used dropped)."""
     return _kept(_Look(look, render))
+
+
+def looks_kept(maxsize: int) -> Callable[[tuple, Callable[[], str]], str]:
+    """A ``rendered_once`` with a cache of its own of at most ``maxsize`` looks: for large markup whose looks
+    come and go (Insights' figures, drawn anew after each refresh), which would crowd out the shared looks
+    and hold far more memory in them."""
+    kept = lru_cache(maxsize=maxsize)(_render)
+
+    def once(look: tuple, render: Callable[[], str]) -> str:
+        return kept(_Look(look, render))
+
+    return once

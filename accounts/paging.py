@@ -9,7 +9,8 @@ date reaches a URL or the audit trail's query string, and a link still works aft
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -20,6 +21,8 @@ from django.db.models import F, QuerySet
 # Django's tuple comparisons (the machinery of composite primary keys): ``(a, b, id) > (SELECT a, b, id ...)``,
 # which PostgreSQL and SQLite both read as a range of the index over (a, b, id).
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+
+from .queries import Compiled
 
 COUNT_CAP = 10_000
 LAST = "last"
@@ -121,6 +124,11 @@ def _key_fields(rows: QuerySet, order: Sequence[str] | None) -> tuple[list[str],
     return fields, descending.pop()
 
 
+# An id no row has (past any sequence a clinic reaches): where a compiled read's cursor goes.
+_CURSOR_MARKER = 2**62 + 1_234_567
+_compiled_reads = threading.local()
+
+
 def keyset_page(
     rows: QuerySet,
     cursor: Cursor,
@@ -128,10 +136,15 @@ def keyset_page(
     per_page: int,
     order: Sequence[str] | None = None,
     count: tuple[int, bool] = (0, False),
+    compiled: Hashable | None = None,
 ) -> KeysetPage:
     """The page of ``rows`` that ``cursor`` names, in ``order`` (default: the queryset's own order, which
     must be field names running one way and ending with the id). One query, whichever page; one more only
-    when the cursor's row has gone (the nearest end of the list is shown instead)."""
+    when the cursor's row has gone (the nearest end of the list is shown instead).
+
+    ``compiled``: a fixed name for ``rows`` when their SQL is always the same (a list's tab without filters,
+    never a value of a request): each of its four reads (first, after, before, last) is compiled once per
+    thread under that name (``accounts.queries.Compiled``, the cursor's id put in), the same SQL."""
     fields, descending = _key_fields(rows, order)
     forward = [f"-{name}" if descending else name for name in fields]
     backward = [name if descending else f"-{name}" for name in fields]
@@ -142,20 +155,40 @@ def keyset_page(
         lookup = TupleGreaterThan if later != descending else TupleLessThan
         return rows.filter(lookup(key, at.query))
 
+    def read(kind: str, build: Callable[[int], QuerySet], row_id: int | None = None) -> list:
+        if compiled is None:
+            return list(build(row_id or 0))
+        reads = _compiled_reads.__dict__.setdefault("reads", {})
+        name = (compiled, kind, tuple(fields), descending, per_page)
+        if name not in reads:
+            marked = build(_CURSOR_MARKER)
+            reads[name] = Compiled(marked, _CURSOR_MARKER) if row_id is not None else Compiled(marked)
+        return reads[name].rows(row_id) if row_id is not None else reads[name].rows()
+
     if cursor.after:
-        got = list(beyond(cursor.after, later=True).order_by(*forward)[: per_page + 1])
+        got = read(
+            "after",
+            lambda row_id: beyond(row_id, later=True).order_by(*forward)[: per_page + 1],
+            cursor.after,
+        )
         if not got:
-            return keyset_page(rows, Cursor(last=True), per_page=per_page, order=order, count=count)
+            return keyset_page(
+                rows, Cursor(last=True), per_page=per_page, order=order, count=count, compiled=compiled
+            )
         return KeysetPage(got[:per_page], len(got) > per_page, True, *count)
     if cursor.before:
-        got = list(beyond(cursor.before, later=False).order_by(*backward)[: per_page + 1])
+        got = read(
+            "before",
+            lambda row_id: beyond(row_id, later=False).order_by(*backward)[: per_page + 1],
+            cursor.before,
+        )
         if not got:
-            return keyset_page(rows, Cursor(), per_page=per_page, order=order, count=count)
+            return keyset_page(rows, Cursor(), per_page=per_page, order=order, count=count, compiled=compiled)
         return KeysetPage(got[:per_page][::-1], True, len(got) > per_page, *count)
     if cursor.last:
-        got = list(rows.order_by(*backward)[: per_page + 1])
+        got = read("last", lambda _: rows.order_by(*backward)[: per_page + 1])
         return KeysetPage(got[:per_page][::-1], False, len(got) > per_page, *count)
-    got = list(rows.order_by(*forward)[: per_page + 1])
+    got = read("first", lambda _: rows.order_by(*forward)[: per_page + 1])
     return KeysetPage(got[:per_page], len(got) > per_page, False, *count)
 
 

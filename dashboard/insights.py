@@ -5,24 +5,29 @@ beside a table of its numbers, and every table as CSV. A fixed number of queries
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.audit import record_export, record_list
+from accounts.once import looks_kept
 from accounts.permissions import EVERYONE, role_required
+from accounts.queries import CountsCompiled, built_per_thread
 from accounts.refusals import validation_message
 from accounts.reports import csv_lines
 from compliance import selectors as compliance_selectors
+from compliance.context_processors import OpenAlerts
 from compliance.models import ClinicSettings
-from journeys.selectors.advocates import AdvocacyFigures, advocacy_figures
+from journeys.selectors.advocates import AdvocacyFigures, advocacy_counts, advocacy_figures
 from journeys.selectors.funnel import FunnelStep
 
 from . import charts
-from .figures import range_figures, referrals_stored
+from .figures import insights_figures
 from .forms import InsightsRangeForm, preset_ranges
 
 
@@ -45,13 +50,28 @@ class Insights:
         return (self.end - self.start).days + 1
 
 
+# Days no range reaches: where a range's first and last moments go in the counts compiled once per thread.
+_SINCE, _UNTIL = datetime(1901, 1, 1, tzinfo=UTC), datetime(1901, 1, 2, tzinfo=UTC)
+
+
+@built_per_thread
+def _counts() -> CountsCompiled:
+    """The advocacy figures' counts and the open alerts, in one query (``accounts.queries.counts_at_once``)."""
+    counted = {
+        **advocacy_counts(since=_SINCE, until=_UNTIL),
+        "open_alerts": compliance_selectors.open_alerts(),
+    }
+    return CountsCompiled(counted, _SINCE, _UNTIL)
+
+
 def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
     """The figures for the days ``start`` to ``end`` (the clinic's days, both included): from the summary
     the beat task keeps when it holds this range, else summed from its daily roll-ups, else counted now
-    (``dashboard.figures``)."""
-    figures = range_figures(start=start, end=end)
+    (``dashboard.figures``). The open alerts are counted with the advocacy figures, in one query."""
+    figures, referred = insights_figures(start=start, end=end)
     since = timezone.make_aware(datetime.combine(start, time.min))
     until = min(timezone.now(), timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
+    counted = _counts().counts(since, until)
     return Insights(
         start=start,
         end=end,
@@ -61,9 +81,9 @@ def insights_for(*, start: date, end: date, clinic: ClinicSettings) -> Insights:
         responses=figures.responses,
         barriers=figures.barriers,
         funnel=figures.funnel,
-        open_alerts=compliance_selectors.open_alert_count(),
+        open_alerts=counted["open_alerts"],
         as_of=figures.as_of,
-        advocacy=advocacy_figures(since=since, until=until, referred=referrals_stored(start=start, end=end)),
+        advocacy=advocacy_figures(since=since, until=until, referred=referred, counted=counted),
     )
 
 
@@ -156,6 +176,43 @@ def _charts(data: Insights) -> dict:
     }
 
 
+# The figures' markup is ~40 kB a look, and a look lasts until the next refresh (or is a custom range): a few
+# dozen kept, apart from the shared looks.
+FIGURES_LOOKS_KEPT = 32
+_figures_once = looks_kept(FIGURES_LOOKS_KEPT)
+
+
+def figures_html(data: Insights, *, trend_words: str, range_query: str) -> SafeString:
+    """The page below the range form (``dashboard/_insights_figures.html``: the cards, charts and tables),
+    drawn once per look. The look is every value drawn — the figures' ``repr`` (dataclasses of counts,
+    rates and dates of the whole clinic, naming no patient), the words and links made of them, the language
+    and time zone — so a refresh that changes any figure draws it again."""
+    look = (
+        "insights figures",
+        repr(data),
+        trend_words,
+        range_query,
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+    )
+
+    def draw() -> str:
+        context = {
+            "insights": data,
+            "charts": _charts(data),
+            "threshold": data.threshold,
+            "responses": data.responses,
+            "adherence": data.adherence,
+            "trend_words": trend_words,
+            "barriers": data.barriers,
+            "open_alerts": data.open_alerts,
+            "range_query": range_query,
+        }
+        return render_to_string("dashboard/_insights_figures.html", context).strip("\n")
+
+    return mark_safe(_figures_once(look, draw))  # noqa: S308 — the template's own escaped output, kept
+
+
 def _range_form(request, clinic: ClinicSettings) -> InsightsRangeForm:
     asked = request.GET if ("start" in request.GET or "end" in request.GET) else None
     return InsightsRangeForm(asked, today=timezone.localdate(), default_days=clinic.window_days)
@@ -174,20 +231,21 @@ def insights(request):
     # Clinic-wide figures name no patient; the read of everyone's adherence is still on the trail.
     record_list(patient_ids=[], query=request.GET.urlencode(), what="insights")
     range_query = f"start={start.isoformat()}&end={end.isoformat()}"
+    trend_words = compliance_selectors.describe_trend(data.adherence.trend, window_days=data.days)
     return render(
         request,
         "dashboard/insights.html",
         {
             "form": form,
             "insights": data,
-            "charts": _charts(data),
-            "threshold": data.threshold,
+            "figures_html": figures_html(data, trend_words=trend_words, range_query=range_query),
+            # What the figures are drawn from, named as before for whoever reads the page's context.
             "responses": data.responses,
             "adherence": data.adherence,
-            "trend_words": compliance_selectors.describe_trend(data.adherence.trend, window_days=data.days),
             "barriers": data.barriers,
             "open_alerts": data.open_alerts,
-            "range_query": range_query,
+            # The navigation's badge from the count just taken, not a query of its own.
+            "nav_open_alerts": OpenAlerts.counted(data.open_alerts),
             "presets": preset_ranges(timezone.localdate()),
         },
     )

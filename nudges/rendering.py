@@ -19,6 +19,7 @@ from django.template.base import Lexer, TokenType
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 
+from accounts.queries import Compiled, built_per_thread
 from patients.models import Channel
 
 from .models import Kind, MessageTemplate
@@ -69,9 +70,14 @@ def wording_mentions(kind: str, channel: str, name: str, templates: dict | None 
     return name in subject or name in body
 
 
+@built_per_thread
+def _active() -> Compiled[MessageTemplate]:
+    return Compiled(MessageTemplate.objects.filter(active=True))
+
+
 def active_templates() -> dict[tuple[str, str], MessageTemplate]:
-    """Every active template in one query, for a dispatch batch."""
-    return {(t.kind, t.channel): t for t in MessageTemplate.objects.filter(active=True)}
+    """Every active template in one query (its SQL compiled once per thread), for a dispatch batch or a page."""
+    return {(t.kind, t.channel): t for t in _active().rows()}
 
 
 def plain(context: dict) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
+from accounts.queries import Compiled, built_per_thread
 from patients.models import CareTeamMember, Channel, Patient
 from patients.selectors import patient_may_message, patients_with_lead
 
@@ -96,6 +98,29 @@ def outbox(
     if patient_id:
         qs = qs.filter(patient_id=patient_id)
     return qs.order_by(*order)
+
+
+@built_per_thread
+def _tab_counts() -> dict[str, tuple[str, tuple]]:
+    counted = {}
+    for view, _ in View.choices:
+        rows = outbox(view=view).order_by().values("pk")[: TAB_COUNT_CAP + 1]
+        sql, params = rows.query.sql_with_params()
+        counted[view] = (f'SELECT COUNT(*) FROM ({sql}) AS "counted"', params)  # noqa: S608 — the ORM's SQL
+    return counted
+
+
+TAB_COUNT_CAP = 1_000  # "more than 1,000 messages" says all a tab needs to; Next and Last reach every row
+
+
+def tab_count(view: str) -> tuple[int, bool]:
+    """``accounts.paging.capped_count(outbox(view=view), TAB_COUNT_CAP)`` of a tab without filters (how every
+    tab opens): its SQL written once per thread."""
+    sql, params = _tab_counts()[view]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        seen = cursor.fetchone()[0]
+    return (TAB_COUNT_CAP, True) if seen > TAB_COUNT_CAP else (seen, False)
 
 
 LINE_CHARS = 140
@@ -236,6 +261,20 @@ def review_list() -> QuerySet[Nudge]:
     return Nudge.objects.needs_review().select_related("patient").only(*_ROW_FIELDS).order_by("send_at", "id")
 
 
+REVIEW_LIMIT = 50  # the review queue's page: the oldest first, a screenful to work through
+
+
+@built_per_thread
+def _review_oldest() -> Compiled[Nudge]:
+    return Compiled(review_list()[: REVIEW_LIMIT + 1])
+
+
+def review_oldest() -> list[Nudge]:
+    """The first ``REVIEW_LIMIT`` of ``review_list()`` and one more (there are more): one query, its SQL
+    compiled once per thread."""
+    return _review_oldest().rows()
+
+
 REVIEW_COUNT_CAP = 1_000
 
 
@@ -255,15 +294,30 @@ class ReviewCounts:
         return self.total > self.cap
 
 
+def _review_counts_sql(cap: int) -> tuple[str, tuple]:
+    waiting = Nudge.objects.needs_review().order_by("send_at", "id").values("status")[: cap + 1]
+    sql, params = waiting.query.sql_with_params()
+    counts = 'SELECT COUNT(*) FILTER (WHERE "status" = %s), COUNT(*) FILTER (WHERE "status" = %s)'
+    # The ORM's own SQL of the waiting rows; the statuses stay parameters.
+    return f'{counts} FROM ({sql}) AS "waiting"', (
+        Nudge.Status.FAILED.value,
+        Nudge.Status.UNKNOWN.value,
+        *params,
+    )
+
+
+_review_counts_usual = built_per_thread(lambda: _review_counts_sql(REVIEW_COUNT_CAP))
+
+
 def review_counts(cap: int = REVIEW_COUNT_CAP) -> ReviewCounts:
     """How many failed and unknown nudges wait for a person, counting at most ``cap + 1`` of them: one query
-    over the oldest of them in the review index, whatever the size of the outbox."""
-    waiting = Nudge.objects.needs_review().order_by("send_at", "id").values("status")[: cap + 1]
-    counts = waiting.aggregate(
-        failed=Count("status", filter=Q(status=Nudge.Status.FAILED)),
-        unknown=Count("status", filter=Q(status=Nudge.Status.UNKNOWN)),
-    )
-    return ReviewCounts(failed=counts["failed"], unknown=counts["unknown"], cap=cap)
+    over the oldest of them in the review index, whatever the size of the outbox (its SQL written once per
+    thread for the usual cap)."""
+    sql, params = _review_counts_usual() if cap == REVIEW_COUNT_CAP else _review_counts_sql(cap)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        failed, unknown = cursor.fetchone()
+    return ReviewCounts(failed=failed, unknown=unknown, cap=cap)
 
 
 def nudge_for_review(*, pk: int) -> Nudge:
@@ -488,7 +542,7 @@ def conversation(
     return entries[-limit:]
 
 
-def _unread_for(user: User) -> Q:
+def _unread_for(user: User | int) -> Q:
     """Kept replies that arrived after ``user`` last read the conversation (or that they never read)."""
     read = ConversationRead.objects.filter(
         user=user, patient_id=OuterRef("patient_id"), read_at__gte=OuterRef("received_at")
@@ -504,7 +558,7 @@ def reads_patient_words(user: User, patient: Patient) -> bool:
     return CareTeamMember.objects.current().filter(user=user, patient=patient).exists()
 
 
-def _my_patients(user: User) -> QuerySet:
+def _my_patients(user: User | int) -> QuerySet:
     return CareTeamMember.objects.current().filter(user=user).values("patient_id")
 
 
@@ -521,6 +575,37 @@ def unread_conversation_count(user: User, *, cap: int = NAV_CAP) -> int:
     return patients[: cap + 1].count()
 
 
+def _inbox_summary(*, user: User | int, everyone: bool, limit: int) -> QuerySet:
+    """Each conversation's patient, last message and unread count, unread first: ``limit`` of them."""
+    kept = InboundMessage.objects.filter(action=InboundMessage.Action.KEPT, patient__isnull=False)
+    if not everyone:
+        kept = kept.filter(patient_id__in=_my_patients(user))
+    return (
+        kept.order_by()
+        .values("patient_id")
+        .annotate(
+            last_at=Max("received_at"),
+            unread=Count("pk", filter=_unread_for(user)),
+        )
+        .order_by(F("unread").desc(nulls_last=True), "-last_at", "-patient_id")[:limit]
+    )
+
+
+# A user id no one has (past any sequence a clinic reaches): where the reader's id goes in the compiled SQL.
+_READER_MARKER = 2**62 + 7_654_321
+
+
+@built_per_thread
+def _inbox_summaries() -> dict[bool, Compiled]:
+    """The inbox's first page of summaries, one's own patients' and everyone's, compiled with a marker reader."""
+    return {
+        everyone: Compiled(
+            _inbox_summary(user=_READER_MARKER, everyone=everyone, limit=INBOX_PAGE), _READER_MARKER
+        )
+        for everyone in (False, True)
+    }
+
+
 @dataclass(frozen=True)
 class InboxRow:
     patient: Patient
@@ -533,19 +618,12 @@ class InboxRow:
 def inbox(*, user: User, everyone: bool = False, limit: int = INBOX_PAGE) -> list[InboxRow]:
     """Conversations with something the patient wrote, unread ones first, then the most recent: ``user``'s own
     patients (care team), or every patient with ``everyone`` (then the words only of those ``user`` reads).
-    At most ``limit`` rows, in three queries (four for staff asking for everyone's)."""
-    kept = InboundMessage.objects.filter(action=InboundMessage.Action.KEPT, patient__isnull=False)
-    if not everyone:
-        kept = kept.filter(patient_id__in=_my_patients(user))
-    summary = list(
-        kept.order_by()
-        .values("patient_id")
-        .annotate(
-            last_at=Max("received_at"),
-            unread=Count("pk", filter=_unread_for(user)),
-        )
-        .order_by(F("unread").desc(nulls_last=True), "-last_at", "-patient_id")[:limit]
-    )
+    At most ``limit`` rows, in three queries (four for staff asking for everyone's); the first, the
+    conversations' summary, compiled once per thread for the usual page."""
+    if limit == INBOX_PAGE:
+        summary = _inbox_summaries()[everyone].rows(user.pk)
+    else:
+        summary = list(_inbox_summary(user=user, everyone=everyone, limit=limit))
     if not summary:
         return []
     ids = [row["patient_id"] for row in summary]

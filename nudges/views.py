@@ -26,8 +26,8 @@ from .forms import ConversationReplyForm, OneOffMessageForm, OutboxFilterForm
 from .models import Nudge
 
 PAGE_SIZE = 50
-COUNT_CAP = 1_000  # "more than 1,000 messages" says all a tab needs to; Next and Last reach every row
-REVIEW_LIMIT = 50  # the oldest first, a screenful to work through: each is a decision, not a row to scan
+COUNT_CAP = selectors.TAB_COUNT_CAP
+REVIEW_LIMIT = selectors.REVIEW_LIMIT  # the oldest first, a screenful to work through: each is a decision
 
 
 def _outbox_view(request, to_review: selectors.ReviewCounts) -> str:
@@ -50,8 +50,14 @@ def outbox(request):
     view = _outbox_view(request, to_review)
     filters = OutboxFilterForm(request.GET or None, view=view)
     nudges = selectors.outbox(**filters.filters())
+    narrowed = filters.is_narrowed()
+    count = capped_count(nudges, COUNT_CAP) if narrowed else selectors.tab_count(view)
     page = keyset_page(
-        nudges, Cursor.from_query(request.GET), per_page=PAGE_SIZE, count=capped_count(nudges, COUNT_CAP)
+        nudges,
+        Cursor.from_query(request.GET),
+        per_page=PAGE_SIZE,
+        count=count,
+        compiled=None if narrowed else ("outbox", view),  # a tab as it opens: the same SQL every time
     )
     selectors.outbox_messages(page.object_list)
     record_list(
@@ -77,7 +83,7 @@ def outbox(request):
             "views": selectors.View.choices,
             "querystring": query.urlencode(),
             "tab_querystring": tab_query.urlencode(),
-            "narrowed": filters.is_narrowed(),
+            "narrowed": narrowed,
             "to_review": to_review,
             "rows": rows.outbox_rows(page.object_list, clinic_time_zone=settings.TIME_ZONE),
         },
@@ -122,7 +128,7 @@ def outbox_csv(request):
 
 @role_required(*EVERYONE)
 def review(request):
-    nudges = list(selectors.review_list()[: REVIEW_LIMIT + 1])
+    nudges = selectors.review_oldest()
     record_list(
         patient_ids=[nudge.patient_id for nudge in nudges[:REVIEW_LIMIT]],
         query=request.GET.urlencode(),

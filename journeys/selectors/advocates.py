@@ -4,6 +4,7 @@ testimonials, how many people they referred, and how many of those reached the c
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
@@ -96,23 +97,39 @@ def referrals_by_day(*, since: datetime, until: datetime, zone: tzinfo) -> dict[
     }
 
 
+def advocacy_counts(*, since: datetime, until: datetime) -> dict[str, QuerySet]:
+    """What ``advocacy_figures`` counts, by name, for a page that counts them with its own in one query
+    (``accounts.queries.counts_at_once``)."""
+    return {
+        "advocates": Journey.objects.filter(stage=Stage.ADVOCATE),
+        "testimonials_shown": Testimonial.objects.filter(withdrawn_at__isnull=True),
+        "referred_inquiries": Inquiry.objects.filter(
+            referred_by__isnull=False, received_at__gte=since, received_at__lt=until
+        ),
+    }
+
+
 def advocacy_figures(
-    *, since: datetime, until: datetime, referred: tuple[int, int] | None = None
+    *,
+    since: datetime,
+    until: datetime,
+    referred: tuple[int, int] | None = None,
+    counted: Mapping[str, int] | None = None,
 ) -> AdvocacyFigures:
     """Insights' advocacy figures: two queries, one when ``referred`` (the referred patients added in the
-    period and how many of them committed) is already known."""
+    period and how many of them committed) is already known, none more when ``counted`` holds
+    ``advocacy_counts``' counts already taken."""
     if referred is None:
         counts = _referred(since=since, until=until).aggregate(
             patients=Count("pk"), committed=Count("pk", filter=Q(_reached_commitment()))
         )
         referred = (counts["patients"], counts["committed"])
-    counts = counts_at_once(
-        {
-            "advocates": Journey.objects.filter(stage=Stage.ADVOCATE),
-            "testimonials_shown": Testimonial.objects.filter(withdrawn_at__isnull=True),
-            "referred_inquiries": Inquiry.objects.filter(
-                referred_by__isnull=False, received_at__gte=since, received_at__lt=until
-            ),
-        }
+    if counted is None:
+        counted = counts_at_once(advocacy_counts(since=since, until=until))
+    return AdvocacyFigures(
+        advocates=counted["advocates"],
+        testimonials_shown=counted["testimonials_shown"],
+        referred_inquiries=counted["referred_inquiries"],
+        referred_patients=referred[0],
+        referred_committed=referred[1],
     )
-    return AdvocacyFigures(**counts, referred_patients=referred[0], referred_committed=referred[1])

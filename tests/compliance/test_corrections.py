@@ -2,8 +2,10 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -314,6 +316,19 @@ def test_clinic_settings_are_one_row_made_by_migration_and_read_without_writing(
         defaults = ClinicSettings.load()
     assert (defaults.pk, defaults.adherence_threshold, defaults.amend_hours) == (1, 70, 24)
     assert not ClinicSettings.objects.exists()
+
+
+def test_clinic_settings_are_read_by_the_orms_sql_and_seen_as_saved():
+    with CaptureQueriesContext(connection) as orm:
+        expected = ClinicSettings.objects.filter(pk=1).first()
+    with CaptureQueriesContext(connection) as compiled:
+        row = ClinicSettings.load()
+    assert [query["sql"] for query in compiled] == [query["sql"] for query in orm]
+    assert [getattr(row, f.attname) for f in row._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in row._meta.concrete_fields
+    ]
+    ClinicSettings.objects.filter(pk=1).update(adherence_threshold=61)
+    assert ClinicSettings.load().adherence_threshold == 61
 
 
 def test_a_missing_clinic_settings_row_is_made_again_from_the_admin(client_for, admin_user):
