@@ -94,6 +94,9 @@ class Compiled[M: Model]:
                 params[n] = adapted
         compiler = object.__new__(_replaying(type(self.compiler)))
         compiler.__dict__.update(self.compiler.__dict__)
+        # This moment's connection, not the one it was compiled on: Django keeps a connection per thread and
+        # per async context, so code run under async_to_sync (or a test's other context) has its own.
+        compiler.connection = connections[self.queryset.db]
         compiler.replayed = (self.sql, tuple(params))
         query = self.queryset.query.chain(klass=_Replayed)
         query.replay = compiler

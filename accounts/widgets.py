@@ -25,9 +25,10 @@ class PlainSelect(forms.Select):
         built = self.build_attrs(self.attrs, attrs)
         if self.allow_multiple_selected:
             built["multiple"] = True
-        options = self._kept_options(self.format_value(value))
+        chosen = self.format_value(value)
+        options = self._kept_options(chosen)
         if options is None:
-            options = self._options(set(self.format_value(value)))
+            options = self._options(set(chosen))
         return mark_safe(f'<select name="{escape(name)}"{flatatt(built)}>{options}</select>')  # noqa: S308 — every text above is escaped
 
     def _options(self, chosen: set[str]) -> str:

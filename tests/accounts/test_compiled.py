@@ -5,7 +5,7 @@ the ORM's record field for field, its lead, consent and referrer included."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -109,3 +109,15 @@ def test_a_day_is_put_in_its_places():
     for day in (timezone.localdate() - timedelta(days=1), timezone.localdate(), marker):
         assert compiled.rows(day) == list(Patient.objects.filter(created_at__date__lte=day).order_by("pk"))
     assert compiled.rows(timezone.localdate() - timedelta(days=1)) == [old]
+
+
+def test_rows_are_read_on_the_connection_of_the_moment_not_the_one_compiled_on():
+    marker = 918_273_645
+    compiled = Compiled(Patient.objects.filter(pk=marker), marker)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # as another async context's connection would be
+    try:
+        compiled.compiler.connection = other
+        patient = PatientFactory()  # in this test's transaction, which only this context's connection sees
+        assert compiled.rows(patient.pk) == [patient]
+    finally:
+        other.close()
