@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.queries import Compiled, built_per_thread
+
 
 class ClinicSettings(models.Model):
     """The clinic's thresholds for noticing faltering early; one row, edited in admin."""
@@ -80,7 +82,15 @@ class ClinicSettings(models.Model):
     def load(cls) -> "ClinicSettings":
         """The clinic's settings, in one query, never written on a read: the row migration 0002 made, or,
         should it be missing (after a flush), the defaults, unsaved, until an admin saves them."""
-        return cls.objects.filter(pk=1).first() or cls(pk=1)
+        found = _settings_compiled().rows()
+        return found[0] if found else cls(pk=1)
+
+
+@built_per_thread
+def _settings_compiled() -> Compiled[ClinicSettings]:
+    """``load()``'s read (``.filter(pk=1).first()``'s SQL) compiled once per thread: most pages read the
+    settings, and compiling the read cost more than running it."""
+    return Compiled(ClinicSettings.objects.filter(pk=1).order_by("pk")[:1])
 
 
 class Barrier(models.TextChoices):

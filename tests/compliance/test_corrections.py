@@ -316,6 +316,21 @@ def test_clinic_settings_are_one_row_made_by_migration_and_read_without_writing(
     assert not ClinicSettings.objects.exists()
 
 
+def test_clinic_settings_are_read_by_the_orms_sql_compiled_once_and_every_change_is_seen():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ClinicSettings.load()  # compiled
+    ClinicSettings.objects.filter(pk=1).update(adherence_threshold=61)
+    with CaptureQueriesContext(connection) as ours:
+        assert ClinicSettings.load().adherence_threshold == 61
+    with CaptureQueriesContext(connection) as orms:
+        ClinicSettings.objects.filter(pk=1).first()
+    assert ours.captured_queries[0]["sql"] == orms.captured_queries[0]["sql"]
+    ClinicSettings.objects.filter(pk=1).update(adherence_threshold=62)
+    assert ClinicSettings.load().adherence_threshold == 62
+
+
 def test_a_missing_clinic_settings_row_is_made_again_from_the_admin(client_for, admin_user):
     ClinicSettings.objects.all().delete()
     client = client_for(admin_user)
