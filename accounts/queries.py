@@ -4,12 +4,12 @@ querysets built once per thread for the pages that run them on every request."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from functools import lru_cache, wraps
 
 from django.db import connection, connections
-from django.db.models import BooleanField, Func, Model, QuerySet
+from django.db.models import BooleanField, F, Func, Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.query import Query
 
@@ -55,12 +55,13 @@ class Compiled[M: Model]:
     """A queryset's SQL compiled once, run again with other values in its marked parameters: for a read on
     every request whose subqueries cost the ORM more to compile than PostgreSQL to run (the patient record's
     eight). ``Compiled(queryset, marker, …)``: each marker is a value the queryset was filtered on (an id that
-    nothing else in it spells, an aware datetime); ``rows(value, …)`` runs the same SQL with each value in its
-    marker's places and makes its rows into models (or values) by the ORM's own iterable, as iterating the
-    queryset would (a ``values_list()`` queryset's rows are its tuples). Keep one per thread (``built_per_thread``): the compiler holds the thread's connection.
-    Only values whose SQL does not change with them: an id, a moment; never ``None`` or a list."""
+    nothing else in it spells, an aware datetime, a date, the ids given to ``AnyOf``); ``rows(value, …)`` runs
+    the same SQL with each value in its marker's places and makes its rows into models (or values) by the
+    ORM's own iterable, as iterating the queryset would. Keep one per thread (``built_per_thread``): the
+    compiler holds the thread's connection. Only values whose SQL does not change with them: an id, a moment,
+    a day, ``AnyOf``'s ids (one array parameter); never ``None`` or the list of an ``__in``."""
 
-    def __init__(self, queryset: QuerySet[M], *markers: int | datetime) -> None:
+    def __init__(self, queryset: QuerySet[M], *markers: int | date | list[int]) -> None:
         self.queryset = queryset
         self.compiler = queryset.query.get_compiler(using=queryset.db)
         self.sql, params = self.compiler.as_sql()
@@ -75,13 +76,17 @@ class Compiled[M: Model]:
                 raise ValueError(f"{marker!r} is not a parameter of the query")
             self.places.append(places)
 
-    def _adapted(self, value: int | datetime):
+    def _adapted(self, value: int | date | list[int]):
         """``value`` as the ORM passes it to the database (a datetime is adapted by the backend)."""
         if isinstance(value, datetime):
             return connections[self.queryset.db].ops.adapt_datetimefield_value(value)
+        if isinstance(value, date):
+            return connections[self.queryset.db].ops.adapt_datefield_value(value)
+        if isinstance(value, list):
+            return [int(one) for one in value]
         return int(value)
 
-    def rows(self, *values: int | datetime) -> list[M]:
+    def rows(self, *values: int | date | list[int]) -> list[M]:
         params = list(self.params)
         for places, value in zip(self.places, values, strict=True):
             adapted = self._adapted(value)
@@ -89,13 +94,38 @@ class Compiled[M: Model]:
                 params[n] = adapted
         compiler = object.__new__(_replaying(type(self.compiler)))
         compiler.__dict__.update(self.compiler.__dict__)
+        # This moment's connection, not the one it was compiled on: Django keeps a connection per thread and
+        # per async context, so code run under async_to_sync (or a test's other context) has its own.
+        compiler.connection = connections[self.queryset.db]
         compiler.replayed = (self.sql, tuple(params))
         query = self.queryset.query.chain(klass=_Replayed)
         query.replay = compiler
         replayed = self.queryset._chain()
-        replayed.query = query  # (which sets a values query's rows to dicts: its own iterable is put back)
-        replayed._iterable_class = self.queryset._iterable_class
+        iterable = replayed._iterable_class
+        replayed.query = query  # which makes any values query's rows dicts: ``values_list()``'s stay tuples
+        replayed._iterable_class = iterable
         return list(replayed)
+
+
+class AnyOf(Func):
+    """``column = ANY(%s)``, the ids one array parameter: the same SQL for any number of them, so a query
+    filtered on a page's ids can be compiled once (``Compiled``), where ``__in`` writes a placeholder an id.
+    PostgreSQL plans it as it plans ``IN (…)``, which it reads as this. Elsewhere it is ``IN (…)``. Unlike
+    ``__in``, no ids is still a query (that matches nothing): a caller skips it."""
+
+    output_field = BooleanField()
+
+    def __init__(self, column: str, ids: Iterable[int]) -> None:
+        super().__init__(F(column))
+        self.ids = [int(one) for one in ids]
+
+    def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context):
+        lhs, lhs_params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", (*lhs_params, self.ids)
+        if not self.ids:
+            return "1 = 0", tuple(lhs_params)
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.ids))})", (*lhs_params, *self.ids)
 
 
 class InSmallSet(Func):

@@ -6,6 +6,8 @@ from django import forms
 from django.forms.utils import flatatt
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
+from accounts.once import rendered_once
+
 
 def _text(value) -> str:
     """``value`` as HTML text: escaped as the template engine escapes it (Django's ``escape`` is
@@ -20,7 +22,16 @@ class PlainSelect(forms.Select):
     first option whose value matches, every match for a multiple select)."""
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
-        chosen = set(self.format_value(value))
+        built = self.build_attrs(self.attrs, attrs)
+        if self.allow_multiple_selected:
+            built["multiple"] = True
+        chosen = self.format_value(value)
+        options = self._kept_options(chosen)
+        if options is None:
+            options = self._options(set(chosen))
+        return mark_safe(f'<select name="{escape(name)}"{flatatt(built)}>{options}</select>')  # noqa: S308 — every text above is escaped
+
+    def _options(self, chosen: set[str]) -> str:
         multiple = self.allow_multiple_selected
         found = False
         parts = []
@@ -39,7 +50,32 @@ class PlainSelect(forms.Select):
                 parts.append("</optgroup>")
             else:
                 parts.append(option("" if option_value is None else option_value, label))
-        built = self.build_attrs(self.attrs, attrs)
-        if multiple:
-            built["multiple"] = True
-        return mark_safe(f'<select name="{escape(name)}"{flatatt(built)}>{"".join(parts)}</select>')  # noqa: S308 — every text above is escaped
+        return "".join(parts)
+
+    def _kept_options(self, chosen: list[str]) -> str | None:
+        """The options as ``_options`` writes them, their markup kept once per list of choices and the chosen
+        ones marked in it: ``<option value="…">`` is written alike for every option (its value escaped, so it
+        holds no quote; its label escaped, so it holds no tag), and the first one a value names is the one
+        ``_options`` selects (every one, for a multiple select). Only for a list of plain choices (text or whole
+        numbers for values, text for labels: a clinic's practitioners, its time zones); a group, a lazy or safe
+        label, or choices read by a query are written each time."""
+        choices = self.choices
+        multiple = self.allow_multiple_selected
+        if type(choices) is not list or (len(chosen) > 1 and not multiple):
+            return None
+        if {type(label) for _, label in choices} - {str} or {
+            type(value) for value, _ in choices
+        } - _KEPT_VALUES:
+            return None
+        options = rendered_once(("select options", *choices), lambda: self._options(set()))
+        for value_text in dict.fromkeys(chosen):
+            unselected = f'<option value="{escape(value_text)}">'
+            options = options.replace(unselected, f"{unselected[:-1]} selected>", -1 if multiple else 1)
+        return options
+
+
+_KEPT_VALUES = {
+    str,
+    int,
+    type(None),
+}  # values whose key says how they are written (``True == 1``, ``"1" != 1``)

@@ -230,21 +230,26 @@ def item_heatmap_svg(
     ]
     parts.append(_week_labels(weeks, [left + (cell + gap) * i + cell / 2 for i in range(len(weeks))], 11))
     parts.append(f'<text x="{left - 6}" y="11" text-anchor="end" fill="{MUTED}">Week of</text></g>')
+    # A cell's tip is its row's title and its week's day, each escaped once (escaping is character by
+    # character, so the escaped parts joined are the escaped whole): a heatmap has hundreds of cells.
+    week_names: dict[date, str] = {}
     for row, (item_title, scores) in enumerate(rows):
         y = top + (row_h + gap) * row
+        title_text = _t(item_title)
         parts.append(
-            f'<g class="item"><title>{_t(item_title)}</title>'
+            f'<g class="item"><title>{title_text}</title>'
             f'<text x="{left - 6}" y="{y + row_h / 2 + 4}" text-anchor="end" fill="{INK}">'
             f"{_t(_shorten(item_title))}</text>"
         )
         for index, (day, score) in enumerate(scores):
             x = left + (cell + gap) * index
             fill, ink = _cell_style(score, threshold)
-            tip = f"{item_title}, week of {_long_week(day)}: {_percent(score)}"
-            if score is None:
-                tip = f"{item_title}, week of {_long_week(day)}: no report, or paused on purpose"
+            if day not in week_names:
+                week_names[day] = _t(_long_week(day))
+            said = "no report, or paused on purpose" if score is None else _percent(score)
+            tip = f"{title_text}, week of {week_names[day]}: {said}"
             parts.append(
-                f'<g class="{"cell-none" if score is None else "cell"}"><title>{_t(tip)}</title>'
+                f'<g class="{"cell-none" if score is None else "cell"}"><title>{tip}</title>'
                 f'<rect x="{x}" y="{y}" width="{cell}" height="{row_h}" rx="2" '
                 f'fill="{fill or f"url(#{pid})"}"/>'
             )

@@ -81,14 +81,15 @@ class ClinicSettings(models.Model):
     @classmethod
     def load(cls) -> "ClinicSettings":
         """The clinic's settings, in one query, never written on a read: the row migration 0002 made, or,
-        should it be missing (after a flush), the defaults, unsaved, until an admin saves them. The read's SQL
-        (``.filter(pk=1).first()``'s) is compiled once per thread."""
-        rows = _settings_read().rows()
-        return rows[0] if rows else cls(pk=1)
+        should it be missing (after a flush), the defaults, unsaved, until an admin saves them."""
+        found = _settings_compiled().rows()
+        return found[0] if found else cls(pk=1)
 
 
 @built_per_thread
-def _settings_read() -> Compiled[ClinicSettings]:
+def _settings_compiled() -> Compiled[ClinicSettings]:
+    """``load()``'s read (``.filter(pk=1).first()``'s SQL) compiled once per thread: most pages read the
+    settings, and compiling the read cost more than running it."""
     return Compiled(ClinicSettings.objects.filter(pk=1).order_by("pk")[:1])
 
 

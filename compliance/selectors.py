@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -92,12 +92,73 @@ def format_duration(delta: timedelta | None) -> str:
 # --- Adherence ----------------------------------------------------------------------------------------
 
 
-def _statuses(patient_id: int, start: date, end: date) -> list[str]:
-    return list(
-        ComplianceLog.objects.filter(
-            answer__patient_id=patient_id, checkin__due_on__gte=start, checkin__due_on__lte=end
-        ).values_list("status", flat=True)
+# The patient page's reads for its header and its Adherence and Alerts panels, compiled once per thread with
+# marker values and run with each patient's (``accounts.queries.Compiled``): every patient page runs them, and
+# compiling them cost the ORM more than PostgreSQL took to run them.
+_ID_MARKER = 918_273_645
+_FROM_MARKER, _TO_MARKER = date(2001, 2, 3), date(2001, 3, 4)
+
+
+def _logs_between(patient_id: int, start: date, end: date) -> QuerySet[ComplianceLog]:
+    return ComplianceLog.objects.filter(
+        answer__patient_id=patient_id, checkin__due_on__gte=start, checkin__due_on__lte=end
     )
+
+
+def _plan_items_query(patient_id: int) -> QuerySet[BlueprintItem]:
+    journey = (
+        Journey.objects.filter(patient_id=patient_id)
+        .order_by(F("ended_at").asc(nulls_first=True), "-started_at", "-id")
+        .values("pk")[:1]
+    )
+    return (
+        BlueprintItem.objects.filter(
+            blueprint__journey=Subquery(journey), blueprint__status=Blueprint.Status.PUBLISHED
+        )
+        .exclude(status=BlueprintItem.Status.STOPPED)
+        .select_related("blueprint")
+        .order_by("position", "id")
+    )
+
+
+def _item_logs_query(journey_id: int, first: date, last: date) -> QuerySet:
+    return ComplianceLog.objects.filter(
+        checkin__journey_id=journey_id, checkin__due_on__gte=first, checkin__due_on__lte=last
+    ).values_list("item_id", "item__kind", "item__title", "checkin__due_on", "status")
+
+
+def _open_alerts_query(patient_id: int) -> QuerySet[Alert]:
+    return Alert.objects.filter(patient_id=patient_id, resolved_at__isnull=True).order_by("opened_at", "pk")
+
+
+@built_per_thread
+def _patient_reads() -> dict[str, Compiled]:
+    between = (_ID_MARKER, _FROM_MARKER, _TO_MARKER)
+    return {
+        "statuses": Compiled(_logs_between(*between).values_list("status", flat=True), *between),
+        "weekly": Compiled(_logs_between(*between).values_list("checkin__due_on", "status"), *between),
+        "item logs": Compiled(_item_logs_query(*between), *between),
+        "plan items": Compiled(_plan_items_query(_ID_MARKER), _ID_MARKER),
+        "open alerts": Compiled(_open_alerts_query(_ID_MARKER), _ID_MARKER),
+    }
+
+
+@built_per_thread
+def _sized_reads() -> dict[tuple, Compiled]:
+    """The reads whose size is a constant of the panel that asks (``LIMIT`` is written into the SQL): compiled
+    the first time each size is asked for."""
+    return {}
+
+
+def _sized(key: tuple, build: Callable[[int], QuerySet]) -> Compiled:
+    reads = _sized_reads()
+    if key not in reads:
+        reads[key] = Compiled(build(_ID_MARKER), _ID_MARKER)
+    return reads[key]
+
+
+def _statuses(patient_id: int, start: date, end: date) -> list[str]:
+    return _patient_reads()["statuses"].rows(patient_id, start, end)
 
 
 def patient_adherence(*, patient_id: int, today: date, window_days: int = 28) -> Adherence:
@@ -163,9 +224,7 @@ def weekly_scores(*, patient_id: int, weeks: list[date]) -> dict[date, float | N
     """Score per week (keyed by the Monday that starts it) for charts; one query."""
     first, last = min(weeks), max(weeks) + timedelta(days=6)
     by_week: dict[date, list[str]] = defaultdict(list)
-    for due_on, status in ComplianceLog.objects.filter(
-        answer__patient_id=patient_id, checkin__due_on__gte=first, checkin__due_on__lte=last
-    ).values_list("checkin__due_on", "status"):
+    for due_on, status in _patient_reads()["weekly"].rows(patient_id, first, last):
         by_week[due_on - timedelta(days=due_on.weekday())].append(status)
     return {week: score_of(by_week.get(week, []))[0] for week in weeks}
 
@@ -312,19 +371,7 @@ def open_alert_count_capped(*, cap: int) -> int:
 def current_plan_items(*, patient_id: int) -> list[BlueprintItem]:
     """The active and paused items of the published plan of the patient's open (else latest) journey.
     One query."""
-    journey = (
-        Journey.objects.filter(patient_id=patient_id)
-        .order_by(F("ended_at").asc(nulls_first=True), "-started_at", "-id")
-        .values("pk")[:1]
-    )
-    return list(
-        BlueprintItem.objects.filter(
-            blueprint__journey=Subquery(journey), blueprint__status=Blueprint.Status.PUBLISHED
-        )
-        .exclude(status=BlueprintItem.Status.STOPPED)
-        .select_related("blueprint")
-        .order_by("position", "id")
-    )
+    return _patient_reads()["plan items"].rows(patient_id)
 
 
 def _item_key(kind: str, title: str) -> tuple[str, str]:
@@ -344,11 +391,9 @@ def item_weekly_scores(
     for item in items:
         by_name.setdefault(_item_key(item.kind, item.title), item.pk)
     statuses: dict[tuple[int, date], list[str]] = defaultdict(list)
-    for item_id, kind, title, due_on, status in ComplianceLog.objects.filter(
-        checkin__journey_id=items[0].blueprint.journey_id,
-        checkin__due_on__gte=weeks[0],
-        checkin__due_on__lte=weeks[-1] + timedelta(days=6),
-    ).values_list("item_id", "item__kind", "item__title", "checkin__due_on", "status"):
+    for item_id, kind, title, due_on, status in _patient_reads()["item logs"].rows(
+        items[0].blueprint.journey_id, weeks[0], weeks[-1] + timedelta(days=6)
+    ):
         current = by_id.get(item_id) or by_name.get(_item_key(kind, title))
         if current is not None:
             statuses[current, due_on - timedelta(days=due_on.weekday())].append(status)
@@ -385,11 +430,14 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
         fields += ["where_it_failed", "checkin__request_nudge_id", *RATINGS]
     via = dict(CheckInAnswer.Via.choices)
     answers = []
-    rows = list(
-        CheckInAnswer.objects.filter(patient_id=patient_id)
-        .order_by("-answered_at", "-checkin__due_on", "-pk")
-        .values(*fields)[:limit]
-    )
+    rows = _sized(
+        ("recent answers", clinical, limit),
+        lambda patient: (
+            CheckInAnswer.objects.filter(patient_id=patient)
+            .order_by("-answered_at", "-checkin__due_on", "-pk")
+            .values(*fields)[:limit]
+        ),
+    ).rows(patient_id)
     replies = (
         checkin_replies(request_ids=[row["checkin__request_nudge_id"] for row in rows]) if clinical else {}
     )
@@ -507,9 +555,7 @@ def patient_open_alerts(patient: Patient) -> list[Alert]:
     """The patient's open alerts, oldest first; read once per patient object (the patient page's header and
     its alerts panel both show them)."""
     if "_open_alerts" not in patient.__dict__:
-        patient.__dict__["_open_alerts"] = list(
-            Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at", "pk")
-        )
+        patient.__dict__["_open_alerts"] = _patient_reads()["open alerts"].rows(patient.pk)
     return patient.__dict__["_open_alerts"]
 
 
@@ -525,7 +571,9 @@ def alert_corrections(alert: Alert) -> list[CourseCorrection]:
 
 def patient_corrections(patient: Patient, *, limit: int) -> list[CourseCorrection]:
     """The latest course corrections on any of the patient's alerts."""
-    return list(_corrections(alert__patient=patient)[:limit])
+    return _sized(
+        ("corrections", limit), lambda patient_id: _corrections(alert__patient_id=patient_id)[:limit]
+    ).rows(patient.pk)
 
 
 def blueprints_since(alert: Alert) -> QuerySet[Blueprint]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -325,22 +325,61 @@ def nudge_for_review(*, pk: int) -> Nudge:
     return get_object_or_404(Nudge.objects.only("pk", "patient_id", "status", "kind", "channel"), pk=pk)
 
 
-def _future_requests(patient: Patient, now: datetime) -> QuerySet[Nudge]:
+def _future_requests(patient_id: int, now: datetime) -> QuerySet[Nudge]:
     return Nudge.objects.filter(
-        patient=patient, kind=Kind.CHECKIN_REQUEST, status=Nudge.Status.PENDING, send_at__gt=now
+        patient_id=patient_id, kind=Kind.CHECKIN_REQUEST, status=Nudge.Status.PENDING, send_at__gt=now
+    )
+
+
+# The Messages tab's three reads, compiled once per thread (for each size asked for: ``LIMIT`` is written in
+# the SQL) with a marker id and moment and run with each patient's (``accounts.queries.Compiled``): compiling
+# them cost the ORM more than PostgreSQL took to run them.
+_ID_MARKER = 918_273_645
+_AT_MARKER = datetime(2001, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+
+
+@built_per_thread
+def _tab_reads() -> dict[tuple, Compiled]:
+    return {}
+
+
+def _compiled(key: tuple, build: Callable[..., QuerySet], *markers: int | datetime) -> Compiled:
+    """``build(*markers)`` compiled the first time ``key`` is asked for in this thread."""
+    reads = _tab_reads()
+    if key not in reads:
+        reads[key] = Compiled(build(*markers), *markers)
+    return reads[key]
+
+
+def _messages_query(patient_id: int, now: datetime, limit: int) -> QuerySet[Nudge]:
+    future = _future_requests(patient_id, now)
+    return (
+        Nudge.objects.filter(patient_id=patient_id)
+        .exclude(pk__in=future.values("pk"))
+        .select_related("created_by")
+        .defer("body_html")
+        .order_by("-send_at", "-id")[:limit]
     )
 
 
 def patient_messages(patient: Patient, *, limit: int = 20, now: datetime | None = None) -> list[Nudge]:
     """The patient's most recent nudges, newest first, in one query whatever their history holds; the
     check-in requests still to come are left to ``patient_scheduled_requests``, which sums them up."""
-    future = _future_requests(patient, now or timezone.now())
-    return list(
-        Nudge.objects.filter(patient=patient)
-        .exclude(pk__in=future.values("pk"))
-        .select_related("created_by")
-        .defer("body_html")
-        .order_by("-send_at", "-id")[:limit]
+    read = _compiled(
+        ("messages", limit),
+        lambda patient_id, at: _messages_query(patient_id, at, limit),
+        _ID_MARKER,
+        _AT_MARKER,
+    )
+    return read.rows(patient.pk, now or timezone.now())
+
+
+def _scheduled_query(patient_id: int, now: datetime) -> QuerySet:
+    return (
+        _future_requests(patient_id, now)
+        .annotate(total=Window(Count("*")))
+        .order_by("send_at", "id")
+        .values_list("send_at", "total")[:2]
     )
 
 
@@ -365,12 +404,8 @@ class ScheduledRequests:
 def patient_scheduled_requests(patient: Patient, *, now: datetime | None = None) -> ScheduledRequests:
     """The check-in requests still to be sent to the patient, soonest first: one query, the first two with the
     count of them all beside them (``COUNT(*) OVER ()``, taken before the LIMIT), however many there are."""
-    rows = list(
-        _future_requests(patient, now or timezone.now())
-        .annotate(total=Window(Count("*")))
-        .order_by("send_at", "id")
-        .values_list("send_at", "total")[:2]
-    )
+    read = _compiled(("scheduled requests",), _scheduled_query, _ID_MARKER, _AT_MARKER)
+    rows = read.rows(patient.pk, now or timezone.now())
     if not rows:
         return ScheduledRequests(count=0, next_at=None, every_days=None)
     every = round((rows[1][0] - rows[0][0]) / timedelta(days=1)) if len(rows) == 2 else None
@@ -383,15 +418,17 @@ REPLY_FIELDS = ("pk", "patient_id", "channel", "received_at", "action", "auto_re
 def patient_replies(patient: Patient, *, clinical: bool, limit: int = 20) -> list[InboundMessage]:
     """What the patient wrote back, newest first, in one query. Like their check-in words, the text itself
     is for clinical roles: for anyone else it is not even loaded (``body`` stays deferred and unread)."""
-    replies = (
-        InboundMessage.objects.filter(patient=patient)
-        .select_related("in_reply_to")
-        .only(*REPLY_FIELDS, "body", "in_reply_to__kind", "in_reply_to__sent_at")
-        .order_by("-received_at", "-id")
-    )
-    if not clinical:
-        replies = replies.defer("body")
-    return list(replies[:limit])
+
+    def build(patient_id: int) -> QuerySet[InboundMessage]:
+        replies = (
+            InboundMessage.objects.filter(patient_id=patient_id)
+            .select_related("in_reply_to")
+            .only(*REPLY_FIELDS, "body", "in_reply_to__kind", "in_reply_to__sent_at")
+            .order_by("-received_at", "-id")
+        )
+        return (replies if clinical else replies.defer("body"))[:limit]
+
+    return _compiled(("replies", clinical, limit), build, _ID_MARKER).rows(patient.pk)
 
 
 @dataclass(frozen=True)
@@ -491,7 +528,7 @@ def conversation(
     if not reads_words:
         inbound_rows = inbound_rows.defer("body", "subject")
     inbound = list(inbound_rows[:limit])
-    future = _future_requests(patient, now)
+    future = _future_requests(patient.pk, now)
     outbound = list(
         Nudge.objects.filter(patient=patient)
         .exclude(status=Nudge.Status.CANCELLED)

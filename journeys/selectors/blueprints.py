@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from accounts.queries import Compiled, built_per_thread
 from patients.models import Patient
 
 from ..models import Blueprint, BlueprintItem, BlueprintTemplate, ItemKind, Journey
@@ -127,20 +128,43 @@ def patient_plan(journey: Journey) -> PatientPlan | None:
     return PatientPlan(blueprint=blueprint, groups=[g for g in groups if g.items], on_hold=on_hold)
 
 
-def patient_blueprint_summary(patient: Patient) -> dict:
-    """For the patient page: the open (else latest) journey and its versions' statuses, in two queries."""
-    journey = (
-        Journey.objects.filter(patient=patient)
-        .order_by(F("ended_at").asc(nulls_first=True), "-started_at", "-id")
-        .first()
-    )
-    if journey is None:
-        return {"journey": None, "published": None, "draft": None}
-    blueprints = list(
-        journey.blueprints.exclude(status=Blueprint.Status.SUPERSEDED)
+_ID_MARKER = 918_273_645
+
+
+def _summary_journey_query(patient_id: int) -> QuerySet[Journey]:
+    return Journey.objects.filter(patient_id=patient_id).order_by(
+        F("ended_at").asc(nulls_first=True), "-started_at", "-id"
+    )[:1]
+
+
+def _summary_blueprints_query(journey_id: int) -> QuerySet[Blueprint]:
+    return (
+        Blueprint.objects.filter(journey_id=journey_id)
+        .exclude(status=Blueprint.Status.SUPERSEDED)
         .select_related("published_by")
         .annotate(item_count=Count("items"))
     )
+
+
+@built_per_thread
+def _summary_reads() -> tuple[Compiled[Journey], Compiled[Blueprint]]:
+    """``patient_blueprint_summary``'s two reads compiled once per thread: every Plan tab runs them."""
+    return (
+        Compiled(_summary_journey_query(_ID_MARKER), _ID_MARKER),
+        Compiled(_summary_blueprints_query(_ID_MARKER), _ID_MARKER),
+    )
+
+
+def patient_blueprint_summary(patient: Patient) -> dict:
+    """For the patient page: the open (else latest) journey and its versions' statuses, in two queries."""
+    journeys, versions = _summary_reads()
+    found = journeys.rows(patient.pk)
+    if not found:
+        return {"journey": None, "published": None, "draft": None}
+    journey = found[0]
+    blueprints = versions.rows(journey.pk)
+    for blueprint in blueprints:
+        blueprint.journey = journey  # as ``journey.blueprints`` knows it
     by_status = {b.status: b for b in blueprints}
     return {
         "journey": journey,

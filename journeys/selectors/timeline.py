@@ -144,15 +144,23 @@ def _journey_queryset() -> QuerySet[Any]:  # Journey rows with the exit_* annota
     )
 
 
+@built_per_thread
+def _journey_compiled() -> Compiled[Any]:  # Journey rows with the exit_* annotations
+    """``patient_journey``'s read (``.first()``'s, its ``LIMIT 1`` included) compiled once per thread: every
+    patient page's header runs it."""
+    return Compiled(_journey_queryset().filter(patient_id=_ID_MARKER)[:1], _ID_MARKER)
+
+
 def patient_journey(patient: Patient) -> JourneySummary | None:
     """The patient's open journey, else their latest one, with where it stands on the path: one query.
 
     An off-path journey (paused, declined, withdrawn) carries the reason and note of the move that took
     it there, and the stage it left from.
     """
-    journey = _journey_queryset().filter(patient=patient).first()
-    if journey is None:
+    found = _journey_compiled().rows(patient.pk)
+    if not found:
         return None
+    journey = found[0]
     off_path = journey.stage in OFF_PATH
     steps, percent = _steps(journey.stage, journey.exit_from)
     reason = journey.exit_reason if off_path and journey.exit_reason in ExitReason.values else ""

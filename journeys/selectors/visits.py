@@ -3,7 +3,7 @@ a refusal: staff may know a note exists (title, author, signed or not) but never
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import icalendar
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from accounts.queries import Compiled, built_per_thread
 from nudges.models import Nudge
 from patients.models import Patient
 
@@ -116,14 +117,27 @@ def patient_visits(patient: Patient) -> dict[str, list[Visit]]:
     return {"upcoming": list(upcoming[:UPCOMING_LIMIT]), "recent": list(recent[:RECENT_LIMIT])}
 
 
+_ID_MARKER = 918_273_645
+_AT_MARKER = datetime(2001, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+
+
+@built_per_thread
+def _next_visit_compiled() -> Compiled[Visit]:
+    """``patient_next_visit``'s read (``.first()``'s) compiled once per thread: every patient page's header
+    runs it."""
+    return Compiled(
+        Visit.objects.filter(patient_id=_ID_MARKER, status=Visit.Status.SCHEDULED, ends_at__gte=_AT_MARKER)
+        .select_related("practitioner")
+        .order_by("starts_at", "id")[:1],
+        _ID_MARKER,
+        _AT_MARKER,
+    )
+
+
 def patient_next_visit(patient: Patient) -> Visit | None:
     """The patient's next booked visit that has not ended, with its practitioner: one query."""
-    return (
-        Visit.objects.filter(patient=patient, status=Visit.Status.SCHEDULED, ends_at__gte=timezone.now())
-        .select_related("practitioner")
-        .order_by("starts_at", "id")
-        .first()
-    )
+    found = _next_visit_compiled().rows(patient.pk, timezone.now())
+    return found[0] if found else None
 
 
 def visit_sequence(visit: Visit) -> int:

@@ -2,15 +2,15 @@
 parameters reads what the ORM reads, by the same SQL; the patient record (``patient_get_for``) read that way is
 the ORM's record field for field, its lead, consent and referrer included."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.queries import Compiled
+from accounts.queries import AnyOf, Compiled
 from patients.models import Patient
 from patients.selectors import _record_queryset, patient_get_for
 from patients.services import consent_record
@@ -90,3 +90,49 @@ def test_a_values_query_reads_its_own_rows_tuples_and_dicts_alike():
             assert compiled.rows(patient.pk) == list(built(patient.pk))
     flat = Compiled(Patient.objects.filter(pk=918_273_645).values_list("first_name", flat=True), 918_273_645)
     assert flat.rows(patients[0].pk) == [HOSTILE]
+
+
+def test_values_rows_are_the_orms_tuples_flat_values_or_dicts():
+    patients = [PatientFactory(first_name=HOSTILE), PatientFactory()]
+    marker = 918_273_645
+    for shape in (
+        lambda qs: qs.values_list("pk", "first_name"),
+        lambda qs: qs.values_list("first_name", flat=True),
+        lambda qs: qs.values("pk", "first_name"),
+    ):
+        compiled = Compiled(shape(Patient.objects.filter(pk=marker)), marker)
+        for patient in patients:
+            assert compiled.rows(patient.pk) == list(shape(Patient.objects.filter(pk=patient.pk)))
+
+
+def test_a_list_of_ids_is_one_parameter_whatever_its_length():
+    patients = [PatientFactory(first_name=HOSTILE) for _ in range(4)]
+    marker = [918_273_645]
+    compiled = Compiled(Patient.objects.filter(AnyOf("pk", marker)).order_by("pk"), marker)
+    for ids in ([], [patients[0].pk], [p.pk for p in patients], [patients[2].pk, 918_273_646]):
+        with CaptureQueriesContext(connection) as ran:
+            assert compiled.rows(ids) == list(Patient.objects.filter(pk__in=ids).order_by("pk"))
+        assert " = ANY(" in ran.captured_queries[0]["sql"]
+
+
+def test_a_day_is_put_in_its_places():
+    marker = date(2001, 2, 3)
+    old, new = PatientFactory(), PatientFactory()
+    Patient.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert new.pk != old.pk
+    compiled = Compiled(Patient.objects.filter(created_at__date__lte=marker).order_by("pk"), marker)
+    for day in (timezone.localdate() - timedelta(days=1), timezone.localdate(), marker):
+        assert compiled.rows(day) == list(Patient.objects.filter(created_at__date__lte=day).order_by("pk"))
+    assert compiled.rows(timezone.localdate() - timedelta(days=1)) == [old]
+
+
+def test_rows_are_read_on_the_connection_of_the_moment_not_the_one_compiled_on():
+    marker = 918_273_645
+    compiled = Compiled(Patient.objects.filter(pk=marker), marker)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # as another async context's connection would be
+    try:
+        compiled.compiler.connection = other
+        patient = PatientFactory()  # in this test's transaction, which only this context's connection sees
+        assert compiled.rows(patient.pk) == [patient]
+    finally:
+        other.close()

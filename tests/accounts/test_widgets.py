@@ -89,3 +89,60 @@ values = st.one_of(st.integers(-5, 50), labels)
 def test_any_choices_render_as_djangos_select(choices, value):
     theirs, ours = both(choices, value)
     assert elements(ours) == elements(theirs)
+
+
+PLAIN_HOSTILE = [
+    ("", "Any lead"),
+    ("0", "No lead yet"),
+    (7, '<script>alert("x")</script>'),
+    ("a&b", 'O\'Brien & "Sons"'),
+    ('"><option value="7">', '<option value="7">'),
+    (None, "none"),
+]
+
+
+@pytest.mark.parametrize("value", [None, "", "0", 7, "7", "a&b", '"><option value="7">', "missing"])
+def test_options_kept_once_mark_the_chosen_one_as_djangos_select(value):
+    for _ in range(2):  # the second render from the kept options
+        theirs, ours = both(PLAIN_HOSTILE, value, attrs={"class": "form-select"})
+        assert elements(ours) == elements(theirs)
+        assert ours.count(" selected") == theirs.count(" selected")
+
+
+def test_kept_options_are_kept_per_choices_and_never_hold_the_selection():
+    first = PlainSelect(choices=[("1", "one"), ("2", "two")]).render("n", "2")
+    assert '<option value="2" selected>two' in first
+    again = PlainSelect(choices=[("1", "one"), ("2", "two")]).render("n", "1")
+    assert '<option value="1" selected>one' in again and again.count(" selected") == 1
+    other = PlainSelect(choices=[(True, "yes"), (2, "two")]).render("n", None)
+    assert 'value="True"' in other and 'value="1"' not in other  # True == 1, but it is not written alike
+
+
+def test_duplicates_are_selected_as_djangos_select_selects_them():
+    choices = [("1", "one"), ("2", "two"), ("1", "one again")]
+    for _ in range(2):
+        theirs, ours = both(choices, "1")
+        assert ours.count(" selected") == 1 and elements(ours) == elements(theirs)
+        theirs, ours = both(choices, ["1", "2"], multiple=True)
+        assert ours.count(" selected") == 3 and elements(ours) == elements(theirs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    choices=st.lists(st.tuples(values, labels), max_size=8),
+    value=st.one_of(st.none(), values),
+    multiple=st.booleans(),
+)
+def test_any_choices_rendered_twice_render_as_djangos_select(choices, value, multiple):
+    for _ in range(2):
+        theirs, ours = both(choices, [value] if multiple else value, multiple=multiple)
+        assert elements(ours) == elements(theirs)
+
+
+def test_a_long_list_of_plain_choices_is_written_once(monkeypatch):
+    choices = [("", "Any lead"), *((str(n), f"Practitioner {n}") for n in range(200))]
+    first = PlainSelect(choices=choices).render("lead", "7")
+    monkeypatch.setattr(PlainSelect, "_options", lambda self, chosen: pytest.fail("written again"))
+    again = PlainSelect(choices=list(choices)).render("lead", "150")
+    assert first.replace('"7" selected', '"7"') == again.replace('"150" selected', '"150"')
+    assert '<option value="150" selected>Practitioner 150</option>' in again

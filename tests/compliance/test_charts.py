@@ -108,3 +108,20 @@ def test_a_long_item_title_is_shortened_on_the_grid_but_whole_in_its_tooltip():
 def test_an_empty_heat_map_still_parses_and_says_so():
     root = parse(item_heatmap_svg([]))
     assert "No plan items to show yet." in "".join(root.itertext())
+
+
+def test_each_cells_tip_names_its_item_week_and_score_whatever_the_title_holds():
+    hostile = ["<script>alert('x')</script>", 'O\'Brien & "Sons"', "Zoë — 1 > 2 &amp;"]
+    scores = [None, 0.0, 33.3, 69.5, 100.0]
+    rows = [(title, [(week, scores[n % len(scores)]) for n, week in enumerate(WEEKS)]) for title in hostile]
+    root = parse(item_heatmap_svg(rows, threshold=70))
+    tips = [
+        g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") in ("cell", "cell-none")
+    ]
+    expected = [
+        f"{title}, week of {week.day} {week.strftime('%b')} {week.year}: "
+        + ("no report, or paused on purpose" if score is None else f"{round(score)}%")
+        for title, cells in rows
+        for week, score in cells
+    ]
+    assert tips == expected

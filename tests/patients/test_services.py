@@ -246,6 +246,23 @@ def test_lead_choices_name_the_candidates_in_order_without_the_inactive(practiti
     assert ("Front desk" not in dict(expected).values()) and "zed" in dict(expected).values()
 
 
+def test_lead_choices_compiled_once_read_who_is_a_candidate_now(practitioner, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    selectors.lead_choices()  # compiled
+    newcomer = UserFactory(role="practitioner", username="new", display_name="O'Brien <b>&</b>")
+    with CaptureQueriesContext(connection) as ours, django_assert_num_queries(1):
+        choices = selectors.lead_choices()
+    assert (str(newcomer.pk), "O'Brien <b>&</b>") in choices
+    with CaptureQueriesContext(connection) as orms:
+        list(selectors.lead_candidates().values_list("pk", "display_name", "username"))
+    assert ours.captured_queries[0]["sql"] == orms.captured_queries[0]["sql"]
+    newcomer.is_active = False
+    newcomer.save()
+    assert str(newcomer.pk) not in dict(selectors.lead_choices())
+
+
 def test_the_practitioner_select_names_each_candidate_once_in_order(practitioner, django_assert_num_queries):
     from patients.forms import ChangeLeadForm
 
