@@ -59,9 +59,10 @@ class Compiled[M: Model]:
     the same SQL with each value in its marker's places and makes its rows into models (or values) by the
     ORM's own iterable, as iterating the queryset would. Keep one per thread (``built_per_thread``): the
     compiler holds the thread's connection. Only values whose SQL does not change with them: an id, a moment,
-    a day, ``AnyOf``'s ids (one array parameter); never ``None`` or the list of an ``__in``."""
+    a day, a string compared for equality (an API key's prefix: a marker no other parameter spells),
+    ``AnyOf``'s ids (one array parameter); never ``None`` or the list of an ``__in``."""
 
-    def __init__(self, queryset: QuerySet[M], *markers: int | date | list[int]) -> None:
+    def __init__(self, queryset: QuerySet[M], *markers: int | date | str | list[int]) -> None:
         self.queryset = queryset
         self.compiler = queryset.query.get_compiler(using=queryset.db)
         self.sql, params = self.compiler.as_sql()
@@ -76,8 +77,10 @@ class Compiled[M: Model]:
                 raise ValueError(f"{marker!r} is not a parameter of the query")
             self.places.append(places)
 
-    def _adapted(self, value: int | date | list[int]):
+    def _adapted(self, value: int | date | str | list[int]):
         """``value`` as the ORM passes it to the database (a datetime is adapted by the backend)."""
+        if isinstance(value, str):
+            return value
         if isinstance(value, datetime):
             return connections[self.queryset.db].ops.adapt_datetimefield_value(value)
         if isinstance(value, date):
@@ -86,7 +89,7 @@ class Compiled[M: Model]:
             return [int(one) for one in value]
         return int(value)
 
-    def rows(self, *values: int | date | list[int]) -> list[M]:
+    def rows(self, *values: int | date | str | list[int]) -> list[M]:
         params = list(self.params)
         for places, value in zip(self.places, values, strict=True):
             adapted = self._adapted(value)

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Path, Query, Schema, Status
@@ -127,17 +127,29 @@ def _decode(cursor: str, size: int) -> list:
     return position
 
 
-def page_by_id(qs: QuerySet, cursor: str | None, limit: int) -> tuple[list, str | None]:
-    """Keyset page in id order: rows added while a client pages never shift what it has not seen."""
-    if cursor:
-        (after,) = _decode(cursor, 1)
-        if not isinstance(after, int):
-            raise HttpError(400, "That cursor is not one this API gave out.")
-        qs = qs.filter(pk__gt=after)
-    rows = list(qs[: limit + 1])
+def _after_id(cursor: str | None) -> int | None:
+    """The id a page in id order starts after (None for the first page)."""
+    if not cursor:
+        return None
+    (after,) = _decode(cursor, 1)
+    if not isinstance(after, int) or isinstance(after, bool):
+        raise HttpError(400, "That cursor is not one this API gave out.")
+    return after
+
+
+def _page_of(rows: list, limit: int) -> tuple[list, str | None]:
+    """``rows`` read one past the page (``limit + 1``): the page, and the cursor of the next when there is one."""
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, _encode([rows[-1].pk]) if more else None
+
+
+def page_by_id(qs: QuerySet, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    """Keyset page in id order: rows added while a client pages never shift what it has not seen."""
+    after = _after_id(cursor)
+    if after is not None:
+        qs = qs.filter(pk__gt=after)
+    return _page_of(list(qs[: limit + 1]), limit)
 
 
 # --- Schemas ----------------------------------------------------------------------------------------
@@ -318,9 +330,17 @@ def patients(
     """Patients in id order, searched by name, email or phone (``q``), a cursor page at a time."""
     key = need(request, Scope.PATIENTS_READ)
     _no_nul(q, cursor)
-    rows, next_cursor = page_by_id(
-        selectors.api_patients(query=q, include_archived=include_archived), cursor, limit
-    )
+    if q.strip():
+        rows, next_cursor = page_by_id(
+            selectors.api_patients(query=q, include_archived=include_archived), cursor, limit
+        )
+    else:
+        rows, next_cursor = _page_of(
+            selectors.api_patients_after(
+                include_archived=include_archived, after=_after_id(cursor), limit=limit + 1
+            ),
+            limit,
+        )
     audit(key, AccessEvent.Action.LIST, what="API: patients", patient_ids=[p.pk for p in rows])
     return {"items": [_patient(p) for p in rows], "next": next_cursor}
 
@@ -391,7 +411,7 @@ def journeys(request: HttpRequest, patient_id: int = Path(..., ge=1, le=MAX_ID))
 )
 def checkins(
     request: HttpRequest,
-    patient_id: int,
+    patient_id: int = Path(..., ge=1, le=MAX_ID),
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=MAX_PAGE),
 ):
@@ -399,7 +419,10 @@ def checkins(
     key = need(request, Scope.PATIENTS_READ)
     _no_nul(cursor)
     patient_id = selectors.api_patient_id(pk=patient_id)
-    rows, next_cursor = page_by_id(selectors.api_checkins(patient_id=patient_id), cursor, limit)
+    after = _after_id(cursor)
+    rows, next_cursor = _page_of(
+        selectors.api_checkins_after(patient_id=patient_id, after=after, limit=limit + 1), limit
+    )
     audit(key, AccessEvent.Action.LIST, what="API: check-ins", patient_id=patient_id)
     clinical = key.allows(Scope.CLINICAL_READ)
     return {"items": [_checkin(c, clinical=clinical) for c in rows], "next": next_cursor}
@@ -428,17 +451,17 @@ def visits(
     _no_nul(cursor)
     if not date.min < day < date.max:
         raise HttpError(400, "Choose a day between the years 1 and 9999.")
-    qs = selectors.api_visits_on(day)
+    position = None
     if cursor:
         starts, after = _decode(cursor, 2)
         try:
             moment = datetime.fromisoformat(starts)
         except (TypeError, ValueError):
             raise HttpError(400, "That cursor is not one this API gave out.") from None
-        if not isinstance(after, int) or moment.tzinfo is None:
+        if not isinstance(after, int) or isinstance(after, bool) or moment.tzinfo is None:
             raise HttpError(400, "That cursor is not one this API gave out.")
-        qs = qs.filter(Q(starts_at__gt=moment) | Q(starts_at=moment, pk__gt=after))
-    rows = list(qs[: limit + 1])
+        position = (moment, after)
+    rows = selectors.api_visits_page(day, after=position, limit=limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     audit(
         key, AccessEvent.Action.LIST, what=f"API: visits on {day}", patient_ids=[v.patient_id for v in rows]

@@ -23,7 +23,7 @@ from accounts.audit import record_access, record_export
 from accounts.models import AccessEvent, DomainEvent, User
 
 from .models import ApiKey, Scope, WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint
-from .selectors import fhir_patient_id_chunks
+from .selectors import api_key_usable, fhir_patient_id_chunks
 
 KEY_START = "ak_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # last_used_at is written at most once a minute per key
@@ -79,7 +79,7 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> ApiKey | N
     if not raw.startswith(KEY_START) or raw.count("_") < 2:
         return None
     prefix = raw[len(KEY_START) :].split("_", 1)[0]
-    key = ApiKey.objects.usable().select_related("created_by").filter(prefix=prefix).first()
+    key = api_key_usable(prefix)
     if key is None or not hmac.compare_digest(key.hashed, key_hash(raw)):
         return None
     now = now or timezone.now()
