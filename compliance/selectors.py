@@ -491,19 +491,57 @@ def _with_lead(alerts):
     return alerts.annotate(lead_name=Subquery(lead.values("user__display_name")[:1]))
 
 
+# What the alerts list's rows show (``compliance.alert_rows``): a page of 50 made every patient's and outreach
+# message's every field into models (the message's body and context among them) for a name and a status.
+_OPEN_ROW_FIELDS = (
+    "patient", "reason", "detail", "reasons", "opened_at", "resolved_at", "escalated_at", "outreach_nudge",
+    "patient__first_name", "patient__last_name", "patient__preferred_name", "patient__archived",
+    "outreach_nudge__status",
+)  # fmt: skip
+
+
 def alerts_open():
-    """Open alerts, oldest first (the longest waiting at the top), with patient and lead in one query."""
+    """Open alerts, oldest first (the longest waiting at the top), with patient and lead in one query: the
+    fields the list shows (``_OPEN_ROW_FIELDS``)."""
     return _with_lead(
-        Alert.objects.filter(resolved_at__isnull=True).select_related("patient", "journey", "outreach_nudge")
+        Alert.objects.filter(resolved_at__isnull=True)
+        .select_related("patient", "outreach_nudge")
+        .only(*_OPEN_ROW_FIELDS)
     ).order_by("opened_at", "pk")
 
 
+_RESOLVED_ROW_FIELDS = (
+    "patient", "reason", "resolved_at", "resolved_by", "patient__first_name", "patient__last_name",
+    "patient__preferred_name", "resolved_by__display_name", "resolved_by__username",
+)  # fmt: skip
+
+
 def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED) -> QuerySet[Alert]:
+    """The alerts answered last, the latest first, with the fields the list shows (``_RESOLVED_ROW_FIELDS``)."""
     return (
         Alert.objects.filter(resolved_at__isnull=False)
         .select_related("patient", "resolved_by")
+        .only(*_RESOLVED_ROW_FIELDS)
         .order_by("-resolved_at", "-pk")[:limit]
     )
+
+
+@built_per_thread
+def _recently_resolved_compiled() -> Compiled[Alert]:
+    return Compiled(alerts_recently_resolved())
+
+
+def alerts_recently_resolved_rows() -> list[Alert]:
+    """``alerts_recently_resolved()``'s rows, its SQL (fixed: no value of a request in it) compiled once per
+    thread: the alerts list reads it on every request."""
+    return _recently_resolved_compiled().rows()
+
+
+def alerts_open_count(cap: int) -> tuple[int, bool]:
+    """How many alerts are open, counting at most ``cap`` (``accounts.paging.capped_count``'s answer for
+    ``alerts_open()``), and whether there are more: the navigation's query over the open-alert index."""
+    seen = open_alert_count_capped(cap=cap)
+    return (cap, True) if seen > cap else (seen, False)
 
 
 def _alert_queryset() -> QuerySet[Alert]:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
-from accounts.paging import Cursor, capped_count, keyset_page
+from accounts.paging import COUNT_CAP, Cursor, keyset_page
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
@@ -240,11 +240,14 @@ ALERTS_PER_PAGE = 50
 def alert_list(request):
     """Open alerts (one row a patient), the longest waiting first, a keyset page at a time read from the
     index of open alerts; the recently resolved below."""
-    open_alerts = selectors.alerts_open()
     page = keyset_page(
-        open_alerts, Cursor.from_query(request.GET), per_page=ALERTS_PER_PAGE, count=capped_count(open_alerts)
+        selectors.alerts_open(),
+        Cursor.from_query(request.GET),
+        per_page=ALERTS_PER_PAGE,
+        count=selectors.alerts_open_count(COUNT_CAP),
+        compiled="open alerts",  # no filters: the same SQL every time
     )
-    alerts, resolved = page.object_list, list(selectors.alerts_recently_resolved())
+    alerts, resolved = page.object_list, selectors.alerts_recently_resolved_rows()
     record_list(
         patient_ids=[alert.patient_id for alert in alerts + resolved],
         query=request.GET.urlencode(),

@@ -160,3 +160,30 @@ def test_the_page_shows_the_rows_in_the_same_queries_for_5_and_50_alerts(
         many = client.get("/alerts/")
     assert few.content.count(b'<tr id="alert-') == 5 and many.content.count(b'<tr id="alert-') == 50
     assert b"<script>alert" not in many.content
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_recently_resolved_are_the_orms_rows_by_its_sql(alerts):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(2):  # the second from the SQL compiled in the first
+        got = selectors.alerts_recently_resolved_rows()
+        expected = list(selectors.alerts_recently_resolved())
+        assert got == expected
+        assert [(a.patient.display_name, str(a.resolved_by or "")) for a in got] == [
+            (a.patient.display_name, str(a.resolved_by or "")) for a in expected
+        ]
+    with CaptureQueriesContext(connection) as ours:
+        selectors.alerts_recently_resolved_rows()
+    with CaptureQueriesContext(connection) as orms:
+        list(selectors.alerts_recently_resolved())
+    assert ours.captured_queries[0]["sql"] == orms.captured_queries[0]["sql"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_open_count_is_the_capped_count_of_the_open_alerts(alerts):
+    from accounts.paging import capped_count
+
+    for cap in (1, 2, 3, 10_000):
+        assert selectors.alerts_open_count(cap) == capped_count(selectors.alerts_open(), cap)
