@@ -17,7 +17,7 @@ from accounts.models import AccessEvent, User
 from accounts.permissions import CLINICAL
 from accounts.queries import Compiled, built_per_thread
 from patients.models import CareTeamMember, Channel, Patient
-from patients.selectors import patient_may_message, patients_with_lead
+from patients.selectors import lead_names, patient_may_message, patients_with_lead
 
 from . import rendering
 from .models import ConversationRead, Heartbeat, InboundMessage, Kind, Nudge
@@ -172,11 +172,7 @@ def outbox_messages(nudges: list[Nudge]) -> None:
     if not nudges:
         return
     templates = rendering.active_templates()
-    leads = dict(
-        patients_with_lead()
-        .filter(pk__in={nudge.patient_id for nudge in nudges})
-        .values_list("pk", "lead_name")  # type: ignore[misc]  # annotated by with_lead(), out of the stubs' sight
-    )
+    leads = lead_names(nudge.patient_id for nudge in nudges)
     for nudge in nudges:
         nudge.patient.lead_name = leads.get(nudge.patient_id)
         nudge.message = _message(nudge, nudge.patient, templates, line=True)
