@@ -8,7 +8,7 @@ from accounts.widgets import PlainSelect
 from patients.selectors import lead_choices
 
 from ..models import OFF_PATH, ExitReason, Journey, Stage
-from ..selectors.pipeline import program_choices
+from ..selectors.pipeline import program_options
 from ..services.stages import allowed_moves
 
 # Codes raised by ``journey_move``, and the field each message belongs next to.
@@ -77,7 +77,7 @@ class PipelineFilterForm(forms.Form):
         ]
         self.fields["program"].choices = [
             ("", "Any program"),
-            *((str(p.pk), p.name if p.active else f"{p.name} (retired)") for p in program_choices()),
+            *((str(pk), name if active else f"{name} (retired)") for pk, name, active in program_options()),
         ]
         for name in self.fields:
             self.fields[name].widget.attrs["class"] = "form-select"

@@ -6,9 +6,10 @@ Every read here runs a fixed number of queries, however many journeys the clinic
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import (
@@ -31,6 +32,7 @@ from django.utils import timezone
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from accounts.queries import Compiled
 from patients.models import CareTeamMember
 
 from ..models import ALLOWED_MOVES, PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
@@ -185,38 +187,85 @@ def _in_column(
     return rows
 
 
-def stage_counts_capped(
+def _capped_counts_sql(
     journeys: QuerySet[Journey], *, since: datetime, closed_since: datetime | None, cap: int
-) -> dict[str, int]:
-    """Like ``stage_counts``, each count stopping at ``cap + 1`` (and ``total`` at 1): one query of LIMITed
-    index ranges, so it reads at most ``cap + 1`` index entries a column however large the clinic."""
-    parts: list[str] = []
-    params: list = []
-    quote = connection.ops.quote_name
+) -> tuple[list[str], str, list]:
     branches = [
         (stage, _in_column(journeys, stage, closed_since, since=since), cap + 1) for stage in BOARD_STAGES
     ]
     branches += [(stage, _in_column(journeys, stage, None, since=since), cap + 1) for stage in RECENT_EXITS]
     branches.append(("total", journeys, 1))
+    parts: list[str] = []
+    params: list = []
+    quote = connection.ops.quote_name
     for name, rows, limit in branches:
         sql, more = rows.order_by().values("pk")[:limit].query.sql_with_params()
         # Our own compiled querysets and quoted stage names; the values stay parameters.
         parts.append(f"(SELECT COUNT(*) FROM ({sql}) {quote('capped_' + name)}) AS {quote(name)}")  # noqa: S608
         params.extend(more)
+    return [name for name, _, _ in branches], "SELECT " + ", ".join(parts), params
+
+
+def _counted(names: list[str], sql: str, params: list) -> dict[str, int]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-    return {name: int(n) for (name, _, _), n in zip(branches, row, strict=True)}
+    return {name: int(n) for name, n in zip(names, row, strict=True)}
 
 
-def stage_cards(
-    journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
-) -> dict[str, list[Journey]]:
-    """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
-    lead practitioner's name: one query. Each column's ids come from its own LIMITed read of the
-    ``(stage, stage_entered_at, id)`` index, joined in a UNION ALL where the database allows LIMIT inside
-    one (PostgreSQL), else from per-stage row numbers; the lead's name is looked up for the cards shown only.
-    """
+def stage_counts_capped(
+    journeys: QuerySet[Journey], *, since: datetime, closed_since: datetime | None, cap: int
+) -> dict[str, int]:
+    """Like ``stage_counts``, each count stopping at ``cap + 1`` (and ``total`` at 1): one query of LIMITed
+    index ranges, so it reads at most ``cap + 1`` index entries a column however large the clinic."""
+    return _counted(*_capped_counts_sql(journeys, since=since, closed_since=closed_since, cap=cap))
+
+
+# The whole clinic's board (no filter: how the pipeline opens) reads the same SQL every time but for its two
+# moments: written once per thread with marker moments (``accounts.queries.Compiled`` for the cards), the
+# request's moments put in their places. Building the cards' nine-column UNION and the counts' eleven ranges
+# cost the ORM more than PostgreSQL takes to run them.
+_SINCE_MARKER = datetime(2001, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+_CLOSED_MARKER = datetime(2001, 2, 3, 4, 5, 7, 890_123, tzinfo=UTC)
+_whole_clinic = threading.local()
+
+
+def _reads() -> dict:
+    return _whole_clinic.__dict__.setdefault("reads", {})
+
+
+def _places(params: list, marker: datetime) -> list[int]:
+    adapted = connection.ops.adapt_datetimefield_value(marker)
+    places = [n for n, param in enumerate(params) if type(param) is type(adapted) and param == adapted]
+    if not places:
+        raise ValueError(f"{marker!r} is not a parameter of the counts")
+    return places
+
+
+def whole_clinic_counts(*, since: datetime, closed_since: datetime | None, cap: int) -> dict[str, int]:
+    """``stage_counts_capped(pipeline_journeys(), …)``: the same SQL, written once per thread for the cap and
+    for closed columns bounded or not, ``since`` and ``closed_since`` put in."""
+    key = ("counts", cap, closed_since is None)
+    if key not in _reads():
+        closed = None if closed_since is None else _CLOSED_MARKER
+        names, sql, params = _capped_counts_sql(
+            pipeline_journeys(), since=_SINCE_MARKER, closed_since=closed, cap=cap
+        )
+        markers = [(_SINCE_MARKER, 0)] + ([] if closed is None else [(closed, 1)])
+        _reads()[key] = (names, sql, params, [(_places(params, m), which) for m, which in markers])
+    names, sql, params, places = _reads()[key]
+    params = list(params)
+    values = (since, closed_since)
+    for at, which in places:
+        adapted = connection.ops.adapt_datetimefield_value(values[which])
+        for n in at:
+            params[n] = adapted
+    return _counted(names, sql, params)
+
+
+def _cards_query(
+    journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None
+) -> QuerySet[Journey]:
     board = journeys.filter(stage__in=BOARD_STAGES)
     if closed_since is not None:
         board = board.exclude(stage__in=CLOSED_COLUMNS, stage_entered_at__lt=closed_since)
@@ -233,17 +282,47 @@ def stage_cards(
             RowNumber(), partition_by=[F("stage")], order_by=[F("stage_entered_at").asc(), F("pk").asc()]
         )
         shown = board.annotate(position=position).filter(position__lte=per_column).values("pk")
-    rows = (
+    return (
         Journey.objects.filter(pk__in=shown)
         .select_related("patient", "program")
         .only(*CARD_FIELDS)
         .annotate(lead_name=_lead_name())
         .order_by("stage", "stage_entered_at", "pk")
     )
+
+
+def _by_stage(rows: Iterable[Journey]) -> dict[str, list[Journey]]:
     cards: dict[str, list[Journey]] = {stage: [] for stage in BOARD_STAGES}
     for journey in rows:
         cards[journey.stage].append(journey)
     return cards
+
+
+def stage_cards(
+    journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
+) -> dict[str, list[Journey]]:
+    """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
+    lead practitioner's name: one query. Each column's ids come from its own LIMITed read of the
+    ``(stage, stage_entered_at, id)`` index, joined in a UNION ALL where the database allows LIMIT inside
+    one (PostgreSQL), else from per-stage row numbers; the lead's name is looked up for the cards shown only.
+    """
+    return _by_stage(_cards_query(journeys, per_column=per_column, closed_since=closed_since))
+
+
+def whole_clinic_cards(*, per_column: int, closed_since: datetime | None) -> dict[str, list[Journey]]:
+    """``stage_cards(pipeline_journeys(), …)``: the same SQL, compiled once per thread for the number of cards
+    and for closed columns bounded or not, ``closed_since`` put in."""
+    key = ("cards", per_column, closed_since is None)
+    if key not in _reads():
+        if closed_since is None:
+            _reads()[key] = Compiled(
+                _cards_query(pipeline_journeys(), per_column=per_column, closed_since=None)
+            )
+        else:
+            query = _cards_query(pipeline_journeys(), per_column=per_column, closed_since=_CLOSED_MARKER)
+            _reads()[key] = Compiled(query, _CLOSED_MARKER)
+    compiled = _reads()[key]
+    return _by_stage(compiled.rows() if closed_since is None else compiled.rows(closed_since))
 
 
 def stage_conversion(changes: QuerySet[StageChange]) -> dict[str, tuple[int, int]]:
@@ -344,7 +423,7 @@ def _counts(
     journeys between two refreshes, and a full count of it would read every journey)."""
     if flow is None or not flow.counts:
         return stage_counts(journeys, since=since, closed_since=closed_since)
-    counts = stage_counts_capped(journeys, since=since, closed_since=closed_since, cap=COUNT_CAP)
+    counts = whole_clinic_counts(since=since, closed_since=closed_since, cap=COUNT_CAP)
     stored = flow.counts | (flow.closed_all if closed_since is None else {})
     for stage in [*BOARD_STAGES, *RECENT_EXITS]:
         if counts[stage] > COUNT_CAP:
@@ -377,7 +456,11 @@ def pipeline_board(
     if not counts["total"]:
         empty = [StageColumn(stage=stage, count=0, cards=[]) for stage in PATH]
         return PipelineBoard(columns=empty, paused=StageColumn(stage=Stage.PAUSED, count=0, cards=[]))
-    cards = stage_cards(journeys, per_column=per_column, closed_since=closed_since)
+    cards = (
+        stage_cards(journeys, per_column=per_column, closed_since=closed_since)
+        if narrowed
+        else whole_clinic_cards(per_column=per_column, closed_since=closed_since)
+    )
     if flow is None or narrowed:
         flow = pipeline_flow(now=now, journeys=journeys if narrowed else None)
     conversion, medians = flow.conversion, flow.medians
@@ -411,6 +494,15 @@ def pipeline_board(
 
 def program_choices() -> QuerySet[Program]:
     return Program.objects.order_by("-active", "name")
+
+
+def program_options() -> list[tuple[int, str, bool]]:
+    """``(id, name, active)`` of every program, the active first, by name: ``program_choices()``' rows for a
+    filter's options, its SQL compiled once per thread (the pipeline's filter reads it on every request)."""
+    reads = _reads()
+    if "programs" not in reads:
+        reads["programs"] = Compiled(program_choices().values_list("pk", "name", "active"))
+    return reads["programs"].rows()
 
 
 def journey_for_move(*, user: User, pk: int, action: str = AccessEvent.Action.VIEW) -> Journey:
