@@ -135,6 +135,8 @@ def test_the_patient_page_shows_then_and_now(client_for, at_checkins, practition
     item = BlueprintItem.objects.create(blueprint=blueprint, kind="supplement", title="Magnesium", position=0)
     patient = at_checkins.patient
     for due, status, energy in ((date(2027, 1, 4), "missed", 3), (date(2027, 3, 8), "done", 8)):
+        # The journey's weekly check-ins are scheduled from today: one may already fall on this Monday.
+        CheckIn.objects.filter(journey=at_checkins, due_on=due).delete()
         checkin = CheckIn.objects.create(
             journey=at_checkins, due_on=due, closes_at=timezone.now(), status=CheckIn.Status.ANSWERED
         )
