@@ -32,7 +32,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
-from accounts.queries import Compiled, built_per_thread
+from accounts.queries import AnyOf, Compiled, built_per_thread
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
 from nudges.models import InboundMessage, Kind, Nudge
 from patients.models import CareTeamMember, Patient
@@ -647,19 +647,58 @@ class ThenAndNow:
     follow_ups: list[tuple[date, str, list[tuple[str, int | None]]]]  # after graduation: due, status, ratings
 
 
+_THEN_AND_NOW_FIELDS = ("checkin_id", "checkin__due_on", *RATINGS)
+_THEN_MARKER, _NOW_MARKER = 918_273_646, 918_273_647  # the two check-ins' ids, spelled nowhere else
+
+
+def _answered_weeks(patient_id: int):
+    return CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
+
+
+def _first_answered_query(patient_id: int):
+    return _answered_weeks(patient_id).order_by("checkin__due_on", "pk").values(*_THEN_AND_NOW_FIELDS)[:1]
+
+
+def _last_answered_query(patient_id: int):
+    return _answered_weeks(patient_id).order_by("-checkin__due_on", "-pk").values(*_THEN_AND_NOW_FIELDS)[:1]
+
+
+def _week_statuses_query(checkin_ids: list[int]):
+    return ComplianceLog.objects.filter(AnyOf("checkin_id", checkin_ids)).values_list("checkin_id", "status")
+
+
+def _follow_ups_query(patient_id: int):
+    return (
+        CheckIn.objects.filter(journey__patient_id=patient_id, kind=CheckIn.Kind.FOLLOW_UP)
+        .order_by("due_on")
+        .values_list("due_on", "status", *(f"answer__{name}" for name in RATINGS))
+    )
+
+
+@built_per_thread
+def _then_and_now_reads() -> dict[str, Compiled]:
+    """``then_and_now``'s four reads compiled once per thread (the graduated patient's Journey tab runs them on
+    every load), run with the patient's id and the two check-ins' (one ``AnyOf`` array)."""
+    weeks = [_THEN_MARKER, _NOW_MARKER]
+    return {
+        "first": Compiled(_first_answered_query(_ID_MARKER), _ID_MARKER),
+        "last": Compiled(_last_answered_query(_ID_MARKER), _ID_MARKER),
+        "statuses": Compiled(_week_statuses_query(weeks), weeks),
+        "follow-ups": Compiled(_follow_ups_query(_ID_MARKER), _ID_MARKER),
+    }
+
+
 def then_and_now(*, patient_id: int) -> ThenAndNow | None:
     """The first and the last answered weekly check-in of the program — adherence and the 0–10 self-ratings —
-    and the "how are you now?" follow-ups after it; None before two weeks were answered. Three queries."""
-    answered = CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
-    fields = ("checkin_id", "checkin__due_on", *RATINGS)
-    first = answered.order_by("checkin__due_on", "pk").values(*fields).first()
-    last = answered.order_by("-checkin__due_on", "-pk").values(*fields).first()
-    if first is None or last is None or first["checkin_id"] == last["checkin_id"]:
+    and the "how are you now?" follow-ups after it; None before two weeks were answered. Four queries (two
+    before then), each compiled once per thread."""
+    reads = _then_and_now_reads()
+    firsts, lasts = reads["first"].rows(patient_id), reads["last"].rows(patient_id)
+    if not firsts or not lasts or firsts[0]["checkin_id"] == lasts[0]["checkin_id"]:
         return None
+    first, last = firsts[0], lasts[0]
     statuses: dict[int, list[str]] = defaultdict(list)
-    for checkin_id, status in ComplianceLog.objects.filter(
-        checkin_id__in=[first["checkin_id"], last["checkin_id"]]
-    ).values_list("checkin_id", "status"):
+    for checkin_id, status in reads["statuses"].rows([first["checkin_id"], last["checkin_id"]]):
         statuses[checkin_id].append(status)
 
     def week(row: dict) -> Week:
@@ -675,10 +714,6 @@ def then_and_now(*, patient_id: int) -> ThenAndNow | None:
             CheckIn.Status(status).label,
             [(name.capitalize(), value) for name, value in zip(RATINGS, values, strict=True)],
         )
-        for due_on, status, *values in CheckIn.objects.filter(
-            journey__patient_id=patient_id, kind=CheckIn.Kind.FOLLOW_UP
-        )
-        .order_by("due_on")
-        .values_list("due_on", "status", *(f"answer__{name}" for name in RATINGS))
+        for due_on, status, *values in reads["follow-ups"].rows(patient_id)
     ]
     return ThenAndNow(then=week(first), now=week(last), follow_ups=follow_ups)
