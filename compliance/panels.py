@@ -83,7 +83,7 @@ def adherence_panel_context(request, patient) -> dict:
 
 def then_and_now_panel_context(request, patient) -> dict:
     """Then and now: the program's first and last answered weeks side by side (the 0–10 self-ratings for
-    clinical roles only, like the answers themselves), and the follow-ups after graduation. Four queries."""
+    clinical roles only, like the answers themselves), and the follow-ups after graduation. Three queries."""
     return {
         "then_and_now": selectors.then_and_now(patient_id=patient.pk),
         "clinical": request.user.role in CLINICAL,

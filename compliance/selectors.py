@@ -651,23 +651,27 @@ _THEN_AND_NOW_FIELDS = ("checkin_id", "checkin__due_on", *RATINGS)
 _THEN_MARKER, _NOW_MARKER = 918_273_646, 918_273_647  # the two check-ins' ids, spelled nowhere else
 
 
-def _answered_weeks(patient_id: int):
+def _answered_weeks(patient_id: int) -> QuerySet:
     return CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
 
 
-def _first_answered_query(patient_id: int):
-    return _answered_weeks(patient_id).order_by("checkin__due_on", "pk").values(*_THEN_AND_NOW_FIELDS)[:1]
+def _ends_query(patient_id: int) -> QuerySet:
+    """The first and the last answered week, in one query (one row when only one week was answered)."""
+    answered = _answered_weeks(patient_id)
+    first = answered.order_by("checkin__due_on", "pk").values("pk")[:1]
+    last = answered.order_by("-checkin__due_on", "-pk").values("pk")[:1]
+    return (
+        answered.filter(Q(pk=Subquery(first)) | Q(pk=Subquery(last)))
+        .order_by("checkin__due_on", "pk")
+        .values(*_THEN_AND_NOW_FIELDS)
+    )
 
 
-def _last_answered_query(patient_id: int):
-    return _answered_weeks(patient_id).order_by("-checkin__due_on", "-pk").values(*_THEN_AND_NOW_FIELDS)[:1]
-
-
-def _week_statuses_query(checkin_ids: list[int]):
+def _week_statuses_query(checkin_ids: list[int]) -> QuerySet:
     return ComplianceLog.objects.filter(AnyOf("checkin_id", checkin_ids)).values_list("checkin_id", "status")
 
 
-def _follow_ups_query(patient_id: int):
+def _follow_ups_query(patient_id: int) -> QuerySet:
     return (
         CheckIn.objects.filter(journey__patient_id=patient_id, kind=CheckIn.Kind.FOLLOW_UP)
         .order_by("due_on")
@@ -677,12 +681,11 @@ def _follow_ups_query(patient_id: int):
 
 @built_per_thread
 def _then_and_now_reads() -> dict[str, Compiled]:
-    """``then_and_now``'s four reads compiled once per thread (the graduated patient's Journey tab runs them on
+    """``then_and_now``'s three reads compiled once per thread (the graduated patient's Journey tab runs them on
     every load), run with the patient's id and the two check-ins' (one ``AnyOf`` array)."""
     weeks = [_THEN_MARKER, _NOW_MARKER]
     return {
-        "first": Compiled(_first_answered_query(_ID_MARKER), _ID_MARKER),
-        "last": Compiled(_last_answered_query(_ID_MARKER), _ID_MARKER),
+        "ends": Compiled(_ends_query(_ID_MARKER), _ID_MARKER),
         "statuses": Compiled(_week_statuses_query(weeks), weeks),
         "follow-ups": Compiled(_follow_ups_query(_ID_MARKER), _ID_MARKER),
     }
@@ -690,13 +693,13 @@ def _then_and_now_reads() -> dict[str, Compiled]:
 
 def then_and_now(*, patient_id: int) -> ThenAndNow | None:
     """The first and the last answered weekly check-in of the program — adherence and the 0–10 self-ratings —
-    and the "how are you now?" follow-ups after it; None before two weeks were answered. Four queries (two
+    and the "how are you now?" follow-ups after it; None before two weeks were answered. Three queries (one
     before then), each compiled once per thread."""
     reads = _then_and_now_reads()
-    firsts, lasts = reads["first"].rows(patient_id), reads["last"].rows(patient_id)
-    if not firsts or not lasts or firsts[0]["checkin_id"] == lasts[0]["checkin_id"]:
+    ends = reads["ends"].rows(patient_id)
+    if not ends or ends[0]["checkin_id"] == ends[-1]["checkin_id"]:
         return None
-    first, last = firsts[0], lasts[0]
+    first, last = ends[0], ends[-1]
     statuses: dict[int, list[str]] = defaultdict(list)
     for checkin_id, status in reads["statuses"].rows([first["checkin_id"], last["checkin_id"]]):
         statuses[checkin_id].append(status)

@@ -100,7 +100,14 @@ _END = _START + timedelta(days=1)
 _SINCE = _START - timedelta(days=1)
 _NOW = datetime(2001, 2, 3, 12, 34, 56, 789_012, tzinfo=UTC)
 _DAY = date(2001, 2, 3)
-_MARKERS = {"user": _USER, "start": _START, "end": _END, "since": _SINCE, "now": _NOW, "day": _DAY}
+_MARKERS: dict[str, int | date] = {
+    "user": _USER,
+    "start": _START,
+    "end": _END,
+    "since": _SINCE,
+    "now": _NOW,
+    "day": _DAY,
+}
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,8 @@ def _spelled(querysets: Iterable[QuerySet]) -> tuple[str, ...]:
 def _compiled_day(*, mine: bool, practises: bool) -> _CompiledDay:
     days = _compiled_days()
     if (mine, practises) not in days:
-        lists, counted = _reads(_Moments(**_MARKERS), mine=mine, practises=practises)
+        marked = _Moments(user=_USER, start=_START, end=_END, since=_SINCE, now=_NOW, day=_DAY)
+        lists, counted = _reads(marked, mine=mine, practises=practises)
         reads = {}
         for name, queryset in lists.items():
             moments = _spelled([queryset])

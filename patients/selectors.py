@@ -446,7 +446,7 @@ class Advocacy:
     referrals: list[Patient]
 
 
-def _advocacy_word_query(patient_id: int) -> QuerySet[Patient]:
+def _advocacy_word_query(patient_id: int) -> QuerySet:
     """``marketing_consent_granted``'s and ``advocate_link_token``'s reads as one row of two subqueries."""
     latest_word = MarketingConsentEvent.objects.filter(patient_id=patient_id).order_by("-at", "-id")
     link = AdvocateLink.objects.filter(patient_id=patient_id).order_by("pk")

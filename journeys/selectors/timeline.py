@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django.db.models import DateTimeField, ExpressionWrapper, F, Field, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -75,10 +75,12 @@ def _name(user: User | None) -> str:
     return str(user) if user is not None else ""
 
 
-def _labels(model: type, name: str) -> dict[str, str]:
+def _labels(model: type[Model], name: str) -> dict[str, str]:
     """What ``get_<name>_display()`` says for each value of the field, looked up once rather than once a row
     (the ORM flattens and hashes the field's choices on every call)."""
-    return {value: str(label) for value, label in model._meta.get_field(name).flatchoices}
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a column with choices, not a relation
+    return {value: str(label) for value, label in field.flatchoices}
 
 
 _STAGE_LABELS = {value: str(label) for value, label in Stage.choices}
@@ -451,7 +453,7 @@ def _checkin_query(patient_id: int, now: datetime, rows: int) -> QuerySet[CheckI
 _CHECKIN_STATUSES = _labels(CheckIn, "status")
 
 
-def _checkin_entry(checkin: CheckIn) -> TimelineEntry:
+def _checkin_entry(checkin: Any) -> TimelineEntry:  # a CheckIn with timeline_at
     if checkin.status == CheckIn.Status.ANSWERED and checkin.answered_at:
         detail = f"Answered {_moment(checkin.answered_at)}"
     elif checkin.status == CheckIn.Status.MISSED:
@@ -515,7 +517,7 @@ _NUDGE_CHANNELS = _labels(Nudge, "channel")
 _NUDGE_STATUSES = _labels(Nudge, "status")
 
 
-def _message_entry(nudge: Nudge) -> TimelineEntry:
+def _message_entry(nudge: Any) -> TimelineEntry:  # a Nudge with timeline_at
     channel = _NUDGE_CHANNELS.get(nudge.channel, nudge.channel)
     return TimelineEntry(
         kind="message",

@@ -52,32 +52,45 @@ def patients():
     return found
 
 
+FIELDS = ("checkin_id", "checkin__due_on", "energy", "sleep", "mood", "digestion")
+
+
+def first_and_last(patient_id: int) -> list[dict]:
+    """The first and the last week as the two reads before them wrote them."""
+    answered = CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
+    first = answered.order_by("checkin__due_on", "pk").values(*FIELDS).first()
+    last = answered.order_by("-checkin__due_on", "-pk").values(*FIELDS).first()
+    return [row for row in (first, last) if row is not None]
+
+
 def test_each_read_is_the_orms_for_each_patient(patients):
     graduated = patients[0]
-    first = selectors._first_answered_query(graduated.pk)[0]
-    last = selectors._last_answered_query(graduated.pk)[0]
+    ends = selectors._then_and_now_reads()["ends"].rows(graduated.pk)
     builds = {
-        "first": (selectors._first_answered_query, "id"),
-        "last": (selectors._last_answered_query, "id"),
+        "ends": (selectors._ends_query, "id"),
         "follow-ups": (selectors._follow_ups_query, "id"),
         "statuses": (selectors._week_statuses_query, "weeks"),
     }
     for patient in patients * 2:  # the second round from the SQL compiled in the first
         for name, (build, by) in builds.items():
-            value = [first["checkin_id"], last["checkin_id"]] if by == "weeks" else patient.pk
+            value = [ends[0]["checkin_id"], ends[-1]["checkin_id"]] if by == "weeks" else patient.pk
             with CaptureQueriesContext(connection) as ours:
                 got = selectors._then_and_now_reads()[name].rows(value)
             with CaptureQueriesContext(connection) as orms:
                 expected = list(build(value))
             assert got == expected, name
             assert [q["sql"] for q in ours.captured_queries] == [q["sql"] for q in orms.captured_queries]
+        found = selectors._then_and_now_reads()["ends"].rows(patient.pk)
+        expected = first_and_last(patient.pk)
+        assert [found[0], found[-1]] == expected if found else expected == []
+    assert len(ends) == 2
 
 
 def test_then_and_now_is_the_first_and_last_weeks_and_the_follow_ups(patients):
     graduated, one_week, none = patients
     with CaptureQueriesContext(connection) as queries:
         shown = selectors.then_and_now(patient_id=graduated.pk)
-    assert len(queries) == 4
+    assert len(queries) == 3
     assert shown is not None
     assert (shown.then.due_on, shown.then.score, shown.now.due_on, shown.now.score) == (
         date(2026, 1, 5),
