@@ -2,7 +2,7 @@
 
 ``dateformat.format`` parses its format string and resolves a lazy translation for every month name, each
 time: 30–50 µs a call, and a page of rows calls it twice a row. These write the same characters for the few
-formats the rows use (``"j M"``, ``"j M Y"``, ``"j M Y, H:i"``, ``"c"``) with the month's short name translated once per
+formats the rows use (``"j M"``, ``"j M Y"``, ``"j M Y, H:i"``, ``"c"``, the time filter's ``"H:i"``) with the month's short name translated once per
 language. An aware datetime is first put in the current time zone, as the template engine does before its
 ``date`` filter runs.
 """
@@ -50,3 +50,9 @@ def day_month_year_time(value: datetime) -> str:
 def iso(value: datetime) -> str:
     """``{{ value|date:"c" }}``: ISO 8601 in the current time zone."""
     return _local(value).isoformat()
+
+
+def hour_minute(value: datetime) -> str:
+    """``{{ value|time:"H:i" }}``: "09:05"."""
+    value = _local(value)
+    return f"{value.hour:02d}:{value.minute:02d}"

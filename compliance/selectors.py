@@ -32,7 +32,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
-from accounts.queries import Compiled, built_per_thread
+from accounts.queries import AnyOf, Compiled, built_per_thread
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
 from nudges.models import InboundMessage, Kind, Nudge
 from patients.models import CareTeamMember, Patient
@@ -685,19 +685,61 @@ class ThenAndNow:
     follow_ups: list[tuple[date, str, list[tuple[str, int | None]]]]  # after graduation: due, status, ratings
 
 
+_THEN_AND_NOW_FIELDS = ("checkin_id", "checkin__due_on", *RATINGS)
+_THEN_MARKER, _NOW_MARKER = 918_273_646, 918_273_647  # the two check-ins' ids, spelled nowhere else
+
+
+def _answered_weeks(patient_id: int) -> QuerySet:
+    return CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
+
+
+def _ends_query(patient_id: int) -> QuerySet:
+    """The first and the last answered week, in one query (one row when only one week was answered)."""
+    answered = _answered_weeks(patient_id)
+    first = answered.order_by("checkin__due_on", "pk").values("pk")[:1]
+    last = answered.order_by("-checkin__due_on", "-pk").values("pk")[:1]
+    return (
+        answered.filter(Q(pk=Subquery(first)) | Q(pk=Subquery(last)))
+        .order_by("checkin__due_on", "pk")
+        .values(*_THEN_AND_NOW_FIELDS)
+    )
+
+
+def _week_statuses_query(checkin_ids: list[int]) -> QuerySet:
+    return ComplianceLog.objects.filter(AnyOf("checkin_id", checkin_ids)).values_list("checkin_id", "status")
+
+
+def _follow_ups_query(patient_id: int) -> QuerySet:
+    return (
+        CheckIn.objects.filter(journey__patient_id=patient_id, kind=CheckIn.Kind.FOLLOW_UP)
+        .order_by("due_on")
+        .values_list("due_on", "status", *(f"answer__{name}" for name in RATINGS))
+    )
+
+
+@built_per_thread
+def _then_and_now_reads() -> dict[str, Compiled]:
+    """``then_and_now``'s three reads compiled once per thread (the graduated patient's Journey tab runs them on
+    every load), run with the patient's id and the two check-ins' (one ``AnyOf`` array)."""
+    weeks = [_THEN_MARKER, _NOW_MARKER]
+    return {
+        "ends": Compiled(_ends_query(_ID_MARKER), _ID_MARKER),
+        "statuses": Compiled(_week_statuses_query(weeks), weeks),
+        "follow-ups": Compiled(_follow_ups_query(_ID_MARKER), _ID_MARKER),
+    }
+
+
 def then_and_now(*, patient_id: int) -> ThenAndNow | None:
     """The first and the last answered weekly check-in of the program — adherence and the 0–10 self-ratings —
-    and the "how are you now?" follow-ups after it; None before two weeks were answered. Three queries."""
-    answered = CheckInAnswer.objects.filter(patient_id=patient_id, checkin__kind=CheckIn.Kind.PROGRAM)
-    fields = ("checkin_id", "checkin__due_on", *RATINGS)
-    first = answered.order_by("checkin__due_on", "pk").values(*fields).first()
-    last = answered.order_by("-checkin__due_on", "-pk").values(*fields).first()
-    if first is None or last is None or first["checkin_id"] == last["checkin_id"]:
+    and the "how are you now?" follow-ups after it; None before two weeks were answered. Three queries (one
+    before then), each compiled once per thread."""
+    reads = _then_and_now_reads()
+    ends = reads["ends"].rows(patient_id)
+    if not ends or ends[0]["checkin_id"] == ends[-1]["checkin_id"]:
         return None
+    first, last = ends[0], ends[-1]
     statuses: dict[int, list[str]] = defaultdict(list)
-    for checkin_id, status in ComplianceLog.objects.filter(
-        checkin_id__in=[first["checkin_id"], last["checkin_id"]]
-    ).values_list("checkin_id", "status"):
+    for checkin_id, status in reads["statuses"].rows([first["checkin_id"], last["checkin_id"]]):
         statuses[checkin_id].append(status)
 
     def week(row: dict) -> Week:
@@ -713,10 +755,6 @@ def then_and_now(*, patient_id: int) -> ThenAndNow | None:
             CheckIn.Status(status).label,
             [(name.capitalize(), value) for name, value in zip(RATINGS, values, strict=True)],
         )
-        for due_on, status, *values in CheckIn.objects.filter(
-            journey__patient_id=patient_id, kind=CheckIn.Kind.FOLLOW_UP
-        )
-        .order_by("due_on")
-        .values_list("due_on", "status", *(f"answer__{name}" for name in RATINGS))
+        for due_on, status, *values in reads["follow-ups"].rows(patient_id)
     ]
     return ThenAndNow(then=week(first), now=week(last), follow_ups=follow_ups)

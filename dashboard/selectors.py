@@ -10,14 +10,15 @@ alerts, ``InSmallSet`` for the answered check-ins, whose EXISTS PostgreSQL hashe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.queries import InSmallSet, counts_at_once
+from accounts.queries import Compiled, CountsCompiled, InSmallSet, built_per_thread
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
@@ -71,14 +72,14 @@ class Today:
         ]
 
 
-def _my_patients(user: User, patient_ref: str) -> Exists:
-    """An EXISTS: ``user`` is on the current care team of the row's patient (``patient_ref``)."""
-    return Exists(CareTeamMember.objects.current().filter(patient=OuterRef(patient_ref), user=user))
+def _my_patients(user_id: int, patient_ref: str) -> Exists:
+    """An EXISTS: the user ``user_id`` is on the current care team of the row's patient (``patient_ref``)."""
+    return Exists(CareTeamMember.objects.current().filter(patient=OuterRef(patient_ref), user_id=user_id))
 
 
-def _among_my_patients(user: User, patient_column: str) -> InSmallSet:
-    """``patient_column`` is one of the patients whose current care team ``user`` is on."""
-    mine = CareTeamMember.objects.current().filter(user=user).values("patient_id")
+def _among_my_patients(user_id: int, patient_column: str) -> InSmallSet:
+    """``patient_column`` is one of the patients whose current care team the user ``user_id`` is on."""
+    mine = CareTeamMember.objects.current().filter(user_id=user_id).values("patient_id")
     return InSmallSet(patient_column, Subquery(mine))
 
 
@@ -90,54 +91,73 @@ def today_scope(user: User, asked: str | None) -> str:
     return MINE if user.is_practitioner else PRACTICE
 
 
-def today_for(user: User, *, scope: str | None = None, now: datetime | None = None) -> Today:
-    now = now or timezone.now()
-    scope = today_scope(user, scope)
-    mine = scope == MINE
-    local = timezone.localtime(now)
-    start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
-    end = start + timedelta(days=1)
+# Where each read's values go in its SQL compiled once per thread (``accounts.queries.Compiled``): a user id and
+# moments no page spells otherwise. Today's dozen reads and counts cost the ORM several times more to compile
+# than PostgreSQL to run, on every load of everyone's first page.
+_USER = 918_273_645
+_START = datetime(2001, 2, 3, tzinfo=UTC)
+_END = _START + timedelta(days=1)
+_SINCE = _START - timedelta(days=1)
+_NOW = datetime(2001, 2, 3, 12, 34, 56, 789_012, tzinfo=UTC)
+_DAY = date(2001, 2, 3)
+_MARKERS: dict[str, int | date] = {
+    "user": _USER,
+    "start": _START,
+    "end": _END,
+    "since": _SINCE,
+    "now": _NOW,
+    "day": _DAY,
+}
 
+
+@dataclass(frozen=True)
+class _Moments:
+    user: int
+    start: datetime
+    end: datetime
+    since: datetime
+    now: datetime
+    day: date
+
+
+def _reads(at: _Moments, *, mine: bool, practises: bool) -> tuple[dict[str, QuerySet], dict[str, QuerySet]]:
+    """Today's lists and its counts, for one kind of page: the user's own day or the practice's, by someone
+    who practises or not."""
     visits = Visit.objects.all()
     alerts = Alert.objects.filter(resolved_at__isnull=True)
     if mine:
-        visits = visits.filter(practitioner=user)
-        alerts = alerts.filter(_my_patients(user, "patient_id"))
-    day_visits = visits.filter(starts_at__gte=start, starts_at__lt=end).exclude(status=Visit.Status.CANCELLED)
-    ahead = visits.blocking().filter(starts_at__gte=end)
+        visits = visits.filter(practitioner_id=at.user)
+        alerts = alerts.filter(_my_patients(at.user, "patient_id"))
+    day_visits = visits.filter(starts_at__gte=at.start, starts_at__lt=at.end).exclude(
+        status=Visit.Status.CANCELLED
+    )
+    ahead = visits.blocking().filter(starts_at__gte=at.end)
     with_people = ("patient", "practitioner")
     alerts = alerts.select_related("patient").order_by("opened_at", "pk")
-
-    today = Today(
-        day=local,
-        scope=scope,
-        practises=user.role in PRACTISING_ROLES,
-        visits=list(day_visits.select_related(*with_people).order_by("starts_at", "pk")[:VISITS_SHOWN]),
-        visit_count=0,
-        next_visits=list(ahead.select_related(*with_people).order_by("starts_at", "pk")[:NEXT_SHOWN]),
-        alerts=list(alerts[:SHOWN]),
-        alert_count=0,
-    )
+    lists: dict[str, QuerySet] = {
+        "visits": day_visits.select_related(*with_people).order_by("starts_at", "pk")[:VISITS_SHOWN],
+        "next_visits": ahead.select_related(*with_people).order_by("starts_at", "pk")[:NEXT_SHOWN],
+        "alerts": alerts[:SHOWN],
+    }
     counted: dict[str, QuerySet] = {"visit_count": day_visits, "alert_count": alerts}
-    if today.practises:
-        notes = VisitNote.objects.filter(author=user, signed_at__isnull=True)
-        today.notes_to_sign = list(
-            notes.select_related("visit__patient").order_by("created_at", "pk")[:SHOWN]
-        )
+    if practises:
+        notes = VisitNote.objects.filter(author_id=at.user, signed_at__isnull=True)
+        lists["notes_to_sign"] = notes.select_related("visit__patient").order_by("created_at", "pk")[:SHOWN]
         counted["notes_to_sign_count"] = notes
     if mine:
-        since = start - timedelta(days=1)
-        answered = CheckIn.objects.filter(answered_at__gte=since, answered_at__lte=now).filter(
-            _among_my_patients(user, "journey__patient_id")
+        answered = CheckIn.objects.filter(answered_at__gte=at.since, answered_at__lte=at.now).filter(
+            _among_my_patients(at.user, "journey__patient_id")
         )
-        today.answered = list(
-            answered.select_related("journey__patient").order_by("-answered_at", "-pk")[:SHOWN]
-        )
+        lists["answered"] = answered.select_related("journey__patient").order_by("-answered_at", "-pk")[
+            :SHOWN
+        ]
         counted["answered_count"] = answered
-        return _with_counts(today, counted)
+        return lists, counted
 
-    counted["checkins_answered_today"] = CheckIn.objects.filter(answered_at__gte=start, answered_at__lt=end)
-    counted["checkins_due_today"] = CheckIn.objects.filter(due_on=local.date())
+    counted["checkins_answered_today"] = CheckIn.objects.filter(
+        answered_at__gte=at.start, answered_at__lt=at.end
+    )
+    counted["checkins_due_today"] = CheckIn.objects.filter(due_on=at.day)
     counted["to_review"] = Nudge.objects.needs_review()
     # The flag narrows to the patients waiting for a lead by its index; the EXISTS keeps the list true to the
     # care team whatever wrote it.
@@ -149,26 +169,103 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
         .filter(~Exists(current_lead))
         .order_by("created_at", "pk")
     )
-    today.without_lead = list(without_lead[:SHOWN])
+    lists["without_lead"] = without_lead[:SHOWN]
     counted["without_lead_count"] = without_lead
     waiting = Journey.objects.open().filter(stage=Stage.INQUIRY)
     oldest = waiting.order_by("stage_entered_at", "pk")
-    today.inquiries = list(oldest.select_related("patient")[:SHOWN])
+    lists["inquiries"] = oldest.select_related("patient")[:SHOWN]
     # The shown patients' booked visits in one query of their own: an EXISTS on each row was planned as a
     # hash of every future visit of the clinic.
-    booked = set(
+    lists["booked"] = (
         Visit.objects.blocking()
-        .filter(patient_id__in=oldest.values("patient_id")[:SHOWN], starts_at__gte=now)
+        .filter(patient_id__in=oldest.values("patient_id")[:SHOWN], starts_at__gte=at.now)
         .values_list("patient_id", flat=True)
     )
+    counted["inquiry_count"] = waiting
+    return lists, counted
+
+
+@dataclass(frozen=True)
+class _CompiledDay:
+    lists: dict[str, tuple[Compiled, tuple[str, ...]]]  # each read and the moments it is filtered on
+    counts: CountsCompiled
+    counted: tuple[str, ...]  # the moments the counts are filtered on
+
+
+@built_per_thread
+def _compiled_days() -> dict[tuple[bool, bool], _CompiledDay]:
+    """Each kind of page's reads, compiled the first time it is asked for on the thread."""
+    return {}
+
+
+def _spelled(querysets: Iterable[QuerySet]) -> tuple[str, ...]:
+    """The moments (``_MARKERS``) the queries are filtered on, in the markers' order."""
+    params = [param for queryset in querysets for param in queryset.query.sql_with_params()[1]]
+    return tuple(
+        name
+        for name, marker in _MARKERS.items()
+        if any(type(p) is type(marker) and p == marker for p in params)
+    )
+
+
+def _compiled_day(*, mine: bool, practises: bool) -> _CompiledDay:
+    days = _compiled_days()
+    if (mine, practises) not in days:
+        marked = _Moments(user=_USER, start=_START, end=_END, since=_SINCE, now=_NOW, day=_DAY)
+        lists, counted = _reads(marked, mine=mine, practises=practises)
+        reads = {}
+        for name, queryset in lists.items():
+            moments = _spelled([queryset])
+            reads[name] = (Compiled(queryset, *(_MARKERS[m] for m in moments)), moments)
+        moments = _spelled(counted.values())
+        days[mine, practises] = _CompiledDay(
+            lists=reads,
+            counts=CountsCompiled(counted, *(_MARKERS[m] for m in moments), cap=COUNT_CAP),
+            counted=moments,
+        )
+    return days[mine, practises]
+
+
+def today_for(user: User, *, scope: str | None = None, now: datetime | None = None) -> Today:
+    """Today for ``user``: each list and the counts in one query each, compiled once per thread."""
+    now = now or timezone.now()
+    scope = today_scope(user, scope)
+    mine = scope == MINE
+    practises = user.role in PRACTISING_ROLES
+    local = timezone.localtime(now)
+    start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
+    at = _Moments(
+        user=user.pk,
+        start=start,
+        end=start + timedelta(days=1),
+        since=start - timedelta(days=1),
+        now=now,
+        day=local.date(),
+    )
+    compiled = _compiled_day(mine=mine, practises=practises)
+    rows = {
+        name: read.rows(*(getattr(at, moment) for moment in moments))
+        for name, (read, moments) in compiled.lists.items()
+    }
+    today = Today(
+        day=local,
+        scope=scope,
+        practises=practises,
+        visits=rows["visits"],
+        visit_count=0,
+        next_visits=rows["next_visits"],
+        alerts=rows["alerts"],
+        alert_count=0,
+        notes_to_sign=rows.get("notes_to_sign", []),
+        answered=rows.get("answered", []),
+        without_lead=rows.get("without_lead", []),
+        inquiries=rows.get("inquiries", []),
+    )
+    booked = set(rows.get("booked", ()))
     for journey in today.inquiries:
         journey.call_booked = journey.patient_id in booked
-    counted["inquiry_count"] = waiting
-    return _with_counts(today, counted)
-
-
-def _with_counts(today: Today, counted: dict[str, QuerySet]) -> Today:
-    for name, n in counts_at_once(counted, cap=COUNT_CAP).items():
+    counts = compiled.counts.counts(*(getattr(at, moment) for moment in compiled.counted))
+    for name, n in counts.items():
         setattr(today, name, n)
     return today
 

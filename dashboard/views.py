@@ -18,6 +18,7 @@ from . import patient_page
 from .figures import pipeline_flow_stored
 from .pipeline_cards import board_cards
 from .selectors import today_for
+from .today_rows import visit_rows
 
 
 @role_required(*EVERYONE)
@@ -67,7 +68,11 @@ def today(request):
     """A practitioner's own day, or the whole practice's (``?scope=``); a fixed number of queries."""
     shown = today_for(request.user, scope=request.GET.get("scope"))
     record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="today")
-    return render(request, "dashboard/today.html", {"today": shown})
+    return render(
+        request,
+        "dashboard/today.html",
+        {"today": shown, "visit_rows": visit_rows(shown.visits, mine=shown.mine)},
+    )
 
 
 @role_required(*EVERYONE)

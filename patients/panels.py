@@ -35,12 +35,13 @@ def care_team_panel_context(request, patient) -> dict:
 
 def advocacy_panel_context(request, patient) -> dict:
     """Marketing consent, testimonials with their consent, the referral link and who came through it:
-    four queries."""
+    three queries (``selectors.patient_advocacy``)."""
+    advocacy = selectors.patient_advocacy(patient)
     return {
-        "marketing_consent": selectors.marketing_consent_granted(patient),
-        "testimonials": selectors.patient_testimonials(patient),
-        "referral_token": selectors.advocate_link_token(patient),
-        "referrals": list(patient.referrals.order_by("-created_at", "-id")[:20]),
+        "marketing_consent": advocacy.marketing_consent,
+        "testimonials": advocacy.testimonials,
+        "referral_token": advocacy.referral_token,
+        "referrals": advocacy.referrals,
         "site_url": settings.ALLIANCE_SITE_URL,
         "consent_form": MarketingConsentForm(),
         "testimonial_form": TestimonialForm(),

@@ -449,3 +449,66 @@ def advocate_link_token(patient: Patient) -> str:
     """The patient's signed referral token, or "" before one was made (one query)."""
     code = AdvocateLink.objects.filter(patient=patient).values_list("code", flat=True).first()
     return referral_token(code) if code else ""
+
+
+REFERRALS_SHOWN = 20
+_ADVOCATE_MARKER = 918_273_645  # an id the advocacy reads spell nowhere else
+
+
+@dataclass(frozen=True)
+class Advocacy:
+    """The patient page's Advocacy panel: the marketing consent in force, the testimonials, the signed
+    referral token ("" before a link was made) and the latest patients who came through it."""
+
+    marketing_consent: bool
+    testimonials: list[Testimonial]
+    referral_token: str
+    referrals: list[Patient]
+
+
+def _advocacy_word_query(patient_id: int) -> QuerySet:
+    """``marketing_consent_granted``'s and ``advocate_link_token``'s reads as one row of two subqueries."""
+    latest_word = MarketingConsentEvent.objects.filter(patient_id=patient_id).order_by("-at", "-id")
+    link = AdvocateLink.objects.filter(patient_id=patient_id).order_by("pk")
+    return (
+        Patient.objects.filter(pk=patient_id)
+        .annotate(
+            consent_granted=Subquery(latest_word.values("granted")[:1]),
+            link_code=Subquery(link.values("code")[:1]),
+        )
+        .values_list("consent_granted", "link_code")
+    )
+
+
+def _testimonials_query(patient_id: int) -> QuerySet[Testimonial]:
+    return Testimonial.objects.filter(patient_id=patient_id).order_by("-consented_at", "-id")
+
+
+def _referrals_query(patient_id: int) -> QuerySet[Patient]:
+    return Patient.objects.filter(referred_by_id=patient_id).order_by("-created_at", "-id")[:REFERRALS_SHOWN]
+
+
+@built_per_thread
+def _advocacy_reads() -> dict[str, Compiled]:
+    """``patient_advocacy``'s three reads compiled once per thread: the Journey tab runs them on every load."""
+    return {
+        name: Compiled(build(_ADVOCATE_MARKER), _ADVOCATE_MARKER)
+        for name, build in (
+            ("word", _advocacy_word_query),
+            ("testimonials", _testimonials_query),
+            ("referrals", _referrals_query),
+        )
+    }
+
+
+def patient_advocacy(patient: Patient) -> Advocacy:
+    """What the Advocacy panel shows, in three queries (the consent in force and the link's code are one row)."""
+    reads = _advocacy_reads()
+    words = reads["word"].rows(patient.pk)
+    granted, code = words[0] if words else (None, None)
+    return Advocacy(
+        marketing_consent=bool(granted),
+        testimonials=reads["testimonials"].rows(patient.pk),
+        referral_token=referral_token(code) if code else "",
+        referrals=reads["referrals"].rows(patient.pk),
+    )

@@ -4,10 +4,10 @@ whatever the patient's history holds.
 
 from collections.abc import Iterable
 
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.dates import day_month_year_time, iso
+from accounts.markup import escaped
 
 from ..selectors.timeline import (
     MAX_PAGES,
@@ -55,7 +55,7 @@ def timeline_context(page: TimelinePage) -> dict:
 
 # One line of the timeline. Written in Python, not with a template loop: a page of 25 to 500 entries spent
 # more time in the engine's lookups and date filters than its six queries take. Every text is escaped
-# (``conditional_escape``, as the engine's autoescape does); ``kind``, ``tone`` and the badge are ours too,
+# (``accounts.markup.escaped``, as the engine's autoescape does); ``kind``, ``tone`` and the badge are ours too,
 # but escaped all the same.
 ROW = (
     '<li class="border-bottom py-2" id="{anchor}" data-kind="{kind}">'
@@ -72,7 +72,7 @@ DETAIL = '<div class="small text-break">{detail}</div>'
 
 def timeline_rows(entries: Iterable[TimelineEntry]) -> SafeString:
     """The ``<li>`` of each entry, as the timeline's template used to write them."""
-    esc = conditional_escape
+    esc = escaped
     parts = []
     for entry in entries:
         title = esc(entry.title)

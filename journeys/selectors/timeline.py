@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django.db.models import DateTimeField, ExpressionWrapper, F, Field, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -73,6 +73,18 @@ _moment = day_month_year_time  # "j M Y, H:i"
 
 def _name(user: User | None) -> str:
     return str(user) if user is not None else ""
+
+
+def _labels(model: type[Model], name: str) -> dict[str, str]:
+    """What ``get_<name>_display()`` says for each value of the field, looked up once rather than once a row
+    (the ORM flattens and hashes the field's choices on every call)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a column with choices, not a relation
+    return {value: str(label) for value, label in field.flatchoices}
+
+
+_STAGE_LABELS = {value: str(label) for value, label in Stage.choices}
+_EXIT_LABELS = {value: str(label) for value, label in ExitReason.choices}
 
 
 # ---------------------------------------------------------------------------------------------- journey
@@ -239,6 +251,14 @@ def _first_page_reads() -> dict[tuple, Compiled]:
     }
 
 
+# Ties on the same moment are broken the same way on every page: by kind, then newest row first.
+KIND_ORDER = {"stage": 6, "visit": 5, "note": 4, "blueprint": 3, "checkin": 2, "message": 1}
+
+# A row of one source as the merge sorts it: its moment, its kind's order and its id, then what makes it an
+# entry and the row. Only the rows the page shows are made entries (a source reads up to a page and one more).
+type _Row = tuple[datetime, int, int, Callable[[Any], TimelineEntry], Any]
+
+
 def _read(
     build: Callable[..., QuerySet], patient: Patient, *, now: datetime, rows: int, **extra: bool
 ) -> list:
@@ -256,31 +276,33 @@ def _stage_query(patient_id: int, now: datetime, rows: int) -> QuerySet[StageCha
     )
 
 
-def _stage_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    changes = _read(_stage_query, patient, now=now, rows=rows)
-    entries = []
-    for change in changes:
-        to_label = Stage(change.to_stage).label
-        if change.from_stage:
-            title = f"{Stage(change.from_stage).label} → {to_label}"
-        else:
-            title = f"Journey started at {to_label}"
-        reason = ExitReason(change.reason).label if change.reason in ExitReason.values else ""
-        detail = " — ".join(part for part in (reason, change.note) if part)
-        by = _name(change.by) or ("the public inquiry form" if not change.from_stage else "")
-        entries.append(
-            TimelineEntry(
-                kind="stage",
-                pk=change.pk,
-                at=change.at,
-                title=title,
-                detail=detail,
-                by=by,
-                badge="Stage",
-                tone="warning" if change.to_stage in OFF_PATH else "success",
-            )
-        )
-    return entries
+def _stage_entry(change: StageChange) -> TimelineEntry:
+    to_label = _STAGE_LABELS[change.to_stage]
+    if change.from_stage:
+        title = f"{_STAGE_LABELS[change.from_stage]} → {to_label}"
+    else:
+        title = f"Journey started at {to_label}"
+    reason = _EXIT_LABELS.get(change.reason, "")
+    detail = " — ".join(part for part in (reason, change.note) if part)
+    by = _name(change.by) or ("the public inquiry form" if not change.from_stage else "")
+    return TimelineEntry(
+        kind="stage",
+        pk=change.pk,
+        at=change.at,
+        title=title,
+        detail=detail,
+        by=by,
+        badge="Stage",
+        tone="warning" if change.to_stage in OFF_PATH else "success",
+    )
+
+
+def _stage_entries(patient: Patient, *, now: datetime, rows: int) -> list[_Row]:
+    order = KIND_ORDER["stage"]
+    return [
+        (change.at, order, change.pk, _stage_entry, change)
+        for change in _read(_stage_query, patient, now=now, rows=rows)
+    ]
 
 
 VISIT_TONES: dict[str, str] = {
@@ -299,21 +321,29 @@ def _visit_query(patient_id: int, now: datetime, rows: int) -> QuerySet[Visit]:
     )
 
 
-def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    visits = _read(_visit_query, patient, now=now, rows=rows)
+_VISIT_KINDS = _labels(Visit, "kind")
+_VISIT_STATUSES = _labels(Visit, "status")
+
+
+def _visit_entry(visit: Visit) -> TimelineEntry:
+    return TimelineEntry(
+        kind="visit",
+        pk=visit.pk,
+        at=visit.starts_at,
+        title=_VISIT_KINDS.get(visit.kind, visit.kind),
+        detail=f"{visit.duration_minutes} minutes",
+        by=f"with {_name(visit.practitioner)}",
+        badge=_VISIT_STATUSES.get(visit.status, visit.status),
+        tone=VISIT_TONES.get(visit.status, "secondary"),
+        url=_id_url("journeys:visit_detail", visit.pk),
+    )
+
+
+def _visit_entries(patient: Patient, *, now: datetime, rows: int) -> list[_Row]:
+    order = KIND_ORDER["visit"]
     return [
-        TimelineEntry(
-            kind="visit",
-            pk=visit.pk,
-            at=visit.starts_at,
-            title=visit.get_kind_display(),
-            detail=f"{visit.duration_minutes} minutes",
-            by=f"with {_name(visit.practitioner)}",
-            badge=visit.get_status_display(),
-            tone=VISIT_TONES.get(visit.status, "secondary"),
-            url=_id_url("journeys:visit_detail", visit.pk),
-        )
-        for visit in visits
+        (visit.starts_at, order, visit.pk, _visit_entry, visit)
+        for visit in _read(_visit_query, patient, now=now, rows=rows)
     ]
 
 
@@ -337,26 +367,28 @@ def _note_query(patient_id: int, now: datetime, rows: int) -> QuerySet[VisitNote
     )
 
 
-def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    notes = _read(_note_query, patient, now=now, rows=rows)
-    entries = []
-    for note in notes:
-        what = "Addendum" if note.addendum_to_id else "Note"
-        entries.append(
-            TimelineEntry(
-                kind="note",
-                pk=note.pk,
-                at=note.created_at,
-                title=note.title,
-                detail=f"{what} on the {note.visit.get_kind_display().lower()} of "
-                f"{_day(note.visit.starts_at)}",
-                by=f"by {_name(note.author)}",
-                badge="Signed" if note.signed_at else "Unsigned",
-                tone="success" if note.signed_at else "light",
-                url=_id_url("journeys:note_detail", note.pk),
-            )
-        )
-    return entries
+def _note_entry(note: VisitNote) -> TimelineEntry:
+    what = "Addendum" if note.addendum_to_id else "Note"
+    visit_kind = _VISIT_KINDS.get(note.visit.kind, note.visit.kind)
+    return TimelineEntry(
+        kind="note",
+        pk=note.pk,
+        at=note.created_at,
+        title=note.title,
+        detail=f"{what} on the {visit_kind.lower()} of {_day(note.visit.starts_at)}",
+        by=f"by {_name(note.author)}",
+        badge="Signed" if note.signed_at else "Unsigned",
+        tone="success" if note.signed_at else "light",
+        url=_id_url("journeys:note_detail", note.pk),
+    )
+
+
+def _note_entries(patient: Patient, *, now: datetime, rows: int) -> list[_Row]:
+    order = KIND_ORDER["note"]
+    return [
+        (note.created_at, order, note.pk, _note_entry, note)
+        for note in _read(_note_query, patient, now=now, rows=rows)
+    ]
 
 
 def _blueprint_query(patient_id: int, now: datetime, rows: int, clinical: bool) -> QuerySet[Blueprint]:
@@ -372,28 +404,35 @@ def _blueprint_query(patient_id: int, now: datetime, rows: int, clinical: bool) 
     )
 
 
-def _blueprint_entries(patient: Patient, *, now: datetime, rows: int, clinical: bool) -> list[TimelineEntry]:
+def _blueprint_entry(blueprint: Blueprint, clinical: bool) -> TimelineEntry:
+    assert blueprint.published_at is not None  # published_at__lte in its query
+    current = blueprint.status == Blueprint.Status.PUBLISHED
+    return TimelineEntry(
+        kind="blueprint",
+        pk=blueprint.pk,
+        at=blueprint.published_at,
+        title=f"Care plan version {blueprint.version} published",
+        detail=blueprint.revision_reason if clinical else "",
+        by=f"by {_name(blueprint.published_by)}" if blueprint.published_by_id else "",
+        badge="Current" if current else "Superseded",
+        tone="success" if current else "secondary",
+        url=_url("journeys:blueprint_version", blueprint.journey_id, blueprint.version) if clinical else "",
+    )
+
+
+def _clinical_blueprint_entry(blueprint: Blueprint) -> TimelineEntry:
+    return _blueprint_entry(blueprint, True)
+
+
+def _plain_blueprint_entry(blueprint: Blueprint) -> TimelineEntry:
+    return _blueprint_entry(blueprint, False)
+
+
+def _blueprint_entries(patient: Patient, *, now: datetime, rows: int, clinical: bool) -> list[_Row]:
+    order = KIND_ORDER["blueprint"]
+    make = _clinical_blueprint_entry if clinical else _plain_blueprint_entry
     blueprints = _read(_blueprint_query, patient, now=now, rows=rows, clinical=clinical)
-    entries = []
-    for blueprint in blueprints:
-        assert blueprint.published_at is not None  # published_at__lte above
-        current = blueprint.status == Blueprint.Status.PUBLISHED
-        entries.append(
-            TimelineEntry(
-                kind="blueprint",
-                pk=blueprint.pk,
-                at=blueprint.published_at,
-                title=f"Care plan version {blueprint.version} published",
-                detail=blueprint.revision_reason if clinical else "",
-                by=f"by {_name(blueprint.published_by)}" if blueprint.published_by_id else "",
-                badge="Current" if current else "Superseded",
-                tone="success" if current else "secondary",
-                url=_url("journeys:blueprint_version", blueprint.journey_id, blueprint.version)
-                if clinical
-                else "",
-            )
-        )
-    return entries
+    return [(blueprint.published_at, order, blueprint.pk, make, blueprint) for blueprint in blueprints]
 
 
 CHECKIN_TONES: dict[str, str] = {CheckIn.Status.ANSWERED: "success", CheckIn.Status.MISSED: "warning"}
@@ -411,31 +450,36 @@ def _checkin_query(patient_id: int, now: datetime, rows: int) -> QuerySet[CheckI
     )
 
 
-def _checkin_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    checkins = _read(_checkin_query, patient, now=now, rows=rows)
-    entries = []
-    for checkin in checkins:
-        if checkin.status == CheckIn.Status.ANSWERED and checkin.answered_at:
-            detail = f"Answered {_moment(checkin.answered_at)}"
-        elif checkin.status == CheckIn.Status.MISSED:
-            detail = "No answer came before it closed"
-        else:
-            detail = f"Open for an answer until {_moment(checkin.closes_at)}"
-        entries.append(
-            TimelineEntry(
-                kind="checkin",
-                pk=checkin.pk,
-                at=checkin.timeline_at,
-                title=f"Check-in due {_day(checkin.due_on)}",
-                detail=detail,
-                badge=checkin.get_status_display()
-                if checkin.status != CheckIn.Status.SCHEDULED
-                else "Awaiting answer",
-                tone=CHECKIN_TONES.get(checkin.status, "info"),
-                date_only=checkin.status != CheckIn.Status.ANSWERED,
-            )
-        )
-    return entries
+_CHECKIN_STATUSES = _labels(CheckIn, "status")
+
+
+def _checkin_entry(checkin: Any) -> TimelineEntry:  # a CheckIn with timeline_at
+    if checkin.status == CheckIn.Status.ANSWERED and checkin.answered_at:
+        detail = f"Answered {_moment(checkin.answered_at)}"
+    elif checkin.status == CheckIn.Status.MISSED:
+        detail = "No answer came before it closed"
+    else:
+        detail = f"Open for an answer until {_moment(checkin.closes_at)}"
+    return TimelineEntry(
+        kind="checkin",
+        pk=checkin.pk,
+        at=checkin.timeline_at,
+        title=f"Check-in due {_day(checkin.due_on)}",
+        detail=detail,
+        badge=_CHECKIN_STATUSES.get(checkin.status, checkin.status)
+        if checkin.status != CheckIn.Status.SCHEDULED
+        else "Awaiting answer",
+        tone=CHECKIN_TONES.get(checkin.status, "info"),
+        date_only=checkin.status != CheckIn.Status.ANSWERED,
+    )
+
+
+def _checkin_entries(patient: Patient, *, now: datetime, rows: int) -> list[_Row]:
+    order = KIND_ORDER["checkin"]
+    return [
+        (checkin.timeline_at, order, checkin.pk, _checkin_entry, checkin)
+        for checkin in _read(_checkin_query, patient, now=now, rows=rows)
+    ]
 
 
 NUDGE_TONES: dict[str, str] = {
@@ -468,30 +512,31 @@ def _message_query(patient_id: int, now: datetime, rows: int) -> QuerySet[Nudge]
     )
 
 
-def _message_entries(patient: Patient, *, now: datetime, rows: int) -> list[TimelineEntry]:
-    nudges = _read(_message_query, patient, now=now, rows=rows)
+_NUDGE_KINDS = _labels(Nudge, "kind")
+_NUDGE_CHANNELS = _labels(Nudge, "channel")
+_NUDGE_STATUSES = _labels(Nudge, "status")
+
+
+def _message_entry(nudge: Any) -> TimelineEntry:  # a Nudge with timeline_at
+    channel = _NUDGE_CHANNELS.get(nudge.channel, nudge.channel)
+    return TimelineEntry(
+        kind="message",
+        pk=nudge.pk,
+        at=nudge.timeline_at,
+        title=_NUDGE_KINDS.get(nudge.kind, nudge.kind),
+        detail=f"by {channel}" + (f" — {nudge.status_reason}" if nudge.status_reason else ""),
+        by=f"written by {_name(nudge.created_by)}" if nudge.created_by_id else "",
+        badge=_NUDGE_STATUSES.get(nudge.status, nudge.status),
+        tone=NUDGE_TONES.get(nudge.status, "secondary"),
+    )
+
+
+def _message_entries(patient: Patient, *, now: datetime, rows: int) -> list[_Row]:
+    order = KIND_ORDER["message"]
     return [
-        TimelineEntry(
-            kind="message",
-            pk=nudge.pk,
-            at=nudge.timeline_at,
-            title=nudge.get_kind_display(),
-            detail=f"by {nudge.get_channel_display()}"
-            + (f" — {nudge.status_reason}" if nudge.status_reason else ""),
-            by=f"written by {_name(nudge.created_by)}" if nudge.created_by_id else "",
-            badge=nudge.get_status_display(),
-            tone=NUDGE_TONES.get(nudge.status, "secondary"),
-        )
-        for nudge in nudges
+        (nudge.timeline_at, order, nudge.pk, _message_entry, nudge)
+        for nudge in _read(_message_query, patient, now=now, rows=rows)
     ]
-
-
-# Ties on the same moment are broken the same way on every page: by kind, then newest row first.
-KIND_ORDER = {"stage": 6, "visit": 5, "note": 4, "blueprint": 3, "checkin": 2, "message": 1}
-
-
-def _sort_key(entry: TimelineEntry) -> tuple[datetime, int, int]:
-    return (entry.at, KIND_ORDER[entry.kind], entry.pk)
 
 
 def patient_timeline(
@@ -513,6 +558,7 @@ def patient_timeline(
         _checkin_entries(patient, now=now, rows=rows),
         _message_entries(patient, now=now, rows=rows),
     ]
-    merged = heapq.merge(*sources, key=_sort_key, reverse=True)
+    merged = heapq.merge(*sources, reverse=True)  # (moment, kind, id) is unique: nothing after it is compared
     window = list(itertools.islice(merged, offset, offset + limit + 1))
-    return TimelinePage(entries=window[:limit], offset=offset, has_more=len(window) > limit)
+    entries = [make(row) for _, _, _, make, row in window[:limit]]
+    return TimelinePage(entries=entries, offset=offset, has_more=len(window) > limit)

@@ -67,3 +67,23 @@ def test_the_first_page_and_an_older_one_are_the_timeline_as_before(practitioner
         e.kind == "blueprint" for e in staff_first.entries
     )
     assert any(e.detail for e in first.entries if e.kind == "blueprint")
+
+
+def test_the_labels_are_what_get_display_says_for_every_value():
+    from journeys.models import CheckIn, ExitReason, Stage, Visit
+    from nudges.models import Nudge
+
+    for model, name, labels in (
+        (Visit, "kind", timeline._VISIT_KINDS),
+        (Visit, "status", timeline._VISIT_STATUSES),
+        (CheckIn, "status", timeline._CHECKIN_STATUSES),
+        (Nudge, "kind", timeline._NUDGE_KINDS),
+        (Nudge, "channel", timeline._NUDGE_CHANNELS),
+        (Nudge, "status", timeline._NUDGE_STATUSES),
+    ):
+        values = [value for value, _ in model._meta.get_field(name).flatchoices]
+        assert values and all(
+            labels[value] == getattr(model(**{name: value}), f"get_{name}_display")() for value in values
+        )
+    assert {stage.value: stage.label for stage in Stage} == timeline._STAGE_LABELS
+    assert {reason.value: reason.label for reason in ExitReason} == timeline._EXIT_LABELS
