@@ -178,10 +178,12 @@ def counts_at_once(querysets: dict[str, QuerySet], *, cap: int | None = None) ->
 class CountsCompiled:
     """``counts_at_once``'s query built once, run again with other values in its marked parameters, as
     ``Compiled`` runs a queryset's: for counts a page takes on every request (Insights' four). Markers as
-    ``Compiled``'s: an id nothing else in the queries spells, an aware datetime, a date. Keep one per thread
-    (``built_per_thread``)."""
+    ``Compiled``'s: an id nothing else in the queries spells, an aware datetime, a date, or a string nothing
+    else spells standing for a choice's value (a stage). Keep one per thread (``built_per_thread``)."""
 
-    def __init__(self, querysets: dict[str, QuerySet], *markers: int | date, cap: int | None = None) -> None:
+    def __init__(
+        self, querysets: dict[str, QuerySet], *markers: int | date | str, cap: int | None = None
+    ) -> None:
         self.names = list(querysets)
         self.sql, self.params = _counts_sql(querysets, cap)
         self.places = []
@@ -194,7 +196,7 @@ class CountsCompiled:
                 raise ValueError(f"{marker!r} is not a parameter of the counts")
             self.places.append(places)
 
-    def counts(self, *values: int | date) -> dict[str, int]:
+    def counts(self, *values: int | date | str) -> dict[str, int]:
         params = list(self.params)
         for places, value in zip(self.places, values, strict=True):
             adapted = _adapted(value, connection.alias)
@@ -203,8 +205,11 @@ class CountsCompiled:
         return _counted(self.names, self.sql, params)
 
 
-def _adapted(value: int | date, using: str):
-    """``value`` as the ORM passes it to the database (a datetime or a date is adapted by the backend)."""
+def _adapted(value: int | date | str, using: str):
+    """``value`` as the ORM passes it to the database (a datetime or a date is adapted by the backend; a
+    string, a choice's value, as it is)."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, datetime):
         return connections[using].ops.adapt_datetimefield_value(value)
     if isinstance(value, date):

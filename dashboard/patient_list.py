@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.audit import record_export, record_list
-from accounts.paging import Cursor, capped_count, keyset_page, keyset_page_of_ids, page_rows
+from accounts.paging import Cursor, keyset_page, keyset_page_of_ids, page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from accounts.reports import csv_lines
@@ -70,9 +70,7 @@ def patient_list(request):
     if listing.bounded:  # a bounded sort or a search with few matches: its ids read once, paged in order
         page = keyset_page_of_ids(listing.ids, cursor, per_page=per_page)
     else:  # an indexed order: the page's ids straight from the index, after the cursor's row
-        page = keyset_page(
-            listing.ids, cursor, per_page=per_page, count=listing.count or capped_count(listing.ids)
-        )
+        page = keyset_page(listing.ids, cursor, per_page=per_page, count=listing.counted())
     page_rows(page, patient_rows)
     record_list(
         patient_ids=[row.pk for row in page.object_list], query=request.GET.urlencode(), what="patient list"

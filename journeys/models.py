@@ -132,8 +132,16 @@ class Journey(models.Model):
                 violation_error_message="This patient already has an open journey.",
             ),
         ]
-        # The pipeline's columns, each read oldest in stage first up to its limit.
-        indexes = [models.Index(fields=["stage", "stage_entered_at", "id"], name="journey_stage_age_id")]
+        indexes = [
+            # The pipeline's columns, each read oldest in stage first up to its limit.
+            models.Index(fields=["stage", "stage_entered_at", "id"], name="journey_stage_age_id"),
+            # The patients at an open stage (the patient list's stage filter counts them): their ids alone.
+            models.Index(
+                fields=["stage", "patient", "id"],
+                condition=Q(ended_at__isnull=True),
+                name="journey_open_stage_patient",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Journey {self.pk} ({self.get_stage_display()})"

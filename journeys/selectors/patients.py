@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
-from accounts.paging import capped_count
-from accounts.queries import AnyOf, Compiled, built_per_thread
+from accounts.paging import COUNT_CAP, capped_count
+from accounts.queries import AnyOf, Compiled, CountsCompiled, built_per_thread
 from patients.models import CareTeamMember, Patient
 from patients.selectors import SORTS, patient_export_rows, patient_list, patient_list_rows
 
@@ -74,6 +74,36 @@ def at_stage(patients: QuerySet[Patient], stage: str) -> QuerySet[Patient]:
     return with_current_stage(ended).filter(**{"current_stage": stage})
 
 
+_STAGE_MARKER = "~stage~"  # a value no stage has and nothing else in the count spells
+
+
+@built_per_thread
+def _open_stage_counts() -> dict[str, CountsCompiled]:
+    """``_count_at_open_stage``'s three reads (active, archived, everyone) compiled once per thread, the stage
+    their one marked parameter: building the EXISTS and the count cost more Python than the count costs."""
+    journeys = Journey.objects.filter(ended_at__isnull=True, stage=_STAGE_MARKER)
+    archived_patient = Exists(Patient.objects.filter(pk=OuterRef("patient_id"), archived=True))
+    return {
+        archived: CountsCompiled({"at_stage": read}, _STAGE_MARKER, cap=COUNT_CAP)
+        for archived, read in (
+            ("active", journeys.filter(~archived_patient)),
+            ("archived", journeys.filter(archived_patient)),
+            ("all", journeys),
+        )
+    }
+
+
+def _count_at_open_stage(stage: str, archived: str) -> tuple[int, bool]:
+    """``capped_count(at_stage(patient_list(archived=archived), stage))`` for a stage an open journey is at,
+    counted from the journeys' side: the open journeys at ``stage`` (one per patient), less those of archived
+    patients (or only those), both read from partial indexes alone (``journey_open_stage_patient``,
+    ``patient_archived_ids``). Counted from the patients' side it hashed the stage's journeys and scanned
+    every active patient (24 ms at 100,000 patients for 4,109 paused; 3 ms this way)."""
+    read = _open_stage_counts().get(archived, _open_stage_counts()["all"])
+    seen = read.counts(stage)["at_stage"]
+    return (COUNT_CAP, True) if seen > COUNT_CAP else (seen, False)
+
+
 def _stage_rank():
     return Case(
         *(When(current_stage=stage, then=Value(rank)) for rank, stage in enumerate(STAGE_ORDER)),
@@ -105,6 +135,16 @@ class PatientListing:
     bound: int = SORT_BOUND
     count: tuple[int, bool] | None = None  # a capped count already made (by the refusal), else None
     few: bool = False  # a search with at most ``SEARCH_BOUND`` matches
+    open_stage: tuple[str, str] | None = None  # (stage, archived): only a filter on an open stage narrows it
+
+    def counted(self) -> tuple[int, bool]:
+        """The list's capped count: the one made already, else an open stage's from its journeys' side
+        (``_count_at_open_stage``), else ``capped_count`` of the ids. Asked by the page, never by a download."""
+        if self.count is not None:
+            return self.count
+        if self.open_stage is not None:
+            return _count_at_open_stage(*self.open_stage)
+        return capped_count(self.ids)
 
     @property
     def bounded(self) -> bool:
@@ -126,12 +166,15 @@ def patient_listing(
     and for the stage and lead orders."""
     indexed = sort if sort in SORTS_BY_INDEX else "name"
     patients = patient_list(query=query, lead_id=lead_id, source=source, archived=archived, sort=indexed)
+    open_stage = None
     if stage:
         patients = at_stage(patients, stage)
+        if stage != NO_JOURNEY and stage not in ENDED_STAGES and not (query or lead_id is not None or source):
+            open_stage = (stage, archived)
     if sort not in BOUNDED_SORTS:
         ids = patients.values_list("pk", flat=True)
         if not query:
-            return PatientListing(ids=ids, sort=indexed)
+            return PatientListing(ids=ids, sort=indexed, open_stage=open_stage)
         # A search's capped count says whether its matches are few enough to read whole (the list counts
         # them anyway): the same two queries either way.
         count = capped_count(patients)
@@ -139,12 +182,12 @@ def patient_listing(
         return PatientListing(ids=ids, sort=indexed, count=count, few=few, bound=SEARCH_BOUND)
     # One capped count decides the refusal and, when it refuses, is the list's count too: the same number of
     # queries whether the clinic has 2,000 such patients or 200,000.
-    count = capped_count(patients)
+    count = _count_at_open_stage(*open_stage) if open_stage else capped_count(patients)
     if count[1] or count[0] > SORT_BOUND:
         return PatientListing(
             ids=patients.values_list("pk", flat=True), sort="name", sort_refused=sort, count=count
         )
-    return PatientListing(ids=_ordered(patients, sort).values_list("pk", flat=True), sort=sort)
+    return PatientListing(ids=_ordered(patients, sort).values_list("pk", flat=True), sort=sort, count=count)
 
 
 _IDS_MARKER = [918_273_645]  # ids no stage query spells otherwise

@@ -414,3 +414,88 @@ def test_a_search_with_few_matches_is_read_whole_and_pages_as_one_with_many(
     assert few_pages == many_pages and [len(p) for p in few_pages] == [25, 5]
     assert few_counts == many_counts
     assert few_last.count == many_last.count == 30
+
+
+@pytest.fixture
+def stages_clinic():
+    """Thirty patients over every kind of stage: open ones, ended ones, a patient who came back, none at all;
+    every third archived. Names repeat, so the id breaks ties."""
+    open_stages = [Stage.INQUIRY, Stage.DISCOVERY, Stage.CHECK_INS, Stage.PAUSED]
+    for n in range(30):
+        patient = PatientFactory(first_name=f"Pat{n % 3}", last_name=f"Lee{n % 5}", archived=n % 3 == 0)
+        if n % 6 == 5:
+            continue  # no journey yet
+        if n % 5 == 2:  # graduated once, and back in a new journey every other time
+            journey(patient, Stage.GRADUATED, ended=True)
+            if n % 2:
+                journey(patient, open_stages[n % 4], started=datetime(2026, 7, 1, tzinfo=UTC))
+            continue
+        journey(patient, open_stages[n % 4] if n % 7 else Stage.WITHDRAWN, ended=not n % 7)
+
+
+def listed(stage, archived, sort):
+    """The listing's ids in its order and its count as the page shows it."""
+    listing = patient_reads.patient_listing(stage=stage, archived=archived, sort=sort)
+    return list(listing.ids), listing.counted()
+
+
+def expected(stage, archived):
+    """The patients at ``stage`` by their current journey, in name order, worked out in Python."""
+    from patients.models import Patient
+
+    shown = []
+    for patient in Patient.objects.order_by("last_name", "first_name", "id"):
+        if (archived == "active" and patient.archived) or (archived == "archived" and not patient.archived):
+            continue
+        journeys = sorted(
+            patient.journeys.all(),
+            key=lambda j: (j.ended_at is not None, j.ended_at, -j.started_at.timestamp()),
+        )
+        current = journeys[0].stage if journeys else "none"
+        if current == stage:
+            shown.append(patient.pk)
+    return shown
+
+
+@pytest.mark.parametrize("archived", ["active", "archived", "all"])
+@pytest.mark.parametrize("stage", [*Stage.values, "none"])
+def test_the_stage_filter_lists_and_counts_the_patients_at_that_stage(stages_clinic, stage, archived):
+    ids, count = listed(stage, archived, "name")
+    assert ids == expected(stage, archived)
+    assert count == (len(ids), False)
+    # A bounded order: the same patients, counted alike.
+    lead_ids, lead_count = listed(stage, archived, "lead")
+    assert sorted(lead_ids) == sorted(ids) and lead_count == count
+
+
+def test_an_open_stage_is_counted_from_its_journeys_by_index_not_from_every_patient(stages_clinic):
+    """The count of an open stage reads the journeys at it (less archived patients'), never a scan of the
+    clinic's patients hashed against them; other filters keep the patients' side."""
+    for sort in ("lead", "name"):
+        with CaptureQueriesContext(connection) as captured:
+            patient_reads.patient_listing(stage=Stage.PAUSED, sort=sort).counted()
+        counts = [q["sql"] for q in captured.captured_queries if "COUNT(*)" in q["sql"]]
+        assert len(counts) == 1
+        assert (
+            'FROM "journeys_journey" WHERE' in counts[0] and 'FROM "patients_patient" WHERE' not in counts[0]
+        )
+    with CaptureQueriesContext(connection) as captured:
+        patient_reads.patient_listing(stage=Stage.PAUSED, source="website").counted()
+    assert 'FROM "patients_patient" WHERE' in captured.captured_queries[-1]["sql"]
+
+
+def test_an_open_stages_count_stops_at_the_cap_like_every_count(stages_clinic, monkeypatch):
+    ids, _ = listed(Stage.PAUSED, "all", "name")
+    assert len(ids) > 3
+    monkeypatch.setattr(patient_reads, "COUNT_CAP", 3)
+    compiled_with_the_cap = patient_reads._open_stage_counts.__wrapped__()  # the cap is in the compiled SQL
+    monkeypatch.setattr(patient_reads, "_open_stage_counts", lambda: compiled_with_the_cap)
+    assert patient_reads.patient_listing(stage=Stage.PAUSED, archived="all").counted() == (3, True)
+
+
+def test_the_page_shows_the_stage_count_with_archived_patients_left_out(client_for, staff, stages_clinic):
+    client = client_for(staff)
+    for archived in ("active", "archived", "all"):
+        page = client.get(f"/patients/?stage=paused&archived={archived}").context["page"]
+        assert page.count == len(expected(Stage.PAUSED, archived)) > 0
+        assert [row.pk for row in page.object_list] == expected(Stage.PAUSED, archived)
