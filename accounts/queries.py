@@ -39,7 +39,20 @@ def _replaying(compiler_class: type[SQLCompiler]) -> type[SQLCompiler]:
     def as_sql(self, with_limits=True, with_col_aliases=False):
         return self.replayed
 
-    return type(f"Replaying{compiler_class.__name__}", (compiler_class,), {"as_sql": as_sql})
+    def get_converters(self, expressions):
+        # The columns' converters, found once for this connection: the same select each time, whose
+        # lookup over every column (two calls a column) cost a read as much as making its rows.
+        key = (self.connection, *map(id, expressions))
+        kept = self.kept_converters
+        if kept[0] != key:
+            kept[:] = [key, compiler_class.get_converters(self, expressions)]
+        return kept[1]
+
+    return type(
+        f"Replaying{compiler_class.__name__}",
+        (compiler_class,),
+        {"as_sql": as_sql, "get_converters": get_converters},
+    )
 
 
 class _Replayed(Query):
@@ -67,6 +80,7 @@ class Compiled[M: Model]:
         self.compiler = queryset.query.get_compiler(using=queryset.db)
         self.sql, params = self.compiler.as_sql()
         self.params = list(params)
+        self.converters: list = [None, None]  # (the connection and the select's columns, their converters)
         self.places = []
         for marker in markers:
             adapted = self._adapted(marker)
@@ -101,6 +115,7 @@ class Compiled[M: Model]:
         # per async context, so code run under async_to_sync (or a test's other context) has its own.
         compiler.connection = connections[self.queryset.db]
         compiler.replayed = (self.sql, tuple(params))
+        compiler.kept_converters = self.converters
         query = self.queryset.query.chain(klass=_Replayed)
         query.replay = compiler
         replayed = self.queryset._chain()

@@ -3,29 +3,13 @@ reaches them, a one-off form; and the Conversation tab. Everyone sees that a rep
 opt-out, HELP); its words are read by clinical roles and by the patient's own care team
 (``selectors.reads_patient_words``): what the patient wrote to the clinic, never a visit note."""
 
-from collections.abc import Iterable
-
 from django.conf import settings
-from django.template.loader import render_to_string
 from django.utils import timezone
 
-from . import selectors, services
+from . import rows, selectors, services
 from .forms import ConversationReplyForm, OneOffMessageForm
-from .models import Nudge
 
 RECENT = 20
-
-
-def with_status_badges(nudges: Iterable[Nudge]) -> list[Nudge]:
-    """The nudges, each with ``status_badge``: what ``nudges/_status_badge.html`` writes for its status, rendered
-    by that template once for each status in the list rather than once a row."""
-    badges: dict[str, str] = {}
-    rows = list(nudges)
-    for nudge in rows:
-        if nudge.status not in badges:
-            badges[nudge.status] = render_to_string("nudges/_status_badge.html", {"nudge": nudge})
-        nudge.status_badge = badges[nudge.status]  # type: ignore[attr-defined]
-    return rows
 
 
 def messages_panel_context(request, patient) -> dict:
@@ -34,10 +18,18 @@ def messages_panel_context(request, patient) -> dict:
     reach = selectors.patient_reach(patient)
     clinical = selectors.reads_patient_words(request.user, patient)
     now = timezone.now()
+    replies = selectors.patient_replies(patient, clinical=clinical, limit=RECENT)
+    nudges = selectors.patient_messages(patient, limit=RECENT, now=now)
     return {
-        "replies": selectors.patient_replies(patient, clinical=clinical, limit=RECENT),
+        "replies": replies,
+        "replies_html": rows.patient_reply_items(
+            replies, time_zone=patient.time_zone, clinic_time_zone=settings.TIME_ZONE, reads_replies=clinical
+        ),
         "reads_replies": clinical,
-        "nudges": with_status_badges(selectors.patient_messages(patient, limit=RECENT, now=now)),
+        "nudges": nudges,
+        "nudges_html": rows.patient_message_items(
+            nudges, time_zone=patient.time_zone, clinic_time_zone=settings.TIME_ZONE
+        ),
         "scheduled_requests": selectors.patient_scheduled_requests(patient, now=now),
         "recent": RECENT,
         "reach": reach,

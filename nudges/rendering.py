@@ -80,6 +80,24 @@ def active_templates() -> dict[tuple[str, str], MessageTemplate]:
     return {(t.kind, t.channel): t for t in _active().rows()}
 
 
+@built_per_thread
+def _active_one() -> dict[tuple[str, str], Compiled[MessageTemplate]]:
+    return {
+        (kind, channel): Compiled(MessageTemplate.objects.filter(active=True, kind=kind, channel=channel))
+        for kind in Kind.values
+        for channel in Channel.values
+    }
+
+
+def active_templates_for(kind: str, channel: str) -> dict[tuple[str, str], MessageTemplate]:
+    """``active_templates()`` of one kind and channel (a template a kind and channel at most): one query
+    whose SQL is compiled once per thread, for a page that renders one message."""
+    read = _active_one().get((kind, channel))
+    if read is None:  # a kind or channel of no choice: the whole wording, as it always was
+        return active_templates()
+    return {(t.kind, t.channel): t for t in read.rows()}
+
+
 def plain(context: dict) -> dict:
     """Keep only plain values: the restricted context a template may see."""
     return {str(k): v for k, v in context.items() if isinstance(v, PLAIN_TYPES) or v is None}

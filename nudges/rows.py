@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
+from django.template.defaultfilters import linebreaksbr
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
@@ -21,7 +22,7 @@ from django.utils.text import Truncator
 from accounts.links import url_for_id
 from patients.models import Channel
 
-from .models import Kind, Nudge
+from .models import InboundMessage, Kind, Nudge
 
 # The ``date`` filter's ``M`` in English (LANGUAGE_CODE en-us): the first three letters, titled.
 MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -258,4 +259,114 @@ def review_items(nudges: Iterable[Nudge], *, clinic_time_zone: str, csrf_token: 
     return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped, a constant or an integer
 
 
-__all__ = ["badge", "outbox_rows", "preview", "reason", "review_items"]
+_ACTIONS = {action: escape(label) for action, label in InboundMessage.Action.choices}
+UNREAD_REPLY = (
+    '<div class="small text-body-secondary">What the patient wrote is for practitioners and the patient’s care'
+    " team to read.</div>"
+)
+PATIENT_REPLY = (
+    '<li class="border-bottom py-2" id="reply-{pk}">'
+    ' <div class="d-flex flex-wrap align-items-center gap-2">'
+    ' <span class="badge {badge_class}">{action}</span>'
+    ' <span class="text-body-secondary">by {channel}{after}</span>'
+    ' <span class="small"> {when} </span>'
+    " </div>"
+    " {body}"
+    " {auto_reply}</li> "
+)
+
+
+def _lower_kind(kind: str) -> str:
+    """``get_kind_display|lower``, escaped."""
+    found = _KINDS_LOWER.get(kind)
+    return found if found is not None else escape(kind.lower())
+
+
+def patient_reply_items(
+    replies: Iterable[InboundMessage], *, time_zone: str, clinic_time_zone: str, reads_replies: bool
+) -> SafeString:
+    """The Messages tab's replies (``selectors.patient_replies``: each with the nudge it answered), their words
+    only for ``reads_replies`` (never read otherwise: they are not even loaded)."""
+    clock = Clock(clinic_time_zone)
+    parts = []
+    for reply in replies:
+        answered = reply.in_reply_to
+        body = (
+            f'<div class="small text-break reply-body">{linebreaksbr(reply.body, autoescape=True)}</div>'
+            if reads_replies
+            else UNREAD_REPLY
+        )
+        parts.append(
+            PATIENT_REPLY.format(
+                pk=reply.pk,
+                badge_class="text-bg-info"
+                if reply.action == InboundMessage.Action.KEPT
+                else "text-bg-secondary",
+                action=_label(_ACTIONS, reply.action),
+                channel=_label(_CHANNELS, reply.channel),
+                after=f", after the {_lower_kind(answered.kind)}" if answered else "",
+                when=clock.when(reply.received_at, time_zone),
+                body=body,
+                auto_reply=f'<div class="small text-body-secondary">Answered automatically: {escape(reply.auto_reply)}</div> '
+                if reply.auto_reply
+                else "",
+            )
+        )
+    return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped, a constant or an integer
+
+
+PATIENT_MESSAGE = (
+    '<li class="border-bottom py-2" id="nudge-{pk}">'
+    ' <div class="d-flex flex-wrap align-items-center gap-2">'
+    " {badge}"
+    ' <a class="fw-semibold" href="{detail_url}">{kind}</a>'
+    ' <span class="text-body-secondary">by {channel}</span>'
+    " {author}"
+    "</div>"
+    ' <div class="small"> {when} </div>'
+    ' <div class="small text-break">{preview}</div>'
+    ' <div class="small text-body-secondary">{reason}</div>'
+    " </li> "
+)
+
+
+def patient_message_items(nudges: Iterable[Nudge], *, time_zone: str, clinic_time_zone: str) -> SafeString:
+    """The Messages tab's recent nudges of one patient (``selectors.patient_messages``: each with its author),
+    in the patient's ``time_zone``."""
+    clock = Clock(clinic_time_zone)
+    detail_url = _links("nudges:detail")
+    parts = []
+    for nudge in nudges:
+        author = nudge.created_by
+        if nudge.sent_at:
+            when = f"Sent {clock.when(nudge.sent_at, time_zone)}"
+        else:
+            due = "Due" if nudge.status == Nudge.Status.PENDING else "Was due"
+            when = f"{due} {clock.when(nudge.send_at, time_zone)}"
+        parts.append(
+            PATIENT_MESSAGE.format(
+                pk=nudge.pk,
+                badge=badge(nudge.status),
+                detail_url=detail_url(nudge.pk),
+                kind=_label(_KINDS, nudge.kind),
+                channel=_label(_CHANNELS, nudge.channel),
+                author=f'<span class="text-body-secondary small">· written by {escape(str(author))}</span> '
+                if author
+                else "",
+                when=when,
+                preview=preview(nudge, 160),
+                reason=reason(nudge),
+            )
+        )
+    return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped, a constant or an integer
+
+
+__all__ = [
+    "badge",
+    "outbox_rows",
+    "patient_message_items",
+    "patient_reply_items",
+    "preview",
+    "reason",
+    "review_items",
+]

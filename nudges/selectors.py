@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.query import MAX_GET_RESULTS
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -142,13 +144,21 @@ class Message:
         return first if len(first) <= LINE_CHARS else first[: LINE_CHARS - 1].rstrip() + "…"
 
 
-def _message(nudge: Nudge, patient: Patient, templates: dict, *, line: bool = False) -> Message:
-    """The message as sent, or as it reads now; with ``line``, only what its one line needs (a list's row:
-    the wording rendered without the email around it, the signed unsubscribe link only where it is shown)."""
+def _as_sent(nudge: Nudge) -> Message | None:
+    """The words handed over, for a nudge taken for its send and not back in the queue; else nothing."""
     # A take records the words it hands over; a nudge back in the queue (a retry) is written again when it goes.
     taken = nudge.taken_at is not None or bool(nudge.body_text)
     if taken and nudge.status != Nudge.Status.PENDING:
         return Message(subject=nudge.subject, text=nudge.body_text, sent=True)
+    return None
+
+
+def _message(nudge: Nudge, patient: Patient, templates: dict, *, line: bool = False) -> Message:
+    """The message as sent, or as it reads now; with ``line``, only what its one line needs (a list's row:
+    the wording rendered without the email around it, the signed unsubscribe link only where it is shown)."""
+    as_sent = _as_sent(nudge)
+    if as_sent is not None:
+        return as_sent
     link = not line or rendering.wording_mentions(nudge.kind, nudge.channel, "unsubscribe_url", templates)
     try:
         context = message_context(nudge, patient, with_unsubscribe_url=link)
@@ -178,14 +188,41 @@ def outbox_messages(nudges: list[Nudge]) -> None:
         nudge.message = _message(nudge, nudge.patient, templates, line=True)
 
 
-def nudge_get_for(*, user: User, pk: int) -> Nudge:
-    """One nudge with its patient (and lead) and author, for its own page (404 if absent); the read is
-    audited here."""
-    nudge = get_object_or_404(
-        Nudge.objects.select_related("created_by", "reviewed_by"),
-        pk=pk,
+_DETAIL_MARKER = 918_273_645  # an id the message page's reads spell nowhere else
+
+
+def _detail_queryset() -> QuerySet[Nudge]:
+    """The message page's nudge with its patient, authors and the patient's lead (``with_lead()``'s two
+    annotations, written on the nudge's patient id): one query."""
+    lead = CareTeamMember.objects.current().filter(
+        patient=OuterRef("patient_id"), role=CareTeamMember.Role.LEAD
     )
-    nudge.patient = patients_with_lead().get(pk=nudge.patient_id)
+    return Nudge.objects.select_related("patient", "created_by", "reviewed_by").annotate(
+        patient_lead_user_id=Subquery(lead.values("user_id")[:1]),
+        patient_lead_name=Subquery(lead.values("user__display_name")[:1]),
+    )
+
+
+@built_per_thread
+def _detail_compiled() -> Compiled[Nudge]:
+    """The message page's read compiled once per thread (three joins and the lead's two subqueries), run
+    with each request's id: the SQL ``.get(pk=…)`` runs."""
+    return Compiled(_detail_queryset().filter(pk=_DETAIL_MARKER).order_by()[:MAX_GET_RESULTS], _DETAIL_MARKER)
+
+
+def nudge_get_for(*, user: User, pk: int) -> Nudge:
+    """One nudge with its patient (and lead) and author, for its own page (404 if absent), in one query
+    compiled once per thread; the read is audited here."""
+    if isinstance(pk, int):
+        found = _detail_compiled().rows(pk)
+        if not found:
+            raise Http404("No Nudge matches the given query.")
+        nudge = found[0]
+    else:  # not an id: as the ORM answers it
+        nudge = get_object_or_404(_detail_queryset(), pk=pk)
+    patient = nudge.patient
+    patient.lead_user_id = nudge.patient_lead_user_id  # type: ignore[attr-defined]  # as with_lead() names them
+    patient.lead_name = nudge.patient_lead_name  # type: ignore[attr-defined]
     record_access(
         action=AccessEvent.Action.VIEW, actor=user, patient_id=nudge.patient_id, obj=nudge, detail="message"
     )
@@ -193,21 +230,38 @@ def nudge_get_for(*, user: User, pk: int) -> Nudge:
 
 
 def nudge_message(nudge: Nudge) -> Message:
-    """What the nudge said, or will say if it goes now (the wording in force: one query)."""
-    return _message(nudge, nudge.patient, rendering.active_templates())
+    """What the nudge said, or will say if it goes now (the wording in force for its kind and channel: one
+    query, none for the words already handed over)."""
+    as_sent = _as_sent(nudge)
+    if as_sent is not None:
+        return as_sent
+    return _message(nudge, nudge.patient, rendering.active_templates_for(nudge.kind, nudge.channel))
 
 
-def nudge_replies(nudge: Nudge, *, clinical: bool) -> list[InboundMessage]:
-    """What the patient wrote back after this message, oldest first, in one query; like everywhere, the words
-    themselves are loaded for clinical roles only."""
+def _replies_query(nudge_id: int, *, clinical: bool) -> QuerySet[InboundMessage]:
     replies = (
-        InboundMessage.objects.filter(in_reply_to=nudge)
+        InboundMessage.objects.filter(in_reply_to=nudge_id)
         .only(*REPLY_FIELDS, "body")
         .order_by("received_at", "id")
     )
     if not clinical:
         replies = replies.defer("body")
-    return list(replies[:20])
+    return replies[:20]
+
+
+@built_per_thread
+def _replies_compiled() -> dict[bool, Compiled[InboundMessage]]:
+    """``_replies_query`` of each shape (the words read, or not), compiled once per thread."""
+    return {
+        clinical: Compiled(_replies_query(_DETAIL_MARKER, clinical=clinical), _DETAIL_MARKER)
+        for clinical in (True, False)
+    }
+
+
+def nudge_replies(nudge: Nudge, *, clinical: bool) -> list[InboundMessage]:
+    """What the patient wrote back after this message, oldest first, in one query compiled once per thread;
+    like everywhere, the words themselves are loaded for clinical roles only."""
+    return _replies_compiled()[bool(clinical)].rows(nudge.pk)
 
 
 OUTBOX_CSV_HEADER = (
