@@ -257,11 +257,31 @@ class ConsentState:
         return self.granted and self.covers_current_address
 
 
+_PATIENT_MARKER = 918_273_647  # an id no read of a patient's consent or care team spells otherwise
+
+
+@built_per_thread
+def _latest_consent_compiled() -> dict[str, Compiled[ConsentEvent]]:
+    """Each channel's latest consent row: ``.filter(patient=…, channel=…).order_by("-at", "-id").first()``'s
+    SQL, compiled once per thread (the Contact tab and the one-off form read it on every request)."""
+    return {
+        channel: Compiled(
+            ConsentEvent.objects.filter(patient_id=_PATIENT_MARKER, channel=channel).order_by("-at", "-id")[
+                :1
+            ],
+            _PATIENT_MARKER,
+        )
+        for channel in Channel.values
+    }
+
+
 def patient_consent(patient: Patient) -> dict[str, ConsentState]:
     """The current consent per channel, derived from the history (latest row wins)."""
     states = {}
+    reads = _latest_consent_compiled()
     for channel in Channel.values:
-        latest = ConsentEvent.objects.filter(patient=patient, channel=channel).order_by("-at", "-id").first()
+        found = reads[channel].rows(patient.pk)
+        latest = found[0] if found else None
         current_address = patient.email if channel == Channel.EMAIL else patient.phone
         states[channel] = ConsentState(
             channel=channel,
@@ -302,9 +322,22 @@ def consent_history(patient: Patient) -> QuerySet[ConsentEvent]:
     return patient.consent_events.select_related("recorded_by").order_by("-at", "-id")
 
 
+@built_per_thread
+def _care_team_compiled() -> Compiled[CareTeamMember]:
+    """``patient.care_team``'s members with their users, by the SQL compiled once per thread."""
+    return Compiled(
+        CareTeamMember.objects.filter(patient_id=_PATIENT_MARKER)
+        .select_related("user", "added_by")
+        .order_by("started_at", "id"),
+        _PATIENT_MARKER,
+    )
+
+
 def care_team(patient: Patient) -> tuple[list[CareTeamMember], list[CareTeamMember]]:
     """(current members, lead first; former members, newest first)."""
-    members = list(patient.care_team.select_related("user", "added_by").order_by("started_at", "id"))
+    members = _care_team_compiled().rows(patient.pk)
+    for member in members:
+        member.patient = patient  # as the related manager's rows know it: no query to reach it
     order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
     # A role no form offers (a row written before roles were checked) sorts last instead of breaking the page.
     current = sorted(
