@@ -584,9 +584,7 @@ def alert_others_open(alert: Alert) -> list[Alert]:
     """The patient's other open alerts, while this one is open."""
     if not alert.is_open:
         return []
-    return list(
-        Alert.objects.filter(patient_id=alert.patient_id, resolved_at__isnull=True).exclude(pk=alert.pk)
-    )
+    return _alert_page_reads()["others open"].rows(alert.patient_id, alert.pk)
 
 
 def patient_open_alerts(patient: Patient) -> list[Alert]:
@@ -604,7 +602,7 @@ def _corrections(**alert_filter):
 
 
 def alert_corrections(alert: Alert) -> list[CourseCorrection]:
-    return list(_corrections(alert=alert))
+    return _alert_page_reads()["corrections"].rows(alert.pk)
 
 
 def patient_corrections(patient: Patient, *, limit: int) -> list[CourseCorrection]:
@@ -654,11 +652,43 @@ def alert_outreach(alert: Alert, *, window_days: int, limit: int = 10) -> list[N
     """The outreach and missed-check-in notes scheduled for the patient from the alert's window on, newest
     first, whatever became of them (sent, waiting, held back and why). One query."""
     since = alert.opened_at - timedelta(days=window_days)
-    return list(
-        Nudge.objects.filter(patient_id=alert.patient_id, kind__in=OUTREACH_KINDS, send_at__gte=since)
+    if limit != ALERT_OUTREACH_LIMIT:
+        return list(_outreach_query(alert.patient_id, since, limit))
+    return _alert_page_reads()["outreach"].rows(alert.patient_id, since)
+
+
+ALERT_OUTREACH_LIMIT = 10
+
+
+def _outreach_query(patient_id: int, since: datetime, limit: int) -> QuerySet[Nudge]:
+    return (
+        Nudge.objects.filter(patient_id=patient_id, kind__in=OUTREACH_KINDS, send_at__gte=since)
         .only("kind", "channel", "status", "status_reason", "send_at", "sent_at", "last_error")
         .order_by("-send_at", "-pk")[:limit]
     )
+
+
+_OTHER_ALERT_MARKER = 918_273_648  # the alert the patient's other open alerts leave out, spelled nowhere else
+_SINCE_MARKER = datetime(2001, 2, 3, 4, 5, 6, tzinfo=zoneinfo.ZoneInfo("UTC"))
+
+
+@built_per_thread
+def _alert_page_reads() -> dict[str, Compiled]:
+    """The alert page's reads by id, compiled once per thread and run with each request's values: the SQL the
+    ORM writes for them (``tests/compliance``: rows and SQL equal)."""
+    return {
+        "others open": Compiled(
+            Alert.objects.filter(patient_id=_ID_MARKER, resolved_at__isnull=True).exclude(
+                pk=_OTHER_ALERT_MARKER
+            ),
+            _ID_MARKER,
+            _OTHER_ALERT_MARKER,
+        ),
+        "corrections": Compiled(_corrections(alert_id=_ID_MARKER), _ID_MARKER),
+        "outreach": Compiled(
+            _outreach_query(_ID_MARKER, _SINCE_MARKER, ALERT_OUTREACH_LIMIT), _ID_MARKER, _SINCE_MARKER
+        ),
+    }
 
 
 def alert_unlinked_version(alert: Alert) -> Blueprint | None:

@@ -53,3 +53,39 @@ def test_the_alert_is_the_orms_alert_by_the_orms_sql(plan, practitioner, django_
             assert read.patient.pk == journey.patient.pk and (read.journey is None) == (alert is alerts[0])
     with pytest.raises(Http404):
         alert_get_for(user=practitioner, pk=918_273_646)
+
+
+def test_the_alert_pages_compiled_reads_are_the_orms(plan, practitioner):
+    from compliance import selectors
+    from compliance.models import CourseCorrection
+
+    journey, _ = plan
+    alert = Alert.objects.create(
+        patient=journey.patient, journey=journey, reason=Alert.Reason.LOW_ADHERENCE, opened_at=timezone.now()
+    )
+    CourseCorrection.objects.create(
+        alert=alert, practitioner=practitioner, change=CourseCorrection.Change.SIMPLIFIED, note="<b>&\"'"
+    )
+    since = alert.opened_at - timedelta(days=28)
+    orm = {
+        "others open": lambda: list(
+            Alert.objects.filter(patient_id=alert.patient_id, resolved_at__isnull=True).exclude(pk=alert.pk)
+        ),
+        "corrections": lambda: list(selectors._corrections(alert=alert)),
+        "outreach": lambda: list(selectors._outreach_query(alert.patient_id, since, 10)),
+    }
+    ours = {
+        "others open": lambda: selectors.alert_others_open(alert),
+        "corrections": lambda: selectors.alert_corrections(alert),
+        "outreach": lambda: selectors.alert_outreach(alert, window_days=28),
+    }
+    for name in orm:
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as mine:
+                got = ours[name]()
+            with CaptureQueriesContext(connection) as theirs:
+                expected = orm[name]()
+            assert got == expected and [vars(o) | {"_state": 0} for o in got] == [
+                vars(o) | {"_state": 0} for o in expected
+            ]
+            assert [q["sql"] for q in mine.captured_queries] == [q["sql"] for q in theirs.captured_queries]
