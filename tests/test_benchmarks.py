@@ -3,6 +3,7 @@ tiny seeded clinic. The figures are the benchmark's, never asserted here (no tim
 
 import json
 import sys
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -208,3 +209,30 @@ def test_a_worker_that_dies_mid_command_ends_the_wait_at_once():
         worker.ask({"cmd": "die"}, timeout=600)
     assert failed.value.status == 1
     worker.kill()
+
+
+def test_the_practitioners_pages_are_measured_as_the_practitioner_with_the_median_week(db):
+    """Not the first by id: on the seeded clinics that one was the busiest, so its week compared workloads."""
+    from django.utils import timezone
+
+    from journeys.models import Visit
+    from tests.factories import PatientFactory, UserFactory
+
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
+    noon = datetime.combine(monday, time(12), tzinfo=timezone.get_current_timezone())
+    busiest, quiet, typical = (UserFactory(role="practitioner") for _ in range(3))
+    UserFactory(role="staff")
+    for practitioner, visits in ((busiest, 5), (quiet, 1), (typical, 3)):
+        patient = PatientFactory()
+        for hour in range(visits):
+            Visit.objects.create(patient=patient, practitioner=practitioner, kind=Visit.Kind.FOLLOW_UP,
+                                 starts_at=noon + timedelta(days=hour % 5, hours=hour))  # fmt: skip
+    # Last week's visits do not count.
+    patient = PatientFactory()
+    for hour in range(5):
+        Visit.objects.create(patient=patient, practitioner=quiet, kind=Visit.Kind.FOLLOW_UP,
+                             starts_at=noon - timedelta(days=7, hours=hour))  # fmt: skip
+
+    assert pages.typical_practitioner() == typical
+    assert pages.users()["practitioner"] == typical
