@@ -3,12 +3,13 @@ querysets built once per thread for the pages that run them on every request."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import lru_cache, wraps
 
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import BooleanField, F, Func, Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.query import Query
@@ -83,32 +84,23 @@ class Compiled[M: Model]:
         self.converters: list = [None, None]  # (the connection and the select's columns, their converters)
         self.places = []
         for marker in markers:
-            adapted = self._adapted(marker)
+            spelled = self._adapted(marker)
             places = [
-                n for n, param in enumerate(self.params) if type(param) is type(adapted) and param == adapted
+                n for n, param in enumerate(self.params) if type(param) is type(spelled) and param == spelled
             ]
             if not places:
                 raise ValueError(f"{marker!r} is not a parameter of the query")
             self.places.append(places)
 
     def _adapted(self, value: int | date | str | list[int]):
-        """``value`` as the ORM passes it to the database (a datetime is adapted by the backend)."""
-        if isinstance(value, str):
-            return value
-        if isinstance(value, datetime):
-            return connections[self.queryset.db].ops.adapt_datetimefield_value(value)
-        if isinstance(value, date):
-            return connections[self.queryset.db].ops.adapt_datefield_value(value)
-        if isinstance(value, list):
-            return [int(one) for one in value]
-        return int(value)
+        return adapted(value, self.queryset.db)
 
     def rows(self, *values: int | date | str | list[int]) -> list[M]:
         params = list(self.params)
         for places, value in zip(self.places, values, strict=True):
-            adapted = self._adapted(value)
+            value_now = self._adapted(value)
             for n in places:
-                params[n] = adapted
+                params[n] = value_now
         compiler = object.__new__(_replaying(type(self.compiler)))
         compiler.__dict__.update(self.compiler.__dict__)
         # This moment's connection, not the one it was compiled on: Django keeps a connection per thread and
@@ -128,8 +120,9 @@ class Compiled[M: Model]:
 class AnyOf(Func):
     """``column = ANY(%s)``, the ids one array parameter: the same SQL for any number of them, so a query
     filtered on a page's ids can be compiled once (``Compiled``), where ``__in`` writes a placeholder an id.
-    PostgreSQL plans it as it plans ``IN (…)``, which it reads as this. Elsewhere it is ``IN (…)``. Unlike
-    ``__in``, no ids is still a query (that matches nothing): a caller skips it."""
+    PostgreSQL plans it as it plans ``IN (…)``, which it reads as this. On SQLite (``make run``'s database) the
+    parameter is the ids as one JSON array, read by ``json_each``: one parameter there too. Unlike ``__in``, no
+    ids is still a query (that matches nothing): a caller skips it."""
 
     output_field = BooleanField()
 
@@ -137,13 +130,20 @@ class AnyOf(Func):
         super().__init__(F(column))
         self.ids = [int(one) for one in ids]
 
+    @staticmethod
+    def parameter(connection, ids: Iterable[int]) -> list[int] | str:
+        """The ids as the one parameter ``AnyOf`` gives this connection's database."""
+        ids = [int(one) for one in ids]
+        return ids if connection.vendor == "postgresql" else json.dumps(ids)
+
     def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context):
         lhs, lhs_params = compiler.compile(self.source_expressions[0])
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", (*lhs_params, self.ids)
-        if not self.ids:
-            return "1 = 0", tuple(lhs_params)
-        return f"{lhs} IN ({', '.join(['%s'] * len(self.ids))})", (*lhs_params, *self.ids)
+        shape = (
+            "%s = ANY(%%s)"
+            if connection.vendor == "postgresql"
+            else "%s IN (SELECT value FROM json_each(%%s))"
+        )
+        return shape % lhs, (*lhs_params, self.parameter(connection, self.ids))
 
 
 class InSmallSet(Func):
@@ -203,9 +203,9 @@ class CountsCompiled:
         self.sql, self.params = _counts_sql(querysets, cap)
         self.places = []
         for marker in markers:
-            adapted = _adapted(marker, connection.alias)
+            spelled = adapted(marker, connection.alias)
             places = [
-                n for n, param in enumerate(self.params) if type(param) is type(adapted) and param == adapted
+                n for n, param in enumerate(self.params) if type(param) is type(spelled) and param == spelled
             ]
             if not places:
                 raise ValueError(f"{marker!r} is not a parameter of the counts")
@@ -214,17 +214,20 @@ class CountsCompiled:
     def counts(self, *values: int | date | str) -> dict[str, int]:
         params = list(self.params)
         for places, value in zip(self.places, values, strict=True):
-            adapted = _adapted(value, connection.alias)
+            value_now = adapted(value, connection.alias)
             for n in places:
-                params[n] = adapted
+                params[n] = value_now
         return _counted(self.names, self.sql, params)
 
 
-def _adapted(value: int | date | str, using: str):
-    """``value`` as the ORM passes it to the database (a datetime or a date is adapted by the backend; a
-    string, a choice's value, as it is)."""
+def adapted(value: int | date | str | list[int], using: str = DEFAULT_DB_ALIAS):
+    """``value`` as the ORM passes it to the database ``using``: a datetime or a date adapted by the backend
+    (on SQLite, a string), a string (a choice's value) as it is, ``AnyOf``'s ids as its one parameter. What a
+    marker is looked for as among a compiled query's parameters, and what a value is put in its places as."""
     if isinstance(value, str):
         return value
+    if isinstance(value, list):
+        return AnyOf.parameter(connections[using], value)
     if isinstance(value, datetime):
         return connections[using].ops.adapt_datetimefield_value(value)
     if isinstance(value, date):

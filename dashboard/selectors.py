@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.queries import Compiled, CountsCompiled, InSmallSet, built_per_thread
+from accounts.queries import Compiled, CountsCompiled, InSmallSet, adapted, built_per_thread
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
@@ -201,9 +201,10 @@ def _compiled_days() -> dict[tuple[bool, bool], _CompiledDay]:
 def _spelled(querysets: Iterable[QuerySet]) -> tuple[str, ...]:
     """The moments (``_MARKERS``) the queries are filtered on, in the markers' order."""
     params = [param for queryset in querysets for param in queryset.query.sql_with_params()[1]]
+    spelled = {name: adapted(marker) for name, marker in _MARKERS.items()}  # as the database is given them
     return tuple(
         name
-        for name, marker in _MARKERS.items()
+        for name, marker in spelled.items()
         if any(type(p) is type(marker) and p == marker for p in params)
     )
 

@@ -286,7 +286,9 @@ def test_the_pages_queries_stay_fixed_with_5_rows_and_with_50(client_for, staff)
     _rows(45, author)
     large = {name: _queries(client, url) for name, url in urls.items()}
     assert small == large
-    assert large == QUERY_BUDGETS
+    # On SQLite (``make run``'s database) the audit row takes no writer lock first (accounts.chain.lock_chain).
+    lock = 1 if connection.vendor == "postgresql" else 0
+    assert large == {name: budget - 1 + lock for name, budget in QUERY_BUDGETS.items()}
 
 
 @pytest.mark.parametrize("view", [view for view, _ in selectors.View.choices])
