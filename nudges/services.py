@@ -29,11 +29,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_access
+from accounts.links import url_for_token
 from accounts.models import AccessEvent, User
+from accounts.queries import Compiled, built_per_thread
 from patients.models import Channel, ConsentEvent, ConsentRequest, Patient
 from patients.selectors import (
     consent_requests_awaiting_text_reply,
@@ -334,7 +335,7 @@ class DispatchReport:
 
 def unsubscribe_url(*, patient_id: int, nudge_id: int | None = None) -> str:
     token = tokens.unsubscribe_token(patient_id=patient_id, nudge_id=nudge_id)
-    return settings.ALLIANCE_SITE_URL + reverse("unsubscribe", args=[token])
+    return settings.ALLIANCE_SITE_URL + url_for_token("unsubscribe", token)
 
 
 def message_context(nudge: Nudge, patient: Patient, *, with_unsubscribe_url: bool = True) -> dict:
@@ -641,7 +642,7 @@ def _not_taken(nudge: Nudge, report: DispatchReport) -> None:
     ).exists():
         report.count("skipped")
         return
-    patient = Patient.objects.with_consent().get(pk=nudge.patient_id)
+    patient = _patient_now(nudge.patient_id)
     allowed, reason = patient_may_message(patient, nudge.channel)
     if not allowed:
         _mark(nudge, status=Nudge.Status.SUPPRESSED, status_reason=reason)
@@ -651,12 +652,30 @@ def _not_taken(nudge: Nudge, report: DispatchReport) -> None:
         report.count("released")
 
 
+_PATIENT_MARKER = 918_273_711  # an id nothing else in the patient's read spells
+
+
+@built_per_thread
+def _patient_now_compiled() -> Compiled[Patient]:
+    return Compiled(Patient.objects.with_consent().filter(pk=_PATIENT_MARKER).order_by(), _PATIENT_MARKER)
+
+
+def _patient_now(patient_id: int) -> Patient:
+    """The patient with their consent as it is now, read again when the batch's copy said no: by the ORM's
+    SQL compiled once per thread (its consent subqueries cost more to build than to run, for each nudge held
+    back). ``Patient.DoesNotExist`` when they are gone, as ``.get()`` raises."""
+    found = _patient_now_compiled().rows(patient_id)
+    if not found:
+        raise Patient.DoesNotExist(f"patient {patient_id} does not exist")
+    return found[0]
+
+
 def _may_message_now(patient: Patient, channel: str) -> tuple[Patient, bool, str]:
     """Consent, unsubscribe and archive from the batch's copy — and when that copy says no, read again."""
     allowed, reason = patient_may_message(patient, channel)
     if allowed:
         return patient, True, ""  # _take reads it again, in the statement that takes the nudge
-    fresh = Patient.objects.with_consent().get(pk=patient.pk)
+    fresh = _patient_now(patient.pk)
     fresh.lead_name = getattr(patient, "lead_name", None)  # the wording's, from the batch's read
     allowed, reason = patient_may_message(fresh, channel)
     return fresh, allowed, reason

@@ -93,3 +93,29 @@ def test_every_id_url_in_the_templates_is_the_link_reverse_builds():
     for name in sorted(names):
         for pk in (1, 42, 918_273_645):
             assert url_for_id(name, pk) == reverse(name, args=[pk]), name
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "abc",
+        ".eJyrVipQslIKMDBW0lHKU7IyMqoFAEN0BQY:1vSqZk:9x4Qe-3tXn_Lr0cZp8a2w",  # signing.dumps(compress=True)'s
+        "token918273645marker",
+        "a b&c?d#e%f",
+        "zoë—",
+    ],
+)
+def test_a_tokens_link_is_the_one_reverse_builds(token):
+    from accounts.links import url_for_token
+
+    assert url_for_token("unsubscribe", token) == reverse("unsubscribe", args=[token])
+
+
+def test_a_tokens_link_follows_the_script_prefix():
+    from accounts.links import url_for_token
+
+    set_script_prefix("/clinic/")
+    try:
+        assert url_for_token("unsubscribe", "abc") == reverse("unsubscribe", args=["abc"]) == "/clinic/u/abc/"
+    finally:
+        clear_script_prefix()

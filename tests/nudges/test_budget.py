@@ -159,3 +159,42 @@ def test_the_outbox_and_the_messages_panel_show_the_weekly_limit_reason(consenti
 
     assert "weekly limit" in client.get(consenting_patient.section_url("messages")).content.decode()
     assert "weekly limit" in client.get(reverse("nudges:outbox") + "?view=history").content.decode()
+
+
+@time_machine.travel(NOON_NY, tick=False)
+def test_the_compiled_count_reads_what_the_orm_reads_for_every_rank_and_moment(consenting_patient, settings):
+    """The budget's query is compiled once per thread for each rank of kind (``nudges.budget._counted``): for
+    nudges of every kind, at several moments, with and without messages still riding on the batch, it finds
+    the ORM's rows by the ORM's SQL."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.queries import AnyOf
+    from nudges.budget import EXEMPT, _counted, _used
+    from tests.factories import PatientFactory
+
+    settings.NUDGE_WEEKLY_BUDGET = 50  # every row that counts, not only the first three
+    other = PatientFactory()
+    now = timezone.now()
+    made = []
+    for n, kind in enumerate(list(PRIORITY) + sorted(EXEMPT)):
+        for patient in (consenting_patient, other):
+            for status, ago in (("sent", 2), ("sent", 9), ("unknown", 1), ("sending", 0), ("pending", 0)):
+                made.append(
+                    Nudge.objects.create(
+                        patient=patient, kind=kind, channel="email", status=status,
+                        send_at=now - timedelta(days=ago, minutes=n % 3), claimed_at=now - timedelta(days=ago),
+                        sent_at=now - timedelta(days=ago) if status == "sent" else None,
+                        dedupe_key=f"compiled:{patient.pk}:{kind}:{status}:{ago}",
+                    )
+                )  # fmt: skip
+    for nudge in made:
+        for moment in (now, now - timedelta(days=3), now + timedelta(days=5)):
+            for also in ([], [made[0].pk, made[7].pk], [nudge.pk]):
+                orm = _used(nudge, moment - timedelta(days=7), AnyOf("pk", also) if also else None)
+                expected = sorted(orm.values_list("pk", flat=True)[:50])
+                with CaptureQueriesContext(connection) as ran:
+                    assert sorted(_counted(nudge, moment - timedelta(days=7), also, 50)) == expected
+                sql = str(orm.values_list("pk", flat=True)[:50].query)
+                assert len(ran.captured_queries) == 1
+                assert ran.captured_queries[0]["sql"].split(" WHERE ")[0] == sql.split(" WHERE ")[0]

@@ -119,3 +119,35 @@ def test_when_the_take_carrying_a_sent_fails_the_sent_is_still_written_and_the_r
     assert statuses[0][0] == Nudge.Status.SENT
     assert [(status, taken_at) for status, taken_at in statuses[1:]] == [(Nudge.Status.PENDING, None)] * 2
     assert len(outbox) == 1
+
+
+def test_a_patient_read_again_when_held_back_is_the_orms_patient_by_the_orms_sql(staff):
+    """The read a held-back nudge makes of its patient (``services._patient_now``) is compiled once per thread:
+    the ORM's patient with its consent in force, by the same SQL, for each patient in turn and after their
+    consent changed; an unknown id raises as ``.get()`` does."""
+    from patients import services as patient_services
+    from patients.models import Patient
+
+    patients = consenting(3, staff)
+    patient_services.consent_record(patient=patients[1], channel="sms", granted=True, actor=staff, via="t")
+    fields = ("pk", "email", "phone", "email_consent_granted", "email_consent_address", "sms_consent_granted",
+              "sms_consent_address", "unsubscribed_at", "archived")  # fmt: skip
+
+    def seen(patient):
+        return tuple(getattr(patient, name, None) for name in fields)
+
+    for _consent_changed in (False, True):
+        for patient in patients:
+            with CaptureQueriesContext(connection) as orm:
+                expected = Patient.objects.with_consent().get(pk=patient.pk)
+            with CaptureQueriesContext(connection) as compiled:
+                got = services._patient_now(patient.pk)
+            assert seen(got) == seen(expected)
+            assert got.__dict__.keys() == expected.__dict__.keys()
+            assert len(compiled) == len(orm) == 1
+            assert orm[0]["sql"] == compiled[0]["sql"] + " LIMIT 21"  # the ORM's, less get()'s LIMIT
+        patient_services.consent_record(
+            patient=patients[0], channel="email", granted=False, actor=staff, via="t"
+        )
+    with pytest.raises(Patient.DoesNotExist):
+        services._patient_now(918_273_799)
