@@ -54,11 +54,11 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_access_many
 from accounts.events import domain_events_record_many
+from accounts.links import url_for_id, url_for_token
 from accounts.models import AccessEvent
 from journeys.models import CheckIn, Journey, Stage
 from journeys.tokens import checkin_token
@@ -94,7 +94,7 @@ def outreach_key(alert_id: int) -> str:
 
 
 def checkin_url(checkin_id: int) -> str:
-    return settings.ALLIANCE_SITE_URL + reverse("compliance:checkin_answer", args=[checkin_token(checkin_id)])
+    return settings.ALLIANCE_SITE_URL + url_for_token("compliance:checkin_answer", checkin_token(checkin_id))
 
 
 def _rule_offset(kind: str) -> timedelta | None:
@@ -797,8 +797,8 @@ def _lead_email(journey: Journey, alert: Alert, findings: list[Finding]) -> Emai
             "reasons": [{"label": f.reason_label, "detail": _lowered(f.detail)} for f in findings],
             "outreach": alert.outreach_nudge_id is not None
             and any(f.reason != Alert.Reason.SIDE_EFFECT for f in findings),
-            "patient_url": site + reverse("dashboard:patient", args=[patient.pk]),
-            "alert_urls": [site + reverse("compliance:alert", args=[alert.pk])],
+            "patient_url": site + url_for_id("dashboard:patient", patient.pk),
+            "alert_urls": [site + url_for_id("compliance:alert", alert.pk)],
         },
     )
     message = EmailMultiAlternatives(

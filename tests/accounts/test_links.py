@@ -105,10 +105,11 @@ def test_every_id_url_in_the_templates_is_the_link_reverse_builds():
         "zoë—",
     ],
 )
-def test_a_tokens_link_is_the_one_reverse_builds(token):
+@pytest.mark.parametrize("name", ["unsubscribe", "compliance:checkin_answer"])
+def test_a_tokens_link_is_the_one_reverse_builds(name, token):
     from accounts.links import url_for_token
 
-    assert url_for_token("unsubscribe", token) == reverse("unsubscribe", args=[token])
+    assert url_for_token(name, token) == reverse(name, args=[token])
 
 
 def test_a_tokens_link_follows_the_script_prefix():
