@@ -18,7 +18,19 @@ from .forms import (
     TestimonialForm,
     practitioner_options,
 )
-from .rows import contact_panel_html
+from .rows import care_team_panel_html, contact_panel_html
+
+_KEPT_AS = "_contact_tab_csrf"  # the request attribute the masked token is kept in
+
+
+def _csrf_token(request) -> str:
+    """The request's CSRF token for the tab's forms, masked once for both sections as ``{% csrf_token %}``
+    masks it once a render (``get_token`` masks it anew each call: some 500 Python calls)."""
+    token = getattr(request, _KEPT_AS, None)
+    if token is None:
+        token = get_token(request)
+        setattr(request, _KEPT_AS, token)
+    return token
 
 
 def contact_panel_context(request, patient) -> dict:
@@ -28,7 +40,7 @@ def contact_panel_context(request, patient) -> dict:
     history, requests = selectors.recent_consent(patient)
     return {
         "html": contact_panel_html(
-            patient, consent=consent, requests=requests, history=history, csrf_token=get_token(request)
+            patient, consent=consent, requests=requests, history=history, csrf_token=_csrf_token(request)
         ),
     }
 
@@ -46,14 +58,19 @@ def care_team_forms_html() -> tuple[SafeString, SafeString]:
 
 
 def care_team_panel_context(request, patient) -> dict:
-    """One query for the team, current and former; one for the practitioners the two forms list."""
+    """One query for the team, current and former; one for the practitioners the two forms list; the section
+    written by ``rows.care_team_panel_html``."""
     current_team, former_team = selectors.care_team(patient)
     lead_form_html, member_form_html = care_team_forms_html()
     return {
-        "care_team": current_team,
-        "former_team": former_team,
-        "lead_form_html": lead_form_html,
-        "member_form_html": member_form_html,
+        "html": care_team_panel_html(
+            patient,
+            current=current_team,
+            former=former_team,
+            lead_form_html=lead_form_html,
+            member_form_html=member_form_html,
+            csrf_token=_csrf_token(request),
+        ),
     }
 
 

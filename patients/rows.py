@@ -1,16 +1,17 @@
-"""The Contact tab's contact and consent section, written in Python: the template engine's forty lookups,
-filters and tags (a ``date`` filter a consent row, a choice's label a field, a ``{% csrf_token %}`` a form)
-cost the tab more than its reads. The markup here is the section's only copy (what
-templates/patients/_contact_panel.html wrote before, tests/patients/test_contact_rows.py holds it); every
-text in it is escaped (``accounts.markup.escaped``, as the template engine's autoescape), the clinic's own
-labels once, and times are written on the clinic's clock as the ``date`` filter writes them (``j M Y``,
-``j M Y, H:i``) and the ``time`` filter (``H:i``)."""
+"""The Contact tab's two sections, contact and consent and the care team, written in Python: the template
+engine's lookups, filters and tags (a ``date`` filter a consent row, a choice's label a field, a ``{% url %}``
+and a ``{% csrf_token %}`` a form) cost the tab more than its reads. The markup here is the sections' only copy
+(what templates/patients/_contact_panel.html and _care_team_panel.html wrote before;
+tests/patients/test_contact_rows.py holds them); every text in it is escaped (``accounts.markup.escaped``, as
+the template engine's autoescape), the clinic's own labels once, and times are written on the clinic's clock
+as the ``date`` filter writes them (``j M Y``, ``j M Y, H:i``) and the ``time`` filter (``H:i``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time
 from functools import lru_cache
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
@@ -19,13 +20,21 @@ from django.utils.translation import get_language
 from accounts.links import url_around_id
 from accounts.markup import escaped
 
-from .models import Channel, ConsentEvent, ConsentRequest, Patient, checkin_hour_choices
+from .models import (
+    CareTeamMember,
+    Channel,
+    ConsentEvent,
+    ConsentRequest,
+    Patient,
+    checkin_hour_choices,
+)
 from .selectors import ConsentState
 from .validation import format_phone
 
 _CHANNELS = {channel: escaped(label) for channel, label in Channel.choices}
 _SOURCES = {source: escaped(label) for source, label in Patient.Source.choices}
 _CHECKIN_HOURS = {hour: escaped(label) for hour, label in checkin_hour_choices()}
+_ROLES = {role: escaped(label) for role, label in CareTeamMember.Role.choices}
 
 _FIELDS = (
     '<dl class="row small mb-0">'
@@ -201,3 +210,96 @@ def contact_panel_html(
             )
         parts.append("</ul></details>")
     return mark_safe("".join(parts))  # noqa: S308 — every text in it escaped above
+
+
+_CSRF = '<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">'
+_MEMBER = (
+    '<li class="list-group-item px-0 d-flex justify-content-between align-items-center">'
+    "<span> <strong>{name}</strong> "
+    '<span class="badge {badge} ms-1">{role}</span>{where} </span>{remove}</li>'
+)
+_WHERE = '<div class="small text-body-secondary">{practice} {contact}</div>'
+_REMOVE = (
+    '<form method="post" action="{action}" class="m-0">{csrf}'
+    '<button type="submit" class="btn btn-link btn-sm text-danger p-0" aria-label="Remove {name}">Remove</button>'
+    "</form>"
+)
+_NO_TEAM = '<li class="list-group-item px-0 text-body-secondary">No one on the care team yet: choose a lead below.</li>'
+_FORMS = (
+    '<details class="mb-2"{open}><summary>{choose} lead practitioner</summary>'
+    '<form method="post" action="{lead_action}" class="mt-2" id="change-lead-form">{csrf}{lead_form}'
+    '<button type="submit" class="btn btn-primary btn-sm">Change lead</button></form></details>'
+    "<details><summary>Add to the care team</summary>"
+    '<form method="post" action="{add_action}" class="mt-2">{csrf}{member_form}'
+    '<button type="submit" class="btn btn-outline-primary btn-sm">Add</button></form></details>'
+)
+_FORMER = "<li>{name} — {role}, {started} to {ended}</li>"
+
+
+def care_team_panel_html(
+    patient: Patient,
+    *,
+    current: list[CareTeamMember],
+    former: list[CareTeamMember],
+    lead_form_html: str,
+    member_form_html: str,
+    csrf_token: str,
+) -> SafeString:
+    """The current team (each but the lead with its remove form), the forms to change the lead and add a member
+    (``csrf_token`` in each form; the forms' fields as given, crispy's markup), and the former team."""
+    csrf = _CSRF.format(csrf=escaped(csrf_token))
+    parts = ['<ul class="list-group list-group-flush mb-3" id="care-team">']
+    for member in current:
+        name = escaped(member.name)
+        lead = member.role == CareTeamMember.Role.LEAD
+        where = ""
+        if member.external_practice or member.external_contact:
+            where = _WHERE.format(
+                practice=escaped(member.external_practice), contact=escaped(member.external_contact)
+            )
+        remove = ""
+        if not lead:
+            action = reverse("patients:care_team_remove", args=[patient.pk, member.pk])
+            remove = _REMOVE.format(action=escaped(action), csrf=csrf, name=name)
+        parts.append(
+            _MEMBER.format(
+                name=name,
+                badge="text-bg-success" if lead else "badge-soft",
+                role=_label(_ROLES, member.role),
+                where=where,
+                remove=remove,
+            )
+        )
+    if not current:
+        parts.append(_NO_TEAM)
+    parts.append("</ul>")
+    led = bool(patient.lead_name)  # type: ignore[attr-defined]  # the record's annotation
+    lead_head, lead_tail = url_around_id("patients:change_lead")
+    add_head, add_tail = url_around_id("patients:care_team_add")
+    parts.append(
+        _FORMS.format(
+            open="" if led else " open",
+            choose="Change" if led else "Choose a",
+            lead_action=escaped(f"{lead_head}{int(patient.pk)}{lead_tail}"),
+            add_action=escaped(f"{add_head}{int(patient.pk)}{add_tail}"),
+            csrf=csrf,
+            lead_form=lead_form_html,
+            member_form=member_form_html,
+        )
+    )
+    if former:
+        clock = _Clock()
+        parts.append(
+            '<details class="small mt-3"><summary>Former care team</summary><ul class="list-unstyled mt-2 mb-0">'
+        )
+        for member in former:
+            parts.append(
+                _FORMER.format(
+                    name=escaped(member.name),
+                    role=_label(_ROLES, member.role),
+                    started=clock.day(member.started_at),
+                    ended=clock.day(member.ended_at) if member.ended_at else "",
+                )
+            )
+        parts.append("</ul></details>")
+    return mark_safe("".join(parts))  # noqa: S308 — every text in it escaped above, the forms crispy's own

@@ -1,8 +1,8 @@
-"""patients.rows.contact_panel_html: the Contact tab's contact and consent section written in Python is the
-markup templates/patients/_contact_panel.html wrote from the ORM's rows (compared as a browser reads it: runs of
-white space are one, none at a block's edges or just inside a link), for every branch and in any time zone,
-every text a person typed escaped, its reads compiled; and the tab's forms still carry the request's CSRF
-token, which the consent form's post is accepted with."""
+"""patients.rows: the Contact tab's contact and consent section and its care team section, written in Python,
+are the markup templates/patients/_contact_panel.html and _care_team_panel.html wrote from the ORM's rows
+(compared as a browser reads it: runs of white space are one, none at a block's edges or just inside a link),
+for every branch and in any time zone, every text a person typed escaped, their reads compiled; and the tab's
+forms carry one CSRF token of the request's, which each form's post is accepted with."""
 
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -14,15 +14,18 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from patients.models import ConsentRequest, Patient
-from patients.rows import contact_panel_html
+from patients.models import CareTeamMember, ConsentRequest, Patient
+from patients.panels import care_team_forms_html
+from patients.rows import care_team_panel_html, contact_panel_html
 from patients.selectors import (
+    _record_queryset,
+    care_team,
     consent_history,
     consent_requests_waiting,
     patient_consent,
     recent_consent,
 )
-from tests.factories import ConsentEventFactory, PatientFactory, UserFactory
+from tests.factories import CareTeamMemberFactory, ConsentEventFactory, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +143,71 @@ OLD = """{% load patients %}
     </ul>
   </details>
 {% endif %}"""
+# templates/patients/_care_team_panel.html as it was, its two forms given as they are now.
+OLD_TEAM = """<ul class="list-group list-group-flush mb-3" id="care-team">
+  {% for member in panel.care_team %}
+    <li class="list-group-item px-0 d-flex justify-content-between align-items-center">
+      <span>
+        <strong>{{ member.name }}</strong>
+        <span class="badge {% if member.role == 'lead' %}text-bg-success{% else %}badge-soft{% endif %} ms-1">{{ member.get_role_display }}</span>
+        {% if member.external_practice or member.external_contact %}
+          <div class="small text-body-secondary">{{ member.external_practice }} {{ member.external_contact }}</div>
+        {% endif %}
+      </span>
+      {% if member.role != "lead" %}
+        <form method="post"
+              action="{% url 'patients:care_team_remove' patient.pk member.pk %}"
+              class="m-0">
+          {% csrf_token %}
+          <button type="submit"
+                  class="btn btn-link btn-sm text-danger p-0"
+                  aria-label="Remove {{ member.name }}">Remove</button>
+        </form>
+      {% endif %}
+    </li>
+  {% empty %}
+    <li class="list-group-item px-0 text-body-secondary">No one on the care team yet: choose a lead below.</li>
+  {% endfor %}
+</ul>
+<details class="mb-2" {% if not patient.lead_name %}open{% endif %}>
+  <summary>
+    {% if patient.lead_name %}
+      Change lead practitioner
+    {% else %}
+      Choose a lead practitioner
+    {% endif %}
+  </summary>
+  <form method="post"
+        action="{% id_url 'patients:change_lead' patient.pk %}"
+        class="mt-2"
+        id="change-lead-form">
+    {% csrf_token %}
+    {{ panel.lead_form_html }}
+    <button type="submit" class="btn btn-primary btn-sm">Change lead</button>
+  </form>
+</details>
+<details>
+  <summary>Add to the care team</summary>
+  <form method="post"
+        action="{% id_url 'patients:care_team_add' patient.pk %}"
+        class="mt-2">
+    {% csrf_token %}
+    {{ panel.member_form_html }}
+    <button type="submit" class="btn btn-outline-primary btn-sm">Add</button>
+  </form>
+</details>
+{% if panel.former_team %}
+  <details class="small mt-3">
+    <summary>Former care team</summary>
+    <ul class="list-unstyled mt-2 mb-0">
+      {% for member in panel.former_team %}
+        <li>
+          {{ member.name }} — {{ member.get_role_display }}, {{ member.started_at|date:"j M Y" }} to {{ member.ended_at|date:"j M Y" }}
+        </li>
+      {% endfor %}
+    </ul>
+  </details>
+{% endif %}"""
 BLOCKS = "dl|dt|dd|ul|li|h3|div|details|summary|form|input"
 
 
@@ -170,7 +238,7 @@ def new_markup(patient: Patient, django_assert_num_queries) -> str:
 
 
 def record(pk: int) -> Patient:
-    return Patient.objects.select_related("referred_by").get(pk=pk)  # as the page's record reads it
+    return _record_queryset().get(pk=pk)  # as the page's record reads it: its lead, its referrer
 
 
 @pytest.fixture
@@ -282,3 +350,101 @@ def test_the_consent_form_carries_the_requests_csrf_token(staff, patients):
     response = client.post(form.group(1), {"csrfmiddlewaretoken": token, **fields})
     assert response.status_code == 302
     assert patient.consent_events.count() == before + 1
+
+
+def old_team_markup(patient: Patient, lead_form_html: str, member_form_html: str) -> str:
+    current = list(patient.care_team.current().select_related("user"))
+    order = {role: i for i, role in enumerate(CareTeamMember.Role.values)}
+    current.sort(key=lambda m: (order.get(m.role, len(order)), m.started_at))
+    former = sorted(
+        patient.care_team.filter(ended_at__isnull=False).select_related("user"),
+        key=lambda m: m.ended_at,
+        reverse=True,
+    )
+    panel = {
+        "care_team": current,
+        "former_team": former,
+        "lead_form_html": lead_form_html,
+        "member_form_html": member_form_html,
+    }
+    return Template(OLD_TEAM).render(Context({"patient": patient, "panel": panel, "csrf_token": TOKEN}))
+
+
+@pytest.fixture
+def teams(practitioner, other_practitioner):
+    """Care teams covering every branch of the section: led or not, external members, former ones."""
+    hostile_user = UserFactory(role="practitioner", display_name=HOSTILE)
+    led = PatientFactory()
+    start = timezone.now() - timedelta(days=90)
+    CareTeamMemberFactory(patient=led, user=hostile_user, role="lead", started_at=start)
+    CareTeamMemberFactory(patient=led, user=other_practitioner, role="practitioner", started_at=start)
+    CareTeamMemberFactory(
+        patient=led,
+        user=None,
+        role="specialist",
+        external_name=HOSTILE,
+        external_practice="<i>Clinic</i> & Co",
+        external_contact='"+1 555" <x@y>',
+    )
+    coach = UserFactory(role="staff", display_name="", username="coach<&>")
+    CareTeamMemberFactory(patient=led, user=coach, role="health_coach", external_contact="c@x")
+    CareTeamMemberFactory(
+        patient=led,
+        user=practitioner,
+        role="practitioner",
+        started_at=start - timedelta(days=30),
+        ended_at=start - timedelta(days=1, hours=5),
+    )
+    unled = PatientFactory()
+    CareTeamMemberFactory(patient=unled, user=coach, role="nurse<&>")  # a role no form offers
+    CareTeamMemberFactory(
+        patient=unled, user=hostile_user, role="lead", started_at=start, ended_at=start + timedelta(days=3)
+    )
+    nobody = PatientFactory()
+    return [record(p.pk) for p in (led, unled, nobody)]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_the_care_team_section_is_what_the_template_wrote(teams, zone, django_assert_num_queries):
+    lead_form_html, member_form_html = care_team_forms_html()
+    with timezone.override(zone):
+        for patient in teams * 2:
+            current, former = care_team(patient)
+            with django_assert_num_queries(0):
+                new = care_team_panel_html(
+                    patient,
+                    current=current,
+                    former=former,
+                    lead_form_html=lead_form_html,
+                    member_form_html=member_form_html,
+                    csrf_token=TOKEN,
+                )
+            assert as_read(new) == as_read(old_team_markup(patient, lead_form_html, member_form_html))
+            assert "<script>" not in new.replace(lead_form_html, "").replace(member_form_html, "")
+    led = care_team_panel_html(
+        teams[0],
+        **dict(zip(("current", "former"), care_team(teams[0]), strict=True)),
+        lead_form_html="",
+        member_form_html="",
+        csrf_token=TOKEN,
+    )
+    assert "&lt;i&gt;Clinic&lt;/i&gt; &amp; Co &quot;+1 555&quot; &lt;x@y&gt;" in led
+    assert (
+        'aria-label="Remove &lt;script&gt;x&lt;/script&gt; &quot;Quote&quot; &amp; &#x27;Sons&#x27;"' in led
+    )
+
+
+def test_every_form_of_the_tab_carries_the_same_csrf_token_which_its_post_is_accepted_with(staff, teams):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    patient = teams[0]
+    body = client.get(f"/patients/{patient.pk}/panels/contact/").content.decode()
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    assert len(tokens) == 2 + 2 + 3 and len(set(tokens)) == 1  # consent, lead and add forms, three removable
+    specialist = CareTeamMember.objects.get(patient=patient, role="specialist")
+    url = f"/patients/{patient.pk}/care-team/{specialist.pk}/remove/"
+    assert f'action="{url}"' in body
+    assert client.post(url).status_code == 403
+    assert client.post(url, {"csrfmiddlewaretoken": tokens[0]}).status_code == 302
+    specialist.refresh_from_db()
+    assert specialist.ended_at is not None
