@@ -273,7 +273,7 @@ def care_team_panel_html(
     if not current:
         parts.append(_NO_TEAM)
     parts.append("</ul>")
-    led = bool(patient.lead_name)  # type: ignore[attr-defined]  # the record's annotation
+    led = bool(getattr(patient, "lead_name", ""))  # the record's annotation; none read as no lead
     lead_head, lead_tail = url_around_id("patients:change_lead")
     add_head, add_tail = url_around_id("patients:care_team_add")
     parts.append(
