@@ -83,6 +83,25 @@ def crispy_form_once(form: forms.BaseForm) -> SafeString:
     return mark_safe(rendered_once(("crispy form", *key), render))  # noqa: S308 — crispy's own output, kept
 
 
+def crispy_form_class_once(
+    form_class: type[forms.BaseForm], choices: dict[str, tuple[tuple[object, str], ...]]
+) -> SafeString:
+    """``{% crispy form_class() %}`` for an untouched form built without arguments whose only part that
+    changes is its fields' ``choices`` (each given in full, as its widget lists them, in a tuple): rendered once
+    per form class and choices, with no form built on a request that finds it kept. For a page that reads
+    the choices its own way (one query for two forms' options) and would otherwise pay for ``form_class()``
+    and its fingerprint, which walks every field and choice, on every request."""
+
+    def render() -> str:
+        form = form_class()
+        for name, options in choices.items():
+            form.fields[name].choices = list(options)
+        return render_crispy_form(form)
+
+    look = ("crispy form class", form_class, *sorted(choices.items()))
+    return mark_safe(rendered_once(look, render))  # noqa: S308 — crispy's own output, kept
+
+
 def as_crispy_form_once(form: forms.BaseForm) -> SafeString:
     """``{{ form|crispy }}`` (crispy's filter, which ignores the form's helper)."""
     key, read = _look(form)

@@ -49,10 +49,19 @@ def _replaying(compiler_class: type[SQLCompiler]) -> type[SQLCompiler]:
             kept[:] = [key, compiler_class.get_converters(self, expressions)]
         return kept[1]
 
+    def has_composite_fields(self, expressions):
+        # Whether the select has a composite primary key's columns, found once for this connection as the
+        # converters are (a walk over every column of each read, again).
+        key = (self.connection, *map(id, expressions))
+        kept = self.kept_composite
+        if kept[0] != key:
+            kept[:] = [key, compiler_class.has_composite_fields(self, expressions)]
+        return kept[1]
+
     return type(
         f"Replaying{compiler_class.__name__}",
         (compiler_class,),
-        {"as_sql": as_sql, "get_converters": get_converters},
+        {"as_sql": as_sql, "get_converters": get_converters, "has_composite_fields": has_composite_fields},
     )
 
 
@@ -82,6 +91,7 @@ class Compiled[M: Model]:
         self.sql, params = self.compiler.as_sql()
         self.params = list(params)
         self.converters: list = [None, None]  # (the connection and the select's columns, their converters)
+        self.composite: list = [None, None]  # (the same, whether any is a composite key's)
         self.places = []
         for marker in markers:
             spelled = self._adapted(marker)
@@ -108,6 +118,7 @@ class Compiled[M: Model]:
         compiler.connection = connections[self.queryset.db]
         compiler.replayed = (self.sql, tuple(params))
         compiler.kept_converters = self.converters
+        compiler.kept_composite = self.composite
         query = self.queryset.query.chain(klass=_Replayed)
         query.replay = compiler
         replayed = self.queryset._chain()

@@ -33,6 +33,16 @@ class _PractitionerNames(forms.models.ModelChoiceIterator):
             yield (pk, display_name or username)  # as ``User.__str__`` names them
 
 
+def practitioner_options(
+    field: forms.ModelChoiceField, rows: list[tuple[int, str, str]]
+) -> tuple[tuple[object, str], ...]:
+    """What ``field`` (a ``PractitionerChoiceField``) lists for these ``(id, display name, username)`` rows of
+    its queryset's, read elsewhere: its empty label, then each practitioner's name."""
+    empty_label = field.empty_label
+    head = () if empty_label is None else (("", str(empty_label)),)
+    return (*head, *[(pk, display_name or username) for pk, display_name, username in rows])
+
+
 class PractitionerChoiceField(forms.ModelChoiceField):
     widget = (
         PlainSelect  # a clinic's hundreds of practitioners: options joined in Python, not a template each

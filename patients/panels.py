@@ -5,31 +5,72 @@ patient)`` returns the section's template context in a fixed number of queries.
 """
 
 from django.conf import settings
+from django.middleware.csrf import get_token
+from django.utils.safestring import SafeString
+
+from accounts.form_once import crispy_form_class_once
 
 from . import selectors
-from .forms import CareTeamMemberForm, ChangeLeadForm, MarketingConsentForm, TestimonialForm
+from .forms import (
+    CareTeamMemberForm,
+    ChangeLeadForm,
+    MarketingConsentForm,
+    TestimonialForm,
+    practitioner_options,
+)
+from .rows import care_team_panel_html, contact_panel_html
 
-CONSENT_HISTORY = 10
+_KEPT_AS = "_contact_tab_csrf"  # the request attribute the masked token is kept in
+
+
+def _csrf_token(request) -> str:
+    """The request's CSRF token for the tab's forms, masked once for both sections as ``{% csrf_token %}``
+    masks it once a render (``get_token`` masks it anew each call: some 500 Python calls)."""
+    token = getattr(request, _KEPT_AS, None)
+    if token is None:
+        token = get_token(request)
+        setattr(request, _KEPT_AS, token)
+    return token
 
 
 def contact_panel_context(request, patient) -> dict:
     """One query per channel for the consent in force, one for its latest history, one for the requests
-    that wait for the patient's own confirmation."""
+    that wait for the patient's own confirmation; the section written by ``rows.contact_panel_html``."""
+    consent = selectors.patient_consent(patient)
+    history, requests = selectors.recent_consent(patient)
     return {
-        "consent": selectors.patient_consent(patient),
-        "consent_history": selectors.consent_history(patient)[:CONSENT_HISTORY],
-        "consent_requests": list(selectors.consent_requests_waiting(patient)[:CONSENT_HISTORY]),
+        "html": contact_panel_html(
+            patient, consent=consent, requests=requests, history=history, csrf_token=_csrf_token(request)
+        ),
     }
 
 
+def care_team_forms_html() -> tuple[SafeString, SafeString]:
+    """The change-lead and add-member forms as ``{% crispy %}`` writes them untouched, by one query for both
+    forms' practitioners (``selectors.care_team_candidates``), each rendered once per list of names."""
+    leads, team = selectors.care_team_candidates()
+    lead_field = ChangeLeadForm.base_fields["lead"]
+    member_field = CareTeamMemberForm.base_fields["user"]
+    return (
+        crispy_form_class_once(ChangeLeadForm, {"lead": practitioner_options(lead_field, leads)}),
+        crispy_form_class_once(CareTeamMemberForm, {"user": practitioner_options(member_field, team)}),
+    )
+
+
 def care_team_panel_context(request, patient) -> dict:
-    """One query for the team, current and former; one more when the lead form lists the practitioners."""
+    """One query for the team, current and former; one for the practitioners the two forms list; the section
+    written by ``rows.care_team_panel_html``."""
     current_team, former_team = selectors.care_team(patient)
+    lead_form_html, member_form_html = care_team_forms_html()
     return {
-        "care_team": current_team,
-        "former_team": former_team,
-        "lead_form": ChangeLeadForm(),
-        "member_form": CareTeamMemberForm(),
+        "html": care_team_panel_html(
+            patient,
+            current=current_team,
+            former=former_team,
+            lead_form_html=lead_form_html,
+            member_form_html=member_form_html,
+            csrf_token=_csrf_token(request),
+        ),
     }
 
 

@@ -258,6 +258,7 @@ class ConsentState:
 
 
 _PATIENT_MARKER = 918_273_647  # an id no read of a patient's consent or care team spells otherwise
+CONSENT_SHOWN = 10  # the Contact tab's latest consent rows, and requests waiting
 
 
 @built_per_thread
@@ -323,6 +324,41 @@ def consent_history(patient: Patient) -> QuerySet[ConsentEvent]:
 
 
 @built_per_thread
+def _recent_consent_compiled() -> Compiled[ConsentEvent]:
+    """``consent_history(patient)[:CONSENT_SHOWN]``'s SQL, compiled once per thread."""
+    return Compiled(
+        ConsentEvent.objects.filter(patient_id=_PATIENT_MARKER)
+        .select_related("recorded_by")
+        .order_by("-at", "-id")[:CONSENT_SHOWN],
+        _PATIENT_MARKER,
+    )
+
+
+@built_per_thread
+def _waiting_requests_compiled() -> Compiled[ConsentRequest]:
+    """``consent_requests_waiting(patient)[:CONSENT_SHOWN]``'s SQL, compiled once per thread."""
+    return Compiled(
+        ConsentRequest.objects.filter(patient_id=_PATIENT_MARKER)
+        .filter(confirmed_at__isnull=True)  # after the patient's, as the related manager's query puts it
+        .order_by("-requested_at", "-id")[:CONSENT_SHOWN],
+        _PATIENT_MARKER,
+    )
+
+
+def recent_consent(patient: Patient) -> tuple[list[ConsentEvent], list[ConsentRequest]]:
+    """The Contact tab's ``CONSENT_SHOWN`` latest consent rows (with who recorded them) and requests still
+    waiting for the patient's confirmation, newest first: ``consent_history`` and ``consent_requests_waiting``
+    by their SQL compiled once per thread (two queries), the rows knowing their patient."""
+    events = _recent_consent_compiled().rows(patient.pk)
+    requests = _waiting_requests_compiled().rows(patient.pk)
+    for event in events:
+        event.patient = patient  # as the related manager's rows know it: no query to reach it
+    for asked in requests:
+        asked.patient = patient
+    return events, requests
+
+
+@built_per_thread
 def _care_team_compiled() -> Compiled[CareTeamMember]:
     """``patient.care_team``'s members with their users, by the SQL compiled once per thread."""
     return Compiled(
@@ -370,6 +406,24 @@ def lead_choices() -> list[tuple[str, str]]:
 
 def team_candidates() -> QuerySet:
     return get_user_model().objects.filter(is_active=True)
+
+
+_PRACTISING = frozenset(role.value for role in PRACTISING_ROLES)
+
+
+@built_per_thread
+def _team_names_compiled() -> Compiled:
+    """``team_candidates()``' ids, names and roles in name order, compiled once per thread."""
+    return Compiled(team_candidates().values_list("pk", "display_name", "username", "role"))
+
+
+def care_team_candidates() -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+    """``(lead_candidates(), team_candidates())`` as ``(id, display name, username)`` rows in name order, in one
+    query: the lead candidates are the team candidates who practise, in the same order (a username is unique,
+    so the order is total). For the care team's two forms, on every Contact tab."""
+    rows = _team_names_compiled().rows()
+    leads = [(pk, display_name, username) for pk, display_name, username, role in rows if role in _PRACTISING]
+    return leads, [(pk, display_name, username) for pk, display_name, username, _ in rows]
 
 
 def consent_requests_waiting(patient: Patient) -> QuerySet[ConsentRequest]:

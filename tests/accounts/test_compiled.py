@@ -3,9 +3,11 @@ parameters reads what the ORM reads, by the same SQL; the patient record (``pati
 the ORM's record field for field, its lead, consent and referrer included."""
 
 from datetime import UTC, date, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -139,3 +141,17 @@ def test_rows_are_read_on_the_connection_of_the_moment_not_the_one_compiled_on()
         assert compiled.rows(patient.pk) == [patient]
     finally:
         other.close()
+
+
+def test_a_compiled_read_checks_its_columns_for_a_composite_key_once_a_connection():
+    marker = 918_273_645
+    patients = [PatientFactory(), PatientFactory()]
+    read = Compiled(Patient.objects.filter(pk=marker), marker)
+    real = SQLCompiler.has_composite_fields
+    with mock.patch.object(SQLCompiler, "has_composite_fields", autospec=True, side_effect=real) as checked:
+        first = [read.rows(patient.pk) for patient in patients]
+        assert checked.call_count == 1
+        read.composite[0] = None  # as for another connection (an async context's): checked again
+        again = [read.rows(patient.pk) for patient in patients]
+        assert checked.call_count == 2
+    assert first == again == [[patient] for patient in patients]
