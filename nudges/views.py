@@ -22,7 +22,7 @@ from patients.models import Patient
 from patients.selectors import patient_get_for
 
 from . import rows, selectors, services, tokens
-from .forms import ConversationReplyForm, OneOffMessageForm, OutboxFilterForm
+from .forms import ConversationReplyForm, OneOffMessageForm, OutboxFilterForm, outbox_filters
 from .models import Nudge
 
 PAGE_SIZE = 50
@@ -48,9 +48,9 @@ def outbox(request):
     keyset page read from the tab's own index, the same cost however deep."""
     to_review = selectors.review_counts()
     view = _outbox_view(request, to_review)
-    filters = OutboxFilterForm(request.GET or None, view=view)
-    nudges = selectors.outbox(**filters.filters())
+    filters = outbox_filters(request.GET, view=view)
     narrowed = filters.is_narrowed()
+    nudges = selectors.outbox_rows(**filters.filters()) if narrowed else selectors.outbox_tab_rows(view)
     count = capped_count(nudges, COUNT_CAP) if narrowed else selectors.tab_count(view)
     page = keyset_page(
         nudges,
@@ -59,9 +59,9 @@ def outbox(request):
         count=count,
         compiled=None if narrowed else ("outbox", view),  # a tab as it opens: the same SQL every time
     )
-    selectors.outbox_messages(page.object_list)
+    lines = selectors.outbox_lines(page.object_list)
     record_list(
-        patient_ids=[nudge.patient_id for nudge in page.object_list],
+        patient_ids=[row.patient_id for row in page.object_list],
         query=request.GET.urlencode(),
         what="outbox",
     )
@@ -85,7 +85,7 @@ def outbox(request):
             "tab_querystring": tab_query.urlencode(),
             "narrowed": narrowed,
             "to_review": to_review,
-            "rows": rows.outbox_rows(page.object_list, clinic_time_zone=settings.TIME_ZONE),
+            "rows": rows.outbox_rows(page.object_list, lines, clinic_time_zone=settings.TIME_ZONE),
         },
     )
 
