@@ -2,9 +2,9 @@
 engine's includes, lookups and ``date`` filters a row cost several times the database's whole read of the page
 (see dashboard/pipeline_cards.py, the same way). The markup here is the rows' only copy: it is what
 templates/nudges/_when.html, _status_badge.html, _reason.html and _message_preview.html write, every text in
-it escaped (``html.escape``, as Django's ``escape`` does); values common to every row are escaped once, links
-reversed once (accounts.links), times formatted with the clinic's and the patient's time zones as the ``date``
-filter does (``j M Y, H:i``; ``j M, H:i``; ``c`` in UTC)."""
+it escaped (``html.escape``, as Django's ``escape`` does, or ``accounts.markup.escaped``: the same entities);
+values common to every row are escaped once, links reversed once (accounts.links), times formatted with the
+clinic's and the patient's time zones as the ``date`` filter does (``j M Y, H:i``; ``j M, H:i``; ``c`` in UTC)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from accounts.links import url_for_id
+from accounts.markup import escaped
 from patients.models import Channel, display_name_of
 
 from .models import InboundMessage, Kind, Nudge
@@ -148,7 +149,7 @@ def outbox_rows(rows: Sequence[Any], lines: Sequence[str], *, clinic_time_zone: 
     parts = []
     for row, line in zip(rows, lines, strict=True):
         if row.created_by_id is not None:  # ``str(user)``: the display name, else the username
-            written_by = escape(row.created_by__display_name or row.created_by__username)
+            written_by = escaped(row.created_by__display_name or row.created_by__username)
             author = f'<span class="text-body-secondary">· written by {written_by}</span> '
         else:
             author = ""
@@ -158,7 +159,7 @@ def outbox_rows(rows: Sequence[Any], lines: Sequence[str], *, clinic_time_zone: 
                 pk=row.pk,
                 when=clock.when(row.sent_at or row.send_at, row.patient__time_zone),
                 patient_url=patient_url(row.patient_id),
-                name=escape(name),
+                name=escaped(name),
                 kind=_label(_KINDS, row.kind),
                 channel=_label(_CHANNELS, row.channel),
                 author=author,

@@ -252,10 +252,31 @@ def test_each_tab_is_the_same_page_as_with_the_form(client_for, staff, view, mon
     client = client_for(staff)
     first = client.get(f"/nudges/?view={view}").context["page"]
     for query in (f"?view={view}", f"?view={view}&after={first.next_cursor}", f"?view={view}&page=last"):
-        ours = client.get(f"/nudges/{query}").content.decode()
+        client.get(f"/nudges/{query}")
+        ours = client.get(f"/nudges/{query}").content.decode()  # its tabs as kept the first time
         monkeypatch.setattr(
             views, "outbox_filters", lambda data, view: OutboxFilterForm(data or None, view=view)
         )
         theirs = client.get(f"/nudges/{query}").content.decode()
         monkeypatch.undo()
         assert _without_tokens(ours) == _without_tokens(theirs), query
+
+
+def _badge(body: str) -> str:
+    return re.search(r'data-view="needs">\s*Needs a person\s*(.*?)\s*</a>', body, re.S)[1]
+
+
+def test_a_kept_tab_shows_the_count_to_review_as_it_is_now(client_for, staff):
+    add_nudges(5, staff)  # one failed, one unknown
+    client = client_for(staff)
+    for view in VIEWS:
+        assert _badge(client.get(f"/nudges/?view={view}").content.decode()) == (
+            '<span class="badge text-bg-warning ms-1">2</span>'
+        )
+    make(PatientFactory(), "failed")
+    for view in VIEWS:
+        body = client.get(f"/nudges/?view={view}").content.decode()
+        assert _badge(body) == '<span class="badge text-bg-warning ms-1">3</span>', view
+        assert "To review: 3" in body
+    Nudge.objects.filter(status__in=["failed", "unknown"]).update(reviewed_at=NOON_NY)
+    assert _badge(client.get("/nudges/?view=all").content.decode()) == ""
