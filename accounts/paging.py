@@ -21,7 +21,10 @@ from django.db.models import F, QuerySet
 # Django's tuple comparisons (the machinery of composite primary keys): ``(a, b, id) > (SELECT a, b, id ...)``,
 # which PostgreSQL and SQLite both read as a range of the index over (a, b, id).
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
+from .once import looks_kept
 from .queries import Compiled
 
 COUNT_CAP = 10_000
@@ -218,3 +221,43 @@ def page_rows(page, fetch) -> None:
     ids = list(page.object_list)
     rows = {row.pk: row for row in fetch(ids)}
     page.object_list = [rows[pk] for pk in ids if pk in rows]
+
+
+# Where a kept page's links put their cursors: ids no row has (past any sequence a clinic reaches).
+_PREVIOUS_MARKER, _NEXT_MARKER = 2**62 + 7_001, 2**62 + 7_003
+_pagination_kept = looks_kept(256)
+
+
+def _links(previous: int | None, following: int | None) -> tuple[str, str]:
+    """How _pagination.html writes the Previous and Next links' cursors."""
+    return f'before={previous}">Previous', f'after={following}">Next'
+
+
+def pagination_html(page: KeysetPage, *, querystring: str, noun: str, kept: bool = False) -> SafeString:
+    """``{% include "_pagination.html" with page=page querystring=querystring noun=noun %}``. With ``kept``, for
+    a list whose ``querystring`` holds nothing a request chose (a tab as it opens: ``view=upcoming``): every
+    page of it with as many rows, the same count and the same ways on looks the same but for its two cursors,
+    so the first such page's markup is kept with markers for its cursors, and each page's put in. Never
+    ``kept`` for a query string of a request's own words, which would be kept in the process."""
+    context = {"page": page, "querystring": querystring, "noun": noun}
+    if not kept or not page.object_list:
+        return mark_safe(render_to_string("_pagination.html", context))  # noqa: S308 — the template's own output
+    ways = (page.has_previous, page.has_next)
+    marked = _links(_PREVIOUS_MARKER, _NEXT_MARKER)
+    own = _links(page.previous_cursor, page.next_cursor)
+
+    def first() -> str:
+        html = render_to_string("_pagination.html", context)
+        for way, theirs, marker in zip(ways, own, marked, strict=True):
+            if way:
+                if html.count(theirs) != 1:  # not kept with this page's cursor in it: the template changed
+                    raise RuntimeError(f"_pagination.html no longer writes {theirs!r} once")
+                html = html.replace(theirs, marker)
+        return html
+
+    look = ("keyset pagination", len(page.object_list), *ways, page.count, page.capped, querystring, noun)
+    html = _pagination_kept(look, first)
+    for way, theirs, marker in zip(ways, own, marked, strict=True):
+        if way:
+            html = html.replace(marker, theirs)
+    return mark_safe(html)  # noqa: S308 — the template's own escaped output, kept; the cursors integers

@@ -1,6 +1,8 @@
+from collections.abc import Callable
 from datetime import UTC, timedelta
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.once import rendered_once
@@ -159,12 +161,52 @@ class OutboxFilterForm(forms.Form):
         widget templates and their options' each time otherwise."""
         if self.is_bound and any(name in self.data for name in self.fields):
             return {name: str(self[name]) for name in self.fields}
+        return _kept_widgets(self.view, self.is_bound, lambda: self)
+
+
+def _kept_widgets(view: str, bound: bool, form: Callable[[], OutboxFilterForm]) -> dict[str, str]:
+    """The widgets of a filter form given no filter, each rendered by ``form()``'s field the first time."""
+    return {
+        name: rendered_once(("outbox filter", view, bound, name), lambda name=name: str(form()[name]))
+        for name in OutboxFilterForm.base_fields
+    }
+
+
+class UntouchedOutboxFilters:
+    """What ``OutboxFilterForm(data or None, view=view)`` says when ``data`` names none of its fields (a tab as
+    it opens, and each of its pages): no filter, no error, the widgets kept for that tab. No form is made
+    (its fields copied, its data cleaned) but to render a widget the first time."""
+
+    def __init__(self, data: QueryDict, *, view: str) -> None:
+        self.data, self.view = data, view
+
+    @property
+    def errors(self) -> dict:
+        return {}
+
+    def filters(self) -> dict:
+        if not self.data:  # as an unbound form's: only the view
+            return {"view": self.view}
         return {
-            name: rendered_once(
-                ("outbox filter", self.view, self.is_bound, name), lambda name=name: str(self[name])
-            )
-            for name in self.fields
-        }
+            "view": self.view, "status": "", "kind": "", "channel": "", "date_from": None, "date_to": None,
+            "patient_id": None,
+        }  # fmt: skip
+
+    def is_narrowed(self) -> bool:
+        return False
+
+    def widgets(self) -> dict[str, str]:
+        return _kept_widgets(
+            self.view, bool(self.data), lambda: OutboxFilterForm(self.data or None, view=self.view)
+        )
+
+
+def outbox_filters(data: QueryDict, *, view: str) -> OutboxFilterForm | UntouchedOutboxFilters:
+    """The outbox's filters as ``data`` (a request's query) gives them: the form, or, when it names none of the
+    form's fields, what the form would say of it (``UntouchedOutboxFilters``)."""
+    if any(name in data for name in OutboxFilterForm.base_fields):
+        return OutboxFilterForm(data, view=view)
+    return UntouchedOutboxFilters(data, view=view)
 
 
 class ConversationReplyForm(OneOffMessageForm):

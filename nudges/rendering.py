@@ -15,7 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.template import Context, Engine, TemplateSyntaxError
-from django.template.base import Lexer, TokenType
+from django.template.base import Lexer, TextNode, TokenType, Variable, VariableNode
+from django.template.defaultfilters import default as default_filter
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 
@@ -132,7 +133,69 @@ def _compiled(source: str):
     return _engine.from_string(source)
 
 
+# Names a template resolves from its context's builtins, whatever the context holds.
+_BUILTIN_NAMES = frozenset(Context().dicts[0])
+
+# A piece of wording: its literal text, or a value's name and the words its ``default`` filter gives.
+type Piece = tuple[str, str | None, str | None]
+
+
+@lru_cache(maxsize=256)
+def _pieces(source: str) -> tuple[Piece, ...] | None:
+    """The wording as literal text and plain ``{{ name }}`` or ``{{ name|default:"words" }}`` values, in order,
+    when that is all it is (every shipped wording); else None (a tag, a dotted name, another filter). Read from
+    the engine's own compiled nodes, once per text."""
+    pieces: list[Piece] = []
+    for node in _compiled(source).nodelist:
+        if type(node) is TextNode:
+            pieces.append((node.s, None, None))
+            continue
+        if type(node) is not VariableNode:
+            return None
+        expression = node.filter_expression
+        var = expression.var
+        if (
+            not isinstance(var, Variable)
+            or var.literal is not None
+            or var.translate
+            or var.lookups is None
+            or len(var.lookups) != 1
+            or var.lookups[0] in _BUILTIN_NAMES
+        ):
+            return None
+        if not expression.filters:
+            pieces.append(("", var.lookups[0], None))
+            continue
+        if len(expression.filters) != 1:
+            return None
+        func, args = expression.filters[0]
+        if func is not default_filter or len(args) != 1 or args[0][0] or not isinstance(args[0][1], str):
+            return None
+        pieces.append(("", var.lookups[0], str(args[0][1])))
+    return tuple(pieces)
+
+
+def _filled(pieces: tuple[Piece, ...], context: dict) -> str | None:
+    """What the engine renders of ``pieces`` over ``context`` (autoescape off, a missing value the empty
+    string, ``default`` as ``value or words``) while every value named is a plain ``str``; else None."""
+    out = []
+    for text, name, words in pieces:
+        if name is None:
+            out.append(text)
+            continue
+        value = context.get(name, "")
+        if type(value) is not str:  # a number or None: the engine's localisation decides how it reads
+            return None
+        out.append((value or words) if words is not None else value)
+    return "".join(out)
+
+
 def _render(source: str, context: dict) -> str:
+    pieces = _pieces(source)  # the wording checked and compiled, the first time
+    if pieces is not None:
+        filled = _filled(pieces, context)
+        if filled is not None:
+            return filled
     template = _compiled(source)
     try:
         return template.render(Context(context, autoescape=False))

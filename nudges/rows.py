@@ -2,16 +2,17 @@
 engine's includes, lookups and ``date`` filters a row cost several times the database's whole read of the page
 (see dashboard/pipeline_cards.py, the same way). The markup here is the rows' only copy: it is what
 templates/nudges/_when.html, _status_badge.html, _reason.html and _message_preview.html write, every text in
-it escaped (``html.escape``, as Django's ``escape`` does); values common to every row are escaped once, links
-reversed once (accounts.links), times formatted with the clinic's and the patient's time zones as the ``date``
-filter does (``j M Y, H:i``; ``j M, H:i``; ``c`` in UTC)."""
+it escaped (``html.escape``, as Django's ``escape`` does, or ``accounts.markup.escaped``: the same entities);
+values common to every row are escaped once, links reversed once (accounts.links), times formatted with the
+clinic's and the patient's time zones as the ``date`` filter does (``j M Y, H:i``; ``j M, H:i``; ``c`` in UTC)."""
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.template.defaultfilters import linebreaksbr
@@ -20,7 +21,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from accounts.links import url_for_id
-from patients.models import Channel
+from accounts.markup import escaped
+from patients.models import Channel, display_name_of
 
 from .models import InboundMessage, Kind, Nudge
 
@@ -112,8 +114,9 @@ def truncated(text: str, chars: int) -> str:
     return Truncator(text).chars(chars)
 
 
-def reason(nudge: Nudge) -> str:
-    """_reason.html: why a message that did not go (yet) did not, and its transport's last error."""
+def reason(nudge: Any) -> str:
+    """_reason.html: why a message that did not go (yet) did not, and its transport's last error (of a nudge, or
+    an outbox row)."""
     if nudge.status == Nudge.Status.SENT:
         return ""
     parts = []
@@ -138,34 +141,35 @@ OUTBOX_ROW = (
 )
 
 
-def outbox_rows(nudges: Iterable[Nudge], *, clinic_time_zone: str) -> SafeString:
-    """The outbox table's rows (``selectors.outbox`` with ``selectors.outbox_messages``: each nudge with its
-    patient, author and ``message``)."""
+def outbox_rows(rows: Sequence[Any], lines: Sequence[str], *, clinic_time_zone: str) -> SafeString:
+    """The outbox table's rows: ``selectors.outbox_rows`` (named tuples of its columns) with each one's line
+    (``selectors.outbox_lines``)."""
     clock = Clock(clinic_time_zone)
     patient_url, detail_url = _links("dashboard:patient"), _links("nudges:detail")
     parts = []
-    for nudge in nudges:
-        patient = nudge.patient
-        author = nudge.created_by
-        line = nudge.message.line  # type: ignore[attr-defined]
+    for row, line in zip(rows, lines, strict=True):
+        if row.created_by_id is not None:  # ``str(user)``: the display name, else the username
+            written_by = escaped(row.created_by__display_name or row.created_by__username)
+            author = f'<span class="text-body-secondary">· written by {written_by}</span> '
+        else:
+            author = ""
+        name = display_name_of(row.patient__first_name, row.patient__last_name, row.patient__preferred_name)
         parts.append(
             OUTBOX_ROW.format(
-                pk=nudge.pk,
-                when=clock.when(nudge.sent_at or nudge.send_at, patient.time_zone),
-                patient_url=patient_url(patient.pk),
-                name=escape(patient.display_name),
-                kind=_label(_KINDS, nudge.kind),
-                channel=_label(_CHANNELS, nudge.channel),
-                author=f'<span class="text-body-secondary">· written by {escape(str(author))}</span> '
-                if author
+                pk=row.pk,
+                when=clock.when(row.sent_at or row.send_at, row.patient__time_zone),
+                patient_url=patient_url(row.patient_id),
+                name=escaped(name),
+                kind=_label(_KINDS, row.kind),
+                channel=_label(_CHANNELS, row.channel),
+                author=author,
+                detail_url=detail_url(row.pk),
+                line=escape(line) if line else f"Open the {_label(_KINDS_LOWER, row.kind)}",
+                badge=badge(row.status),
+                attempts=f'<div class="small text-body-secondary">{row.attempts} attempts</div> '
+                if row.attempts > 1
                 else "",
-                detail_url=detail_url(nudge.pk),
-                line=escape(line) if line else f"Open the {_label(_KINDS_LOWER, nudge.kind)}",
-                badge=badge(nudge.status),
-                attempts=f'<div class="small text-body-secondary">{nudge.attempts} attempts</div> '
-                if nudge.attempts > 1
-                else "",
-                reason=reason(nudge),
+                reason=reason(row),
             )
         )
     return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped, a constant or an integer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Window
@@ -102,6 +102,33 @@ def outbox(
     return qs.order_by(*order)
 
 
+# What an outbox row shows and its line is written from, read as a tuple: making each row's nudge, patient
+# and author into models cost a page of 50 more Python than the rest of its rows.
+OUTBOX_COLUMNS = (
+    "pk", "patient_id", "kind", "channel", "send_at", "sent_at", "status", "attempts", "last_error",
+    "status_reason", "taken_at", "subject", "body_text", "context", "created_by_id",
+    "patient__first_name", "patient__last_name", "patient__preferred_name", "patient__time_zone",
+    "created_by__display_name", "created_by__username",
+)  # fmt: skip
+
+
+def outbox_rows(**filters: Any) -> QuerySet:
+    """``outbox(**filters)``, the same rows in the same order, each a named tuple of ``OUTBOX_COLUMNS``
+    (``row.patient__time_zone``): what the outbox page lists (``nudges.rows.outbox_rows``)."""
+    return outbox(**filters).values_list(*OUTBOX_COLUMNS, named=True)
+
+
+@built_per_thread
+def _tab_rows() -> dict[str, QuerySet]:
+    return {view: outbox_rows(view=view) for view, _ in View.choices}
+
+
+def outbox_tab_rows(view: str) -> QuerySet:
+    """``outbox_rows(view=view)``, a tab as it opens, built once per thread: only ever cloned (a keyset page's
+    reads compiled from it), never evaluated."""
+    return _tab_rows()[view]
+
+
 @built_per_thread
 def _tab_counts() -> dict[str, tuple[str, tuple]]:
     counted = {}
@@ -144,7 +171,7 @@ class Message:
         return first if len(first) <= LINE_CHARS else first[: LINE_CHARS - 1].rstrip() + "…"
 
 
-def _as_sent(nudge: Nudge) -> Message | None:
+def _as_sent(nudge: Any) -> Message | None:
     """The words handed over, for a nudge taken for its send and not back in the queue; else nothing."""
     # A take records the words it hands over; a nudge back in the queue (a retry) is written again when it goes.
     taken = nudge.taken_at is not None or bool(nudge.body_text)
@@ -153,9 +180,11 @@ def _as_sent(nudge: Nudge) -> Message | None:
     return None
 
 
-def _message(nudge: Nudge, patient: Patient, templates: dict, *, line: bool = False) -> Message:
+def _message(nudge: Any, patient: Any, templates: dict, *, line: bool = False) -> Message:
     """The message as sent, or as it reads now; with ``line``, only what its one line needs (a list's row:
-    the wording rendered without the email around it, the signed unsubscribe link only where it is shown)."""
+    the wording rendered without the email around it, the signed unsubscribe link only where it is shown).
+    ``nudge`` a ``Nudge`` or an outbox row, ``patient`` a ``Patient`` or an ``Addressee``: what
+    ``services.message_context`` reads of them."""
     as_sent = _as_sent(nudge)
     if as_sent is not None:
         return as_sent
@@ -186,6 +215,39 @@ def outbox_messages(nudges: list[Nudge]) -> None:
     for nudge in nudges:
         nudge.patient.lead_name = leads.get(nudge.patient_id)
         nudge.message = _message(nudge, nudge.patient, templates, line=True)
+
+
+class Addressee(NamedTuple):
+    """Of an outbox row's patient, what its wording is rendered with (``services.message_context``)."""
+
+    pk: int
+    first_name: str
+    preferred_name: str
+    lead_name: str | None
+
+
+def outbox_lines(rows: list) -> list[str]:
+    """Each of a page of ``outbox_rows`` its one line, as ``outbox_messages`` gives a nudge's
+    (``Message.line``: the words as sent, or as the wording in force reads them now; empty when the wording
+    cannot be rendered): the same two queries for the page, whatever it holds."""
+    if not rows:
+        return []
+    templates = rendering.active_templates()
+    leads = lead_names(row.patient_id for row in rows)
+    return [
+        _message(
+            row,
+            Addressee(
+                row.patient_id,
+                row.patient__first_name,
+                row.patient__preferred_name,
+                leads.get(row.patient_id),
+            ),
+            templates,
+            line=True,
+        ).line
+        for row in rows
+    ]
 
 
 _DETAIL_MARKER = 918_273_645  # an id the message page's reads spell nowhere else

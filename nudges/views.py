@@ -7,14 +7,17 @@ from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_access, record_export, record_list
 from accounts.models import AccessEvent
-from accounts.paging import Cursor, capped_count, keyset_page
+from accounts.once import looks_kept
+from accounts.paging import Cursor, capped_count, keyset_page, pagination_html
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import add_service_error, validation_message
 from accounts.reports import csv_lines
@@ -22,7 +25,13 @@ from patients.models import Patient
 from patients.selectors import patient_get_for
 
 from . import rows, selectors, services, tokens
-from .forms import ConversationReplyForm, OneOffMessageForm, OutboxFilterForm
+from .forms import (
+    ConversationReplyForm,
+    OneOffMessageForm,
+    OutboxFilterForm,
+    UntouchedOutboxFilters,
+    outbox_filters,
+)
 from .models import Nudge
 
 PAGE_SIZE = 50
@@ -41,6 +50,40 @@ def _outbox_view(request, to_review: selectors.ReviewCounts) -> str:
     return selectors.View.NEEDS if to_review.total else selectors.View.UPCOMING
 
 
+# A tab as it opens, as many looks as there are counts to review: kept apart, they come and go as messages fail.
+_tabs_kept = looks_kept(64)
+
+
+def _outbox_tabs(
+    *,
+    view: str,
+    filters: OutboxFilterForm | UntouchedOutboxFilters,
+    tab_querystring: str,
+    to_review: selectors.ReviewCounts,
+    kept: bool,
+) -> SafeString:
+    """templates/nudges/_outbox_tabs.html: the tabs, what this one lists, and its filters. With ``kept`` (a tab
+    as it opens: no filter and nothing else asked) it looks the same whenever the count to review does, so it
+    is rendered once per look; otherwise each time."""
+
+    def render() -> str:
+        context = {
+            "filters": filters,
+            "widgets": filters.widgets(),
+            "view": view,
+            "views": selectors.View.choices,
+            "tab_querystring": tab_querystring,
+            "to_review": to_review,
+        }
+        return render_to_string("nudges/_outbox_tabs.html", context).rstrip("\n")
+
+    if kept:
+        shown = to_review.cap if to_review.capped else to_review.total
+        look = ("outbox tabs", view, bool(filters.data), shown, to_review.capped)
+        return mark_safe(_tabs_kept(look, render))  # noqa: S308 — the template's own escaped output, kept
+    return mark_safe(render())  # noqa: S308 — the template's own escaped output
+
+
 @role_required(*EVERYONE)
 def outbox(request):
     """The outbox, one tab at a time: what needs a person (oldest first), what is still to go (soonest
@@ -48,9 +91,9 @@ def outbox(request):
     keyset page read from the tab's own index, the same cost however deep."""
     to_review = selectors.review_counts()
     view = _outbox_view(request, to_review)
-    filters = OutboxFilterForm(request.GET or None, view=view)
-    nudges = selectors.outbox(**filters.filters())
+    filters = outbox_filters(request.GET, view=view)
     narrowed = filters.is_narrowed()
+    nudges = selectors.outbox_rows(**filters.filters()) if narrowed else selectors.outbox_tab_rows(view)
     count = capped_count(nudges, COUNT_CAP) if narrowed else selectors.tab_count(view)
     page = keyset_page(
         nudges,
@@ -59,9 +102,9 @@ def outbox(request):
         count=count,
         compiled=None if narrowed else ("outbox", view),  # a tab as it opens: the same SQL every time
     )
-    selectors.outbox_messages(page.object_list)
+    lines = selectors.outbox_lines(page.object_list)
     record_list(
-        patient_ids=[nudge.patient_id for nudge in page.object_list],
+        patient_ids=[row.patient_id for row in page.object_list],
         query=request.GET.urlencode(),
         what="outbox",
     )
@@ -72,20 +115,31 @@ def outbox(request):
     tab_query = query.copy()
     tab_query.pop("status", None)
     tab_query.pop("view", None)
+    # A tab as it opens, nothing else asked: its tabs and its pages' links look the same for every request.
+    untouched = isinstance(filters, UntouchedOutboxFilters) and not tab_query
     return render(
         request,
         "nudges/outbox.html",
         {
             "filters": filters,
-            "widgets": filters.widgets(),
+            "tabs": _outbox_tabs(
+                view=view,
+                filters=filters,
+                tab_querystring=tab_query.urlencode(),
+                to_review=to_review,
+                kept=untouched,
+            ),
             "page": page,
             "view": view,
-            "views": selectors.View.choices,
             "querystring": query.urlencode(),
-            "tab_querystring": tab_query.urlencode(),
+            "pagination": pagination_html(
+                page, querystring=query.urlencode(), noun="messages", kept=untouched
+            )
+            if page.object_list
+            else "",
             "narrowed": narrowed,
             "to_review": to_review,
-            "rows": rows.outbox_rows(page.object_list, clinic_time_zone=settings.TIME_ZONE),
+            "rows": rows.outbox_rows(page.object_list, lines, clinic_time_zone=settings.TIME_ZONE),
         },
     )
 

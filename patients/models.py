@@ -95,6 +95,11 @@ class PatientQuerySet(models.QuerySet):
         )
 
 
+def display_name_of(first_name: str, last_name: str, preferred_name: str) -> str:
+    """``Patient.display_name`` of these names: for a row read as values, not as a patient."""
+    return f"{preferred_name or first_name} {last_name}".strip()
+
+
 class Patient(models.Model):
     """A person in the clinic's care, from first inquiry to advocate."""
 
@@ -233,8 +238,7 @@ class Patient(models.Model):
 
     @property
     def display_name(self) -> str:
-        first = self.preferred_name or self.first_name
-        return f"{first} {self.last_name}".strip()
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
 
     @property
     def legal_name(self) -> str:

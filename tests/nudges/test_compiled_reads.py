@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.paging import Cursor, capped_count, keyset_page
 from nudges import rendering, selectors, services
 from nudges.models import Kind, MessageTemplate, Nudge
-from patients.models import Channel
+from patients.models import Channel, display_name_of
 from patients.services import care_team_set_lead
 from tests.factories import PatientFactory, UserFactory
 from tests.nudges.test_pages import NOON_NY, add_nudges, make
@@ -23,7 +23,21 @@ from tests.nudges.test_pages import NOON_NY, add_nudges, make
 pytestmark = pytest.mark.django_db
 
 
-def fields(nudge: Nudge) -> tuple:
+def fields(nudge) -> tuple:
+    """What a row shows of its nudge and patient: of a ``Nudge``, or of an outbox row (``outbox_rows``)."""
+    if not isinstance(nudge, Nudge):
+        name = display_name_of(
+            nudge.patient__first_name, nudge.patient__last_name, nudge.patient__preferred_name
+        )
+        return (
+            nudge.pk,
+            nudge.status,
+            nudge.send_at,
+            nudge.kind,
+            nudge.patient_id,
+            name,
+            nudge.patient__time_zone,
+        )
     patient = nudge.patient
     return (
         nudge.pk,

@@ -546,12 +546,13 @@ def test_each_row_shows_one_line_of_the_messages_own_words(client_for, staff, co
         context={"message": "See you on Thursday at ten.", "subject": "", "sender_name": "Dr. Rivera"},
     )
     client = client_for(staff)
-    rows = {n.pk: n for n in client.get("/nudges/?view=all").context["page"].object_list}
+    listed = client.get("/nudges/?view=all").context["page"].object_list
+    lines = dict(zip((row.pk for row in listed), selectors.outbox_lines(listed), strict=True))
 
-    assert rows[sent.pk].message.line == "Your weekly check-in, Renée"
-    assert rows[pending_email.pk].message.line == "Your weekly check-in, Renée"  # the clinic's wording, now
-    assert rows[pending_sms.pk].message.line.startswith("Hi Renée")
-    assert rows[one_off.pk].message.line == "A note from your care team"  # no subject written: the default
+    assert lines[sent.pk] == "Your weekly check-in, Renée"
+    assert lines[pending_email.pk] == "Your weekly check-in, Renée"  # the clinic's wording, now
+    assert lines[pending_sms.pk].startswith("Hi Renée")
+    assert lines[one_off.pk] == "A note from your care team"  # no subject written: the default
     # A row carries its line; the whole message, as it will go, is on the message's own page.
     assert "See you on Thursday at ten." in page(client, f"/nudges/{one_off.pk}/")
     body = page(client, "/nudges/?view=all")

@@ -173,19 +173,25 @@ def _every_kind_of_row(staff):
 
 
 def _outbox_page():
+    """The page as the view writes it (``outbox_rows`` and their lines), and the same nudges as models with
+    their messages (what the template read)."""
+    found = list(selectors.outbox_rows())
     nudges = list(selectors.outbox())
     selectors.outbox_messages(nudges)
-    return nudges
+    assert [row.pk for row in found] == [nudge.pk for nudge in nudges]
+    return found, selectors.outbox_lines(found), nudges
 
 
 @time_machine.travel(NOON_NY, tick=False)
 def test_the_outbox_rows_are_the_templates_rows(staff):
     _every_kind_of_row(staff)
-    nudges = _outbox_page()
+    found, lines, nudges = _outbox_page()
     assert len(nudges) == 16
+    assert lines == [nudge.message.line for nudge in nudges]
     nudges[0].message = selectors.Message(subject="", text="", sent=False, error="no wording")  # no line
+    lines[0] = ""
 
-    written = rows.outbox_rows(nudges, clinic_time_zone=settings.TIME_ZONE)
+    written = rows.outbox_rows(found, lines, clinic_time_zone=settings.TIME_ZONE)
 
     assert collapsed(written) == collapsed(_templated(TEMPLATE_OUTBOX_ROWS, page={"object_list": nudges}))
     for expected in (
@@ -232,7 +238,8 @@ def test_typed_text_is_escaped_in_the_rows_and_items(staff):
     make(patient, "unknown", kind="one_off", context={"subject": HOSTILE, "message": HOSTILE})
     make(patient, "sent", subject=HOSTILE, body_text=HOSTILE, taken_at=NOON_NY)
 
-    outbox = rows.outbox_rows(_outbox_page(), clinic_time_zone=settings.TIME_ZONE)
+    found, lines, nudges = _outbox_page()
+    outbox = rows.outbox_rows(found, lines, clinic_time_zone=settings.TIME_ZONE)
     review = rows.review_items(
         selectors.review_list(), clinic_time_zone=settings.TIME_ZONE, csrf_token='"><b>'
     )
@@ -245,14 +252,13 @@ def test_typed_text_is_escaped_in_the_rows_and_items(staff):
     assert "<b>" not in review and 'value="&quot;&gt;&lt;b&gt;"' in review
     assert outbox.count(escaped) == 9  # the name ×3, the author, the lines ×3, the reason, the error
     assert review.count(escaped) == 8  # the name ×2, the reason, the error, the subjects ×2, the words ×2
-    nudges = _outbox_page()
     assert collapsed(outbox) == collapsed(_templated(TEMPLATE_OUTBOX_ROWS, page={"object_list": nudges}))
     nudges = list(selectors.review_list())
     assert collapsed(review) == collapsed(_templated(TEMPLATE_REVIEW_ITEMS, nudges=nudges, csrf='"><b>'))
 
 
 def test_an_empty_page_has_no_rows():
-    assert rows.outbox_rows([], clinic_time_zone=settings.TIME_ZONE) == ""
+    assert rows.outbox_rows([], [], clinic_time_zone=settings.TIME_ZONE) == ""
     assert rows.review_items([], clinic_time_zone=settings.TIME_ZONE, csrf_token=CSRF) == ""
 
 
