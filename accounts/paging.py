@@ -259,38 +259,50 @@ def keyset_page_within(
 ) -> KeysetPage:
     """The page of ``rows`` (ids in a keyset order, as for ``keyset_page``) that ``cursor`` names, with their
     capped count, in one statement whatever their number. Up to ``bound`` rows are read whole — their ids and
-    sort keys only, by whatever path the planner likes (a search: the trigram index) — numbered in the list's
-    order by the database, and the page taken by the cursor's place: exactly ``keyset_page_of_ids``'s page of
-    the list of their ids (the count exact; a cursor not in the list opens the first page), with neither a
-    Python step a row nor a second pass over them to count. Past ``bound`` the same statement is
-    ``keyset_page``'s read (the rows after the cursor's, from the index serving the order) and the count stops
-    at ``cap``; one more query only when the cursor's row has gone, as there."""
+    sort keys only, by whatever path the planner likes (a search: the trigram index) — counted, and the page
+    is the rows after (or before) the cursor's among them, a top-N sort in the database: exactly the page
+    ``keyset_page_of_ids`` makes of the list of their ids (the count exact; a cursor not among them opens the
+    first page; none after the last is an empty page), with no Python a row and no second pass to count.
+    Past ``bound`` the same statement is ``keyset_page``'s read (from the index serving the order, never run
+    otherwise: a one-time filter) and the count stops at ``cap``; one more query only when the cursor's row
+    has gone, as there."""
     fields, _ = _key_fields(rows, order)
-    keys = fields[:-1]
-    by_key = rows.values_list("pk", *keys)
+    by_key = rows.values_list("pk", *fields[:-1])
     read = _keyset_read(by_key, cursor, per_page=per_page, order=order)
     with connections[rows.db].cursor() as db:
-        db.execute(*_within_sql(by_key, read, keys, per_page=per_page, bound=bound, cap=cap))
+        db.execute(*_within_sql(by_key, read, fields[:-1], per_page=per_page, bound=bound, cap=cap))
         got = db.fetchall()
-    placed = [(place, row_id) for row_id, place, _, _ in got if place is not None]
-    ids = [row_id for _, row_id in sorted(placed)]
-    total, start = next((total, start) for _, _, total, start in got if total is not None)
-    if total <= bound:
-        return KeysetPage(ids, start + len(ids) < total, start > 0, total)
-    count = (cap, True) if total > cap else (total, False)
-    page = _keyset_got(read.kind, ids, per_page=per_page, count=count)
-    if page is None:
-        return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+    read_by: dict[str, list[tuple[int, int]]] = {"found": [], "end": [], "many": []}
+    total, found = 0, False
+    for branch, row_id, place in got:
+        if branch == "total":
+            total, found = place, bool(row_id)
+        else:
+            read_by[branch].append((place, row_id))
+    ids = {branch: [row_id for _, row_id in sorted(placed)] for branch, placed in read_by.items()}
+    if total > bound:
+        count = (cap, True) if total > cap else (total, False)
+        page = _keyset_got(read.kind, ids["many"], per_page=per_page, count=count)
+        if page is None:
+            return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+        return page
+    if found:
+        kind, got = read.kind, ids["found"]
+    else:  # first or last, or a cursor not among them: the first page
+        kind, got = ("last" if read.kind == "last" else "first"), ids["end"]
+    page = _keyset_got(kind, got, per_page=per_page, count=(total, False))
+    if page is None:  # the cursor's row is the last (after it) or the first (before it): an empty page
+        return KeysetPage([], kind == "before", kind == "after", total)
     return page
 
 
 def _within_sql(
     by_key: QuerySet, read: _KeysetRead, keys: list[str], *, per_page: int, bound: int, cap: int
 ) -> tuple[str, list]:
-    """``keyset_page_within``'s statement and its parameters, in the order the SQL spells them: the rows' ids
-    and keys, at most ``cap + 1`` (``page_matches``); their count; when at most ``bound``, their places in the
-    list's order and the page's rows by the cursor's place (``keyset_page_of_ids``' arithmetic); past it
-    (never run otherwise: a one-time filter), ``keyset_page``'s read numbered in its own order."""
+    """``keyset_page_within``'s statement and its parameters, in the order the SQL spells them. Its rows are
+    (branch, id, place in the branch's read): ``total`` (the count, and whether the cursor is among them),
+    ``found`` (the page's read after or before the cursor's keys among the rows), ``end`` (from an end of
+    them), ``many`` (``keyset_page``'s read, past ``bound``)."""
     named = {name: f"key_{n}" for n, name in enumerate(keys)} | {"id": "row_id", "pk": "row_id"}
 
     def spelled(order: Sequence[str]) -> str:
@@ -301,45 +313,48 @@ def _within_sql(
     def compiled(queryset: QuerySet) -> tuple[str, tuple]:
         return queryset.query.get_compiler(using=queryset.db).as_sql()
 
-    columns = ", ".join(["row_id", *(named[name] for name in keys)])
-    listed = [f"-{name}" if read.descending else name for name in read.fields]
+    columns = ", ".join(["row_id", *(named[name] for name in keys)])  # as ``by_key`` selects them
+    key = ", ".join(named[name] for name in read.fields)  # in the order's order
+    forward = [f"-{name}" if read.descending else name for name in read.fields]
+    from_end = read.order if read.kind == "last" else forward
     matches_sql, matches_params = compiled(by_key.order_by()[: cap + 1])
     keyset_sql, keyset_params = compiled(read.build(read.row_id or 0))
+    few = "(SELECT total FROM page_counted) <= %s"
+    beyond = ">" if (read.kind == "after") != read.descending else "<"
+    row_id = read.row_id or 0
     # Our own compiled querysets and fixed names; every value stays a parameter.
     sql = f"""WITH page_matches ({columns}) AS ({matches_sql}),
 page_counted (total) AS (SELECT COUNT(*) FROM page_matches),
-page_ranked (row_id, place) AS (
-    SELECT row_id, ROW_NUMBER() OVER (ORDER BY {spelled(listed)}) FROM page_matches
-    WHERE (SELECT total FROM page_counted) <= %s
-),
-page_cursor (after_place, before_place) AS (
-    SELECT MAX(CASE WHEN row_id = %s THEN place END), MAX(CASE WHEN row_id = %s THEN place END) FROM page_ranked
-),
-page_start (start, stop, total) AS (
-    SELECT start, CASE WHEN after_place IS NULL AND before_place IS NOT NULL THEN before_place - 1 ELSE start + %s END,
-        total
-    FROM (
-        SELECT CASE
-            WHEN after_place IS NOT NULL THEN after_place
-            WHEN before_place IS NOT NULL THEN CASE WHEN before_place - 1 > %s THEN before_place - 1 - %s ELSE 0 END
-            WHEN %s THEN CASE WHEN total > %s THEN total - %s ELSE 0 END
-            ELSE 0
-        END AS start, after_place, before_place, total
-        FROM page_cursor CROSS JOIN page_counted
-    ) AS page_placed
-),
 page_keyset ({columns}) AS ({keyset_sql})
-SELECT page_ranked.row_id, page_ranked.place, page_start.total, page_start.start
-FROM page_start
-LEFT JOIN page_ranked ON page_ranked.place > page_start.start AND page_ranked.place <= page_start.stop
+SELECT 'total', CASE WHEN EXISTS (SELECT 1 FROM page_matches WHERE row_id = %s) THEN 1 ELSE 0 END, total
+FROM page_counted
 UNION ALL
-SELECT row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}), NULL, NULL FROM page_keyset
+SELECT 'end', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(from_end)}) FROM (
+    SELECT {columns} FROM page_matches
+    WHERE {few} AND NOT EXISTS (SELECT 1 FROM page_matches WHERE row_id = %s)
+    ORDER BY {spelled(from_end)} LIMIT %s
+) AS page_end
+UNION ALL
+SELECT 'found', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}) FROM (
+    SELECT {columns} FROM page_matches
+    WHERE {few} AND ({key}) {beyond} (SELECT {key} FROM page_matches WHERE row_id = %s)
+    ORDER BY {spelled(read.order)} LIMIT %s
+) AS page_found
+UNION ALL
+SELECT 'many', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}) FROM page_keyset
 WHERE (SELECT total FROM page_counted) > %s"""  # noqa: S608
-    after = read.row_id if read.kind == "after" else 0
-    before = read.row_id if read.kind == "before" else 0
-    last = read.kind == "last"
-    params = [*matches_params, bound, after, before, per_page, per_page, per_page, last, per_page, per_page]
-    return sql, [*params, *keyset_params, bound]
+    params = [
+        *matches_params,
+        *keyset_params,
+        row_id,
+        bound,
+        row_id,
+        per_page + 1,
+        bound,
+        row_id,
+        per_page + 1,
+    ]
+    return sql, [*params, bound]
 
 
 def page_rows(page, fetch) -> None:
