@@ -301,7 +301,7 @@ def _within_sql(
 ) -> tuple[str, list]:
     """``keyset_page_within``'s statement and its parameters, in the order the SQL spells them. Its rows are
     (branch, id, place in the branch's read): ``total`` (the count, and whether the cursor is among them),
-    ``found`` (the page's read after or before the cursor's keys among the rows), ``end`` (from an end of
+    ``found`` (with a cursor: the page's read after or before its keys among the rows), ``end`` (from an end of
     them), ``many`` (``keyset_page``'s read, past ``bound``)."""
     named = {name: f"key_{n}" for n, name in enumerate(keys)} | {"id": "row_id", "pk": "row_id"}
 
@@ -322,38 +322,35 @@ def _within_sql(
     few = "(SELECT total FROM page_counted) <= %s"
     beyond = ">" if (read.kind == "after") != read.descending else "<"
     row_id = read.row_id or 0
+    at_cursor = read.kind in ("after", "before")
+    # The cursor's row is looked for among the rows only when there is one and they are few.
+    among = "EXISTS (SELECT 1 FROM page_matches WHERE row_id = %s)"
+    found = f"CASE WHEN total <= %s AND {among} THEN 1 ELSE 0 END" if at_cursor else "0"
     # Our own compiled querysets and fixed names; every value stays a parameter.
     sql = f"""WITH page_matches ({columns}) AS ({matches_sql}),
 page_counted (total) AS (SELECT COUNT(*) FROM page_matches),
 page_keyset ({columns}) AS ({keyset_sql})
-SELECT 'total', CASE WHEN EXISTS (SELECT 1 FROM page_matches WHERE row_id = %s) THEN 1 ELSE 0 END, total
-FROM page_counted
+SELECT 'total', {found}, total FROM page_counted
 UNION ALL
 SELECT 'end', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(from_end)}) FROM (
-    SELECT {columns} FROM page_matches
-    WHERE {few} AND NOT EXISTS (SELECT 1 FROM page_matches WHERE row_id = %s)
+    SELECT {columns} FROM page_matches WHERE {few}{f" AND NOT {among}" if at_cursor else ""}
     ORDER BY {spelled(from_end)} LIMIT %s
-) AS page_end
+) AS page_end"""  # noqa: S608
+    params = [*matches_params, *keyset_params, *((bound, row_id) if at_cursor else ())]
+    params += [bound, *((row_id,) if at_cursor else ()), per_page + 1]
+    if at_cursor:
+        sql += f"""
 UNION ALL
 SELECT 'found', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}) FROM (
     SELECT {columns} FROM page_matches
     WHERE {few} AND ({key}) {beyond} (SELECT {key} FROM page_matches WHERE row_id = %s)
     ORDER BY {spelled(read.order)} LIMIT %s
-) AS page_found
+) AS page_found"""  # noqa: S608
+        params += [bound, row_id, per_page + 1]
+    sql += f"""
 UNION ALL
 SELECT 'many', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}) FROM page_keyset
 WHERE (SELECT total FROM page_counted) > %s"""  # noqa: S608
-    params = [
-        *matches_params,
-        *keyset_params,
-        row_id,
-        bound,
-        row_id,
-        per_page + 1,
-        bound,
-        row_id,
-        per_page + 1,
-    ]
     return sql, [*params, bound]
 
 
