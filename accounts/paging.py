@@ -179,7 +179,7 @@ def _keyset_read(
     return _KeysetRead(kind, build, row_id, reading, tuple(fields), descending)
 
 
-# Where a keyset page goes when its cursor's row has gone: past the end, the last page; before the start, the first.
+# Where a keyset page goes when its cursor's row has gone: after it, the last page; before it, the first.
 _CURSOR_GONE = {"after": Cursor(last=True), "before": Cursor()}
 
 
@@ -258,14 +258,14 @@ def keyset_page_within(
     order: Sequence[str] | None = None,
 ) -> KeysetPage:
     """The page of ``rows`` (ids in a keyset order, as for ``keyset_page``) that ``cursor`` names, with their
-    capped count, in one statement whatever their number. Up to ``bound`` rows are read whole — their ids and
-    sort keys only, by whatever path the planner likes (a search: the trigram index) — counted, and the page
-    is the rows after (or before) the cursor's among them, a top-N sort in the database: exactly the page
-    ``keyset_page_of_ids`` makes of the list of their ids (the count exact; a cursor not among them opens the
-    first page; none after the last is an empty page), with no Python a row and no second pass to count.
-    Past ``bound`` the same statement is ``keyset_page``'s read (from the index serving the order, never run
-    otherwise: a one-time filter) and the count stops at ``cap``; one more query only when the cursor's row
-    has gone, as there."""
+    capped count, in one statement whatever their number (``bound`` at most ``cap``). Up to ``bound`` rows are
+    read whole — their ids and sort keys only, by whatever path the planner likes (a search: the trigram
+    index) — counted, and the page is the rows after (or before) the cursor's among them, a top-N sort in the
+    database: exactly the page ``keyset_page_of_ids`` makes of the list of their ids (the count exact; a
+    cursor not among them opens the first page; none after the last is an empty page), with no Python a row
+    and no second pass to count. Past ``bound`` the same statement is ``keyset_page``'s read (from the index
+    serving the order, never run otherwise: a one-time filter) and the count stops at ``cap``; one more query
+    only when the cursor's row has gone, as there."""
     fields, _ = _key_fields(rows, order)
     by_key = rows.values_list("pk", *fields[:-1])
     read = _keyset_read(by_key, cursor, per_page=per_page, order=order)
@@ -301,8 +301,8 @@ def _within_sql(
 ) -> tuple[str, list]:
     """``keyset_page_within``'s statement and its parameters, in the order the SQL spells them. Its rows are
     (branch, id, place in the branch's read): ``total`` (the count, and whether the cursor is among them),
-    ``found`` (with a cursor: the page's read after or before its keys among the rows), ``end`` (from an end of
-    them), ``many`` (``keyset_page``'s read, past ``bound``)."""
+    ``found`` (with a cursor: the page's read after or before its keys among the rows), ``end`` (from an end
+    of them), ``many`` (``keyset_page``'s read, past ``bound``)."""
     named = {name: f"key_{n}" for n, name in enumerate(keys)} | {"id": "row_id", "pk": "row_id"}
 
     def spelled(order: Sequence[str]) -> str:
