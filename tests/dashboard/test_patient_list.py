@@ -591,3 +591,38 @@ def test_a_search_reads_its_page_and_count_in_one_statement_that_returns_the_pag
                 response = client.get(url)
             assert len(response.context["page"].object_list) == shown and response.context["page"].count == 48
             assert len(returned) == 1 and returned[0] <= 25 + 2
+
+
+def test_a_search_page_is_the_markup_every_match_read_and_paged_in_python_gave(
+    client_for, staff, kims, monkeypatch
+):
+    """The page, its rows, counts and Next/Previous/Last links byte for byte as when every match's id was
+    read and paged in Python (``keyset_page_of_ids``), but for the CSRF token's masks."""
+    from accounts.paging import capped_count, keyset_page, keyset_page_of_ids
+
+    client = client_for(staff)
+
+    def as_before(listing, cursor, *, per_page):
+        if listing.few:
+            return keyset_page_of_ids(list(listing.ids), cursor, per_page=per_page)
+        return keyset_page(listing.ids, cursor, per_page=per_page, count=capped_count(listing.ids))
+
+    def bodies():
+        shown = []
+        for query in ("", "&page=last", "&sort=-added", "&per_page=50", "&q=zed"):
+            first = client.get(f"/patients/?q=kim{query}")
+            page = first.context["page"]
+            pages = [first]
+            if page.has_next:
+                pages.append(client.get(f"/patients/?q=kim{query}&after={page.next_cursor}"))
+            if page.has_previous:
+                pages.append(client.get(f"/patients/?q=kim{query}&before={page.previous_cursor}"))
+            shown += [re.sub(r"\b[A-Za-z0-9]{64}\b", "token", p.content.decode()) for p in pages]
+        return shown
+
+    for bound in (5_000, 8):
+        monkeypatch.setattr(patient_reads, "SEARCH_BOUND", bound)
+        now = bodies()
+        with monkeypatch.context() as patched:
+            patched.setattr(patient_reads.PatientListing, "search_page", as_before)
+            assert bodies() == now
