@@ -44,8 +44,8 @@ ENDED_STAGES = {*CLOSING, Stage.ADVOCATE}  # a journey at these has ended
 SORT_BOUND = 2_000
 # A search with at most this many matches is read whole by the trigram index and paged in order: walking the
 # name index for the first 25 matches of "kim" read 13,000 patients at 100,000 (22 ms), the matches sorted 9 ms.
-# Only their ids and sort keys, numbered in the database: the page, its count and the choice between the two
-# ways are one statement (``accounts.paging.keyset_page_within``).
+# Only their ids and sort keys, once: the page among them, their count and the choice between the two ways
+# are one statement (``accounts.paging.keyset_page_within``).
 SEARCH_BOUND = 5_000
 SORTS_BY_INDEX = set(SORTS)
 BOUNDED_SORTS = {"stage", "-stage", "lead", "-lead"}
@@ -136,7 +136,7 @@ class PatientListing:
     sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
     bound: int = SORT_BOUND
     count: tuple[int, bool] | None = None  # a capped count already made (by the refusal), else None
-    searched: bool = False  # a search in an indexed order: paged by ``page`` in one statement, counted there
+    searched: bool = False  # a search in an indexed order: paged by ``search_page``, one statement
     open_stage: tuple[str, str] | None = None  # (stage, archived): only a filter on an open stage narrows it
 
     def counted(self) -> tuple[int, bool]:
@@ -162,8 +162,8 @@ class PatientListing:
 
     def search_page(self, cursor: Cursor, *, per_page: int) -> KeysetPage:
         """A search's page and count, one statement (``keyset_page_within``): with at most ``bound`` matches,
-        their ids and sort keys read by the trigram index and the page taken by its place in the list's order,
-        the count exact; with more, the page after the cursor from the index serving the order, the count
+        their ids and sort keys read by the trigram index and the page the rows after (or before) the cursor's
+        among them, the count exact; with more, the page after the cursor from the index serving the order, the count
         capped. The same pages either way."""
         return keyset_page_within(self.ids, cursor, per_page=per_page, bound=self.bound)
 
