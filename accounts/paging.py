@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import F, QuerySet
 
 # Django's tuple comparisons (the machinery of composite primary keys): ``(a, b, id) > (SELECT a, b, id ...)``,
@@ -132,6 +133,71 @@ _CURSOR_MARKER = 2**62 + 1_234_567
 _compiled_reads = threading.local()
 
 
+@dataclass(frozen=True)
+class _KeysetRead:
+    """The one read a cursor's keyset page takes: its kind (first, after, before, last), the queryset with the
+    cursor's id put in (``build``), that id, and the order it reads in (backwards for before and last)."""
+
+    kind: str
+    build: Callable[[int], QuerySet]
+    row_id: int | None
+    order: list[str]
+    fields: tuple[str, ...]
+    descending: bool
+
+
+def _keyset_read(
+    rows: QuerySet, cursor: Cursor, *, per_page: int, order: Sequence[str] | None
+) -> _KeysetRead:
+    fields, descending = _key_fields(rows, order)
+    forward = [f"-{name}" if descending else name for name in fields]
+    backward = [name if descending else f"-{name}" for name in fields]
+    key = Tuple(*(F(name) for name in fields))
+
+    def beyond(row_id: int, *, later: bool):
+        at = rows.model._base_manager.filter(pk=row_id).order_by().values(*fields)
+        lookup = TupleGreaterThan if later != descending else TupleLessThan
+        return rows.filter(lookup(key, at.query))
+
+    def after(row_id: int) -> QuerySet:
+        return beyond(row_id, later=True).order_by(*forward)[: per_page + 1]
+
+    def before(row_id: int) -> QuerySet:
+        return beyond(row_id, later=False).order_by(*backward)[: per_page + 1]
+
+    def last(_: int) -> QuerySet:
+        return rows.order_by(*backward)[: per_page + 1]
+
+    def first(_: int) -> QuerySet:
+        return rows.order_by(*forward)[: per_page + 1]
+
+    if cursor.after:
+        kind, build, row_id, reading = "after", after, cursor.after, forward
+    elif cursor.before:
+        kind, build, row_id, reading = "before", before, cursor.before, backward
+    elif cursor.last:
+        kind, build, row_id, reading = "last", last, None, backward
+    else:
+        kind, build, row_id, reading = "first", first, None, forward
+    return _KeysetRead(kind, build, row_id, reading, tuple(fields), descending)
+
+
+# Where a keyset page goes when its cursor's row has gone: after it, the last page; before it, the first.
+_CURSOR_GONE = {"after": Cursor(last=True), "before": Cursor()}
+
+
+def _keyset_got(kind: str, got: list, *, per_page: int, count: tuple[int, bool]) -> KeysetPage | None:
+    """The page made of what its read got (``per_page + 1`` rows at most, in the read's order); None when an
+    after or before read got nothing (its cursor's row has gone)."""
+    if kind == "after":
+        return KeysetPage(got[:per_page], len(got) > per_page, True, *count) if got else None
+    if kind == "before":
+        return KeysetPage(got[:per_page][::-1], True, len(got) > per_page, *count) if got else None
+    if kind == "last":
+        return KeysetPage(got[:per_page][::-1], False, len(got) > per_page, *count)
+    return KeysetPage(got[:per_page], len(got) > per_page, False, *count)
+
+
 def keyset_page(
     rows: QuerySet,
     cursor: Cursor,
@@ -148,51 +214,21 @@ def keyset_page(
     ``compiled``: a fixed name for ``rows`` when their SQL is always the same (a list's tab without filters,
     never a value of a request): each of its four reads (first, after, before, last) is compiled once per
     thread under that name (``accounts.queries.Compiled``, the cursor's id put in), the same SQL."""
-    fields, descending = _key_fields(rows, order)
-    forward = [f"-{name}" if descending else name for name in fields]
-    backward = [name if descending else f"-{name}" for name in fields]
-    key = Tuple(*(F(name) for name in fields))
-
-    def beyond(row_id: int, *, later: bool):
-        at = rows.model._base_manager.filter(pk=row_id).order_by().values(*fields)
-        lookup = TupleGreaterThan if later != descending else TupleLessThan
-        return rows.filter(lookup(key, at.query))
-
-    def read(kind: str, build: Callable[[int], QuerySet], row_id: int | None = None) -> list:
-        if compiled is None:
-            return list(build(row_id or 0))
+    read = _keyset_read(rows, cursor, per_page=per_page, order=order)
+    if compiled is None:
+        got = list(read.build(read.row_id or 0))
+    else:
         reads = _compiled_reads.__dict__.setdefault("reads", {})
-        name = (compiled, kind, tuple(fields), descending, per_page)
+        name = (compiled, read.kind, read.fields, read.descending, per_page)
         if name not in reads:
-            marked = build(_CURSOR_MARKER)
-            reads[name] = Compiled(marked, _CURSOR_MARKER) if row_id is not None else Compiled(marked)
-        return reads[name].rows(row_id) if row_id is not None else reads[name].rows()
-
-    if cursor.after:
-        got = read(
-            "after",
-            lambda row_id: beyond(row_id, later=True).order_by(*forward)[: per_page + 1],
-            cursor.after,
-        )
-        if not got:
-            return keyset_page(
-                rows, Cursor(last=True), per_page=per_page, order=order, count=count, compiled=compiled
-            )
-        return KeysetPage(got[:per_page], len(got) > per_page, True, *count)
-    if cursor.before:
-        got = read(
-            "before",
-            lambda row_id: beyond(row_id, later=False).order_by(*backward)[: per_page + 1],
-            cursor.before,
-        )
-        if not got:
-            return keyset_page(rows, Cursor(), per_page=per_page, order=order, count=count, compiled=compiled)
-        return KeysetPage(got[:per_page][::-1], True, len(got) > per_page, *count)
-    if cursor.last:
-        got = read("last", lambda _: rows.order_by(*backward)[: per_page + 1])
-        return KeysetPage(got[:per_page][::-1], False, len(got) > per_page, *count)
-    got = read("first", lambda _: rows.order_by(*forward)[: per_page + 1])
-    return KeysetPage(got[:per_page], len(got) > per_page, False, *count)
+            marked = read.build(_CURSOR_MARKER)
+            reads[name] = Compiled(marked, _CURSOR_MARKER) if read.row_id is not None else Compiled(marked)
+        got = reads[name].rows(read.row_id) if read.row_id is not None else reads[name].rows()
+    page = _keyset_got(read.kind, got, per_page=per_page, count=count)
+    if page is None:
+        gone = _CURSOR_GONE[read.kind]
+        return keyset_page(rows, gone, per_page=per_page, order=order, count=count, compiled=compiled)
+    return page
 
 
 def keyset_page_of_ids(ids: Sequence[int], cursor: Cursor, *, per_page: int) -> KeysetPage:
@@ -213,6 +249,112 @@ def keyset_page_of_ids(ids: Sequence[int], cursor: Cursor, *, per_page: int) -> 
     shown = ids[start : start + per_page if stop is None else stop]
     end = start + len(shown)
     return KeysetPage(shown, end < len(ids), start > 0, len(ids))
+
+
+def keyset_page_within(
+    rows: QuerySet,
+    cursor: Cursor,
+    *,
+    per_page: int,
+    bound: int,
+    cap: int = COUNT_CAP,
+    order: Sequence[str] | None = None,
+) -> KeysetPage:
+    """The page of ``rows`` (ids in a keyset order, as for ``keyset_page``) that ``cursor`` names, with their
+    capped count, in one statement whatever their number (``bound`` at most ``cap``). Up to ``bound`` rows are
+    read whole — their ids and sort keys only, by whatever path the planner likes (a search: the trigram
+    index) — counted, and the page is the rows after (or before) the cursor's among them, a top-N sort in the
+    database: exactly the page ``keyset_page_of_ids`` makes of the list of their ids (the count exact; a
+    cursor not among them opens the first page; none after the last is an empty page), with no Python a row
+    and no second pass to count. Past ``bound`` the same statement is ``keyset_page``'s read (from the index
+    serving the order, never run otherwise: a one-time filter) and the count stops at ``cap``; one more query
+    only when the cursor's row has gone, as there."""
+    fields, _ = _key_fields(rows, order)
+    by_key = rows.values_list("pk", *fields[:-1])
+    read = _keyset_read(by_key, cursor, per_page=per_page, order=order)
+    with connections[rows.db].cursor() as db:
+        db.execute(*_within_sql(by_key, read, fields[:-1], per_page=per_page, bound=bound, cap=cap))
+        got = db.fetchall()
+    read_by: dict[str, list[tuple[int, int]]] = {"found": [], "end": [], "many": []}
+    total, found = 0, False
+    for branch, row_id, place in got:
+        if branch == "total":
+            total, found = place, bool(row_id)
+        else:
+            read_by[branch].append((place, row_id))
+    ids = {branch: [row_id for _, row_id in sorted(placed)] for branch, placed in read_by.items()}
+    if total > bound:
+        count = (cap, True) if total > cap else (total, False)
+        page = _keyset_got(read.kind, ids["many"], per_page=per_page, count=count)
+        if page is None:
+            return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+        return page
+    if found:
+        kind, got = read.kind, ids["found"]
+    else:  # first or last, or a cursor not among them: the first page
+        kind, got = ("last" if read.kind == "last" else "first"), ids["end"]
+    page = _keyset_got(kind, got, per_page=per_page, count=(total, False))
+    if page is None:  # the cursor's row is the last (after it) or the first (before it): an empty page
+        return KeysetPage([], kind == "before", kind == "after", total)
+    return page
+
+
+def _within_sql(
+    by_key: QuerySet, read: _KeysetRead, keys: list[str], *, per_page: int, bound: int, cap: int
+) -> tuple[str, list]:
+    """``keyset_page_within``'s statement and its parameters, in the order the SQL spells them. Its rows are
+    (branch, id, place in the branch's read): ``total`` (the count, and whether the cursor is among them),
+    ``found`` (with a cursor: the page's read after or before its keys among the rows), ``end`` (from an end
+    of them), ``many`` (``keyset_page``'s read, past ``bound``)."""
+    named = {name: f"key_{n}" for n, name in enumerate(keys)} | {"id": "row_id", "pk": "row_id"}
+
+    def spelled(order: Sequence[str]) -> str:
+        return ", ".join(
+            named[name.lstrip("-")] + (" DESC" if name.startswith("-") else "") for name in order
+        )
+
+    def compiled(queryset: QuerySet) -> tuple[str, tuple]:
+        return queryset.query.get_compiler(using=queryset.db).as_sql()
+
+    columns = ", ".join(["row_id", *(named[name] for name in keys)])  # as ``by_key`` selects them
+    key = ", ".join(named[name] for name in read.fields)  # in the order's order
+    forward = [f"-{name}" if read.descending else name for name in read.fields]
+    from_end = read.order if read.kind == "last" else forward
+    matches_sql, matches_params = compiled(by_key.order_by()[: cap + 1])
+    keyset_sql, keyset_params = compiled(read.build(read.row_id or 0))
+    few = "(SELECT total FROM page_counted) <= %s"
+    beyond = ">" if (read.kind == "after") != read.descending else "<"
+    row_id = read.row_id or 0
+    at_cursor = read.kind in ("after", "before")
+    # The cursor's row is looked for among the rows only when there is one and they are few.
+    among = "EXISTS (SELECT 1 FROM page_matches WHERE row_id = %s)"
+    found = f"CASE WHEN total <= %s AND {among} THEN 1 ELSE 0 END" if at_cursor else "0"
+    # Our own compiled querysets and fixed names; every value stays a parameter.
+    sql = f"""WITH page_matches ({columns}) AS ({matches_sql}),
+page_counted (total) AS (SELECT COUNT(*) FROM page_matches),
+page_keyset ({columns}) AS ({keyset_sql})
+SELECT 'total', {found}, total FROM page_counted
+UNION ALL
+SELECT 'end', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(from_end)}) FROM (
+    SELECT {columns} FROM page_matches WHERE {few}{f" AND NOT {among}" if at_cursor else ""}
+    ORDER BY {spelled(from_end)} LIMIT %s
+) AS page_end"""  # noqa: S608
+    params = [*matches_params, *keyset_params, *((bound, row_id) if at_cursor else ())]
+    params += [bound, *((row_id,) if at_cursor else ()), per_page + 1]
+    if at_cursor:
+        sql += f"""
+UNION ALL
+SELECT 'found', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}) FROM (
+    SELECT {columns} FROM page_matches
+    WHERE {few} AND ({key}) {beyond} (SELECT {key} FROM page_matches WHERE row_id = %s)
+    ORDER BY {spelled(read.order)} LIMIT %s
+) AS page_found"""  # noqa: S608
+        params += [bound, row_id, per_page + 1]
+    sql += f"""
+UNION ALL
+SELECT 'many', row_id, ROW_NUMBER() OVER (ORDER BY {spelled(read.order)}) FROM page_keyset
+WHERE (SELECT total FROM page_counted) > %s"""  # noqa: S608
+    return sql, [*params, bound]
 
 
 def page_rows(page, fetch) -> None:

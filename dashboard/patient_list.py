@@ -67,7 +67,9 @@ def patient_list(request):
             "this list has more: it stays in name order. Narrow it with a stage, a lead or a search first.",
         )
     cursor, per_page = Cursor.from_query(request.GET), filters.page_size()
-    if listing.bounded:  # a bounded sort or a search with few matches: its ids read once, paged in order
+    if listing.searched:  # the page and its count in one statement, whatever the number of matches
+        page = listing.search_page(cursor, per_page=per_page)
+    elif listing.bounded:  # a bounded sort: its ids read once, paged in order
         page = keyset_page_of_ids(listing.ids, cursor, per_page=per_page)
     else:  # an indexed order: the page's ids straight from the index, after the cursor's row
         page = keyset_page(listing.ids, cursor, per_page=per_page, count=listing.counted())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
-from accounts.paging import COUNT_CAP, capped_count
+from accounts.paging import COUNT_CAP, Cursor, KeysetPage, capped_count, keyset_page_within
 from accounts.queries import AnyOf, Compiled, CountsCompiled, built_per_thread
 from patients.models import CareTeamMember, Patient
 from patients.selectors import SORTS, patient_export_rows, patient_list, patient_list_rows
@@ -44,6 +44,8 @@ ENDED_STAGES = {*CLOSING, Stage.ADVOCATE}  # a journey at these has ended
 SORT_BOUND = 2_000
 # A search with at most this many matches is read whole by the trigram index and paged in order: walking the
 # name index for the first 25 matches of "kim" read 13,000 patients at 100,000 (22 ms), the matches sorted 9 ms.
+# Only their ids and sort keys, once: the page among them, their count and the choice between the two ways
+# are one statement (``accounts.paging.keyset_page_within``).
 SEARCH_BOUND = 5_000
 SORTS_BY_INDEX = set(SORTS)
 BOUNDED_SORTS = {"stage", "-stage", "lead", "-lead"}
@@ -134,7 +136,7 @@ class PatientListing:
     sort_refused: str = ""  # the order asked for and not applied (over ``SORT_BOUND`` patients)
     bound: int = SORT_BOUND
     count: tuple[int, bool] | None = None  # a capped count already made (by the refusal), else None
-    few: bool = False  # a search with at most ``SEARCH_BOUND`` matches
+    searched: bool = False  # a search in an indexed order: paged by ``search_page``, one statement
     open_stage: tuple[str, str] | None = None  # (stage, archived): only a filter on an open stage narrows it
 
     def counted(self) -> tuple[int, bool]:
@@ -148,9 +150,22 @@ class PatientListing:
 
     @property
     def bounded(self) -> bool:
-        """Sorted by a per-patient lookup, or a search with few matches: at most ``bound`` ids, read whole and
-        paged in order."""
-        return self.sort in BOUNDED_SORTS or self.few
+        """Sorted by a per-patient lookup: at most ``bound`` ids, read whole and paged in order."""
+        return self.sort in BOUNDED_SORTS
+
+    @property
+    def few(self) -> bool:
+        """A search with at most ``bound`` matches, which ``search_page`` reads whole and pages in order (it
+        decides so in its own statement; this counts them apart, for a test or a look)."""
+        seen, more = capped_count(self.ids)
+        return self.searched and not more and seen <= self.bound
+
+    def search_page(self, cursor: Cursor, *, per_page: int) -> KeysetPage:
+        """A search's page and count, one statement (``keyset_page_within``): with at most ``bound`` matches,
+        their ids and sort keys read by the trigram index and the page the rows after (or before) the cursor's
+        among them, the count exact; with more, the page after the cursor from the index serving the order, the count
+        capped. The same pages either way."""
+        return keyset_page_within(self.ids, cursor, per_page=per_page, bound=self.bound)
 
 
 def patient_listing(
@@ -162,8 +177,8 @@ def patient_listing(
     stage: str = "",
     sort: str = "name",
 ) -> PatientListing:
-    """The list's ids, searched, filtered and sorted: one query when read, plus one capped count for a search
-    and for the stage and lead orders."""
+    """The list's ids, searched, filtered and sorted: one query when read (a search: its page and count, by
+    ``PatientListing.search_page``), plus one capped count for the stage and lead orders."""
     indexed = sort if sort in SORTS_BY_INDEX else "name"
     patients = patient_list(query=query, lead_id=lead_id, source=source, archived=archived, sort=indexed)
     open_stage = None
@@ -175,11 +190,9 @@ def patient_listing(
         ids = patients.values_list("pk", flat=True)
         if not query:
             return PatientListing(ids=ids, sort=indexed, open_stage=open_stage)
-        # A search's capped count says whether its matches are few enough to read whole (the list counts
-        # them anyway): the same two queries either way.
-        count = capped_count(patients)
-        few = not count[1] and count[0] <= SEARCH_BOUND
-        return PatientListing(ids=ids, sort=indexed, count=count, few=few, bound=SEARCH_BOUND)
+        # Whether a search's matches are few enough to read whole is decided by the statement that reads its
+        # page and counts it (``search_page``): one query either way.
+        return PatientListing(ids=ids, sort=indexed, searched=True, bound=SEARCH_BOUND)
     # One capped count decides the refusal and, when it refuses, is the list's count too: the same number of
     # queries whether the clinic has 2,000 such patients or 200,000.
     count = _count_at_open_stage(*open_stage) if open_stage else capped_count(patients)

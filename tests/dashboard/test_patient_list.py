@@ -499,3 +499,130 @@ def test_the_page_shows_the_stage_count_with_archived_patients_left_out(client_f
         page = client.get(f"/patients/?stage=paused&archived={archived}").context["page"]
         assert page.count == len(expected(Stage.PAUSED, archived)) > 0
         assert [row.pk for row in page.object_list] == expected(Stage.PAUSED, archived)
+
+
+@pytest.fixture
+def kims():
+    """Fifty-one patients whose name holds "kim" (ties on the whole name, so the id orders them; some added in
+    the same second; three archived), nine who do not, and the id of one who has gone."""
+    for n in range(60):
+        with time_machine.travel(datetime(2026, 3, 1, 12, n // 3, tzinfo=UTC), tick=False):
+            PatientFactory(
+                first_name=("Kim" if n % 10 < 7 else "Lee") if n % 4 else "Kimberly",
+                last_name=f"Zed{n % 5}" if n % 3 else "Akim",
+                archived=n in (7, 21, 40),
+            )
+    gone = PatientFactory(first_name="Kim", last_name="Gone")
+    gone_id = gone.pk
+    gone.delete()
+    return gone_id
+
+
+def page_of(page):
+    return list(page.object_list), page.has_next, page.has_previous, page.count, page.capped
+
+
+def every_cursor(gone_id):
+    """The first and last pages, and after and before every patient there is (matching or not) and one who
+    has gone."""
+    from accounts.paging import Cursor
+    from patients.models import Patient
+
+    ids = [*Patient.objects.values_list("pk", flat=True), gone_id]
+    return [Cursor(), Cursor(last=True), *(Cursor(after=i) for i in ids), *(Cursor(before=i) for i in ids)]
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "added", "-added"])
+@pytest.mark.parametrize("per_page", [5, 25, 100])
+def test_a_search_with_few_matches_gives_the_pages_its_ids_read_whole_gave(kims, sort, per_page):
+    """Up to the bound, the one statement's page is the page of the whole list of ids in the list's order
+    (``keyset_page_of_ids``, how the page was made from every match's id), for every cursor."""
+    from accounts.paging import keyset_page_of_ids
+
+    listing = patient_reads.patient_listing(query="kim", sort=sort)
+    ids = list(listing.ids)
+    assert len(ids) == 48 and listing.few
+    for cursor in every_cursor(kims):
+        expected = page_of(keyset_page_of_ids(ids, cursor, per_page=per_page))
+        assert page_of(listing.search_page(cursor, per_page=per_page)) == expected, cursor
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "added", "-added"])
+@pytest.mark.parametrize("cap", [10, 47, 48, 10_000])
+def test_a_search_with_more_matches_than_the_bound_gives_the_keyset_pages_and_capped_count(
+    kims, monkeypatch, sort, cap
+):
+    """Past the bound, the one statement's page is ``keyset_page``'s over the index, with the count
+    ``capped_count`` made (under, at and over any cap), for every cursor, the gone one's fallback too."""
+    from accounts.paging import capped_count, keyset_page, keyset_page_within
+
+    monkeypatch.setattr(patient_reads, "SEARCH_BOUND", 8)
+    listing = patient_reads.patient_listing(query="kim", sort=sort)
+    assert not listing.few
+    count = capped_count(listing.ids, cap)
+    for cursor in every_cursor(kims):
+        expected = page_of(keyset_page(listing.ids, cursor, per_page=5, count=count))
+        got = keyset_page_within(listing.ids, cursor, per_page=5, bound=listing.bound, cap=cap)
+        assert page_of(got) == expected, cursor
+        if cap == 10_000:
+            assert page_of(listing.search_page(cursor, per_page=5)) == expected, cursor
+
+
+def test_a_search_reads_its_page_and_count_in_one_statement_that_returns_the_page(
+    client_for, staff, kims, monkeypatch
+):
+    """Few matches or many, the search is one statement (its count, its page and which way to read them),
+    returning the page's rows, never every match: the Python a search costs does not grow with them."""
+    returned = []
+
+    def counting(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if " LIKE " in sql:  # the search, not the page's rows (which read every column)
+            returned.append(context["cursor"].rowcount)
+        return result
+
+    client = client_for(staff)
+    client.get("/patients/?q=kim")
+    for bound in (5_000, 8):
+        monkeypatch.setattr(patient_reads, "SEARCH_BOUND", bound)
+        for url, shown in (("/patients/?q=kim", 25), ("/patients/?q=kim&page=last", 25)):
+            returned.clear()
+            with connection.execute_wrapper(counting):
+                response = client.get(url)
+            assert len(response.context["page"].object_list) == shown and response.context["page"].count == 48
+            assert len(returned) == 1 and returned[0] <= 25 + 2
+
+
+def test_a_search_page_is_the_markup_every_match_read_and_paged_in_python_gave(
+    client_for, staff, kims, monkeypatch
+):
+    """The page, its rows, counts and Next/Previous/Last links byte for byte as when every match's id was
+    read and paged in Python (``keyset_page_of_ids``), but for the CSRF token's masks."""
+    from accounts.paging import capped_count, keyset_page, keyset_page_of_ids
+
+    client = client_for(staff)
+
+    def as_before(listing, cursor, *, per_page):
+        if listing.few:
+            return keyset_page_of_ids(list(listing.ids), cursor, per_page=per_page)
+        return keyset_page(listing.ids, cursor, per_page=per_page, count=capped_count(listing.ids))
+
+    def bodies():
+        shown = []
+        for query in ("", "&page=last", "&sort=-added", "&per_page=50", "&q=zed"):
+            first = client.get(f"/patients/?q=kim{query}")
+            page = first.context["page"]
+            pages = [first]
+            if page.has_next:
+                pages.append(client.get(f"/patients/?q=kim{query}&after={page.next_cursor}"))
+            if page.has_previous:
+                pages.append(client.get(f"/patients/?q=kim{query}&before={page.previous_cursor}"))
+            shown += [re.sub(r"\b[A-Za-z0-9]{64}\b", "token", p.content.decode()) for p in pages]
+        return shown
+
+    for bound in (5_000, 8):
+        monkeypatch.setattr(patient_reads, "SEARCH_BOUND", bound)
+        now = bodies()
+        with monkeypatch.context() as patched:
+            patched.setattr(patient_reads.PatientListing, "search_page", as_before)
+            assert bodies() == now
