@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.choices import normalize_choices
 from django.utils.functional import cached_property
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from accounts.once import rendered_once
@@ -149,6 +149,26 @@ class ScheduleFilterForm(forms.Form):
         for name in ("view", "practitioner", "kind"):
             self.fields[name].widget.attrs["class"] = "form-select"
         self.fields["day"].widget.attrs["class"] = "form-control"
+
+    def controls(self) -> dict[str, SafeString]:
+        """Each of the three visible filters (practitioner, day, kind) as its label and control, the markup
+        ``<label for="{{ field.id_for_label }}">{{ field.label }}</label>`` and ``{{ field }}`` wrote: by
+        the widget itself when the field is as the page leaves it (no error, not required, no help), by its
+        bound field otherwise (the error's ``aria-invalid``) — a dozen calls a control, not a hundred."""
+        written = {}
+        for name in ("practitioner", "day", "kind"):
+            field = self.fields[name]
+            if self.is_bound and name not in self.errors and not (field.required or field.help_text):
+                control_id = f"id_{name}"
+                widget = field.widget.render(name, self.data.get(name), attrs={"id": control_id})
+            else:
+                bound = self[name]
+                control_id, widget = bound.id_for_label, str(bound)
+            written[name] = mark_safe(  # noqa: S308 — the widget escapes its own; the rest escaped here
+                f'<label class="form-label small mb-1" for="{escape(control_id)}">{escape(str(field.label))}'
+                f"</label>\n        {widget}"
+            )
+        return written
 
     def _value(self, name: str, default):
         if not self.is_bound or name in self.errors:
