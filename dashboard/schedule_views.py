@@ -3,10 +3,10 @@ a time), with the free slots to book."""
 
 from django.conf import settings
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_list
+from accounts.links import url_for
 from accounts.permissions import EVERYONE, role_required
 from journeys.forms.schedule import ScheduleFilterForm
 from journeys.selectors.schedule import PRACTITIONERS_SHOWN, VISITS_SHOWN, schedule_for
@@ -34,7 +34,7 @@ def schedule(request):
     )
     patient = patient_get_for(user=request.user, pk=filters.patient_id) if filters.patient_id else None
     record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="schedule")
-    here = reverse("dashboard:schedule")
+    here = url_for("dashboard:schedule")
     step = filters.step()
     today = timezone.localdate()
     booking = {"kind": filters.shown_kind, "next": f"{here}?{filters.query()}"}
@@ -55,7 +55,7 @@ def schedule(request):
     else:
         rows = {
             "day_sections": schedule_rows.day_sections(
-                shown, book=reverse("journeys:slot_book"), booking_query=booking_query
+                shown, book=url_for("journeys:slot_book"), booking_query=booking_query
             )
         }
     dated = filters.query(day=DAY_MARKER)  # the links to other days: this query but the day's digits

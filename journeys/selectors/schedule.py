@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
+from accounts.links import url_around_id
 from accounts.models import Role, User
 from accounts.queries import Compiled, built_per_thread
 from patients.selectors import lead_candidates
@@ -410,8 +410,7 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
     """The visits of ``ids`` starting in [start, end), the first ``VISITS_SHOWN + 1``, as rows (no model
     instances: a week lists hundreds)."""
     rows = _read(_SHOWN, ids, start, end)
-    visit_url = reverse("journeys:visit_detail", args=[0])
-    head, tail = visit_url.rsplit("0", 1)
+    head, tail = url_around_id("journeys:visit_detail")  # each visit's page: its id between them
     clinic = settings.TIME_ZONE
     # A week's hundreds of visits start and end at a few dozen moments: each moment is put on the clinic's
     # clock (and a patient's) once for the process (``_clocks_kept``), before the visits are made by one

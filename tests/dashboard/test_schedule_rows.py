@@ -467,3 +467,31 @@ def test_a_visit_more_costs_a_call_or_two(practitioner, monkeypatch):
     week_after, days_after = calls()
     assert (week_after - week_before) / 20 <= 2
     assert (days_after - days_before) / 20 <= 4
+
+
+def test_each_filter_form_has_its_own_practitioners_and_shares_the_rest(practitioner, staff):
+    """A form's copy of its fields is cheap (a handful of calls, where deep-copying them cost ~400) and
+    still its own where a form changes it: the practitioner's options; the shared fields are never changed."""
+    import copy
+
+    from django.http import QueryDict
+
+    from journeys.forms.schedule import ScheduleFilterForm
+    from tests.factories import UserFactory
+
+    assert _python_calls(lambda: copy.deepcopy(ScheduleFilterForm.base_fields)) < 60
+    base = ScheduleFilterForm.base_fields
+    before = {name: dict(field.widget.attrs) for name, field in base.items()}
+    first = ScheduleFilterForm(QueryDict(""), user=staff)
+    UserFactory(role="practitioner", username="zed", display_name='Zed <"Z"> & co')
+    second = ScheduleFilterForm(QueryDict("practitioner=&kind=intake"), user=staff)
+    assert first.fields["practitioner"].widget is not second.fields["practitioner"].widget
+    assert first.fields["practitioner"].widget is not base["practitioner"].widget
+    assert (
+        len(second.fields["practitioner"].widget.choices)
+        == len(first.fields["practitioner"].widget.choices) + 1
+    )
+    assert "Zed &lt;&quot;Z&quot;&gt; &amp; co" in second.controls()["practitioner"]
+    assert "Zed" not in first.controls()["practitioner"]
+    assert {name: dict(field.widget.attrs) for name, field in base.items()} == before
+    assert not hasattr(base["practitioner"].widget, "_choices") or base["practitioner"].widget.choices == []
