@@ -88,9 +88,9 @@ def schedule(request):
             "visits_shown": VISITS_SHOWN,
             "pages": {
                 "shown": chosen is None and pages > 1,
-                "first": first + 1,
-                "last": min(first + PRACTITIONERS_SHOWN, len(filters.practitioners)),
-                "of": len(filters.practitioners),
+                # "9–16 of 40", written once for the title and the bar (digits only)
+                "span": f"{first + 1}–{min(first + PRACTITIONERS_SHOWN, len(filters.practitioners))}"
+                f" of {len(filters.practitioners)}",
                 "previous": filters.query(page=str(page - 1) if page > 2 else None) if page > 1 else "",
                 "next": filters.query(page=str(page + 1)) if page < pages else "",
             },
