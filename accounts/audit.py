@@ -216,7 +216,8 @@ def _event(
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_label=actor_label[:120],
         patient_id=patient_id,
-        patient_ids=list(dict.fromkeys(int(pk) for pk in patient_ids if pk is not None)),
+        # (a list, not a generator: a page naming hundreds of patients paid a call each)
+        patient_ids=list(dict.fromkeys([int(pk) for pk in patient_ids if pk is not None])),
         detail=detail[:255],
         object_repr=object_repr[:200],
         # stored as the database will give it back, so the row's hash reads back the same

@@ -3,16 +3,21 @@ a time), with the free slots to book."""
 
 from django.conf import settings
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import record_list
+from accounts.links import url_for
 from accounts.permissions import EVERYONE, role_required
 from journeys.forms.schedule import ScheduleFilterForm
 from journeys.selectors.schedule import PRACTITIONERS_SHOWN, VISITS_SHOWN, schedule_for
 from patients.selectors import patient_get_for
 
 from . import schedule_rows
+
+# A day in a query string as it is written there (``quote_plus`` keeps letters as they are), which no other
+# value of the schedule's query can spell (a view, a kind, ids and a page number): replaced by each day's
+# ISO date (digits and dashes, kept as they are too), one query string written for many links.
+DAY_MARKER = "DAYMARKER"
 
 
 @role_required(*EVERYONE)
@@ -29,7 +34,7 @@ def schedule(request):
     )
     patient = patient_get_for(user=request.user, pk=filters.patient_id) if filters.patient_id else None
     record_list(patient_ids=shown.patient_ids, query=request.GET.urlencode(), what="schedule")
-    here = reverse("dashboard:schedule")
+    here = url_for("dashboard:schedule")
     step = filters.step()
     today = timezone.localdate()
     booking = {"kind": filters.shown_kind, "next": f"{here}?{filters.query()}"}
@@ -38,13 +43,22 @@ def schedule(request):
     booking_query = filters.query(**booking, view=None, day=None, practitioner=None, page=None)
     if filters.shown_view == "week":
         _link_days(shown, filters)
-        rows = {"week_rows": schedule_rows.week_rows(shown)}
+        to_day = filters.query(view="day", day=DAY_MARKER)  # each column's the same but its day's digits
+        columns = [
+            (to_day.replace(DAY_MARKER, day.isoformat()), day == today, schedule_rows.short_day(day))
+            for day in shown.days
+        ]
+        rows = {
+            "week_rows": schedule_rows.week_rows(shown),
+            "week_columns": schedule_rows.week_columns(columns),
+        }
     else:
         rows = {
             "day_sections": schedule_rows.day_sections(
-                shown, book=reverse("journeys:slot_book"), booking_query=booking_query
+                shown, book=url_for("journeys:slot_book"), booking_query=booking_query
             )
         }
+    dated = filters.query(day=DAY_MARKER)  # the links to other days: this query but the day's digits
     page, pages = filters.shown_page, filters.page_count
     first = (page - 1) * PRACTITIONERS_SHOWN
     return render(
@@ -52,19 +66,16 @@ def schedule(request):
         "dashboard/schedule.html",
         {
             "filters": filters,
+            "controls": filters.controls(),  # the filters' labels and controls, written by their widgets
             "schedule": shown,
             "chosen": chosen,
             "patient": patient,
             "view": filters.shown_view,
             "today": today,
             "is_today": today in filters.days,
-            "previous": filters.query(day=(filters.shown_day - step).isoformat()),
-            "next": filters.query(day=(filters.shown_day + step).isoformat()),
-            "to_today": filters.query(day=today.isoformat()),
-            "columns": [
-                (filters.query(view="day", day=day.isoformat()), day == today, schedule_rows.short_day(day))
-                for day in shown.days
-            ],
+            "previous": dated.replace(DAY_MARKER, (filters.shown_day - step).isoformat()),
+            "next": dated.replace(DAY_MARKER, (filters.shown_day + step).isoformat()),
+            "to_today": dated.replace(DAY_MARKER, today.isoformat()),
             # the dates as the template's date filter wrote them, once each
             "first_day": schedule_rows.long_day(shown.days[0]),
             "last_day": schedule_rows.long_day(shown.days[-1]),
@@ -77,9 +88,9 @@ def schedule(request):
             "visits_shown": VISITS_SHOWN,
             "pages": {
                 "shown": chosen is None and pages > 1,
-                "first": first + 1,
-                "last": min(first + PRACTITIONERS_SHOWN, len(filters.practitioners)),
-                "of": len(filters.practitioners),
+                # "9–16 of 40", written once for the title and the bar (digits only)
+                "span": f"{first + 1}–{min(first + PRACTITIONERS_SHOWN, len(filters.practitioners))}"
+                f" of {len(filters.practitioners)}",
                 "previous": filters.query(page=str(page - 1) if page > 2 else None) if page > 1 else "",
                 "next": filters.query(page=str(page + 1)) if page < pages else "",
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date, timedelta
 from html import escape
 from urllib.parse import quote_plus
@@ -12,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.choices import normalize_choices
 from django.utils.functional import cached_property
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from accounts.once import rendered_once
@@ -106,20 +107,29 @@ class ScheduleFilterForm(forms.Form):
     """Which days, whose, and the length of the free slots. A practitioner sees their own by default,
     everyone else the whole clinic; a value that does not parse falls back to the default, with its error."""
 
-    view = forms.ChoiceField(choices=VIEWS, required=False, label="Show")
+    view = forms.ChoiceField(
+        choices=VIEWS, required=False, label="Show", widget=forms.Select(attrs={"class": "form-select"})
+    )
     day = forms.DateField(
         required=False,
         label="Day",
-        widget=QuickDateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=QuickDateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d"),
         error_messages={"invalid": "That is not a date: use the picker, or write it as 2026-04-14."},
     )
     practitioner = forms.IntegerField(
         required=False,
         label="Practitioner",
-        widget=QuickSelect,  # its options are the clinic's practitioners (set per form)
+        widget=QuickSelect(
+            attrs={"class": "form-select"}
+        ),  # its options: the clinic's practitioners (per form)
         error_messages={"invalid": NO_SUCH_PRACTITIONER},
     )
-    kind = forms.ChoiceField(required=False, label="Free slots for", choices=kind_choices, widget=QuickSelect)
+    kind = forms.ChoiceField(
+        required=False,
+        label="Free slots for",
+        choices=kind_choices,
+        widget=QuickSelect(attrs={"class": "form-select"}),
+    )
     patient = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
     page = forms.IntegerField(
         required=False,
@@ -146,9 +156,26 @@ class ScheduleFilterForm(forms.Form):
                 data[name] = default
         super().__init__(data)
         self.fields["practitioner"].widget.choices = [("", "Whole clinic"), *self._names.items()]
-        for name in ("view", "practitioner", "kind"):
-            self.fields[name].widget.attrs["class"] = "form-select"
-        self.fields["day"].widget.attrs["class"] = "form-control"
+
+    def controls(self) -> dict[str, SafeString]:
+        """Each of the three visible filters (practitioner, day, kind) as its label and control, the markup
+        ``<label for="{{ field.id_for_label }}">{{ field.label }}</label>`` and ``{{ field }}`` wrote: by
+        the widget itself when the field is as the page leaves it (no error, not required, no help), by its
+        bound field otherwise (the error's ``aria-invalid``) — a dozen calls a control, not a hundred."""
+        written = {}
+        for name in ("practitioner", "day", "kind"):
+            field = self.fields[name]
+            if self.is_bound and name not in self.errors and not (field.required or field.help_text):
+                control_id = f"id_{name}"
+                widget = field.widget.render(name, self.data.get(name), attrs={"id": control_id})
+            else:
+                bound = self[name]
+                control_id, widget = bound.id_for_label, str(bound)
+            written[name] = mark_safe(  # noqa: S308 — the widget escapes its own; the rest escaped here
+                f'<label class="form-label small mb-1" for="{escape(control_id)}">{escape(str(field.label))}'
+                f"</label>\n        {widget}"
+            )
+        return written
 
     def _value(self, name: str, default):
         if not self.is_bound or name in self.errors:
@@ -251,6 +278,23 @@ class ScheduleFilterForm(forms.Form):
                 if value is not None
             ]
         )
+
+
+class _Fields(dict):
+    """The filter form's fields, as each form copies them (``BaseForm`` deep-copies its ``base_fields``):
+    only the practitioner's, whose widget each form gives the clinic's practitioners; the others are never
+    changed by a form (their classes are set above, once) and are shared, where deep-copying the six fields
+    and their widgets cost each load of the schedule ~400 calls."""
+
+    def __deepcopy__(self, memo) -> dict[str, forms.Field]:
+        fields = dict(self)
+        practitioner = fields["practitioner"] = copy.copy(self["practitioner"])
+        practitioner.widget = copy.copy(practitioner.widget)
+        practitioner.widget.attrs = dict(practitioner.widget.attrs)
+        return fields
+
+
+ScheduleFilterForm.base_fields = _Fields(ScheduleFilterForm.base_fields)
 
 
 def _pair(key: str, value) -> str:

@@ -12,20 +12,22 @@ so the schedule never offers a time ``visit_schedule`` would refuse as taken.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cached_property
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
+from accounts.links import url_around_id
 from accounts.models import Role, User
 from accounts.queries import Compiled, built_per_thread
 from patients.selectors import lead_candidates
@@ -53,9 +55,10 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     merged: list[list[datetime]] = []
     for start, end in sorted(intervals):
         if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
+            if end > merged[-1][1]:  # (not ``max``: a call per interval, and a week joins hundreds)
+                merged[-1][1] = end
         else:
-            merged.append([start, end])
+            merged += ([start, end],)  # (not ``append``: a call per interval)
     return [(start, end) for start, end in merged]
 
 
@@ -107,7 +110,8 @@ def _free_starts(
     """``free_slots`` with ``blocked`` already joined and in order (a week's, read once per practitioner)."""
     length = timedelta(minutes=minutes)
     ends = [end for _, end in blocked]
-    slots = []
+    count = len(blocked)
+    slots: list[datetime] = []
     for start, end in stretches:
         if end <= after:
             continue  # the whole stretch is past
@@ -115,11 +119,11 @@ def _free_starts(
             start += ((after - start) // SLOT_STEP + 1) * SLOT_STEP
         moment, index = start, bisect_right(ends, start)
         while moment + length <= end:
-            while index < len(blocked) and blocked[index][1] <= moment:
+            while index < count and blocked[index][1] <= moment:
                 index += 1  # joined, they end in order: one over before this start never clashes again
-            clash = index < len(blocked) and blocked[index][0] < moment + length
+            clash = index < count and blocked[index][0] < moment + length
             if moment > after and not clash:
-                slots.append(moment)
+                slots += (moment,)  # (not ``append``: a call a slot, and a clinic's day offers hundreds)
             moment += SLOT_STEP
     return slots
 
@@ -147,6 +151,7 @@ class ShownVisit:
     marked: bool  # not simply booked: completed, cancelled or a no-show
     patient_clock: dict[str, str] | None
     url: str
+    day: date  # the clinic's day it starts on
 
 
 @dataclass(slots=True)
@@ -201,6 +206,12 @@ class PractitionerDay:
         return _entries(self, clinic_zone())
 
 
+# Each free start as a slot prints it, kept for the process by moment and clock (a clinic's practitioners
+# share the grid, and its day offers hundreds): only moments, no one's data; emptied past ``SLOTS_KEPT``.
+SLOTS_KEPT = 20_000
+_slots_kept: dict[tuple[datetime, tzinfo], Slot] = {}
+
+
 def _entries(day: PractitionerDay, zone: tzinfo) -> list[Entry]:
     """The day's visits, time off and runs of consecutive free slots, in time order."""
     rows = [
@@ -218,16 +229,23 @@ def _entries(day: PractitionerDay, zone: tzinfo) -> list[Entry]:
         else:
             runs.append([slot])
     length = timedelta(minutes=day.minutes)
+    kept = _slots_kept
+    if len(kept) > SLOTS_KEPT:
+        kept.clear()
     for run in runs:
-        slots = []
         for moment in run:
-            local = moment.astimezone(zone)
-            label = clock(local)
-            slots.append(Slot(moment, label, f"{local.date().isoformat()}T{label}"))
+            if (moment, zone) not in kept:
+                local = moment.astimezone(zone)
+                label = clock(local)
+                kept[(moment, zone)] = Slot(moment, label, f"{local.date().isoformat()}T{label}")
         ends = run[-1] + length
+        slots = [kept[(moment, zone)] for moment in run]
         rows.append(Entry("free", run[0], ends, _times(run[0], ends, zone), slots=slots))
+    # in time order, time off first, then visits, then free slots, as read at a tie (no key function: a call
+    # a row)
     order = {"away": 0, "visit": 1, "free": 2}
-    return sorted(rows, key=lambda row: (row.starts_at, order[row.what]))
+    ranked = sorted([(row.starts_at, order[row.what], n, row) for n, row in enumerate(rows)])
+    return [row for *_, row in ranked]
 
 
 def _times(start: datetime, end: datetime, zone: tzinfo) -> str:
@@ -392,67 +410,87 @@ def _shown_visits(start: datetime, end: datetime, ids: list[int], zone: tzinfo) 
     """The visits of ``ids`` starting in [start, end), the first ``VISITS_SHOWN + 1``, as rows (no model
     instances: a week lists hundreds)."""
     rows = _read(_SHOWN, ids, start, end)
-    visit_url = reverse("journeys:visit_detail", args=[0])
-    head, tail = visit_url.rsplit("0", 1)
-    zones: dict[str, ZoneInfo] = {}
+    head, tail = url_around_id("journeys:visit_detail")  # each visit's page: its id between them
     clinic = settings.TIME_ZONE
     # A week's hundreds of visits start and end at a few dozen moments: each moment is put on the clinic's
-    # clock (and a patient's) once.
-    clinic_clock: dict[datetime, str] = {}
-    their_clock: dict[tuple[datetime, str], dict[str, str]] = {}
+    # clock (and a patient's) once for the process (``_clocks_kept``), before the visits are made by one
+    # comprehension (no call a visit but its own, and its name's when it has white space to strip).
+    kept, theirs = _clocks_kept, _their_clocks_kept
+    if len(kept) > MOMENTS_KEPT or len(theirs) > MOMENTS_KEPT:
+        kept.clear()
+        theirs.clear()
+    for moment in {row[5] for row in rows} | {row[6] for row in rows}:
+        if (moment, zone) not in kept:
+            local = moment.astimezone(zone)
+            kept[(moment, zone)] = (f"{local.hour:02d}:{local.minute:02d}", local.date())
+    for key in {(row[5], row[11]) for row in rows if row[11] != clinic}:
+        if key not in theirs:
+            theirs[key] = _their_clock(*key)
+    names = [f"{preferred or first} {last}" for *_, first, last, preferred, _ in rows]
+    names = [name if name[0] not in _SPACE and name[-1] not in _SPACE else name.strip() for name in names]
     scheduled = Visit.Status.SCHEDULED
-    shown = []
-    # (Lookups by ``in`` and the clock written inline: this loop runs for every visit of a week.)
-    for pk, patient_id, practitioner_id, kind, status, starts_at, ends_at, location, *names, tz in rows:
-        first, last, preferred = names
-        if starts_at in clinic_clock:
-            begins = clinic_clock[starts_at]
-        else:
-            local = starts_at.astimezone(zone)
-            begins = clinic_clock[starts_at] = f"{local.hour:02d}:{local.minute:02d}"
-        if ends_at in clinic_clock:
-            ends = clinic_clock[ends_at]
-        else:
-            local = ends_at.astimezone(zone)
-            ends = clinic_clock[ends_at] = f"{local.hour:02d}:{local.minute:02d}"
-        theirs = None
-        if tz != clinic:
-            if (starts_at, tz) in their_clock:
-                theirs = their_clock[(starts_at, tz)]
-            else:
-                their = zones[tz] if tz in zones else zones.setdefault(tz, ZoneInfo(tz))
-                local = starts_at.astimezone(their)
-                where = tz.replace("_", " ")
-                at_their = f"{local.hour:02d}:{local.minute:02d}"
-                theirs = their_clock[(starts_at, tz)] = {
-                    "time": at_their,
-                    "when": (
-                        f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]} "
-                        f"at {at_their} in {where}"
-                    ),
-                    "zone": where,
-                }
-        shown.append(
-            ShownVisit(
-                pk,
-                patient_id,
-                practitioner_id,
-                kind,
-                status,
-                starts_at,
-                ends_at,
-                location,
-                f"{preferred or first} {last}".strip(),
-                begins,
-                f"{begins}–{ends}",
-                KIND_LABELS.get(kind, kind),
-                STATUS_LABELS.get(status, status),
-                status != scheduled,
-                theirs,
-                f"{head}{pk}{tail}",
-            )
+    return [
+        ShownVisit(
+            pk,
+            patient_id,
+            practitioner_id,
+            kind,
+            status,
+            starts_at,
+            ends_at,
+            location,
+            name,
+            kept[(starts_at, zone)][0],
+            f"{kept[(starts_at, zone)][0]}–{kept[(ends_at, zone)][0]}",
+            KIND_LABELS[kind] if kind in KIND_LABELS else kind,  # noqa: SIM401 — no call a visit
+            STATUS_LABELS[status] if status in STATUS_LABELS else status,  # noqa: SIM401
+            status != scheduled,
+            theirs[(starts_at, tz)] if tz != clinic else None,
+            f"{head}{pk}{tail}",
+            kept[(starts_at, zone)][1],
         )
-    return shown
+        for (
+            pk,
+            patient_id,
+            practitioner_id,
+            kind,
+            status,
+            starts_at,
+            ends_at,
+            location,
+            *_,
+            tz,
+        ), name in zip(rows, names, strict=True)
+    ]
+
+
+# Moments on the clinic's clock ("09:30" and the day) and on a zone's (``_their_clock``), kept for the
+# process: only moments and zones, no one's data; emptied past ``MOMENTS_KEPT`` (a year of a clinic's
+# visits is ~30,000 moments, a page a few dozen).
+MOMENTS_KEPT = 20_000
+_clocks_kept: dict[tuple[datetime, tzinfo], tuple[str, date]] = {}
+_their_clocks_kept: dict[tuple[datetime, str], dict[str, str]] = {}
+# what ``str.strip()`` strips: a name is stripped only when it starts or ends with one (few do)
+_SPACE = frozenset(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
+def _their_clock(moment: datetime, tz: str) -> dict[str, str]:
+    """``moment`` on the clock of ``tz`` as a visit's ``patient_clock`` (shared by every visit at that
+    moment in that zone: read, never changed)."""
+    local = moment.astimezone(ZoneInfo(tz))
+    where = tz.replace("_", " ")
+    at_their = f"{local.hour:02d}:{local.minute:02d}"
+    on = f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month]}"
+    return {
+        "time": at_their,
+        "when": f"{on} at {at_their} in {where}",
+        "zone": where,
+        "on": on,  # "when" up to the time: day and month names and digits
+    }
+
+
+_BY_PERSON_AND_DAY = attrgetter("practitioner_id", "day")
+_BY_PRACTITIONER_AND_WEEKDAY = itemgetter(1, 2)  # of ``_HOURS``' rows
 
 
 def schedule_for(
@@ -473,58 +511,75 @@ def schedule_for(
     ids = [person.pk for person in people]
 
     hours_of: dict[int, dict[int, list[tuple[time, time]]]] = defaultdict(dict)  # by practitioner and weekday
-    for _, practitioner_id, weekday, starts, ends in _read(_HOURS, ids, start, end):
-        hours_of[practitioner_id].setdefault(weekday, []).append((starts, ends))
+    # grouped by practitioner and weekday by a sort (each group's list made at once, no call a row)
+    for (practitioner_id, weekday), group in groupby(
+        sorted(_read(_HOURS, ids, start, end), key=_BY_PRACTITIONER_AND_WEEKDAY),
+        key=_BY_PRACTITIONER_AND_WEEKDAY,
+    ):
+        hours_of[practitioner_id][weekday] = [(starts, ends) for *_, starts, ends in group]
     away_of: dict[int, list[TimeOff]] = defaultdict(list)
     for off in _read(_TIME_OFF, ids, start, end):
         away_of[off.practitioner_id].append(off)
-    booked = _read(_BOOKED, ids, start, end)
+    # by practitioner (then start): each practitioner's booked times are one slice of it, found by bisection,
+    # where putting each of a week's hundreds in its practitioner's list cost a call each
+    booked = sorted(_read(_BOOKED, ids, start, end))
     slots_withheld = len(booked) > BOOKED_READ
-    taken_of: dict[int, list[Interval]] = defaultdict(list)
-    for person_id, booked_start, booked_end in booked:
-        taken_of[person_id].append((booked_start, booked_end))
-    for person_id, offs in away_of.items():
-        taken_of[person_id] += [(off.starts_at, off.ends_at) for off in offs]
 
     shown = _shown_visits(start, end, ids, zone)
     visits_capped = len(shown) > VISITS_SHOWN
     visits_of: dict[tuple[int, date], list[ShownVisit]] = defaultdict(list)
-    day_of: dict[datetime, date] = {}
-    for visit in shown[:VISITS_SHOWN]:
-        day = day_of.get(visit.starts_at) or day_of.setdefault(
-            visit.starts_at, visit.starts_at.astimezone(zone).date()
-        )
-        visits_of[(visit.practitioner_id, day)].append(visit)
+    # by practitioner and day, in the order read (a stable sort): each group's list made at once
+    for key, group in groupby(sorted(shown[:VISITS_SHOWN], key=_BY_PERSON_AND_DAY), key=_BY_PERSON_AND_DAY):
+        visits_of[key] = list(group)
 
     bounds = [(day, day.weekday(), at(day, time.min), at(day + timedelta(days=1), time.min)) for day in days]
     cancelled = Visit.Status.CANCELLED
     rows = []
+    hours_written: dict[Interval, str] = {}  # a stretch on the clinic's clock, once each (many share theirs)
+    stretched: dict[tuple, list[Interval]] = {}  # a day's stretches, once each (many share their hours)
     for person in people:
-        hours = hours_of[person.pk]
+        pk = person.pk
+        hours = hours_of[pk]
         name = str(person)
-        taken = merge(taken_of[person.pk])
-        offs = away_of[person.pk]
+        offs = away_of[pk]
+        first, last = bisect_left(booked, (pk,)), bisect_left(booked, (pk + 1,))
+        taken = [(booked_start, booked_end) for _, booked_start, booked_end in booked[first:last]]
+        if offs:
+            taken += [(off.starts_at, off.ends_at) for off in offs]
+        taken = merge(taken)
         person_days = []
         for day, weekday, day_start, day_end in bounds:
-            stretches = _stretches(hours.get(weekday), day, zone)
+            if weekday in hours:
+                same = (day, *hours[weekday])
+                if same not in stretched:
+                    stretched[same] = _stretches(hours[weekday], day, zone)
+                stretches = stretched[same]
+            else:
+                stretches = []
             away = (
                 [off for off in offs if off.starts_at < day_end and off.ends_at > day_start] if offs else []
             )
             free = [] if slots_withheld else _free_starts(stretches, taken, minutes=minutes, after=now)
-            visits = visits_of[(person.pk, day)]
-            shown_day = PractitionerDay(
-                practitioner=person,
-                day=day,
-                stretches=stretches,
-                visits=visits,
-                away=away,
-                free=free,
-                minutes=minutes,
-                name=name,
-                hours=", ".join([_times(s, e, zone) for s, e in stretches]),
-                booked_count=len(visits) - [visit.status for visit in visits].count(cancelled),
-            )
-            person_days.append(shown_day)
+            visits = visits_of[(pk, day)]
+            for stretch in stretches:
+                if stretch not in hours_written:
+                    hours_written[stretch] = _times(*stretch, zone)
+            person_days += [  # (not ``append``: a call a day)
+                PractitionerDay(
+                    practitioner=person,
+                    day=day,
+                    stretches=stretches,
+                    visits=visits,
+                    away=away,
+                    free=free,
+                    minutes=minutes,
+                    name=name,
+                    hours=", ".join([hours_written[stretch] for stretch in stretches]) if stretches else "",
+                    booked_count=len(visits) - [visit.status for visit in visits].count(cancelled)
+                    if visits
+                    else 0,
+                )
+            ]
         quiet = not hours and not any(day.visits or day.away for day in person_days)
         if whole_clinic and person.role != Role.PRACTITIONER and quiet:
             continue  # an admin who does not see patients

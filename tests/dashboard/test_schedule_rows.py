@@ -3,6 +3,8 @@ templates wrote (compared as a browser reads it: runs of white space are one, no
 over every branch — visits of each status, a patient on another clock, a place, time off, a day off, a
 day with nothing free — with what people wrote escaped, and writing them reads nothing."""
 
+import cProfile
+import pstats
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from html import escape
@@ -286,3 +288,210 @@ def test_the_names_are_escaped_at_once_as_one_by_one(clinic):
     assert schedule_rows._escaped_names(shown) == {visit.pk: escape(visit.patient_name) for visit in visits}
     saturday = schedule_for(days=[date(2026, 4, 18)], practitioners=clinic)
     assert schedule_rows._escaped_names(saturday) == {}
+
+
+# The filters' labelled controls as the page's template wrote them before ``ScheduleFilterForm.controls``.
+OLD_CONTROL = (
+    '<label class="form-label small mb-1" for="{{ field.id_for_label }}">{{ field.label }}</label>\n'
+    "        {{ field }}"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"view": "week", "practitioner": "", "kind": "intake"},
+        {"day": "2026-04-15", "page": "2"},
+        {
+            "day": "not a date",
+            "kind": "<script>",
+        },  # errors: the bound field writes them, aria-invalid and all
+        {"practitioner": '"><b>&', "view": "nope"},
+        {"practitioner": "999999"},
+    ],
+)
+def test_the_filters_controls_are_the_bound_fields_markup(clinic, practitioner, staff, query):
+    from django.http import QueryDict
+
+    from journeys.forms.schedule import ScheduleFilterForm
+
+    data = QueryDict(mutable=True)
+    data.update(query)
+    for user in (practitioner, staff):
+        filters = ScheduleFilterForm(data, user=user)
+        controls = filters.controls()
+        assert list(controls) == ["practitioner", "day", "kind"]
+        for name, written in controls.items():
+            assert written == Template(OLD_CONTROL).render(Context({"field": filters[name]}))
+    assert "aria-invalid" in ScheduleFilterForm(QueryDict("day=x"), user=staff).controls()["day"]
+
+
+OLD_COLUMNS = """{% for link, is_today, label in columns %}
+              <th scope="col"{% if is_today %} class="schedule-today"{% endif %}>
+                <a href="?{{ link }}">{{ label }}</a>
+              </th>
+            {% endfor %}"""
+
+
+def test_the_week_columns_are_the_templates_loop():
+    columns = [
+        ("view=day&day=2026-04-13&kind=follow_up", False, "Mon 13 Apr"),
+        ("view=day&day=2026-04-14", True, "Tue 14 Apr"),
+        ('a=<script>"x"&b=\'', False, "<b>&amp;</b>"),
+    ]
+    written = schedule_rows.week_columns(columns)
+    assert written == Template(OLD_COLUMNS).render(Context({"columns": columns}))
+    assert "<script>" not in written and "&amp;amp;" in written
+    assert schedule_rows.week_columns([]) == ""
+
+
+def test_the_clock_and_slot_caches_change_nothing(clinic):
+    """The moments, patients' clocks and free slots kept for the process write what fresh ones do: a second
+    look (every cache warm) is the first (every cache empty), the day and the week."""
+    from journeys.selectors import schedule as selectors
+
+    def written():
+        week = schedule_for(days=week_of(MONDAY), practitioners=clinic, whole_clinic=True)
+        day = schedule_for(days=[TUESDAY], practitioners=clinic, whole_clinic=True)
+        return (
+            schedule_rows.week_rows(week),
+            schedule_rows.day_sections(day, book="/book/", booking_query="kind=intake&next=%2F"),
+            [
+                (visit.patient_name, visit.patient_clock)
+                for row in week.rows
+                for d in row.days
+                for visit in d.visits
+            ],
+        )
+
+    for kept in (selectors._clocks_kept, selectors._their_clocks_kept, selectors._slots_kept):
+        kept.clear()
+    schedule_rows._day_clocks.clear()
+    schedule_rows._week_clocks.clear()
+    first = written()
+    assert selectors._clocks_kept and selectors._their_clocks_kept and selectors._slots_kept
+    assert schedule_rows._day_clocks and schedule_rows._week_clocks
+    assert written() == first
+    assert "their time" in first[0] and "their time" in first[1] and "schedule-slot" in first[1]
+    assert "Europe/London" in first[0] and "<b>Ana</b>" not in first[0] + first[1]
+
+
+def test_the_white_space_a_name_is_stripped_of_is_strs():
+    from journeys.selectors.schedule import _SPACE
+
+    assert {chr(code) for code in range(0x110000) if chr(code).isspace()} == _SPACE
+
+
+def test_names_are_stripped_as_before(practitioner):
+    """A name is stripped only when it starts or ends with white space: as ``str.strip`` stripped each."""
+    with time_machine.travel(NOW - timedelta(days=7), tick=False):
+        WorkingHours.objects.create(practitioner=practitioner, weekday=1, starts=time(9), ends=time(17))
+        for hour, (first, last, preferred) in enumerate(
+            [
+                ("\u3000Ann", "Lee ", ""),
+                ("", "Solo", ""),
+                ("Al", "", ""),
+                ("A\tb", "c\nd", " P "),
+                ("x", "y", ""),
+            ]
+        ):
+            patient = PatientFactory(first_name=first, last_name=last, preferred_name=preferred)
+            visit_schedule(
+                patient=patient,
+                practitioner=practitioner,
+                kind="follow_up",
+                starts_at=at(TUESDAY, time(9 + hour)),
+                actor=practitioner,
+            )
+    shown = schedule_for(days=[TUESDAY], practitioners=[practitioner])
+    names = [visit.patient_name for visit in shown.rows[0].days[0].visits]
+    assert names == ["Ann Lee", "Solo", "Al", "P  c\nd", "x y"]
+
+
+def _python_calls(write) -> int:
+    profile = cProfile.Profile()
+    profile.runcall(write)
+    return pstats.Stats(profile).total_calls
+
+
+def test_a_visit_more_costs_a_call_or_two(practitioner, monkeypatch):
+    """Working out and writing the schedule costs about a call a visit (its row), not ten (its clocks, its
+    practitioner's lists, its name, its cell's lines): 20 visits more on the week cost at most 2 calls each
+    in the week and 4 in the days' lists, the reads aside (replayed) and no free slot to count (all past)."""
+    from journeys.selectors import schedule as selectors
+
+    real, read = selectors._read, {}
+
+    def replayed(query, ids, start, end):
+        key = (query, tuple(ids), start, end)
+        if key not in read:
+            read[key] = real(query, ids, start, end)
+        return list(read[key])
+
+    monkeypatch.setattr(selectors, "_read", replayed)
+    zones = ["America/New_York", "Europe/London", "Asia/Tokyo", "Australia/Sydney"]
+    patients = [
+        PatientFactory(first_name=f"<i>P{n}</i>", last_name='O\'Neil & "Co"', time_zone=zones[n % 4])
+        for n in range(8)
+    ]
+    week, after = week_of(MONDAY), at(date(2026, 4, 20), time(0))
+
+    def book(hours):
+        with time_machine.travel(NOW - timedelta(days=7), tick=False):
+            for n, (day, hour) in enumerate((day, hour) for day in week[:5] for hour in hours):
+                visit_schedule(
+                    patient=patients[n % 8],
+                    practitioner=practitioner,
+                    kind="follow_up",
+                    starts_at=at(day, time(hour)),
+                    actor=practitioner,
+                )
+
+    def calls() -> tuple[int, int]:
+        def the_week():
+            schedule_rows.week_rows(schedule_for(days=week, practitioners=[practitioner], now=after))
+
+        def the_days():
+            for day in week[:5]:
+                shown = schedule_for(days=[day], practitioners=[practitioner], now=after)
+                schedule_rows.day_sections(shown, book="/book/", booking_query="kind=follow_up")
+
+        read.clear()
+        the_week(), the_days()  # the reads made once, every moment's clock kept
+        return _python_calls(the_week), _python_calls(the_days)
+
+    book([8, 9, 10, 11])
+    week_before, days_before = calls()
+    book([13, 14, 15, 16])
+    week_after, days_after = calls()
+    assert (week_after - week_before) / 20 <= 2
+    assert (days_after - days_before) / 20 <= 4
+
+
+def test_each_filter_form_has_its_own_practitioners_and_shares_the_rest(practitioner, staff):
+    """A form's copy of its fields is cheap (a handful of calls, where deep-copying them cost ~400) and
+    still its own where a form changes it: the practitioner's options; the shared fields are never changed."""
+    import copy
+
+    from django.http import QueryDict
+
+    from journeys.forms.schedule import ScheduleFilterForm
+    from tests.factories import UserFactory
+
+    assert _python_calls(lambda: copy.deepcopy(ScheduleFilterForm.base_fields)) < 60
+    base = ScheduleFilterForm.base_fields
+    before = {name: dict(field.widget.attrs) for name, field in base.items()}
+    first = ScheduleFilterForm(QueryDict(""), user=staff)
+    UserFactory(role="practitioner", username="zed", display_name='Zed <"Z"> & co')
+    second = ScheduleFilterForm(QueryDict("practitioner=&kind=intake"), user=staff)
+    assert first.fields["practitioner"].widget is not second.fields["practitioner"].widget
+    assert first.fields["practitioner"].widget is not base["practitioner"].widget
+    assert (
+        len(second.fields["practitioner"].widget.choices)
+        == len(first.fields["practitioner"].widget.choices) + 1
+    )
+    assert "Zed &lt;&quot;Z&quot;&gt; &amp; co" in second.controls()["practitioner"]
+    assert "Zed" not in first.controls()["practitioner"]
+    assert {name: dict(field.widget.attrs) for name, field in base.items()} == before
+    assert not hasattr(base["practitioner"].widget, "_choices") or base["practitioner"].widget.choices == []
