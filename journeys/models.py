@@ -576,6 +576,13 @@ class CheckIn(models.Model):
             models.Index(
                 fields=["answered_at"], condition=Q(answered_at__isnull=False), name="checkin_answered"
             ),
+            # A practitioner's Today: their patients' check-ins answered since yesterday, one range per journey
+            # (by ``journey`` alone each probe read every check-in of the journey).
+            models.Index(
+                fields=["journey", "answered_at"],
+                condition=Q(answered_at__isnull=False),
+                name="checkin_answered_by_journey",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -320,6 +320,14 @@ class CareTeamMember(models.Model):
 
     class Meta:
         ordering = ["ended_at", "role", "started_at"]
+        indexes = [
+            # A practitioner's patients (Today's "my" lists): read from the index alone, not a row each.
+            models.Index(
+                fields=["user", "patient"],
+                condition=Q(ended_at__isnull=True),
+                name="careteam_current_by_user",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient"],
