@@ -185,7 +185,7 @@ def test_a_date_marks_a_count_compiled_once():
 
 
 def test_a_practitioners_patients_are_read_from_the_index_alone_unsorted(postgres, clinic, practitioner):
-    """"My patients" in Today's reads: the ids of the practitioner's current care teams, from the partial index
+    """ "My patients" in Today's reads: the ids of the practitioner's current care teams, from the partial index
     ``careteam_current_by_user`` (user, patient) alone and not sorted (the model's default order sorted ~500 ids
     at 100,000 patients, and the rows were fetched one heap block each). The planner is kept off sequential
     scans: a tiny table is read whole. (Their answered check-ins' ``checkin_answered_by_journey`` is the
