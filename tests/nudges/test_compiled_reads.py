@@ -50,6 +50,25 @@ def fields(nudge) -> tuple:
     )
 
 
+def seven_cursors(rows) -> list[Cursor]:
+    """Cursors over a tab's rows, five a page: the first page, the next, back, the one after, the last, and after
+    and before a row that has gone since (a failed nudge, in every tab but Upcoming)."""
+    first = keyset_page(rows, Cursor(), per_page=5)
+    middle = keyset_page(rows, Cursor(after=first.next_cursor), per_page=5)
+    gone = make(PatientFactory(), "failed", reviewed_at=NOON_NY)
+    gone_id = gone.pk
+    gone.delete()
+    return [
+        Cursor(),
+        Cursor(after=first.next_cursor),
+        Cursor(before=middle.previous_cursor),
+        Cursor(after=middle.next_cursor),
+        Cursor(last=True),
+        Cursor(after=gone_id),  # the row has gone: the last page
+        Cursor(before=gone_id),  # the row has gone: the first page
+    ]
+
+
 def test_the_review_queue_reads_the_orms_rows_by_the_orms_sql(staff):
     add_nudges(20, staff)
     with CaptureQueriesContext(connection) as orm:
@@ -130,21 +149,7 @@ def page_of(page) -> tuple:
 def test_a_compiled_keyset_read_is_the_orms_page_by_the_orms_sql(staff, view):
     add_nudges(13 * 5, staff)
     rows = selectors.outbox(view=view)
-    first = keyset_page(rows, Cursor(), per_page=5)
-    middle = keyset_page(rows, Cursor(after=first.next_cursor), per_page=5)
-    gone = make(PatientFactory(), "failed", reviewed_at=NOON_NY)  # in every tab but Upcoming
-    gone_id = gone.pk
-    gone.delete()
-    cursors = [
-        Cursor(),
-        Cursor(after=first.next_cursor),
-        Cursor(before=middle.previous_cursor),
-        Cursor(after=middle.next_cursor),
-        Cursor(last=True),
-        Cursor(after=gone_id),  # the row has gone: the last page
-        Cursor(before=gone_id),  # the row has gone: the first page
-    ]
-    for cursor in cursors:
+    for cursor in seven_cursors(rows):
         with CaptureQueriesContext(connection) as orm:
             expected = keyset_page(rows, cursor, per_page=5)
         with CaptureQueriesContext(connection) as compiled:

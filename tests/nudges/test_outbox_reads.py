@@ -20,6 +20,7 @@ from nudges.forms import OutboxFilterForm, UntouchedOutboxFilters, outbox_filter
 from nudges.models import Kind, Nudge
 from patients.models import Channel, Patient
 from tests.factories import PatientFactory, UserFactory
+from tests.nudges.test_compiled_reads import seven_cursors
 from tests.nudges.test_pages import NOON_NY, add_nudges, make
 
 pytestmark = pytest.mark.django_db
@@ -64,21 +65,7 @@ def test_a_tabs_compiled_row_reads_are_the_orms_rows_by_the_orms_sql(staff, view
     _mixed_outbox(staff)
     tab = selectors.outbox_tab_rows(view)
     assert tab is selectors.outbox_tab_rows(view)  # built once per thread
-    first = keyset_page(selectors.outbox(view=view), Cursor(), per_page=5)
-    middle = keyset_page(selectors.outbox(view=view), Cursor(after=first.next_cursor), per_page=5)
-    gone = make(PatientFactory(), "failed", reviewed_at=NOON_NY)
-    gone_id = gone.pk
-    gone.delete()
-    cursors = [
-        Cursor(),
-        Cursor(after=first.next_cursor),
-        Cursor(before=middle.previous_cursor),
-        Cursor(after=middle.next_cursor),
-        Cursor(last=True),
-        Cursor(after=gone_id),  # the row has gone: the last page
-        Cursor(before=gone_id),  # the row has gone: the first page
-    ]
-    for cursor in cursors:
+    for cursor in seven_cursors(selectors.outbox(view=view)):
         models = keyset_page(selectors.outbox(view=view), cursor, per_page=5)
         with CaptureQueriesContext(connection) as orm:
             expected = keyset_page(selectors.outbox_rows(view=view), cursor, per_page=5)
