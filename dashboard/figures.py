@@ -12,13 +12,21 @@ pipeline, or a summary older than twice the refresh period (beat not running) is
 
 from __future__ import annotations
 
+import json
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.queries import Compiled, built_per_thread
 from compliance.models import ClinicSettings
 from compliance.selectors import ClinicAdherence, Rate, ResponseRates, WeekAdherence
 from journeys.selectors.advocates import referrals_by_day
@@ -73,14 +81,69 @@ def _fresh_since(now: datetime) -> datetime:
     return now - timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS)
 
 
-def _stored(key: str) -> Figures | None:
-    return Figures.objects.filter(key=key, computed_at__gte=_fresh_since(timezone.now())).first()
+@dataclass(frozen=True)
+class _Row:
+    """A summary row as read: its key, when it was counted and its JSON as the database wrote it."""
+
+    key: str
+    computed_at: datetime
+    text: str
 
 
-def _stored_rows(*keys: str) -> dict[str, Figures]:
-    """The summary's fresh rows of ``keys``, by key: one query."""
-    fresh = Figures.objects.filter(key__in=keys, computed_at__gte=_fresh_since(timezone.now()))
-    return {row.key: row for row in fresh}
+# A row is rewritten with a new ``computed_at`` at each refresh, so the same few rows are read again and
+# again between two: each is decoded once per text (its JSON, its dataclasses, its running sums) and kept,
+# the least used dropped past this many. What is kept is shared by requests and never changed.
+DECODED_KEPT = 64
+_decoded: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+
+
+def _decoded_once(row: _Row, what: str, decode: Callable[[Any], Any]) -> Any:
+    """``decode(json.loads(row.text))``, once per ``what`` and text of the row."""
+    key = (what, row.key, row.text)
+    try:
+        _decoded.move_to_end(key)
+        return _decoded[key]
+    except KeyError:
+        pass
+    value = decode(json.loads(row.text))
+    _decoded[key] = value
+    while len(_decoded) > DECODED_KEPT:
+        _decoded.popitem(last=False)
+    return value
+
+
+_MARKED_SINCE = datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+_MARKED_KEYS = ("\x00figures key 1", "\x00figures key 2")
+
+
+def _fresh_read(count: int) -> Compiled:
+    """The fresh rows of ``count`` keys, as (key, computed_at, JSON text): compiled once per thread."""
+    keys = list(_MARKED_KEYS[:count])
+    rows = Figures.objects.filter(key__in=keys, computed_at__gte=_MARKED_SINCE).values_list(
+        "key", "computed_at", Cast("data", TextField())
+    )
+    return Compiled(rows, *keys, _MARKED_SINCE)
+
+
+_fresh_reads = (
+    built_per_thread(lambda: _fresh_read(1)),
+    built_per_thread(lambda: _fresh_read(2)),
+)
+
+
+def _fresh(keys: tuple[str, ...]) -> list[_Row]:
+    rows = _fresh_reads[len(keys) - 1]().rows(*keys, _fresh_since(timezone.now()))
+    return [_Row(key, computed_at, text) for key, computed_at, text in rows]
+
+
+def _stored(key: str) -> _Row | None:
+    rows = _fresh((key,))
+    return rows[0] if rows else None
+
+
+def _stored_rows(first: str, second: str) -> dict[str, _Row]:
+    """The summary's fresh rows of two keys, by key: one query."""
+    return {row.key: row for row in _fresh((first, second))}
 
 
 def range_figures(*, start: date, end: date) -> RangeFigures:
@@ -100,9 +163,9 @@ def insights_figures(*, start: date, end: date) -> tuple[RangeFigures, tuple[int
     )
 
 
-def _range_figures(*, start: date, end: date, stored: Figures | None) -> RangeFigures:
+def _range_figures(*, start: date, end: date, stored: _Row | None) -> RangeFigures:
     if stored is not None:
-        return _decode_range(stored.data, as_of=stored.computed_at)
+        return _decoded_once(stored, "range", lambda data: _decode_range(data, as_of=stored.computed_at))
     now = timezone.now()
     rolled = rollups.figures_stored(start=start, end=end, now=now)
     if rolled is not None:
@@ -118,16 +181,35 @@ def referrals_stored(*, start: date, end: date) -> tuple[int, int] | None:
     return _referrals(start=start, end=end, stored=_stored(REFERRALS))
 
 
-def _referrals(*, start: date, end: date, stored: Figures | None) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class _ReferralDays:
+    """The summary's referral days in order, with running sums: any range's figures by two bisections."""
+
+    days: list[str]  # ISO dates, which order as the days do
+    patients: list[int]  # patients[i]: referred patients added on the days before days[i]
+    committed: list[int]
+
+    @classmethod
+    def of(cls, data: dict) -> _ReferralDays:
+        days, patients, committed = [], [0], [0]
+        for day, (n, of_them) in sorted(data["days"].items()):
+            days.append(day)
+            patients.append(patients[-1] + n)
+            committed.append(committed[-1] + of_them)
+        return cls(days=days, patients=patients, committed=committed)
+
+    def between(self, first: str, last: str) -> tuple[int, int]:
+        lo, hi = bisect_left(self.days, first), bisect_right(self.days, last)
+        if hi <= lo:
+            return 0, 0
+        return self.patients[hi] - self.patients[lo], self.committed[hi] - self.committed[lo]
+
+
+def _referrals(*, start: date, end: date, stored: _Row | None) -> tuple[int, int] | None:
     if stored is None:
         return None
-    first, last = start.isoformat(), end.isoformat()
-    patients = committed = 0
-    for day, (n, of_them) in stored.data["days"].items():
-        if first <= day <= last:  # ISO dates order as the days do
-            patients += n
-            committed += of_them
-    return patients, committed
+    days: _ReferralDays = _decoded_once(stored, "referrals", _ReferralDays.of)
+    return days.between(start.isoformat(), end.isoformat())
 
 
 def pipeline_flow_stored() -> Flow | None:
@@ -135,13 +217,16 @@ def pipeline_flow_stored() -> Flow | None:
     stored = _stored(PIPELINE_FLOW)
     if stored is None:
         return None
-    data = stored.data
-    return Flow(
-        conversion={stage: (pair[0], pair[1]) for stage, pair in data["conversion"].items()},
-        medians=data["medians"],
-        as_of=stored.computed_at,
-        counts=data.get("counts", {}),
-        closed_all=data.get("closed_all", {}),
+    return _decoded_once(
+        stored,
+        "flow",
+        lambda data: Flow(
+            conversion={stage: (pair[0], pair[1]) for stage, pair in data["conversion"].items()},
+            medians=data["medians"],
+            as_of=stored.computed_at,
+            counts=data.get("counts", {}),
+            closed_all=data.get("closed_all", {}),
+        ),
     )
 
 

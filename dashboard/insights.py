@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.audit import record_export, record_list
-from accounts.once import looks_kept
+from accounts.once import looks_kept, rendered_once
 from accounts.permissions import EVERYONE, role_required
 from accounts.queries import CountsCompiled, built_per_thread
 from accounts.refusals import validation_message
@@ -213,6 +213,25 @@ def figures_html(data: Insights, *, trend_words: str, range_query: str) -> SafeS
     return mark_safe(_figures_once(look, draw))  # noqa: S308 — the template's own escaped output, kept
 
 
+def range_form_html(form: InsightsRangeForm, presets: list[tuple[str, str]]) -> SafeString:
+    """The range form (``dashboard/_insights_range_form.html``): its two date inputs and the quick ranges,
+    drawn once per look — the inputs' names, ids and values (a day each, as given or the default) and the
+    quick ranges' days. A form with errors is drawn as usual (its inputs say they are invalid)."""
+
+    def draw() -> str:
+        return render_to_string(
+            "dashboard/_insights_range_form.html", {"form": form, "presets": presets}
+        ).removesuffix("\n")
+
+    if form.is_bound and form.errors:
+        return mark_safe(draw())  # noqa: S308 — the template's own escaped output
+    look: tuple = ("insights range form", form.auto_id, tuple(presets))
+    for name in ("start", "end"):
+        bound = form[name]
+        look += (bound.html_name, bound.auto_id, repr(bound.value()))
+    return mark_safe(rendered_once(look, draw))  # noqa: S308 — the template's own escaped output, kept
+
+
 def _range_form(request, clinic: ClinicSettings) -> InsightsRangeForm:
     asked = request.GET if ("start" in request.GET or "end" in request.GET) else None
     return InsightsRangeForm(asked, today=timezone.localdate(), default_days=clinic.window_days)
@@ -246,7 +265,7 @@ def insights(request):
             "open_alerts": data.open_alerts,
             # The navigation's badge from the count just taken, not a query of its own.
             "nav_open_alerts": OpenAlerts.counted(data.open_alerts),
-            "presets": preset_ranges(timezone.localdate()),
+            "range_form_html": range_form_html(form, preset_ranges(timezone.localdate())),
         },
     )
 

@@ -3,6 +3,7 @@ figures (and the navigation's badge taken from that count), and the figures belo
 per look (dashboard.insights.figures_html), drawn again when any figure changes."""
 
 import dataclasses
+import json
 from datetime import UTC, date, datetime, timedelta
 from unittest import mock
 
@@ -10,7 +11,10 @@ import pytest
 from django.db import connection
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from accounts import once
 from accounts.queries import counts_at_once
 from compliance.context_processors import NAV_CAP, OpenAlerts
 from compliance.models import Alert, ClinicSettings
@@ -18,6 +22,7 @@ from compliance.selectors import open_alerts
 from dashboard import figures, insights
 from journeys.models import Inquiry
 from journeys.selectors.advocates import advocacy_counts
+from patients.models import Patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +180,108 @@ def test_the_counts_compiled_once_are_counts_at_once_for_any_range():
         assert got == expected and got["open_alerts"] == 2
         assert [query["sql"] for query in compiled] == [query["sql"] for query in orm]
     assert insights._counts().counts(NOW - timedelta(days=28), NOW)["referred_inquiries"] == 3
+
+
+@pytest.fixture
+def nothing_kept():
+    """No summary row decoded and no markup drawn by an earlier test (both are kept by the process)."""
+    figures._decoded.clear()
+    once._kept.cache_clear()
+
+
+def referred_an_hour_ago() -> None:
+    patient = PatientFactory(referred_by=PatientFactory())
+    Patient.objects.filter(pk=patient.pk).update(created_at=NOW - timedelta(hours=1))
+
+
+def test_each_summary_row_is_decoded_once_per_refresh_and_again_when_it_changes(nothing_kept, time_machine):
+    figures.figures_refresh()
+    today = date(2026, 12, 1)
+    start = today - timedelta(days=27)
+
+    def read(calls: int):
+        with mock.patch.object(figures.json, "loads", wraps=json.loads) as decoding:
+            read = figures.insights_figures(start=start, end=today)
+        assert decoding.call_count == calls
+        return read
+
+    first = read(2)  # the range and the referral days
+    again = read(0)
+    assert again[0] is first[0] and again == first
+    alerts(1)
+    referred_an_hour_ago()
+    time_machine.move_to(NOW + timedelta(minutes=10), tick=False)
+    figures.figures_refresh()
+    refreshed = read(2)
+    assert refreshed[0].as_of == NOW + timedelta(minutes=10)
+    assert refreshed[1] == (first[1][0] + 1, first[1][1])
+    assert read(0) == refreshed
+
+
+def test_a_row_rewritten_at_the_same_moment_is_decoded_again(nothing_kept):
+    figures.figures_refresh(now=NOW)
+    days = date(2026, 12, 1), date(2026, 12, 1)
+    assert figures.referrals_stored(start=days[0], end=days[1]) == (0, 0)
+    referred_an_hour_ago()
+    figures.figures_refresh(now=NOW)  # the same computed_at, other figures: keyed by what the row holds
+    assert figures.referrals_stored(start=days[0], end=days[1]) == (1, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.dates(date(2025, 1, 1), date(2026, 12, 31)).map(date.isoformat),
+        st.tuples(st.integers(0, 9), st.integers(0, 9)).map(list),
+        max_size=40,
+    ),
+    st.dates(date(2024, 12, 1), date(2027, 1, 31)),
+    st.integers(0, 400),
+)
+def test_the_referral_days_sum_any_range_as_adding_its_days_up_does(days, first, length):
+    last = first + timedelta(days=length)
+    added = [
+        (n, of_them) for day, (n, of_them) in days.items() if first.isoformat() <= day <= last.isoformat()
+    ]
+    expected = (sum(n for n, _ in added), sum(of_them for _, of_them in added))
+    assert figures._ReferralDays.of({"days": days}).between(first.isoformat(), last.isoformat()) == expected
+
+
+def range_form(query: dict | None = None) -> insights.InsightsRangeForm:
+    form = insights.InsightsRangeForm(query, today=date(2026, 12, 1), default_days=28)
+    form.is_valid()
+    return form
+
+
+def drawn_range_form(form) -> str:
+    presets = insights.preset_ranges(date(2026, 12, 1))
+    return render_to_string("dashboard/_insights_range_form.html", {"form": form, "presets": presets})
+
+
+def test_the_range_form_is_the_templates_drawn_once_per_look(nothing_kept):
+    presets = insights.preset_ranges(date(2026, 12, 1))
+    with mock.patch.object(insights, "render_to_string", wraps=render_to_string) as rendering:
+        first = insights.range_form_html(range_form(), presets)
+        second = insights.range_form_html(range_form(), presets)
+        assert rendering.call_count == 1
+        asked = insights.range_form_html(range_form({"start": "2026-11-01", "end": "2026-11-30"}), presets)
+        assert rendering.call_count == 2
+    assert first == second == drawn_range_form(range_form()).removesuffix("\n")
+    assert 'name="start" value="2026-11-04"' in first and 'name="end" value="2026-12-01"' in first
+    assert asked == drawn_range_form(range_form({"start": "2026-11-01", "end": "2026-11-30"})).removesuffix(
+        "\n"
+    )
+    assert 'name="start" value="2026-11-01"' in asked and 'name="end" value="2026-11-30"' in asked
+    assert 'href="?start=2026-11-04&amp;end=2026-12-01"' in first  # a quick range: 28 days
+
+
+def test_a_range_form_with_errors_is_drawn_each_time_with_what_was_typed_escaped():
+    presets = insights.preset_ranges(date(2026, 12, 1))
+    typed = {"start": HOSTILE, "end": "2026-11-30"}
+    with mock.patch.object(insights, "render_to_string", wraps=render_to_string) as rendering:
+        html = insights.range_form_html(range_form(typed), presets)
+        insights.range_form_html(range_form(typed), presets)
+        assert rendering.call_count == 2
+    assert 'aria-invalid="true"' in html and "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &quot;Tom&quot; &amp; Jerry" in html
+    clean = insights.range_form_html(range_form({"start": "2026-11-01", "end": "2026-11-30"}), presets)
+    assert "aria-invalid" not in clean
