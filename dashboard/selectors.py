@@ -10,9 +10,10 @@ alerts, ``InSmallSet`` for the answered check-ins, whose EXISTS PostgreSQL hashe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
@@ -22,7 +23,7 @@ from accounts.queries import Compiled, CountsCompiled, InSmallSet, adapted, buil
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
-from patients.models import CareTeamMember, Patient
+from patients.models import CareTeamMember, Patient, display_name_of
 from patients.validation import PRACTISING_ROLES
 
 SHOWN = 10
@@ -32,26 +33,178 @@ COUNT_CAP = 1_000  # "1,000+" is all Today needs to say about a long list
 MINE, PRACTICE = "mine", "practice"
 
 
+# Each list's rows as plain values (``values_list``): a page of Today built no model, where fifty visits with
+# their patient and practitioner were 150 models of every column each. The patient's names come with each row.
+_NAMES = ("first_name", "last_name", "preferred_name")
+
+
+class VisitRow(NamedTuple):
+    pk: int
+    patient_id: int
+    practitioner_id: int
+    kind: str
+    starts_at: datetime
+    status: str
+    first_name: str
+    last_name: str
+    preferred_name: str
+    practitioner_display_name: str
+    practitioner_username: str
+
+    @property
+    def patient_name(self) -> str:
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+    @property
+    def practitioner(self) -> str:
+        """``str(visit.practitioner)``."""
+        return self.practitioner_display_name or self.practitioner_username
+
+
+_VISIT_COLUMNS = (
+    "pk",
+    "patient_id",
+    "practitioner_id",
+    "kind",
+    "starts_at",
+    "status",
+    *(f"patient__{name}" for name in _NAMES),
+    "practitioner__display_name",
+    "practitioner__username",
+)
+
+
+class AlertRow(NamedTuple):
+    pk: int
+    patient_id: int
+    opened_at: datetime
+    escalated_at: datetime | None
+    reason: str
+    detail: str
+    reasons: list
+    first_name: str
+    last_name: str
+    preferred_name: str
+
+    @property
+    def patient_name(self) -> str:
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+
+_ALERT_COLUMNS = (
+    "pk",
+    "patient_id",
+    "opened_at",
+    "escalated_at",
+    "reason",
+    "detail",
+    "reasons",
+    *(f"patient__{name}" for name in _NAMES),
+)
+
+
+class NoteRow(NamedTuple):
+    pk: int
+    title: str
+    patient_id: int
+    visit_starts_at: datetime
+    first_name: str
+    last_name: str
+    preferred_name: str
+
+    @property
+    def patient_name(self) -> str:
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+
+_NOTE_COLUMNS = (
+    "pk",
+    "title",
+    "visit__patient_id",
+    "visit__starts_at",
+    *(f"visit__patient__{n}" for n in _NAMES),
+)
+
+
+class AnsweredRow(NamedTuple):
+    pk: int
+    answered_at: datetime
+    patient_id: int
+    first_name: str
+    last_name: str
+    preferred_name: str
+
+    @property
+    def patient_name(self) -> str:
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+
+_ANSWERED_COLUMNS = ("pk", "answered_at", "journey__patient_id", *(f"journey__patient__{n}" for n in _NAMES))
+
+
+class PatientRow(NamedTuple):
+    pk: int
+    created_at: datetime
+    first_name: str
+    last_name: str
+    preferred_name: str
+
+    @property
+    def patient_name(self) -> str:
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+
+class InquiryRow(NamedTuple):
+    pk: int
+    patient_id: int
+    stage_entered_at: datetime
+    first_name: str
+    last_name: str
+    preferred_name: str
+    call_booked: bool = (
+        False  # not a column: whether the patient's first call is booked (one query of its own)
+    )
+
+    @property
+    def patient_name(self) -> str:
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+
+_INQUIRY_COLUMNS = ("pk", "patient_id", "stage_entered_at", *(f"patient__{n}" for n in _NAMES))
+
+_ROWS: dict[str, Callable[..., tuple]] = {
+    "visits": VisitRow,
+    "next_visits": VisitRow,
+    "alerts": AlertRow,
+    "notes_to_sign": NoteRow,
+    "answered": AnsweredRow,
+    "without_lead": PatientRow,
+    "inquiries": InquiryRow,
+}
+
+
 @dataclass
 class Today:
     day: datetime
     scope: str
     practises: bool  # the person sees patients: Today offers "mine" and "the whole practice"
-    visits: list
+    visits: list[VisitRow]
     visit_count: int
-    next_visits: list  # the next booked visits, for a day with none
-    alerts: list
+    next_visits: list[VisitRow]  # the next booked visits, for a day with none
+    alerts: list[AlertRow]
     alert_count: int
     checkins_answered_today: int = 0
     checkins_due_today: int = 0
     to_review: int = 0
-    without_lead: list = field(default_factory=list)
+    without_lead: list[PatientRow] = field(default_factory=list)
     without_lead_count: int = 0
-    inquiries: list = field(default_factory=list)  # journeys still at inquiry, the longest waiting first
+    inquiries: list[InquiryRow] = field(default_factory=list)  # journeys still at inquiry, the longest first
     inquiry_count: int = 0
-    notes_to_sign: list = field(default_factory=list)
+    notes_to_sign: list[NoteRow] = field(default_factory=list)
     notes_to_sign_count: int = 0
-    answered: list = field(default_factory=list)  # check-ins my patients answered since yesterday
+    answered: list[AnsweredRow] = field(
+        default_factory=list
+    )  # check-ins my patients answered since yesterday
     answered_count: int = 0
 
     @property
@@ -67,8 +220,8 @@ class Today:
             *(alert.patient_id for alert in self.alerts),
             *(patient.pk for patient in self.without_lead),
             *(journey.patient_id for journey in self.inquiries),
-            *(note.visit.patient_id for note in self.notes_to_sign),
-            *(checkin.journey.patient_id for checkin in self.answered),
+            *(note.patient_id for note in self.notes_to_sign),
+            *(checkin.patient_id for checkin in self.answered),
         ]
 
 
@@ -133,25 +286,22 @@ def _reads(at: _Moments, *, mine: bool, practises: bool) -> tuple[dict[str, Quer
         status=Visit.Status.CANCELLED
     )
     ahead = visits.blocking().filter(starts_at__gte=at.end)
-    with_people = ("patient", "practitioner")
-    alerts = alerts.select_related("patient").order_by("opened_at", "pk")
+    alerts = alerts.order_by("opened_at", "pk")
     lists: dict[str, QuerySet] = {
-        "visits": day_visits.select_related(*with_people).order_by("starts_at", "pk")[:VISITS_SHOWN],
-        "next_visits": ahead.select_related(*with_people).order_by("starts_at", "pk")[:NEXT_SHOWN],
-        "alerts": alerts[:SHOWN],
+        "visits": day_visits.order_by("starts_at", "pk").values_list(*_VISIT_COLUMNS)[:VISITS_SHOWN],
+        "next_visits": ahead.order_by("starts_at", "pk").values_list(*_VISIT_COLUMNS)[:NEXT_SHOWN],
+        "alerts": alerts.values_list(*_ALERT_COLUMNS)[:SHOWN],
     }
     counted: dict[str, QuerySet] = {"visit_count": day_visits, "alert_count": alerts}
     if practises:
         notes = VisitNote.objects.filter(author_id=at.user, signed_at__isnull=True)
-        lists["notes_to_sign"] = notes.select_related("visit__patient").order_by("created_at", "pk")[:SHOWN]
+        lists["notes_to_sign"] = notes.order_by("created_at", "pk").values_list(*_NOTE_COLUMNS)[:SHOWN]
         counted["notes_to_sign_count"] = notes
     if mine:
         answered = CheckIn.objects.filter(answered_at__gte=at.since, answered_at__lte=at.now).filter(
             _among_my_patients(at.user, "journey__patient_id")
         )
-        lists["answered"] = answered.select_related("journey__patient").order_by("-answered_at", "-pk")[
-            :SHOWN
-        ]
+        lists["answered"] = answered.order_by("-answered_at", "-pk").values_list(*_ANSWERED_COLUMNS)[:SHOWN]
         counted["answered_count"] = answered
         return lists, counted
 
@@ -170,11 +320,11 @@ def _reads(at: _Moments, *, mine: bool, practises: bool) -> tuple[dict[str, Quer
         .filter(~Exists(current_lead))
         .order_by("created_at", "pk")
     )
-    lists["without_lead"] = without_lead[:SHOWN]
+    lists["without_lead"] = without_lead.values_list("pk", "created_at", *_NAMES)[:SHOWN]
     counted["without_lead_count"] = without_lead
     waiting = Journey.objects.open().filter(stage=Stage.INQUIRY)
     oldest = waiting.order_by("stage_entered_at", "pk")
-    lists["inquiries"] = oldest.select_related("patient")[:SHOWN]
+    lists["inquiries"] = oldest.values_list(*_INQUIRY_COLUMNS)[:SHOWN]
     # The shown patients' booked visits in one query of their own: an EXISTS on each row was planned as a
     # hash of every future visit of the clinic.
     lists["booked"] = (
@@ -245,10 +395,12 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
         day=local.date(),
     )
     compiled = _compiled_day(mine=mine, practises=practises)
-    rows = {
+    rows: dict[str, list] = {
         name: read.rows(*(getattr(at, moment) for moment in moments))
         for name, (read, moments) in compiled.lists.items()
     }
+    booked = set(rows.pop("booked", ()))
+    rows = {name: [_ROWS[name](*row) for row in found] for name, found in rows.items()}
     today = Today(
         day=local,
         scope=scope,
@@ -261,15 +413,24 @@ def today_for(user: User, *, scope: str | None = None, now: datetime | None = No
         notes_to_sign=rows.get("notes_to_sign", []),
         answered=rows.get("answered", []),
         without_lead=rows.get("without_lead", []),
-        inquiries=rows.get("inquiries", []),
+        inquiries=[row._replace(call_booked=row.patient_id in booked) for row in rows.get("inquiries", [])],
     )
-    booked = set(rows.get("booked", ()))
-    for journey in today.inquiries:
-        journey.call_booked = journey.patient_id in booked
     counts = compiled.counts.counts(*(getattr(at, moment) for moment in compiled.counted))
     for name, n in counts.items():
         setattr(today, name, n)
     return today
 
 
-__all__ = ["MINE", "PRACTICE", "Today", "today_for", "today_scope"]
+__all__ = [
+    "MINE",
+    "PRACTICE",
+    "AlertRow",
+    "AnsweredRow",
+    "InquiryRow",
+    "NoteRow",
+    "PatientRow",
+    "Today",
+    "VisitRow",
+    "today_for",
+    "today_scope",
+]

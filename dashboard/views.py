@@ -18,7 +18,7 @@ from . import patient_page
 from .figures import pipeline_flow_stored
 from .pipeline_cards import board_cards
 from .selectors import today_for
-from .today_rows import visit_rows
+from .today_rows import today_rows
 
 
 @role_required(*EVERYONE)
@@ -71,7 +71,7 @@ def today(request):
     return render(
         request,
         "dashboard/today.html",
-        {"today": shown, "visit_rows": visit_rows(shown.visits, mine=shown.mine)},
+        {"today": shown, "rows": today_rows(shown)},
     )
 
 

@@ -65,7 +65,7 @@ def test_a_practitioner_sees_their_own_day(client_for, practitioner, other_pract
     response = client_for(practitioner).get("/")
     today, body = response.context["today"], response.content.decode()
     assert today.scope == "mine"
-    assert {v.practitioner for v in today.visits} == {practitioner} and today.visit_count == 2
+    assert {v.practitioner_id for v in today.visits} == {practitioner.pk} and today.visit_count == 2
     assert today.notes_to_sign_count == 2 and "Follow-up note 0" in body
     assert today.alert_count == 2 and "50% over the last two check-ins" in body
     assert today.answered_count == 2 and "Check-ins my patients answered since yesterday" in body
