@@ -11,8 +11,9 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import connection
@@ -32,6 +33,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from accounts.paging import Cursor, KeysetPage, keyset_page
 from accounts.queries import AnyOf, Compiled, built_per_thread
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
 from nudges.models import InboundMessage, Kind, Nudge
@@ -510,6 +512,31 @@ def alerts_open():
     ).order_by("opened_at", "pk")
 
 
+# The columns of an open alert's row in the list, as ``alerts_open_page`` reads them: a tuple of these, where
+# the page's 50 alerts were 50 alerts, 50 patients and their outreach messages made into models.
+OPEN_ROW_COLUMNS = (
+    "pk", "patient_id", "reason", "detail", "reasons", "opened_at", "escalated_at",
+    "patient__first_name", "patient__last_name", "patient__preferred_name", "patient__archived",
+    "outreach_nudge__status", "lead_name",
+)  # fmt: skip
+
+
+def alerts_open_rows() -> QuerySet:
+    """``alerts_open()`` as tuples of ``OPEN_ROW_COLUMNS``."""
+    return alerts_open().values_list(*OPEN_ROW_COLUMNS)
+
+
+# Built once per thread and only ever cloned (a keyset page's reads are compiled from it), never evaluated.
+_open_rows = built_per_thread(alerts_open_rows)
+
+
+def alerts_open_page(cursor: Cursor, *, per_page: int, count: tuple[int, bool]) -> KeysetPage:
+    """The keyset page of ``alerts_open_rows()`` that ``cursor`` names, read from the index of open alerts, each
+    of its reads compiled once per thread (the same SQL every time: no filters)."""
+    page = keyset_page(_open_rows(), cursor, per_page=per_page, count=count, compiled="open alert rows")
+    return replace(page, key=itemgetter(0))  # a row's id is its first column
+
+
 _RESOLVED_ROW_FIELDS = (
     "patient", "reason", "resolved_at", "resolved_by", "patient__first_name", "patient__last_name",
     "patient__preferred_name", "resolved_by__display_name", "resolved_by__username",
@@ -526,14 +553,30 @@ def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED) -> QuerySet[Alert]:
     )
 
 
+# The columns of a recently answered alert's row (``compliance.alert_rows.resolved_alert_rows``).
+RESOLVED_ROW_COLUMNS = (
+    "pk", "patient_id", "reason", "resolved_at", "patient__first_name", "patient__last_name",
+    "patient__preferred_name", "resolved_by_id", "resolved_by__display_name", "resolved_by__username",
+)  # fmt: skip
+
+
+def alerts_recently_resolved_values() -> QuerySet:
+    """``alerts_recently_resolved()`` as tuples of ``RESOLVED_ROW_COLUMNS``."""
+    return (
+        Alert.objects.filter(resolved_at__isnull=False)
+        .order_by("-resolved_at", "-pk")
+        .values_list(*RESOLVED_ROW_COLUMNS)[:RECENTLY_RESOLVED]
+    )
+
+
 @built_per_thread
-def _recently_resolved_compiled() -> Compiled[Alert]:
-    return Compiled(alerts_recently_resolved())
+def _recently_resolved_compiled() -> Compiled:
+    return Compiled(alerts_recently_resolved_values())
 
 
-def alerts_recently_resolved_rows() -> list[Alert]:
-    """``alerts_recently_resolved()``'s rows, its SQL (fixed: no value of a request in it) compiled once per
-    thread: the alerts list reads it on every request."""
+def alerts_recently_resolved_rows() -> list[tuple]:
+    """``alerts_recently_resolved_values()``'s rows, its SQL (fixed: no value of a request in it) compiled once
+    per thread: the alerts list reads it on every request."""
     return _recently_resolved_compiled().rows()
 
 

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
-from accounts.paging import COUNT_CAP, Cursor, keyset_page
+from accounts.paging import COUNT_CAP, Cursor, pagination_html
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
@@ -29,6 +29,7 @@ from patients.selectors import patient_get_for
 from . import selectors, services
 from .alert_rows import open_alert_rows, resolved_alert_rows
 from .charts import weekly_adherence_svg
+from .context_processors import OpenAlerts
 from .correction_form import correction_form_html
 from .forms import CheckInAnswerForm, CourseCorrectionForm
 from .models import Alert, CheckInAnswer, ClinicSettings, CourseCorrection
@@ -239,17 +240,13 @@ ALERTS_PER_PAGE = 50
 @role_required(*EVERYONE)
 def alert_list(request):
     """Open alerts (one row a patient), the longest waiting first, a keyset page at a time read from the
-    index of open alerts; the recently resolved below."""
-    page = keyset_page(
-        selectors.alerts_open(),
-        Cursor.from_query(request.GET),
-        per_page=ALERTS_PER_PAGE,
-        count=selectors.alerts_open_count(COUNT_CAP),
-        compiled="open alerts",  # no filters: the same SQL every time
-    )
+    index of open alerts; the recently resolved below. The open alerts are counted once, for the page and the
+    navigation's badge."""
+    count = selectors.alerts_open_count(COUNT_CAP)
+    page = selectors.alerts_open_page(Cursor.from_query(request.GET), per_page=ALERTS_PER_PAGE, count=count)
     alerts, resolved = page.object_list, selectors.alerts_recently_resolved_rows()
     record_list(
-        patient_ids=[alert.patient_id for alert in alerts + resolved],
+        patient_ids=[row[1] for row in alerts] + [row[1] for row in resolved],  # each row's patient
         query=request.GET.urlencode(),
         what="falter alerts",
     )
@@ -260,9 +257,11 @@ def alert_list(request):
             "alerts": alerts,
             "alert_rows": open_alert_rows(alerts),
             "page": page,
-            "querystring": "",  # no filters to keep
+            # _pagination.html, kept once per look: no filters to keep, nothing of the request in it.
+            "pagination": pagination_html(page, querystring="", noun="open alerts", kept=True),
             "resolved": resolved,
             "resolved_rows": resolved_alert_rows(resolved),
+            "nav_open_alerts": OpenAlerts.counted(count[0]),
         },
     )
 
