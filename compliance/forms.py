@@ -174,7 +174,9 @@ class CourseCorrectionForm(forms.Form):
         help_text="Untick to record a step (a call booked) and keep the alert open.",
     )
 
-    def __init__(self, *args, blueprints=None, **kwargs):
+    def __init__(self, *args, blueprints=None, versions=None, **kwargs):
+        """``versions``: what ``blueprints`` holds, read already (``selectors.AlertPlan.since``, newest first),
+        offered without a query; never for a bound form, whose choice is checked against ``blueprints``."""
         super().__init__(*args, **kwargs)
         field = self.fields["blueprint"]
         field.queryset = blueprints if blueprints is not None else Blueprint.objects.none()
@@ -182,8 +184,16 @@ class CourseCorrectionForm(forms.Form):
             f"Version {b.version}, published {dateformat.format(timezone.localtime(b.published_at), 'j M Y')}"
         )
         field.help_text = "Versions published since the alert opened."
+        if versions is not None:
+            field.choices = [
+                ("", field.empty_label),
+                *((v.pk, field.label_from_instance(v)) for v in versions),
+            ]
         if not self.is_bound:
-            self.initial.setdefault("blueprint", field.queryset.first())
+            if versions is None:
+                self.initial.setdefault("blueprint", field.queryset.first())
+            else:
+                self.initial.setdefault("blueprint", versions[0].pk if versions else None)
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True  # the page's <form> carries the token

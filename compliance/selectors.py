@@ -424,9 +424,11 @@ class AnswerSummary:
     replies: list[InboundMessage] = field(default_factory=list)  # what they wrote back about this check-in
 
 
-def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[AnswerSummary]:
+def recent_answers(
+    *, patient_id: int, clinical: bool, limit: int, replies: bool = True
+) -> list[AnswerSummary]:
     """The patient's latest answers, newest first; their own words and self-ratings only when
-    ``clinical``. One query."""
+    ``clinical``, and (with ``replies``) what they wrote back about each. One query, and one for the replies."""
     fields = ["pk", "answered_at", "amended_at", "checkin__due_on", "via", "barriers"]
     if clinical:
         fields += ["where_it_failed", "checkin__request_nudge_id", *RATINGS]
@@ -440,8 +442,10 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
             .values(*fields)[:limit]
         ),
     ).rows(patient_id)
-    replies = (
-        checkin_replies(request_ids=[row["checkin__request_nudge_id"] for row in rows]) if clinical else {}
+    written = (
+        checkin_replies(request_ids=[row["checkin__request_nudge_id"] for row in rows])
+        if clinical and replies
+        else {}
     )
     for row in rows:
         answers.append(
@@ -456,7 +460,7 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
                 ratings=[(name.capitalize(), row[name]) for name in RATINGS if row.get(name) is not None]
                 if clinical
                 else [],
-                replies=replies.get(row.get("checkin__request_nudge_id"), []),
+                replies=written.get(row.get("checkin__request_nudge_id"), []),
             )
         )
     return answers
@@ -731,7 +735,58 @@ def _alert_page_reads() -> dict[str, Compiled]:
         "outreach": Compiled(
             _outreach_query(_ID_MARKER, _SINCE_MARKER, ALERT_OUTREACH_LIMIT), _ID_MARKER, _SINCE_MARKER
         ),
+        "plan": Compiled(_alert_plan_query(_ID_MARKER, _SINCE_MARKER), _ID_MARKER, _SINCE_MARKER),
     }
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    """A version of the plan as the alert's page offers and names it."""
+
+    pk: int
+    version: int
+    published_at: datetime | None
+    revision_reason: str
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """The versions of the alert's journey's plan its page needs, read at once: the open draft
+    (``plan_draft``) and the versions published since the alert opened, newest first (``blueprints_since``)."""
+
+    draft: PlanVersion | None
+    since: list[PlanVersion]
+
+    def unlinked(self, corrections: Iterable[CourseCorrection]) -> PlanVersion | None:
+        """``alert_unlinked_version``: the newest version since that none of the alert's corrections links."""
+        linked = {correction.blueprint_id for correction in corrections}
+        return next((version for version in self.since if version.pk not in linked), None)
+
+
+def _alert_plan_query(journey_id: int, since: datetime) -> QuerySet:
+    return (
+        Blueprint.objects.filter(journey_id=journey_id)
+        .filter(Q(status=Blueprint.Status.DRAFT) | Q(published_at__gte=since))
+        .order_by("-version")
+        .values_list("pk", "version", "status", "published_at", "revision_reason")
+    )
+
+
+def alert_plan(alert: Alert) -> AlertPlan:
+    """The alert's journey's draft and the versions published since it opened (``AlertPlan``): one query
+    (none without a journey) where ``plan_draft``, ``alert_unlinked_version`` and the correction form's
+    ``blueprints_since`` (its first, then every one) took four."""
+    if alert.journey_id is None:
+        return AlertPlan(None, [])
+    draft, since = None, []
+    for pk, version, status, published_at, reason in _alert_page_reads()["plan"].rows(
+        alert.journey_id, alert.opened_at
+    ):
+        if status == Blueprint.Status.DRAFT:
+            draft = draft or PlanVersion(pk, version, published_at, reason)
+        else:  # not a draft, and so published since the alert opened: ``blueprints_since``
+            since.append(PlanVersion(pk, version, published_at, reason))
+    return AlertPlan(draft, since)
 
 
 def alert_unlinked_version(alert: Alert) -> Blueprint | None:

@@ -181,17 +181,18 @@ def _evidence(request, alert: Alert) -> dict:
             threshold=clinic.adherence_threshold,
             title="Adherence by week, from the alert's window to today",
         ),
-        "evidence_answers": selectors.recent_answers(
-            patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS
+        "evidence_answers": selectors.recent_answers(  # the page shows no replies: none read
+            patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS, replies=False
         ),
         "evidence_outreach": selectors.alert_outreach(alert, window_days=clinic.window_days),
         "clinical": clinical,
     }
 
 
-def _correction_form(alert: Alert, *, published) -> CourseCorrectionForm:
+def _correction_form(alert: Alert, *, published, offered=None) -> CourseCorrectionForm:
     """The correction form; once a version was published from the alert, filled in with it, its reason and
-    "plan simplified", so that one click records the correction and closes the alert."""
+    "plan simplified", so that one click records the correction and closes the alert. ``offered``: the
+    versions published since the alert opened, read already (``selectors.AlertPlan.since``)."""
     initial = {}
     if published is not None:
         initial = {
@@ -200,18 +201,23 @@ def _correction_form(alert: Alert, *, published) -> CourseCorrectionForm:
             "blueprint": published.pk,
             "resolve": True,
         }
-    return CourseCorrectionForm(blueprints=selectors.blueprints_since(alert), initial=initial)
+    return CourseCorrectionForm(
+        blueprints=selectors.blueprints_since(alert), versions=offered, initial=initial
+    )
 
 
 def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
     can_correct = request.user.role in CLINICAL
     journey = alert.journey
+    corrections = selectors.alert_corrections(alert)
     draft = published = None
-    if can_correct and journey is not None and journey.is_open:
-        draft = selectors.plan_draft(journey)
-    if can_correct and alert.is_open:
-        published = selectors.alert_unlinked_version(alert)
-        form = form or _correction_form(alert, published=published)
+    revisable = journey is not None and journey.is_open
+    if can_correct and (revisable or alert.is_open):
+        plan = selectors.alert_plan(alert)  # the draft and the versions since, in one read
+        draft = plan.draft if revisable else None
+        if alert.is_open:
+            published = plan.unlinked(corrections)
+            form = form or _correction_form(alert, published=published, offered=plan.since)
     return render(
         request,
         "compliance/alert_detail.html",
@@ -219,7 +225,7 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
             "alert": alert,
             "patient": alert.patient,
             "journey": journey,
-            "corrections": selectors.alert_corrections(alert),
+            "corrections": corrections,
             "other_open": selectors.alert_others_open(alert),
             "can_correct": can_correct,
             "can_revise": can_correct and alert.is_open and journey is not None and journey.is_open,
