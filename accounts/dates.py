@@ -2,7 +2,7 @@
 
 ``dateformat.format`` parses its format string and resolves a lazy translation for every month name, each
 time: 30–50 µs a call, and a page of rows calls it twice a row. These write the same characters for the few
-formats the rows use (``"j M"``, ``"j M Y"``, ``"j M Y, H:i"``, ``"c"``, the time filter's ``"H:i"``) with the month's short name translated once per
+formats the rows use (``"j M"``, ``"j M Y"``, ``"j M, H:i"``, ``"j M Y, H:i"``, ``"c"``, the time filter's ``"H:i"``) with the month's short name translated once per
 language. An aware datetime is first put in the current time zone, as the template engine does before its
 ``date`` filter runs. ``time_since`` is the ``timesince`` filter's "2 weeks, 3 days", its words translated once
 per language and number.
@@ -41,6 +41,14 @@ def day_month_year(value: date | datetime) -> str:
     if isinstance(value, datetime):
         value = _local(value)
     return f"{value.day} {_months(translation.get_language())[value.month]} {value.year}"
+
+
+def day_month_time(value: datetime) -> str:
+    """``{{ value|date:"j M, H:i" }}``: "4 Dec, 09:05"."""
+    value = _local(value)
+    return (
+        f"{value.day} {_months(translation.get_language())[value.month]}, {value.hour:02d}:{value.minute:02d}"
+    )
 
 
 def day_month_year_time(value: datetime) -> str:

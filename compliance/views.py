@@ -27,6 +27,7 @@ from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
 
 from . import selectors, services
+from .alert_evidence import answers_html, outreach_html
 from .alert_rows import open_alert_rows, resolved_alert_rows
 from .charts import weekly_adherence_svg
 from .context_processors import OpenAlerts
@@ -175,16 +176,20 @@ def _evidence(request, alert: Alert) -> dict:
     weeks = selectors.alert_evidence_weeks(alert, window_days=clinic.window_days, today=today)
     weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)
     clinical = request.user.role in CLINICAL
+    answers = selectors.recent_answers(  # the page shows no replies: none read
+        patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS, replies=False
+    )
+    outreach = selectors.alert_outreach(alert, window_days=clinic.window_days)
     return {
         "evidence_chart": weekly_adherence_svg(
             [(week, weekly[week]) for week in weeks],
             threshold=clinic.adherence_threshold,
             title="Adherence by week, from the alert's window to today",
         ),
-        "evidence_answers": selectors.recent_answers(  # the page shows no replies: none read
-            patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS, replies=False
-        ),
-        "evidence_outreach": selectors.alert_outreach(alert, window_days=clinic.window_days),
+        "evidence_answers": answers,
+        "evidence_answers_html": answers_html(answers, clinical=clinical),
+        "evidence_outreach": outreach,
+        "evidence_outreach_html": outreach_html(outreach),
         "clinical": clinical,
     }
 
