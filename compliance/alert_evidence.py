@@ -3,15 +3,13 @@
 cost the page more than its queries. The markup is what ``compliance/alert_detail.html``'s loops wrote, byte for
 byte, their indentation and blank lines included (``tests/compliance/test_alert_evidence.py`` holds them to it);
 the status badge and the reason are ``nudges.rows``' (``{% nudge_badge %}``, ``{% nudge_reason %}``). Every
-text is escaped (``accounts.markup.escaped``, as the template engine's autoescape does), the patient's words by
-Django's own ``linebreaksbr``.
+text is escaped (``accounts.markup.escaped``, as the template engine's autoescape does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.template.defaultfilters import linebreaksbr
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.dates import day_month, day_month_time
@@ -55,6 +53,11 @@ _KINDS = {kind: escaped(label) for kind, label in Nudge._meta.get_field("kind").
 _CHANNELS = {channel: escaped(label) for channel, label in Nudge._meta.get_field("channel").flatchoices}
 
 
+def _lines(text: str) -> str:
+    """``{{ text|linebreaksbr }}``: its line breaks (CR LF, CR or LF) made ``<br>``, the text escaped."""
+    return escaped(text.replace("\r\n", "\n").replace("\r", "\n")).replace("\n", "<br>")
+
+
 def answers_html(answers: Iterable[AnswerSummary], *, clinical: bool) -> SafeString:
     """``{% for answer in evidence_answers %}…{% endfor %}``: each answer's day, its check-in's, how it came,
     the barriers chosen and (for clinical roles) the patient's own words."""
@@ -67,9 +70,7 @@ def answers_html(answers: Iterable[AnswerSummary], *, clinical: bool) -> SafeStr
                 due=day_month(answer.due_on),
                 via=escaped(answer.via),
                 barriers=barriers,
-                words=WORDS.format(linebreaksbr(answer.words, autoescape=True))
-                if clinical and answer.words
-                else "",
+                words=WORDS.format(_lines(answer.words)) if clinical and answer.words else "",
             )
         )
     return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped or our own markup

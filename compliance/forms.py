@@ -175,8 +175,9 @@ class CourseCorrectionForm(forms.Form):
     )
 
     def __init__(self, *args, blueprints=None, versions=None, **kwargs):
-        """``versions``: what ``blueprints`` holds, read already (``selectors.AlertPlan.since``, newest first),
-        offered without a query; never for a bound form, whose choice is checked against ``blueprints``."""
+        """``blueprints``: the versions a correction may link, which a bound form's choice is checked against.
+        ``versions``: for a form only shown, never bound, the versions to offer, read already
+        (``selectors.AlertPlan.since``, newest first): no query for them, nor a queryset built."""
         super().__init__(*args, **kwargs)
         field = self.fields["blueprint"]
         field.queryset = blueprints if blueprints is not None else Blueprint.objects.none()

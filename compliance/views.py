@@ -206,9 +206,9 @@ def _correction_form(alert: Alert, *, published, offered=None) -> CourseCorrecti
             "blueprint": published.pk,
             "resolve": True,
         }
-    return CourseCorrectionForm(
-        blueprints=selectors.blueprints_since(alert), versions=offered, initial=initial
-    )
+    if offered is not None:  # a form to show, never bound: the versions it offers are read already
+        return CourseCorrectionForm(versions=offered, initial=initial)
+    return CourseCorrectionForm(blueprints=selectors.blueprints_since(alert), initial=initial)
 
 
 def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
