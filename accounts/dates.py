@@ -82,16 +82,19 @@ def _since_words(language: str | None, unit: int, first: int, second: int) -> st
     return translation.gettext(", ").join(parts)
 
 
-def time_since(value: datetime, now: datetime) -> str:
+def time_since(value: datetime, now: datetime, *, language: str | None = None) -> str:
     """``django.utils.timesince.timesince(value, now)`` (``{{ value|timesince:now }}``: "2 weeks, 3 days", two
     adjacent units at most, "0 minutes" for none or the future) for two aware datetimes, by the same calendar
     arithmetic, its words looked up once per language and numbers instead of translated each time (a list of
-    50 rows spent more in ``ngettext`` than in the rest of its rows). Anything else: ``timesince`` itself."""
+    50 rows spent more in ``ngettext`` than in the rest of its rows). ``language``: the active language's code,
+    for a caller that writes many (looked up otherwise). Anything else than two aware datetimes: ``timesince``
+    itself."""
     if type(value) is not datetime or type(now) is not datetime or value.tzinfo is None or now.tzinfo is None:
         return timesince(value, now)
     if now.tzinfo is not value.tzinfo:
         now = now.astimezone(value.tzinfo)
-    language = translation.get_language()
+    if language is None:
+        language = translation.get_language()
     delta = now - value
     if delta.days * _DAY + delta.seconds <= 0:  # microseconds ignored, as there
         return _since_words(language, 5, 0, 0)

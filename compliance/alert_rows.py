@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.dates import day_month_year, time_since
@@ -56,6 +56,7 @@ def open_alert_rows(rows: Iterable[tuple], *, now: datetime | None = None) -> Sa
     """The open alerts' ``<tr>``: patient, reasons, what was seen, lead, how long open (at ``now``, by default
     this moment), the outreach's status."""
     now = timezone.now() if now is None else now
+    language = translation.get_language()
     head, tail = _alert_link()
     labels = REASON_LABELS
     parts = []
@@ -64,18 +65,26 @@ def open_alert_rows(rows: Iterable[tuple], *, now: datetime | None = None) -> Sa
         outreach_status, lead,
     ) in rows:  # fmt: skip
         # ``Alert.all_reasons``: every reason seen, or (an alert from before they were kept) the first.
-        seen = reasons or [{"reason": reason, "detail": detail}]
+        if not reasons:
+            reasons_html, details_html = escaped(labels.get(reason, reason)), escaped(detail)
+        elif len(reasons) == 1:  # most alerts: written without a loop
+            seen = reasons[0]
+            reasons_html = escaped(labels.get(seen["reason"], seen["reason"]))
+            details_html = escaped(seen.get("detail", ""))
+        else:
+            reasons_html = "<br>".join([escaped(labels.get(row["reason"], row["reason"])) for row in reasons])
+            details_html = "<br>".join([escaped(row.get("detail", "")) for row in reasons])
         parts.append(
             OPEN_ROW.format(
-                pk=int(pk),
-                url=f"{head}{int(pk)}{tail}",
+                pk=pk,
+                url=f"{head}{pk}{tail}",
                 name=escaped(display_name_of(first_name, last_name, preferred_name)),
                 archived=ARCHIVED if archived else "",
-                reasons="<br>".join(escaped(labels.get(row["reason"], row["reason"])) for row in seen),
+                reasons=reasons_html,
                 escalated=ESCALATED if escalated_at else "",
-                details="<br>".join(escaped(row.get("detail", "")) for row in seen),
+                details=details_html,
                 lead=escaped(lead) if lead else NO_LEAD,
-                open_for=escaped(time_since(opened_at, now)) if opened_at else "",
+                open_for=escaped(time_since(opened_at, now, language=language)) if opened_at else "",
                 outreach=NO_OUTREACH if outreach_status is None else badge(outreach_status),
             )
         )

@@ -123,6 +123,7 @@ def test_time_since_writes_what_timesince_writes(language):
     with translation.override(language):
         for start, end in pairs:
             assert time_since(start, end) == timesince(start, end), (start, end)
+            assert time_since(start, end, language=translation.get_language()) == timesince(start, end)
     if language == "en-us":
         assert time_since(SINCE_FROM[0], SINCE_FROM[0]) == "0\xa0minutes"
         assert (
