@@ -1,22 +1,25 @@
-"""The evidence on an alert's page, its latest answers and its outreach, written in Python: the template's loops
-(a nested loop over each answer's barriers, the ``date`` and ``linebreaksbr`` filters, a tag or two a message)
-cost the page more than its queries. The markup is what ``compliance/alert_detail.html``'s loops wrote, byte for
-byte, their indentation and blank lines included (``tests/compliance/test_alert_evidence.py`` holds them to it);
-the status badge and the reason are ``nudges.rows``' (``{% nudge_badge %}``, ``{% nudge_reason %}``). Every
-text is escaped (``accounts.markup.escaped``, as the template engine's autoescape does).
+"""The evidence on an alert's page, its latest answers and its outreach, written in Python, and the moments its
+facts show, formatted: the template's loops (a nested loop over each answer's barriers, the ``date`` and
+``linebreaksbr`` filters, a tag or two a message) and its ``date`` and ``timesince`` filters cost the page more
+than its queries. The markup is what ``compliance/alert_detail.html``'s loops wrote, byte for byte, their
+indentation and blank lines included (``tests/compliance/test_alert_evidence.py`` holds them to it); the status
+badge and the reason are ``nudges.rows``' (``{% nudge_badge %}``, ``{% nudge_reason %}``). Every text is escaped
+(``accounts.markup.escaped``, as the template engine's autoescape does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.dates import day_month, day_month_time
+from accounts.dates import day_month, day_month_time, day_month_year_time, time_since
 from accounts.markup import escaped
 from nudges.models import Nudge
 from nudges.rows import badge, reason
 
+from .models import Alert
 from .selectors import AnswerSummary
 
 ANSWER = (
@@ -98,3 +101,14 @@ def outreach_html(nudges: Iterable[Nudge]) -> SafeString:
             )
         )
     return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped or nudges.rows' markup
+
+
+def alert_moments(alert: Alert, *, now: datetime) -> dict[str, str]:
+    """The moments the alert's facts show, as the page's ``date`` and ``timesince`` filters wrote them: when it
+    opened ("4 Dec 2026, 09:05 (2 weeks, 3 days ago)"), when its outreach went or is due, when it was answered."""
+    nudge = alert.outreach_nudge
+    return {
+        "opened": f"{day_month_year_time(alert.opened_at)} ({time_since(alert.opened_at, now)} ago)",
+        "outreach_at": day_month_time(nudge.sent_at or nudge.send_at) if nudge is not None else "",
+        "answered_at": day_month_year_time(alert.resolved_at) if alert.resolved_at else "",
+    }

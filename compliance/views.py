@@ -27,7 +27,7 @@ from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
 
 from . import selectors, services
-from .alert_evidence import answers_html, outreach_html
+from .alert_evidence import alert_moments, answers_html, outreach_html
 from .alert_rows import open_alert_rows, resolved_alert_rows
 from .charts import weekly_adherence_svg
 from .context_processors import OpenAlerts
@@ -239,6 +239,7 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
             "form": form,
             "form_html": correction_form_html(form) if form is not None else "",
             "clinic_time_zone": settings.TIME_ZONE,
+            **alert_moments(alert, now=timezone.now()),
             **_evidence(request, alert),
         },
         status=status,

@@ -1,13 +1,16 @@
 """The evidence on an alert's page written in Python (``compliance.alert_evidence``): byte for byte what the
-page's template loops wrote, hostile text escaped, in every time zone; the page shows it."""
+page's template loops wrote, hostile text escaped, in every time zone; the facts' moments as the filters wrote
+them."""
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from django.template import Context, Template
 from django.utils import timezone
 
-from compliance.alert_evidence import answers_html, outreach_html
+from compliance.alert_evidence import alert_moments, answers_html, outreach_html
+from compliance.models import Alert
 from compliance.selectors import AnswerSummary
 from nudges.models import Kind, Nudge
 
@@ -106,3 +109,27 @@ def test_the_outreach_is_what_the_template_wrote(zone):
     assert html == expected
     assert "<script>" not in html and "Held back" in html and "pigeon" in html
     assert outreach_html([]) == ""
+
+
+FACTS = Template(
+    '{{ alert.opened_at|date:"j M Y, H:i" }} ({{ alert.opened_at|timesince }} ago)'
+    '|{% if alert.outreach_nudge.sent_at %}{{ alert.outreach_nudge.sent_at|date:"j M, H:i" }}'
+    '{% elif alert.outreach_nudge %}{{ alert.outreach_nudge.send_at|date:"j M, H:i" }}{% endif %}'
+    '|{% if not alert.is_open %}{{ alert.resolved_at|date:"j M Y, H:i" }}{% endif %}'
+)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Auckland"])
+def test_the_facts_moments_are_what_the_filters_wrote(zone):
+    now = AT + timedelta(days=40, minutes=3)
+    nudges = [None, *_nudges()[:3]]
+    with time_machine.travel(now, tick=False), timezone.override(zone):
+        for n, nudge in enumerate(nudges):
+            for opened in (now - timedelta(minutes=n), now - timedelta(days=9 * n + 1, hours=n), now):
+                alert = Alert(
+                    patient_id=1, reason="low_adherence", opened_at=opened, outreach_nudge=nudge,
+                    resolved_at=now - timedelta(hours=n) if n % 2 else None,
+                )  # fmt: skip
+                moments = alert_moments(alert, now=timezone.now())
+                ours = f"{moments['opened']}|{moments['outreach_at']}|{moments['answered_at']}"
+                assert ours == FACTS.render(Context({"alert": alert}))
