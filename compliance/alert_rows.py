@@ -1,8 +1,10 @@
-"""The alerts list's rows, written in Python: a page of open alerts spent more in the template engine's lookups,
-``timesince`` filters and one include a row than the database spends reading the page. The markup is the
-rows' only copy, except the outreach's status badge, which stays ``nudges/_status_badge.html``'s own: it is
-rendered by that template once for each status the page shows. Every text is escaped
-(``conditional_escape``, as the template engine's autoescape does).
+"""The alerts list's rows, written in Python from tuples (``selectors.OPEN_ROW_COLUMNS``,
+``selectors.RESOLVED_ROW_COLUMNS``): a page of open alerts spent more in the template engine's lookups,
+``timesince`` filters and one include a row than the database spends reading the page, and then more in making
+each row's alert, patient and outreach message into models than in writing it. The markup is the rows' only
+copy, except the outreach's status badge, which is ``nudges.rows.badge``'s (``nudges/_status_badge.html``'s
+markup), and "how long open", which is ``timesince``'s words (``accounts.dates.time_since``). Every text is
+escaped (``accounts.markup.escaped``, as the template engine's autoescape does).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.template.loader import render_to_string
-from django.utils.html import conditional_escape
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
 
-from accounts.dates import day_month_year
-from accounts.links import url_for_id
+from accounts.dates import day_month_year, time_since
+from accounts.links import url_around_id
+from accounts.markup import escaped
+from nudges.rows import badge
+from patients.models import display_name_of
 
 from .models import Alert
 
@@ -33,6 +36,8 @@ OPEN_ROW = (
 ARCHIVED = ' <span class="badge text-bg-secondary">Archived</span>'
 ESCALATED = ' <span class="badge text-bg-danger">Call the patient</span>'
 NO_OUTREACH = '<span class="text-body-secondary">—</span>'
+NO_LEAD = escaped("—")
+REASON_LABELS = dict(Alert.Reason.choices)
 RESOLVED_ROW = (
     '<li class="list-group-item px-0 d-flex flex-wrap justify-content-between gap-2">'
     '<span><a href="{url}">{name}</a> <span class="small text-body-secondary">· {reason}</span></span>'
@@ -41,50 +46,75 @@ RESOLVED_ROW = (
 )
 
 
-def open_alert_rows(alerts: Iterable[Alert], *, now: datetime | None = None) -> SafeString:
-    """The open alerts' ``<tr>``: patient, reasons, what was seen, lead, how long open, the outreach's status."""
-    esc = conditional_escape
-    badges: dict[str, str] = {}  # status → the badge nudges/_status_badge.html writes for it
+def _alert_link() -> tuple[str, str]:
+    """The alert page's URL around its id, escaped once: ``head``, the id, ``tail``."""
+    head, tail = url_around_id("compliance:alert")
+    return escaped(head), escaped(tail)
+
+
+def open_alert_rows(rows: Iterable[tuple], *, now: datetime | None = None) -> SafeString:
+    """The open alerts' ``<tr>``: patient, reasons, what was seen, lead, how long open (at ``now``, by default
+    this moment), the outreach's status."""
+    now = timezone.now() if now is None else now
+    language = translation.get_language()
+    head, tail = _alert_link()
+    labels = REASON_LABELS
     parts = []
-    for alert in alerts:
-        reasons = alert.all_reasons
-        nudge = alert.outreach_nudge
-        if nudge is None:
-            outreach = NO_OUTREACH
+    for (
+        pk, _, reason, detail, reasons, opened_at, escalated_at, first_name, last_name, preferred_name, archived,
+        outreach_status, lead,
+    ) in rows:  # fmt: skip
+        # ``Alert.all_reasons``: every reason seen, or (an alert from before they were kept) the first.
+        if not reasons:
+            reasons_html, details_html = escaped(labels.get(reason, reason)), escaped(detail)
+        elif len(reasons) == 1:  # most alerts: written without a loop
+            seen = reasons[0]
+            reasons_html = escaped(labels.get(seen["reason"], seen["reason"]))
+            details_html = escaped(seen.get("detail", ""))
         else:
-            if nudge.status not in badges:
-                badges[nudge.status] = render_to_string("nudges/_status_badge.html", {"nudge": nudge}).strip()
-            outreach = badges[nudge.status]
-        lead = alert.lead_name  # type: ignore[attr-defined]
+            reasons_html = "<br>".join([escaped(labels.get(row["reason"], row["reason"])) for row in reasons])
+            details_html = "<br>".join([escaped(row.get("detail", "")) for row in reasons])
         parts.append(
             OPEN_ROW.format(
-                pk=int(alert.pk),
-                url=esc(url_for_id("compliance:alert", alert.pk)),
-                name=esc(alert.patient.display_name),
-                archived=ARCHIVED if alert.patient.archived else "",
-                reasons="<br>".join(esc(row["label"]) for row in reasons),
-                escalated=ESCALATED if alert.escalated_at else "",
-                details="<br>".join(esc(row.get("detail", "")) for row in reasons),
-                lead=esc(lead or "—"),
-                open_for=esc(timesince(alert.opened_at, now) if alert.opened_at else ""),
-                outreach=outreach,
+                pk=pk,
+                url=f"{head}{pk}{tail}",
+                name=escaped(display_name_of(first_name, last_name, preferred_name)),
+                archived=ARCHIVED if archived else "",
+                reasons=reasons_html,
+                escalated=ESCALATED if escalated_at else "",
+                details=details_html,
+                lead=escaped(lead) if lead else NO_LEAD,
+                open_for=escaped(time_since(opened_at, now, language=language)) if opened_at else "",
+                outreach=NO_OUTREACH if outreach_status is None else badge(outreach_status),
             )
         )
-    return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped, an integer or a template's own
+    return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped, an integer or our own markup
 
 
-def resolved_alert_rows(alerts: Iterable[Alert]) -> SafeString:
+def resolved_alert_rows(rows: Iterable[tuple]) -> SafeString:
     """The recently answered alerts' ``<li>``: patient, reason, the day answered and by whom."""
-    esc = conditional_escape
+    head, tail = _alert_link()
     parts = []
-    for alert in alerts:
+    for (
+        pk,
+        _,
+        reason,
+        resolved_at,
+        first_name,
+        last_name,
+        preferred_name,
+        by_id,
+        by_name,
+        by_username,
+    ) in rows:
         parts.append(
             RESOLVED_ROW.format(
-                url=esc(url_for_id("compliance:alert", alert.pk)),
-                name=esc(alert.patient.display_name),
-                reason=esc(alert.get_reason_display()),
-                day=esc(day_month_year(alert.resolved_at)) if alert.resolved_at else "",
-                by=f" by {esc(alert.resolved_by)}" if alert.resolved_by else "",
+                url=f"{head}{int(pk)}{tail}",
+                name=escaped(display_name_of(first_name, last_name, preferred_name)),
+                reason=escaped(REASON_LABELS.get(reason, reason)),
+                day=escaped(day_month_year(resolved_at)) if resolved_at else "",
+                # ``str(user)``: the display name, else the username.
+                by=f" by {escaped(by_name or by_username)}" if by_id is not None else "",
             )
         )
     return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped

@@ -174,7 +174,10 @@ class CourseCorrectionForm(forms.Form):
         help_text="Untick to record a step (a call booked) and keep the alert open.",
     )
 
-    def __init__(self, *args, blueprints=None, **kwargs):
+    def __init__(self, *args, blueprints=None, versions=None, **kwargs):
+        """``blueprints``: the versions a correction may link, which a bound form's choice is checked against.
+        ``versions``: for a form only shown, never bound, the versions to offer, read already
+        (``selectors.AlertPlan.since``, newest first): no query for them, nor a queryset built."""
         super().__init__(*args, **kwargs)
         field = self.fields["blueprint"]
         field.queryset = blueprints if blueprints is not None else Blueprint.objects.none()
@@ -182,8 +185,16 @@ class CourseCorrectionForm(forms.Form):
             f"Version {b.version}, published {dateformat.format(timezone.localtime(b.published_at), 'j M Y')}"
         )
         field.help_text = "Versions published since the alert opened."
+        if versions is not None:
+            field.choices = [
+                ("", field.empty_label),
+                *((v.pk, field.label_from_instance(v)) for v in versions),
+            ]
         if not self.is_bound:
-            self.initial.setdefault("blueprint", field.queryset.first())
+            if versions is None:
+                self.initial.setdefault("blueprint", field.queryset.first())
+            else:
+                self.initial.setdefault("blueprint", versions[0].pk if versions else None)
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True  # the page's <form> carries the token

@@ -11,8 +11,9 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import connection
@@ -32,6 +33,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
+from accounts.paging import Cursor, KeysetPage, keyset_page
 from accounts.queries import AnyOf, Compiled, built_per_thread
 from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey
 from nudges.models import InboundMessage, Kind, Nudge
@@ -422,9 +424,11 @@ class AnswerSummary:
     replies: list[InboundMessage] = field(default_factory=list)  # what they wrote back about this check-in
 
 
-def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[AnswerSummary]:
+def recent_answers(
+    *, patient_id: int, clinical: bool, limit: int, replies: bool = True
+) -> list[AnswerSummary]:
     """The patient's latest answers, newest first; their own words and self-ratings only when
-    ``clinical``. One query."""
+    ``clinical``, and (with ``replies``) what they wrote back about each. One query, and one for the replies."""
     fields = ["pk", "answered_at", "amended_at", "checkin__due_on", "via", "barriers"]
     if clinical:
         fields += ["where_it_failed", "checkin__request_nudge_id", *RATINGS]
@@ -438,8 +442,10 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
             .values(*fields)[:limit]
         ),
     ).rows(patient_id)
-    replies = (
-        checkin_replies(request_ids=[row["checkin__request_nudge_id"] for row in rows]) if clinical else {}
+    written = (
+        checkin_replies(request_ids=[row["checkin__request_nudge_id"] for row in rows])
+        if clinical and replies
+        else {}
     )
     for row in rows:
         answers.append(
@@ -454,7 +460,7 @@ def recent_answers(*, patient_id: int, clinical: bool, limit: int) -> list[Answe
                 ratings=[(name.capitalize(), row[name]) for name in RATINGS if row.get(name) is not None]
                 if clinical
                 else [],
-                replies=replies.get(row.get("checkin__request_nudge_id"), []),
+                replies=written.get(row.get("checkin__request_nudge_id"), []),
             )
         )
     return answers
@@ -510,6 +516,31 @@ def alerts_open():
     ).order_by("opened_at", "pk")
 
 
+# The columns of an open alert's row in the list, as ``alerts_open_page`` reads them: a tuple of these, where
+# the page's 50 alerts were 50 alerts, 50 patients and their outreach messages made into models.
+OPEN_ROW_COLUMNS = (
+    "pk", "patient_id", "reason", "detail", "reasons", "opened_at", "escalated_at",
+    "patient__first_name", "patient__last_name", "patient__preferred_name", "patient__archived",
+    "outreach_nudge__status", "lead_name",
+)  # fmt: skip
+
+
+def alerts_open_rows() -> QuerySet:
+    """``alerts_open()`` as tuples of ``OPEN_ROW_COLUMNS``."""
+    return alerts_open().values_list(*OPEN_ROW_COLUMNS)
+
+
+# Built once per thread and only ever cloned (a keyset page's reads are compiled from it), never evaluated.
+_open_rows = built_per_thread(alerts_open_rows)
+
+
+def alerts_open_page(cursor: Cursor, *, per_page: int, count: tuple[int, bool]) -> KeysetPage:
+    """The keyset page of ``alerts_open_rows()`` that ``cursor`` names, read from the index of open alerts, each
+    of its reads compiled once per thread (the same SQL every time: no filters)."""
+    page = keyset_page(_open_rows(), cursor, per_page=per_page, count=count, compiled="open alert rows")
+    return replace(page, key=itemgetter(0))  # a row's id is its first column
+
+
 _RESOLVED_ROW_FIELDS = (
     "patient", "reason", "resolved_at", "resolved_by", "patient__first_name", "patient__last_name",
     "patient__preferred_name", "resolved_by__display_name", "resolved_by__username",
@@ -526,14 +557,30 @@ def alerts_recently_resolved(limit: int = RECENTLY_RESOLVED) -> QuerySet[Alert]:
     )
 
 
+# The columns of a recently answered alert's row (``compliance.alert_rows.resolved_alert_rows``).
+RESOLVED_ROW_COLUMNS = (
+    "pk", "patient_id", "reason", "resolved_at", "patient__first_name", "patient__last_name",
+    "patient__preferred_name", "resolved_by_id", "resolved_by__display_name", "resolved_by__username",
+)  # fmt: skip
+
+
+def alerts_recently_resolved_values() -> QuerySet:
+    """``alerts_recently_resolved()`` as tuples of ``RESOLVED_ROW_COLUMNS``."""
+    return (
+        Alert.objects.filter(resolved_at__isnull=False)
+        .order_by("-resolved_at", "-pk")
+        .values_list(*RESOLVED_ROW_COLUMNS)[:RECENTLY_RESOLVED]
+    )
+
+
 @built_per_thread
-def _recently_resolved_compiled() -> Compiled[Alert]:
-    return Compiled(alerts_recently_resolved())
+def _recently_resolved_compiled() -> Compiled:
+    return Compiled(alerts_recently_resolved_values())
 
 
-def alerts_recently_resolved_rows() -> list[Alert]:
-    """``alerts_recently_resolved()``'s rows, its SQL (fixed: no value of a request in it) compiled once per
-    thread: the alerts list reads it on every request."""
+def alerts_recently_resolved_rows() -> list[tuple]:
+    """``alerts_recently_resolved_values()``'s rows, its SQL (fixed: no value of a request in it) compiled once
+    per thread: the alerts list reads it on every request."""
     return _recently_resolved_compiled().rows()
 
 
@@ -688,7 +735,58 @@ def _alert_page_reads() -> dict[str, Compiled]:
         "outreach": Compiled(
             _outreach_query(_ID_MARKER, _SINCE_MARKER, ALERT_OUTREACH_LIMIT), _ID_MARKER, _SINCE_MARKER
         ),
+        "plan": Compiled(_alert_plan_query(_ID_MARKER, _SINCE_MARKER), _ID_MARKER, _SINCE_MARKER),
     }
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    """A version of the plan as the alert's page offers and names it."""
+
+    pk: int
+    version: int
+    published_at: datetime | None
+    revision_reason: str
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """The versions of the alert's journey's plan its page needs, read at once: the open draft
+    (``plan_draft``) and the versions published since the alert opened, newest first (``blueprints_since``)."""
+
+    draft: PlanVersion | None
+    since: list[PlanVersion]
+
+    def unlinked(self, corrections: Iterable[CourseCorrection]) -> PlanVersion | None:
+        """``alert_unlinked_version``: the newest version since that none of the alert's corrections links."""
+        linked = {correction.blueprint_id for correction in corrections}
+        return next((version for version in self.since if version.pk not in linked), None)
+
+
+def _alert_plan_query(journey_id: int, since: datetime) -> QuerySet:
+    return (
+        Blueprint.objects.filter(journey_id=journey_id)
+        .filter(Q(status=Blueprint.Status.DRAFT) | Q(published_at__gte=since))
+        .order_by("-version")
+        .values_list("pk", "version", "status", "published_at", "revision_reason")
+    )
+
+
+def alert_plan(alert: Alert) -> AlertPlan:
+    """The alert's journey's draft and the versions published since it opened (``AlertPlan``): one query
+    (none without a journey) where ``plan_draft``, ``alert_unlinked_version`` and the correction form's
+    ``blueprints_since`` (its first, then every one) took four."""
+    if alert.journey_id is None:
+        return AlertPlan(None, [])
+    draft, since = None, []
+    for pk, version, status, published_at, reason in _alert_page_reads()["plan"].rows(
+        alert.journey_id, alert.opened_at
+    ):
+        if status == Blueprint.Status.DRAFT:
+            draft = draft or PlanVersion(pk, version, published_at, reason)
+        else:  # not a draft, and so published since the alert opened: ``blueprints_since``
+            since.append(PlanVersion(pk, version, published_at, reason))
+    return AlertPlan(draft, since)
 
 
 def alert_unlinked_version(alert: Alert) -> Blueprint | None:

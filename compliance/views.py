@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_list
 from accounts.models import AccessEvent
-from accounts.paging import COUNT_CAP, Cursor, keyset_page
+from accounts.paging import COUNT_CAP, Cursor, pagination_html
 from accounts.permissions import CLINICAL, EVERYONE, role_required
 from accounts.refusals import validation_message
 from journeys.models import CheckIn
@@ -27,8 +27,10 @@ from journeys.tokens import read_checkin_token
 from patients.selectors import patient_get_for
 
 from . import selectors, services
+from .alert_evidence import alert_moments, answers_html, outreach_html
 from .alert_rows import open_alert_rows, resolved_alert_rows
 from .charts import weekly_adherence_svg
+from .context_processors import OpenAlerts
 from .correction_form import correction_form_html
 from .forms import CheckInAnswerForm, CourseCorrectionForm
 from .models import Alert, CheckInAnswer, ClinicSettings, CourseCorrection
@@ -174,23 +176,28 @@ def _evidence(request, alert: Alert) -> dict:
     weeks = selectors.alert_evidence_weeks(alert, window_days=clinic.window_days, today=today)
     weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)
     clinical = request.user.role in CLINICAL
+    answers = selectors.recent_answers(  # the page shows no replies: none read
+        patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS, replies=False
+    )
+    outreach = selectors.alert_outreach(alert, window_days=clinic.window_days)
     return {
         "evidence_chart": weekly_adherence_svg(
             [(week, weekly[week]) for week in weeks],
             threshold=clinic.adherence_threshold,
             title="Adherence by week, from the alert's window to today",
         ),
-        "evidence_answers": selectors.recent_answers(
-            patient_id=patient.pk, clinical=clinical, limit=EVIDENCE_ANSWERS
-        ),
-        "evidence_outreach": selectors.alert_outreach(alert, window_days=clinic.window_days),
+        "evidence_answers": answers,
+        "evidence_answers_html": answers_html(answers, clinical=clinical),
+        "evidence_outreach": outreach,
+        "evidence_outreach_html": outreach_html(outreach),
         "clinical": clinical,
     }
 
 
-def _correction_form(alert: Alert, *, published) -> CourseCorrectionForm:
+def _correction_form(alert: Alert, *, published, offered=None) -> CourseCorrectionForm:
     """The correction form; once a version was published from the alert, filled in with it, its reason and
-    "plan simplified", so that one click records the correction and closes the alert."""
+    "plan simplified", so that one click records the correction and closes the alert. ``offered``: the
+    versions published since the alert opened, read already (``selectors.AlertPlan.since``)."""
     initial = {}
     if published is not None:
         initial = {
@@ -199,18 +206,23 @@ def _correction_form(alert: Alert, *, published) -> CourseCorrectionForm:
             "blueprint": published.pk,
             "resolve": True,
         }
+    if offered is not None:  # a form to show, never bound: the versions it offers are read already
+        return CourseCorrectionForm(versions=offered, initial=initial)
     return CourseCorrectionForm(blueprints=selectors.blueprints_since(alert), initial=initial)
 
 
 def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
     can_correct = request.user.role in CLINICAL
     journey = alert.journey
+    corrections = selectors.alert_corrections(alert)
     draft = published = None
-    if can_correct and journey is not None and journey.is_open:
-        draft = selectors.plan_draft(journey)
-    if can_correct and alert.is_open:
-        published = selectors.alert_unlinked_version(alert)
-        form = form or _correction_form(alert, published=published)
+    revisable = journey is not None and journey.is_open
+    if can_correct and (revisable or alert.is_open):
+        plan = selectors.alert_plan(alert)  # the draft and the versions since, in one read
+        draft = plan.draft if revisable else None
+        if alert.is_open:
+            published = plan.unlinked(corrections)
+            form = form or _correction_form(alert, published=published, offered=plan.since)
     return render(
         request,
         "compliance/alert_detail.html",
@@ -218,7 +230,7 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
             "alert": alert,
             "patient": alert.patient,
             "journey": journey,
-            "corrections": selectors.alert_corrections(alert),
+            "corrections": corrections,
             "other_open": selectors.alert_others_open(alert),
             "can_correct": can_correct,
             "can_revise": can_correct and alert.is_open and journey is not None and journey.is_open,
@@ -227,6 +239,7 @@ def _render_alert(request, alert: Alert, *, form=None, status: int = 200):
             "form": form,
             "form_html": correction_form_html(form) if form is not None else "",
             "clinic_time_zone": settings.TIME_ZONE,
+            **alert_moments(alert, now=timezone.now()),
             **_evidence(request, alert),
         },
         status=status,
@@ -239,17 +252,13 @@ ALERTS_PER_PAGE = 50
 @role_required(*EVERYONE)
 def alert_list(request):
     """Open alerts (one row a patient), the longest waiting first, a keyset page at a time read from the
-    index of open alerts; the recently resolved below."""
-    page = keyset_page(
-        selectors.alerts_open(),
-        Cursor.from_query(request.GET),
-        per_page=ALERTS_PER_PAGE,
-        count=selectors.alerts_open_count(COUNT_CAP),
-        compiled="open alerts",  # no filters: the same SQL every time
-    )
+    index of open alerts; the recently resolved below. The open alerts are counted once, for the page and the
+    navigation's badge."""
+    count = selectors.alerts_open_count(COUNT_CAP)
+    page = selectors.alerts_open_page(Cursor.from_query(request.GET), per_page=ALERTS_PER_PAGE, count=count)
     alerts, resolved = page.object_list, selectors.alerts_recently_resolved_rows()
     record_list(
-        patient_ids=[alert.patient_id for alert in alerts + resolved],
+        patient_ids=[row[1] for row in alerts] + [row[1] for row in resolved],  # each row's patient
         query=request.GET.urlencode(),
         what="falter alerts",
     )
@@ -260,9 +269,11 @@ def alert_list(request):
             "alerts": alerts,
             "alert_rows": open_alert_rows(alerts),
             "page": page,
-            "querystring": "",  # no filters to keep
+            # _pagination.html, kept once per look: no filters to keep, nothing of the request in it.
+            "pagination": pagination_html(page, querystring="", noun="open alerts", kept=True),
             "resolved": resolved,
             "resolved_rows": resolved_alert_rows(resolved),
+            "nav_open_alerts": OpenAlerts.counted(count[0]),
         },
     )
 
