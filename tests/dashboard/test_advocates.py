@@ -244,3 +244,30 @@ def test_insights_read_the_referrals_beat_counted_and_count_them_live_once_stale
     time_machine.move_to(now + timedelta(seconds=2 * settings.FIGURES_REFRESH_SECONDS + 1), tick=False)
     assert figures.referrals_stored(start=date(2026, 11, 1), end=date(2026, 12, 1)) is None
     assert shown() == 5
+
+
+def test_only_the_referrers_who_can_make_the_list_leave_the_database():
+    """The counts read are the referrers with at least the ``limit``-th highest count, ties at the cut
+    included (broken by name afterwards): at 100,000 patients a hundred or so of ~5,000, where every
+    referrer's count was read into Python and ranked there."""
+    from django.db import connection as db
+
+    from patients.selectors import _contenders_sql
+
+    referrers = {}
+    for name, referrals in (("A", 5), ("B", 3), ("C", 3), ("D", 1)):
+        referrers[name] = PatientFactory(last_name=name)
+        for _ in range(referrals):
+            PatientFactory(referred_by=referrers[name])
+
+    def contenders(limit):
+        with db.cursor() as cursor:
+            cursor.execute(_contenders_sql(), [limit])
+            return dict(cursor.fetchall())
+
+    ids = {patient.pk: name for name, patient in referrers.items()}
+    assert {ids[pk]: n for pk, n in contenders(1).items()} == {"A": 5}
+    assert {ids[pk]: n for pk, n in contenders(2).items()} == {"A": 5, "B": 3, "C": 3}
+    assert {ids[pk]: n for pk, n in contenders(3).items()} == {"A": 5, "B": 3, "C": 3}
+    assert {ids[pk]: n for pk, n in contenders(10).items()} == {"A": 5, "B": 3, "C": 3, "D": 1}
+    assert [(p.last_name, p.referral_count) for p in advocates(limit=2)] == [("A", 5), ("B", 3)]
