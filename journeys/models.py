@@ -290,7 +290,9 @@ class Visit(models.Model):
         ordering = ["starts_at"]
         indexes = [
             models.Index(fields=["practitioner", "starts_at"], name="visit_practitioner_start"),
-            models.Index(fields=["starts_at"], name="visit_starts_at"),  # Today and the schedule, by day
+            # Today and the schedule, by day; with the id, the order they list visits in: a day of a clinic group starts
+            # with a hundred visits at 9:00, which a LIMIT on (starts_at) alone sorted whole.
+            models.Index(fields=["starts_at", "id"], name="visit_start_id"),
             models.Index(fields=["patient", "starts_at"], name="visit_patient_start"),
         ]
         constraints = [

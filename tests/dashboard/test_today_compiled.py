@@ -404,3 +404,27 @@ def test_the_lists_cover_every_row_kind(hostile_day, practitioner, staff):
     assert practice.without_lead and len(practice.inquiries) == 2
     assert [row.call_booked for row in practice.inquiries] == [False, True]
     assert [bool(row.escalated_at) for row in mine.alerts] == [True, False]
+
+
+def test_the_days_visits_are_read_in_the_order_of_the_index_unsorted(postgres, staff, practitioner):
+    """The practice's visits of the day and the next ones, ``ORDER BY starts_at, id``, straight from the index
+    ``visit_start_id`` (starts_at, id): on (starts_at) alone, a clinic group's morning of a hundred visits at 9:00
+    was read and sorted whole for a LIMIT of 5. The planner is kept off sequential scans (tiny tables)."""
+    for hour in (9, 9, 9, 10):
+        Visit.objects.create(
+            patient=PatientFactory(),
+            practitioner=practitioner,
+            kind="follow_up",
+            starts_at=NOW + timedelta(days=1, hours=hour),
+        )
+    with time_machine.travel(NOW, tick=False), CaptureQueriesContext(connection) as ran:
+        selectors.today_for(staff, now=NOW)
+    reads = [q["sql"] for q in ran.captured_queries if q["sql"].startswith('SELECT "journeys_visit"."id"')]
+    assert len(reads) == 2  # the day's, and the next ones
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        for sql in reads:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "visit_start_id" in plan and "Sort" not in plan, plan
