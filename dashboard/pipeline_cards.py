@@ -1,82 +1,78 @@
-"""The pipeline board's cards, written in Python: a board shows up to 250 of them, and the template engine's
+"""The pipeline board's cards, written in Python: a board shows up to 225 of them, and the template engine's
 dozen lookups and filters a card cost more than the database's whole read of the board. The markup is
 the card's only copy; every text in it is escaped, as the template engine would."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from html import escape
 
-from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from journeys.models import Journey
-from journeys.selectors.pipeline import PipelineBoard, StageColumn
+from accounts.links import url_around_id
+from accounts.markup import escaped
+from journeys.selectors.pipeline import Card, PipelineBoard, StageColumn
 
-CARD = (
-    '<article class="card mb-2 pipeline-card" id="journey-{pk}" data-move-url="{move}"'
-    ' aria-label="{name}, {days} at {stage}">'
-    '<div class="card-body p-2">'
-    '<a href="{patient}" class="fw-semibold">{name}</a>'
-    '<div class="small text-body-secondary">'
-    '<span class="badge badge-soft text-nowrap" title="Days in {stage}">{days}</span> {lead} · {program}'
-    "</div>"
-    '<button type="button" class="btn btn-outline-primary btn-sm py-0 mt-1" hx-get="{move}?next={here}"'
-    ' hx-target="#move-{pk}" hx-swap="innerHTML">Move…</button>'
-    '<div id="move-{pk}" data-move-slot></div>'
-    "</div></article>"
-)
-NO_LEAD = mark_safe('<span class="badge text-bg-warning">No lead yet</span>')
-_PK = 987654321
-
-
-def _url_maker(name: str) -> Callable[[int], str]:
-    """``pk -> URL`` for the route ``name`` (one ``<int:pk>``), reversed once rather than once a card."""
-    prefix, _, suffix = reverse(name, args=[_PK]).rpartition(str(_PK))
-    return lambda pk: f"{prefix}{pk}{suffix}"
+NO_LEAD = '<span class="badge text-bg-warning">No lead yet</span>'
+NO_PROGRAM = "no program yet"
 
 
 def _cards(
-    cards: Iterable[Journey],
+    cards: Iterable[Card],
     *,
     stage: str,
     here: str,
     now: datetime,
-    move_url: Callable[[int], str],
-    patient_url: Callable[[int], str],
-) -> SafeString:
-    """The cards' HTML: each text escaped (``html.escape``, as Django's ``escape`` does), the values common to
-    the column escaped once; ids and day counts are integers."""
-    stage, here = escape(stage), escape(here)
-    no_program = "no program yet"
+    leads: dict[str | None, str],
+    programs: dict[str | None, str],
+) -> str:
+    """The cards' HTML: each text escaped (``escaped``, as the template engine does), the values common to the
+    column or the board escaped once (a lead's or a program's name once a board, kept in ``leads`` and
+    ``programs``); ids and day counts are integers."""
+    stage = escaped(stage)
+    move_head, move_tail = (escaped(part) for part in url_around_id("journeys:move"))
+    patient_head, patient_tail = (escaped(part) for part in url_around_id("dashboard:patient"))
     parts = []
-    for journey in cards:
-        days = (now - journey.stage_entered_at).days
-        lead = journey.lead_name  # type: ignore[attr-defined]
+    for pk, patient_id, _, _, entered, first_name, last_name, preferred_name, program, lead in cards:
+        days = (now - entered).days
+        name = escaped(f"{preferred_name or first_name} {last_name}".strip())
+        move = f"{move_head}{pk}{move_tail}"
+        try:
+            lead_html = leads[lead]
+        except KeyError:
+            lead_html = leads[lead] = escaped(lead)
+        try:
+            program_html = programs[program]
+        except KeyError:
+            program_html = programs[program] = escaped(program)
+        day_word = "day" if days == 1 else "days"
         parts.append(
-            CARD.format(
-                pk=journey.pk,
-                move=escape(move_url(journey.pk)),
-                patient=escape(patient_url(journey.patient_id)),
-                name=escape(journey.patient.display_name),
-                days=f"{days} day{'' if days == 1 else 's'}",
-                stage=stage,
-                here=here,
-                lead=escape(lead) if lead else NO_LEAD,
-                program=escape(journey.program.name) if journey.program_id else no_program,
-            )
+            f'<article class="card mb-2 pipeline-card" id="journey-{pk}" data-move-url="{move}"'
+            f' aria-label="{name}, {days} {day_word} at {stage}">'
+            '<div class="card-body p-2">'
+            f'<a href="{patient_head}{patient_id}{patient_tail}" class="fw-semibold">{name}</a>'
+            '<div class="small text-body-secondary">'
+            f'<span class="badge badge-soft text-nowrap" title="Days in {stage}">{days} {day_word}</span>'
+            f" {lead_html} · {program_html}"
+            "</div>"
+            f'<button type="button" class="btn btn-outline-primary btn-sm py-0 mt-1" hx-get="{move}?next={here}"'
+            f' hx-target="#move-{pk}" hx-swap="innerHTML">Move…</button>'
+            f'<div id="move-{pk}" data-move-slot></div>'
+            "</div></article>"
         )
-    return mark_safe("".join(parts))  # noqa: S308 — every value above is escaped or an integer
+    return "".join(parts)
 
 
 def board_cards(
     board: PipelineBoard, *, here: str, now: datetime
 ) -> tuple[list[tuple[StageColumn, SafeString]], SafeString]:
     """Each path column with its cards as HTML, and the paused ones' cards (each move form returns to ``here``)."""
-    makers = {"move_url": _url_maker("journeys:move"), "patient_url": _url_maker("dashboard:patient")}
+    # A card with no lead (or a blank name) says so; one with no program (so no program's name) says so.
+    kept = {"leads": {None: NO_LEAD, "": NO_LEAD}, "programs": {None: NO_PROGRAM}}
+    here = escaped(here)
 
     def html(column: StageColumn) -> SafeString:
-        return _cards(column.cards, stage=column.label, here=here, now=now, **makers)
+        # Every value in the cards is escaped or an integer.
+        return mark_safe(_cards(column.cards, stage=column.label, here=here, now=now, **kept))  # noqa: S308
 
     return [(column, html(column)) for column in board.columns], html(board.paused)
