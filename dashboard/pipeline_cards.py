@@ -1,16 +1,20 @@
-"""The pipeline board's cards, written in Python: a board shows up to 225 of them, and the template engine's
-dozen lookups and filters a card cost more than the database's whole read of the board. The markup is
-the card's only copy; every text in it is escaped, as the template engine would."""
+"""The pipeline board's cards and columns, written in Python: a board shows up to 225 cards, and the template
+engine's dozen lookups and filters a card cost more than the database's whole read of the board; its nine
+columns' headings, figures and links cost ~11,000 calls more. The markup is the only copy, the columns' written
+as ``dashboard/pipeline.html``'s loop wrote them (its white space too); every text in it is escaped, as the
+template engine would."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.template.defaultfilters import floatformat
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.links import url_around_id
 from accounts.markup import escaped
+from journeys.models import Stage
 from journeys.selectors.pipeline import Card, PipelineBoard, StageColumn
 
 NO_LEAD = '<span class="badge text-bg-warning">No lead yet</span>'
@@ -76,3 +80,96 @@ def board_cards(
         return mark_safe(_cards(column.cards, stage=column.label, here=here, now=now, **kept))  # noqa: S308
 
     return [(column, html(column)) for column in board.columns], html(board.paused)
+
+
+# The columns whose "All time" a board over all time offers to bring back to the recent days.
+_ALL_TIME_COLUMNS = (Stage.GRADUATED, Stage.ADVOCATE)
+
+
+def _plural(n: float) -> str:
+    """``{{ n|pluralize }}`` for a number."""
+    return "" if n == 1 else "s"
+
+
+def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -> str:
+    """One column as the loop of ``dashboard/pipeline.html`` wrote it (``toggle``: the query string escaped)."""
+    stage, label = escaped(column.stage), escaped(column.label)
+    count = column.count
+    if column.recent_days:
+        recent = (
+            '\n                  <div class="text-body-secondary">'
+            f'\n                    Last {int(column.recent_days)} days · <a href="?{toggle}">show all</a>'
+            "\n                  </div>\n                "
+        )
+    elif all_closed and column.stage in _ALL_TIME_COLUMNS:
+        recent = (
+            '\n                  <div class="text-body-secondary">'
+            f'\n                    All time · <a href="?{toggle}">recent only</a>'
+            "\n                  </div>\n                "
+        )
+    else:
+        recent = ""
+    if column.next_stage:
+        next_label = escaped(column.next_label)
+        percent = column.conversion_percent
+        conversion = "—" if column.conversion is None else f"{percent}%"
+        entered, went_on = int(column.entered), int(column.went_on)
+        following = (
+            f'\n                  <div title="Of {entered} journey{_plural(entered)} that reached {label} in the'
+            f' last year, {went_on} went on to {next_label}">'
+            f"\n                    On to {next_label}:"
+            "\n                    <strong>"
+            f"\n                      \n                        {conversion}\n                      "
+            "\n                    </strong>"
+            "\n                  </div>\n                "
+        )
+    else:
+        following = ""
+    median = column.median_days
+    stay = "—" if median is None else f"{floatformat(median, '-1')} day{_plural(float(median))}"
+    more = column.more
+    return (
+        "\n          <section"
+        ' class="pipeline-column"'
+        f'\n                   id="stage-{stage}"'
+        f'\n                   aria-labelledby="stage-{stage}-title">'
+        f'\n            <details open data-collapse-stage="{stage}">'
+        '\n              <summary class="pipeline-column-head"'
+        f'\n                       title="Fold or unfold {label}">'
+        f'\n                <h2 class="h6 mb-0" id="stage-{stage}-title">{label}</h2>'
+        '\n                <span class="badge text-bg-secondary"'
+        f'\n                      title="{count} patient{_plural(count)} at {label}">{count}</span>'
+        "\n              </summary>"
+        '\n              <div class="pipeline-column-stats small">'
+        f'\n                <div class="text-body-secondary fst-italic">{escaped(column.tagline)}</div>'
+        f"\n                {recent}"
+        f"\n                {following}"
+        f'\n                <div title="The middle length of a finished stay at {label}">'
+        "\n                  Median stay:"
+        "\n                  <strong>"
+        f"\n                    \n                      {stay}\n                    "
+        "\n                  </strong>"
+        "\n                </div>"
+        "\n              </div>"
+        '\n              <div class="pipeline-cards"'
+        f'\n                   data-stage-list="{stage}"'
+        f'\n                   data-moves="{escaped(column.moves)}"'
+        '\n                   data-empty="No one at this step right now.">'
+        f"\n                {cards}"
+        "\n              </div>"
+        "\n              "
+        + (f'<p class="small text-body-secondary px-1 mb-0">and {more} more</p>' if more else "")
+        + "\n            </details>"
+        "\n          </section>"
+        "\n        "
+    )
+
+
+def board_columns(
+    columns: list[tuple[StageColumn, SafeString]], *, closed_toggle: str, all_closed: bool
+) -> SafeString:
+    """The path's columns with their cards (``board_cards``), as ``dashboard/pipeline.html``'s loop over them
+    wrote them; ``closed_toggle`` is the query string of the board with its closed columns the other way."""
+    toggle = escaped(closed_toggle)
+    html = "".join(_column(column, cards, toggle=toggle, all_closed=all_closed) for column, cards in columns)
+    return mark_safe(html)  # noqa: S308 — every text above is escaped, a number or our constant

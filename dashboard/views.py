@@ -16,7 +16,7 @@ from patients.selectors import patient_get_for
 
 from . import patient_page
 from .figures import pipeline_flow_stored
-from .pipeline_cards import board_cards
+from .pipeline_cards import board_cards, board_columns
 from .selectors import today_for
 from .today_rows import visit_rows
 
@@ -97,7 +97,7 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "closed_toggle": query.urlencode(),
             "all_closed": all_closed,
-            "columns": columns,
+            "columns_html": board_columns(columns, closed_toggle=query.urlencode(), all_closed=all_closed),
             "paused_cards": paused_cards,
         },
     )

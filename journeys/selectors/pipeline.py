@@ -70,6 +70,12 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
+_DROP_TARGETS = {
+    stage: " ".join(target for target in Stage.values if target in ALLOWED_MOVES[stage])
+    for stage in Stage.values
+}
+
+
 class Card(NamedTuple):
     """One journey on the board, read as a row (``CARD_FIELDS``), not as a journey, its patient and its
     program: a board of 225 cards built ~680 model instances."""
@@ -127,7 +133,7 @@ class StageColumn:
     def moves(self) -> str:
         """The stages a card of this column may be dropped on, space-separated (for the board's script, which
         only dims the others while dragging: ``journey_move`` decides, a paused card resumes where it paused)."""
-        return " ".join(stage for stage in Stage.values if stage in ALLOWED_MOVES[self.stage])
+        return _DROP_TARGETS[self.stage]
 
     @property
     def conversion(self) -> float | None:

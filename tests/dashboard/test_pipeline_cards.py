@@ -1,14 +1,18 @@
 """The board's cards, read as rows and written in Python, are the markup the renderer they replaced wrote from
 journeys (with their patients and programs as models), byte for byte, with every text the clinic typed escaped."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html import escape
+from urllib.parse import quote
 
 import pytest
+from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
-from dashboard.pipeline_cards import board_cards
+from dashboard.pipeline_cards import board_cards, board_columns
 from journeys.models import Journey, Program, Stage
 from journeys.selectors import pipeline as selectors
 from tests.factories import UserFactory
@@ -111,3 +115,185 @@ def test_a_card_is_the_journeys_row(hostile_board):
             journey.lead_name,
         )
     assert timedelta(0) <= timezone.now() - max(c.stage_entered_at for c in cards[Stage.INQUIRY])
+
+
+# The filter bar's options, and the summary's row
+
+
+def test_the_filter_bars_options_are_what_djangos_setters_make(staff, practitioner):
+    from journeys.forms.move import PipelineFilterForm
+
+    UserFactory(role="practitioner", username="o'neil", display_name=HOSTILE)
+    Program.objects.create(name=f"{HOSTILE} reset", weeks=12)
+    Program.objects.create(name="Autumn", weeks=8, active=False)
+    for data in (None, {"lead": str(practitioner.pk)}, {"lead": "nobody"}, {"program": "0"}):
+        ours, django = PipelineFilterForm(data), PipelineFilterForm(data)
+        for field in django.fields.values():
+            field.choices = list(field.choices)  # Django's setters: the field's and its widget's
+        for name in ("lead", "program"):
+            assert ours.fields[name].choices == django.fields[name].choices
+            assert ours.fields[name].widget.choices == django.fields[name].widget.choices
+            assert str(ours[name]) == str(django[name])
+        assert ours.is_valid() == django.is_valid() and ours.errors == django.errors
+        assert ours.filters() == django.filters()
+    assert "&lt;script&gt;" in str(PipelineFilterForm()["lead"]) and "(retired)" in str(
+        PipelineFilterForm()["program"]
+    )
+
+
+def test_the_filter_bars_options_are_not_walked_by_djangos_normalizing(staff, practitioner, monkeypatch):
+    import django.forms.fields
+    import django.forms.widgets
+
+    from journeys.forms.move import PipelineFilterForm
+
+    def refused(value, **kwargs):
+        if value:  # copying the form's fields normalizes their empty options: no walk
+            raise AssertionError("the options were normalized")
+        return []
+
+    monkeypatch.setattr(django.forms.fields, "normalize_choices", refused)
+    monkeypatch.setattr(django.forms.widgets, "normalize_choices", refused)
+    form = PipelineFilterForm({"lead": str(practitioner.pk)})
+    assert form.is_valid() and form.filters()["lead_id"] == practitioner.pk
+    assert f'<option value="{practitioner.pk}" selected>Dr. Bob Moss</option>' in str(form["lead"])
+
+
+def test_the_summarys_row_is_read_by_sql_compiled_once(monkeypatch):
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from dashboard import figures
+
+    figures._stored(figures.PIPELINE_FLOW)  # compiled (once per thread)
+
+    def refused(self, *args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", refused)
+    assert figures._stored(figures.PIPELINE_FLOW) is None
+
+
+def test_the_summarys_row_is_read_by_the_orms_sql(time_machine):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dashboard import figures
+    from dashboard.models import Figures
+
+    Figures.objects.create(key=figures.PIPELINE_FLOW, computed_at=timezone.now(), data={"a": 1})
+    Figures.objects.create(key="other", computed_at=timezone.now() - timedelta(days=1), data={})
+    for key in (figures.PIPELINE_FLOW, "other", "absent", figures.PIPELINE_FLOW):
+        since = figures._fresh_since(timezone.now())
+        with CaptureQueriesContext(connection) as ours:
+            got = figures._stored(key)
+        with CaptureQueriesContext(connection) as orms:
+            expected = Figures.objects.filter(key=key, computed_at__gte=since).first()
+        assert got == expected and [q["sql"] for q in ours] == [q["sql"] for q in orms]
+    assert figures._stored(figures.PIPELINE_FLOW).data == {"a": 1} and figures._stored("other") is None
+
+
+# The loop ``dashboard/pipeline.html`` ran over the path's columns before they were written in Python.
+COLUMNS_LOOP = Template(
+    """{% for column, cards in columns %}
+          <section class="pipeline-column"
+                   id="stage-{{ column.stage }}"
+                   aria-labelledby="stage-{{ column.stage }}-title">
+            <details open data-collapse-stage="{{ column.stage }}">
+              <summary class="pipeline-column-head"
+                       title="Fold or unfold {{ column.label }}">
+                <h2 class="h6 mb-0" id="stage-{{ column.stage }}-title">{{ column.label }}</h2>
+                <span class="badge text-bg-secondary"
+                      title="{{ column.count }} patient{{ column.count|pluralize }} at {{ column.label }}">{{ column.count }}</span>
+              </summary>
+              <div class="pipeline-column-stats small">
+                <div class="text-body-secondary fst-italic">{{ column.tagline }}</div>
+                {% if column.recent_days %}
+                  <div class="text-body-secondary">
+                    Last {{ column.recent_days }} days · <a href="?{{ closed_toggle }}">show all</a>
+                  </div>
+                {% elif all_closed and column.stage == "graduated" or all_closed and column.stage == "advocate" %}
+                  <div class="text-body-secondary">
+                    All time · <a href="?{{ closed_toggle }}">recent only</a>
+                  </div>
+                {% endif %}
+                {% if column.next_stage %}
+                  <div title="Of {{ column.entered }} journey{{ column.entered|pluralize }} that reached {{ column.label }} in the last year, {{ column.went_on }} went on to {{ column.next_label }}">
+                    On to {{ column.next_label }}:
+                    <strong>
+                      {% if column.conversion is None %}
+                        —
+                      {% else %}
+                        {{ column.conversion_percent }}%
+                      {% endif %}
+                    </strong>
+                  </div>
+                {% endif %}
+                <div title="The middle length of a finished stay at {{ column.label }}">
+                  Median stay:
+                  <strong>
+                    {% if column.median_days is None %}
+                      —
+                    {% else %}
+                      {{ column.median_days|floatformat:"-1" }} day{{ column.median_days|pluralize }}
+                    {% endif %}
+                  </strong>
+                </div>
+              </div>
+              <div class="pipeline-cards"
+                   data-stage-list="{{ column.stage }}"
+                   data-moves="{{ column.moves }}"
+                   data-empty="No one at this step right now.">
+                {{ cards }}
+              </div>
+              {% if column.more %}<p class="small text-body-secondary px-1 mb-0">and {{ column.more }} more</p>{% endif %}
+            </details>
+          </section>
+        {% endfor %}"""
+)
+
+
+def a_column(stage, **figures):
+    return selectors.StageColumn(stage=stage, count=figures.pop("count", 0), cards=[], **figures)
+
+
+COLUMNS = [
+    a_column(Stage.INQUIRY, count=12345, next_stage=Stage.DISCOVERY, entered=1, went_on=0, median_days=4.0),
+    a_column(Stage.DISCOVERY, count=1, next_stage=Stage.INTAKE, entered=3, went_on=2, median_days=1.0),
+    a_column(Stage.INTAKE, next_stage=Stage.COMMITMENT, median_days=4.5),
+    a_column(Stage.COMMITMENT, count=2, next_stage=Stage.BLUEPRINT, entered=7, went_on=1, median_days=0.1),
+    a_column(Stage.BLUEPRINT, count=30, next_stage=Stage.CHECK_INS, entered=2, went_on=2, median_days=112.25),
+    a_column(Stage.CHECK_INS, count=5, next_stage=Stage.GRADUATED, entered=6, went_on=5, median_days=0.0),
+    a_column(Stage.GRADUATED, count=40, next_stage=Stage.ADVOCATE, entered=1, went_on=1, recent_days=90),
+    a_column(Stage.ADVOCATE, count=3, median_days=2.0),
+]
+
+
+@pytest.mark.parametrize("all_closed", [True, False])
+@pytest.mark.parametrize("toggle", ["closed=all", "lead=3&closed=recent", "q=%22%3C&x=\"<>'&"])
+def test_the_columns_are_what_the_templates_loop_wrote(all_closed, toggle):
+    columns = [
+        (column, mark_safe(f'<article id="journey-{n}">{HOSTILE}</article>' if n % 2 else ""))  # noqa: S308
+        for n, column in enumerate(
+            COLUMNS
+            if all_closed
+            else [c if c.stage != Stage.ADVOCATE else replace(c, recent_days=90) for c in COLUMNS]
+        )
+    ]
+    expected = COLUMNS_LOOP.render(
+        Context({"columns": columns, "closed_toggle": toggle, "all_closed": all_closed})
+    )
+    html = board_columns(columns, closed_toggle=toggle, all_closed=all_closed)
+    assert html == expected
+    assert ("&quot;&lt;&gt;&#x27;&amp;" in html) == ("<" in toggle)
+    assert ("recent only" in html) == all_closed and "12345 patients" in html and "1 patient at" in html
+
+
+def test_the_boards_columns_on_the_page_are_the_templates(client_for, staff, hostile_board):
+    response = client_for(staff).get("/pipeline/?closed=all&x=%22%3C%3E")
+    context = response.context
+    here = quote(response.wsgi_request.get_full_path(), safe="/")
+    columns, _ = board_cards(context["board"], here=here, now=timezone.now())
+    expected = COLUMNS_LOOP.render(
+        Context({"columns": columns, "closed_toggle": context["closed_toggle"], "all_closed": True})
+    )
+    assert expected in response.content.decode()
