@@ -6,14 +6,13 @@ template engine would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from django.template.defaultfilters import floatformat
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.links import url_around_id
-from accounts.markup import escaped
+from accounts.markup import ENTITIES, escaped
 from journeys.models import Stage
 from journeys.selectors.pipeline import Card, PipelineBoard, StageColumn
 
@@ -21,8 +20,12 @@ NO_LEAD = '<span class="badge text-bg-warning">No lead yet</span>'
 NO_PROGRAM = "no program yet"
 
 
+# What ``str.strip()`` strips: a name is stripped only when it starts or ends with one of them.
+_SPACE = frozenset(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
 def _cards(
-    cards: Iterable[Card],
+    cards: list[Card],
     *,
     stage: str,
     here: str,
@@ -30,49 +33,51 @@ def _cards(
     leads: dict[str | None, str],
     programs: dict[str | None, str],
 ) -> str:
-    """The cards' HTML: each text escaped (``escaped``, as the template engine does), the values common to the
-    column or the board escaped once (a lead's or a program's name once a board, kept in ``leads`` and
-    ``programs``); ids and day counts are integers."""
+    """The cards' HTML: each text escaped (``ENTITIES``, as the template engine escapes text), the values
+    common to the column or the board escaped once (each lead's and program's name, in ``leads`` and
+    ``programs``); ids and day counts are integers. One comprehension with no call a card but the name's
+    escaping and the card's joining (``for x in [value]`` names a value once for the card)."""
     stage = escaped(stage)
     move_head, move_tail = (escaped(part) for part in url_around_id("journeys:move"))
     patient_head, patient_tail = (escaped(part) for part in url_around_id("dashboard:patient"))
-    parts = []
-    for pk, patient_id, _, _, entered, first_name, last_name, preferred_name, program, lead in cards:
-        days = (now - entered).days
-        name = escaped(f"{preferred_name or first_name} {last_name}".strip())
-        move = f"{move_head}{pk}{move_tail}"
-        try:
-            lead_html = leads[lead]
-        except KeyError:
-            lead_html = leads[lead] = escaped(lead)
-        try:
-            program_html = programs[program]
-        except KeyError:
-            program_html = programs[program] = escaped(program)
-        day_word = "day" if days == 1 else "days"
-        parts.append(
+    space, entities = _SPACE, ENTITIES
+    return "".join(
+        [
             f'<article class="card mb-2 pipeline-card" id="journey-{pk}" data-move-url="{move}"'
             f' aria-label="{name}, {days} {day_word} at {stage}">'
             '<div class="card-body p-2">'
             f'<a href="{patient_head}{patient_id}{patient_tail}" class="fw-semibold">{name}</a>'
             '<div class="small text-body-secondary">'
             f'<span class="badge badge-soft text-nowrap" title="Days in {stage}">{days} {day_word}</span>'
-            f" {lead_html} · {program_html}"
+            f" {leads[lead]} · {programs[program]}"
             "</div>"
             f'<button type="button" class="btn btn-outline-primary btn-sm py-0 mt-1" hx-get="{move}?next={here}"'
             f' hx-target="#move-{pk}" hx-swap="innerHTML">Move…</button>'
             f'<div id="move-{pk}" data-move-slot></div>'
             "</div></article>"
-        )
-    return "".join(parts)
+            for pk, patient_id, _, _, entered, first_name, last_name, preferred_name, program, lead in cards
+            for days in [(now - entered).days]
+            for day_word in ["day" if days == 1 else "days"]
+            for move in [f"{move_head}{pk}{move_tail}"]
+            for full in [f"{preferred_name or first_name} {last_name}"]  # never empty: a space at least
+            for name in [
+                (full if full[0] not in space and full[-1] not in space else full.strip()).translate(entities)
+            ]
+        ]
+    )
 
 
 def board_cards(
     board: PipelineBoard, *, here: str, now: datetime
 ) -> tuple[list[tuple[StageColumn, SafeString]], SafeString]:
     """Each path column with its cards as HTML, and the paused ones' cards (each move form returns to ``here``)."""
+    shown = [*board.columns, board.paused]
+    leads = {lead: escaped(lead) for lead in {card.lead_name for column in shown for card in column.cards}}
+    programs = {
+        name: escaped(name) for name in {card.program_name for column in shown for card in column.cards}
+    }
     # A card with no lead (or a blank name) says so; one with no program (so no program's name) says so.
-    kept = {"leads": {None: NO_LEAD, "": NO_LEAD}, "programs": {None: NO_PROGRAM}}
+    kept = {"leads": leads | {None: NO_LEAD, "": NO_LEAD}, "programs": programs | {None: NO_PROGRAM}}
     here = escaped(here)
 
     def html(column: StageColumn) -> SafeString:
@@ -173,3 +178,54 @@ def board_columns(
     toggle = escaped(closed_toggle)
     html = "".join(_column(column, cards, toggle=toggle, all_closed=all_closed) for column, cards in columns)
     return mark_safe(html)  # noqa: S308 — every text above is escaped, a number or our constant
+
+
+def paused_section(board: PipelineBoard, cards: str) -> SafeString:
+    """The paused journeys' section with their cards (``board_cards``), and the recent exits from the path,
+    as ``dashboard/pipeline.html`` wrote it."""
+    paused = board.paused
+    exits = board.recent_exit_list
+    last = len(exits) - 1
+    left = "".join(
+        [
+            f"\n                {escaped(label.lower())} <strong>{int(count)}</strong>"
+            f"\n                {'' if n == last else '·'}\n              "
+            for n, (label, count) in enumerate(exits)
+        ]
+    )
+    more = paused.more
+    html = (
+        '<section class="card mt-3" id="stage-paused" aria-labelledby="stage-paused-title">'
+        '\n        <div class="card-body">'
+        '\n          <div class="d-flex flex-wrap justify-content-between align-items-baseline gap-2 mb-2">'
+        '\n            <h2 class="h6 mb-0" id="stage-paused-title">'
+        f'\n              Paused <span class="badge text-bg-secondary">{int(paused.count)}</span>'
+        "\n            </h2>"
+        '\n            <div class="small text-body-secondary">'
+        f"\n              Left the path in the last {int(board.recent_exit_days)} days:"
+        f"\n              {left}"
+        "\n            </div>"
+        "\n          </div>"
+        '\n          <div class="pipeline-cards pipeline-cards-row"'
+        '\n               data-stage-list="paused"'
+        f'\n               data-moves="{escaped(paused.moves)}"'
+        '\n               data-empty="No one is paused. Drop a card here to pause a journey.">'
+        f"\n            {cards}"
+        "\n          </div>"
+        "\n          "
+        + (f'<p class="small text-body-secondary mb-0">and {more} more</p>' if more else "")
+        + "\n        </div>"
+        "\n      </section>"
+    )
+    return mark_safe(html)  # noqa: S308 — every text above is escaped, a number or our constant
+
+
+def board_html(
+    board: PipelineBoard, *, here: str, now: datetime, closed_toggle: str, all_closed: bool
+) -> tuple[SafeString, SafeString]:
+    """The board's path columns and its paused section, with their cards (each move form returning to
+    ``here``); ``closed_toggle`` is the board's query string with its closed columns the other way."""
+    columns, paused = board_cards(board, here=here, now=now)
+    return board_columns(columns, closed_toggle=closed_toggle, all_closed=all_closed), paused_section(
+        board, paused
+    )

@@ -10,6 +10,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import groupby
+from operator import itemgetter
 from typing import NamedTuple
 
 from django.db import connection
@@ -326,10 +329,12 @@ def _cards_query(
 
 
 def _by_stage(rows: Iterable[tuple]) -> dict[str, list[Card]]:
+    """The rows (ordered by stage, so each stage's are together) as each stage's cards: made and grouped by
+    ``map`` and ``groupby``, with no call a card."""
     cards: dict[str, list[Card]] = {stage: [] for stage in BOARD_STAGES}
-    new = tuple.__new__
-    for row in rows:
-        cards[row[3]].append(new(Card, row))
+    card = partial(tuple.__new__, Card)
+    for stage, group in groupby(rows, itemgetter(3)):
+        cards[stage] = list(map(card, group))
     return cards
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from dashboard.pipeline_cards import board_cards, board_columns
+from dashboard.pipeline_cards import board_cards, board_columns, paused_section
 from journeys.models import Journey, Program, Stage
 from journeys.selectors import pipeline as selectors
 from tests.factories import UserFactory
@@ -290,10 +290,52 @@ def test_the_columns_are_what_the_templates_loop_wrote(all_closed, toggle):
 
 def test_the_boards_columns_on_the_page_are_the_templates(client_for, staff, hostile_board):
     response = client_for(staff).get("/pipeline/?closed=all&x=%22%3C%3E")
-    context = response.context
     here = quote(response.wsgi_request.get_full_path(), safe="/")
-    columns, _ = board_cards(context["board"], here=here, now=timezone.now())
-    expected = COLUMNS_LOOP.render(
-        Context({"columns": columns, "closed_toggle": context["closed_toggle"], "all_closed": True})
+    columns, paused = board_cards(response.context["board"], here=here, now=timezone.now())
+    context = {"columns": columns, "closed_toggle": "closed=recent&x=%22%3C%3E", "all_closed": True}
+    body = response.content.decode()
+    assert COLUMNS_LOOP.render(Context(context)) in body
+    assert (
+        PAUSED_SECTION.render(Context({"board": response.context["board"], "paused_cards": paused})) in body
     )
-    assert expected in response.content.decode()
+
+
+# The paused section ``dashboard/pipeline.html`` wrote before it was written in Python.
+PAUSED_SECTION = Template(
+    """<section class="card mt-3" id="stage-paused" aria-labelledby="stage-paused-title">
+        <div class="card-body">
+          <div class="d-flex flex-wrap justify-content-between align-items-baseline gap-2 mb-2">
+            <h2 class="h6 mb-0" id="stage-paused-title">
+              Paused <span class="badge text-bg-secondary">{{ board.paused.count }}</span>
+            </h2>
+            <div class="small text-body-secondary">
+              Left the path in the last {{ board.recent_exit_days }} days:
+              {% for label, count in board.recent_exit_list %}
+                {{ label|lower }} <strong>{{ count }}</strong>
+                {% if not forloop.last %}·{% endif %}
+              {% endfor %}
+            </div>
+          </div>
+          <div class="pipeline-cards pipeline-cards-row"
+               data-stage-list="paused"
+               data-moves="{{ board.paused.moves }}"
+               data-empty="No one is paused. Drop a card here to pause a journey.">
+            {{ paused_cards }}
+          </div>
+          {% if board.paused.more %}<p class="small text-body-secondary mb-0">and {{ board.paused.more }} more</p>{% endif %}
+        </div>
+      </section>"""
+)
+
+
+@pytest.mark.parametrize(
+    "exits", [{"declined": 3, "withdrawn": 0}, {"withdrawn": 12345}, {}, {"declined": 1, "withdrawn": 1}]
+)
+@pytest.mark.parametrize("count, shown", [(0, 0), (1, 1), (30, 25)])
+def test_the_paused_section_is_what_the_template_wrote(exits, count, shown):
+    paused = selectors.StageColumn(stage=Stage.PAUSED, count=count, cards=[None] * shown)
+    board = selectors.PipelineBoard(columns=COLUMNS, paused=paused, recent_exits=exits, total=count)
+    cards = mark_safe(f"<article>{HOSTILE}</article>" * shown)  # noqa: S308 — the cards' markup, as given
+    expected = PAUSED_SECTION.render(Context({"board": board, "paused_cards": cards}))
+    assert paused_section(board, cards) == expected
+    assert ("and 5 more" in expected) == (count == 30)
