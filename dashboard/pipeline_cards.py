@@ -10,18 +10,31 @@ from datetime import datetime
 
 from django.template.defaultfilters import floatformat
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 from accounts.links import url_around_id
 from accounts.markup import ENTITIES, escaped
-from journeys.models import Stage
+from journeys.models import STAGE_TAGLINES, Stage
 from journeys.selectors.pipeline import Card, PipelineBoard, StageColumn
 
 NO_LEAD = '<span class="badge text-bg-warning">No lead yet</span>'
 NO_PROGRAM = "no program yet"
 
 
+# Each stage's value, name and tagline, escaped once for the process (they are the code's).
+_STAGE_TEXTS = {
+    stage.value: (escaped(stage.value), escaped(stage.label), escaped(STAGE_TAGLINES.get(stage, "")))
+    for stage in Stage
+}
+
 # What ``str.strip()`` strips: a name is stripped only when it starts or ends with one of them.
 _SPACE = frozenset(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
+def _links() -> tuple[str, str, str, str]:
+    """What comes before and after the id in a move's and a patient's link, escaped: once a board."""
+    move, patient = url_around_id("journeys:move"), url_around_id("dashboard:patient")
+    return escaped(move[0]), escaped(move[1]), escaped(patient[0]), escaped(patient[1])
 
 
 def _cards(
@@ -32,14 +45,14 @@ def _cards(
     now: datetime,
     leads: dict[str | None, str],
     programs: dict[str | None, str],
+    links: tuple[str, str, str, str],
 ) -> str:
     """The cards' HTML: each text escaped (``ENTITIES``, as the template engine escapes text), the values
     common to the column or the board escaped once (each lead's and program's name, in ``leads`` and
     ``programs``); ids and day counts are integers. One comprehension with no call a card but the name's
     escaping and the card's joining (``for x in [value]`` names a value once for the card)."""
-    stage = escaped(stage)
-    move_head, move_tail = (escaped(part) for part in url_around_id("journeys:move"))
-    patient_head, patient_tail = (escaped(part) for part in url_around_id("dashboard:patient"))
+    stage = _STAGE_TEXTS[stage][1]
+    move_head, move_tail, patient_head, patient_tail = links
     space, entities = _SPACE, ENTITIES
     return "".join(
         [
@@ -67,10 +80,9 @@ def _cards(
     )
 
 
-def board_cards(
+def _board_cards(
     board: PipelineBoard, *, here: str, now: datetime
-) -> tuple[list[tuple[StageColumn, SafeString]], SafeString]:
-    """Each path column with its cards as HTML, and the paused ones' cards (each move form returns to ``here``)."""
+) -> tuple[list[tuple[StageColumn, str]], str]:
     shown = [*board.columns, board.paused]
     leads = {lead: escaped(lead) for lead in {card.lead_name for column in shown for card in column.cards}}
     programs = {
@@ -78,13 +90,21 @@ def board_cards(
     }
     # A card with no lead (or a blank name) says so; one with no program (so no program's name) says so.
     kept = {"leads": leads | {None: NO_LEAD, "": NO_LEAD}, "programs": programs | {None: NO_PROGRAM}}
-    here = escaped(here)
+    here, links = escaped(here), _links()
 
-    def html(column: StageColumn) -> SafeString:
-        # Every value in the cards is escaped or an integer.
-        return mark_safe(_cards(column.cards, stage=column.label, here=here, now=now, **kept))  # noqa: S308
+    def html(column: StageColumn) -> str:
+        return _cards(column.cards, stage=column.stage, here=here, now=now, links=links, **kept)
 
     return [(column, html(column)) for column in board.columns], html(board.paused)
+
+
+def board_cards(
+    board: PipelineBoard, *, here: str, now: datetime
+) -> tuple[list[tuple[StageColumn, SafeString]], SafeString]:
+    """Each path column with its cards as HTML, and the paused ones' cards (each move form returns to ``here``)."""
+    columns, paused = _board_cards(board, here=here, now=now)
+    # Every value in the cards is escaped or an integer.
+    return [(column, mark_safe(html)) for column, html in columns], mark_safe(paused)  # noqa: S308
 
 
 # The columns whose "All time" a board over all time offers to bring back to the recent days.
@@ -96,9 +116,24 @@ def _plural(n: float) -> str:
     return "" if n == 1 else "s"
 
 
+_MEDIANS: dict[tuple[float, str | None], str] = {}  # each median's ``floatformat:"-1"`` in each language
+
+
+def _median(days: float) -> str:
+    """``{{ days|floatformat:"-1" }}``, kept for the process (bounded): a board shows the same few medians."""
+    key = (days, get_language())
+    try:
+        return _MEDIANS[key]
+    except KeyError:
+        if len(_MEDIANS) >= 4096:
+            _MEDIANS.clear()
+        text = _MEDIANS[key] = str(floatformat(days, "-1"))
+        return text
+
+
 def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -> str:
     """One column as the loop of ``dashboard/pipeline.html`` wrote it (``toggle``: the query string escaped)."""
-    stage, label = escaped(column.stage), escaped(column.label)
+    stage, label, tagline = _STAGE_TEXTS[column.stage]
     count = column.count
     if column.recent_days:
         recent = (
@@ -115,7 +150,7 @@ def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -
     else:
         recent = ""
     if column.next_stage:
-        next_label = escaped(column.next_label)
+        next_label = _STAGE_TEXTS[column.next_stage][1]
         percent = column.conversion_percent
         conversion = "—" if column.conversion is None else f"{percent}%"
         entered, went_on = int(column.entered), int(column.went_on)
@@ -131,7 +166,7 @@ def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -
     else:
         following = ""
     median = column.median_days
-    stay = "—" if median is None else f"{floatformat(median, '-1')} day{_plural(float(median))}"
+    stay = "—" if median is None else f"{_median(median)} day{_plural(float(median))}"
     more = column.more
     return (
         "\n          <section"
@@ -146,7 +181,7 @@ def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -
         f'\n                      title="{count} patient{_plural(count)} at {label}">{count}</span>'
         "\n              </summary>"
         '\n              <div class="pipeline-column-stats small">'
-        f'\n                <div class="text-body-secondary fst-italic">{escaped(column.tagline)}</div>'
+        f'\n                <div class="text-body-secondary fst-italic">{tagline}</div>'
         f"\n                {recent}"
         f"\n                {following}"
         f'\n                <div title="The middle length of a finished stay at {label}">'
@@ -171,7 +206,7 @@ def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -
 
 
 def board_columns(
-    columns: list[tuple[StageColumn, SafeString]], *, closed_toggle: str, all_closed: bool
+    columns: list[tuple[StageColumn, str]], *, closed_toggle: str, all_closed: bool
 ) -> SafeString:
     """The path's columns with their cards (``board_cards``), as ``dashboard/pipeline.html``'s loop over them
     wrote them; ``closed_toggle`` is the query string of the board with its closed columns the other way."""
@@ -225,7 +260,7 @@ def board_html(
 ) -> tuple[SafeString, SafeString]:
     """The board's path columns and its paused section, with their cards (each move form returning to
     ``here``); ``closed_toggle`` is the board's query string with its closed columns the other way."""
-    columns, paused = board_cards(board, here=here, now=now)
+    columns, paused = _board_cards(board, here=here, now=now)
     return board_columns(columns, closed_toggle=closed_toggle, all_closed=all_closed), paused_section(
         board, paused
     )
