@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.audit import record_list
+from accounts.dates import hour_minute
 from accounts.permissions import EVERYONE, role_required
 from compliance.panels import clinic_settings_for
 from journeys.forms.move import PipelineFilterForm
@@ -101,6 +102,7 @@ def pipeline(request):
             "narrowed": filters.is_narrowed(),
             "columns_html": columns_html,
             "paused_html": paused_html,
+            "flow_as_of": board.flow_as_of and hour_minute(board.flow_as_of),  # |time:"H:i"
         },
     )
 

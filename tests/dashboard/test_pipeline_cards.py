@@ -339,3 +339,17 @@ def test_the_paused_section_is_what_the_template_wrote(exits, count, shown):
     expected = PAUSED_SECTION.render(Context({"board": board, "paused_cards": cards}))
     assert paused_section(board, cards) == expected
     assert ("and 5 more" in expected) == (count == 30)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "UTC", "Asia/Kolkata"])
+def test_the_summarys_time_is_the_time_filters(client_for, staff, hostile_board, monkeypatch, settings, zone):
+    from journeys.models import PATH
+
+    settings.TIME_ZONE = zone
+    moment = datetime(2026, 3, 8, 6, 59, 30, tzinfo=UTC)  # the morning DST starts in New York
+    flow = selectors.Flow(conversion={stage: (0, 0) for stage in PATH}, medians={}, as_of=moment)
+    monkeypatch.setattr("dashboard.views.pipeline_flow_stored", lambda: flow)
+    body = client_for(staff).get("/pipeline/").content.decode()
+    with timezone.override(zone):
+        expected = Template('{{ m|time:"H:i" }}').render(Context({"m": moment}))
+    assert f"Conversion and median days as of {expected}.</span>" in body
