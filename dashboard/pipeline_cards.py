@@ -37,8 +37,16 @@ def _links() -> tuple[str, str, str, str]:
     return escaped(move[0]), escaped(move[1]), escaped(patient[0]), escaped(patient[1])
 
 
+def _escaped_all(texts: list[str]) -> list[str]:
+    """Each text escaped as ``escaped`` escapes a ``str``, by one ``translate`` of them all joined by NUL, which
+    no entity spells and PostgreSQL's text never holds (when one does, each is escaped on its own)."""
+    every = "\x00".join(texts).translate(ENTITIES).split("\x00")
+    return every if len(every) == len(texts) else [text.translate(ENTITIES) for text in texts]
+
+
 def _cards(
     cards: list[Card],
+    names: list[str],
     *,
     stage: str,
     here: str,
@@ -47,13 +55,12 @@ def _cards(
     programs: dict[str | None, str],
     links: tuple[str, str, str, str],
 ) -> str:
-    """The cards' HTML: each text escaped (``ENTITIES``, as the template engine escapes text), the values
-    common to the column or the board escaped once (each lead's and program's name, in ``leads`` and
-    ``programs``); ids and day counts are integers. One comprehension with no call a card but the name's
-    escaping and the card's joining (``for x in [value]`` names a value once for the card)."""
+    """The cards' HTML, each with its patient's name (``names``, escaped); the values common to the column or
+    the board escaped once (each lead's and program's name, in ``leads`` and ``programs``); ids and day counts
+    are integers. One comprehension with no call a card but its joining (``for x in [value]`` names a value
+    once for the card)."""
     stage = _STAGE_TEXTS[stage][1]
     move_head, move_tail, patient_head, patient_tail = links
-    space, entities = _SPACE, ENTITIES
     return "".join(
         [
             f'<article class="card mb-2 pipeline-card" id="journey-{pk}" data-move-url="{move}"'
@@ -68,14 +75,12 @@ def _cards(
             f' hx-target="#move-{pk}" hx-swap="innerHTML">Move…</button>'
             f'<div id="move-{pk}" data-move-slot></div>'
             "</div></article>"
-            for pk, patient_id, _, _, entered, first_name, last_name, preferred_name, program, lead in cards
+            for (pk, patient_id, _, _, entered, _, _, _, program, lead), name in zip(
+                cards, names, strict=True
+            )
             for days in [(now - entered).days]
             for day_word in ["day" if days == 1 else "days"]
             for move in [f"{move_head}{pk}{move_tail}"]
-            for full in [f"{preferred_name or first_name} {last_name}"]  # never empty: a space at least
-            for name in [
-                (full if full[0] not in space and full[-1] not in space else full.strip()).translate(entities)
-            ]
         ]
     )
 
@@ -84,18 +89,31 @@ def _board_cards(
     board: PipelineBoard, *, here: str, now: datetime
 ) -> tuple[list[tuple[StageColumn, str]], str]:
     shown = [*board.columns, board.paused]
-    leads = {lead: escaped(lead) for lead in {card.lead_name for column in shown for card in column.cards}}
-    programs = {
-        name: escaped(name) for name in {card.program_name for column in shown for card in column.cards}
-    }
+    every = [card for column in shown for card in column.cards]
+    space = _SPACE
+    # ``Patient.display_name``: never empty (a space at least), stripped only when it starts or ends with space.
+    names = [f"{card.preferred_name or card.first_name} {card.last_name}" for card in every]
+    names = [name if name[0] not in space and name[-1] not in space else name.strip() for name in names]
+    leads = list({card.lead_name for card in every} - {None, ""})
+    programs = list({card.program_name for card in every} - {None})
+    texts = _escaped_all([*names, *leads, *programs])
+    named, led = len(names), len(names) + len(leads)
     # A card with no lead (or a blank name) says so; one with no program (so no program's name) says so.
-    kept = {"leads": leads | {None: NO_LEAD, "": NO_LEAD}, "programs": programs | {None: NO_PROGRAM}}
+    kept = {
+        "leads": dict(zip(leads, texts[named:led], strict=True)) | {None: NO_LEAD, "": NO_LEAD},
+        "programs": dict(zip(programs, texts[led:], strict=True)) | {None: NO_PROGRAM},
+    }
     here, links = escaped(here), _links()
-
-    def html(column: StageColumn) -> str:
-        return _cards(column.cards, stage=column.stage, here=here, now=now, links=links, **kept)
-
-    return [(column, html(column)) for column in board.columns], html(board.paused)
+    html, start = [], 0
+    for column in shown:
+        end = start + len(column.cards)
+        html.append(
+            _cards(
+                column.cards, texts[start:end], stage=column.stage, here=here, now=now, links=links, **kept
+            )
+        )
+        start = end
+    return list(zip(board.columns, html[:-1], strict=True)), html[-1]  # the paused ones' last
 
 
 def board_cards(

@@ -353,3 +353,14 @@ def test_the_summarys_time_is_the_time_filters(client_for, staff, hostile_board,
     with timezone.override(zone):
         expected = Template('{{ m|time:"H:i" }}').render(Context({"m": moment}))
     assert f"Conversion and median days as of {expected}.</span>" in body
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [[], [""], [HOSTILE, "", "a&b", "<O'Neil>"], ["nul\x00inside", HOSTILE], ["\x00", "\x00\x00", "x"]],
+)
+def test_texts_escaped_at_once_are_each_escaped(texts):
+    from accounts.markup import escaped
+    from dashboard.pipeline_cards import _escaped_all
+
+    assert _escaped_all(texts) == [escaped(text) for text in texts]
