@@ -13,6 +13,7 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import RFC3986_SUBDELIMS
 
@@ -67,3 +68,20 @@ def _url(name: str, urlconf: str, prefix: str) -> str:
 def url_for(name: str) -> str:
     """``reverse(name)`` for a URL that takes no argument, reversed once per URLconf and script prefix."""
     return _url(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+def static_url(path: str) -> str:
+    """``{% static path %}``'s URL (``staticfiles_storage.url(path)``), kept by the storage for the process: a
+    manifest's hashed names do not change while it runs, and the storage's lookup cost each asset ~100 calls.
+    Kept per ``DEBUG`` (in debug mode a storage writes the plain name); a storage replaced (new settings)
+    starts with nothing kept, and a name the manifest lacks raises each time, as ``{% static %}`` does."""
+    try:
+        kept = staticfiles_storage.kept_urls
+    except AttributeError:
+        kept = staticfiles_storage.kept_urls = {}
+    key = (path, settings.DEBUG)
+    try:
+        return kept[key]
+    except KeyError:
+        url = kept[key] = staticfiles_storage.url(path)
+        return url

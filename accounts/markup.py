@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from django.utils.html import conditional_escape
 
-_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+# ``text.translate(ENTITIES)`` is ``escaped(text)`` for a plain ``str``: for a loop over hundreds of rows that
+# knows its values are text.
+ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 
 def escaped(value: object) -> str:
     """``value`` escaped as the template engine escapes it (a safe string left as it is)."""
     if type(value) is str:
-        return value.translate(_ENTITIES)
+        return value.translate(ENTITIES)
     return str(conditional_escape(value))

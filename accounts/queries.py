@@ -11,7 +11,9 @@ from functools import lru_cache, wraps
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import BooleanField, F, Func, Model, QuerySet
+from django.db.models.query import ValuesListIterable
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.constants import GET_ITERATOR_CHUNK_SIZE
 from django.db.models.sql.query import Query
 
 
@@ -92,6 +94,10 @@ class Compiled[M: Model]:
         self.params = list(params)
         self.converters: list = [None, None]  # (the connection and the select's columns, their converters)
         self.composite: list = [None, None]  # (the same, whether any is a composite key's)
+        # A ``values_list()`` read's tuples come straight from the compiler, as ``ValuesListIterable`` takes them.
+        self.tuples = (
+            queryset._iterable_class is ValuesListIterable and not queryset._prefetch_related_lookups
+        )
         self.places = []
         for marker in markers:
             spelled = self._adapted(marker)
@@ -119,6 +125,9 @@ class Compiled[M: Model]:
         compiler.replayed = (self.sql, tuple(params))
         compiler.kept_converters = self.converters
         compiler.kept_composite = self.composite
+        if self.tuples:
+            # What ``ValuesListIterable`` returns, with no queryset and query cloned to run it (~200 calls).
+            return list(compiler.results_iter(tuple_expected=True, chunk_size=GET_ITERATOR_CHUNK_SIZE))
         query = self.queryset.query.chain(klass=_Replayed)
         query.replay = compiler
         replayed = self.queryset._chain()

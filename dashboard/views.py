@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.audit import record_list
+from accounts.dates import hour_minute
 from accounts.permissions import EVERYONE, role_required
 from compliance.panels import clinic_settings_for
 from journeys.forms.move import PipelineFilterForm
@@ -16,7 +17,7 @@ from patients.selectors import patient_get_for
 
 from . import patient_page
 from .figures import pipeline_flow_stored
-from .pipeline_cards import board_cards
+from .pipeline_cards import board_html
 from .selectors import today_for
 from .today_rows import today_rows
 
@@ -84,8 +85,12 @@ def pipeline(request):
     # The whole clinic's conversion and median days come from the beat task's summary when it is fresh.
     flow = None if filters.is_narrowed() else pipeline_flow_stored()
     board = pipeline_board(**filters.filters(), all_closed=all_closed, flow=flow)
-    columns, paused_cards = board_cards(
-        board, here=quote(request.get_full_path(), safe="/"), now=timezone.now()
+    columns_html, paused_html = board_html(
+        board,
+        here=quote(request.get_full_path(), safe="/"),
+        now=timezone.now(),
+        closed_toggle=query.urlencode(),
+        all_closed=all_closed,
     )
     record_list(patient_ids=board.patient_ids, query=request.GET.urlencode(), what="pipeline")
     return render(
@@ -95,10 +100,9 @@ def pipeline(request):
             "filters": filters,
             "board": board,
             "narrowed": filters.is_narrowed(),
-            "closed_toggle": query.urlencode(),
-            "all_closed": all_closed,
-            "columns": columns,
-            "paused_cards": paused_cards,
+            "columns_html": columns_html,
+            "paused_html": paused_html,
+            "flow_as_of": board.flow_as_of and hour_minute(board.flow_as_of),  # |time:"H:i"
         },
     )
 

@@ -4,7 +4,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
 
-from accounts.widgets import PlainSelect
+from accounts.widgets import PlainSelect, offer_plain_choices
 from patients.selectors import lead_choices
 
 from ..models import OFF_PATH, ExitReason, Journey, Stage
@@ -70,15 +70,12 @@ class PipelineFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lead"].choices = [
-            ("", "Any lead"),
-            ("0", "No lead yet"),
-            *lead_choices(),
+        # Plain text pairs both: set as they are (``offer_plain_choices``), not walked twice by Django's setters.
+        offer_plain_choices(self.fields["lead"], [("", "Any lead"), ("0", "No lead yet"), *lead_choices()])
+        programs = [
+            (str(pk), name if active else f"{name} (retired)") for pk, name, active in program_options()
         ]
-        self.fields["program"].choices = [
-            ("", "Any program"),
-            *((str(pk), name if active else f"{name} (retired)") for pk, name, active in program_options()),
-        ]
+        offer_plain_choices(self.fields["program"], [("", "Any program"), *programs])
         for name in self.fields:
             self.fields[name].widget.attrs["class"] = "form-select"
 

@@ -10,6 +10,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import groupby
+from operator import itemgetter
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import (
@@ -33,13 +37,14 @@ from django.utils import timezone
 from accounts.audit import record_access
 from accounts.models import AccessEvent, User
 from accounts.queries import Compiled
-from patients.models import CareTeamMember
+from patients.models import CareTeamMember, display_name_of
 
 from ..models import ALLOWED_MOVES, PATH, STAGE_TAGLINES, Journey, Program, Stage, StageChange
 
 CARDS_PER_COLUMN = 25
-# What a card shows: the rest of a journey's and its patient's columns stay in the database.
+# What a card shows, in ``Card``'s order: the rest of a journey's and its patient's columns stay in the database.
 CARD_FIELDS = (
+    "pk",
     "patient_id",
     "program_id",
     "stage",
@@ -48,6 +53,7 @@ CARD_FIELDS = (
     "patient__last_name",
     "patient__preferred_name",
     "program__name",
+    "lead_name",
 )
 COUNT_CAP = 1_000  # counted now up to this; a larger column's count comes from the summary when it is fresh
 RECENT_EXIT_DAYS = 90
@@ -67,11 +73,43 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
+_DROP_TARGETS = {
+    stage: " ".join(target for target in Stage.values if target in ALLOWED_MOVES[stage])
+    for stage in Stage.values
+}
+
+
+class Card(NamedTuple):
+    """One journey on the board, read as a row (``CARD_FIELDS``), not as a journey, its patient and its
+    program: a board of 225 cards built ~680 model instances."""
+
+    pk: int
+    patient_id: int
+    program_id: int | None
+    stage: str
+    stage_entered_at: datetime
+    first_name: str
+    last_name: str
+    preferred_name: str
+    program_name: str | None
+    lead_name: str | None  # the current lead practitioner's name; None: no lead yet
+
+    @property
+    def display_name(self) -> str:
+        """``Patient.display_name``."""
+        return display_name_of(self.first_name, self.last_name, self.preferred_name)
+
+    @property
+    def days_in_stage(self) -> int:
+        """``Journey.days_in_stage``."""
+        return (timezone.now() - self.stage_entered_at).days
+
+
 @dataclass(frozen=True)
 class StageColumn:
     stage: str
     count: int
-    cards: list[Journey]
+    cards: list[Card]
     next_stage: str | None = None
     entered: int = 0
     went_on: int = 0
@@ -98,7 +136,7 @@ class StageColumn:
     def moves(self) -> str:
         """The stages a card of this column may be dropped on, space-separated (for the board's script, which
         only dims the others while dragging: ``journey_move`` decides, a paused card resumes where it paused)."""
-        return " ".join(stage for stage in Stage.values if stage in ALLOWED_MOVES[self.stage])
+        return _DROP_TARGETS[self.stage]
 
     @property
     def conversion(self) -> float | None:
@@ -129,7 +167,7 @@ class PipelineBoard:
     @property
     def patient_ids(self) -> list[int]:
         """Every patient with a card on the board, column by column."""
-        return [journey.patient_id for column in [*self.columns, self.paused] for journey in column.cards]
+        return [card.patient_id for column in [*self.columns, self.paused] for card in column.cards]
 
     @property
     def recent_exit_list(self) -> list[tuple[str, int]]:
@@ -265,7 +303,7 @@ def whole_clinic_counts(*, since: datetime, closed_since: datetime | None, cap: 
 
 def _cards_query(
     journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None
-) -> QuerySet[Journey]:
+) -> QuerySet[Journey, tuple]:
     board = journeys.filter(stage__in=BOARD_STAGES)
     if closed_since is not None:
         board = board.exclude(stage__in=CLOSED_COLUMNS, stage_entered_at__lt=closed_since)
@@ -284,23 +322,25 @@ def _cards_query(
         shown = board.annotate(position=position).filter(position__lte=per_column).values("pk")
     return (
         Journey.objects.filter(pk__in=shown)
-        .select_related("patient", "program")
-        .only(*CARD_FIELDS)
         .annotate(lead_name=_lead_name())
         .order_by("stage", "stage_entered_at", "pk")
+        .values_list(*CARD_FIELDS)
     )
 
 
-def _by_stage(rows: Iterable[Journey]) -> dict[str, list[Journey]]:
-    cards: dict[str, list[Journey]] = {stage: [] for stage in BOARD_STAGES}
-    for journey in rows:
-        cards[journey.stage].append(journey)
+def _by_stage(rows: Iterable[tuple]) -> dict[str, list[Card]]:
+    """The rows (ordered by stage, so each stage's are together) as each stage's cards: made and grouped by
+    ``map`` and ``groupby``, with no call a card."""
+    cards: dict[str, list[Card]] = {stage: [] for stage in BOARD_STAGES}
+    card = partial(tuple.__new__, Card)
+    for stage, group in groupby(rows, itemgetter(3)):
+        cards[stage] = list(map(card, group))
     return cards
 
 
 def stage_cards(
     journeys: QuerySet[Journey], *, per_column: int, closed_since: datetime | None = None
-) -> dict[str, list[Journey]]:
+) -> dict[str, list[Card]]:
     """The journeys longest in each board stage, at most ``per_column`` each, with patient, program and
     lead practitioner's name: one query. Each column's ids come from its own LIMITed read of the
     ``(stage, stage_entered_at, id)`` index, joined in a UNION ALL where the database allows LIMIT inside
@@ -309,7 +349,7 @@ def stage_cards(
     return _by_stage(_cards_query(journeys, per_column=per_column, closed_since=closed_since))
 
 
-def whole_clinic_cards(*, per_column: int, closed_since: datetime | None) -> dict[str, list[Journey]]:
+def whole_clinic_cards(*, per_column: int, closed_since: datetime | None) -> dict[str, list[Card]]:
     """``stage_cards(pipeline_journeys(), …)``: the same SQL, compiled once per thread for the number of cards
     and for closed columns bounded or not, ``closed_since`` put in."""
     key = ("cards", per_column, closed_since is None)

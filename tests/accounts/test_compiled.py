@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Count
 from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
@@ -105,6 +106,28 @@ def test_values_rows_are_the_orms_tuples_flat_values_or_dicts():
         compiled = Compiled(shape(Patient.objects.filter(pk=marker)), marker)
         for patient in patients:
             assert compiled.rows(patient.pk) == list(shape(Patient.objects.filter(pk=patient.pk)))
+
+
+def test_a_values_list_reads_its_tuples_with_no_queryset_cloned(monkeypatch):
+    from django.db.models import QuerySet
+
+    patients = [PatientFactory(first_name=HOSTILE), PatientFactory()]
+    marker = 918_273_645
+    compiled = Compiled(
+        Patient.objects.filter(pk=marker)
+        .annotate(leads=Count("care_team"))
+        .values_list("pk", "first_name", "leads"),
+        marker,
+    )
+    expected = {p.pk: [(p.pk, p.first_name, 0)] for p in patients}
+
+    def refused(self, *args, **kwargs):
+        raise AssertionError("a queryset was cloned")
+
+    monkeypatch.setattr(QuerySet, "_chain", refused)
+    for patient in patients:
+        assert compiled.rows(patient.pk) == expected[patient.pk]
+    assert compiled.rows(0) == []
 
 
 def test_a_list_of_ids_is_one_parameter_whatever_its_length():

@@ -120,3 +120,30 @@ def test_a_tokens_link_follows_the_script_prefix():
         assert url_for_token("unsubscribe", "abc") == reverse("unsubscribe", args=["abc"]) == "/clinic/u/abc/"
     finally:
         clear_script_prefix()
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_asset_is_the_static_tags_url_kept(settings, debug):
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.template import Context, Template
+
+    settings.DEBUG = debug
+    for path in ("js/pipeline.js", "vendor/sortablejs-1.15.7/Sortable.min.js", "css/alliance.css"):
+        expected = Template(f"{{% load static %}}{{% static '{path}' %}}").render(Context())
+        for _ in range(2):  # then from what was kept
+            assert Template(f"{{% asset '{path}' %}}").render(Context()) == expected
+        assert staticfiles_storage.kept_urls[(path, debug)] == staticfiles_storage.url(path)
+
+
+def test_an_asset_is_kept_per_debug_mode_and_storage(settings):
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    from accounts.links import static_url
+
+    settings.DEBUG = False
+    static_url("js/pipeline.js")
+    settings.DEBUG = True
+    assert static_url("js/pipeline.js") == staticfiles_storage.url("js/pipeline.js")
+    settings.STATIC_URL = "/elsewhere/"  # a new storage: nothing kept
+    assert static_url("js/pipeline.js") == staticfiles_storage.url("js/pipeline.js")
+    assert static_url("js/pipeline.js").startswith("/elsewhere/")

@@ -5,10 +5,13 @@ from html.parser import HTMLParser
 
 import pytest
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.widgets import PlainSelect
+from accounts.widgets import PlainSelect, flat_attributes
 
 
 class _Elements(HTMLParser):
@@ -146,3 +149,20 @@ def test_a_long_list_of_plain_choices_is_written_once(monkeypatch):
     again = PlainSelect(choices=list(choices)).render("lead", "150")
     assert first.replace('"7" selected', '"7"') == again.replace('"150" selected', '"150"')
     assert '<option value="150" selected>Practitioner 150</option>' in again
+
+
+_VALUES = st.one_of(
+    st.text(), st.booleans(), st.none(), st.integers(), st.text().map(mark_safe), st.text().map(gettext_lazy)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), _VALUES, max_size=6))
+def test_the_attributes_are_flatatts(attrs):
+    assert flat_attributes(attrs) == flatatt(attrs)
+
+
+def test_the_attributes_are_escaped_as_flatatt_escapes_them():
+    attrs = {"data-x": "\"><script>&'", "b": True, "a": False, "c": None, "id": 3, '"k': mark_safe("<i>")}
+    assert flat_attributes(attrs) == flatatt(attrs)
+    assert flat_attributes(attrs) == (' &quot;k="<i>" data-x="&quot;&gt;&lt;script&gt;&amp;&#x27;" id="3" b')

@@ -122,11 +122,11 @@ def test_cards_show_the_oldest_in_stage_first_with_days_lead_and_program(client_
 
     response = client_for(staff).get("/pipeline/")
     board = response.context["board"]
-    assert [j.patient.first_name for j in column(board, Stage.INQUIRY).cards] == ["Oldest", "Newest"]
-    assert [j.patient.first_name for j in column(board, Stage.DISCOVERY).cards] == ["Waiting", "Middle"]
+    assert [j.first_name for j in column(board, Stage.INQUIRY).cards] == ["Oldest", "Newest"]
+    assert [j.first_name for j in column(board, Stage.DISCOVERY).cards] == ["Waiting", "Middle"]
     assert [j.days_in_stage for j in column(board, Stage.DISCOVERY).cards] == [7, 5]
     oldest = column(board, Stage.INQUIRY).cards[0]
-    assert (oldest.lead_name, oldest.program.name) == ("Dr. Bob Moss", "Gut reset")
+    assert (oldest.lead_name, oldest.program_name) == ("Dr. Bob Moss", "Gut reset")
 
     body = response.content.decode()
     assert f'href="/patients/{oldest.patient_id}/"' in body

@@ -44,7 +44,7 @@ def board(staff, practitioner):
 
 def shown(cards: dict) -> dict:
     return {
-        stage: [(j.pk, j.patient.display_name, j.program and j.program.name, j.lead_name) for j in rows]
+        stage: [(j.pk, j.display_name, j.program_name, j.lead_name) for j in rows]
         for stage, rows in cards.items()
     }
 
