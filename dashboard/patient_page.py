@@ -19,9 +19,11 @@ from django.urls import get_script_prefix, get_urlconf
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.markup import escaped
 from accounts.once import rendered_once
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
+from compliance.adherence_markup import adherence_panel_html
 from compliance.models import Alert, ClinicSettings
 from journeys.forms.move import MoveForm
 from journeys.models import Visit
@@ -45,12 +47,15 @@ TAB_PARAM = "tab"
 @dataclass(frozen=True)
 class Panel:
     """One section of the patient page: ``context(request, patient)`` gives ``template_name`` its ``panel``,
-    in a fixed number of queries whatever the patient's history holds."""
+    in a fixed number of queries whatever the patient's history holds. ``markup``, where a panel has it,
+    writes from that context in Python what ``template_name`` wrote (for the panels of the first tab, whose
+    templates cost every patient page more than its queries)."""
 
     key: str
     title: str
     template_name: str
     context: Callable[..., dict]
+    markup: Callable[[dict], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,11 @@ ALERTS = Panel(
     compliance_panels.alerts_panel_context,
 )
 ADHERENCE = Panel(
-    "adherence", "Adherence", "compliance/_adherence_panel.html", compliance_panels.adherence_panel_context
+    "adherence",
+    "Adherence",
+    "compliance/_adherence_panel.html",
+    compliance_panels.adherence_panel_context,
+    markup=adherence_panel_html,
 )
 TIMELINE = Panel("timeline", "Timeline", "journeys/_timeline.html", timeline_panels.timeline_panel_context)
 CONVERSATION = Panel(
@@ -143,6 +152,44 @@ def tab_panels(request, patient: Patient, tab: Tab) -> TabContent:
     """Each panel of ``tab`` with its context: the side panels, then the main ones."""
     side = [(panel, panel.context(request, patient)) for panel in tab.side]
     return TabContent(main=[(panel, panel.context(request, patient)) for panel in tab.panels], side=side)
+
+
+_PANEL = (
+    '<section class="card" aria-labelledby="{key}-heading" id="panel-{key}">\n  <div class="card-body">\n'
+    '    <h2 id="{key}-heading" class="h5">{title}</h2>\n    {inner}\n  </div>\n</section>\n'
+)
+
+
+def _panel_html(request, patient: Patient, panel: Panel, context: dict) -> str:
+    """``dashboard/_patient_panel.html``'s section: the panel's own markup (``markup``), else its template's,
+    which sees the patient, its ``panel`` context and the request's (the user, the CSRF token)."""
+    if panel.markup is not None:
+        inner = panel.markup(context)
+    else:
+        inner = render_to_string(panel.template_name, {"patient": patient, "panel": context}, request=request)
+    return _PANEL.format(key=escaped(panel.key), title=escaped(panel.title), inner=inner)
+
+
+def tab_html(request, patient: Patient, tab: Tab, content: TabContent, *, swap: bool = False) -> SafeString:
+    """What ``dashboard/_patient_tab.html`` wrote for ``tab`` (without its first and last line break, which the
+    template that holds it now writes): the side panels' column, the main one, and for htmx (``swap``) the
+    tabs with this one current, swapped out of band."""
+    parts = ['<div class="row g-3 patient-tab" id="patient-tab" data-tab="', escaped(tab.key), '">\n  ']
+    if content.side:
+        parts.append('\n    <div class="col-xl-4 order-xl-2 d-flex flex-column gap-3">\n      ')
+        for panel, context in content.side:
+            parts += ["\n        ", _panel_html(request, patient, panel, context), "\n      "]
+        parts.append("\n    </div>\n  ")
+    parts.append(
+        f'\n  <div class="{"col-xl-8 order-xl-1" if content.side else "col-12"} d-flex flex-column gap-3">\n    '
+    )
+    for panel, context in content.main:
+        parts += ["\n      ", _panel_html(request, patient, panel, context), "\n    "]
+    parts.append("\n  </div>\n</div>\n")
+    if swap:
+        parts += ["\n  ", tabs_html(patient, tab, swap=True), "\n"]
+    # Every text is escaped, a panel's own markup (its template's, or written as it and escaped) or the tabs'.
+    return mark_safe("".join(parts))  # noqa: S308
 
 
 @dataclass(frozen=True)

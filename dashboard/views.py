@@ -27,16 +27,19 @@ def patient_detail(request, pk):
     the other tabs load on demand from ``patient_panel``, or through their plain links without htmx."""
     patient = patient_get_for(user=request.user, pk=pk)
     tab = patient_page.tab_named(request.GET.get(patient_page.TAB_PARAM)) or patient_page.DEFAULT_TAB
+    summary = patient_page.patient_summary(patient, clinic=clinic_settings_for(request))
+    panels = patient_page.tab_panels(request, patient, tab)
     return render(
         request,
         "dashboard/patient_detail.html",
         {
             "patient": patient,
-            "summary": patient_page.patient_summary(patient, clinic=clinic_settings_for(request)),
+            "summary": summary,
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
             "tabs_html": patient_page.tabs_html(patient, tab),
-            "panels": patient_page.tab_panels(request, patient, tab),
+            "panels": panels,
+            "tab_html": patient_page.tab_html(request, patient, tab, panels),
         },
     )
 
@@ -49,16 +52,15 @@ def patient_panel(request, pk, key):
     if tab is None:
         raise Http404("No such section of the patient page.")
     patient = patient_get_for(user=request.user, pk=pk)
+    panels = patient_page.tab_panels(request, patient, tab)
     return render(
         request,
         "dashboard/_patient_tab.html",
         {
             "patient": patient,
-            "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
-            "tabs_html": patient_page.tabs_html(patient, tab, swap=True),
-            "panels": patient_page.tab_panels(request, patient, tab),
-            "swap_tabs": True,
+            "panels": panels,
+            "tab_html": patient_page.tab_html(request, patient, tab, panels, swap=True),
         },
     )
 
