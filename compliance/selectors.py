@@ -127,6 +127,31 @@ def _item_logs_query(journey_id: int, first: date, last: date) -> QuerySet:
     ).values_list("item_id", "item__kind", "item__title", "checkin__due_on", "status")
 
 
+def _checkin_counts_query(patient_id: int, start: date, end: date) -> QuerySet:
+    """The program's check-ins due from ``start`` to ``end``, answered and missed, counted: one row (none when
+    no check-in fell due)."""
+    return (
+        CheckIn.objects.filter(
+            journey__patient_id=patient_id, due_on__gte=start, due_on__lte=end, kind=CheckIn.Kind.PROGRAM
+        )
+        .order_by()
+        .values("kind")
+        .annotate(
+            answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
+            missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
+        )
+        .values_list("answered", "missed")
+    )
+
+
+def _replies_query(request_ids: list[int]) -> QuerySet[InboundMessage]:
+    return (
+        InboundMessage.objects.filter(AnyOf("checkin_request_id", request_ids))
+        .only("pk", "checkin_request_id", "channel", "body", "received_at")
+        .order_by("received_at", "pk")
+    )
+
+
 def _open_alerts_query(patient_id: int) -> QuerySet[Alert]:
     return Alert.objects.filter(patient_id=patient_id, resolved_at__isnull=True).order_by("opened_at", "pk")
 
@@ -140,6 +165,8 @@ def _patient_reads() -> dict[str, Compiled]:
         "item logs": Compiled(_item_logs_query(*between), *between),
         "plan items": Compiled(_plan_items_query(_ID_MARKER), _ID_MARKER),
         "open alerts": Compiled(_open_alerts_query(_ID_MARKER), _ID_MARKER),
+        "checkin counts": Compiled(_checkin_counts_query(*between), *between),
+        "replies": Compiled(_replies_query([_ID_MARKER]), [_ID_MARKER]),
     }
 
 
@@ -167,19 +194,15 @@ def patient_adherence(*, patient_id: int, today: date, window_days: int = 28) ->
     previous_start, previous_end = start - timedelta(days=window_days), start - timedelta(days=1)
     score, reports = score_of(_statuses(patient_id, start, today))
     previous, _ = score_of(_statuses(patient_id, previous_start, previous_end))
-    counts = CheckIn.objects.filter(
-        journey__patient_id=patient_id, due_on__gte=start, due_on__lte=today, kind=CheckIn.Kind.PROGRAM
-    ).aggregate(
-        answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
-        missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
-    )
+    counted = _patient_reads()["checkin counts"].rows(patient_id, start, today)
+    answered, missed = counted[0] if counted else (0, 0)
     return Adherence(
         window_start=start,
         window_end=today,
         score=score,
         reports=reports,
-        answered=counts["answered"],
-        missed=counts["missed"],
+        answered=answered,
+        missed=missed,
         previous_score=previous,
     )
 
@@ -467,11 +490,7 @@ def checkin_replies(*, request_ids: Iterable[int | None]) -> dict[int, list[Inbo
     if not ids:
         return {}
     by_request: dict[int, list[InboundMessage]] = defaultdict(list)
-    for message in (
-        InboundMessage.objects.filter(checkin_request_id__in=ids)
-        .only("pk", "checkin_request_id", "channel", "body", "received_at")
-        .order_by("received_at", "pk")
-    ):
+    for message in _patient_reads()["replies"].rows(ids):
         by_request[message.checkin_request_id or 0].append(message)
     return by_request
 
