@@ -13,7 +13,7 @@ from datetime import date, datetime
 from functools import cache
 
 from django.utils import timezone, translation
-from django.utils.dates import MONTHS_3
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 
 @cache
@@ -45,6 +45,32 @@ def day_month_year_time(value: datetime) -> str:
     value = _local(value)
     months = _months(translation.get_language())
     return f"{value.day} {months[value.month]} {value.year}, {value.hour:02d}:{value.minute:02d}"
+
+
+@cache
+def _weekdays(language: str | None) -> tuple[str, ...]:
+    with translation.override(language):
+        return tuple(str(WEEKDAYS_ABBR[n]) for n in range(7))
+
+
+def weekday_day_month_year_time(value: datetime) -> str:
+    """``{{ value|date:"D j M Y, H:i" }}``: "Fri 4 Dec 2026, 09:05"."""
+    value = _local(value)
+    language = translation.get_language()
+    return (
+        f"{_weekdays(language)[value.weekday()]} {value.day} {_months(language)[value.month]} {value.year}, "
+        f"{value.hour:02d}:{value.minute:02d}"
+    )
+
+
+def weekday_day_month_time(value: datetime) -> str:
+    """``{{ value|date:"D j M, H:i" }}`` of a moment already on the clock it is shown on (``|timezone:…``
+    first): "Fri 4 Dec, 09:05"."""
+    language = translation.get_language()
+    return (
+        f"{_weekdays(language)[value.weekday()]} {value.day} {_months(language)[value.month]}, "
+        f"{value.hour:02d}:{value.minute:02d}"
+    )
 
 
 def iso(value: datetime) -> str:

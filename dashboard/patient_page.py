@@ -26,19 +26,20 @@ from compliance import selectors as compliance_selectors
 from compliance.adherence_markup import adherence_panel_html
 from compliance.models import Alert, ClinicSettings
 from journeys.forms.move import MoveForm
-from journeys.models import Visit
+from journeys.models import OFF_PATH, Visit
 from journeys.panels import blueprints as blueprint_panels
 from journeys.panels import intake as intake_panels
 from journeys.panels import timeline as timeline_panels
 from journeys.panels import visits as visit_panels
 from journeys.selectors.timeline import JourneySummary, patient_journey
 from journeys.selectors.visits import patient_next_visit
+from journeys.services.stages import allowed_moves
 from nudges import panels as nudge_panels
 from nudges.selectors import Reach, patient_reach
 from patients import panels as patient_panels
 from patients.models import Patient
 
-from .move_form import move_form_html
+from .move_form import unbound_move_form_html
 
 # ``?tab=<key>`` on the patient's page: the tab shown, and the no-JS way to every other one.
 TAB_PARAM = "tab"
@@ -197,7 +198,7 @@ class PatientSummary:
     """What the header says about the patient at a glance."""
 
     journey: JourneySummary | None
-    move_form: MoveForm | None
+    moves: tuple[str, ...]  # where the journey may move now (none once it has ended)
     adherence_score: float | None
     adherence_window_days: int
     adherence_trend: str
@@ -209,9 +210,23 @@ class PatientSummary:
     clinic_time_zone: str = settings.TIME_ZONE
 
     @property
+    def offers_exit(self) -> bool:
+        return any(stage in OFF_PATH for stage in self.moves)
+
+    @property
+    def move_form(self) -> MoveForm | None:
+        """The move form (an unbound one): what ``move_form_html`` writes the fields of."""
+        if self.journey is None or not self.journey.journey.is_open:
+            return None
+        return MoveForm(journey=self.journey.journey, moves=list(self.moves))
+
+    @property
     def move_form_html(self) -> SafeString:
-        """The move form's fields, as ``{% crispy %}`` writes them (rendered once per set of moves)."""
-        return move_form_html(self.move_form) if self.move_form is not None else SafeString("")
+        """The move form's fields, as ``{% crispy %}`` writes them (rendered once per set of moves, and the form
+        made only then)."""
+        if not self.moves or self.journey is None:
+            return SafeString("")
+        return unbound_move_form_html(journey=self.journey.journey, moves=self.moves)
 
     @property
     def step(self) -> int:
@@ -232,10 +247,10 @@ def patient_summary(
     alert, which channels reach the patient. A fixed number of queries (seven; eight for a paused journey,
     whose move form asks where it paused from), whatever the patient's history holds."""
     journey = patient_journey(patient)
-    move_form = None
+    moves: tuple[str, ...] = ()
     if journey is not None and journey.journey.is_open:
         journey.journey.patient = patient  # the form names the patient: no second read of them
-        move_form = MoveForm(journey=journey.journey)
+        moves = tuple(allowed_moves(journey.journey))
     clinic = clinic or ClinicSettings.load()  # the page's own read (``clinic_settings_for``), else one here
     today = today or timezone.now().astimezone(patient.tz).date()  # check-ins fall due in their calendar
     adherence = compliance_selectors.patient_adherence_of(
@@ -244,7 +259,7 @@ def patient_summary(
     alerts = compliance_selectors.patient_open_alerts(patient)
     return PatientSummary(
         journey=journey,
-        move_form=move_form,
+        moves=moves,
         adherence_score=adherence.score,
         adherence_window_days=clinic.window_days,
         adherence_trend=compliance_selectors.describe_trend(adherence.trend, window_days=clinic.window_days)

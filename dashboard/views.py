@@ -18,6 +18,7 @@ from . import patient_page
 from .figures import pipeline_flow_stored
 from .pipeline_cards import board_cards
 from .selectors import today_for
+from .summary_markup import summary_html
 from .today_rows import visit_rows
 
 
@@ -37,6 +38,7 @@ def patient_detail(request, pk):
             "summary": summary,
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
+            "summary_html": summary_html(request, patient, summary),
             "tabs_html": patient_page.tabs_html(patient, tab),
             "panels": panels,
             "tab_html": patient_page.tab_html(request, patient, tab, panels),

@@ -1,12 +1,20 @@
 """``accounts.dates`` writes what Django's ``date`` filter writes, in every time zone and language."""
 
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.template import Context, Template
 from django.utils import timezone, translation
 
-from accounts.dates import day_month, day_month_year, day_month_year_time, iso
+from accounts.dates import (
+    day_month,
+    day_month_year,
+    day_month_year_time,
+    iso,
+    weekday_day_month_time,
+    weekday_day_month_year_time,
+)
 
 FILTERS = Template('{{ v|date:"j M" }}|{{ v|date:"j M Y" }}|{{ v|date:"j M Y, H:i" }}|{{ v|date:"c" }}')
 DAY_FILTERS = Template('{{ v|date:"j M" }}|{{ v|date:"j M Y" }}')
@@ -35,3 +43,18 @@ def test_days_are_written_as_the_date_filter_writes_them(language):
         for n in range(0, 366, 7):
             day = date(2026, 1, 1) + timedelta(days=n)
             assert f"{day_month(day)}|{day_month_year(day)}" == DAY_FILTERS.render(Context({"v": day}))
+
+
+WEEKDAY_FILTERS = Template(
+    '{% load tz %}{{ v|date:"D j M Y, H:i" }}|{{ v|timezone:"Asia/Tokyo"|date:"D j M, H:i" }}'
+)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Auckland"])
+@pytest.mark.parametrize("language", ["en-us", "de"])
+def test_a_visits_weekday_and_time_are_written_as_the_filters_write_them(zone, language):
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    with timezone.override(zone), translation.override(language):
+        for moment in [*MOMENTS, *(MOMENTS[0] + timedelta(days=n, hours=n) for n in range(7))]:
+            ours = f"{weekday_day_month_year_time(moment)}|{weekday_day_month_time(moment.astimezone(tokyo))}"
+            assert ours == WEEKDAY_FILTERS.render(Context({"v": moment}))
