@@ -413,17 +413,35 @@ def item_weekly_scores(
     by_name: dict[tuple[str, str], int] = {}
     for item in items:
         by_name.setdefault(_item_key(item.kind, item.title), item.pk)
-    statuses: dict[tuple[int, date], list[str]] = defaultdict(list)
+    # Each (item, Monday)'s points and reports, summed in the rows' order as ``score_of`` sums them: a heat
+    # map's hundred-odd cells each made a list and scored it before.
+    weights = ComplianceLog.SCORES
+    tally: dict[tuple[int, date], list] = {}
+    mondays: dict[date, date] = {}
     for item_id, kind, title, due_on, status in _patient_reads()["item logs"].rows(
         items[0].blueprint.journey_id, weeks[0], weeks[-1] + timedelta(days=6)
     ):
         current = by_id.get(item_id) or by_name.get(_item_key(kind, title))
-        if current is not None:
-            statuses[current, due_on - timedelta(days=due_on.weekday())].append(status)
-    return [
-        (item.title, [(week, score_of(statuses.get((item.pk, week), []))[0]) for week in weeks])
-        for item in items
-    ]
+        weight = weights.get(status)
+        if current is None or weight is None:
+            continue
+        monday = mondays.get(due_on)
+        if monday is None:
+            monday = mondays[due_on] = due_on - timedelta(days=due_on.weekday())
+        counted = tally.get((current, monday))
+        if counted is None:
+            tally[current, monday] = [weight, 1]
+        else:
+            counted[0] += weight
+            counted[1] += 1
+    rows = []
+    for item in items:
+        scores: list[tuple[date, float | None]] = []
+        for week in weeks:
+            counted = tally.get((item.pk, week))
+            scores.append((week, None if counted is None else round(100 * counted[0] / counted[1], 1)))
+        rows.append((item.title, scores))
+    return rows
 
 
 RATINGS = ("energy", "sleep", "mood", "digestion")

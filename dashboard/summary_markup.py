@@ -131,7 +131,7 @@ def _their_time(visit, time_zone: str, clinic_time_zone: str) -> str:
     return _THEIR_TIME.format(escaped(weekday_day_month_time(visit.starts_at.astimezone(zone))))
 
 
-def _stage(request, patient: Patient, summary) -> str:
+def _stage(request, patient: Patient, summary, csrf_token: str) -> str:
     js = summary.journey
     if js is None:
         return _NO_JOURNEY.format(url=escaped(url_for_id("dashboard:patient", patient.pk)))
@@ -150,7 +150,7 @@ def _stage(request, patient: Patient, summary) -> str:
         move = _MOVE.format(
             action=escaped(url_for_id("journeys:move", journey.pk)),
             name=escaped(patient.display_name),
-            token=escaped(get_token(request)),
+            token=escaped(csrf_token),
             next=escaped(request.get_full_path()),
             fields=summary.move_form_html,
             exit=_EXIT_NOTE if summary.offers_exit else "",
@@ -202,8 +202,11 @@ def _alert(summary) -> str:
     )
 
 
-def summary_html(request, patient: Patient, summary) -> SafeString:
-    """What ``dashboard/_patient_summary.html`` wrote for ``summary`` (``patient_page.PatientSummary``)."""
+def summary_html(request, patient: Patient, summary, *, csrf_token: str | None = None) -> SafeString:
+    """What ``dashboard/_patient_summary.html`` wrote for ``summary`` (``patient_page.PatientSummary``);
+    ``csrf_token``: the page's (its forms share one), else this request's own."""
+    if csrf_token is None:
+        csrf_token = get_token(request)
     lead = patient.lead_name
     if summary.adherence_score is None:
         adherence = _NO_ADHERENCE.format(escaped(summary.adherence_window_days))
@@ -221,7 +224,7 @@ def summary_html(request, patient: Patient, summary) -> SafeString:
         for channel in summary.reach
     )
     parts = (
-        _OPEN.format(name=escaped(patient.display_name), stage=_stage(request, patient, summary)),
+        _OPEN.format(name=escaped(patient.display_name), stage=_stage(request, patient, summary, csrf_token)),
         _LEAD.format(
             f"\n            {escaped(lead)}\n          "
             if lead

@@ -1,6 +1,7 @@
 from urllib.parse import quote
 
 from django.http import Http404
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -30,6 +31,7 @@ def patient_detail(request, pk):
     tab = patient_page.tab_named(request.GET.get(patient_page.TAB_PARAM)) or patient_page.DEFAULT_TAB
     summary = patient_page.patient_summary(patient, clinic=clinic_settings_for(request))
     panels = patient_page.tab_panels(request, patient, tab)
+    csrf_token = get_token(request)  # one for the page's forms, as the template's own tag gives them
     return render(
         request,
         "dashboard/patient_detail.html",
@@ -38,7 +40,8 @@ def patient_detail(request, pk):
             "summary": summary,
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
-            "summary_html": summary_html(request, patient, summary),
+            "csrf_token": csrf_token,
+            "summary_html": summary_html(request, patient, summary, csrf_token=csrf_token),
             "tabs_html": patient_page.tabs_html(patient, tab),
             "panels": panels,
             "tab_html": patient_page.tab_html(request, patient, tab, panels),

@@ -31,7 +31,7 @@ def both(patient: Patient, user) -> tuple[str, str]:
     request = RequestFactory().get(f"/patients/{patient.pk}/?tab=visits&x=<b>&y=\"'")
     request.user = user
     summary = patient_summary(patient)
-    ours = summary_html(request, patient, summary)
+    ours = summary_html(request, patient, summary)  # its own token: compared without it
     theirs = render_to_string(
         "dashboard/_patient_summary.html", {"patient": patient, "summary": summary}, request
     )
@@ -101,3 +101,13 @@ def test_the_move_form_is_written_with_this_requests_token_and_address(practitio
     assert f'action="/journeys/{journey.pk}/move/"' in ours
     assert 'name="next" value="/patients/' in ours and "x=%3Cb%3E&amp;y=%22&#x27;" in ours
     assert f'id="move{journey.pk}_' in ours
+
+
+def test_the_pages_forms_share_one_csrf_token(client_for, practitioner):
+    journey = journey_at(Stage.CHECK_INS, practitioner)
+    body = client_for(practitioner).get(f"/patients/{journey.patient.pk}/").content.decode()
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    tokens += re.findall(r'"X-CSRFToken": "([^"]+)"', body)
+    assert (
+        len(tokens) >= 3 and len(set(tokens)) == 1
+    )  # the header's archive form, the move form, htmx's header
