@@ -28,6 +28,7 @@ def alerts_panel_context(request, patient) -> dict:
         "corrections": selectors.patient_corrections(patient, limit=PANEL_HISTORY),
         "history_limit": PANEL_HISTORY,
         "can_correct": request.user.role in CLINICAL,
+        "user": request.user,  # a correction's note is shown to clinical roles only
     }
 
 

@@ -24,6 +24,7 @@ from accounts.once import rendered_once
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
 from compliance.adherence_markup import adherence_panel_html
+from compliance.alerts_markup import alerts_panel_html
 from compliance.models import Alert, ClinicSettings
 from journeys.forms.move import MoveForm
 from journeys.models import OFF_PATH, Visit
@@ -80,7 +81,11 @@ CONTACT = Panel(
 TEAM = Panel("team", "Care team", "patients/_care_team_panel.html", patient_panels.care_team_panel_context)
 JOURNEY = Panel("journey", "Journey", "journeys/_journey_panel.html", timeline_panels.journey_panel_context)
 BLUEPRINT = Panel(
-    "blueprint", "Care plan", "journeys/_blueprint_panel.html", blueprint_panels.blueprint_panel_context
+    "blueprint",
+    "Care plan",
+    "journeys/_blueprint_panel.html",
+    blueprint_panels.blueprint_panel_context,
+    markup=blueprint_panels.blueprint_panel_html,
 )
 VISITS = Panel("visits", "Visits", "journeys/_visits_panel.html", visit_panels.visits_panel_context)
 INTAKE = Panel(
@@ -92,6 +97,7 @@ ALERTS = Panel(
     "Alerts and course corrections",
     "compliance/_alerts_panel.html",
     compliance_panels.alerts_panel_context,
+    markup=alerts_panel_html,
 )
 ADHERENCE = Panel(
     "adherence",
