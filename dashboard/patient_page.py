@@ -57,7 +57,7 @@ class Panel:
     title: str
     template_name: str
     context: Callable[..., dict]
-    markup: Callable[[dict], str] | None = None
+    markup: Callable[[dict], str | None] | None = None  # None from it: the template writes this one
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,13 @@ CONTACT = Panel(
     "contact", "Contact and consent", "patients/_contact_panel.html", patient_panels.contact_panel_context
 )
 TEAM = Panel("team", "Care team", "patients/_care_team_panel.html", patient_panels.care_team_panel_context)
-JOURNEY = Panel("journey", "Journey", "journeys/_journey_panel.html", timeline_panels.journey_panel_context)
+JOURNEY = Panel(
+    "journey",
+    "Journey",
+    "journeys/_journey_panel.html",
+    timeline_panels.journey_panel_context,
+    markup=timeline_panels.journey_panel_html,
+)
 BLUEPRINT = Panel(
     "blueprint",
     "Care plan",
@@ -170,9 +176,8 @@ _PANEL = (
 def _panel_html(request, patient: Patient, panel: Panel, context: dict) -> str:
     """``dashboard/_patient_panel.html``'s section: the panel's own markup (``markup``), else its template's,
     which sees the patient, its ``panel`` context and the request's (the user, the CSRF token)."""
-    if panel.markup is not None:
-        inner = panel.markup(context)
-    else:
+    inner = panel.markup(context) if panel.markup is not None else None
+    if inner is None:
         inner = render_to_string(panel.template_name, {"patient": patient, "panel": context}, request=request)
     return _PANEL.format(key=escaped(panel.key), title=escaped(panel.title), inner=inner)
 
