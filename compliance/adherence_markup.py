@@ -187,3 +187,89 @@ def adherence_panel_html(panel: dict) -> SafeString:
     answers = _answers(panel["answers"], panel["clinical"])
     # The charts are the builders' safe SVG; every other text above is escaped, a number or a constant.
     return mark_safe(f"\n    {summary}\n    {weekly}\n    {heatmap}{_ANSWERS_HEADING}{answers}\n\n")  # noqa: S308
+
+
+_THEN_NOW_NONE = (
+    '\n  \n    <p class="text-body-secondary mb-0">Then and now shows once two weekly check-ins are answered.</p>\n'
+    "  \n\n"
+)
+_THEN_NOW = (
+    '\n  \n    <table class="table table-sm mb-2" id="then-and-now">\n      <thead>\n        <tr>\n'
+    '          <th scope="col"></th>\n'
+    '          <th scope="col">Then <span class="small text-body-secondary d-block">week of {then_day}</span></th>\n'
+    '          <th scope="col">Now <span class="small text-body-secondary d-block">week of {now_day}</span></th>\n'
+    "        </tr>\n      </thead>\n      <tbody>\n        <tr>\n"
+    '          <th scope="row">Adherence</th>\n          <td>{then_score}</td>\n          <td>{now_score}</td>\n'
+    "        </tr>\n        {ratings}\n      </tbody>\n    </table>\n    {for_practitioners}\n    {follow_ups}\n"
+    "  \n\n"
+)
+_RATING_ROW = (
+    '\n            <tr>\n              <th scope="row">{label} <span class="small text-body-secondary">(0–10)</span>'
+    "</th>\n              <td>{then}</td>\n              <td>\n                {now}\n              </td>\n"
+    "            </tr>\n          "
+)
+_RATINGS_ARE_CLINICAL = (
+    '\n      <p class="small text-body-secondary">The patient\'s own 0–10 ratings are for practitioners to read.</p>'
+    "\n    "
+)
+_FOLLOW_UPS = (
+    '\n      <h3 class="h6">How are you now?</h3>\n      <ul class="list-unstyled small mb-0" id="follow-ups">\n'
+    "        {}\n      </ul>\n    "
+)
+_FOLLOW_UP = "\n          <li>\n            {day}: {status}\n            {ratings}\n          </li>\n        "
+
+
+def _or_dash(value) -> str:
+    """``{{ value|default_if_none:"—" }}``."""
+    return "—" if value is None else escaped(value)
+
+
+def _score(score: float | None) -> str:
+    return "—" if score is None else f"{whole(score)}%"
+
+
+def then_and_now_panel_html(panel: dict) -> SafeString:
+    """What ``compliance/_then_and_now_panel.html`` writes for ``panel`` (``then_and_now_panel_context``'s
+    dict): the 0–10 self-ratings only where ``clinical``."""
+    tn = panel["then_and_now"]
+    if not tn:
+        return mark_safe(_THEN_NOW_NONE)  # noqa: S308 — constant markup
+    clinical = panel["clinical"]
+    ratings = ""
+    if clinical:
+        rows = []
+        for label, value in tn.then.ratings:
+            now = "".join(
+                f"\n                  {_or_dash(now_value) if now_label == label else ''}\n                "
+                for now_label, now_value in tn.now.ratings
+            )
+            rows.append(_RATING_ROW.format(label=escaped(label), then=_or_dash(value), now=now))
+        ratings = f"\n          {''.join(rows)}\n        "
+    follow_ups = ""
+    if tn.follow_ups:
+        items = []
+        for due_on, status, rated in tn.follow_ups:
+            shown = ""
+            if clinical:
+                shown = "".join(
+                    f"\n                {f'· {escaped(label)} {escaped(value)}/10' if value is not None else ''}\n"
+                    "              "
+                    for label, value in rated
+                )
+                shown = f"\n              {shown}\n            "
+            items.append(
+                _FOLLOW_UP.format(
+                    day=day_month_year(due_on), status=escaped(str(status).lower()), ratings=shown
+                )
+            )
+        follow_ups = _FOLLOW_UPS.format("".join(items))
+    html = _THEN_NOW.format(
+        then_day=day_month_year(tn.then.due_on),
+        now_day=day_month_year(tn.now.due_on),
+        then_score=_score(tn.then.score),
+        now_score=_score(tn.now.score),
+        ratings=ratings,
+        for_practitioners="" if clinical else _RATINGS_ARE_CLINICAL,
+        follow_ups=follow_ups,
+    )
+    return mark_safe(html)  # noqa: S308 — every text above is escaped, a number or a constant

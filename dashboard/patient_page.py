@@ -23,7 +23,7 @@ from accounts.markup import escaped
 from accounts.once import rendered_once
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
-from compliance.adherence_markup import adherence_panel_html
+from compliance.adherence_markup import adherence_panel_html, then_and_now_panel_html
 from compliance.alerts_markup import alerts_panel_html
 from compliance.models import Alert, ClinicSettings
 from journeys.forms.move import MoveForm
@@ -121,6 +121,7 @@ THEN_AND_NOW = Panel(
     "Then and now",
     "compliance/_then_and_now_panel.html",
     compliance_panels.then_and_now_panel_context,
+    markup=then_and_now_panel_html,
 )
 ADVOCACY = Panel(
     "advocacy", "Advocacy", "patients/_advocacy_panel.html", patient_panels.advocacy_panel_context

@@ -127,3 +127,29 @@ def test_a_whole_percent_rounds_half_up_as_floatformat_does():
 
     for value in (0.0, 0.5, 1.5, 2.5, 44.5, 69.95, 92.5, 99.5, 100.0, 33.3):
         assert whole(value) == floatformat(value, "0")
+
+
+def test_then_and_now_is_what_its_template_writes():
+    from compliance.adherence_markup import then_and_now_panel_html
+    from compliance.selectors import ThenAndNow, Week
+
+    def week(day: int, score, ratings) -> Week:
+        return Week(due_on=date(2026, 3, day), score=score, ratings=ratings)
+
+    rated = [("Energy", 3), ("Sleep", None), ("Mood", 0), ("Digestion", 10)]
+    cases = [
+        None,
+        ThenAndNow(then=week(2, None, rated), now=week(30, 92.5, rated[::-1]), follow_ups=[]),
+        ThenAndNow(
+            then=week(2, 44.5, [("Energy", None)]),
+            now=week(30, None, []),
+            follow_ups=[(date(2026, 5, 1), HOSTILE, rated), (date(2026, 6, 1), "Missed", [("Energy", None)])],
+        ),
+    ]
+    for tn in cases:
+        for clinical in (True, False):
+            panel = {"then_and_now": tn, "clinical": clinical}
+            ours = then_and_now_panel_html(panel)
+            assert ours == render_to_string("compliance/_then_and_now_panel.html", {"panel": panel})
+            assert "<script>" not in ours
+            assert ("Energy" in ours) is (clinical and tn is not None)
