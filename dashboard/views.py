@@ -13,6 +13,7 @@ from journeys.forms.move import PipelineFilterForm
 from journeys.selectors.advocates import advocate_rows
 from journeys.selectors.pipeline import pipeline_board
 from nudges import selectors as nudge_selectors
+from patients.header_markup import patient_header_html
 from patients.selectors import patient_get_for
 
 from . import patient_page
@@ -41,6 +42,7 @@ def patient_detail(request, pk):
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
             "csrf_token": csrf_token,
+            "header_html": patient_header_html(patient, user=request.user, csrf_token=csrf_token),
             "summary_html": summary_html(request, patient, summary, csrf_token=csrf_token),
             "tabs_html": patient_page.tabs_html(patient, tab),
             "panels": panels,
