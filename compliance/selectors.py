@@ -164,6 +164,10 @@ def _patient_reads() -> dict[str, Compiled]:
         "weekly": Compiled(_logs_between(*between).values_list("checkin__due_on", "status"), *between),
         "item logs": Compiled(_item_logs_query(*between), *between),
         "plan items": Compiled(_plan_items_query(_ID_MARKER), _ID_MARKER),
+        "plan item rows": Compiled(
+            _plan_items_query(_ID_MARKER).values_list("pk", "kind", "title", "blueprint__journey_id"),
+            _ID_MARKER,
+        ),
         "open alerts": Compiled(_open_alerts_query(_ID_MARKER), _ID_MARKER),
         "checkin counts": Compiled(_checkin_counts_query(*between), *between),
         "replies": Compiled(_replies_query([_ID_MARKER]), [_ID_MARKER]),
@@ -401,25 +405,40 @@ def _item_key(kind: str, title: str) -> tuple[str, str]:
     return kind, " ".join(title.split()).casefold()
 
 
+def current_plan_item_rows(*, patient_id: int) -> list[tuple[int, str, str, int]]:
+    """``current_plan_items`` as (id, kind, title, journey id) rows, what the heat map needs: one query (the
+    items as models, their plans with them, cost the panel more than the read)."""
+    return _patient_reads()["plan item rows"].rows(patient_id)
+
+
 def item_weekly_scores(
     *, items: list[BlueprintItem], weeks: list[date]
 ) -> list[tuple[str, list[tuple[date, float | None]]]]:
     """Each item's score per week (keyed by Monday). Reports on the same item in earlier versions of the
     plan (a revision copies items into new rows) count for it, matched by kind and title. One query, none
     without items."""
-    if not items or not weeks:
+    return item_rows_weekly_scores(
+        rows=[(item.pk, item.kind, item.title, item.blueprint.journey_id) for item in items], weeks=weeks
+    )
+
+
+def item_rows_weekly_scores(
+    *, rows: list[tuple[int, str, str, int]], weeks: list[date]
+) -> list[tuple[str, list[tuple[date, float | None]]]]:
+    """``item_weekly_scores`` of ``current_plan_item_rows``' rows."""
+    if not rows or not weeks:
         return []
-    by_id = {item.pk: item.pk for item in items}
+    by_id = {pk: pk for pk, _, _, _ in rows}
     by_name: dict[tuple[str, str], int] = {}
-    for item in items:
-        by_name.setdefault(_item_key(item.kind, item.title), item.pk)
+    for pk, kind, title, _ in rows:
+        by_name.setdefault(_item_key(kind, title), pk)
     # Each (item, Monday)'s points and reports, summed in the rows' order as ``score_of`` sums them: a heat
     # map's hundred-odd cells each made a list and scored it before.
     weights = ComplianceLog.SCORES
     tally: dict[tuple[int, date], list] = {}
     mondays: dict[date, date] = {}
     for item_id, kind, title, due_on, status in _patient_reads()["item logs"].rows(
-        items[0].blueprint.journey_id, weeks[0], weeks[-1] + timedelta(days=6)
+        rows[0][3], weeks[0], weeks[-1] + timedelta(days=6)
     ):
         current = by_id.get(item_id) or by_name.get(_item_key(kind, title))
         weight = weights.get(status)
@@ -434,14 +453,14 @@ def item_weekly_scores(
         else:
             counted[0] += weight
             counted[1] += 1
-    rows = []
-    for item in items:
+    scored = []
+    for pk, _, title, _ in rows:
         scores: list[tuple[date, float | None]] = []
         for week in weeks:
-            counted = tally.get((item.pk, week))
+            counted = tally.get((pk, week))
             scores.append((week, None if counted is None else round(100 * counted[0] / counted[1], 1)))
-        rows.append((item.title, scores))
-    return rows
+        scored.append((title, scores))
+    return scored
 
 
 RATINGS = ("energy", "sleep", "mood", "digestion")

@@ -73,6 +73,11 @@ def orms_reads(patient):
         "statuses": list(selectors._logs_between(*between).values_list("status", flat=True)),
         "weekly": list(selectors._logs_between(*between).values_list("checkin__due_on", "status")),
         "items": [(item.pk, item.blueprint.pk, item.title) for item in items],
+        "item rows": list(
+            selectors._plan_items_query(patient.pk).values_list(
+                "pk", "kind", "title", "blueprint__journey_id"
+            )
+        ),
         "item logs": list(selectors._item_logs_query(items[0].blueprint.journey_id, WEEKS[0], WEEKS[-1]))
         if items
         else [],
@@ -114,6 +119,7 @@ def compiled_reads(patient):
         "statuses": selectors._statuses(*between),
         "weekly": reads["weekly"].rows(*between),
         "items": [(item.pk, item.blueprint.pk, item.title) for item in items],
+        "item rows": selectors.current_plan_item_rows(patient_id=patient.pk),
         "item logs": reads["item logs"].rows(items[0].blueprint.journey_id, WEEKS[0], WEEKS[-1])
         if items
         else [],
@@ -165,6 +171,19 @@ def test_the_panels_figures_are_the_orms(patients, practitioner):
     assert HOSTILE in [answer.words for answer in answers]
     adherence = selectors.patient_adherence(patient_id=patients[0].pk, today=NOW.date(), window_days=28)
     assert (adherence.answered, adherence.missed) == (2, 1)
+
+
+def test_the_heat_maps_rows_from_the_items_rows_are_the_items_own(patients):
+    for patient in patients:
+        items = selectors.current_plan_items(patient_id=patient.pk)
+        rows = selectors.current_plan_item_rows(patient_id=patient.pk)
+        assert rows == [(item.pk, item.kind, item.title, item.blueprint.journey_id) for item in items]
+        assert selectors.item_rows_weekly_scores(rows=rows, weeks=WEEKS) == selectors.item_weekly_scores(
+            items=items, weeks=WEEKS
+        )
+    assert selectors.item_rows_weekly_scores(
+        rows=selectors.current_plan_item_rows(patient_id=patients[0].pk), weeks=WEEKS
+    )
 
 
 def test_the_check_in_counts_are_the_aggregate_they_replaced(patients):
