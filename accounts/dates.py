@@ -23,7 +23,10 @@ def _months(language: str | None) -> tuple[str, ...]:
 
 
 def _local(value: datetime) -> datetime:
-    return timezone.localtime(value) if timezone.is_aware(value) else value
+    # ``timezone.localtime(value) if timezone.is_aware(value) else value`` without its three checks a call.
+    if value.utcoffset() is None:
+        return value
+    return value.astimezone(timezone.get_current_timezone())
 
 
 def day_month(value: date | datetime) -> str:

@@ -58,3 +58,11 @@ def test_a_visits_weekday_and_time_are_written_as_the_filters_write_them(zone, l
         for moment in [*MOMENTS, *(MOMENTS[0] + timedelta(days=n, hours=n) for n in range(7))]:
             ours = f"{weekday_day_month_year_time(moment)}|{weekday_day_month_time(moment.astimezone(tokyo))}"
             assert ours == WEEKDAY_FILTERS.render(Context({"v": moment}))
+
+
+def test_a_naive_moment_is_written_as_it_is():
+    with timezone.override("Asia/Kolkata"):
+        naive = datetime(2026, 3, 8, 23, 59)
+        assert f"{day_month_year_time(naive)}|{weekday_day_month_year_time(naive)}" == Template(
+            '{{ v|date:"j M Y, H:i" }}|{{ v|date:"D j M Y, H:i" }}'
+        ).render(Context({"v": naive}))
