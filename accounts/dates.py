@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import cache, lru_cache
 
 from django.utils import timezone, translation
-from django.utils.dates import MONTHS_3
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from django.utils.html import avoid_wrapping
 from django.utils.timesince import MONTHS_DAYS, TIME_STRINGS, TIME_STRINGS_KEYS, timesince
 
@@ -26,7 +26,10 @@ def _months(language: str | None) -> tuple[str, ...]:
 
 
 def _local(value: datetime) -> datetime:
-    return timezone.localtime(value) if timezone.is_aware(value) else value
+    # ``timezone.localtime(value) if timezone.is_aware(value) else value`` without its three checks a call.
+    if value.utcoffset() is None:
+        return value
+    return value.astimezone(timezone.get_current_timezone())
 
 
 def day_month(value: date | datetime) -> str:
@@ -56,6 +59,32 @@ def day_month_year_time(value: datetime) -> str:
     value = _local(value)
     months = _months(translation.get_language())
     return f"{value.day} {months[value.month]} {value.year}, {value.hour:02d}:{value.minute:02d}"
+
+
+@cache
+def _weekdays(language: str | None) -> tuple[str, ...]:
+    with translation.override(language):
+        return tuple(str(WEEKDAYS_ABBR[n]) for n in range(7))
+
+
+def weekday_day_month_year_time(value: datetime) -> str:
+    """``{{ value|date:"D j M Y, H:i" }}``: "Fri 4 Dec 2026, 09:05"."""
+    value = _local(value)
+    language = translation.get_language()
+    return (
+        f"{_weekdays(language)[value.weekday()]} {value.day} {_months(language)[value.month]} {value.year}, "
+        f"{value.hour:02d}:{value.minute:02d}"
+    )
+
+
+def weekday_day_month_time(value: datetime) -> str:
+    """``{{ value|date:"D j M, H:i" }}`` of a moment already on the clock it is shown on (``|timezone:…``
+    first): "Fri 4 Dec, 09:05"."""
+    language = translation.get_language()
+    return (
+        f"{_weekdays(language)[value.weekday()]} {value.day} {_months(language)[value.month]}, "
+        f"{value.hour:02d}:{value.minute:02d}"
+    )
 
 
 def iso(value: datetime) -> str:

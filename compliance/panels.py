@@ -28,6 +28,7 @@ def alerts_panel_context(request, patient) -> dict:
         "corrections": selectors.patient_corrections(patient, limit=PANEL_HISTORY),
         "history_limit": PANEL_HISTORY,
         "can_correct": request.user.role in CLINICAL,
+        "user": request.user,  # a correction's note is shown to clinical roles only
     }
 
 
@@ -50,8 +51,8 @@ def adherence_panel_context(request, patient) -> dict:
     this_monday = today - timedelta(days=today.weekday())
     weeks = [this_monday - timedelta(weeks=n) for n in range(CHART_WEEKS - 1, -1, -1)]
     weekly = selectors.weekly_scores(patient_id=patient.pk, weeks=weeks)
-    heat_rows = selectors.item_weekly_scores(
-        items=selectors.current_plan_items(patient_id=patient.pk), weeks=weeks
+    heat_rows = selectors.item_rows_weekly_scores(
+        rows=selectors.current_plan_item_rows(patient_id=patient.pk), weeks=weeks
     )
     clinical = request.user.role in CLINICAL
     answers = selectors.recent_answers(patient_id=patient.pk, clinical=clinical, limit=RECENT_ANSWERS)

@@ -129,6 +129,31 @@ def _item_logs_query(journey_id: int, first: date, last: date) -> QuerySet:
     ).values_list("item_id", "item__kind", "item__title", "checkin__due_on", "status")
 
 
+def _checkin_counts_query(patient_id: int, start: date, end: date) -> QuerySet:
+    """The program's check-ins due from ``start`` to ``end``, answered and missed, counted: one row (none when
+    no check-in fell due)."""
+    return (
+        CheckIn.objects.filter(
+            journey__patient_id=patient_id, due_on__gte=start, due_on__lte=end, kind=CheckIn.Kind.PROGRAM
+        )
+        .order_by()
+        .values("kind")
+        .annotate(
+            answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
+            missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
+        )
+        .values_list("answered", "missed")
+    )
+
+
+def _replies_query(request_ids: list[int]) -> QuerySet[InboundMessage]:
+    return (
+        InboundMessage.objects.filter(AnyOf("checkin_request_id", request_ids))
+        .only("pk", "checkin_request_id", "channel", "body", "received_at")
+        .order_by("received_at", "pk")
+    )
+
+
 def _open_alerts_query(patient_id: int) -> QuerySet[Alert]:
     return Alert.objects.filter(patient_id=patient_id, resolved_at__isnull=True).order_by("opened_at", "pk")
 
@@ -141,7 +166,13 @@ def _patient_reads() -> dict[str, Compiled]:
         "weekly": Compiled(_logs_between(*between).values_list("checkin__due_on", "status"), *between),
         "item logs": Compiled(_item_logs_query(*between), *between),
         "plan items": Compiled(_plan_items_query(_ID_MARKER), _ID_MARKER),
+        "plan item rows": Compiled(
+            _plan_items_query(_ID_MARKER).values_list("pk", "kind", "title", "blueprint__journey_id"),
+            _ID_MARKER,
+        ),
         "open alerts": Compiled(_open_alerts_query(_ID_MARKER), _ID_MARKER),
+        "checkin counts": Compiled(_checkin_counts_query(*between), *between),
+        "replies": Compiled(_replies_query([_ID_MARKER]), [_ID_MARKER]),
     }
 
 
@@ -169,19 +200,15 @@ def patient_adherence(*, patient_id: int, today: date, window_days: int = 28) ->
     previous_start, previous_end = start - timedelta(days=window_days), start - timedelta(days=1)
     score, reports = score_of(_statuses(patient_id, start, today))
     previous, _ = score_of(_statuses(patient_id, previous_start, previous_end))
-    counts = CheckIn.objects.filter(
-        journey__patient_id=patient_id, due_on__gte=start, due_on__lte=today, kind=CheckIn.Kind.PROGRAM
-    ).aggregate(
-        answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
-        missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
-    )
+    counted = _patient_reads()["checkin counts"].rows(patient_id, start, today)
+    answered, missed = counted[0] if counted else (0, 0)
     return Adherence(
         window_start=start,
         window_end=today,
         score=score,
         reports=reports,
-        answered=counts["answered"],
-        missed=counts["missed"],
+        answered=answered,
+        missed=missed,
         previous_score=previous,
     )
 
@@ -380,29 +407,62 @@ def _item_key(kind: str, title: str) -> tuple[str, str]:
     return kind, " ".join(title.split()).casefold()
 
 
+def current_plan_item_rows(*, patient_id: int) -> list[tuple[int, str, str, int]]:
+    """``current_plan_items`` as (id, kind, title, journey id) rows, what the heat map needs: one query (the
+    items as models, their plans with them, cost the panel more than the read)."""
+    return _patient_reads()["plan item rows"].rows(patient_id)
+
+
 def item_weekly_scores(
     *, items: list[BlueprintItem], weeks: list[date]
 ) -> list[tuple[str, list[tuple[date, float | None]]]]:
     """Each item's score per week (keyed by Monday). Reports on the same item in earlier versions of the
     plan (a revision copies items into new rows) count for it, matched by kind and title. One query, none
     without items."""
-    if not items or not weeks:
+    return item_rows_weekly_scores(
+        rows=[(item.pk, item.kind, item.title, item.blueprint.journey_id) for item in items], weeks=weeks
+    )
+
+
+def item_rows_weekly_scores(
+    *, rows: list[tuple[int, str, str, int]], weeks: list[date]
+) -> list[tuple[str, list[tuple[date, float | None]]]]:
+    """``item_weekly_scores`` of ``current_plan_item_rows``' rows."""
+    if not rows or not weeks:
         return []
-    by_id = {item.pk: item.pk for item in items}
+    by_id = {pk: pk for pk, _, _, _ in rows}
     by_name: dict[tuple[str, str], int] = {}
-    for item in items:
-        by_name.setdefault(_item_key(item.kind, item.title), item.pk)
-    statuses: dict[tuple[int, date], list[str]] = defaultdict(list)
+    for pk, kind, title, _ in rows:
+        by_name.setdefault(_item_key(kind, title), pk)
+    # Each (item, Monday)'s points and reports, summed in the rows' order as ``score_of`` sums them: a heat
+    # map's hundred-odd cells each made a list and scored it before.
+    weights = ComplianceLog.SCORES
+    tally: dict[tuple[int, date], list] = {}
+    mondays: dict[date, date] = {}
     for item_id, kind, title, due_on, status in _patient_reads()["item logs"].rows(
-        items[0].blueprint.journey_id, weeks[0], weeks[-1] + timedelta(days=6)
+        rows[0][3], weeks[0], weeks[-1] + timedelta(days=6)
     ):
         current = by_id.get(item_id) or by_name.get(_item_key(kind, title))
-        if current is not None:
-            statuses[current, due_on - timedelta(days=due_on.weekday())].append(status)
-    return [
-        (item.title, [(week, score_of(statuses.get((item.pk, week), []))[0]) for week in weeks])
-        for item in items
-    ]
+        weight = weights.get(status)
+        if current is None or weight is None:
+            continue
+        monday = mondays.get(due_on)
+        if monday is None:
+            monday = mondays[due_on] = due_on - timedelta(days=due_on.weekday())
+        counted = tally.get((current, monday))
+        if counted is None:
+            tally[current, monday] = [weight, 1]
+        else:
+            counted[0] += weight
+            counted[1] += 1
+    scored = []
+    for pk, _, title, _ in rows:
+        scores: list[tuple[date, float | None]] = []
+        for week in weeks:
+            counted = tally.get((pk, week))
+            scores.append((week, None if counted is None else round(100 * counted[0] / counted[1], 1)))
+        scored.append((title, scores))
+    return scored
 
 
 RATINGS = ("energy", "sleep", "mood", "digestion")
@@ -473,11 +533,7 @@ def checkin_replies(*, request_ids: Iterable[int | None]) -> dict[int, list[Inbo
     if not ids:
         return {}
     by_request: dict[int, list[InboundMessage]] = defaultdict(list)
-    for message in (
-        InboundMessage.objects.filter(checkin_request_id__in=ids)
-        .only("pk", "checkin_request_id", "channel", "body", "received_at")
-        .order_by("received_at", "pk")
-    ):
+    for message in _patient_reads()["replies"].rows(ids):
         by_request[message.checkin_request_id or 0].append(message)
     return by_request
 

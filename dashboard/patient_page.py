@@ -19,24 +19,28 @@ from django.urls import get_script_prefix, get_urlconf
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.markup import escaped
 from accounts.once import rendered_once
 from compliance import panels as compliance_panels
 from compliance import selectors as compliance_selectors
+from compliance.adherence_markup import adherence_panel_html, then_and_now_panel_html
+from compliance.alerts_markup import alerts_panel_html
 from compliance.models import Alert, ClinicSettings
 from journeys.forms.move import MoveForm
-from journeys.models import Visit
+from journeys.models import OFF_PATH, Visit
 from journeys.panels import blueprints as blueprint_panels
 from journeys.panels import intake as intake_panels
 from journeys.panels import timeline as timeline_panels
 from journeys.panels import visits as visit_panels
 from journeys.selectors.timeline import JourneySummary, patient_journey
 from journeys.selectors.visits import patient_next_visit
+from journeys.services.stages import allowed_moves
 from nudges import panels as nudge_panels
 from nudges.selectors import Reach, patient_reach
 from patients import panels as patient_panels
 from patients.models import Patient
 
-from .move_form import move_form_html
+from .move_form import unbound_move_form_html
 
 # ``?tab=<key>`` on the patient's page: the tab shown, and the no-JS way to every other one.
 TAB_PARAM = "tab"
@@ -45,12 +49,15 @@ TAB_PARAM = "tab"
 @dataclass(frozen=True)
 class Panel:
     """One section of the patient page: ``context(request, patient)`` gives ``template_name`` its ``panel``,
-    in a fixed number of queries whatever the patient's history holds."""
+    in a fixed number of queries whatever the patient's history holds. ``markup``, where a panel has it,
+    writes from that context in Python what ``template_name`` wrote (for the panels of the first tab, whose
+    templates cost every patient page more than its queries)."""
 
     key: str
     title: str
     template_name: str
     context: Callable[..., dict]
+    markup: Callable[[dict], str | None] | None = None  # None from it: the template writes this one
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,19 @@ CONTACT = Panel(
     "contact", "Contact and consent", "patients/_contact_panel.html", patient_panels.contact_panel_context
 )
 TEAM = Panel("team", "Care team", "patients/_care_team_panel.html", patient_panels.care_team_panel_context)
-JOURNEY = Panel("journey", "Journey", "journeys/_journey_panel.html", timeline_panels.journey_panel_context)
+JOURNEY = Panel(
+    "journey",
+    "Journey",
+    "journeys/_journey_panel.html",
+    timeline_panels.journey_panel_context,
+    markup=timeline_panels.journey_panel_html,
+)
 BLUEPRINT = Panel(
-    "blueprint", "Care plan", "journeys/_blueprint_panel.html", blueprint_panels.blueprint_panel_context
+    "blueprint",
+    "Care plan",
+    "journeys/_blueprint_panel.html",
+    blueprint_panels.blueprint_panel_context,
+    markup=blueprint_panels.blueprint_panel_html,
 )
 VISITS = Panel("visits", "Visits", "journeys/_visits_panel.html", visit_panels.visits_panel_context)
 INTAKE = Panel(
@@ -86,9 +103,14 @@ ALERTS = Panel(
     "Alerts and course corrections",
     "compliance/_alerts_panel.html",
     compliance_panels.alerts_panel_context,
+    markup=alerts_panel_html,
 )
 ADHERENCE = Panel(
-    "adherence", "Adherence", "compliance/_adherence_panel.html", compliance_panels.adherence_panel_context
+    "adherence",
+    "Adherence",
+    "compliance/_adherence_panel.html",
+    compliance_panels.adherence_panel_context,
+    markup=adherence_panel_html,
 )
 TIMELINE = Panel("timeline", "Timeline", "journeys/_timeline.html", timeline_panels.timeline_panel_context)
 CONVERSATION = Panel(
@@ -99,6 +121,7 @@ THEN_AND_NOW = Panel(
     "Then and now",
     "compliance/_then_and_now_panel.html",
     compliance_panels.then_and_now_panel_context,
+    markup=then_and_now_panel_html,
 )
 ADVOCACY = Panel(
     "advocacy", "Advocacy", "patients/_advocacy_panel.html", patient_panels.advocacy_panel_context
@@ -145,12 +168,49 @@ def tab_panels(request, patient: Patient, tab: Tab) -> TabContent:
     return TabContent(main=[(panel, panel.context(request, patient)) for panel in tab.panels], side=side)
 
 
+_PANEL = (
+    '<section class="card" aria-labelledby="{key}-heading" id="panel-{key}">\n  <div class="card-body">\n'
+    '    <h2 id="{key}-heading" class="h5">{title}</h2>\n    {inner}\n  </div>\n</section>\n'
+)
+
+
+def _panel_html(request, patient: Patient, panel: Panel, context: dict) -> str:
+    """``dashboard/_patient_panel.html``'s section: the panel's own markup (``markup``), else its template's,
+    which sees the patient, its ``panel`` context and the request's (the user, the CSRF token)."""
+    inner = panel.markup(context) if panel.markup is not None else None
+    if inner is None:
+        inner = render_to_string(panel.template_name, {"patient": patient, "panel": context}, request=request)
+    return _PANEL.format(key=escaped(panel.key), title=escaped(panel.title), inner=inner)
+
+
+def tab_html(request, patient: Patient, tab: Tab, content: TabContent, *, swap: bool = False) -> SafeString:
+    """What ``dashboard/_patient_tab.html`` wrote for ``tab`` (without its first and last line break, which the
+    template that holds it now writes): the side panels' column, the main one, and for htmx (``swap``) the
+    tabs with this one current, swapped out of band."""
+    parts = ['<div class="row g-3 patient-tab" id="patient-tab" data-tab="', escaped(tab.key), '">\n  ']
+    if content.side:
+        parts.append('\n    <div class="col-xl-4 order-xl-2 d-flex flex-column gap-3">\n      ')
+        for panel, context in content.side:
+            parts += ["\n        ", _panel_html(request, patient, panel, context), "\n      "]
+        parts.append("\n    </div>\n  ")
+    parts.append(
+        f'\n  <div class="{"col-xl-8 order-xl-1" if content.side else "col-12"} d-flex flex-column gap-3">\n    '
+    )
+    for panel, context in content.main:
+        parts += ["\n      ", _panel_html(request, patient, panel, context), "\n    "]
+    parts.append("\n  </div>\n</div>\n")
+    if swap:
+        parts += ["\n  ", tabs_html(patient, tab, swap=True), "\n"]
+    # Every text is escaped, a panel's own markup (its template's, or written as it and escaped) or the tabs'.
+    return mark_safe("".join(parts))  # noqa: S308
+
+
 @dataclass(frozen=True)
 class PatientSummary:
     """What the header says about the patient at a glance."""
 
     journey: JourneySummary | None
-    move_form: MoveForm | None
+    moves: tuple[str, ...]  # where the journey may move now (none once it has ended)
     adherence_score: float | None
     adherence_window_days: int
     adherence_trend: str
@@ -162,9 +222,23 @@ class PatientSummary:
     clinic_time_zone: str = settings.TIME_ZONE
 
     @property
+    def offers_exit(self) -> bool:
+        return any(stage in OFF_PATH for stage in self.moves)
+
+    @property
+    def move_form(self) -> MoveForm | None:
+        """The move form (an unbound one): what ``move_form_html`` writes the fields of."""
+        if self.journey is None or not self.journey.journey.is_open:
+            return None
+        return MoveForm(journey=self.journey.journey, moves=list(self.moves))
+
+    @property
     def move_form_html(self) -> SafeString:
-        """The move form's fields, as ``{% crispy %}`` writes them (rendered once per set of moves)."""
-        return move_form_html(self.move_form) if self.move_form is not None else SafeString("")
+        """The move form's fields, as ``{% crispy %}`` writes them (rendered once per set of moves, and the form
+        made only then)."""
+        if not self.moves or self.journey is None:
+            return SafeString("")
+        return unbound_move_form_html(journey=self.journey.journey, moves=self.moves)
 
     @property
     def step(self) -> int:
@@ -185,10 +259,10 @@ def patient_summary(
     alert, which channels reach the patient. A fixed number of queries (seven; eight for a paused journey,
     whose move form asks where it paused from), whatever the patient's history holds."""
     journey = patient_journey(patient)
-    move_form = None
+    moves: tuple[str, ...] = ()
     if journey is not None and journey.journey.is_open:
         journey.journey.patient = patient  # the form names the patient: no second read of them
-        move_form = MoveForm(journey=journey.journey)
+        moves = tuple(allowed_moves(journey.journey))
     clinic = clinic or ClinicSettings.load()  # the page's own read (``clinic_settings_for``), else one here
     today = today or timezone.now().astimezone(patient.tz).date()  # check-ins fall due in their calendar
     adherence = compliance_selectors.patient_adherence_of(
@@ -197,7 +271,7 @@ def patient_summary(
     alerts = compliance_selectors.patient_open_alerts(patient)
     return PatientSummary(
         journey=journey,
-        move_form=move_form,
+        moves=moves,
         adherence_score=adherence.score,
         adherence_window_days=clinic.window_days,
         adherence_trend=compliance_selectors.describe_trend(adherence.trend, window_days=clinic.window_days)

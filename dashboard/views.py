@@ -1,6 +1,7 @@
 from urllib.parse import quote
 
 from django.http import Http404
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -13,12 +14,14 @@ from journeys.forms.move import PipelineFilterForm
 from journeys.selectors.advocates import advocate_rows
 from journeys.selectors.pipeline import pipeline_board
 from nudges import selectors as nudge_selectors
+from patients.header_markup import patient_header_html
 from patients.selectors import patient_get_for
 
 from . import patient_page
 from .figures import pipeline_flow_stored
 from .pipeline_cards import board_html
 from .selectors import today_for
+from .summary_markup import summary_html
 from .today_rows import today_rows
 
 
@@ -28,16 +31,23 @@ def patient_detail(request, pk):
     the other tabs load on demand from ``patient_panel``, or through their plain links without htmx."""
     patient = patient_get_for(user=request.user, pk=pk)
     tab = patient_page.tab_named(request.GET.get(patient_page.TAB_PARAM)) or patient_page.DEFAULT_TAB
+    summary = patient_page.patient_summary(patient, clinic=clinic_settings_for(request))
+    panels = patient_page.tab_panels(request, patient, tab)
+    csrf_token = get_token(request)  # one for the page's forms, as the template's own tag gives them
     return render(
         request,
         "dashboard/patient_detail.html",
         {
             "patient": patient,
-            "summary": patient_page.patient_summary(patient, clinic=clinic_settings_for(request)),
+            "summary": summary,
             "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
+            "csrf_token": csrf_token,
+            "header_html": patient_header_html(patient, user=request.user, csrf_token=csrf_token),
+            "summary_html": summary_html(request, patient, summary, csrf_token=csrf_token),
             "tabs_html": patient_page.tabs_html(patient, tab),
-            "panels": patient_page.tab_panels(request, patient, tab),
+            "panels": panels,
+            "tab_html": patient_page.tab_html(request, patient, tab, panels),
         },
     )
 
@@ -50,16 +60,15 @@ def patient_panel(request, pk, key):
     if tab is None:
         raise Http404("No such section of the patient page.")
     patient = patient_get_for(user=request.user, pk=pk)
+    panels = patient_page.tab_panels(request, patient, tab)
     return render(
         request,
         "dashboard/_patient_tab.html",
         {
             "patient": patient,
-            "tabs": patient_page.PATIENT_TABS,
             "tab": tab,
-            "tabs_html": patient_page.tabs_html(patient, tab, swap=True),
-            "panels": patient_page.tab_panels(request, patient, tab),
-            "swap_tabs": True,
+            "panels": panels,
+            "tab_html": patient_page.tab_html(request, patient, tab, panels, swap=True),
         },
     )
 

@@ -32,11 +32,12 @@ class MoveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "A few words for the team"}),
     )
 
-    def __init__(self, *args, journey: Journey, **kwargs):
+    def __init__(self, *args, journey: Journey, moves: list[str] | None = None, **kwargs):
+        """``moves``: the journey's ``allowed_moves``, when the caller has worked them out already."""
         kwargs.setdefault("auto_id", f"move{journey.pk}_%s")
         super().__init__(*args, **kwargs)
         self.journey = journey
-        self.moves = allowed_moves(journey)
+        self.moves = allowed_moves(journey) if moves is None else list(moves)
         self.fields["to_stage"].widget.choices = [(stage, Stage(stage).label) for stage in self.moves]
         self.offers_exit = any(stage in OFF_PATH for stage in self.moves)
         self.helper = FormHelper()

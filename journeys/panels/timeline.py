@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.dates import day_month_year_time, iso
+from accounts.dates import day_month_year, day_month_year_time, iso
+from accounts.links import url_for
 from accounts.markup import escaped
 
 from ..selectors.timeline import (
@@ -32,6 +33,90 @@ def journey_panel_context(request, patient) -> dict:
         "can_start": can_start,
         "programs": list(startable_programs()) if can_start else [],
     }
+
+
+_STAGE = (
+    '\n  \n    <div class="d-flex flex-wrap justify-content-between align-items-start gap-2 mb-2"\n'
+    '         id="journey-stage">\n      <div>\n        <span class="fs-5 fw-semibold">{label}</span>\n'
+    "        {badge}\n        {ended}\n      </div>\n"
+    '      <a class="btn btn-sm btn-outline-primary"\n         href="{pipeline}#journey-{pk}">Open the pipeline</a>\n'
+    "    </div>\n    {note}\n"
+    '    <div class="progress progress-thin mb-2"\n         role="progressbar"\n'
+    '         aria-label="Progress along the path"\n         aria-valuenow="{percent}"\n'
+    '         aria-valuemin="0"\n         aria-valuemax="100">\n'
+    '      <div class="progress-bar pct-{percent} {bar}"></div>\n    </div>\n'
+    '    <ol class="list-unstyled d-flex flex-wrap gap-1 small mb-3" id="journey-steps">\n      {steps}\n'
+    '    </ol>\n    <dl class="row small mb-0">\n      <dt class="col-sm-4">Program</dt>\n'
+    '      <dd class="col-sm-8">\n        {program}\n      </dd>\n'
+    '      <dt class="col-sm-4">In this stage</dt>\n      <dd class="col-sm-8" id="journey-days">\n'
+    "        {days} day{days_s}, since {entered}\n      </dd>\n"
+    '      <dt class="col-sm-4">Started</dt>\n      <dd class="col-sm-8">\n        {started}\n      </dd>\n'
+    "    </dl>\n  \n\n\n"
+)
+_STEP = (
+    '\n        <li {current}\n            data-stage="{stage}"\n            data-state="{state}"\n'
+    '            title="{tagline}">\n          {badge}\n        </li>\n      '
+)
+_STEP_BADGES = {
+    "current": '\n            <span class="badge text-bg-success">{}. {}</span>\n          ',
+    "left": '\n            <span class="badge text-bg-secondary">{}. {} (left here)</span>\n          ',
+    "done": '\n            <span class="badge badge-soft">{}. {}</span>\n          ',
+}
+_STEP_TODO = (
+    '\n            <span class="badge text-bg-light border text-body-secondary">{}. {}</span>\n          '
+)
+
+
+def journey_panel_html(panel: dict) -> SafeString | None:
+    """What ``journeys/_journey_panel.html`` writes for ``panel`` (``journey_panel_context``'s dict) when the
+    journey is open, written in Python; ``None`` when a new one may start (its form, the programs, the CSRF
+    token: the template writes those)."""
+    summary = panel["summary"]
+    if panel["can_start"] or summary is None:
+        return None
+    journey = summary.journey
+    label = escaped(summary.stage_label)
+    if summary.off_path:
+        badge = (
+            '\n          <span class="badge text-bg-warning align-middle" id="journey-exit">'
+            f"{label}{f' · {escaped(summary.exit_reason)}' if summary.exit_reason else ''}</span>\n        "
+        )
+    elif summary.tagline:
+        badge = f'\n          <span class="text-body-secondary">— {escaped(summary.tagline)}</span>\n        '
+    else:
+        badge = ""
+    steps = "".join(
+        _STEP.format(
+            current='aria-current="step"' if step.state == "current" else "",
+            stage=escaped(step.stage),
+            state=escaped(step.state),
+            tagline=escaped(step.tagline),
+            badge=_STEP_BADGES.get(step.state, _STEP_TODO).format(n, escaped(step.label)),
+        )
+        for n, step in enumerate(summary.steps, 1)
+    )
+    days = journey.days_in_stage
+    html = _STAGE.format(
+        label=label,
+        badge=badge,
+        ended=""
+        if journey.is_open
+        else f'<span class="badge text-bg-secondary align-middle">Ended {day_month_year(journey.ended_at)}</span>',
+        pipeline=escaped(url_for("dashboard:pipeline")),
+        pk=int(journey.pk),
+        note=f'\n      <p class="small text-break mb-2" id="journey-exit-note">{escaped(summary.exit_note)}</p>\n    '
+        if summary.off_path and summary.exit_note
+        else "",
+        percent=escaped(summary.percent),
+        bar="bg-secondary" if summary.off_path else "bg-success",
+        steps=steps,
+        program=escaped(str(journey.program)) if journey.program else "Not chosen yet",
+        days=escaped(days),
+        days_s="" if days == 1 else "s",
+        entered=day_month_year(journey.stage_entered_at),
+        started=day_month_year(journey.started_at),
+    )
+    return mark_safe(html)  # noqa: S308 — every text above is escaped, a number or a constant
 
 
 def _pages_asked(request) -> int:

@@ -2,6 +2,7 @@
 language."""
 
 import random
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,8 @@ from accounts.dates import (
     day_month_year_time,
     iso,
     time_since,
+    weekday_day_month_time,
+    weekday_day_month_year_time,
 )
 
 FILTERS = Template(
@@ -137,3 +140,26 @@ def test_time_since_of_a_date_or_a_naive_moment_is_timesince_own():
     )
     naive = datetime(2026, 1, 1, 12)
     assert time_since(naive, naive + timedelta(hours=5)) == "5\xa0hours"
+
+
+WEEKDAY_FILTERS = Template(
+    '{% load tz %}{{ v|date:"D j M Y, H:i" }}|{{ v|timezone:"Asia/Tokyo"|date:"D j M, H:i" }}'
+)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Auckland"])
+@pytest.mark.parametrize("language", ["en-us", "de"])
+def test_a_visits_weekday_and_time_are_written_as_the_filters_write_them(zone, language):
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    with timezone.override(zone), translation.override(language):
+        for moment in [*MOMENTS, *(MOMENTS[0] + timedelta(days=n, hours=n) for n in range(7))]:
+            ours = f"{weekday_day_month_year_time(moment)}|{weekday_day_month_time(moment.astimezone(tokyo))}"
+            assert ours == WEEKDAY_FILTERS.render(Context({"v": moment}))
+
+
+def test_a_naive_moment_is_written_as_it_is():
+    with timezone.override("Asia/Kolkata"):
+        naive = datetime(2026, 3, 8, 23, 59)
+        assert f"{day_month_year_time(naive)}|{weekday_day_month_year_time(naive)}" == Template(
+            '{{ v|date:"j M Y, H:i" }}|{{ v|date:"D j M Y, H:i" }}'
+        ).render(Context({"v": naive}))

@@ -6,15 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Count, Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from compliance import selectors
 from compliance.models import Alert, CheckInAnswer
 from compliance.services import course_correct
-from journeys.models import Blueprint, BlueprintItem, Journey, Stage, Visit
+from journeys.models import Blueprint, BlueprintItem, CheckIn, Journey, Stage, Visit
 from journeys.selectors.timeline import _journey_queryset, patient_journey
 from journeys.selectors.visits import patient_next_visit
+from nudges.models import InboundMessage, Kind, Nudge
 from tests.compliance.conftest import MONDAY, week
 from tests.factories import CareTeamMemberFactory, PatientFactory
 
@@ -71,6 +73,11 @@ def orms_reads(patient):
         "statuses": list(selectors._logs_between(*between).values_list("status", flat=True)),
         "weekly": list(selectors._logs_between(*between).values_list("checkin__due_on", "status")),
         "items": [(item.pk, item.blueprint.pk, item.title) for item in items],
+        "item rows": list(
+            selectors._plan_items_query(patient.pk).values_list(
+                "pk", "kind", "title", "blueprint__journey_id"
+            )
+        ),
         "item logs": list(selectors._item_logs_query(items[0].blueprint.journey_id, WEEKS[0], WEEKS[-1]))
         if items
         else [],
@@ -86,7 +93,20 @@ def orms_reads(patient):
         .select_related("practitioner")
         .order_by("starts_at", "id")
         .first(),
+        "checkin counts": list(selectors._checkin_counts_query(*between)),
+        "replies": [
+            (m.pk, m.checkin_request_id, m.channel, m.body, m.received_at)
+            for m in selectors._replies_query(request_ids(patient))
+        ],
     }
+
+
+def request_ids(patient) -> list[int]:
+    return list(
+        CheckIn.objects.filter(journey__patient=patient, request_nudge__isnull=False)
+        .order_by("pk")
+        .values_list("request_nudge_id", flat=True)
+    ) or [0]
 
 
 def compiled_reads(patient):
@@ -99,6 +119,7 @@ def compiled_reads(patient):
         "statuses": selectors._statuses(*between),
         "weekly": reads["weekly"].rows(*between),
         "items": [(item.pk, item.blueprint.pk, item.title) for item in items],
+        "item rows": selectors.current_plan_item_rows(patient_id=patient.pk),
         "item logs": reads["item logs"].rows(items[0].blueprint.journey_id, WEEKS[0], WEEKS[-1])
         if items
         else [],
@@ -109,6 +130,11 @@ def compiled_reads(patient):
         ],
         "journey": journey.journey if journey else None,
         "visit": patient_next_visit(patient),
+        "checkin counts": reads["checkin counts"].rows(*between),
+        "replies": [
+            (m.pk, m.checkin_request_id, m.channel, m.body, m.received_at)
+            for m in reads["replies"].rows(request_ids(patient))
+        ],
     }
 
 
@@ -145,6 +171,62 @@ def test_the_panels_figures_are_the_orms(patients, practitioner):
     assert HOSTILE in [answer.words for answer in answers]
     adherence = selectors.patient_adherence(patient_id=patients[0].pk, today=NOW.date(), window_days=28)
     assert (adherence.answered, adherence.missed) == (2, 1)
+
+
+def test_the_heat_maps_rows_from_the_items_rows_are_the_items_own(patients):
+    for patient in patients:
+        items = selectors.current_plan_items(patient_id=patient.pk)
+        rows = selectors.current_plan_item_rows(patient_id=patient.pk)
+        assert rows == [(item.pk, item.kind, item.title, item.blueprint.journey_id) for item in items]
+        assert selectors.item_rows_weekly_scores(rows=rows, weeks=WEEKS) == selectors.item_weekly_scores(
+            items=items, weeks=WEEKS
+        )
+    assert selectors.item_rows_weekly_scores(
+        rows=selectors.current_plan_item_rows(patient_id=patients[0].pk), weeks=WEEKS
+    )
+
+
+def test_the_check_in_counts_are_the_aggregate_they_replaced(patients):
+    for patient in patients:
+        for start, end in ((MONDAY - timedelta(days=7), MONDAY + timedelta(days=27)), (MONDAY, MONDAY)):
+            old = CheckIn.objects.filter(
+                journey__patient_id=patient.pk, due_on__gte=start, due_on__lte=end, kind=CheckIn.Kind.PROGRAM
+            ).aggregate(
+                answered=Count("pk", filter=Q(status=CheckIn.Status.ANSWERED)),
+                missed=Count("pk", filter=Q(status=CheckIn.Status.MISSED)),
+            )
+            adherence = selectors.patient_adherence(
+                patient_id=patient.pk, today=end, window_days=(end - start).days + 1
+            )
+            assert (adherence.answered, adherence.missed) == (old["answered"], old["missed"])
+
+
+def test_the_replies_to_check_in_requests_are_the_orms(patients):
+    patient = patients[0]
+    checkins = list(CheckIn.objects.filter(journey__patient=patient).order_by("due_on"))
+    for n, checkin in enumerate(checkins[:2]):
+        checkin.request_nudge = Nudge.objects.create(
+            patient=patient, kind=Kind.CHECKIN_REQUEST, channel="sms", send_at=NOW, dedupe_key=f"request:{n}"
+        )
+        checkin.save(update_fields=["request_nudge"])
+        for m in range(2):
+            InboundMessage.objects.create(
+                patient=patient, channel="sms", body=f"{HOSTILE} {n}.{m}", checkin_request=checkin.request_nudge,
+                received_at=NOW - timedelta(hours=n * 10 + m),
+            )  # fmt: skip
+    ids = [checkin.request_nudge_id for checkin in checkins[:2]]
+    for asked in (ids, ids[:1], [*ids, None, 0], []):
+        replies = selectors.checkin_replies(request_ids=asked)
+        expected = {}
+        for message in InboundMessage.objects.filter(checkin_request_id__in=[i for i in asked if i]).order_by(
+            "received_at", "pk"
+        ):
+            expected.setdefault(message.checkin_request_id, []).append(message)
+        assert replies == expected
+    assert [m.body for m in selectors.checkin_replies(request_ids=ids)[ids[0]]] == [
+        f"{HOSTILE} 0.1",
+        f"{HOSTILE} 0.0",
+    ]
 
 
 def test_the_reads_run_the_sql_the_orm_writes(patients):
