@@ -231,6 +231,61 @@ def keyset_page(
     return page
 
 
+_READS_KEPT = 256  # compiled reads a thread keeps for keyset_page_compiled (a list's filters make many)
+
+
+def _cursor_read(cursor: Cursor) -> tuple[str, int | None]:
+    """(kind, row id) of the read ``cursor`` names, as ``_keyset_read`` reads it."""
+    if cursor.after:
+        return "after", cursor.after
+    if cursor.before:
+        return "before", cursor.before
+    return ("last" if cursor.last else "first"), None
+
+
+def keyset_page_compiled(
+    build: Callable[[], QuerySet],
+    cursor: Cursor,
+    *,
+    per_page: int,
+    name: Hashable,
+    markers: Sequence[int | str] = (),
+    values: Sequence[int | str] = (),
+    count: tuple[int, bool] = (0, False),
+) -> KeysetPage:
+    """``keyset_page(rows, cursor, per_page=…, count=…)`` for rows whose SQL changes with a request's values
+    only in parameters (a list's filters: a lead's id, a stage): its read compiled once per thread under
+    ``name`` (which must name everything the SQL depends on but those values: the filters present, the order)
+    and kind of cursor, with ``build()`` (called only then) returning the rows filtered on ``markers`` in place
+    of this request's ``values`` (``accounts.queries.Compiled``'s markers: an id nothing else spells, a string
+    nothing else spells), and replayed with the values and the cursor's id put in. The same SQL and page as
+    ``keyset_page`` over the rows filtered on the values; no ORM compile a request."""
+    kind, row_id = _cursor_read(cursor)
+    reads = _compiled_reads.__dict__.setdefault("marked", {})
+    key = (name, kind, per_page)
+    compiled = reads.get(key)
+    if compiled is None:
+        if len(reads) >= _READS_KEPT:
+            reads.clear()
+        read = _keyset_read(build(), cursor, per_page=per_page, order=None)
+        marked = read.build(_CURSOR_MARKER)
+        cursor_marker = (_CURSOR_MARKER,) if row_id is not None else ()
+        compiled = reads[key] = Compiled(marked, *markers, *cursor_marker)
+    got = compiled.rows(*values, *((row_id,) if row_id is not None else ()))
+    page = _keyset_got(kind, got, per_page=per_page, count=count)
+    if page is None:
+        return keyset_page_compiled(
+            build,
+            _CURSOR_GONE[kind],
+            per_page=per_page,
+            name=name,
+            markers=markers,
+            values=values,
+            count=count,
+        )
+    return page
+
+
 def keyset_page_of_ids(ids: Sequence[int], cursor: Cursor, *, per_page: int) -> KeysetPage:
     """The same page read from a short list of ids already in order (a bounded sort): the cursor's place in
     the list, no query. A cursor not in the list opens the first page."""

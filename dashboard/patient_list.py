@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.audit import record_export, record_list
-from accounts.paging import Cursor, keyset_page, keyset_page_of_ids, page_rows
+from accounts.paging import Cursor, page_rows
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from accounts.reports import csv_lines
@@ -66,13 +66,7 @@ def patient_list(request):
             f"Sorting by {listing.sort_refused.lstrip('-')} works on up to {SORT_BOUND:,} patients at a time, and "
             "this list has more: it stays in name order. Narrow it with a stage, a lead or a search first.",
         )
-    cursor, per_page = Cursor.from_query(request.GET), filters.page_size()
-    if listing.searched:  # the page and its count in one statement, whatever the number of matches
-        page = listing.search_page(cursor, per_page=per_page)
-    elif listing.bounded:  # a bounded sort: its ids read once, paged in order
-        page = keyset_page_of_ids(listing.ids, cursor, per_page=per_page)
-    else:  # an indexed order: the page's ids straight from the index, after the cursor's row
-        page = keyset_page(listing.ids, cursor, per_page=per_page, count=listing.counted())
+    page = listing.page(Cursor.from_query(request.GET), per_page=filters.page_size())
     page_rows(page, patient_rows)
     record_list(
         patient_ids=[row.pk for row in page.object_list], query=request.GET.urlencode(), what="patient list"
@@ -83,6 +77,7 @@ def patient_list(request):
         "patients/patient_list.html",
         {
             "filters": filters,
+            "filter_fields": filters.fields_html(),
             "page": page,
             "querystring": query.urlencode(),
             "narrowed": filters.is_narrowed(),

@@ -122,7 +122,7 @@ _IDS_MARKER = [918_273_645]  # ids no list page's query spells otherwise
 def _list_rows_compiled() -> Compiled[Patient]:
     """The page's read compiled once per thread (its six subqueries cost ~1 ms of Python to compile on every
     list page), its ids one array parameter (``AnyOf``)."""
-    return Compiled(_list_rows().filter(AnyOf("pk", _IDS_MARKER)), _IDS_MARKER)
+    return Compiled(_list_rows().filter(AnyOf("pk", _IDS_MARKER)), _IDS_MARKER, plain_models=True)
 
 
 def patient_list_rows(ids: list[int]) -> list[Patient]:
