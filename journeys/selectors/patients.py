@@ -381,7 +381,7 @@ class PatientRow:
 
     @property
     def pk(self) -> int:
-        return self.patient.pk
+        return self.patient.id  # the primary key's column: ``Model.pk`` is three calls a row
 
     @property
     def stage_label(self) -> str:
@@ -394,7 +394,7 @@ def patient_rows(
     """The patients of one page with their lead, consent and stage: two queries (``fetch`` reads the
     patients; a download passes ``patient_export_rows``)."""
     stages = stages_of(patient_ids)
-    return [PatientRow(patient=patient, stage=stages.get(patient.pk, "")) for patient in fetch(patient_ids)]
+    return [PatientRow(patient=patient, stage=stages.get(patient.id, "")) for patient in fetch(patient_ids)]
 
 
 def patient_export(

@@ -16,9 +16,11 @@ from django.db import connection
 from django.db.models.sql.compiler import SQLCompiler
 from django.http import QueryDict
 from django.template import Context, Template
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from accounts.paging import Cursor, capped_count, keyset_page, keyset_page_of_ids
+from dashboard import patient_list
 from dashboard.forms import PatientListForm
 from journeys.models import Journey, Stage
 from journeys.selectors import patients as patient_reads
@@ -254,3 +256,42 @@ def test_another_lead_source_or_stage_is_another_value_of_the_same_sql(clinic):
         page = other.page(Cursor(), per_page=5)
     assert len(patient_reads._shapes_compiled()) == kept
     assert page_of(page) == page_of(orm_page(other, Cursor(), 5))
+
+
+# --- The links' query strings ------------------------------------------------------------------------------
+
+
+def old_links(request, sort):
+    """The query string and the headers' links as the view wrote them with a QueryDict's copy."""
+    query = request.GET.copy()
+    for name in ("page", "after", "before"):
+        query.pop(name, None)
+    querystring, urls = query.urlencode(), []
+    for key, _ in patient_list.SORTABLE:
+        current = sort.lstrip("-") == key
+        query["sort"] = f"-{key}" if current and not sort.startswith("-") else key
+        urls.append(f"?{query.urlencode()}")
+    return querystring, urls
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "sort=stage",
+        "q=a%26b+c&sort=-lead&lead=3&after=9",
+        "sort=name&q=x&sort=-added&page=last",
+        "q=%C3%A9t%C3%A9+%3Cscript%3E%22%27&before=4&stage=paused",
+        "after=1&before=2&page=3",
+        "x=1&x=2&q=&sort=",
+        "q=%E2%9C%93%F0%9F%98%80&per_page=50&sort=lead&sort=lead",
+    ],
+)
+@pytest.mark.parametrize("sort", ["name", "-name", "stage", "-lead", "added"])
+def test_the_links_are_the_query_strings_a_querydict_wrote(query, sort):
+    request = RequestFactory().get("/patients/", QueryDict(query))
+    pairs = patient_list._pairs_without_cursor(request)
+    querystring, urls = old_links(request, sort)
+    assert "&".join(pair for _, pair in pairs) == querystring
+    assert [header["url"] for header in patient_list._headers(request, sort, pairs)] == urls
+    assert patient_list._headers(request, sort) == patient_list._headers(request, sort, pairs)
