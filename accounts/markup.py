@@ -12,6 +12,9 @@ from __future__ import annotations
 from django.utils.html import conditional_escape
 
 _ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+# ``text.translate(ENTITIES)`` is ``escaped(text)`` for a value known to be a plain ``str`` (a column that is
+# never null): for rows written by the hundred, a call a value less.
+ENTITIES = _ENTITIES
 
 
 def escaped(value: object) -> str:

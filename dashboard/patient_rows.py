@@ -14,7 +14,7 @@ from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.links import url_around_id
-from accounts.markup import escaped
+from accounts.markup import ENTITIES, escaped
 from journeys.models import Stage
 from journeys.selectors.patients import PatientRow
 from patients.models import Patient
@@ -53,15 +53,19 @@ ARROWS = {
 }
 
 
+# The consent cell by (email consented to the address on file, SMS likewise), the badges joined by a space.
+CONSENTS = {(False, False): "", (True, False): EMAIL, (False, True): SMS, (True, True): f"{EMAIL} {SMS}"}
+
+
 def _consent(patient: Patient) -> str:
     if patient.unsubscribed_at:
         return UNSUBSCRIBED
-    badges = []
-    if patient.email_consent_granted and patient.email_consent_address == patient.email:  # type: ignore[attr-defined]
-        badges.append(EMAIL)
-    if patient.sms_consent_granted and patient.sms_consent_address == patient.phone:  # type: ignore[attr-defined]
-        badges.append(SMS)
-    return " ".join(badges)
+    return CONSENTS[
+        (
+            bool(patient.email_consent_granted and patient.email_consent_address == patient.email),  # type: ignore[attr-defined]
+            bool(patient.sms_consent_granted and patient.sms_consent_address == patient.phone),  # type: ignore[attr-defined]
+        )
+    ]
 
 
 def patient_rows_html(rows: Iterable[PatientRow]) -> SafeString:
@@ -71,35 +75,37 @@ def patient_rows_html(rows: Iterable[PatientRow]) -> SafeString:
     zone = timezone.get_current_timezone()
     months = [""] + [str(MONTHS_3[month]).title() for month in range(1, 13)]  # the date filter's "M"
     parts = []
+    text = ENTITIES  # each text below is a column that is never null (a str), or None-checked first
     for row in rows:
         patient = row.patient
         added = patient.created_at.astimezone(zone)
-        contact = f"<div>{escaped(patient.email)}</div>" if patient.email else ""
-        if patient.phone:
-            contact += f"<div>{escaped(format_phone(patient.phone))}</div>"
+        email, phone, pronouns, lead = patient.email, patient.phone, patient.pronouns, patient.lead_name
+        contact = f"<div>{email.translate(text)}</div>" if email else ""
+        if phone:
+            contact += f"<div>{format_phone(phone).translate(text)}</div>"
         parts.append(
             ROW.format(
                 head=head,
-                pk=int(patient.pk),
+                pk=int(patient.id),
                 tail=tail,
-                name=escaped(patient.display_name),
+                name=patient.display_name.translate(text),
                 pronouns=(
-                    f' <span class="text-body-secondary small">({escaped(patient.pronouns)})</span>'
-                    if patient.pronouns
+                    f' <span class="text-body-secondary small">({pronouns.translate(text)})</span>'
+                    if pronouns
                     else ""
                 ),
                 archived=ARCHIVED if patient.archived else "",
                 legal=(
-                    f'<div class="small text-body-secondary">{escaped(patient.legal_name)}</div>'
+                    f'<div class="small text-body-secondary">{patient.legal_name.translate(text)}</div>'
                     if patient.preferred_name
                     else ""
                 ),
                 stage=STAGE_BADGES[row.stage] if row.stage else NO_JOURNEY,
                 contact=contact,
-                lead=escaped(patient.lead_name) if patient.lead_name else NO_LEAD,
+                lead=escaped(lead) if lead else NO_LEAD,
                 added=f"{added.day} {months[added.month]} {added.year:04d}",
                 consent=_consent(patient),
-                zone=escaped(patient.time_zone),
+                zone=patient.time_zone.translate(text),
                 source=SOURCES[patient.source] if patient.source in SOURCES else escaped(patient.source),
             )
         )
