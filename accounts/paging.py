@@ -332,6 +332,87 @@ def keyset_page_within(
     with connections[rows.db].cursor() as db:
         db.execute(*_within_sql(by_key, read, fields[:-1], per_page=per_page, bound=bound, cap=cap))
         got = db.fetchall()
+
+    def gone(count: tuple[int, bool]) -> KeysetPage:
+        return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+
+    return _within_got(got, read.kind, per_page=per_page, bound=bound, cap=cap, gone=gone)
+
+
+def keyset_page_within_compiled(
+    build: Callable[[], QuerySet],
+    cursor: Cursor,
+    *,
+    per_page: int,
+    bound: int,
+    name: Hashable,
+    markers: Sequence[int | str] = (),
+    values: Sequence[int | str] = (),
+    cap: int = COUNT_CAP,
+) -> KeysetPage:
+    """``keyset_page_within(build(), cursor, …)`` with its statement built once per thread under ``name``
+    (everything its SQL depends on but the values: the filters present, the number of a search's words, the
+    order) and kind of cursor, as ``keyset_page_compiled`` keeps a keyset read: ``build()`` (called only then)
+    returns the rows filtered on ``markers`` (each spelled as the statement's parameter spells it) in place of
+    this request's ``values``, which are put in their places with the cursor's id. The same statement, page and
+    count; no ORM compile a request."""
+    kind, row_id = _cursor_read(cursor)
+    reads = _compiled_reads.__dict__.setdefault("within", {})
+    key = (name, kind, per_page, bound, cap)
+    kept = reads.get(key)
+    marked_values = (*markers, *((_CURSOR_MARKER,) if row_id is not None else ()))
+    if kept is None:
+        if len(reads) >= _READS_KEPT:
+            reads.clear()
+        rows = build()
+        fields, _ = _key_fields(rows, None)
+        by_key = rows.values_list("pk", *fields[:-1])
+        marked = {"after": Cursor(after=_CURSOR_MARKER), "before": Cursor(before=_CURSOR_MARKER)}.get(
+            kind, cursor
+        )
+        read = _keyset_read(by_key, marked, per_page=per_page, order=None)
+        sql, params = _within_sql(by_key, read, fields[:-1], per_page=per_page, bound=bound, cap=cap)
+        places = []
+        for marker in marked_values:
+            found = [n for n, param in enumerate(params) if type(param) is type(marker) and param == marker]
+            if not found:
+                raise ValueError(f"{marker!r} is not a parameter of the statement")
+            places.append(found)
+        kept = reads[key] = (sql, params, places, rows.db)
+    sql, params, places, using = kept
+    params = list(params)
+    for spots, value in zip(places, (*values, *((row_id,) if row_id is not None else ())), strict=True):
+        for n in spots:
+            params[n] = value
+    with connections[using].cursor() as db:
+        db.execute(sql, params)
+        got = db.fetchall()
+
+    def gone(count: tuple[int, bool]) -> KeysetPage:
+        return keyset_page_compiled(
+            build,
+            _CURSOR_GONE[kind],
+            per_page=per_page,
+            name=name,
+            markers=markers,
+            values=values,
+            count=count,
+        )
+
+    return _within_got(got, kind, per_page=per_page, bound=bound, cap=cap, gone=gone)
+
+
+def _within_got(
+    got: list,
+    kind: str,
+    *,
+    per_page: int,
+    bound: int,
+    cap: int,
+    gone: Callable[[tuple[int, bool]], KeysetPage],
+) -> KeysetPage:
+    """The page ``keyset_page_within``'s statement read (``got``) for a cursor of ``kind``; ``gone(count)`` the
+    page past ``bound`` when the cursor's row has gone."""
     read_by: dict[str, list[tuple[int, int]]] = {"found": [], "end": [], "many": []}
     total, found = 0, False
     for branch, row_id, place in got:
@@ -342,17 +423,17 @@ def keyset_page_within(
     ids = {branch: [row_id for _, row_id in sorted(placed)] for branch, placed in read_by.items()}
     if total > bound:
         count = (cap, True) if total > cap else (total, False)
-        page = _keyset_got(read.kind, ids["many"], per_page=per_page, count=count)
+        page = _keyset_got(kind, ids["many"], per_page=per_page, count=count)
         if page is None:
-            return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+            return gone(count)
         return page
     if found:
-        kind, got = read.kind, ids["found"]
+        got_kind, rows = kind, ids["found"]
     else:  # first or last, or a cursor not among them: the first page
-        kind, got = ("last" if read.kind == "last" else "first"), ids["end"]
-    page = _keyset_got(kind, got, per_page=per_page, count=(total, False))
+        got_kind, rows = ("last" if kind == "last" else "first"), ids["end"]
+    page = _keyset_got(got_kind, rows, per_page=per_page, count=(total, False))
     if page is None:  # the cursor's row is the last (after it) or the first (before it): an empty page
-        return KeysetPage([], kind == "before", kind == "after", total)
+        return KeysetPage([], got_kind == "before", got_kind == "after", total)
     return page
 
 

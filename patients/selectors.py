@@ -51,16 +51,20 @@ def patient_list(
     source: str = "",
     archived: str = "active",
     sort: str = "name",
+    terms: list[str] | None = None,
 ) -> QuerySet[Patient]:
     """Patients for the list page: searched, filtered, sorted. Plain rows: the lead filter is an EXISTS, and
     the lead and consent annotations are left to ``patient_list_rows`` for the one page shown (so an OFFSET
-    never runs them for the rows it skips)."""
+    never runs them for the rows it skips). ``terms``: the search's terms as given (``search_terms`` of the
+    query, or a compiled read's markers for them), in place of the query's."""
     qs = Patient.objects.all()
     if archived == "active":
         qs = qs.filter(archived=False)
     elif archived == "archived":
         qs = qs.filter(archived=True)
-    if query:
+    if terms is not None:
+        qs = qs.containing(terms)
+    elif query:
         qs = qs.matching(query)
     if lead_id is not None:
         leads = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)

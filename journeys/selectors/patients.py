@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.lookups import Contains
 
 from accounts.paging import (
     COUNT_CAP,
@@ -28,10 +30,10 @@ from accounts.paging import (
     keyset_page,
     keyset_page_compiled,
     keyset_page_of_ids,
-    keyset_page_within,
+    keyset_page_within_compiled,
 )
 from accounts.queries import AnyOf, Compiled, CountsCompiled, built_per_thread
-from patients.models import CareTeamMember, Patient
+from patients.models import CareTeamMember, Patient, search_terms
 from patients.selectors import SORTS, patient_export_rows, patient_list, patient_list_rows
 
 from ..models import CLOSING, Journey, Stage
@@ -158,14 +160,19 @@ class _Asked:
     source: str = ""
     archived: str = "active"
     stage: str = ""
-    ended: bool | None = (
-        None  # whether ``stage`` is one a journey ends at (None: as it says; else a marker's)
-    )
+    # whether ``stage`` is one a journey ends at (None: as it says; else it is a marker's)
+    ended: bool | None = None
+    terms: tuple[str, ...] | None = None  # the search's terms as given (markers), in place of the query's
 
     def patients(self, sort: str) -> QuerySet[Patient]:
         """The patients asked for, in ``sort`` (an order an index serves)."""
         patients = patient_list(
-            query=self.query, lead_id=self.lead_id, source=self.source, archived=self.archived, sort=sort
+            query=self.query,
+            lead_id=self.lead_id,
+            source=self.source,
+            archived=self.archived,
+            sort=sort,
+            terms=None if self.terms is None else list(self.terms),
         )
         if not self.stage:
             return patients
@@ -174,10 +181,17 @@ class _Asked:
 
     def shape(self) -> tuple[tuple, _Asked, tuple, tuple]:
         """(what the SQL depends on but the values, these filters with markers for the values, the markers,
-        the values): a lead's id, a source and a stage are parameters of the same SQL whatever they are; an
-        ended stage is read another way than an open one. Not for a search (its words are its SQL's shape)."""
+        the values): a lead's id, a source, a stage and each of a search's terms are parameters of the same
+        SQL whatever they are (a term as its LIKE pattern: ``_contains``); an ended stage is read another way
+        than an open one, and a search of two words than one of one."""
         markers: list[int | str] = []
         values: list[int | str] = []
+        terms = None
+        if self.query:
+            found = search_terms(self.query)
+            terms = tuple(f"~term{n}~" for n in range(len(found)))
+            markers.extend(_contains(term) for term in terms)
+            values.extend(_contains(term) for term in found)
         lead = self.lead_id
         if lead:
             markers.append(_LEAD_MARKER)
@@ -193,8 +207,10 @@ class _Asked:
             markers.append(_STAGE_MARKER)
             values.append(stage)
             stage = _STAGE_MARKER
-        shape = (self.archived, "one" if lead else lead, bool(source), stage, ended)
-        marked = _Asked(lead_id=lead, source=source, archived=self.archived, stage=stage, ended=ended)
+        shape = (self.archived, "one" if lead else lead, bool(source), stage, ended, terms and len(terms))
+        marked = _Asked(
+            lead_id=lead, source=source, archived=self.archived, stage=stage, ended=ended, terms=terms
+        )
         return shape, marked, tuple(markers), tuple(values)
 
 
@@ -289,8 +305,24 @@ class PatientListing:
         """A search's page and count, one statement (``keyset_page_within``): with at most ``bound`` matches,
         their ids and sort keys read by the trigram index and the page the rows after (or before) the cursor's
         among them, the count exact; with more, the page after the cursor from the index serving the order, the count
-        capped. The same pages either way."""
-        return keyset_page_within(self.ids, cursor, per_page=per_page, bound=self.bound)
+        capped. The same pages either way. Its statement is built once per thread for each shape of search
+        (``keyset_page_within_compiled``: the number of words, the filters, the order), the terms markers."""
+        shape, marked, markers, values = self.asked.shape()
+        return keyset_page_within_compiled(
+            lambda: marked.patients(self.sort).values_list("pk", flat=True),
+            cursor,
+            per_page=per_page,
+            bound=self.bound,
+            name=("patient search", shape, self.sort),
+            markers=markers,
+            values=values,
+        )
+
+
+def _contains(term: str) -> str:
+    """The parameter ``search_text__contains=term`` gives the database: the term's ``%``, ``_`` and ``\\``
+    escaped (``prep_for_like_query``), between ``%`` (``Contains.param_pattern``)."""
+    return Contains.param_pattern % connection.ops.prep_for_like_query(term)
 
 
 def _sorted_ids_compiled(marked: _Asked, sort: str, markers: tuple) -> Compiled:

@@ -295,3 +295,78 @@ def test_the_links_are_the_query_strings_a_querydict_wrote(query, sort):
     assert "&".join(pair for _, pair in pairs) == querystring
     assert [header["url"] for header in patient_list._headers(request, sort, pairs)] == urls
     assert patient_list._headers(request, sort) == patient_list._headers(request, sort, pairs)
+
+
+# --- A search's statement, compiled per shape ----------------------------------------------------------------
+
+
+@pytest.fixture
+def searchable(practitioner):
+    names = ["Kim 100%", "Kim _o", "Kim \\back", "Kimé Zoë", "Ann O'Kim", "Bob Kimball", "Kim Lee", "Lee Kim"]
+    for n, name in enumerate(names * 3):
+        first, last = name.split(" ", 1)
+        patient = PatientFactory(
+            first_name=first, last_name=f"{last}{n % 3}", phone=f"+1202555{n:04d}", archived=n % 7 == 0
+        )
+        if n % 2:
+            CareTeamMember.objects.create(patient=patient, user=practitioner, role="lead")
+    return practitioner
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "kim",
+        "KIM lee",
+        "100%",
+        "kim_",
+        "_",
+        "%",
+        "\\",
+        "kime zoe",
+        "o'kim",
+        "202 555 0001",
+        "(202) 555",
+        "zzz",
+    ],
+)
+@pytest.mark.parametrize("bound", [5_000, 3])
+def test_a_compiled_search_reads_the_pages_and_count_the_orm_reads(searchable, query, bound, monkeypatch):
+    from accounts.paging import keyset_page_within
+
+    monkeypatch.setattr(patient_reads, "SEARCH_BOUND", bound)
+    for sort, lead, archived in [
+        ("name", None, "active"),
+        ("-added", searchable.pk, "all"),
+        ("-name", 0, "active"),
+    ]:
+        listing = patient_reads.patient_listing(query=query, sort=sort, lead_id=lead, archived=archived)
+        assert listing.searched
+        first = keyset_page_within(listing.ids, Cursor(), per_page=2, bound=bound)
+        cursors = [Cursor(), Cursor(last=True), Cursor(after=10**9), Cursor(before=10**9)]
+        if first.object_list:
+            cursors += [Cursor(after=first.object_list[-1]), Cursor(before=first.object_list[-1])]
+        for cursor in cursors:
+            theirs = keyset_page_within(listing.ids, cursor, per_page=2, bound=bound)
+            for _ in range(2):  # built, then replayed
+                assert page_of(listing.search_page(cursor, per_page=2)) == page_of(theirs), (
+                    query,
+                    sort,
+                    cursor,
+                )
+
+
+def test_a_search_is_the_orms_statement_and_builds_nothing_once_kept(searchable):
+    from accounts.paging import keyset_page_within
+
+    def listing(query):
+        return patient_reads.patient_listing(query=query, lead_id=searchable.pk, sort="-added")
+
+    cursor = Cursor(after=listing("kim").ids[2])
+    ours = sql_of(lambda: listing("kim").search_page(cursor, per_page=2))
+    theirs = sql_of(lambda: keyset_page_within(listing("kim").ids, cursor, per_page=2, bound=5_000))
+    assert ours == theirs
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
+        page = listing("lee").search_page(cursor, per_page=2)
+    other = keyset_page_within(listing("lee").ids, cursor, per_page=2, bound=5_000)
+    assert page_of(page) == page_of(other)
