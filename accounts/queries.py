@@ -148,6 +148,7 @@ class Compiled[M: Model]:
     ) -> None:
         self.queryset = queryset
         self.plain_models = plain_models  # its models made by PlainModelIterable
+        self.replayed: tuple[QuerySet, _Replayed] | None = None  # (the queryset rows() reads, its query)
         self.compiler = queryset.query.get_compiler(using=queryset.db)
         self.sql, params = self.compiler.as_sql()
         self.params = list(params)
@@ -180,15 +181,27 @@ class Compiled[M: Model]:
         compiler.replayed = (self.sql, tuple(params))
         compiler.kept_converters = self.converters
         compiler.kept_composite = self.composite
-        query = self.queryset.query.chain(klass=_Replayed)
+        if self.replayed is None:
+            self.replayed = self._replayed_queryset()
+        replayed, query = self.replayed
         query.replay = compiler
+        replayed._result_cache, replayed._prefetch_done = None, False
+        try:
+            return list(replayed)
+        finally:  # the queryset is this Compiled's, for its next rows: it keeps neither rows nor compiler
+            replayed._result_cache, query.replay = None, None
+
+    def _replayed_queryset(self) -> tuple[QuerySet, _Replayed]:
+        """The queryset ``rows()`` reads, made once (two clones of the query a read cost ~60 calls): a clone
+        of the compiled one whose query replays the compiler each read puts in (``_Replayed``)."""
+        query = self.queryset.query.chain(klass=_Replayed)
         replayed = self.queryset._chain()
         iterable = replayed._iterable_class
         if self.plain_models and iterable is ModelIterable:
             iterable = PlainModelIterable
         replayed.query = query  # which makes any values query's rows dicts: ``values_list()``'s stay tuples
         replayed._iterable_class = iterable
-        return list(replayed)
+        return replayed, query
 
 
 class AnyOf(Func):
