@@ -22,9 +22,11 @@ from django.db.models import F, QuerySet
 # Django's tuple comparisons (the machinery of composite primary keys): ``(a, b, id) > (SELECT a, b, id ...)``,
 # which PostgreSQL and SQLite both read as a range of the index over (a, b, id).
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from .markup import escaped
 from .once import looks_kept
 from .queries import Compiled
 
@@ -231,6 +233,61 @@ def keyset_page(
     return page
 
 
+_READS_KEPT = 256  # compiled reads a thread keeps for keyset_page_compiled (a list's filters make many)
+
+
+def _cursor_read(cursor: Cursor) -> tuple[str, int | None]:
+    """(kind, row id) of the read ``cursor`` names, as ``_keyset_read`` reads it."""
+    if cursor.after:
+        return "after", cursor.after
+    if cursor.before:
+        return "before", cursor.before
+    return ("last" if cursor.last else "first"), None
+
+
+def keyset_page_compiled(
+    build: Callable[[], QuerySet],
+    cursor: Cursor,
+    *,
+    per_page: int,
+    name: Hashable,
+    markers: Sequence[int | str] = (),
+    values: Sequence[int | str] = (),
+    count: tuple[int, bool] = (0, False),
+) -> KeysetPage:
+    """``keyset_page(rows, cursor, per_page=…, count=…)`` for rows whose SQL changes with a request's values
+    only in parameters (a list's filters: a lead's id, a stage): its read compiled once per thread under
+    ``name`` (which must name everything the SQL depends on but those values: the filters present, the order)
+    and kind of cursor, with ``build()`` (called only then) returning the rows filtered on ``markers`` in place
+    of this request's ``values`` (``accounts.queries.Compiled``'s markers: an id nothing else spells, a string
+    nothing else spells), and replayed with the values and the cursor's id put in. The same SQL and page as
+    ``keyset_page`` over the rows filtered on the values; no ORM compile a request."""
+    kind, row_id = _cursor_read(cursor)
+    reads = _compiled_reads.__dict__.setdefault("marked", {})
+    key = (name, kind, per_page)
+    compiled = reads.get(key)
+    if compiled is None:
+        if len(reads) >= _READS_KEPT:
+            reads.clear()
+        read = _keyset_read(build(), cursor, per_page=per_page, order=None)
+        marked = read.build(_CURSOR_MARKER)
+        cursor_marker = (_CURSOR_MARKER,) if row_id is not None else ()
+        compiled = reads[key] = Compiled(marked, *markers, *cursor_marker)
+    got = compiled.rows(*values, *((row_id,) if row_id is not None else ()))
+    page = _keyset_got(kind, got, per_page=per_page, count=count)
+    if page is None:
+        return keyset_page_compiled(
+            build,
+            _CURSOR_GONE[kind],
+            per_page=per_page,
+            name=name,
+            markers=markers,
+            values=values,
+            count=count,
+        )
+    return page
+
+
 def keyset_page_of_ids(ids: Sequence[int], cursor: Cursor, *, per_page: int) -> KeysetPage:
     """The same page read from a short list of ids already in order (a bounded sort): the cursor's place in
     the list, no query. A cursor not in the list opens the first page."""
@@ -275,6 +332,87 @@ def keyset_page_within(
     with connections[rows.db].cursor() as db:
         db.execute(*_within_sql(by_key, read, fields[:-1], per_page=per_page, bound=bound, cap=cap))
         got = db.fetchall()
+
+    def gone(count: tuple[int, bool]) -> KeysetPage:
+        return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+
+    return _within_got(got, read.kind, per_page=per_page, bound=bound, cap=cap, gone=gone)
+
+
+def keyset_page_within_compiled(
+    build: Callable[[], QuerySet],
+    cursor: Cursor,
+    *,
+    per_page: int,
+    bound: int,
+    name: Hashable,
+    markers: Sequence[int | str] = (),
+    values: Sequence[int | str] = (),
+    cap: int = COUNT_CAP,
+) -> KeysetPage:
+    """``keyset_page_within(build(), cursor, …)`` with its statement built once per thread under ``name``
+    (everything its SQL depends on but the values: the filters present, the number of a search's words, the
+    order) and kind of cursor, as ``keyset_page_compiled`` keeps a keyset read: ``build()`` (called only then)
+    returns the rows filtered on ``markers`` (each spelled as the statement's parameter spells it) in place of
+    this request's ``values``, which are put in their places with the cursor's id. The same statement, page and
+    count; no ORM compile a request."""
+    kind, row_id = _cursor_read(cursor)
+    reads = _compiled_reads.__dict__.setdefault("within", {})
+    key = (name, kind, per_page, bound, cap)
+    kept = reads.get(key)
+    marked_values = (*markers, *((_CURSOR_MARKER,) if row_id is not None else ()))
+    if kept is None:
+        if len(reads) >= _READS_KEPT:
+            reads.clear()
+        rows = build()
+        fields, _ = _key_fields(rows, None)
+        by_key = rows.values_list("pk", *fields[:-1])
+        marked = {"after": Cursor(after=_CURSOR_MARKER), "before": Cursor(before=_CURSOR_MARKER)}.get(
+            kind, cursor
+        )
+        read = _keyset_read(by_key, marked, per_page=per_page, order=None)
+        sql, params = _within_sql(by_key, read, fields[:-1], per_page=per_page, bound=bound, cap=cap)
+        places = []
+        for marker in marked_values:
+            found = [n for n, param in enumerate(params) if type(param) is type(marker) and param == marker]
+            if not found:
+                raise ValueError(f"{marker!r} is not a parameter of the statement")
+            places.append(found)
+        kept = reads[key] = (sql, params, places, rows.db)
+    sql, params, places, using = kept
+    params = list(params)
+    for spots, value in zip(places, (*values, *((row_id,) if row_id is not None else ())), strict=True):
+        for n in spots:
+            params[n] = value
+    with connections[using].cursor() as db:
+        db.execute(sql, params)
+        got = db.fetchall()
+
+    def gone(count: tuple[int, bool]) -> KeysetPage:
+        return keyset_page_compiled(
+            build,
+            _CURSOR_GONE[kind],
+            per_page=per_page,
+            name=name,
+            markers=markers,
+            values=values,
+            count=count,
+        )
+
+    return _within_got(got, kind, per_page=per_page, bound=bound, cap=cap, gone=gone)
+
+
+def _within_got(
+    got: list,
+    kind: str,
+    *,
+    per_page: int,
+    bound: int,
+    cap: int,
+    gone: Callable[[tuple[int, bool]], KeysetPage],
+) -> KeysetPage:
+    """The page ``keyset_page_within``'s statement read (``got``) for a cursor of ``kind``; ``gone(count)`` the
+    page past ``bound`` when the cursor's row has gone."""
     read_by: dict[str, list[tuple[int, int]]] = {"found": [], "end": [], "many": []}
     total, found = 0, False
     for branch, row_id, place in got:
@@ -285,17 +423,17 @@ def keyset_page_within(
     ids = {branch: [row_id for _, row_id in sorted(placed)] for branch, placed in read_by.items()}
     if total > bound:
         count = (cap, True) if total > cap else (total, False)
-        page = _keyset_got(read.kind, ids["many"], per_page=per_page, count=count)
+        page = _keyset_got(kind, ids["many"], per_page=per_page, count=count)
         if page is None:
-            return keyset_page(rows, _CURSOR_GONE[read.kind], per_page=per_page, order=order, count=count)
+            return gone(count)
         return page
     if found:
-        kind, got = read.kind, ids["found"]
+        got_kind, rows = kind, ids["found"]
     else:  # first or last, or a cursor not among them: the first page
-        kind, got = ("last" if read.kind == "last" else "first"), ids["end"]
-    page = _keyset_got(kind, got, per_page=per_page, count=(total, False))
+        got_kind, rows = ("last" if kind == "last" else "first"), ids["end"]
+    page = _keyset_got(got_kind, rows, per_page=per_page, count=(total, False))
     if page is None:  # the cursor's row is the last (after it) or the first (before it): an empty page
-        return KeysetPage([], kind == "before", kind == "after", total)
+        return KeysetPage([], got_kind == "before", got_kind == "after", total)
     return page
 
 
@@ -363,6 +501,50 @@ def page_rows(page, fetch) -> None:
     ids = list(page.object_list)
     rows = {row.pk: row for row in fetch(ids)}
     page.object_list = [rows[pk] for pk in ids if pk in rows]
+
+
+_NAV = (
+    '\n\n  <nav class="d-flex flex-wrap justify-content-between align-items-center p-3 border-top"\n'
+    '       aria-label="Pages">\n    <span class="small text-body-secondary">'
+)
+_FIRST_PREVIOUS = (
+    '\n        <li class="page-item">\n          <a class="page-link" href="?{query}">First</a>\n        </li>'
+    '\n        <li class="page-item">\n          <a class="page-link"\n             rel="prev"'
+    '\n             href="?{joined}before={cursor}">Previous</a>\n        </li>\n      '
+)
+_NEXT_LAST = (
+    '\n        <li class="page-item">\n          <a class="page-link"\n             rel="next"'
+    '\n             href="?{joined}after={cursor}">Next</a>\n        </li>\n        <li class="page-item">'
+    '\n          <a class="page-link"\n             href="?{joined}page=last">Last</a>\n        </li>\n      '
+)
+
+
+def pagination_written(page: KeysetPage, *, querystring: str, noun: str) -> SafeString:
+    """``{% include "_pagination.html" with page=page querystring=querystring noun=noun %}`` written in Python,
+    byte for byte: the include's context, its four links' tags and its count's filter cost a list page ~400
+    calls. The query string and noun escaped as the template escapes them; the cursors are integers."""
+    query, words = escaped(querystring), escaped(noun)
+    if not page.has_other_pages():
+        if not page.count:
+            return mark_safe("\n\n")
+        return mark_safe(  # noqa: S308 — escaped above; the count a number
+            f'\n\n  <div class="p-3 border-top small text-body-secondary">{floatformat(page.count, "g")} {words}'
+            "</div>\n\n"
+        )
+    joined = f"{query}&amp;" if querystring else ""
+    more = "more than " if page.capped else ""
+    parts = [
+        _NAV,
+        f"{len(page)} shown of {more}{floatformat(page.count, 'g')} {words}</span>\n"
+        '    <ul class="pagination pagination-sm mb-0">\n      ',
+    ]
+    if page.has_previous:
+        parts.append(_FIRST_PREVIOUS.format(query=query, joined=joined, cursor=page.previous_cursor))
+    parts.append("\n      ")
+    if page.has_next:
+        parts.append(_NEXT_LAST.format(joined=joined, cursor=page.next_cursor))
+    parts.append("\n    </ul>\n  </nav>\n\n")
+    return mark_safe("".join(parts))  # noqa: S308 — escaped above; the counts and cursors numbers
 
 
 # Where a kept page's links put their cursors: ids no row has (past any sequence a clinic reaches).

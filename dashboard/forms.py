@@ -3,16 +3,58 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from html import escape
 
 from django import forms
+from django.utils.safestring import SafeString, mark_safe
 
-from accounts.widgets import PlainSelect
+from accounts.widgets import PlainInput, PlainSelect
 from journeys.models import Stage
 from journeys.selectors.patients import NO_JOURNEY, STAGE_ORDER
 from patients.models import Patient
 from patients.selectors import lead_choices
 
 PAGE_SIZES = (25, 50, 100)
+
+
+def _invalid_choice(label: str) -> str:
+    return f"{label}: “%(value)s” is not one of the choices, so it was left out."
+
+
+class _IdChoiceField(forms.Field):
+    """A choice among ids the form reads on each request (the clinic's practitioners), or nothing: the text
+    as ``ChoiceField`` reads it (``str()``, empty as ""), checked by the form against the ids it read
+    (``PatientListForm.clean_lead``), not choice by choice; an int, or ``None`` for nothing."""
+
+    def to_python(self, value) -> str:
+        return "" if value in self.empty_values else str(value)
+
+
+class _Fields(dict):
+    """The filter bar's fields, shared by every form (``BaseForm`` deep-copies its ``base_fields``): no form
+    changes one (their widgets' classes, texts and messages are set below, once; the lead's options are the
+    form's own, written by ``PatientListForm.fields_html``), where deep-copying the seven fields, their widgets
+    and choices cost each list ~900 calls."""
+
+    def __deepcopy__(self, memo) -> dict[str, forms.Field]:
+        return dict(self)
+
+
+LEAD_FIRST = (("", "Any lead"), ("0", "No lead yet"))
+STAGE_CHOICES = [
+    ("", "Any stage"),
+    *((str(stage), Stage(stage).label) for stage in STAGE_ORDER),
+    (NO_JOURNEY, "No journey yet"),
+]
+# Each control of the bar as templates/patients/patient_list.html wrote it: (name, the div's class, label).
+BAR = (
+    ("q", "filter-field filter-search", None),
+    ("stage", "filter-field", "Stage"),
+    ("lead", "filter-field", "Lead"),
+    ("source", "filter-field", "Source"),
+    ("archived", "filter-field", "Showing"),
+    ("per_page", "filter-field filter-narrow", "Rows"),
+)
 
 
 class PatientListForm(forms.Form):
@@ -32,12 +74,10 @@ class PatientListForm(forms.Form):
     ]
     OLD_SORTS = {"newest": "-added", "oldest": "added"}  # the words of older bookmarked links
 
-    q = forms.CharField(required=False, label="Name, email or phone", max_length=100)
+    q = forms.CharField(required=False, label="Name, email or phone", max_length=100, widget=PlainInput)
     # Selects rendered in Python: the lead's options are the clinic's practitioners, hundreds at a large clinic.
-    stage = forms.ChoiceField(required=False, label="Stage", widget=PlainSelect)
-    lead = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, label="Lead", widget=PlainSelect
-    )
+    stage = forms.ChoiceField(required=False, label="Stage", choices=STAGE_CHOICES, widget=PlainSelect)
+    lead = _IdChoiceField(required=False, label="Lead", widget=PlainSelect)
     source = forms.ChoiceField(
         required=False, choices=[("", "Any source"), *Patient.Source.choices], widget=PlainSelect
     )
@@ -59,24 +99,45 @@ class PatientListForm(forms.Form):
             data = data.copy()
             data["sort"] = self.OLD_SORTS[data["sort"]]
         super().__init__(data, *args, **kwargs)
-        self.fields["stage"].choices = [
-            ("", "Any stage"),
-            *((stage, Stage(stage).label) for stage in STAGE_ORDER),
-            (NO_JOURNEY, "No journey yet"),
-        ]
-        self.fields["lead"].choices = [
-            ("", "Any lead"),
-            ("0", "No lead yet"),
-            *lead_choices(),
-        ]
-        for name, field in self.fields.items():
-            field.widget.attrs.setdefault("class", "form-control" if name == "q" else "form-select")
-            label = field.label or name.capitalize()
-            field.error_messages["invalid_choice"] = (
-                f"{label}: “%(value)s” is not one of the choices, so it was left out."
+        # (id, name) of every lead candidate, read once: the lead's options, and what a lead is checked against
+        self.lead_choices = [*LEAD_FIRST, *lead_choices()]
+        self.lead_ids = {value for value, _ in self.lead_choices}
+
+    def clean_lead(self) -> int | None:
+        value = self.cleaned_data["lead"]
+        if value == "":
+            return None
+        if value not in self.lead_ids:
+            raise forms.ValidationError(
+                self.fields["lead"].error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
             )
-        self.fields["q"].widget.input_type = "search"
-        self.fields["q"].widget.attrs |= {"placeholder": "e.g. jose, renee@, 555 0134", "autofocus": True}
+        return int(value)
+
+    def fields_html(self) -> SafeString:
+        """The bar's six controls, each with its label, as the template wrote them with ``{{ filters.q }}``
+        and the rest (``BoundField.as_widget``): written by the widget itself with the attributes the bound
+        field gives it (its id; with an error, ``aria-invalid`` and ``aria-describedby``), a dozen calls a
+        control, not a hundred."""
+        parts = []
+        errors = self.errors if self.is_bound else {}
+        for name, div, label in BAR:
+            field = self.fields[name]
+            value = self.data.get(name) if self.is_bound else None
+            attrs = {"id": f"id_{name}"}
+            if name in errors:  # as BoundField.as_widget marks it
+                attrs = {"aria-invalid": "true", "aria-describedby": f"id_{name}_error", **attrs}
+            if name == "lead":
+                control = field.widget.render_choices(self.lead_choices, name, value, attrs)
+            else:
+                control = field.widget.render(name, value, attrs)
+            parts.append(
+                f'<div class="{div}">\n'
+                f'        <label for="id_{name}" class="form-label small mb-1">{escape(label or str(field.label))}'
+                f"</label>\n        {control}\n      </div>"
+            )
+        return mark_safe("\n      ".join(parts))  # noqa: S308 — the widgets escape their own; labels escaped
 
     def _value(self, name: str, default=None):
         if not self.is_bound or name in self.errors:
@@ -104,6 +165,17 @@ class PatientListForm(forms.Form):
         return bool(
             f["query"] or f["lead_id"] is not None or f["source"] or f["stage"] or f["archived"] != "active"
         )
+
+
+for _name, _field in PatientListForm.base_fields.items():
+    _field.widget.attrs.setdefault("class", "form-control" if _name == "q" else "form-select")
+    _field.error_messages["invalid_choice"] = _invalid_choice(str(_field.label or _name.capitalize()))
+PatientListForm.base_fields["q"].widget.input_type = "search"
+PatientListForm.base_fields["q"].widget.attrs |= {
+    "placeholder": "e.g. jose, renee@, 555 0134",
+    "autofocus": True,
+}
+PatientListForm.base_fields = _Fields(PatientListForm.base_fields)
 
 
 # The clinic's window and these quick ranges are counted by beat (``dashboard.figures``); any other range up

@@ -3,13 +3,15 @@ journey stage, so it is composed here, above journeys (``dashboard/urls_patients
 
 from __future__ import annotations
 
+from urllib.parse import quote_plus
+
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.audit import record_export, record_list
-from accounts.paging import Cursor, keyset_page, keyset_page_of_ids, page_rows
+from accounts.paging import Cursor, page_rows, pagination_written
 from accounts.permissions import EVERYONE, role_required
 from accounts.refusals import validation_message
 from accounts.reports import csv_lines
@@ -27,31 +29,49 @@ CSV_HEADER = (
 )  # fmt: skip
 
 
-def _headers(request, sort: str) -> list[dict]:
-    """Each column header's link and its aria-sort: the current order's column says which way it runs."""
-    query = _without_cursor(request)
+CURSOR_KEYS = frozenset(("page", "after", "before"))
+
+
+def _pair(key: str, value: str) -> str:
+    """``key=value`` as ``QueryDict.urlencode`` writes it."""
+    return f"{quote_plus(key)}={quote_plus(value)}"
+
+
+def _pairs_without_cursor(request) -> list[tuple[str, str]]:
+    """The query string's (key, encoded pair), in its order, less the cursor's keys: its ``QueryDict``'s copy
+    less them, as ``urlencode`` writes it, each pair encoded once for the list's half-dozen links."""
+    return [
+        (key, _pair(key, value))
+        for key, values in request.GET.lists()
+        if key not in CURSOR_KEYS
+        for value in values
+    ]
+
+
+def _headers(request, sort: str, pairs: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Each column header's link and its aria-sort: the current order's column says which way it runs. A
+    link's query string is the list's with ``sort`` set (``QueryDict``'s ``query["sort"] = …``: the first
+    sort's place taken, any other dropped; at the end when there was none)."""
+    pairs = _pairs_without_cursor(request) if pairs is None else pairs
+    keys = [key for key, _ in pairs]
+    place = keys.index("sort") if "sort" in keys else len(pairs)
+    before = [pair for key, pair in pairs[:place]]
+    after = [pair for key, pair in pairs[place:] if key != "sort"]
+    descending = sort.startswith("-")
     headers = []
     for key, label in SORTABLE:
         current = sort.lstrip("-") == key
-        descending = sort.startswith("-")
-        query["sort"] = f"-{key}" if current and not descending else key
+        query = "&".join([*before, _pair("sort", f"-{key}" if current and not descending else key), *after])
         headers.append(
             {
                 "key": key,
                 "label": label,
-                "url": f"?{query.urlencode()}",
+                "url": f"?{query}",
                 "aria_sort": ("descending" if descending else "ascending") if current else "",
                 "next": "descending" if current and not descending else "ascending",
             }
         )
     return headers
-
-
-def _without_cursor(request):
-    query = request.GET.copy()
-    for name in ("page", "after", "before"):
-        query.pop(name, None)
-    return query
 
 
 @role_required(*EVERYONE)
@@ -66,27 +86,24 @@ def patient_list(request):
             f"Sorting by {listing.sort_refused.lstrip('-')} works on up to {SORT_BOUND:,} patients at a time, and "
             "this list has more: it stays in name order. Narrow it with a stage, a lead or a search first.",
         )
-    cursor, per_page = Cursor.from_query(request.GET), filters.page_size()
-    if listing.searched:  # the page and its count in one statement, whatever the number of matches
-        page = listing.search_page(cursor, per_page=per_page)
-    elif listing.bounded:  # a bounded sort: its ids read once, paged in order
-        page = keyset_page_of_ids(listing.ids, cursor, per_page=per_page)
-    else:  # an indexed order: the page's ids straight from the index, after the cursor's row
-        page = keyset_page(listing.ids, cursor, per_page=per_page, count=listing.counted())
+    page = listing.page(Cursor.from_query(request.GET), per_page=filters.page_size())
     page_rows(page, patient_rows)
     record_list(
         patient_ids=[row.pk for row in page.object_list], query=request.GET.urlencode(), what="patient list"
     )
-    query = _without_cursor(request)
+    pairs = _pairs_without_cursor(request)
+    querystring = "&".join([pair for _, pair in pairs])
     return render(
         request,
         "patients/patient_list.html",
         {
             "filters": filters,
+            "filter_fields": filters.fields_html(),
             "page": page,
-            "querystring": query.urlencode(),
+            "querystring": querystring,
+            "pagination": pagination_written(page, querystring=querystring, noun="patients"),
             "narrowed": filters.is_narrowed(),
-            "headers": header_cells_html(_headers(request, listing.sort)),
+            "headers": header_cells_html(_headers(request, listing.sort, pairs)),
             "rows": patient_rows_html(page.object_list),
             "sort": listing.sort,
         },

@@ -1,7 +1,7 @@
 """The patient list's rows and column headers, written in Python: a page shows up to 100 patients, and the
 template engine's two dozen lookups, filters and tags a row (a date filter, a phone filter, a choice's label)
 cost more than the database's read of the page. The markup is the rows' only copy; every text in it is
-escaped (``html.escape``, as the template engine's ``escape``), the values common to every row once.
+escaped (``accounts.markup.escaped``, as the template engine's ``escape``), the values common to every row once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.links import url_around_id
+from accounts.markup import ENTITIES, escaped
 from journeys.models import Stage
 from journeys.selectors.patients import PatientRow
 from patients.models import Patient
@@ -52,54 +53,60 @@ ARROWS = {
 }
 
 
+# The consent cell by (email consented to the address on file, SMS likewise), the badges joined by a space.
+CONSENTS = {(False, False): "", (True, False): EMAIL, (False, True): SMS, (True, True): f"{EMAIL} {SMS}"}
+
+
 def _consent(patient: Patient) -> str:
     if patient.unsubscribed_at:
         return UNSUBSCRIBED
-    badges = []
-    if patient.email_consent_granted and patient.email_consent_address == patient.email:  # type: ignore[attr-defined]
-        badges.append(EMAIL)
-    if patient.sms_consent_granted and patient.sms_consent_address == patient.phone:  # type: ignore[attr-defined]
-        badges.append(SMS)
-    return " ".join(badges)
+    return CONSENTS[
+        (
+            bool(patient.email_consent_granted and patient.email_consent_address == patient.email),  # type: ignore[attr-defined]
+            bool(patient.sms_consent_granted and patient.sms_consent_address == patient.phone),  # type: ignore[attr-defined]
+        )
+    ]
 
 
 def patient_rows_html(rows: Iterable[PatientRow]) -> SafeString:
     """The ``<tr>`` of each patient: name (and pronouns, archived, legal name), stage, contact, lead, date
     added (on the clinic's clock, "4 Mar 2026"), consent, time zone and source."""
-    head, tail = (escape(part) for part in url_around_id("dashboard:patient"))
+    head, tail = (escaped(part) for part in url_around_id("dashboard:patient"))
     zone = timezone.get_current_timezone()
     months = [""] + [str(MONTHS_3[month]).title() for month in range(1, 13)]  # the date filter's "M"
     parts = []
+    text = ENTITIES  # each text below is a column that is never null (a str), or None-checked first
     for row in rows:
         patient = row.patient
         added = patient.created_at.astimezone(zone)
-        contact = f"<div>{escape(patient.email)}</div>" if patient.email else ""
-        if patient.phone:
-            contact += f"<div>{escape(format_phone(patient.phone))}</div>"
+        email, phone, pronouns, lead = patient.email, patient.phone, patient.pronouns, patient.lead_name
+        contact = f"<div>{email.translate(text)}</div>" if email else ""
+        if phone:
+            contact += f"<div>{format_phone(phone).translate(text)}</div>"
         parts.append(
             ROW.format(
                 head=head,
-                pk=int(patient.pk),
+                pk=int(patient.id),
                 tail=tail,
-                name=escape(patient.display_name),
+                name=patient.display_name.translate(text),
                 pronouns=(
-                    f' <span class="text-body-secondary small">({escape(patient.pronouns)})</span>'
-                    if patient.pronouns
+                    f' <span class="text-body-secondary small">({pronouns.translate(text)})</span>'
+                    if pronouns
                     else ""
                 ),
                 archived=ARCHIVED if patient.archived else "",
                 legal=(
-                    f'<div class="small text-body-secondary">{escape(patient.legal_name)}</div>'
+                    f'<div class="small text-body-secondary">{patient.legal_name.translate(text)}</div>'
                     if patient.preferred_name
                     else ""
                 ),
                 stage=STAGE_BADGES[row.stage] if row.stage else NO_JOURNEY,
                 contact=contact,
-                lead=escape(patient.lead_name) if patient.lead_name else NO_LEAD,
+                lead=escaped(lead) if lead else NO_LEAD,
                 added=f"{added.day} {months[added.month]} {added.year:04d}",
                 consent=_consent(patient),
-                zone=escape(patient.time_zone),
-                source=SOURCES[patient.source] if patient.source in SOURCES else escape(patient.source),
+                zone=patient.time_zone.translate(text),
+                source=SOURCES[patient.source] if patient.source in SOURCES else escaped(patient.source),
             )
         )
     return mark_safe("\n".join(parts))  # noqa: S308 — every value above is escaped, an integer or a constant
@@ -112,12 +119,12 @@ def header_cells_html(headers: Iterable[dict]) -> SafeString:
         aria = header["aria_sort"]
         cells.append(
             HEADER.format(
-                key=escape(header["key"]),
-                aria=f' aria-sort="{escape(aria)}"' if aria else "",
-                url=escape(header["url"]),
-                label=escape(header["label"]),
+                key=escaped(header["key"]),
+                aria=f' aria-sort="{escaped(aria)}"' if aria else "",
+                url=escaped(header["url"]),
+                label=escaped(header["label"]),
                 arrow=ARROWS[aria],
-                next=escape(header["next"]),
+                next=escaped(header["next"]),
             )
         )
         if header["key"] == "stage":

@@ -61,6 +61,15 @@ def checkin_hour_choices() -> list[tuple[int, str]]:
     return [(hour, named.get(hour, f"{hour:02d}:00")) for hour in range(24)]
 
 
+def search_terms(query: str) -> list[str]:
+    """What ``PatientQuerySet.matching`` looks for in ``search_text``: a phone number's digits (a query of at
+    least three digits and phone punctuation only), else each word folded."""
+    query = query.strip()
+    if len(digits(query)) >= 3 and set(query) <= PHONE_CHARACTERS:
+        return [digits(query)]
+    return [fold(term) for term in query.split()]
+
+
 class PatientQuerySet(models.QuerySet):
     def active(self):
         return self.filter(archived=False)
@@ -68,12 +77,13 @@ class PatientQuerySet(models.QuerySet):
     def matching(self, query: str) -> "PatientQuerySet":
         """Every word must appear in the name or email (case- and accent-insensitive); a phone number
         written in any style matches by its digits."""
-        query = query.strip()
-        if len(digits(query)) >= 3 and set(query) <= PHONE_CHARACTERS:
-            return self.filter(search_text__contains=digits(query))
+        return self.containing(search_terms(query))
+
+    def containing(self, terms: list[str]) -> "PatientQuerySet":
+        """Patients whose ``search_text`` holds every one of ``terms`` (``search_terms`` of a query)."""
         qs = self
-        for term in query.split():
-            qs = qs.filter(search_text__contains=fold(term))
+        for term in terms:
+            qs = qs.filter(search_text__contains=term)
         return qs
 
     def with_consent(self):

@@ -53,16 +53,20 @@ def patient_list(
     source: str = "",
     archived: str = "active",
     sort: str = "name",
+    terms: list[str] | None = None,
 ) -> QuerySet[Patient]:
     """Patients for the list page: searched, filtered, sorted. Plain rows: the lead filter is an EXISTS, and
     the lead and consent annotations are left to ``patient_list_rows`` for the one page shown (so an OFFSET
-    never runs them for the rows it skips)."""
+    never runs them for the rows it skips). ``terms``: the search's terms as given (``search_terms`` of the
+    query, or a compiled read's markers for them), in place of the query's."""
     qs = Patient.objects.all()
     if archived == "active":
         qs = qs.filter(archived=False)
     elif archived == "archived":
         qs = qs.filter(archived=True)
-    if query:
+    if terms is not None:
+        qs = qs.containing(terms)
+    elif query:
         qs = qs.matching(query)
     if lead_id is not None:
         leads = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
@@ -124,7 +128,7 @@ _IDS_MARKER = [918_273_645]  # ids no list page's query spells otherwise
 def _list_rows_compiled() -> Compiled[Patient]:
     """The page's read compiled once per thread (its six subqueries cost ~1 ms of Python to compile on every
     list page), its ids one array parameter (``AnyOf``)."""
-    return Compiled(_list_rows().filter(AnyOf("pk", _IDS_MARKER)), _IDS_MARKER)
+    return Compiled(_list_rows().filter(AnyOf("pk", _IDS_MARKER)), _IDS_MARKER, plain_models=True)
 
 
 def patient_list_rows(ids: list[int]) -> list[Patient]:

@@ -178,3 +178,19 @@ def test_a_compiled_read_checks_its_columns_for_a_composite_key_once_a_connectio
         again = [read.rows(patient.pk) for patient in patients]
         assert checked.call_count == 2
     assert first == again == [[patient] for patient in patients]
+
+
+def test_a_read_clones_no_query_once_made_and_keeps_no_rows(practitioner):
+    from django.db.models.sql.query import Query
+
+    patients = PatientFactory.create_batch(3)
+    compiled = Compiled(Patient.objects.filter(AnyOf("pk", [1])).order_by("pk"), [1])
+    ids = Compiled(Patient.objects.filter(AnyOf("pk", [1])).order_by("pk").values_list("pk", flat=True), [1])
+    first, none = compiled.rows([patients[0].pk]), ids.rows([])
+    with mock.patch.object(Query, "chain", side_effect=AssertionError("cloned again")):
+        both = compiled.rows([p.pk for p in patients[:2]])
+        last = ids.rows([patients[2].pk])
+    assert [p.pk for p in first] == [patients[0].pk] and [p.pk for p in both] == [p.pk for p in patients[:2]]
+    assert first[0] is not both[0] and none == [] and last == [patients[2].pk]  # each read its own rows
+    queryset, query = compiled.replayed
+    assert queryset._result_cache is None and query.replay is None  # nothing of a read kept

@@ -166,3 +166,50 @@ def test_the_attributes_are_escaped_as_flatatt_escapes_them():
     attrs = {"data-x": "\"><script>&'", "b": True, "a": False, "c": None, "id": 3, '"k': mark_safe("<i>")}
     assert flat_attributes(attrs) == flatatt(attrs)
     assert flat_attributes(attrs) == (' &quot;k="<i>" data-x="&quot;&gt;&lt;script&gt;&amp;&#x27;" id="3" b')
+
+
+ATTRS = st.dictionaries(
+    st.sampled_from(["class", "id", "placeholder", "data-x", "autofocus", "required", "aria-invalid", "<b>"]),
+    st.one_of(st.none(), st.booleans(), labels, st.integers(-3, 300)),
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(attrs=ATTRS)
+def test_flat_attrs_writes_what_flatatt_writes(attrs):
+    from django.forms.utils import flatatt
+
+    from accounts.widgets import flat_attrs
+
+    assert flat_attrs(attrs) == flatatt(attrs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    attrs=ATTRS,
+    value=st.one_of(st.none(), labels, st.integers(-3, 300)),
+    kind=st.sampled_from(["text", "search"]),
+)
+def test_a_plain_input_writes_what_djangos_input_writes(attrs, value, kind):
+    from accounts.widgets import PlainInput
+
+    theirs = forms.TextInput(attrs={"maxlength": "100", "class": "form-control"})
+    ours = PlainInput(attrs={"maxlength": "100", "class": "form-control"})
+    theirs.input_type = ours.input_type = kind
+    assert ours.render("q", value, attrs={**attrs, "id": "id_q"}) == theirs.render(
+        "q", value, attrs={**attrs, "id": "id_q"}
+    )
+
+
+@pytest.mark.parametrize("value", [None, "", "<script>alert('x')</script> & \"y\"", 0])
+def test_a_plain_input_escapes_every_text(value):
+    from accounts.widgets import PlainInput
+
+    html = PlainInput(attrs={"placeholder": 'a "b" <c>', "autofocus": True, "hidden": False}).render(
+        "q", value
+    )
+    assert "<script>" not in html and '"b"' not in html
+    assert html == forms.TextInput(
+        attrs={"placeholder": 'a "b" <c>', "autofocus": True, "hidden": False}
+    ).render("q", value)
