@@ -10,7 +10,7 @@ from datetime import date, datetime
 from functools import lru_cache, wraps
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import BooleanField, F, Func, Model, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, Model, QuerySet
 from django.db.models.base import ModelState
 from django.db.models.query import ModelIterable, ValuesListIterable
 from django.db.models.signals import post_init, pre_init
@@ -257,6 +257,21 @@ class InSmallSet(Func):
         rhs, rhs_params = compiler.compile(subquery)
         shape = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
         return shape % (lhs, rhs), (*lhs_params, *rhs_params)
+
+
+class ExistsEach(Exists):
+    """``EXISTS (subquery)`` that PostgreSQL checks row by row as it reads the outer rows: written with an
+    ``OFFSET 0`` in the subquery, which keeps the planner from making a join of it. For a list read in an
+    index's order up to a LIMIT whose rows almost never match (patients flagged as having no lead, of whom a
+    ``NOT EXISTS`` lead is the check): planned as an anti-join, its estimate of the rows left was ~100 × too
+    low, so it read every flagged patient and sorted them (584 at 100,000 patients, 2.3 ms) to show ten.
+    Elsewhere it is plain ``EXISTS``."""
+
+    def as_sql(self, compiler, connection, template=None, **extra_context):
+        sql, params = super().as_sql(compiler, connection, template=template, **extra_context)
+        if connection.vendor == "postgresql" and sql.endswith(")"):
+            sql = f"{sql[:-1]} OFFSET 0)"
+        return sql, params
 
 
 def _counts_sql(querysets: dict[str, QuerySet], cap: int | None) -> tuple[str, list]:

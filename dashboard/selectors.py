@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.queries import Compiled, CountsCompiled, InSmallSet, adapted, built_per_thread
+from accounts.queries import Compiled, CountsCompiled, ExistsEach, InSmallSet, adapted, built_per_thread
 from compliance.models import Alert
 from journeys.models import CheckIn, Journey, Stage, Visit, VisitNote
 from nudges.models import Nudge
@@ -317,7 +317,7 @@ def _reads(at: _Moments, *, mine: bool, practises: bool) -> tuple[dict[str, Quer
     )
     without_lead = (
         Patient.objects.filter(archived=False, has_lead=False)
-        .filter(~Exists(current_lead))
+        .filter(~ExistsEach(current_lead))  # walked in the flag's index order, ten found: not an anti-join
         .order_by("created_at", "pk")
     )
     lists["without_lead"] = without_lead.values_list("pk", "created_at", *_NAMES)[:SHOWN]

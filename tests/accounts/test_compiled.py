@@ -194,3 +194,33 @@ def test_a_read_clones_no_query_once_made_and_keeps_no_rows(practitioner):
     assert first[0] is not both[0] and none == [] and last == [patients[2].pk]  # each read its own rows
     queryset, query = compiled.replayed
     assert queryset._result_cache is None and query.replay is None  # nothing of a read kept
+
+
+@pytest.mark.parametrize("negated", [False, True])
+def test_exists_each_finds_the_rows_exists_finds(negated):
+    """``ExistsEach`` is ``Exists`` with an ``OFFSET 0`` in its subquery on PostgreSQL (checked row by row, never
+    made a join), plain ``EXISTS`` elsewhere: the same rows either way."""
+    from django.db.models import Exists, OuterRef
+
+    from accounts.queries import ExistsEach
+    from patients.models import CareTeamMember, Patient
+    from tests.factories import PatientFactory, UserFactory
+
+    lead = UserFactory(role="practitioner")
+    led = PatientFactory.create_batch(3)
+    PatientFactory.create_batch(2)
+    for patient in led[:2]:
+        CareTeamMember.objects.create(patient=patient, user=lead, role="lead")
+    CareTeamMember.objects.create(patient=led[2], user=lead, role="support")
+    leads = CareTeamMember.objects.filter(patient=OuterRef("pk"), role="lead", ended_at__isnull=True)
+
+    def ids(check):
+        return list(
+            Patient.objects.filter(~check if negated else check).order_by("pk").values_list("pk", flat=True)
+        )
+
+    with CaptureQueriesContext(connection) as ran:
+        assert ids(ExistsEach(leads)) == ids(Exists(leads))
+    fenced = "LIMIT 1 OFFSET 0)" in ran.captured_queries[0]["sql"]
+    assert fenced == (connection.vendor == "postgresql")
+    assert ("NOT EXISTS" in ran.captured_queries[0]["sql"]) == negated

@@ -428,3 +428,23 @@ def test_the_days_visits_are_read_in_the_order_of_the_index_unsorted(postgres, s
             cursor.execute(f"EXPLAIN {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "visit_start_id" in plan and "Sort" not in plan, plan
+
+
+def test_the_patients_without_a_lead_are_walked_in_the_flags_index_order_not_joined(postgres, staff):
+    """Today's first ten patients flagged as without a lead are read in ``patient_active_without_lead``'s order
+    and each checked for a current lead as it is read (``accounts.queries.ExistsEach``): planned as an
+    anti-join, PostgreSQL guessed ~100 × too few rows left and read and sorted every flagged patient (584 at
+    100,000 patients) to show ten."""
+    for n in range(12):
+        PatientFactory(last_name=f"Waiting {n}")
+    with time_machine.travel(NOW, tick=False), CaptureQueriesContext(connection) as ran:
+        today = selectors.today_for(staff, now=NOW)
+    assert len(today.without_lead) == 10 and today.without_lead_count == 12
+    listed = [q["sql"] for q in ran.captured_queries if q["sql"].startswith('SELECT "patients_patient"."id"')]
+    assert len(listed) == 1 and "OFFSET 0)" in listed[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {listed[0]}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Anti Join" not in plan and "Sort" not in plan and "patient_active_without_lead" in plan, plan
