@@ -98,7 +98,12 @@ class PatientQuerySet(models.QuerySet):
         return self.annotate(**annotations)
 
     def with_lead(self):
-        lead = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+        # Unsorted: one current lead a patient (``careteam_one_current_lead``); the model's order sorted each.
+        lead = (
+            CareTeamMember.objects.current()
+            .filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+            .order_by()
+        )
         return self.annotate(
             lead_user_id=Subquery(lead.values("user_id")[:1]),
             lead_name=Subquery(lead.values("user__display_name")[:1]),

@@ -139,7 +139,12 @@ def _ordered(patients: QuerySet[Patient], sort: str) -> QuerySet[Patient]:
     if sort.lstrip("-") == "stage":
         rank = _stage_rank()
         return with_current_stage(patients).order_by(rank.desc() if descending else rank.asc(), *name)
-    leads = CareTeamMember.objects.current().filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+    # Unsorted: one current lead a patient (``careteam_one_current_lead``); the model's order sorted each.
+    leads = (
+        CareTeamMember.objects.current()
+        .filter(patient=OuterRef("pk"), role=CareTeamMember.Role.LEAD)
+        .order_by()
+    )
     lead = F("lead_for_order")
     return patients.annotate(lead_for_order=Subquery(leads.values("user__display_name")[:1])).order_by(
         lead.desc(nulls_last=True) if descending else lead.asc(nulls_last=True), *name

@@ -59,3 +59,17 @@ def test_a_deep_page_costs_what_page_1_costs_and_shows_the_next_alerts(client_fo
     assert not last.has_next and len(last.object_list) == 50
     assert last.object_list[-1][opened] == START + timedelta(hours=119)
     assert first.count == 120 and not first.capped
+
+
+def test_the_leads_name_is_read_unsorted_one_current_lead_a_patient():
+    """A patient has one current lead (``careteam_one_current_lead``): the lead's name is read with no ORDER BY
+    (the care team's default order sorted each alert's, and each patient's, lead)."""
+    from compliance.models import Alert
+    from compliance.selectors import _with_lead
+    from patients.models import Patient
+
+    for queryset in (_with_lead(Alert.objects.all()), Patient.objects.with_lead()):
+        sql = str(queryset.query)
+        lead = sql[sql.index("patients_careteammember") :]
+        assert 'role" = lead) LIMIT 1)' in lead.replace("'", ""), lead
+        assert "ORDER BY" not in lead.split("LIMIT 1)")[0], lead
