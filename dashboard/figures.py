@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from functools import lru_cache
 
 from django.conf import settings
 from django.db.models import TextField
@@ -94,22 +92,34 @@ class _Row:
 # again between two: each is decoded once per text (its JSON, its dataclasses, its running sums) and kept,
 # the least used dropped past this many. What is kept is shared by requests and never changed.
 DECODED_KEPT = 64
-_decoded: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 
 
-def _decoded_once(row: _Row, what: str, decode: Callable[[Any], Any]) -> Any:
-    """``decode(json.loads(row.text))``, once per ``what`` and text of the row."""
-    key = (what, row.key, row.text)
-    try:
-        _decoded.move_to_end(key)
-        return _decoded[key]
-    except KeyError:
-        pass
-    value = decode(json.loads(row.text))
-    _decoded[key] = value
-    while len(_decoded) > DECODED_KEPT:
-        _decoded.popitem(last=False)
-    return value
+@lru_cache(maxsize=DECODED_KEPT)
+def _range_decoded(text: str, as_of: datetime) -> RangeFigures:
+    return _decode_range(json.loads(text), as_of=as_of)
+
+
+@lru_cache(maxsize=DECODED_KEPT)
+def _referral_days(text: str) -> _ReferralDays:
+    return _ReferralDays.of(json.loads(text))
+
+
+@lru_cache(maxsize=8)
+def _flow_decoded(text: str, as_of: datetime) -> Flow:
+    data = json.loads(text)
+    return Flow(
+        conversion={stage: (pair[0], pair[1]) for stage, pair in data["conversion"].items()},
+        medians=data["medians"],
+        as_of=as_of,
+        counts=data.get("counts", {}),
+        closed_all=data.get("closed_all", {}),
+    )
+
+
+def decoded_clear() -> None:
+    """Forget every summary row decoded (for a test that counts the decoding)."""
+    for kept in (_range_decoded, _referral_days, _flow_decoded):
+        kept.cache_clear()
 
 
 _MARKED_SINCE = datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
@@ -165,7 +175,7 @@ def insights_figures(*, start: date, end: date) -> tuple[RangeFigures, tuple[int
 
 def _range_figures(*, start: date, end: date, stored: _Row | None) -> RangeFigures:
     if stored is not None:
-        return _decoded_once(stored, "range", lambda data: _decode_range(data, as_of=stored.computed_at))
+        return _range_decoded(stored.text, stored.computed_at)
     now = timezone.now()
     rolled = rollups.figures_stored(start=start, end=end, now=now)
     if rolled is not None:
@@ -208,8 +218,7 @@ class _ReferralDays:
 def _referrals(*, start: date, end: date, stored: _Row | None) -> tuple[int, int] | None:
     if stored is None:
         return None
-    days: _ReferralDays = _decoded_once(stored, "referrals", _ReferralDays.of)
-    return days.between(start.isoformat(), end.isoformat())
+    return _referral_days(stored.text).between(start.isoformat(), end.isoformat())
 
 
 def pipeline_flow_stored() -> Flow | None:
@@ -217,17 +226,7 @@ def pipeline_flow_stored() -> Flow | None:
     stored = _stored(PIPELINE_FLOW)
     if stored is None:
         return None
-    return _decoded_once(
-        stored,
-        "flow",
-        lambda data: Flow(
-            conversion={stage: (pair[0], pair[1]) for stage, pair in data["conversion"].items()},
-            medians=data["medians"],
-            as_of=stored.computed_at,
-            counts=data.get("counts", {}),
-            closed_all=data.get("closed_all", {}),
-        ),
-    )
+    return _flow_decoded(stored.text, stored.computed_at)
 
 
 def refreshed_ranges(today: date, *, window_days: int) -> list[tuple[date, date]]:

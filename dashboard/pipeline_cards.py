@@ -7,6 +7,7 @@ template engine would."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from django.template.defaultfilters import floatformat
 from django.utils.safestring import SafeString, mark_safe
@@ -134,19 +135,14 @@ def _plural(n: float) -> str:
     return "" if n == 1 else "s"
 
 
-_MEDIANS: dict[tuple[float, str | None], str] = {}  # each median's ``floatformat:"-1"`` in each language
+@lru_cache(maxsize=4096)
+def _median_in(days: float, language: str | None) -> str:
+    return str(floatformat(days, "-1"))
 
 
 def _median(days: float) -> str:
     """``{{ days|floatformat:"-1" }}``, kept for the process (bounded): a board shows the same few medians."""
-    key = (days, get_language())
-    try:
-        return _MEDIANS[key]
-    except KeyError:
-        if len(_MEDIANS) >= 4096:
-            _MEDIANS.clear()
-        text = _MEDIANS[key] = str(floatformat(days, "-1"))
-        return text
+    return _median_in(days, get_language())
 
 
 def _column(column: StageColumn, cards: str, *, toggle: str, all_closed: bool) -> str:

@@ -185,7 +185,7 @@ def test_the_counts_compiled_once_are_counts_at_once_for_any_range():
 @pytest.fixture
 def nothing_kept():
     """No summary row decoded and no markup drawn by an earlier test (both are kept by the process)."""
-    figures._decoded.clear()
+    figures.decoded_clear()
     once._kept.cache_clear()
 
 
