@@ -178,8 +178,11 @@ class PipelineBoard:
 
 
 def _lead_name():
-    lead = CareTeamMember.objects.current().filter(
-        patient=OuterRef("patient_id"), role=CareTeamMember.Role.LEAD
+    # Unsorted: one current lead a patient (``careteam_one_current_lead``); the model's order sorted each card's.
+    lead = (
+        CareTeamMember.objects.current()
+        .filter(patient=OuterRef("patient_id"), role=CareTeamMember.Role.LEAD)
+        .order_by()
     )
     name = Coalesce(NullIf(F("user__display_name"), Value("")), F("user__username"))
     return Subquery(lead.annotate(name=name).values("name")[:1])

