@@ -14,7 +14,6 @@ from django.utils.html import conditional_escape
 # ``text.translate(ENTITIES)`` is ``escaped(text)`` for a value known to be a plain ``str`` (a column that is
 # never null): for rows written by the hundred, a call a value less.
 ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
-_ENTITIES = ENTITIES
 
 
 def escaped(value: object) -> str:

@@ -42,10 +42,6 @@ class PlainInput(forms.TextInput):
         return mark_safe("".join(parts) + ">")  # noqa: S308 — every part escaped
 
 
-# ``flatatt`` by another name, for the pipeline's filter bar (the two branches that wrote it met here).
-flat_attributes = flat_attrs
-
-
 class PlainSelect(forms.Select):
     """A select whose markup is joined in Python, as Django's ``select.html`` would write it: the template
     renderer renders a template per option, and even ``format_html`` per option cost a list page with the

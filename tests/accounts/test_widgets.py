@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.widgets import PlainSelect, flat_attributes
+from accounts.widgets import PlainSelect, flat_attrs
 
 
 class _Elements(HTMLParser):
@@ -159,13 +159,13 @@ _VALUES = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(), _VALUES, max_size=6))
 def test_the_attributes_are_flatatts(attrs):
-    assert flat_attributes(attrs) == flatatt(attrs)
+    assert flat_attrs(attrs) == flatatt(attrs)
 
 
 def test_the_attributes_are_escaped_as_flatatt_escapes_them():
     attrs = {"data-x": "\"><script>&'", "b": True, "a": False, "c": None, "id": 3, '"k': mark_safe("<i>")}
-    assert flat_attributes(attrs) == flatatt(attrs)
-    assert flat_attributes(attrs) == (' &quot;k="<i>" data-x="&quot;&gt;&lt;script&gt;&amp;&#x27;" id="3" b')
+    assert flat_attrs(attrs) == flatatt(attrs)
+    assert flat_attrs(attrs) == (' &quot;k="<i>" data-x="&quot;&gt;&lt;script&gt;&amp;&#x27;" id="3" b')
 
 
 ATTRS = st.dictionaries(
